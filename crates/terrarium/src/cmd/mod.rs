@@ -1,0 +1,41 @@
+//! One module per subcommand; each has an `Args` (clap) and a `run` function.
+
+pub mod init;
+pub mod plan;
+
+use std::process::ExitCode;
+
+/// Exit code for bad input or usage: the user has something to fix.
+pub const EXIT_INPUT: u8 = 2;
+
+/// Print an error with its chain of causes and pick the exit code.
+///
+/// Errors that come from reading the user's project (bad files, missing directory) exit with 2;
+/// anything else (Docker failing, I/O on our side) exits with 1.
+pub fn report(err: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    if is_input_error(err) {
+        ExitCode::from(EXIT_INPUT)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn is_input_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| cause.is::<InputError>())
+}
+
+/// Marks an error as the user's input being wrong (exit code 2).
+#[derive(Debug)]
+pub struct InputError;
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("invalid input")
+    }
+}
+
+impl std::error::Error for InputError {}
