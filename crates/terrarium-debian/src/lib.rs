@@ -1,0 +1,1 @@
+//! Debian archive client for terrarium (in progress).

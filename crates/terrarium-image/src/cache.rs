@@ -1,0 +1,278 @@
+//! The content-addressed blob cache: `<root>/blobs/sha256/<hex>`, written atomically and checked
+//! by hash on every read.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use crate::digest::{Digest, HashingWriter};
+use crate::error::{Error, io_error};
+
+/// The environment variable that overrides the cache location.
+pub const CACHE_DIR_ENV: &str = "TERRARIUM_CACHE_DIR";
+
+/// terrarium's cache directory: blobs by sha256 (debs, wheels, layers, configs, manifests) and
+/// index metadata under `meta/`.
+///
+/// Every write goes to a temporary file in the cache and is renamed into place, so an interrupted
+/// write never leaves a partial entry. Every read hashes the entry again; a corrupt entry is
+/// removed and reported as missing, so callers fetch it again.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    /// A cache rooted at `root` (created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The cache at `$TERRARIUM_CACHE_DIR`, else `$XDG_CACHE_HOME/terrarium`, else
+    /// `~/.cache/terrarium`.
+    pub fn from_env() -> Result<Self, Error> {
+        let nonempty = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+        if let Some(dir) = nonempty(CACHE_DIR_ENV) {
+            return Ok(Self::new(dir));
+        }
+        if let Some(dir) = nonempty("XDG_CACHE_HOME") {
+            return Ok(Self::new(PathBuf::from(dir).join("terrarium")));
+        }
+        match nonempty("HOME") {
+            Some(home) => Ok(Self::new(
+                PathBuf::from(home).join(".cache").join("terrarium"),
+            )),
+            None => Err(Error::NoCacheDir),
+        }
+    }
+
+    /// The cache's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob with `digest` lives (whether or not it is there).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs").join("sha256").join(digest.hex())
+    }
+
+    /// A directory for temporary files on the same filesystem as the cache (so renames into the
+    /// cache are atomic).
+    pub fn tmp_dir(&self) -> Result<PathBuf, Error> {
+        let dir = self.root.join("tmp");
+        fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        Ok(dir)
+    }
+
+    /// The path of the blob with `digest` when it is present and its content hashes to `digest`.
+    ///
+    /// A corrupt entry is deleted and `None` is returned, so the caller fetches it again.
+    pub fn get(&self, digest: &Digest) -> Result<Option<PathBuf>, Error> {
+        let path = self.blob_path(digest);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(io_error(&path)(err)),
+        };
+        let (actual, _) = Digest::of_reader(io::BufReader::with_capacity(1 << 16, file))
+            .map_err(io_error(&path))?;
+        if actual == *digest {
+            return Ok(Some(path));
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(None),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(io_error(&path)(err)),
+        }
+    }
+
+    /// Store `bytes` and return their digest.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, Error> {
+        let mut writer = self.writer()?;
+        writer.write_all(bytes).map_err(io_error(self.root()))?;
+        Ok(writer.commit()?.digest)
+    }
+
+    /// A writer for a new blob; [`BlobWriter::commit`] moves it into place under its digest.
+    pub fn writer(&self) -> Result<BlobWriter, Error> {
+        let dir = self.tmp_dir()?;
+        let file = NamedTempFile::new_in(&dir).map_err(io_error(&dir))?;
+        Ok(BlobWriter {
+            cache: self.clone(),
+            inner: HashingWriter::new(BufWriter::with_capacity(1 << 16, file)),
+        })
+    }
+
+    /// Read the metadata entry `key` (a relative path like `debian/bookworm/InRelease`).
+    ///
+    /// Metadata is not content-addressed; its reader must verify it (Debian indices carry a
+    /// signature).
+    pub fn read_meta(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let path = self.meta_path(key)?;
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(io_error(&path)(err)),
+        }
+    }
+
+    /// Atomically replace the metadata entry `key` with `bytes`.
+    pub fn write_meta(&self, key: &str, bytes: &[u8]) -> Result<(), Error> {
+        let path = self.meta_path(key)?;
+        let dir = path.parent().unwrap_or(&self.root);
+        fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let mut file = NamedTempFile::new_in(dir).map_err(io_error(dir))?;
+        file.write_all(bytes).map_err(io_error(&path))?;
+        file.as_file().sync_all().map_err(io_error(&path))?;
+        file.persist(&path)
+            .map_err(|err| io_error(&path)(err.error))?;
+        Ok(())
+    }
+
+    /// Remove the metadata entry `key` if it exists.
+    pub fn remove_meta(&self, key: &str) -> Result<(), Error> {
+        let path = self.meta_path(key)?;
+        match fs::remove_file(&path) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => Err(io_error(&path)(err)),
+            _ => Ok(()),
+        }
+    }
+
+    fn meta_path(&self, key: &str) -> Result<PathBuf, Error> {
+        let valid = !key.is_empty()
+            && key.split('/').all(|part| {
+                !part.is_empty() && part != "." && part != ".." && !part.contains('\\')
+            });
+        if !valid {
+            return Err(Error::BadMetaKey(key.to_owned()));
+        }
+        Ok(self.root.join("meta").join(key))
+    }
+}
+
+/// A blob being written into the [`Cache`]: hashed while written, renamed into place by its
+/// digest on [`commit`](Self::commit). Dropping it without committing deletes the temporary file.
+#[derive(Debug)]
+pub struct BlobWriter {
+    cache: Cache,
+    inner: HashingWriter<BufWriter<NamedTempFile>>,
+}
+
+/// A blob stored in the [`Cache`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// The blob's sha256.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Where it lives in the cache.
+    pub path: PathBuf,
+}
+
+impl BlobWriter {
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.inner.written()
+    }
+
+    /// Move the blob into place under its digest.
+    pub fn commit(self) -> Result<StoredBlob, Error> {
+        self.commit_inner(None)
+    }
+
+    /// Move the blob into place only when it hashes to `expected`; otherwise discard it and
+    /// return [`Error::DigestMismatch`] naming `what`.
+    pub fn commit_expecting(self, expected: &Digest, what: &str) -> Result<StoredBlob, Error> {
+        self.commit_inner(Some((expected, what)))
+    }
+
+    fn commit_inner(self, expected: Option<(&Digest, &str)>) -> Result<StoredBlob, Error> {
+        let tmp_dir = self.cache.root.join("tmp");
+        let (digest, size, buffered) = self.inner.finish();
+        let file = buffered
+            .into_inner()
+            .map_err(|err| io_error(&tmp_dir)(err.into_error()))?;
+        if let Some((expected, what)) = expected
+            && digest != *expected
+        {
+            return Err(Error::DigestMismatch {
+                what: what.to_owned(),
+                expected: *expected,
+                actual: digest,
+            });
+        }
+        file.as_file().sync_all().map_err(io_error(&tmp_dir))?;
+        let path = self.cache.blob_path(&digest);
+        let dir = path.parent().unwrap_or(&self.cache.root);
+        fs::create_dir_all(dir).map_err(io_error(dir))?;
+        file.persist(&path)
+            .map_err(|err| io_error(&path)(err.error))?;
+        Ok(StoredBlob { digest, size, path })
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stores_and_verifies_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let digest = cache.put_bytes(b"hello").unwrap();
+        assert_eq!(digest, Digest::of(b"hello"));
+        let path = cache.get(&digest).unwrap().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"hello");
+
+        // A corrupt entry is detected, removed and reported missing.
+        fs::write(&path, b"hellO").unwrap();
+        assert_eq!(cache.get(&digest).unwrap(), None);
+        assert!(!path.exists());
+        assert_eq!(cache.get(&Digest::of(b"other")).unwrap(), None);
+    }
+
+    #[test]
+    fn mismatched_commit_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let mut writer = cache.writer().unwrap();
+        writer.write_all(b"abc").unwrap();
+        let err = writer
+            .commit_expecting(&Digest::of(b"xyz"), "x.deb")
+            .unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        assert!(err.to_string().contains("x.deb"));
+        assert_eq!(fs::read_dir(cache.tmp_dir().unwrap()).unwrap().count(), 0);
+        assert!(!cache.blob_path(&Digest::of(b"abc")).exists());
+    }
+
+    #[test]
+    fn meta_entries_are_replaced_atomically_and_keys_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        assert_eq!(cache.read_meta("debian/x").unwrap(), None);
+        cache.write_meta("debian/x", b"1").unwrap();
+        cache.write_meta("debian/x", b"2").unwrap();
+        assert_eq!(cache.read_meta("debian/x").unwrap().unwrap(), b"2");
+        cache.remove_meta("debian/x").unwrap();
+        assert_eq!(cache.read_meta("debian/x").unwrap(), None);
+        for bad in ["", "../x", "a//b", "/abs"] {
+            assert!(matches!(
+                cache.write_meta(bad, b""),
+                Err(Error::BadMetaKey(_))
+            ));
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! terrarium's OCI image model and reproducible output.
+//!
+//! - [`Digest`]: the sha256 used for every blob.
+//! - [`Cache`]: the content-addressed blob cache (`$TERRARIUM_CACHE_DIR`), atomic and verified.
+//! - [`LayerWriter`] / [`LayerTree`]: reproducible, streaming gzip layer tars (sorted entries,
+//!   fixed mtime, explicit owners, pinned gzip), hashed while written.
+//! - [`ImageSpec`] → [`Image`]: config (User, WorkingDir, Env, Cmd, ports, volumes, labels,
+//!   history) and manifest stored as canonical JSON.
+//! - [`write_oci_layout`], [`write_docker_archive`]: publishers, both atomic.
+//!
+//! The same inputs give byte-identical blobs on any machine (lesson L13).
+
+mod cache;
+mod digest;
+mod error;
+mod image;
+mod layer;
+mod publish;
+mod time;
+
+pub use cache::{BlobWriter, CACHE_DIR_ENV, Cache, StoredBlob};
+pub use digest::{Digest, DigestParseError, HashingWriter};
+pub use error::Error;
+pub use image::{
+    BlobRef, Image, ImageLayer, ImageRef, ImageSpec, Platform, Port, Protocol, RunConfig,
+    canonical_json,
+};
+pub use layer::{
+    Entry, EntryKind, GZIP_LEVEL, LAYER_MEDIA_TYPE, Layer, LayerOptions, LayerPath, LayerTree,
+    LayerWriter, Ownership, Source, add_dir,
+};
+pub use publish::{write_docker_archive, write_oci_layout};
+pub use time::{BadSourceDateEpoch, Epoch, SOURCE_DATE_EPOCH};

@@ -1,0 +1,213 @@
+//! Publishers: where a stored [`Image`] goes. Both write to a temporary path next to the target
+//! and rename it into place, so an interrupted publish never leaves a half-written output.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::cache::Cache;
+use crate::digest::Digest;
+use crate::error::{Error, io_error};
+use crate::image::{Image, ImageRef, Platform, canonical_json};
+use crate::layer::{Entry, LayerPath, append_entry};
+use crate::time::Epoch;
+
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+fn index_json(image: &Image, tags: &[ImageRef]) -> Result<Vec<u8>, Error> {
+    let (architecture, variant) = match image.platform {
+        Platform::LinuxAmd64 => ("amd64", None),
+        Platform::LinuxArm64 => ("arm64", Some("v8")),
+    };
+    let mut platform = json!({"architecture": architecture, "os": "linux"});
+    if let Some(variant) = variant {
+        platform["variant"] = json!(variant);
+    }
+    let descriptor = |tag: Option<&ImageRef>| {
+        let mut value = json!({
+            "mediaType": image.manifest.media_type,
+            "digest": image.manifest.digest.to_string(),
+            "size": image.manifest.size,
+            "platform": platform,
+        });
+        if let Some(tag) = tag {
+            value["annotations"] = json!({
+                "io.containerd.image.name": tag.to_string(),
+                "org.opencontainers.image.ref.name": tag.tag(),
+            });
+        }
+        value
+    };
+    let manifests: Vec<_> = if tags.is_empty() {
+        vec![descriptor(None)]
+    } else {
+        tags.iter().map(|tag| descriptor(Some(tag))).collect()
+    };
+    canonical_json(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    }))
+}
+
+fn blob_source(cache: &Cache, digest: &Digest) -> Result<PathBuf, Error> {
+    cache.get(digest)?.ok_or(Error::MissingBlob(*digest))
+}
+
+/// Write `image` as an OCI image layout directory at `dir` (`oci-layout`, `index.json`,
+/// `blobs/sha256/...`), tagged with `tags` in `index.json`.
+///
+/// An existing `dir` is replaced only when it is an OCI layout itself (has `oci-layout`), so a
+/// mistyped path never wipes unrelated files.
+pub fn write_oci_layout(
+    cache: &Cache,
+    image: &Image,
+    dir: &Path,
+    tags: &[ImageRef],
+) -> Result<(), Error> {
+    let parent = parent_dir(dir)?;
+    if dir.exists() && !dir.join("oci-layout").is_file() {
+        return Err(Error::Io {
+            path: dir.to_owned(),
+            source: io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "exists and is not an OCI image layout; choose another output directory",
+            ),
+        });
+    }
+    let staging = tempfile::Builder::new()
+        .prefix(".terrarium-oci-")
+        .tempdir_in(&parent)
+        .map_err(io_error(&parent))?;
+    let blobs = staging.path().join("blobs").join("sha256");
+    fs::create_dir_all(&blobs).map_err(io_error(&blobs))?;
+    for digest in image.blobs() {
+        let source = blob_source(cache, &digest)?;
+        let target = blobs.join(digest.hex());
+        fs::copy(&source, &target).map_err(io_error(&target))?;
+    }
+    write_file(&staging.path().join("oci-layout"), OCI_LAYOUT)?;
+    write_file(
+        &staging.path().join("index.json"),
+        &index_json(image, tags)?,
+    )?;
+
+    // Swap: move an old layout aside, move the new one in, then delete the old one.
+    let old = if dir.exists() {
+        let aside = tempfile::Builder::new()
+            .prefix(".terrarium-oci-old-")
+            .tempdir_in(&parent)
+            .map_err(io_error(&parent))?;
+        let aside_path = aside.path().join("layout");
+        fs::rename(dir, &aside_path).map_err(io_error(dir))?;
+        Some(aside)
+    } else {
+        None
+    };
+    let staged = staging.keep();
+    if let Err(err) = fs::rename(&staged, dir) {
+        let _ = fs::remove_dir_all(&staged);
+        return Err(io_error(dir)(err));
+    }
+    drop(old);
+    Ok(())
+}
+
+/// Write `image` as a `docker load`-able tar at `file`: `manifest.json` (Docker's format) plus an
+/// OCI layout (`oci-layout`, `index.json`, `blobs/sha256/...`) in the same archive, as
+/// `docker save` writes since Docker 25. Entries are sorted with fixed mtimes, so the same image
+/// and tags give the same bytes.
+pub fn write_docker_archive(
+    cache: &Cache,
+    image: &Image,
+    file: &Path,
+    tags: &[ImageRef],
+) -> Result<(), Error> {
+    let parent = parent_dir(file)?;
+    let mut staged = tempfile::Builder::new()
+        .prefix(".terrarium-archive-")
+        .tempfile_in(&parent)
+        .map_err(io_error(&parent))?;
+    {
+        let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 16, staged.as_file_mut()));
+        let mtime = Epoch::default().seconds();
+        let blob_path = |digest: &Digest| format!("blobs/sha256/{}", digest.hex());
+        let manifest = json!([{
+            "Config": blob_path(&image.config.digest),
+            "RepoTags": tags.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "Layers": image.layers.iter().map(|layer| blob_path(&layer.digest)).collect::<Vec<_>>(),
+        }]);
+        let mut repositories = BTreeMap::<String, BTreeMap<String, String>>::new();
+        for tag in tags {
+            if let Some(top) = image.layers.last() {
+                repositories
+                    .entry(tag.name().to_owned())
+                    .or_default()
+                    .insert(tag.tag().to_owned(), top.digest.hex());
+            }
+        }
+        let mut blobs: Vec<Digest> = image.blobs().collect();
+        blobs.sort();
+        blobs.dedup();
+
+        let path = |p: &str| LayerPath::new(p);
+        let add_bytes = |tar: &mut tar::Builder<_>, name: &str, bytes: &[u8]| {
+            let entry = Entry::file(path(name)?, bytes.len() as u64, 0o644);
+            append_entry(tar, &entry, bytes, mtime)
+        };
+        append_entry(
+            &mut tar,
+            &Entry::directory(path("blobs")?, 0o755),
+            io::empty(),
+            mtime,
+        )?;
+        append_entry(
+            &mut tar,
+            &Entry::directory(path("blobs/sha256")?, 0o755),
+            io::empty(),
+            mtime,
+        )?;
+        for digest in &blobs {
+            let source = blob_source(cache, digest)?;
+            let reader = File::open(&source).map_err(io_error(&source))?;
+            let size = reader.metadata().map_err(io_error(&source))?.len();
+            let entry = Entry::file(path(&blob_path(digest))?, size, 0o644);
+            append_entry(&mut tar, &entry, io::BufReader::new(reader), mtime)?;
+        }
+        add_bytes(&mut tar, "index.json", &index_json(image, tags)?)?;
+        add_bytes(&mut tar, "manifest.json", &canonical_json(&manifest)?)?;
+        add_bytes(&mut tar, "oci-layout", OCI_LAYOUT)?;
+        if !repositories.is_empty() {
+            let repositories = serde_json::to_value(&repositories).map_err(|err| Error::Oci {
+                what: "repositories",
+                message: err.to_string(),
+            })?;
+            add_bytes(&mut tar, "repositories", &canonical_json(&repositories)?)?;
+        }
+        let mut out = tar.into_inner().map_err(io_error(file))?;
+        out.flush().map_err(io_error(file))?;
+    }
+    staged.as_file().sync_all().map_err(io_error(file))?;
+    staged
+        .persist(file)
+        .map_err(|err| io_error(file)(err.error))?;
+    Ok(())
+}
+
+fn parent_dir(path: &Path) -> Result<PathBuf, Error> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(io_error(&parent))?;
+    Ok(parent)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let mut file = File::create(path).map_err(io_error(path))?;
+    file.write_all(bytes).map_err(io_error(path))?;
+    file.sync_all().map_err(io_error(path))
+}
