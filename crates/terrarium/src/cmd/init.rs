@@ -1,16 +1,72 @@
-//! `terrarium init`.
+//! `terrarium init`: write Dockerfile, Dockerfile.dev, .dockerignore and compose.yaml.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use terrarium_plan::PlanOptions;
+use terrarium_render::{RenderOptions, Written};
 
 /// Arguments of `terrarium init`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The project directory.
     #[arg(default_value = ".")]
-    pub dir: std::path::PathBuf,
+    pub dir: PathBuf,
+    /// Overwrite files that exist (a generated .env is never overwritten).
+    #[arg(long)]
+    pub force: bool,
+    /// Add an nginx reverse proxy service in front of the app to compose.yaml.
+    #[arg(long)]
+    pub proxy: bool,
+    /// Add a PostgreSQL service (named volume, health check) to compose.yaml.
+    #[arg(long)]
+    pub postgres: bool,
+    /// Use this base image instead of the pinned official python image.
+    #[arg(long, value_name = "IMAGE")]
+    pub base: Option<String>,
+    /// The image of the --proxy service.
+    #[arg(long, value_name = "IMAGE", requires = "proxy")]
+    pub proxy_image: Option<String>,
+    /// The image of the --postgres service.
+    #[arg(long, value_name = "IMAGE", requires = "postgres")]
+    pub postgres_image: Option<String>,
 }
 
 /// Run `terrarium init`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let options = PlanOptions {
+        base: args.base,
+        proxy_image: args.proxy_image,
+        postgres_image: args.postgres_image,
+    };
+    let plan = super::load_plan(&args.dir, &options)?;
+    let files = terrarium_render::render(
+        &plan,
+        RenderOptions {
+            proxy: args.proxy,
+            postgres: args.postgres,
+        },
+    );
+    let written = terrarium_render::write_all(&args.dir, &files, args.force)?;
+    for outcome in &written {
+        match outcome {
+            Written::Created(path) => println!("wrote {}", path.display()),
+            Written::Overwritten(path) => println!("overwrote {}", path.display()),
+            Written::Kept(path) => println!("kept {} (it holds secrets)", path.display()),
+        }
+    }
+    for item in &plan.unsettled {
+        println!("note: {} (settle with: {})", item.message, item.key);
+    }
+    let port = plan.port.value;
+    let published = if args.proxy { 8080 } else { port };
+    println!("\nNext:");
+    println!(
+        "  terrarium plan {}                # why each choice was made",
+        args.dir.display()
+    );
+    println!("  docker build -t {} {}", plan.name, args.dir.display());
+    println!("  docker run --rm -p 127.0.0.1:{port}:{port} {}", plan.name);
+    println!("  docker compose up --build        # then open http://127.0.0.1:{published}/");
     Ok(ExitCode::SUCCESS)
 }

@@ -25,7 +25,24 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
 }
 
 fn is_input_error(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| cause.is::<InputError>())
+    err.chain().any(|cause| {
+        cause.is::<InputError>()
+            || cause.is::<terrarium_project::DetectError>()
+            || cause.is::<terrarium_plan::PlanError>()
+            || matches!(
+                cause.downcast_ref::<terrarium_render::WriteError>(),
+                Some(terrarium_render::WriteError::Exists { .. })
+            )
+    })
+}
+
+/// Read the project in `dir` and plan it: the first two steps of every command.
+pub fn load_plan(
+    dir: &std::path::Path,
+    options: &terrarium_plan::PlanOptions,
+) -> anyhow::Result<terrarium_plan::Plan> {
+    let project = terrarium_project::detect(dir)?;
+    Ok(terrarium_plan::plan(&project, options)?)
 }
 
 /// Marks an error as the user's input being wrong (exit code 2).

@@ -1,0 +1,1130 @@
+//! From a [`Project`] to a [`Plan`]: one function per decision, each returning its reason.
+
+use std::collections::BTreeSet;
+
+use terrarium_project::{
+    App, AppObject, DependencySource, Fact, Framework, Group, HealthcheckSetting, Interface,
+    Project, Source,
+};
+
+use crate::tools::{self, KnownPython, PYTHONS};
+use crate::{
+    Decision, EnvSetting, Origin, Plan, PlanError, PythonVersion, Server, Unsettled, User, Volume,
+};
+
+/// Choices made on the command line, which win over `[tool.terrarium]`.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// `--base IMAGE`: the base image of generated Dockerfiles.
+    pub base: Option<String>,
+    /// `--proxy-image IMAGE`: the reverse-proxy image.
+    pub proxy_image: Option<String>,
+    /// `--postgres-image IMAGE`: the PostgreSQL image.
+    pub postgres_image: Option<String>,
+}
+
+/// The default port of a Python web service when nothing says otherwise.
+const DEFAULT_PORT: u16 = 8000;
+/// The non-root user of production images (distroless's `nonroot`).
+const NONROOT: User = User {
+    uid: 65532,
+    gid: 65532,
+};
+/// Where data directories go when the code's default is relative.
+const DATA_ROOT: &str = "/data";
+
+/// Decide everything for `project`.
+pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError> {
+    let mut unsettled = Vec::new();
+    let config = &project.config;
+
+    let python = decide_python(project)?;
+    let base_image = decide_base(project, options, &python.value);
+    let dependencies = decide_dependencies(project, &mut unsettled)?;
+    let app = pick_app(project, &mut unsettled);
+    let port = decide_port(project, app.map(|a| &a.value));
+    let (server, added_packages) = decide_server(project, app);
+    let command = decide_command(project, app, &server.value, port.value)?;
+    let dev_command = decide_dev_command(project, app, &server.value, &command.value, port.value);
+    let volumes = decide_volumes(project);
+    let env = decide_env(project, &volumes.value, port.value);
+    let healthcheck = decide_healthcheck(project, app, &mut unsettled);
+    let user = match &config.user {
+        Some(user) => Decision::new(
+            User {
+                uid: user.value.0,
+                gid: user.value.1,
+            },
+            Origin::Config,
+            "set in the configuration",
+            vec![user.source.clone()],
+        ),
+        None => Decision::new(
+            NONROOT,
+            Origin::Default,
+            "a fixed non-root UID/GID (distroless `nonroot`), never root (L11)",
+            vec![],
+        ),
+    };
+    let system_packages = match &config.system_packages {
+        Some(p) => Decision::new(
+            p.value.clone(),
+            Origin::Config,
+            "set in the configuration",
+            vec![p.source.clone()],
+        ),
+        None => Decision::new(
+            Vec::new(),
+            Origin::Default,
+            "none requested; add `system-packages` for Debian libraries a dependency loads at run time",
+            vec![],
+        ),
+    };
+    let install_project = match &project.package {
+        Some(package) => Decision::new(
+            true,
+            Origin::Detected,
+            format!(
+                "the project is a package{} so it is installed like a dependency, after them",
+                if package.src_layout {
+                    " (src layout)"
+                } else {
+                    ""
+                }
+            ),
+            vec![package.source.clone()],
+        ),
+        None => Decision::new(
+            false,
+            Origin::Detected,
+            "not a package (no [build-system] or setup.py): the source is copied to /app",
+            vec![],
+        ),
+    };
+    let build_steps = match project.django.as_ref().and_then(|d| d.static_root.as_ref()) {
+        Some(root) => Decision::new(
+            vec![strings(&[
+                "python",
+                "manage.py",
+                "collectstatic",
+                "--noinput",
+            ])],
+            Origin::Detected,
+            "Django's STATIC_ROOT is set: static files are collected at build time",
+            vec![root.source.clone()],
+        ),
+        None => Decision::new(
+            Vec::new(),
+            Origin::Default,
+            "nothing to run at build time",
+            vec![],
+        ),
+    };
+    let proxy_image = configured_or(
+        &options.proxy_image,
+        &config.proxy_image,
+        tools::NGINX_IMAGE,
+        "nginx, pinned, as its own container in front of the app (L03)",
+    );
+    let postgres_image = configured_or(
+        &options.postgres_image,
+        &config.postgres_image,
+        tools::POSTGRES_IMAGE,
+        "PostgreSQL, pinned, with its data in a named volume (L09)",
+    );
+
+    if !project.dev_packages.is_empty() || matches!(project.dependencies, DependencySource::None) {
+        // Nothing to note: dev tools are declared or there is nothing to install.
+    } else {
+        unsettled.push(Unsettled {
+            message:
+                "no development dependencies declared: the dev image has only the runtime ones"
+                    .into(),
+            key: "a `dev` dependency group or requirements-dev.txt".into(),
+        });
+    }
+
+    Ok(Plan {
+        name: image_name(&project.name.value),
+        root: project.root.clone(),
+        python,
+        base_image,
+        dependencies,
+        added_packages,
+        server,
+        command,
+        dev_command,
+        port,
+        user,
+        env,
+        volumes,
+        healthcheck,
+        system_packages,
+        install_project,
+        build_steps,
+        proxy_image,
+        postgres_image,
+        unsettled,
+    })
+}
+
+fn strings(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+fn configured_or(
+    flag: &Option<String>,
+    setting: &Option<Fact<String>>,
+    default: &str,
+    reason: &str,
+) -> Decision<String> {
+    if let Some(image) = flag {
+        return Decision::new(
+            image.clone(),
+            Origin::Config,
+            "given on the command line",
+            vec![],
+        );
+    }
+    match setting {
+        Some(s) => Decision::new(
+            s.value.clone(),
+            Origin::Config,
+            "set in the configuration",
+            vec![s.source.clone()],
+        ),
+        None => Decision::new(default.to_string(), Origin::Default, reason, vec![]),
+    }
+}
+
+/// A name usable for images and compose projects: lowercase letters, digits, `-`.
+fn image_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() {
+        "app".to_string()
+    } else {
+        out
+    }
+}
+
+fn decide_python(project: &Project) -> Result<Decision<PythonVersion>, PlanError> {
+    let version = |k: &KnownPython| PythonVersion {
+        major: k.major,
+        minor: k.minor,
+    };
+    if let Some(configured) = &project.config.python {
+        let (major, minor) = configured.value.split_once('.').unwrap_or(("3", "13"));
+        let major = major.parse().unwrap_or(3);
+        let minor = minor.parse().unwrap_or(13);
+        return Ok(Decision::new(
+            PythonVersion { major, minor },
+            Origin::Config,
+            "set in the configuration",
+            vec![configured.source.clone()],
+        ));
+    }
+    let wheel_pythons = binary_wheel_pythons(project);
+    let mut candidates: Vec<&KnownPython> = PYTHONS.iter().collect();
+    let mut sources = Vec::new();
+    for constraint in &project.python {
+        let before = candidates.clone();
+        candidates.retain(|k| constraint.value.allows(k.major, k.minor));
+        sources.push(constraint.source.clone());
+        if candidates.is_empty() {
+            return Err(PlanError::NoPython {
+                constraint: constraint.value.specifiers.clone(),
+                location: constraint.source.clone(),
+                known: before
+                    .iter()
+                    .map(|k| format!("{}.{}", k.major, k.minor))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    let constrained = !project.python.is_empty();
+    let mut reason = if constrained {
+        let written: Vec<String> = project
+            .python
+            .iter()
+            .map(|c| format!("{} ({})", c.value.specifiers, c.source))
+            .collect();
+        format!(
+            "the preferred supported release allowed by {}",
+            written.join(" and ")
+        )
+    } else {
+        "nothing constrains it: the newest mature CPython release".to_string()
+    };
+    if let Some((pythons, lock_source)) = &wheel_pythons {
+        let fitting: Vec<&KnownPython> = candidates
+            .iter()
+            .copied()
+            .filter(|k| pythons.contains(&(k.major, k.minor)))
+            .collect();
+        if !fitting.is_empty() && fitting.len() < candidates.len() {
+            reason.push_str(&format!(
+                "; the lock's binary wheels exist for it ({})",
+                lock_source
+            ));
+            sources.push(lock_source.clone());
+            candidates = fitting;
+        }
+    }
+    let chosen = candidates[0];
+    Ok(Decision::new(
+        version(chosen),
+        if constrained {
+            Origin::Detected
+        } else {
+            Origin::Default
+        },
+        reason,
+        sources,
+    ))
+}
+
+/// The Python feature releases for which every locked binary-only package has a wheel.
+fn binary_wheel_pythons(project: &Project) -> Option<(BTreeSet<(u64, u64)>, Source)> {
+    let lock = project.dependencies.lock()?;
+    let mut allowed: Option<BTreeSet<(u64, u64)>> = None;
+    for package in lock.packages.iter().filter(|p| p.group == Group::Main) {
+        let filenames: Vec<&str> = package
+            .artifacts
+            .iter()
+            .filter_map(|a| a.filename.as_deref())
+            .collect();
+        if filenames.is_empty() || filenames.iter().any(|f| !f.ends_with(".whl")) {
+            continue; // unknown files, or an sdist that can build anywhere
+        }
+        let mut pythons = BTreeSet::new();
+        let mut any_version = false;
+        for name in &filenames {
+            let parts: Vec<&str> = name.trim_end_matches(".whl").split('-').collect();
+            if parts.len() < 5 {
+                continue;
+            }
+            let (python_tag, abi_tag) = (parts[parts.len() - 3], parts[parts.len() - 2]);
+            for tag in python_tag.split('.') {
+                match tag
+                    .strip_prefix("cp")
+                    .and_then(|v| v.get(1..))
+                    .and_then(|m| m.parse::<u64>().ok())
+                {
+                    Some(minor) if abi_tag == "abi3" => pythons.extend(
+                        PYTHONS
+                            .iter()
+                            .filter(|k| k.minor >= minor)
+                            .map(|k| (k.major, k.minor)),
+                    ),
+                    Some(minor) => {
+                        pythons.insert((3, minor));
+                    }
+                    None => any_version = true,
+                }
+            }
+        }
+        if any_version {
+            continue;
+        }
+        allowed = Some(match allowed {
+            Some(current) => current.intersection(&pythons).copied().collect(),
+            None => pythons,
+        });
+    }
+    allowed.map(|a| (a, Source::file(&lock.path)))
+}
+
+fn decide_base(
+    project: &Project,
+    options: &PlanOptions,
+    python: &PythonVersion,
+) -> Decision<String> {
+    if let Some(base) = &options.base {
+        return Decision::new(base.clone(), Origin::Config, "given with --base", vec![]);
+    }
+    if let Some(base) = &project.config.base {
+        return Decision::new(
+            base.value.clone(),
+            Origin::Config,
+            "set in the configuration",
+            vec![base.source.clone()],
+        );
+    }
+    let release = PYTHONS
+        .iter()
+        .find(|k| k.major == python.major && k.minor == python.minor)
+        .map(|k| k.patch_release.to_string())
+        .unwrap_or_else(|| python.to_string());
+    Decision::new(
+        format!("python:{release}-slim-{}", tools::BASE_DEBIAN),
+        Origin::Default,
+        format!("the official slim image for Python {python}, pinned to a full version (L12, L13)"),
+        vec![],
+    )
+}
+
+fn decide_dependencies(
+    project: &Project,
+    unsettled: &mut Vec<Unsettled>,
+) -> Result<Decision<DependencySource>, PlanError> {
+    let source = project.dependencies.clone();
+    let files: Vec<Source> = source.files().into_iter().map(Source::file).collect();
+    let reason = match &source {
+        DependencySource::Requirements { file, lock, .. } => {
+            if lock.is_none() {
+                let unpinned: Vec<String> = file
+                    .requirements
+                    .iter()
+                    .filter(|r| !r.is_pinned())
+                    .map(|r| r.name.to_string())
+                    .collect();
+                unsettled.push(Unsettled {
+                    message: if unpinned.is_empty() {
+                        format!("{} pins versions but has no hashes, so downloads are not verified (L13)", file.path.display())
+                    } else {
+                        format!("{} leaves {} unpinned (L13)", file.path.display(), unpinned.join(", "))
+                    },
+                    key: "`uv pip compile --generate-hashes requirements.in -o requirements.txt`".into(),
+                });
+                format!("{} is installed with pip's resolver", file.path.display())
+            } else {
+                format!(
+                    "{} pins and hashes every requirement: installed with --require-hashes",
+                    file.path.display()
+                )
+            }
+        }
+        DependencySource::Locked { lock, .. } => {
+            format!(
+                "{} locks {} packages; the build installs exactly those, verifying hashes",
+                lock.path.display(),
+                lock.packages.len()
+            )
+        }
+        DependencySource::Unlocked { manifest } => {
+            let name = manifest.display().to_string();
+            if name == "Pipfile" {
+                return Err(PlanError::Dependencies {
+                    file: name,
+                    message:
+                        "the Pipfile has no Pipfile.lock, so there is nothing pinned to install"
+                            .into(),
+                    fix: "run `pipenv lock` and commit Pipfile.lock".into(),
+                });
+            }
+            unsettled.push(Unsettled {
+                message: format!("{name} declares dependencies but nothing locks them: every build may resolve different versions (L13)"),
+                key: "`uv lock` (then commit uv.lock)".into(),
+            });
+            format!("{name} declares the dependencies; resolved at build time")
+        }
+        DependencySource::None => "no third-party dependencies declared".to_string(),
+    };
+    if let DependencySource::Unlocked { manifest } = &source
+        && is_poetry_only(project)
+    {
+        return Err(PlanError::Dependencies {
+            file: manifest.display().to_string(),
+            message: "[tool.poetry] dependencies have no poetry.lock".into(),
+            fix: "run `poetry lock` and commit poetry.lock".into(),
+        });
+    }
+    if let Some(lock) = source.lock() {
+        let source_only: Vec<String> = lock
+            .packages
+            .iter()
+            .filter(|p| p.group == Group::Main)
+            .filter(|p| {
+                !p.artifacts.is_empty()
+                    && p.artifacts
+                        .iter()
+                        .all(|a| a.filename.as_deref().is_some_and(|f| !f.ends_with(".whl")))
+            })
+            .map(|p| p.name.to_string())
+            .collect();
+        if !source_only.is_empty() {
+            unsettled.push(Unsettled {
+                message: format!("{} ship only source distributions: building them may need compilers and headers in the build stage", source_only.join(", ")),
+                key: "system-packages".into(),
+            });
+        }
+    }
+    let origin = if matches!(source, DependencySource::None) {
+        Origin::Default
+    } else {
+        Origin::Detected
+    };
+    Ok(Decision::new(source, origin, reason, files))
+}
+
+fn is_poetry_only(project: &Project) -> bool {
+    project.root.join("pyproject.toml").is_file()
+        && std::fs::read_to_string(project.root.join("pyproject.toml"))
+            .map(|t| t.contains("[tool.poetry.dependencies]") && !t.contains("[project]"))
+            .unwrap_or(false)
+}
+
+/// Choose the app to serve among those found, preferring conventional module names.
+fn pick_app<'a>(project: &'a Project, unsettled: &mut Vec<Unsettled>) -> Option<&'a Fact<App>> {
+    const PREFERRED: [&str; 6] = ["app", "main", "wsgi", "asgi", "server", "api"];
+    let rank = |app: &App| {
+        let last = app.module.rsplit('.').next().unwrap_or(&app.module);
+        let by_name = PREFERRED
+            .iter()
+            .position(|p| *p == last)
+            .unwrap_or(PREFERRED.len());
+        (
+            app.framework != Framework::Django,
+            by_name,
+            app.module.matches('.').count(),
+            app.module.clone(),
+        )
+    };
+    let mut apps: Vec<&Fact<App>> = project.apps.iter().collect();
+    apps.sort_by_key(|a| rank(&a.value));
+    if apps.len() > 1 && project.config.command.is_none() {
+        unsettled.push(Unsettled {
+            message: format!(
+                "several applications found ({}); serving {}",
+                apps.iter()
+                    .map(|a| format!("{} at {}", a.value.target(), a.source))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                apps[0].value.target()
+            ),
+            key: "command".into(),
+        });
+    }
+    apps.first().copied()
+}
+
+fn decide_port(project: &Project, app: Option<&App>) -> Decision<u16> {
+    if let Some(port) = &project.config.port {
+        return Decision::new(
+            port.value,
+            Origin::Config,
+            "set in the configuration",
+            vec![port.source.clone()],
+        );
+    }
+    if let Some(found) = project.ports.first() {
+        return Decision::new(
+            found.value,
+            Origin::Detected,
+            format!("the code listens on {} ({})", found.value, found.source),
+            vec![found.source.clone()],
+        );
+    }
+    let why = match app.map(|a| a.framework) {
+        Some(Framework::Django) => "Django's conventional port",
+        _ => "the conventional port of Python app servers; nothing in the code names one",
+    };
+    Decision::new(DEFAULT_PORT, Origin::Default, why, vec![])
+}
+
+fn decide_server(
+    project: &Project,
+    app: Option<&Fact<App>>,
+) -> (Decision<Server>, Decision<Vec<String>>) {
+    let none_added = || {
+        Decision::new(
+            Vec::new(),
+            Origin::Default,
+            "nothing added: the project's dependencies have everything to run it",
+            vec![],
+        )
+    };
+    if project.config.command.is_some() {
+        let source = project
+            .config
+            .command
+            .as_ref()
+            .map(|c| vec![c.source.clone()])
+            .unwrap_or_default();
+        return (
+            Decision::new(
+                Server::Configured,
+                Origin::Config,
+                "the configured command runs the service",
+                source,
+            ),
+            none_added(),
+        );
+    }
+    let Some(app) = app else {
+        return match project.scripts.first() {
+            Some(script) => (
+                Decision::new(
+                    Server::ConsoleScript {
+                        name: script.value.name.clone(),
+                    },
+                    Origin::Detected,
+                    format!(
+                        "no web application found; the project's console script `{}` runs it",
+                        script.value.name
+                    ),
+                    vec![script.source.clone()],
+                ),
+                none_added(),
+            ),
+            None => (
+                Decision::new(
+                    Server::Configured,
+                    Origin::Default,
+                    "nothing to serve",
+                    vec![],
+                ),
+                none_added(),
+            ),
+        };
+    };
+    let has = |name: &str| project.depends_on(name);
+    let sources = vec![app.source.clone()];
+    match app.value.framework.interface() {
+        Interface::Wsgi => {
+            if has("gunicorn") {
+                (
+                    Decision::new(
+                        Server::Gunicorn { worker_class: None },
+                        Origin::Detected,
+                        format!(
+                            "{} is a WSGI app and gunicorn is a dependency (L02)",
+                            app.value.framework
+                        ),
+                        sources,
+                    ),
+                    none_added(),
+                )
+            } else {
+                (
+                    Decision::new(
+                        Server::Gunicorn { worker_class: None },
+                        Origin::Default,
+                        format!(
+                            "{} is a WSGI app; gunicorn added because no WSGI server is a dependency (L02)",
+                            app.value.framework
+                        ),
+                        sources.clone(),
+                    ),
+                    Decision::new(
+                        vec![format!("gunicorn=={}", tools::GUNICORN)],
+                        Origin::Default,
+                        "gunicorn, pinned, because no WSGI server is a dependency; add it to your dependencies to lock it with the rest",
+                        sources,
+                    ),
+                )
+            }
+        }
+        Interface::Asgi => {
+            let worker = if has("uvicorn-worker") {
+                "uvicorn_worker.UvicornWorker"
+            } else {
+                "uvicorn.workers.UvicornWorker"
+            };
+            if has("gunicorn") && (has("uvicorn") || has("uvicorn-worker")) {
+                (
+                    Decision::new(
+                        Server::Gunicorn {
+                            worker_class: Some(worker.into()),
+                        },
+                        Origin::Detected,
+                        format!(
+                            "{} is an ASGI app; gunicorn and uvicorn are dependencies: gunicorn manages uvicorn workers (L02)",
+                            app.value.framework
+                        ),
+                        sources,
+                    ),
+                    none_added(),
+                )
+            } else if has("uvicorn") {
+                (
+                    Decision::new(
+                        Server::Uvicorn,
+                        Origin::Detected,
+                        format!(
+                            "{} is an ASGI app and uvicorn is a dependency; it runs with worker processes (L02)",
+                            app.value.framework
+                        ),
+                        sources,
+                    ),
+                    none_added(),
+                )
+            } else if has("hypercorn") {
+                (
+                    Decision::new(
+                        Server::Hypercorn,
+                        Origin::Detected,
+                        format!(
+                            "{} is an ASGI app and hypercorn is a dependency (L02)",
+                            app.value.framework
+                        ),
+                        sources,
+                    ),
+                    none_added(),
+                )
+            } else if has("gunicorn") {
+                (
+                    Decision::new(
+                        Server::Gunicorn {
+                            worker_class: Some(worker.into()),
+                        },
+                        Origin::Detected,
+                        format!(
+                            "{} is an ASGI app; gunicorn is a dependency and uvicorn is added for its workers (L02)",
+                            app.value.framework
+                        ),
+                        sources.clone(),
+                    ),
+                    Decision::new(
+                        vec![format!("uvicorn=={}", tools::UVICORN)],
+                        Origin::Default,
+                        "uvicorn, pinned, for gunicorn's ASGI workers",
+                        sources,
+                    ),
+                )
+            } else {
+                (
+                    Decision::new(
+                        Server::Uvicorn,
+                        Origin::Default,
+                        format!(
+                            "{} is an ASGI app; uvicorn added because no ASGI server is a dependency (L02)",
+                            app.value.framework
+                        ),
+                        sources.clone(),
+                    ),
+                    Decision::new(
+                        vec![format!("uvicorn=={}", tools::UVICORN)],
+                        Origin::Default,
+                        "uvicorn, pinned, because no ASGI server is a dependency; add it to your dependencies to lock it with the rest",
+                        sources,
+                    ),
+                )
+            }
+        }
+    }
+}
+
+fn decide_command(
+    project: &Project,
+    app: Option<&Fact<App>>,
+    server: &Server,
+    port: u16,
+) -> Result<Decision<Vec<String>>, PlanError> {
+    if let Some(command) = &project.config.command {
+        return Ok(Decision::new(
+            command.value.clone(),
+            Origin::Config,
+            "set in the configuration",
+            vec![command.source.clone()],
+        ));
+    }
+    let bind = format!("0.0.0.0:{port}");
+    let port_text = port.to_string();
+    let (argv, why, source) = match (server, app) {
+        (Server::ConsoleScript { name }, _) => {
+            let script = project.scripts.iter().find(|s| &s.value.name == name);
+            (
+                vec![name.clone()],
+                format!("the console script `{name}`"),
+                script.map(|s| s.source.clone()),
+            )
+        }
+        (Server::Gunicorn { worker_class }, Some(app)) => {
+            let mut argv = strings(&["gunicorn", "--bind", &bind, "--access-logfile", "-"]);
+            if let Some(worker) = worker_class {
+                argv.extend(strings(&["--worker-class", worker]));
+            }
+            argv.push(app.value.target());
+            (
+                argv,
+                format!(
+                    "gunicorn serves {} on {bind}, access log to stdout (L14); workers from WEB_CONCURRENCY",
+                    describe_app(app)
+                ),
+                Some(app.source.clone()),
+            )
+        }
+        (Server::Uvicorn, Some(app)) => {
+            let mut argv = strings(&[
+                "uvicorn",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                &port_text,
+                "--proxy-headers",
+            ]);
+            push_asgi_target(&mut argv, &app.value);
+            (
+                argv,
+                format!(
+                    "uvicorn serves {} on {bind} with WEB_CONCURRENCY workers",
+                    describe_app(app)
+                ),
+                Some(app.source.clone()),
+            )
+        }
+        (Server::Hypercorn, Some(app)) => {
+            let argv = vec![
+                "hypercorn".to_string(),
+                "--bind".into(),
+                bind.clone(),
+                app.value.target(),
+            ];
+            (
+                argv,
+                format!("hypercorn serves {} on {bind}", describe_app(app)),
+                Some(app.source.clone()),
+            )
+        }
+        _ => return Err(PlanError::NoEntrypoint(project.root.clone())),
+    };
+    Ok(Decision::new(
+        argv,
+        Origin::Detected,
+        format!("{why}; exec form so the server is PID 1 and gets SIGTERM (L19)"),
+        source.into_iter().collect(),
+    ))
+}
+
+fn describe_app(app: &Fact<App>) -> String {
+    match &app.value.object {
+        AppObject::Factory(name) => format!(
+            "{} app factory `{name}` found in {}",
+            app.value.framework,
+            app.source.file.display()
+        ),
+        AppObject::Variable(name) => format!(
+            "{} app `{name}` found in {}",
+            app.value.framework, app.source
+        ),
+    }
+}
+
+fn push_asgi_target(argv: &mut Vec<String>, app: &App) {
+    match &app.object {
+        AppObject::Factory(name) => {
+            argv.push("--factory".into());
+            argv.push(format!("{}:{name}", app.module));
+        }
+        AppObject::Variable(_) => argv.push(app.target()),
+    }
+}
+
+fn decide_dev_command(
+    project: &Project,
+    app: Option<&Fact<App>>,
+    server: &Server,
+    command: &[String],
+    port: u16,
+) -> Decision<Vec<String>> {
+    if let Some(dev) = &project.config.dev_command {
+        return Decision::new(
+            dev.value.clone(),
+            Origin::Config,
+            "set in the configuration",
+            vec![dev.source.clone()],
+        );
+    }
+    let port_text = port.to_string();
+    let Some(app) = app.filter(|_| !matches!(server, Server::Configured)) else {
+        return Decision::new(
+            command.to_vec(),
+            Origin::Default,
+            "no framework dev server known for this service: the production command, with the source mounted",
+            vec![],
+        );
+    };
+    let sources = vec![app.source.clone()];
+    match app.value.framework {
+        Framework::Flask => Decision::new(
+            strings(&[
+                "flask",
+                "--app",
+                &app.value.target(),
+                "--debug",
+                "run",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                &port_text,
+            ]),
+            Origin::Detected,
+            "Flask's development server with the reloader and debugger, bound to 0.0.0.0 inside the container (L16)",
+            sources,
+        ),
+        Framework::Django => Decision::new(
+            strings(&[
+                "python",
+                "manage.py",
+                "runserver",
+                &format!("0.0.0.0:{port}"),
+            ]),
+            Origin::Detected,
+            "Django's runserver, which reloads on change, bound to 0.0.0.0 inside the container (L16)",
+            sources,
+        ),
+        Framework::FastApi | Framework::Starlette | Framework::Quart => {
+            let mut argv = strings(&[
+                "uvicorn", "--host", "0.0.0.0", "--port", &port_text, "--reload",
+            ]);
+            push_asgi_target(&mut argv, &app.value);
+            Decision::new(
+                argv,
+                Origin::Detected,
+                "uvicorn with --reload, bound to 0.0.0.0 inside the container (L16)",
+                sources,
+            )
+        }
+    }
+}
+
+fn decide_volumes(project: &Project) -> Decision<Vec<Volume>> {
+    if let Some(volumes) = &project.config.volumes {
+        return Decision::new(
+            volumes
+                .value
+                .iter()
+                .map(|p| Volume {
+                    path: p.clone(),
+                    env: None,
+                })
+                .collect(),
+            Origin::Config,
+            "set in the configuration",
+            vec![volumes.source.clone()],
+        );
+    }
+    if project.data_dirs.is_empty() {
+        return Decision::new(
+            Vec::new(),
+            Origin::Default,
+            "no data directory found: the container keeps no state (L09)",
+            vec![],
+        );
+    }
+    let mut volumes = Vec::new();
+    let mut reasons = Vec::new();
+    for dir in &project.data_dirs {
+        let default = dir.value.default.clone().unwrap_or_default();
+        let path = if default.starts_with('/') {
+            default.clone()
+        } else {
+            format!(
+                "{DATA_ROOT}/{}",
+                default.trim_start_matches("./").trim_end_matches('/')
+            )
+        };
+        reasons.push(format!("{} ({})", dir.value.name, dir.source));
+        if !volumes.iter().any(|v: &Volume| v.path == path) {
+            volumes.push(Volume {
+                path,
+                env: Some(dir.value.name.clone()),
+            });
+        }
+    }
+    Decision::new(
+        volumes,
+        Origin::Detected,
+        format!(
+            "data directories named by {}: declared as volumes so data outlives the container (L09)",
+            reasons.join(", ")
+        ),
+        project.data_dirs.iter().map(|d| d.source.clone()).collect(),
+    )
+}
+
+/// Whether a setting's name says it holds a secret.
+pub(crate) fn is_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    [
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "TOKEN",
+        "API_KEY",
+        "PRIVATE_KEY",
+        "CREDENTIAL",
+        "ACCESS_KEY",
+    ]
+    .iter()
+    .any(|w| upper.contains(w))
+        || upper.ends_with("_KEY")
+}
+
+fn decide_env(project: &Project, volumes: &[Volume], port: u16) -> Decision<Vec<EnvSetting>> {
+    const MANAGED: [&str; 4] = [
+        "PORT",
+        "WEB_CONCURRENCY",
+        "PYTHONUNBUFFERED",
+        "DJANGO_SETTINGS_MODULE",
+    ];
+    let mut env = vec![
+        EnvSetting {
+            name: "PORT".into(),
+            default: Some(port.to_string()),
+            secret: false,
+            required: false,
+        },
+        EnvSetting {
+            name: "WEB_CONCURRENCY".into(),
+            default: Some("2".into()),
+            secret: false,
+            required: false,
+        },
+    ];
+    let mut sources = Vec::new();
+    for fact in &project.env {
+        if MANAGED.contains(&fact.value.name.as_str()) {
+            continue;
+        }
+        let mut default = fact.value.default.clone();
+        if let Some(volume) = volumes
+            .iter()
+            .find(|v| v.env.as_deref() == Some(fact.value.name.as_str()))
+        {
+            default = Some(volume.path.clone());
+        }
+        let secret = is_secret(&fact.value.name);
+        let required = default.is_none();
+        env.push(EnvSetting {
+            name: fact.value.name.clone(),
+            default: if secret { None } else { default },
+            secret,
+            required,
+        });
+        sources.push(fact.source.clone());
+    }
+    if let Some(configured) = &project.config.env {
+        for (name, value) in &configured.value {
+            let secret = is_secret(name);
+            match env.iter_mut().find(|e| &e.name == name) {
+                Some(existing) => {
+                    existing.default = (!secret).then(|| value.clone());
+                    existing.required = false;
+                }
+                None => env.push(EnvSetting {
+                    name: name.clone(),
+                    default: (!secret).then(|| value.clone()),
+                    secret,
+                    required: false,
+                }),
+            }
+        }
+        sources.push(configured.source.clone());
+    }
+    let secrets: Vec<&str> = env
+        .iter()
+        .filter(|e| e.secret)
+        .map(|e| e.name.as_str())
+        .collect();
+    let mut reason = format!(
+        "PORT and WEB_CONCURRENCY for the server, and the {} settings the code reads, with the defaults it falls back to (L10)",
+        env.len() - 2
+    );
+    if !secrets.is_empty() {
+        reason.push_str(&format!(
+            "; {} look like secrets and are never written with a value (L22)",
+            secrets.join(", ")
+        ));
+    }
+    Decision::new(env, Origin::Detected, reason, sources)
+}
+
+fn decide_healthcheck(
+    project: &Project,
+    app: Option<&Fact<App>>,
+    unsettled: &mut Vec<Unsettled>,
+) -> Decision<Option<String>> {
+    match project.config.healthcheck.as_ref() {
+        Some(Fact {
+            value: HealthcheckSetting::Path(path),
+            source,
+        }) => {
+            return Decision::new(
+                Some(path.clone()),
+                Origin::Config,
+                "set in the configuration",
+                vec![source.clone()],
+            );
+        }
+        Some(Fact {
+            value: HealthcheckSetting::Disabled(_),
+            source,
+        }) => {
+            return Decision::new(
+                None,
+                Origin::Config,
+                "disabled in the configuration",
+                vec![source.clone()],
+            );
+        }
+        None => {}
+    }
+    if let Some(route) = project.health_routes.first() {
+        return Decision::new(
+            Some(route.value.clone()),
+            Origin::Detected,
+            format!(
+                "the route {} ({}) answers health checks (L18)",
+                route.value, route.source
+            ),
+            vec![route.source.clone()],
+        );
+    }
+    if app.is_none() {
+        return Decision::new(
+            None,
+            Origin::Default,
+            "not a web application: no HTTP health check",
+            vec![],
+        );
+    }
+    unsettled.push(Unsettled {
+        message: "no health route found (/health, /healthz, …): the health check probes / and fails if it does not answer 2xx".into(),
+        key: "healthcheck".into(),
+    });
+    Decision::new(
+        Some("/".into()),
+        Origin::Default,
+        "no health route found: probing / (L18)",
+        vec![],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names_are_safe() {
+        assert_eq!(image_name("Todo API"), "todo-api");
+        assert_eq!(image_name("__"), "app");
+        assert_eq!(image_name("my_service.v2"), "my-service-v2");
+    }
+
+    #[test]
+    fn secret_names() {
+        for name in [
+            "DJANGO_SECRET_KEY",
+            "DB_PASSWORD",
+            "GITHUB_TOKEN",
+            "STRIPE_API_KEY",
+        ] {
+            assert!(is_secret(name), "{name}");
+        }
+        for name in ["DATA_DIR", "GREETING", "PORT", "KEYBOARD_LAYOUT"] {
+            assert!(!is_secret(name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Pinned versions of everything terrarium puts into generated files (L13: no floating tags).
+
+/// A CPython feature release terrarium knows a pinned base image for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownPython {
+    /// Major version.
+    pub major: u64,
+    /// Minor version.
+    pub minor: u64,
+    /// The full patch release of the pinned official image.
+    pub patch_release: &'static str,
+}
+
+/// Known CPython releases in order of preference when nothing else decides: the newest mature
+/// release first, the newest release after it (its wheels lag), then older ones.
+pub const PYTHONS: [KnownPython; 6] = [
+    KnownPython {
+        major: 3,
+        minor: 13,
+        patch_release: "3.13.9",
+    },
+    KnownPython {
+        major: 3,
+        minor: 12,
+        patch_release: "3.12.12",
+    },
+    KnownPython {
+        major: 3,
+        minor: 14,
+        patch_release: "3.14.0",
+    },
+    KnownPython {
+        major: 3,
+        minor: 11,
+        patch_release: "3.11.14",
+    },
+    KnownPython {
+        major: 3,
+        minor: 10,
+        patch_release: "3.10.19",
+    },
+    KnownPython {
+        major: 3,
+        minor: 9,
+        patch_release: "3.9.24",
+    },
+];
+
+/// The Debian release of the official base images terrarium pins.
+pub const BASE_DEBIAN: &str = "bookworm";
+
+/// uv, installed in the build stage to export locks and install wheels fast.
+pub const UV: &str = "0.13.9";
+/// Poetry and its export plugin, to turn poetry.lock into hashed requirements in the build stage.
+pub const POETRY: &str = "2.5.1";
+/// The Poetry export plugin.
+pub const POETRY_EXPORT: &str = "1.10.1";
+/// Pipenv, to turn Pipfile.lock into hashed requirements in the build stage.
+pub const PIPENV: &str = "2026.10.3";
+/// gunicorn, added when a WSGI app has no server among its dependencies.
+pub const GUNICORN: &str = "23.0.0";
+/// uvicorn, added when an ASGI app has no server among its dependencies.
+pub const UVICORN: &str = "0.34.0";
+/// The reverse proxy image for compose (L03).
+pub const NGINX_IMAGE: &str = "nginx:1.28.0-bookworm";
+/// The PostgreSQL image for compose.
+pub const POSTGRES_IMAGE: &str = "postgres:17.6-bookworm";

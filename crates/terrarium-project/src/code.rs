@@ -1,0 +1,497 @@
+//! Facts from Python source: web applications (module-level objects and factories), ports,
+//! environment variables with their defaults, and health-check routes.
+//!
+//! This is a line-oriented scan, not a Python parser: it recognises the idioms the frameworks
+//! document (`app = Flask(__name__)`, `def create_app(): … return app`, `os.environ.get("X", "d")`)
+//! and leaves anything cleverer to `[tool.terrarium]`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::error::DetectError;
+use crate::{Fact, Source};
+
+/// A web framework terrarium knows how to serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Framework {
+    /// Flask (WSGI).
+    Flask,
+    /// Django (WSGI).
+    Django,
+    /// FastAPI (ASGI).
+    FastApi,
+    /// Starlette (ASGI).
+    Starlette,
+    /// Quart (ASGI).
+    Quart,
+}
+
+impl Framework {
+    /// The server interface the framework's applications speak.
+    pub fn interface(self) -> Interface {
+        match self {
+            Framework::Flask | Framework::Django => Interface::Wsgi,
+            Framework::FastApi | Framework::Starlette | Framework::Quart => Interface::Asgi,
+        }
+    }
+
+    fn from_class(class: &str) -> Option<Framework> {
+        Some(match class {
+            "Flask" => Framework::Flask,
+            "FastAPI" => Framework::FastApi,
+            "Starlette" => Framework::Starlette,
+            "Quart" => Framework::Quart,
+            _ => return None,
+        })
+    }
+
+    /// The import that must appear in a file for the class name to count.
+    fn module(self) -> &'static str {
+        match self {
+            Framework::Flask => "flask",
+            Framework::Django => "django",
+            Framework::FastApi => "fastapi",
+            Framework::Starlette => "starlette",
+            Framework::Quart => "quart",
+        }
+    }
+}
+
+impl fmt::Display for Framework {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Framework::Flask => "Flask",
+            Framework::Django => "Django",
+            Framework::FastApi => "FastAPI",
+            Framework::Starlette => "Starlette",
+            Framework::Quart => "Quart",
+        })
+    }
+}
+
+/// WSGI or ASGI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interface {
+    /// PEP 3333 WSGI.
+    Wsgi,
+    /// ASGI.
+    Asgi,
+}
+
+impl fmt::Display for Interface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Interface::Wsgi => "WSGI",
+            Interface::Asgi => "ASGI",
+        })
+    }
+}
+
+/// How the application object is reached in its module.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "lowercase")]
+pub enum AppObject {
+    /// A module-level variable (`app = Flask(__name__)`).
+    Variable(String),
+    /// A factory function called with no arguments (`def create_app(): …`).
+    Factory(String),
+}
+
+/// A web application found in the code.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct App {
+    /// Its framework.
+    pub framework: Framework,
+    /// The dotted module that holds it (`quotes`, `inventory.web`).
+    pub module: String,
+    /// The object in that module.
+    pub object: AppObject,
+}
+
+impl App {
+    /// The server target: `module:app`, or `module:create_app()` for a factory.
+    pub fn target(&self) -> String {
+        match &self.object {
+            AppObject::Variable(name) => format!("{}:{name}", self.module),
+            AppObject::Factory(name) => format!("{}:{name}()", self.module),
+        }
+    }
+}
+
+/// An environment variable the code reads.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EnvVar {
+    /// Its name.
+    pub name: String,
+    /// The default the code falls back to, as text; `None` when it is required.
+    pub default: Option<String>,
+}
+
+/// Whether a setting names a data directory that should be a volume (L09).
+pub(crate) fn is_data_dir_setting(var: &EnvVar) -> bool {
+    static DATA: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^(?:[A-Z0-9]+_)*(?:DATA|STORAGE|UPLOADS?|MEDIA|STATE|FILES)(?:_(?:DIR|DIRECTORY|PATH|ROOT|FOLDER))?$|^[A-Z0-9_]*(?:_DIR|_DIRECTORY|_FOLDER)$")
+            .expect("static regex")
+    });
+    let looks_like_path = var.default.as_deref().is_some_and(|d| {
+        d.starts_with('/')
+            || d.starts_with("./")
+            || d.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-/.".contains(c))
+                && !d.is_empty()
+    });
+    DATA.is_match(&var.name)
+        && looks_like_path
+        && !var.name.contains("TEMPLATE")
+        && !var.name.contains("STATIC")
+}
+
+/// What the scan found.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    pub apps: Vec<Fact<App>>,
+    pub ports: Vec<Fact<u16>>,
+    pub env: Vec<Fact<EnvVar>>,
+    pub health_routes: Vec<Fact<String>>,
+}
+
+/// The project's own Python files, relative to the root, sorted. Tests, virtualenvs, hidden
+/// directories and files ignored by git are left out.
+pub(crate) fn python_files(root: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = ignore::WalkBuilder::new(root)
+        .hidden(true)
+        .git_ignore(true)
+        .require_git(false)
+        .max_depth(Some(8))
+        .filter_entry(|entry| {
+            let name = entry.file_name().to_string_lossy();
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            !(is_dir
+                && (matches!(
+                    name.as_ref(),
+                    "tests"
+                        | "test"
+                        | "node_modules"
+                        | "site-packages"
+                        | "venv"
+                        | "env"
+                        | "build"
+                        | "dist"
+                        | "migrations"
+                        | "__pycache__"
+                ) || entry.path().join("pyvenv.cfg").is_file()))
+        })
+        .build()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
+        .filter_map(|e| e.path().strip_prefix(root).ok().map(Path::to_path_buf))
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            name.ends_with(".py")
+                && !name.starts_with("test_")
+                && !name.ends_with("_test.py")
+                && name != "conftest.py"
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The dotted module name of a file: `src/inventory/web.py` is `inventory.web`.
+pub(crate) fn module_name(rel: &Path) -> String {
+    let rel = rel.strip_prefix("src").unwrap_or(rel);
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if let Some(last) = parts.last_mut() {
+        *last = last.trim_end_matches(".py").to_string();
+        if last == "__init__" {
+            parts.pop();
+        }
+    }
+    parts.join(".")
+}
+
+macro_rules! regex {
+    ($name:ident, $re:expr) => {
+        static $name: LazyLock<Regex> = LazyLock::new(|| Regex::new($re).expect("static regex"));
+    };
+}
+
+regex!(
+    APP_VARIABLE,
+    r"^([A-Za-z_]\w*)\s*(?::\s*[\w.]+\s*)?=\s*(?:[\w.]+\.)?(Flask|FastAPI|Starlette|Quart)\("
+);
+regex!(TOP_DEF, r"^(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(");
+regex!(
+    CONSTRUCTOR,
+    r"(?:^|[^\w.])(?:[\w]+\.)?(Flask|FastAPI|Starlette|Quart)\("
+);
+regex!(RUN_PORT, r"\.run\([^)]*\bport\s*=\s*(\d{2,5})");
+regex!(
+    ENV_GET,
+    r#"(?:os\.environ\.get|os\.getenv|environ\.get|getenv|os\.environ\.setdefault)\(\s*["']([A-Za-z_][A-Za-z0-9_]*)["']\s*(?:,\s*("[^"]*"|'[^']*'|-?\d+(?:\.\d+)?|True|False|None))?"#
+);
+regex!(
+    ENV_INDEX,
+    r#"os\.environ\[\s*["']([A-Za-z_][A-Za-z0-9_]*)["']\s*\]"#
+);
+regex!(
+    ROUTE,
+    r#"(?:@[\w.]+\.(?:route|get|head|api_route)|\bRoute|\bre_path|\bpath)\(\s*r?["']\^?(/?[\w\-/.]*)\$?["']"#
+);
+
+/// Health-check paths, best first.
+const HEALTH_PATHS: [&str; 9] = [
+    "/health",
+    "/healthz",
+    "/-/health",
+    "/health/",
+    "/healthz/",
+    "/healthcheck",
+    "/livez",
+    "/ping",
+    "/status",
+];
+
+/// Scan `files` (relative to `root`).
+pub(crate) fn scan(root: &Path, files: &[PathBuf]) -> Result<Scan, DetectError> {
+    let mut scan = Scan::default();
+    let mut routes: Vec<Fact<String>> = Vec::new();
+    for rel in files {
+        let text = match std::fs::read(root.join(rel)) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(source) => {
+                return Err(DetectError::Read {
+                    path: rel.clone(),
+                    source,
+                });
+            }
+        };
+        scan_file(rel, &text, &mut scan, &mut routes);
+    }
+    routes.sort_by_key(|r| {
+        HEALTH_PATHS
+            .iter()
+            .position(|p| *p == r.value)
+            .unwrap_or(usize::MAX)
+    });
+    scan.health_routes = routes;
+    Ok(scan)
+}
+
+fn imports(text: &str, framework: crate::Framework) -> bool {
+    let module = framework.module();
+    text.lines().any(|line| {
+        let line = line.trim_start();
+        line.starts_with(&format!("from {module} import"))
+            || line.starts_with(&format!("from {module}."))
+            || line.starts_with(&format!("import {module}"))
+    })
+}
+
+fn scan_file(rel: &Path, text: &str, scan: &mut Scan, routes: &mut Vec<Fact<String>>) {
+    let module = module_name(rel);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut variables = Vec::new();
+    let mut factories = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let line_no = index + 1;
+        if let Some(c) = APP_VARIABLE.captures(line) {
+            if let Some(framework) = Framework::from_class(&c[2]).filter(|f| imports(text, *f)) {
+                variables.push(Fact::new(
+                    App {
+                        framework,
+                        module: module.clone(),
+                        object: AppObject::Variable(c[1].to_string()),
+                    },
+                    Source::line(rel, line_no),
+                ));
+            }
+        } else if let Some(c) = TOP_DEF.captures(line) {
+            let body: Vec<&str> = lines[index + 1..]
+                .iter()
+                .take_while(|l| {
+                    l.is_empty() || l.starts_with([' ', '\t']) || l.trim_start().starts_with('#')
+                })
+                .copied()
+                .collect();
+            let constructed = body.iter().find_map(|l| {
+                CONSTRUCTOR
+                    .captures(l)
+                    .and_then(|c| Framework::from_class(&c[1]))
+            });
+            let returns = body.iter().any(|l| l.trim_start().starts_with("return "));
+            if let Some(framework) = constructed.filter(|f| imports(text, *f))
+                && returns
+                && !c[1].starts_with('_')
+            {
+                factories.push(Fact::new(
+                    App {
+                        framework,
+                        module: module.clone(),
+                        object: AppObject::Factory(c[1].to_string()),
+                    },
+                    Source::line(rel, line_no),
+                ));
+            }
+        }
+        for c in RUN_PORT.captures_iter(line) {
+            if let Ok(port) = c[1].parse::<u16>() {
+                scan.ports.push(Fact::new(port, Source::line(rel, line_no)));
+            }
+        }
+        for c in ENV_GET.captures_iter(line) {
+            let default = c.get(2).map(|m| m.as_str()).and_then(|d| match d {
+                "None" => None,
+                quoted if quoted.starts_with(['"', '\'']) => {
+                    Some(quoted[1..quoted.len() - 1].to_string())
+                }
+                other => Some(other.to_string()),
+            });
+            scan.env.push(Fact::new(
+                EnvVar {
+                    name: c[1].to_string(),
+                    default,
+                },
+                Source::line(rel, line_no),
+            ));
+        }
+        for c in ENV_INDEX.captures_iter(line) {
+            scan.env.push(Fact::new(
+                EnvVar {
+                    name: c[1].to_string(),
+                    default: None,
+                },
+                Source::line(rel, line_no),
+            ));
+        }
+        for c in ROUTE.captures_iter(line) {
+            let mut path = c[1].to_string();
+            if !path.starts_with('/') {
+                path.insert(0, '/');
+            }
+            if HEALTH_PATHS.contains(&path.as_str()) {
+                routes.push(Fact::new(path, Source::line(rel, line_no)));
+            }
+        }
+    }
+    // A module-level object wins over a factory in the same module.
+    if variables.is_empty() {
+        scan.apps.extend(factories);
+    } else {
+        scan.apps.extend(variables);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_text(path: &str, text: &str) -> Scan {
+        let mut scan = Scan::default();
+        let mut routes = Vec::new();
+        scan_file(Path::new(path), text, &mut scan, &mut routes);
+        scan.health_routes = routes;
+        scan
+    }
+
+    #[test]
+    fn finds_module_level_flask_app_and_port() {
+        let scan = scan_text(
+            "app.py",
+            "import os\nfrom flask import Flask\n\napp = Flask(__name__)\n\n@app.get('/healthz')\ndef health():\n    return 'ok'\n\nif __name__ == '__main__':\n    app.run(host='0.0.0.0', port=5000)\n",
+        );
+        assert_eq!(scan.apps.len(), 1);
+        assert_eq!(scan.apps[0].value.target(), "app:app");
+        assert_eq!(scan.apps[0].source.line, Some(4));
+        assert_eq!(scan.ports[0].value, 5000);
+        assert_eq!(scan.health_routes[0].value, "/healthz");
+    }
+
+    #[test]
+    fn finds_flask_factory_in_package() {
+        let scan = scan_text(
+            "quotes/__init__.py",
+            "from flask import Flask\n\n\ndef create_app(config=None):\n    app = Flask(__name__)\n    # routes\n    return app\n",
+        );
+        assert_eq!(scan.apps[0].value.target(), "quotes:create_app()");
+        assert_eq!(scan.apps[0].value.framework, Framework::Flask);
+    }
+
+    #[test]
+    fn class_name_without_framework_import_is_not_an_app() {
+        let scan = scan_text("x.py", "from mylib import Flask\napp = Flask()\n");
+        assert!(scan.apps.is_empty());
+    }
+
+    #[test]
+    fn fastapi_in_src_layout_and_env_defaults() {
+        let scan = scan_text(
+            "src/notes/main.py",
+            "import os\nfrom fastapi import FastAPI\nDATA_DIR = os.environ.get(\"NOTES_DATA_DIR\", \"/data\")\nTOKEN = os.environ[\"API_TOKEN\"]\nWORKERS = os.getenv('WORKERS', 2)\napp = FastAPI()\n",
+        );
+        assert_eq!(scan.apps[0].value.target(), "notes.main:app");
+        let env: Vec<(String, Option<String>)> = scan
+            .env
+            .iter()
+            .map(|f| (f.value.name.clone(), f.value.default.clone()))
+            .collect();
+        assert_eq!(
+            env,
+            vec![
+                ("NOTES_DATA_DIR".into(), Some("/data".into())),
+                ("API_TOKEN".into(), None),
+                ("WORKERS".into(), Some("2".into())),
+            ]
+        );
+        assert!(is_data_dir_setting(&scan.env[0].value));
+        assert!(!is_data_dir_setting(&scan.env[1].value));
+    }
+
+    #[test]
+    fn data_dir_settings() {
+        let var = |n: &str, d: &str| EnvVar {
+            name: n.into(),
+            default: Some(d.into()),
+        };
+        assert!(is_data_dir_setting(&var("DATA_DIR", "/data")));
+        assert!(is_data_dir_setting(&var("UPLOAD_FOLDER", "uploads")));
+        assert!(!is_data_dir_setting(&var("TEMPLATE_DIR", "templates")));
+        assert!(!is_data_dir_setting(&var("SECRET_KEY", "x")));
+    }
+
+    #[test]
+    fn starlette_and_django_routes() {
+        let scan = scan_text(
+            "main.py",
+            "from starlette.applications import Starlette\nfrom starlette.routing import Route\nroutes = [Route('/health', health)]\napp = Starlette(routes=routes)\n",
+        );
+        assert_eq!(scan.apps[0].value.framework, Framework::Starlette);
+        assert_eq!(scan.health_routes[0].value, "/health");
+        let scan = scan_text(
+            "site/urls.py",
+            "urlpatterns = [path('healthz/', views.health)]\n",
+        );
+        assert_eq!(scan.health_routes[0].value, "/healthz/");
+    }
+
+    #[test]
+    fn module_names() {
+        assert_eq!(
+            module_name(Path::new("src/inventory/__init__.py")),
+            "inventory"
+        );
+        assert_eq!(module_name(Path::new("app.py")), "app");
+        assert_eq!(module_name(Path::new("svc/web/api.py")), "svc.web.api");
+    }
+}

@@ -1,0 +1,297 @@
+//! `[tool.terrarium]` in pyproject.toml, or `terrarium.toml` for projects without one: the
+//! user's overrides of terrarium's decisions.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{DetectError, line_of, toml_error};
+use crate::{Fact, Source};
+
+/// A health-check setting: a path to probe over HTTP, or disabled.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum HealthcheckSetting {
+    /// Probe this path (`/health`).
+    Path(String),
+    /// `healthcheck = false`: the service has no HTTP health route.
+    Disabled(bool),
+}
+
+/// The user's overrides. Each setting keeps the line it was written on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// The file the settings came from.
+    pub file: Option<PathBuf>,
+    /// The production command (exec form).
+    pub command: Option<Fact<Vec<String>>>,
+    /// The development command (exec form).
+    pub dev_command: Option<Fact<Vec<String>>>,
+    /// The port the service listens on.
+    pub port: Option<Fact<u16>>,
+    /// The Python feature version (`3.12`).
+    pub python: Option<Fact<String>>,
+    /// The base image for generated Dockerfiles.
+    pub base: Option<Fact<String>>,
+    /// Extra Debian packages the service needs at run time.
+    pub system_packages: Option<Fact<Vec<String>>>,
+    /// Environment variables with their defaults.
+    pub env: Option<Fact<BTreeMap<String, String>>>,
+    /// Directories that hold data (volumes).
+    pub volumes: Option<Fact<Vec<String>>>,
+    /// The health-check path, or disabled.
+    pub healthcheck: Option<Fact<HealthcheckSetting>>,
+    /// The `uid:gid` the service runs as.
+    pub user: Option<Fact<(u32, u32)>>,
+    /// The reverse-proxy image for compose (`--proxy`).
+    pub proxy_image: Option<Fact<String>>,
+    /// The PostgreSQL image for compose (`--postgres`).
+    pub postgres_image: Option<Fact<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CommandValue {
+    Argv(Vec<String>),
+    Line(String),
+}
+
+impl CommandValue {
+    fn argv(&self) -> Vec<String> {
+        match self {
+            CommandValue::Argv(argv) => argv.clone(),
+            CommandValue::Line(line) => line.split_whitespace().map(str::to_string).collect(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawConfig {
+    command: Option<Spanned<CommandValue>>,
+    dev_command: Option<Spanned<CommandValue>>,
+    port: Option<Spanned<u16>>,
+    python: Option<Spanned<String>>,
+    base: Option<Spanned<String>>,
+    system_packages: Option<Spanned<Vec<String>>>,
+    env: Option<Spanned<BTreeMap<String, String>>>,
+    volumes: Option<Spanned<Vec<String>>>,
+    healthcheck: Option<Spanned<HealthcheckSetting>>,
+    user: Option<Spanned<String>>,
+    proxy_image: Option<Spanned<String>>,
+    postgres_image: Option<Spanned<String>>,
+    /// Read by `terrarium lint`.
+    #[serde(default, rename = "lint")]
+    _lint: Option<toml::Value>,
+}
+
+impl<'de> Deserialize<'de> for HealthcheckSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Path(String),
+            Flag(bool),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Path(p) if p.starts_with('/') => Ok(HealthcheckSetting::Path(p)),
+            Raw::Path(p) => Err(serde::de::Error::custom(format!(
+                "healthcheck = {p:?} must be a path starting with / (or false)"
+            ))),
+            Raw::Flag(false) => Ok(HealthcheckSetting::Disabled(false)),
+            Raw::Flag(true) => Err(serde::de::Error::custom(
+                "healthcheck = true says nothing: give the path to probe, like \"/health\", or false",
+            )),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PyProjectTool {
+    tool: Option<ToolTable>,
+}
+
+#[derive(Deserialize)]
+struct ToolTable {
+    terrarium: Option<RawConfig>,
+}
+
+const FIX: &str = "known keys: command, dev-command, port, python, base, system-packages, env, volumes, healthcheck, user, proxy-image, postgres-image, lint";
+
+/// Read the overrides from pyproject.toml's `[tool.terrarium]`, else `terrarium.toml`.
+pub(crate) fn read(root: &Path, pyproject_text: Option<&str>) -> Result<Config, DetectError> {
+    if let Some(text) = pyproject_text {
+        let rel = Path::new("pyproject.toml");
+        let parsed: PyProjectTool =
+            toml::from_str(text).map_err(|err| toml_error(rel, text, &err, FIX))?;
+        if let Some(raw) = parsed.tool.and_then(|t| t.terrarium) {
+            return convert(rel, text, raw);
+        }
+    }
+    let rel = Path::new("terrarium.toml");
+    let path = root.join(rel);
+    if !path.is_file() {
+        return Ok(Config::default());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| DetectError::Read {
+        path: rel.to_path_buf(),
+        source,
+    })?;
+    let raw: RawConfig = toml::from_str(&text).map_err(|err| toml_error(rel, &text, &err, FIX))?;
+    convert(rel, &text, raw)
+}
+
+fn convert(rel: &Path, text: &str, raw: RawConfig) -> Result<Config, DetectError> {
+    let fact = |span: std::ops::Range<usize>| Source::line(rel, line_of(text, span.start));
+    fn take<T>(s: Spanned<T>, source: &dyn Fn(std::ops::Range<usize>) -> Source) -> Fact<T> {
+        let span = s.span();
+        Fact::new(s.into_inner(), source(span))
+    }
+    let command = raw.command.map(|c| {
+        let span = c.span();
+        Fact::new(c.get_ref().argv(), fact(span))
+    });
+    if let Some(cmd) = &command
+        && cmd.value.is_empty()
+    {
+        return Err(DetectError::malformed(
+            rel,
+            cmd.source.line,
+            "command is empty",
+            "write the command as a list, like [\"gunicorn\", \"app:app\"]",
+        ));
+    }
+    let dev_command = raw.dev_command.map(|c| {
+        let span = c.span();
+        Fact::new(c.get_ref().argv(), fact(span))
+    });
+    let user = match raw.user {
+        Some(u) => {
+            let source = fact(u.span());
+            let parsed = parse_user(u.get_ref()).ok_or_else(|| {
+                DetectError::malformed(
+                    rel,
+                    source.line,
+                    format!("user = {:?} is not UID:GID", u.get_ref()),
+                    "write numeric ids, like \"65532:65532\"",
+                )
+            })?;
+            if parsed.0 == 0 {
+                return Err(DetectError::malformed(
+                    rel,
+                    source.line,
+                    "user = 0 is root; terrarium never runs a service as root (L11)",
+                    "remove `user` to use 65532:65532, or pick another non-zero UID",
+                ));
+            }
+            Some(Fact::new(parsed, source))
+        }
+        None => None,
+    };
+    if let Some(port) = &raw.port
+        && *port.get_ref() == 0
+    {
+        return Err(DetectError::malformed(
+            rel,
+            Some(line_of(text, port.span().start)),
+            "port = 0 is not a port",
+            "use the port your service listens on, like 8000",
+        ));
+    }
+    if let Some(python) = &raw.python {
+        let ok = python.get_ref().split('.').count() == 2
+            && python
+                .get_ref()
+                .split('.')
+                .all(|p| p.parse::<u32>().is_ok());
+        if !ok {
+            return Err(DetectError::malformed(
+                rel,
+                Some(line_of(text, python.span().start)),
+                format!("python = {:?} is not a feature version", python.get_ref()),
+                "write it like \"3.12\"",
+            ));
+        }
+    }
+    Ok(Config {
+        file: Some(rel.to_path_buf()),
+        command,
+        dev_command,
+        port: raw.port.map(|s| take(s, &fact)),
+        python: raw.python.map(|s| take(s, &fact)),
+        base: raw.base.map(|s| take(s, &fact)),
+        system_packages: raw.system_packages.map(|s| take(s, &fact)),
+        env: raw.env.map(|s| take(s, &fact)),
+        volumes: raw.volumes.map(|s| take(s, &fact)),
+        healthcheck: raw.healthcheck.map(|s| take(s, &fact)),
+        user,
+        proxy_image: raw.proxy_image.map(|s| take(s, &fact)),
+        postgres_image: raw.postgres_image.map(|s| take(s, &fact)),
+    })
+}
+
+fn parse_user(text: &str) -> Option<(u32, u32)> {
+    let (uid, gid) = text.split_once(':').unwrap_or((text, text));
+    Some((uid.trim().parse().ok()?, gid.trim().parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_pyproject(text: &str) -> Result<Config, DetectError> {
+        let dir = tempfile::tempdir().unwrap();
+        read(dir.path(), Some(text))
+    }
+
+    #[test]
+    fn reads_overrides_with_lines() {
+        let config = from_pyproject(
+            "[project]\nname = \"x\"\n\n[tool.terrarium]\nport = 5000\ncommand = [\"gunicorn\", \"app:app\"]\nhealthcheck = \"/ping\"\nuser = \"1000:1000\"\n[tool.terrarium.lint]\ndisable = [\"X\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.port.as_ref().unwrap().value, 5000);
+        assert_eq!(config.port.unwrap().source.line, Some(5));
+        assert_eq!(config.command.unwrap().value, ["gunicorn", "app:app"]);
+        assert_eq!(
+            config.healthcheck.unwrap().value,
+            HealthcheckSetting::Path("/ping".into())
+        );
+        assert_eq!(config.user.unwrap().value, (1000, 1000));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_known_keys() {
+        let err = from_pyproject("[tool.terrarium]\nprot = 5000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("pyproject.toml:2:"), "{err}");
+        assert!(err.contains("prot") && err.contains("known keys"), "{err}");
+    }
+
+    #[test]
+    fn root_user_and_bad_healthcheck_are_rejected() {
+        let err = from_pyproject("[tool.terrarium]\nuser = \"0:0\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pyproject.toml:2") && err.contains("root"),
+            "{err}"
+        );
+        let err = from_pyproject("[tool.terrarium]\nhealthcheck = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pyproject.toml:2"), "{err}");
+    }
+
+    #[test]
+    fn terrarium_toml_when_no_pyproject() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("terrarium.toml"), "python = \"3.12\"\n").unwrap();
+        let config = read(dir.path(), None).unwrap();
+        assert_eq!(config.python.unwrap().value, "3.12");
+        assert_eq!(config.file.as_deref(), Some(Path::new("terrarium.toml")));
+    }
+}

@@ -1,0 +1,264 @@
+//! Read a Python project: which files declare and lock its dependencies, which Python it needs,
+//! which web framework and application it serves, its port, settings and data directories.
+//!
+//! [`detect`] gathers facts only; every fact carries the [`Source`] it came from so that the
+//! plan built on top of it can explain itself. Decisions belong to `terrarium-plan`.
+
+mod code;
+mod config;
+mod django;
+mod error;
+mod lock;
+mod manifest;
+mod requirements;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use code::{App, AppObject, EnvVar, Framework, Interface};
+pub use config::{Config, HealthcheckSetting};
+pub use django::DjangoProject;
+pub use error::DetectError;
+pub use lock::{Artifact, Group, Hash, Lock, LockFormat, LockedPackage};
+pub use manifest::{ConsoleScript, DependencySource, Package, PythonConstraint};
+pub use requirements::{RequirementLine, RequirementsFile};
+
+/// Where a fact was found: a file relative to the project root, and the line when known.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Source {
+    /// The file, relative to the project root.
+    pub file: PathBuf,
+    /// The 1-based line, when the fact comes from one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+}
+
+impl Source {
+    /// A fact from a whole file.
+    pub fn file(file: impl Into<PathBuf>) -> Self {
+        Source {
+            file: file.into(),
+            line: None,
+        }
+    }
+
+    /// A fact from one line of a file.
+    pub fn line(file: impl Into<PathBuf>, line: usize) -> Self {
+        Source {
+            file: file.into(),
+            line: Some(line),
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A value found in the project together with where it was found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Fact<T> {
+    /// The value.
+    pub value: T,
+    /// Where it came from.
+    pub source: Source,
+}
+
+impl<T> Fact<T> {
+    /// A fact with its source.
+    pub fn new(value: T, source: Source) -> Self {
+        Fact { value, source }
+    }
+}
+
+/// A distribution name normalized per PEP 503 (lowercase, runs of `-_.` become `-`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct PackageName(String);
+
+impl PackageName {
+    /// Normalize a distribution name.
+    pub fn new(raw: &str) -> Self {
+        let mut out = String::with_capacity(raw.len());
+        let mut separator = false;
+        for c in raw.trim().chars() {
+            if matches!(c, '-' | '_' | '.') {
+                separator = true;
+            } else {
+                if separator && !out.is_empty() {
+                    out.push('-');
+                }
+                separator = false;
+                out.extend(c.to_lowercase());
+            }
+        }
+        PackageName(out)
+    }
+
+    /// The normalized name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PackageName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Everything terrarium found in a project directory. Facts only; no decisions.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The project directory.
+    pub root: PathBuf,
+    /// The project's name: `[project].name`, `[tool.poetry].name`, else the directory name.
+    pub name: Fact<String>,
+    /// Constraints on the Python version, strongest first (`.python-version`, then
+    /// `requires-python`, poetry's `python` dependency, Pipfile's `python_version`).
+    pub python: Vec<Fact<PythonConstraint>>,
+    /// How the dependencies are declared and locked.
+    pub dependencies: DependencySource,
+    /// Names of the runtime dependencies (declared and locked).
+    pub runtime_packages: BTreeSet<PackageName>,
+    /// Names of the development-only dependencies.
+    pub dev_packages: BTreeSet<PackageName>,
+    /// The project is itself an installable package (a `[build-system]` or `setup.py`).
+    pub package: Option<Package>,
+    /// Console scripts the project declares.
+    pub scripts: Vec<Fact<ConsoleScript>>,
+    /// Web applications found in the code.
+    pub apps: Vec<Fact<App>>,
+    /// Django facts, for a Django project.
+    pub django: Option<DjangoProject>,
+    /// Ports the code listens on (`app.run(port=…)`, a `PORT` default).
+    pub ports: Vec<Fact<u16>>,
+    /// Environment variables the code reads, with their defaults.
+    pub env: Vec<Fact<EnvVar>>,
+    /// Routes that look like health checks, best first.
+    pub health_routes: Vec<Fact<String>>,
+    /// Settings that name a data directory (`DATA_DIR`, `UPLOAD_DIR`, Django's `MEDIA_ROOT`).
+    pub data_dirs: Vec<Fact<EnvVar>>,
+    /// `[tool.terrarium]` or `terrarium.toml`.
+    pub config: Config,
+}
+
+impl Project {
+    /// Whether a runtime dependency with this (normalized) name is declared or locked.
+    pub fn depends_on(&self, name: &str) -> bool {
+        self.runtime_packages.contains(&PackageName::new(name))
+    }
+}
+
+/// Read the project in `root`.
+pub fn detect(root: &Path) -> Result<Project, DetectError> {
+    if !root.is_dir() {
+        return Err(DetectError::NoDirectory(root.to_path_buf()));
+    }
+    let manifests = manifest::read(root)?;
+    let config = config::read(root, manifests.pyproject_text.as_deref())?;
+    let sources = code::python_files(root);
+    if manifests.is_empty() && sources.is_empty() {
+        return Err(DetectError::NotPython(root.to_path_buf()));
+    }
+    let scan = code::scan(root, &sources)?;
+    let django = django::detect(root, &sources)?;
+
+    let mut apps = scan.apps;
+    if let Some(django) = &django {
+        apps.push(django.app());
+    }
+    let frameworks: BTreeSet<Framework> = apps.iter().map(|a| a.value.framework).collect();
+    if frameworks.len() > 1 && config.command.is_none() {
+        return Err(DetectError::ConflictingApps {
+            root: root.to_path_buf(),
+            apps: apps
+                .iter()
+                .map(|a| format!("{} {} ({})", a.value.framework, a.value.target(), a.source))
+                .collect(),
+        });
+    }
+
+    let mut env = scan.env;
+    dedup_env(&mut env);
+    let data_dirs = env
+        .iter()
+        .filter(|fact| code::is_data_dir_setting(&fact.value))
+        .cloned()
+        .chain(django.iter().flat_map(|d| d.media_root.clone()))
+        .collect();
+    let mut ports = scan.ports;
+    ports.extend(env.iter().filter_map(|fact| {
+        let default = fact.value.default.as_deref()?;
+        (fact.value.name == "PORT")
+            .then(|| default.parse().ok())
+            .flatten()
+            .map(|port| Fact::new(port, fact.source.clone()))
+    }));
+
+    let name = manifests.name.clone().unwrap_or_else(|| {
+        let dir = std::fs::canonicalize(root)
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "app".to_string());
+        Fact::new(dir, Source::file("."))
+    });
+
+    Ok(Project {
+        root: root.to_path_buf(),
+        name,
+        python: manifests.python,
+        dependencies: manifests.dependencies,
+        runtime_packages: manifests.runtime_packages,
+        dev_packages: manifests.dev_packages,
+        package: manifests.package,
+        scripts: manifests.scripts,
+        apps,
+        django,
+        ports,
+        env,
+        health_routes: scan.health_routes,
+        data_dirs,
+        config,
+    })
+}
+
+/// Keep the first mention of each variable, but prefer one that has a default.
+fn dedup_env(env: &mut Vec<Fact<EnvVar>>) {
+    let mut out: Vec<Fact<EnvVar>> = Vec::with_capacity(env.len());
+    for fact in env.drain(..) {
+        match out.iter_mut().find(|f| f.value.name == fact.value.name) {
+            Some(existing) if existing.value.default.is_none() && fact.value.default.is_some() => {
+                *existing = fact
+            }
+            Some(_) => {}
+            None => out.push(fact),
+        }
+    }
+    *env = out;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names_normalize_per_pep_503() {
+        assert_eq!(
+            PackageName::new("Flask_SQLAlchemy").as_str(),
+            "flask-sqlalchemy"
+        );
+        assert_eq!(
+            PackageName::new("zope.interface").as_str(),
+            "zope-interface"
+        );
+        assert_eq!(PackageName::new("a-_.b").as_str(), "a-b");
+    }
+}

@@ -1,0 +1,673 @@
+//! Lock files: uv.lock, poetry.lock, pylock.toml (PEP 751), Pipfile.lock and hashed
+//! requirements files, read into one model of pinned packages with their artifacts and hashes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::PackageName;
+use crate::error::{DetectError, toml_error};
+use crate::requirements::RequirementsFile;
+
+/// A content hash as written in a lock (`sha256:…`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Hash {
+    /// The algorithm, lowercase (`sha256`).
+    pub algorithm: String,
+    /// The hex digest, lowercase.
+    pub digest: String,
+}
+
+impl Hash {
+    /// Parse `ALGORITHM:HEX` (also `ALGORITHM=HEX`); `None` when malformed.
+    pub fn parse(text: &str) -> Option<Hash> {
+        let (algorithm, digest) = text.split_once([':', '='])?;
+        let algorithm = algorithm.trim().to_ascii_lowercase();
+        let digest = digest.trim().to_ascii_lowercase();
+        let known_len = match algorithm.as_str() {
+            "sha256" => 64,
+            "sha384" => 96,
+            "sha512" => 128,
+            "md5" => 32,
+            _ => return None,
+        };
+        (digest.len() == known_len && digest.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then_some(Hash { algorithm, digest })
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.algorithm, self.digest)
+    }
+}
+
+/// The kind of lock a project uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LockFormat {
+    /// A requirements file with every requirement pinned and hashed.
+    Requirements,
+    /// uv's `uv.lock`.
+    UvLock,
+    /// Poetry's `poetry.lock`.
+    PoetryLock,
+    /// PEP 751 `pylock.toml`.
+    Pylock,
+    /// Pipenv's `Pipfile.lock`.
+    PipfileLock,
+}
+
+impl fmt::Display for LockFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LockFormat::Requirements => "requirements.txt",
+            LockFormat::UvLock => "uv.lock",
+            LockFormat::PoetryLock => "poetry.lock",
+            LockFormat::Pylock => "pylock.toml",
+            LockFormat::PipfileLock => "Pipfile.lock",
+        })
+    }
+}
+
+/// Which dependency group a locked package belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Group {
+    /// Needed at run time.
+    Main,
+    /// Only for development (tests, linters, reloaders).
+    Dev,
+}
+
+/// A file a locked package can be installed from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Artifact {
+    /// The file name (`flask-3.0.3-py3-none-any.whl`), when the lock names it.
+    pub filename: Option<String>,
+    /// Where to download it, when the lock says.
+    pub url: Option<String>,
+    /// Its hash, when the lock records one.
+    pub hash: Option<Hash>,
+}
+
+/// One pinned package of a lock.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LockedPackage {
+    /// The distribution name, normalized.
+    pub name: PackageName,
+    /// The pinned version.
+    pub version: String,
+    /// Main or dev.
+    pub group: Group,
+    /// An environment marker limiting where it is installed.
+    pub marker: Option<String>,
+    /// The files it can be installed from.
+    pub artifacts: Vec<Artifact>,
+}
+
+/// A lock file read into pinned packages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    /// The format.
+    pub format: LockFormat,
+    /// The file, relative to the project root.
+    pub path: PathBuf,
+    /// The packages, sorted by name.
+    pub packages: Vec<LockedPackage>,
+}
+
+impl Lock {
+    /// Names of the packages in a group.
+    pub fn names(&self, group: Group) -> BTreeSet<PackageName> {
+        self.packages
+            .iter()
+            .filter(|p| p.group == group)
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
+    /// Whether every package has at least one hashed artifact.
+    pub fn fully_hashed(&self) -> bool {
+        self.packages
+            .iter()
+            .all(|p| p.artifacts.iter().any(|a| a.hash.is_some()))
+    }
+}
+
+fn read_text(root: &Path, rel: &Path) -> Result<String, DetectError> {
+    std::fs::read_to_string(root.join(rel)).map_err(|source| DetectError::Read {
+        path: rel.to_path_buf(),
+        source,
+    })
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(
+    rel: &Path,
+    text: &str,
+    fix: &str,
+) -> Result<T, DetectError> {
+    toml::from_str(text).map_err(|err| toml_error(rel, text, &err, fix))
+}
+
+fn sorted(format: LockFormat, path: &Path, mut packages: Vec<LockedPackage>) -> Lock {
+    packages.sort_by(|a, b| a.name.cmp(&b.name).then(a.version.cmp(&b.version)));
+    Lock {
+        format,
+        path: path.to_path_buf(),
+        packages,
+    }
+}
+
+/// Read a hashed requirements file as a lock: every requirement must be pinned with `==`.
+pub fn from_requirements(file: &RequirementsFile, group: Group) -> Result<Lock, DetectError> {
+    let mut packages = Vec::new();
+    for req in &file.requirements {
+        let Some(version) = req.pinned_version() else {
+            return Err(DetectError::malformed(
+                &file.path,
+                Some(req.line),
+                format!("`{}` has hashes but is not pinned with ==", req.name),
+                "pin it (`name==version`) or regenerate the file with `uv pip compile --generate-hashes`",
+            ));
+        };
+        packages.push(LockedPackage {
+            name: req.name.clone(),
+            version: version.to_string(),
+            group,
+            marker: req.marker.clone(),
+            artifacts: req
+                .hashes
+                .iter()
+                .map(|h| Artifact {
+                    filename: None,
+                    url: None,
+                    hash: Some(h.clone()),
+                })
+                .collect(),
+        });
+    }
+    Ok(sorted(LockFormat::Requirements, &file.path, packages))
+}
+
+#[derive(Deserialize)]
+struct UvLockFile {
+    #[serde(default)]
+    package: Vec<UvPackage>,
+}
+
+#[derive(Deserialize)]
+struct UvPackage {
+    name: String,
+    version: Option<String>,
+    #[serde(default)]
+    source: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    dependencies: Vec<UvDependency>,
+    #[serde(default, rename = "dev-dependencies")]
+    dev_dependencies: BTreeMap<String, Vec<UvDependency>>,
+    #[serde(default, rename = "optional-dependencies")]
+    optional_dependencies: BTreeMap<String, Vec<UvDependency>>,
+    sdist: Option<UvArtifact>,
+    #[serde(default)]
+    wheels: Vec<UvArtifact>,
+}
+
+#[derive(Deserialize)]
+struct UvDependency {
+    name: String,
+    marker: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UvArtifact {
+    url: Option<String>,
+    hash: Option<String>,
+}
+
+impl UvArtifact {
+    fn artifact(&self) -> Artifact {
+        Artifact {
+            filename: self
+                .url
+                .as_deref()
+                .and_then(|u| u.rsplit('/').next())
+                .map(str::to_string),
+            url: self.url.clone(),
+            hash: self.hash.as_deref().and_then(Hash::parse),
+        }
+    }
+}
+
+/// Read `uv.lock`. Packages reachable from the project's dependencies are main; those reachable
+/// only from its dev dependency groups are dev. The project itself is left out.
+pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
+    let text = read_text(root, rel)?;
+    let file: UvLockFile = parse_toml(rel, &text, "regenerate it with `uv lock`")?;
+    let is_local = |p: &UvPackage| {
+        p.source.contains_key("editable")
+            || p.source.contains_key("virtual")
+            || p.source.contains_key("directory")
+    };
+    let by_name: BTreeMap<PackageName, &UvPackage> = file
+        .package
+        .iter()
+        .map(|p| (PackageName::new(&p.name), p))
+        .collect();
+    let roots: Vec<&UvPackage> = file.package.iter().filter(|p| is_local(p)).collect();
+    let main = reachable(&by_name, roots.iter().flat_map(|p| p.dependencies.iter()));
+    let dev = reachable(
+        &by_name,
+        roots
+            .iter()
+            .flat_map(|p| {
+                p.dev_dependencies
+                    .values()
+                    .chain(p.optional_dependencies.values())
+            })
+            .flatten(),
+    );
+    let mut packages = Vec::new();
+    for package in file.package.iter().filter(|p| !is_local(p)) {
+        let name = PackageName::new(&package.name);
+        let group = if main.contains(&name) || (roots.is_empty() && !dev.contains(&name)) {
+            Group::Main
+        } else {
+            Group::Dev
+        };
+        let Some(version) = package.version.clone() else {
+            return Err(DetectError::malformed(
+                rel,
+                None,
+                format!("package `{}` has no version", package.name),
+                "regenerate it with `uv lock`",
+            ));
+        };
+        packages.push(LockedPackage {
+            name,
+            version,
+            group,
+            marker: None,
+            artifacts: package
+                .wheels
+                .iter()
+                .chain(package.sdist.iter())
+                .map(UvArtifact::artifact)
+                .collect(),
+        });
+    }
+    Ok(sorted(LockFormat::UvLock, rel, packages))
+}
+
+fn reachable<'a>(
+    by_name: &BTreeMap<PackageName, &'a UvPackage>,
+    start: impl Iterator<Item = &'a UvDependency>,
+) -> BTreeSet<PackageName> {
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<PackageName> = start
+        .filter(|d| d.marker.as_deref() != Some("sys_platform == 'win32'"))
+        .map(|d| PackageName::new(&d.name))
+        .collect();
+    while let Some(name) = stack.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        if let Some(package) = by_name.get(&name) {
+            stack.extend(
+                package
+                    .dependencies
+                    .iter()
+                    .map(|d| PackageName::new(&d.name)),
+            );
+        }
+    }
+    seen
+}
+
+#[derive(Deserialize)]
+struct PoetryLockFile {
+    #[serde(default)]
+    package: Vec<PoetryPackage>,
+}
+
+#[derive(Deserialize)]
+struct PoetryPackage {
+    name: String,
+    version: String,
+    category: Option<String>,
+    groups: Option<Vec<String>>,
+    markers: Option<toml::Value>,
+    #[serde(default)]
+    files: Vec<PoetryFile>,
+}
+
+#[derive(Deserialize)]
+struct PoetryFile {
+    file: Option<String>,
+    hash: Option<String>,
+}
+
+/// Read `poetry.lock` (Poetry 1 `category` or Poetry 2 `groups`).
+pub fn read_poetry_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
+    let text = read_text(root, rel)?;
+    let file: PoetryLockFile = parse_toml(rel, &text, "regenerate it with `poetry lock`")?;
+    let packages = file
+        .package
+        .into_iter()
+        .map(|p| {
+            let main = match (&p.groups, &p.category) {
+                (Some(groups), _) => groups.iter().any(|g| g == "main"),
+                (None, Some(category)) => category == "main",
+                (None, None) => true,
+            };
+            LockedPackage {
+                name: PackageName::new(&p.name),
+                version: p.version,
+                group: if main { Group::Main } else { Group::Dev },
+                marker: p
+                    .markers
+                    .as_ref()
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string),
+                artifacts: p
+                    .files
+                    .into_iter()
+                    .map(|f| Artifact {
+                        filename: f.file,
+                        url: None,
+                        hash: f.hash.as_deref().and_then(Hash::parse),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok(sorted(LockFormat::PoetryLock, rel, packages))
+}
+
+#[derive(Deserialize)]
+struct PylockFile {
+    #[serde(rename = "lock-version")]
+    lock_version: Option<String>,
+    #[serde(default)]
+    packages: Vec<PylockPackage>,
+}
+
+#[derive(Deserialize)]
+struct PylockPackage {
+    name: String,
+    version: Option<String>,
+    marker: Option<String>,
+    #[serde(default)]
+    wheels: Vec<PylockArtifact>,
+    sdist: Option<PylockArtifact>,
+}
+
+#[derive(Deserialize)]
+struct PylockArtifact {
+    name: Option<String>,
+    url: Option<String>,
+    #[serde(default)]
+    hashes: BTreeMap<String, String>,
+}
+
+/// Read a PEP 751 `pylock.toml`. Packages whose marker requires a dependency group other than
+/// the default are dev.
+pub fn read_pylock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
+    let text = read_text(root, rel)?;
+    let file: PylockFile = parse_toml(
+        rel,
+        &text,
+        "regenerate it with `uv export --format pylock.toml` or `pip lock`",
+    )?;
+    match file.lock_version.as_deref() {
+        Some(v) if v.starts_with("1.") || v == "1" => {}
+        other => {
+            return Err(DetectError::malformed(
+                rel,
+                None,
+                format!(
+                    "lock-version {:?} is not supported (terrarium reads PEP 751 version 1.x)",
+                    other.unwrap_or("missing")
+                ),
+                "regenerate it with a PEP 751 tool",
+            ));
+        }
+    }
+    let mut packages = Vec::new();
+    for p in file.packages {
+        let Some(version) = p.version else {
+            return Err(DetectError::malformed(
+                rel,
+                None,
+                format!("package `{}` has no version", p.name),
+                "terrarium installs only pinned packages; regenerate the lock",
+            ));
+        };
+        let dev = p
+            .marker
+            .as_deref()
+            .is_some_and(|m| m.contains("dependency_groups") && !m.contains("'default'"));
+        packages.push(LockedPackage {
+            name: PackageName::new(&p.name),
+            version,
+            group: if dev { Group::Dev } else { Group::Main },
+            marker: p.marker,
+            artifacts: p
+                .wheels
+                .iter()
+                .chain(p.sdist.iter())
+                .map(|a| Artifact {
+                    filename: a.name.clone().or_else(|| {
+                        a.url
+                            .as_deref()
+                            .and_then(|u| u.rsplit('/').next())
+                            .map(str::to_string)
+                    }),
+                    url: a.url.clone(),
+                    hash: a
+                        .hashes
+                        .get("sha256")
+                        .and_then(|d| Hash::parse(&format!("sha256:{d}"))),
+                })
+                .collect(),
+        });
+    }
+    Ok(sorted(LockFormat::Pylock, rel, packages))
+}
+
+#[derive(Deserialize)]
+struct PipfileLockFile {
+    #[serde(default)]
+    default: BTreeMap<String, PipfileLockEntry>,
+    #[serde(default)]
+    develop: BTreeMap<String, PipfileLockEntry>,
+}
+
+#[derive(Deserialize)]
+struct PipfileLockEntry {
+    version: Option<String>,
+    #[serde(default)]
+    hashes: Vec<String>,
+    markers: Option<String>,
+}
+
+/// Read `Pipfile.lock` (JSON): `default` is main, `develop` is dev.
+pub fn read_pipfile_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
+    let text = read_text(root, rel)?;
+    let file: PipfileLockFile = serde_json::from_str(&text).map_err(|err| {
+        DetectError::malformed(
+            rel,
+            Some(err.line()),
+            err.to_string(),
+            "regenerate it with `pipenv lock`",
+        )
+    })?;
+    let mut packages = Vec::new();
+    for (group, entries) in [(Group::Main, &file.default), (Group::Dev, &file.develop)] {
+        for (name, entry) in entries {
+            // Editable or VCS entries have no version; they are the project or built from source.
+            let Some(version) = entry.version.as_deref() else {
+                continue;
+            };
+            packages.push(LockedPackage {
+                name: PackageName::new(name),
+                version: version.trim_start_matches("==").to_string(),
+                group,
+                marker: entry.markers.clone(),
+                artifacts: entry
+                    .hashes
+                    .iter()
+                    .filter_map(|h| Hash::parse(h))
+                    .map(|hash| Artifact {
+                        filename: None,
+                        url: None,
+                        hash: Some(hash),
+                    })
+                    .collect(),
+            });
+        }
+    }
+    Ok(sorted(LockFormat::PipfileLock, rel, packages))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(name), text).unwrap();
+        dir
+    }
+
+    #[test]
+    fn hashes_parse_strictly() {
+        let good = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(Hash::parse(&good).unwrap().to_string(), good);
+        assert!(Hash::parse("sha256:abc").is_none());
+        assert!(Hash::parse("crc32:00000000").is_none());
+    }
+
+    #[test]
+    fn uv_lock_splits_main_and_dev_by_reachability() {
+        let dir = write(
+            "uv.lock",
+            r#"version = 1
+[[package]]
+name = "app"
+version = "0.1.0"
+source = { virtual = "." }
+dependencies = [{ name = "flask" }]
+[package.dev-dependencies]
+dev = [{ name = "pytest" }]
+
+[[package]]
+name = "flask"
+version = "3.0.3"
+source = { registry = "https://pypi.org/simple" }
+dependencies = [{ name = "werkzeug" }]
+wheels = [{ url = "https://files.example/flask-3.0.3-py3-none-any.whl", hash = "sha256:34e815dfaa43340d1d15a5c3a02b8476004037eb4840b34910c6e21679d288f3" }]
+
+[[package]]
+name = "werkzeug"
+version = "3.0.4"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "pytest"
+version = "8.3.3"
+source = { registry = "https://pypi.org/simple" }
+"#,
+        );
+        let lock = read_uv_lock(dir.path(), Path::new("uv.lock")).unwrap();
+        let main: Vec<_> = lock
+            .names(Group::Main)
+            .into_iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(main, ["flask", "werkzeug"]);
+        assert_eq!(lock.names(Group::Dev).len(), 1);
+        let flask = &lock.packages[0];
+        assert_eq!(
+            flask.artifacts[0].filename.as_deref(),
+            Some("flask-3.0.3-py3-none-any.whl")
+        );
+        assert!(!lock.fully_hashed());
+    }
+
+    #[test]
+    fn malformed_toml_lock_names_file_and_line() {
+        let dir = write(
+            "poetry.lock",
+            "[[package]]\nname = \"flask\"\nversion = 3\n",
+        );
+        let err = read_poetry_lock(dir.path(), Path::new("poetry.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("poetry.lock:3:"), "{err}");
+        assert!(err.contains("poetry lock"), "{err}");
+    }
+
+    #[test]
+    fn poetry_groups_and_categories() {
+        let dir = write(
+            "poetry.lock",
+            r#"[[package]]
+name = "fastapi"
+version = "0.115.0"
+groups = ["main"]
+files = [{file = "fastapi-0.115.0-py3-none-any.whl", hash = "sha256:17ea427674467486e997206a5ab25760f6b09e069f099b96f5b55a32fb6f1631"}]
+
+[[package]]
+name = "pytest"
+version = "8.3.3"
+category = "dev"
+files = []
+"#,
+        );
+        let lock = read_poetry_lock(dir.path(), Path::new("poetry.lock")).unwrap();
+        assert_eq!(lock.packages[0].group, Group::Main);
+        assert_eq!(lock.packages[1].group, Group::Dev);
+    }
+
+    #[test]
+    fn pylock_needs_version_one() {
+        let dir = write("pylock.toml", "lock-version = \"2.0\"\n");
+        let err = read_pylock(dir.path(), Path::new("pylock.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lock-version") && err.contains("pylock.toml"),
+            "{err}"
+        );
+        let dir = write(
+            "pylock.toml",
+            "lock-version = \"1.0\"\ncreated-by = \"uv\"\n[[packages]]\nname = \"anyio\"\nversion = \"4.6.0\"\nwheels = [{ url = \"https://files.example/anyio-4.6.0-py3-none-any.whl\", hashes = { sha256 = \"c7d2e9d63e31599eeb636c8c5c03a7e108d73b345f064f1c19fdc87b79036a9a\" } }]\n",
+        );
+        let lock = read_pylock(dir.path(), Path::new("pylock.toml")).unwrap();
+        assert!(lock.fully_hashed());
+        assert_eq!(
+            lock.packages[0].artifacts[0].filename.as_deref(),
+            Some("anyio-4.6.0-py3-none-any.whl")
+        );
+    }
+
+    #[test]
+    fn pipfile_lock_default_and_develop() {
+        let dir = write(
+            "Pipfile.lock",
+            r#"{"_meta": {}, "default": {"starlette": {"version": "==0.38.6", "hashes": ["sha256:4517a1409e2e73ee4951214ba012052b9e16f60e90d73cfb06192c19203bbb05"]}}, "develop": {"pytest": {"version": "==8.3.3", "hashes": []}}}"#,
+        );
+        let lock = read_pipfile_lock(dir.path(), Path::new("Pipfile.lock")).unwrap();
+        assert_eq!(lock.packages.len(), 2);
+        assert_eq!(lock.packages[1].version, "0.38.6");
+        assert_eq!(lock.packages[1].group, Group::Main);
+        let dir = write("Pipfile.lock", "{\"default\": [1,\n2]}");
+        let err = read_pipfile_lock(dir.path(), Path::new("Pipfile.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("Pipfile.lock:"), "{err}");
+    }
+}

@@ -1,0 +1,333 @@
+//! pip requirements files: requirement lines with markers and `--hash` options, `-r` includes.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::PackageName;
+use crate::error::DetectError;
+use crate::lock::Hash;
+
+/// One requirement of a requirements file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequirementLine {
+    /// The distribution name, normalized.
+    pub name: PackageName,
+    /// The version specifiers as written (`==3.0.3`), empty when unpinned.
+    pub specifiers: String,
+    /// The environment marker, if any.
+    pub marker: Option<String>,
+    /// `--hash` options.
+    pub hashes: Vec<Hash>,
+    /// The 1-based line the requirement starts on.
+    pub line: usize,
+}
+
+impl RequirementLine {
+    /// Pinned to one version with `==` (or `===`).
+    pub fn is_pinned(&self) -> bool {
+        self.specifiers.starts_with("==")
+            && !self.specifiers.contains(',')
+            && !self.specifiers.contains('*')
+    }
+
+    /// The pinned version, when pinned.
+    pub fn pinned_version(&self) -> Option<&str> {
+        self.is_pinned()
+            .then(|| self.specifiers.trim_start_matches('=').trim())
+    }
+}
+
+/// A parsed requirements file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequirementsFile {
+    /// The file, relative to the project root.
+    pub path: PathBuf,
+    /// Its requirements, including those of files it includes with `-r`.
+    pub requirements: Vec<RequirementLine>,
+    /// Files included with `-r`/`--requirement`, relative to the project root.
+    pub includes: Vec<PathBuf>,
+    /// Local paths and editable installs (`-e .`, `./pkg`), which terrarium installs as the project.
+    pub local_paths: Vec<String>,
+}
+
+impl RequirementsFile {
+    /// Every requirement carries at least one hash (pip's `--require-hashes` mode).
+    pub fn fully_hashed(&self) -> bool {
+        !self.requirements.is_empty() && self.requirements.iter().all(|r| !r.hashes.is_empty())
+    }
+}
+
+/// Read `rel` (relative to `root`), following `-r` includes.
+pub fn read(root: &Path, rel: &Path) -> Result<RequirementsFile, DetectError> {
+    let mut file = RequirementsFile {
+        path: rel.to_path_buf(),
+        requirements: Vec::new(),
+        includes: Vec::new(),
+        local_paths: Vec::new(),
+    };
+    read_into(root, rel, &mut file, 0)?;
+    Ok(file)
+}
+
+fn read_into(
+    root: &Path,
+    rel: &Path,
+    out: &mut RequirementsFile,
+    depth: usize,
+) -> Result<(), DetectError> {
+    let path = root.join(rel);
+    if depth > 8 {
+        return Err(DetectError::malformed(
+            rel,
+            None,
+            "requirements files include each other too deeply (a `-r` cycle?)",
+            "remove the circular `-r` include",
+        ));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| DetectError::Read {
+        path: rel.to_path_buf(),
+        source,
+    })?;
+    for (line_no, logical) in logical_lines(&text) {
+        let content = strip_comment(&logical);
+        let content = content.trim();
+        if content.is_empty() {
+            continue;
+        }
+        if let Some(option) = content.strip_prefix('-') {
+            parse_option(root, rel, line_no, option, out, depth)?;
+            continue;
+        }
+        if content.starts_with('.') || content.starts_with('/') || content.contains("://") {
+            out.local_paths.push(content.to_string());
+            continue;
+        }
+        out.requirements
+            .push(parse_requirement(rel, line_no, content)?);
+    }
+    Ok(())
+}
+
+fn parse_option(
+    root: &Path,
+    rel: &Path,
+    line_no: usize,
+    option: &str,
+    out: &mut RequirementsFile,
+    depth: usize,
+) -> Result<(), DetectError> {
+    let (flag, value) = split_flag(option);
+    match flag {
+        "r" | "-requirement" => {
+            let included = rel.parent().unwrap_or(Path::new("")).join(value);
+            if !root.join(&included).is_file() {
+                return Err(DetectError::malformed(
+                    rel,
+                    Some(line_no),
+                    format!("`-r {value}` names a file that does not exist"),
+                    "fix the path or remove the line",
+                ));
+            }
+            out.includes.push(included.clone());
+            read_into(root, &included, out, depth + 1)
+        }
+        "e" | "-editable" => {
+            out.local_paths.push(value.to_string());
+            Ok(())
+        }
+        // Index and build options change where packages come from, not which ones.
+        "c" | "-constraint" | "i" | "-index-url" | "-extra-index-url" | "f" | "-find-links"
+        | "-no-index" | "-trusted-host" | "-pre" | "-prefer-binary" | "-only-binary"
+        | "-no-binary" | "-require-hashes" | "-use-feature" | "-config-settings" => Ok(()),
+        _ => Err(DetectError::malformed(
+            rel,
+            Some(line_no),
+            format!("unknown option `-{option}`"),
+            "remove it; requirements files accept pip's per-file options (-r, -c, -e, --index-url, …)",
+        )),
+    }
+}
+
+/// Split `r file.txt`, `-requirement=file.txt` into the flag and its value.
+fn split_flag(option: &str) -> (&str, &str) {
+    if let Some((flag, value)) = option.split_once('=')
+        && !flag.contains(char::is_whitespace)
+    {
+        return (flag, value.trim());
+    }
+    match option.split_once(char::is_whitespace) {
+        Some((flag, value)) => (flag, value.trim()),
+        None if option.len() > 1 && !option.starts_with('-') => (&option[..1], option[1..].trim()),
+        None => (option, ""),
+    }
+}
+
+fn parse_requirement(
+    rel: &Path,
+    line_no: usize,
+    content: &str,
+) -> Result<RequirementLine, DetectError> {
+    let mut hashes = Vec::new();
+    let mut spec = Vec::new();
+    let mut tokens = content.split_whitespace().peekable();
+    while let Some(token) = tokens.next() {
+        let value = if let Some(v) = token.strip_prefix("--hash=") {
+            Some(v.to_string())
+        } else if token == "--hash" {
+            tokens.next().map(str::to_string)
+        } else {
+            None
+        };
+        match value {
+            Some(v) => hashes.push(Hash::parse(&v).ok_or_else(|| {
+                DetectError::malformed(
+                    rel,
+                    Some(line_no),
+                    format!("`--hash={v}` is not ALGORITHM:HEXDIGEST"),
+                    "write hashes as --hash=sha256:<64 hex digits>",
+                )
+            })?),
+            None if token.starts_with("--") => {
+                return Err(DetectError::malformed(
+                    rel,
+                    Some(line_no),
+                    format!("unsupported per-requirement option `{token}`"),
+                    "only --hash is supported after a requirement",
+                ));
+            }
+            None => spec.push(token),
+        }
+    }
+    let spec = spec.join(" ");
+    let requirement = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(&spec).map_err(|err| {
+        DetectError::malformed(
+            rel,
+            Some(line_no),
+            format!("not a valid requirement: {}", first_line(&err.to_string())),
+            "write a PEP 508 requirement such as `flask==3.0.3` or `flask>=3; python_version >= \"3.11\"`",
+        )
+    })?;
+    let specifiers = match &requirement.version_or_url {
+        Some(pep508_rs::VersionOrUrl::VersionSpecifier(s)) => s.to_string(),
+        Some(pep508_rs::VersionOrUrl::Url(url)) => format!("@ {url}"),
+        None => String::new(),
+    };
+    let marker = requirement.marker.contents().map(|m| m.to_string());
+    Ok(RequirementLine {
+        name: PackageName::new(requirement.name.as_ref()),
+        specifiers,
+        marker,
+        hashes,
+        line: line_no,
+    })
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// Join backslash continuations; yield each logical line with the line it starts on.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut start = 0;
+    for (index, line) in text.lines().enumerate() {
+        if current.is_empty() {
+            start = index + 1;
+        }
+        let trimmed = line.trim_end();
+        if let Some(head) = trimmed.strip_suffix('\\') {
+            current.push_str(head);
+            current.push(' ');
+        } else {
+            current.push_str(trimmed);
+            out.push((start, std::mem::take(&mut current)));
+        }
+    }
+    if !current.is_empty() {
+        out.push((start, current));
+    }
+    out
+}
+
+/// Drop a `#` comment: at the start of the line or after whitespace (pip's rule).
+fn strip_comment(line: &str) -> &str {
+    if line.trim_start().starts_with('#') {
+        return "";
+    }
+    match line.find(" #").or_else(|| line.find("\t#")) {
+        Some(index) => &line[..index],
+        None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RequirementsFile, DetectError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("requirements.txt"), text).unwrap();
+        read(dir.path(), Path::new("requirements.txt"))
+    }
+
+    #[test]
+    fn reads_pins_markers_and_hashes_across_continuations() {
+        let file = parse(
+            "# comment\nflask==3.0.3 \\\n    --hash=sha256:34e815dfaa43340d1d15a5c3a02b8476004037eb4840b34910c6e21679d288f3 \\\n    --hash sha256:ceb27b0af3823ea2737928a4d99d125a06175b8512c445cbd9a9ce200ef76842\ngunicorn>=22 ; sys_platform == 'linux'  # server\n",
+        )
+        .unwrap();
+        assert_eq!(file.requirements.len(), 2);
+        let flask = &file.requirements[0];
+        assert_eq!(flask.name.as_str(), "flask");
+        assert_eq!(flask.pinned_version(), Some("3.0.3"));
+        assert_eq!(flask.hashes.len(), 2);
+        assert_eq!(flask.line, 2);
+        let gunicorn = &file.requirements[1];
+        assert_eq!(gunicorn.line, 5);
+        assert!(!gunicorn.is_pinned());
+        assert_eq!(gunicorn.marker.as_deref(), Some("sys_platform == 'linux'"));
+        assert!(!file.fully_hashed());
+    }
+
+    #[test]
+    fn follows_includes_and_keeps_local_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("base.txt"), "six==1.16.0\n").unwrap();
+        std::fs::write(
+            dir.path().join("requirements.txt"),
+            "-r base.txt\n-e .\n--index-url https://pypi.org/simple\n",
+        )
+        .unwrap();
+        let file = read(dir.path(), Path::new("requirements.txt")).unwrap();
+        assert_eq!(file.requirements[0].name.as_str(), "six");
+        assert_eq!(file.includes, vec![PathBuf::from("base.txt")]);
+        assert_eq!(file.local_paths, vec![".".to_string()]);
+    }
+
+    #[test]
+    fn bad_requirement_names_the_line() {
+        let err = parse("flask==3.0\nthis is not ( valid\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("requirements.txt:2: not a valid requirement"),
+            "{err}"
+        );
+        assert!(err.contains("fix:"), "{err}");
+    }
+
+    #[test]
+    fn bad_hash_and_missing_include_are_reported() {
+        let err = parse("flask==3.0 --hash=nothex\n").unwrap_err().to_string();
+        assert!(
+            err.contains("requirements.txt:1") && err.contains("--hash=nothex"),
+            "{err}"
+        );
+        let err = parse("-r missing.txt\n").unwrap_err().to_string();
+        assert!(
+            err.contains("requirements.txt:1") && err.contains("missing.txt"),
+            "{err}"
+        );
+    }
+}

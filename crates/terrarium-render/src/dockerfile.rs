@@ -1,0 +1,261 @@
+//! The production Dockerfile (multi-stage, non-root, no build tools in the final stage) and
+//! the development Dockerfile (same base and dependencies, dev tools, source mounted).
+
+use std::fmt::Write as _;
+
+use terrarium_plan::{EnvSetting, Plan, tools};
+
+use crate::install::{self, Target};
+use crate::{healthcheck_command, json_array, json_string};
+
+const RUN_JOIN: &str = " \\\n && ";
+
+/// `KEY=value` quoted for a Dockerfile `ENV` line.
+fn env_pair(name: &str, value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:,@+%".contains(c));
+    if plain {
+        format!("{name}={value}")
+    } else {
+        let escaped = value
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('$', "\\$");
+        format!("{name}=\"{escaped}\"")
+    }
+}
+
+fn env_block(pairs: &[String]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
+    format!("ENV {}\n", pairs.join(" \\\n    "))
+}
+
+/// Settings with a default that isn't secret go into `ENV`; the rest are documented only.
+fn app_env(plan: &Plan) -> (Vec<String>, Vec<&EnvSetting>) {
+    let mut pairs = Vec::new();
+    let mut documented = Vec::new();
+    for setting in &plan.env.value {
+        match (&setting.default, setting.secret) {
+            (Some(default), false) => pairs.push(env_pair(&setting.name, default)),
+            _ => documented.push(setting),
+        }
+    }
+    (pairs, documented)
+}
+
+fn header(out: &mut String, lines: &[String]) {
+    for line in lines {
+        if line.is_empty() {
+            out.push_str("#\n");
+        } else {
+            let _ = writeln!(out, "# {line}");
+        }
+    }
+}
+
+fn copy_lines(out: &mut String, steps: &install::InstallSteps) {
+    for (files, dir) in &steps.copies {
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        let _ = writeln!(out, "COPY {} {dir}", names.join(" "));
+    }
+}
+
+fn tool_install(out: &mut String, steps: &install::InstallSteps) {
+    let mut line = format!("RUN python -m pip install --no-cache-dir uv=={}", tools::UV);
+    if !steps.tools.is_empty() {
+        let _ = write!(
+            line,
+            "{RUN_JOIN}uv pip install --system {}",
+            steps.tools.join(" ")
+        );
+    }
+    out.push_str(&line);
+    out.push('\n');
+}
+
+/// The production Dockerfile.
+pub(crate) fn production(plan: &Plan) -> String {
+    let steps = install::steps(plan, Target::Production);
+    let user = plan.user.value;
+    let port = plan.port.value;
+    let mut out = String::new();
+    header(
+        &mut out,
+        &[
+            format!(
+                "Production image of {}, written by `terrarium init` from its plan",
+                plan.name
+            ),
+            "(`terrarium plan` explains every choice). You own this file: edit it as you like."
+                .into(),
+            String::new(),
+            format!("  docker build -t {} .", plan.name),
+            format!("  docker run --rm -p 127.0.0.1:{port}:{port} {}", plan.name),
+        ],
+    );
+    let _ = writeln!(out, "\nARG PYTHON_IMAGE={}\n", plan.base_image.value);
+
+    out.push_str("# Build stage: tools and the dependency install stay here, out of the final image (L12).\n");
+    out.push_str("FROM ${PYTHON_IMAGE} AS build\n");
+    out.push_str(&env_block(&[
+        "PIP_NO_CACHE_DIR=1".into(),
+        "PIP_DISABLE_PIP_VERSION_CHECK=1".into(),
+        "PIP_ROOT_USER_ACTION=ignore".into(),
+        "PIPENV_VERBOSITY=-1".into(),
+        "UV_NO_CACHE=1".into(),
+        "PYTHONDONTWRITEBYTECODE=1".into(),
+    ]));
+    tool_install(&mut out, &steps);
+    out.push_str("WORKDIR /src\n");
+    if !steps.commands.is_empty() {
+        out.push_str(
+            "# Dependency manifests first, so the install is cached until they change (L06).\n",
+        );
+        copy_lines(&mut out, &steps);
+        let _ = writeln!(out, "RUN {}", steps.commands.join(RUN_JOIN));
+    }
+    if plan.install_project.value {
+        out.push_str("COPY . .\n");
+        let _ = writeln!(out, "RUN {}", install::project_install(Target::Production));
+    }
+    if steps.commands.is_empty() && !plan.install_project.value {
+        out.push_str("RUN mkdir -p /install\n");
+    }
+
+    out.push_str("\n# Runtime stage: the base, the installed dependencies, the source. No pip, no compilers.\n");
+    out.push_str("FROM ${PYTHON_IMAGE} AS runtime\n");
+    let (app_pairs, documented) = app_env(plan);
+    let mut pairs = vec![
+        "PYTHONUNBUFFERED=1".to_string(),
+        "PYTHONDONTWRITEBYTECODE=1".to_string(),
+    ];
+    pairs.extend(app_pairs);
+    if !documented.is_empty() {
+        out.push_str("# Also read from the environment, never baked in (L10, L22):\n");
+        for setting in &documented {
+            let what = match (setting.secret, setting.required) {
+                (true, true) => "secret, required",
+                (true, false) => "secret",
+                _ => "required",
+            };
+            let _ = writeln!(out, "#   {} ({what})", setting.name);
+        }
+    }
+    out.push_str(&env_block(&pairs));
+    let mut setup = vec![
+        "if python -m pip --version >/dev/null 2>&1; then python -m pip uninstall --yes --quiet pip setuptools wheel; fi".to_string(),
+        format!("groupadd --system --gid {} nonroot", user.gid),
+        format!(
+            "useradd --system --uid {} --gid {} --home-dir /home/nonroot --create-home --shell /usr/sbin/nologin nonroot",
+            user.uid, user.gid
+        ),
+    ];
+    let volumes: Vec<&str> = plan.volumes.value.iter().map(|v| v.path.as_str()).collect();
+    if !volumes.is_empty() {
+        setup.push(format!("mkdir -p {}", volumes.join(" ")));
+        setup.push(format!("chown {user} {}", volumes.join(" ")));
+    }
+    let _ = writeln!(out, "RUN {}", setup.join(RUN_JOIN));
+    out.push_str("COPY --from=build /install /usr/local\n");
+    out.push_str("WORKDIR /app\n");
+    out.push_str("COPY . .\n");
+    for step in &plan.build_steps.value {
+        let _ = writeln!(out, "RUN {}", json_array(step));
+    }
+    if !volumes.is_empty() {
+        let quoted: Vec<String> = volumes.iter().map(|v| json_string(v)).collect();
+        let _ = writeln!(out, "VOLUME [{}]", quoted.join(", "));
+    }
+    let _ = writeln!(out, "USER {user}");
+    let _ = writeln!(out, "EXPOSE {port}");
+    if let Some(check) = healthcheck_command(plan) {
+        let _ = writeln!(
+            out,
+            "HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \\\n  CMD {}",
+            json_array(&check)
+        );
+    }
+    let _ = writeln!(out, "CMD {}", json_array(&plan.command.value));
+    out
+}
+
+/// The development Dockerfile: run it with the project directory mounted on /app.
+pub(crate) fn development(plan: &Plan) -> String {
+    let steps = install::steps(plan, Target::Development);
+    let port = plan.port.value;
+    let mut out = String::new();
+    header(
+        &mut out,
+        &[
+            format!(
+                "Development image of {}, written by `terrarium init`: the same base and",
+                plan.name
+            ),
+            "dependencies as production plus dev tools; the source is mounted, not copied, and the"
+                .into(),
+            "server reloads on change (L16). Build it as your own user so files stay yours (L11):"
+                .into(),
+            String::new(),
+            format!(
+                "  docker build -f Dockerfile.dev --build-arg UID=$(id -u) --build-arg GID=$(id -g) -t {}-dev .",
+                plan.name
+            ),
+            format!(
+                "  docker run --rm -it -p 127.0.0.1:{port}:{port} -v \"$PWD\":/app {}-dev",
+                plan.name
+            ),
+            String::new(),
+            "or simply: terrarium dev".into(),
+        ],
+    );
+    let _ = writeln!(out, "\nARG PYTHON_IMAGE={}\n", plan.base_image.value);
+    out.push_str("FROM ${PYTHON_IMAGE} AS dev\n");
+    let (app_pairs, _) = app_env(plan);
+    let mut pairs = vec![
+        "PYTHONUNBUFFERED=1".to_string(),
+        "PYTHONDONTWRITEBYTECODE=1".to_string(),
+        "PIP_NO_CACHE_DIR=1".to_string(),
+        "PIP_DISABLE_PIP_VERSION_CHECK=1".to_string(),
+        "PIP_ROOT_USER_ACTION=ignore".to_string(),
+        "PIPENV_VERBOSITY=-1".to_string(),
+        "UV_NO_CACHE=1".to_string(),
+    ];
+    pairs.extend(app_pairs);
+    out.push_str(&env_block(&pairs));
+    out.push_str("ARG UID=1000\nARG GID=1000\n");
+    out.push_str(
+        "RUN groupadd --non-unique --gid \"${GID}\" dev \\\n && useradd --non-unique --uid \"${UID}\" --gid \"${GID}\" --create-home --shell /bin/bash dev\n",
+    );
+    tool_install(&mut out, &steps);
+    out.push_str("WORKDIR /app\n");
+    if !steps.commands.is_empty() {
+        copy_lines(&mut out, &steps);
+        let _ = writeln!(out, "RUN {}", steps.commands.join(RUN_JOIN));
+    }
+    if plan.install_project.value {
+        out.push_str("# Installed editable: the mounted source is what runs.\n");
+        out.push_str("COPY . .\n");
+        let _ = writeln!(out, "RUN {}", install::project_install(Target::Development));
+    }
+    out.push_str("USER ${UID}:${GID}\n");
+    let _ = writeln!(out, "EXPOSE {port}");
+    let _ = writeln!(out, "CMD {}", json_array(&plan.dev_command.value));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_values_are_quoted_when_needed() {
+        assert_eq!(env_pair("A", "hello"), "A=hello");
+        assert_eq!(env_pair("A", "two words"), "A=\"two words\"");
+        assert_eq!(env_pair("A", "$HOME \"x\""), "A=\"\\$HOME \\\"x\\\"\"");
+        assert_eq!(env_pair("A", ""), "A=\"\"");
+    }
+}

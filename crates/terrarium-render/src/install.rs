@@ -1,0 +1,175 @@
+//! The build-stage steps that install a project's dependencies, one recipe per lock format.
+//! Every recipe ends in `uv pip install` from a pinned, hash-checked list where the project
+//! provides one (L13); the tools that read each lock format are pinned too.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use terrarium_plan::{Plan, tools};
+use terrarium_project::{DependencySource, LockFormat};
+
+/// Production (main dependencies, into `/install`) or development (with dev tools, into the
+/// image's own site-packages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    Production,
+    Development,
+}
+
+impl Target {
+    fn uv_install(self) -> &'static str {
+        match self {
+            Target::Production => "uv pip install --system --prefix /install",
+            Target::Development => "uv pip install --system",
+        }
+    }
+}
+
+/// What the Dockerfile does to install dependencies.
+pub(crate) struct InstallSteps {
+    /// Pinned tools installed with uv before anything else (poetry, pipenv).
+    pub tools: Vec<String>,
+    /// `COPY` groups: sources and the directory they go to, manifests first (L06).
+    pub copies: Vec<(Vec<PathBuf>, String)>,
+    /// Shell commands of the dependency `RUN`, joined with `&&`.
+    pub commands: Vec<String>,
+}
+
+const REQUIREMENTS: &str = "/tmp/requirements.txt";
+
+/// The steps for `plan` and `target`.
+pub(crate) fn steps(plan: &Plan, target: Target) -> InstallSteps {
+    let install = target.uv_install();
+    let dev = target == Target::Development;
+    let mut tools = Vec::new();
+    let mut commands = Vec::new();
+    let files = plan.dependency_files();
+    match &plan.dependencies.value {
+        DependencySource::Requirements {
+            file,
+            lock,
+            dev: dev_file,
+        } => {
+            let hashes = if lock.is_some() && !dev {
+                " --require-hashes"
+            } else {
+                ""
+            };
+            let mut command = format!("{install}{hashes} -r {}", file.path.display());
+            if let (true, Some(dev_file)) = (dev, dev_file) {
+                if !dev_file.includes.contains(&file.path) {
+                    command = format!(
+                        "{install} -r {} -r {}",
+                        file.path.display(),
+                        dev_file.path.display()
+                    );
+                } else {
+                    command = format!("{install} -r {}", dev_file.path.display());
+                }
+            }
+            commands.push(command);
+        }
+        DependencySource::Locked { lock, .. } => match lock.format {
+            LockFormat::UvLock => {
+                let groups = if dev { "" } else { " --no-dev" };
+                commands.push(format!(
+                    "uv export --frozen{groups} --no-emit-project --no-header --output-file {REQUIREMENTS}"
+                ));
+                commands.push(format!(
+                    "{install} --require-hashes --no-deps -r {REQUIREMENTS}"
+                ));
+            }
+            LockFormat::PoetryLock => {
+                tools.push(format!("poetry=={}", tools::POETRY));
+                tools.push(format!("poetry-plugin-export=={}", tools::POETRY_EXPORT));
+                let groups = if dev { "--all-groups" } else { "--only main" };
+                commands.push(format!(
+                    "poetry export --format requirements.txt {groups} --output {REQUIREMENTS}"
+                ));
+                commands.push(format!(
+                    "{install} --require-hashes --no-deps -r {REQUIREMENTS}"
+                ));
+            }
+            LockFormat::PipfileLock => {
+                tools.push(format!("pipenv=={}", tools::PIPENV));
+                let groups = if dev { " --dev" } else { "" };
+                commands.push(format!(
+                    "pipenv requirements{groups} --hash > {REQUIREMENTS}"
+                ));
+                commands.push(format!(
+                    "{install} --require-hashes --no-deps -r {REQUIREMENTS}"
+                ));
+            }
+            LockFormat::Pylock | LockFormat::Requirements => {
+                commands.push(format!("{install} -r {}", lock.path.display()));
+            }
+        },
+        DependencySource::Unlocked { manifest } => {
+            commands.push(format!("{install} -r {}", manifest.display()));
+        }
+        DependencySource::None => {}
+    }
+    if !plan.added_packages.value.is_empty() {
+        commands.push(format!("{install} {}", plan.added_packages.value.join(" ")));
+    }
+    InstallSteps {
+        tools,
+        copies: group_by_directory(&files),
+        commands,
+    }
+}
+
+/// The command that installs the project itself, after its source is copied.
+pub(crate) fn project_install(target: Target) -> String {
+    match target {
+        Target::Production => format!("{} --no-deps .", target.uv_install()),
+        Target::Development => format!("{} --no-deps --editable .", target.uv_install()),
+    }
+}
+
+/// `COPY a b ./` flattens; files in subdirectories get a `COPY` per directory.
+fn group_by_directory(files: &[PathBuf]) -> Vec<(Vec<PathBuf>, String)> {
+    let mut groups: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for file in files {
+        let dir = file
+            .parent()
+            .filter(|p| *p != Path::new(""))
+            .map(|p| format!("{}/", p.display()))
+            .unwrap_or_else(|| "./".to_string());
+        groups.entry(dir).or_default().push(file.clone());
+    }
+    groups
+        .into_iter()
+        .map(|(dir, files)| (files, dir))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_keep_directories() {
+        let groups = group_by_directory(&[
+            PathBuf::from("requirements.txt"),
+            PathBuf::from("requirements/base.txt"),
+            PathBuf::from("pyproject.toml"),
+        ]);
+        assert_eq!(
+            groups,
+            vec![
+                (
+                    vec![
+                        PathBuf::from("requirements.txt"),
+                        PathBuf::from("pyproject.toml")
+                    ],
+                    "./".to_string()
+                ),
+                (
+                    vec![PathBuf::from("requirements/base.txt")],
+                    "requirements/".to_string()
+                ),
+            ]
+        );
+    }
+}

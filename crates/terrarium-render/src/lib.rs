@@ -1,0 +1,106 @@
+//! Text from a [`Plan`]: the Dockerfile, Dockerfile.dev, .dockerignore, compose.yaml (and the
+//! nginx config of the optional proxy) that `terrarium init` writes, and the all-or-nothing
+//! writer that puts them on disk.
+
+mod compose;
+mod dockerfile;
+mod ignore;
+mod install;
+mod write;
+
+use std::path::PathBuf;
+
+use terrarium_plan::Plan;
+
+pub use write::{WriteError, Written, write_all};
+
+/// What to render besides the app itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RenderOptions {
+    /// An nginx reverse proxy in front of the app (L03, L20).
+    pub proxy: bool,
+    /// A PostgreSQL service with a named volume and a health check.
+    pub postgres: bool,
+}
+
+/// A file to write, relative to the project directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    /// Its path, relative to the project directory.
+    pub path: PathBuf,
+    /// Its contents.
+    pub contents: String,
+    /// Holds a generated secret: written only when missing, never overwritten, mode 0600.
+    pub secret: bool,
+}
+
+impl RenderedFile {
+    fn new(path: &str, contents: String) -> Self {
+        RenderedFile {
+            path: PathBuf::from(path),
+            contents,
+            secret: false,
+        }
+    }
+}
+
+/// Every file `terrarium init` writes for `plan`.
+pub fn render(plan: &Plan, options: RenderOptions) -> Vec<RenderedFile> {
+    let mut files = vec![
+        RenderedFile::new("Dockerfile", dockerfile::production(plan)),
+        RenderedFile::new("Dockerfile.dev", dockerfile::development(plan)),
+        RenderedFile::new(".dockerignore", ignore::dockerignore()),
+        RenderedFile::new("compose.yaml", compose::compose(plan, options)),
+    ];
+    if options.proxy {
+        files.push(RenderedFile::new(
+            "proxy/nginx.conf",
+            compose::nginx_conf(plan),
+        ));
+    }
+    if options.postgres {
+        files.push(RenderedFile {
+            path: PathBuf::from(".env"),
+            contents: compose::dotenv(),
+            secret: true,
+        });
+    }
+    files
+}
+
+/// The health-check command, exec form, that needs nothing but the image's Python (no curl).
+pub fn healthcheck_command(plan: &Plan) -> Option<Vec<String>> {
+    let path = plan.healthcheck.value.as_ref()?;
+    Some(vec![
+        "python".into(),
+        "-c".into(),
+        format!(
+            "import urllib.request; urllib.request.urlopen('http://127.0.0.1:{}{}', timeout=4)",
+            plan.port.value, path
+        ),
+    ])
+}
+
+/// A JSON array of strings, as Dockerfile exec form and YAML flow sequences both accept.
+pub(crate) fn json_array(words: &[String]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| json_string(w)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// A JSON string literal.
+pub(crate) fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
