@@ -22,6 +22,8 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Write Dockerfile, Dockerfile.dev, .dockerignore and compose.yaml for a project.
     Init(cmd::init::Args),
+    /// Check Dockerfiles and compose files against the lessons.
+    Lint(cmd::lint::Args),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => cmd::plan::run(args),
         Command::Init(args) => cmd::init::run(args),
+        Command::Lint(args) => cmd::lint::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! One module per subcommand; each has an `Args` (clap) and a `run` function.
 
 pub mod init;
+pub mod lint;
 pub mod plan;
 
 use std::process::ExitCode;

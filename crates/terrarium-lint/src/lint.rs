@@ -1,0 +1,159 @@
+//! Linting one file: parse, run the rules for its kind, apply settings and inline ignores.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::finding::Finding;
+use crate::rules::{self, ComposeContext, DockerfileContext, Emitter, PARSE_ERROR, RawFinding};
+use crate::span::{Location, Span};
+use crate::suppress::Suppressions;
+use crate::{compose, dockerfile};
+
+/// What kind of file a path holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FileKind {
+    /// A Dockerfile or Containerfile.
+    Dockerfile,
+    /// A Compose file.
+    Compose,
+}
+
+impl FileKind {
+    /// Recognise lintable files by name: `Dockerfile`, `Dockerfile.*`, `*.Dockerfile`,
+    /// `Containerfile*`, `compose*.y(a)ml`, `docker-compose*.y(a)ml`.
+    pub fn from_name(path: &Path) -> Option<FileKind> {
+        let name = path.file_name()?.to_str()?;
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".dockerignore") {
+            return None;
+        }
+        let yaml = lower.ends_with(".yml") || lower.ends_with(".yaml");
+        if yaml && (lower.starts_with("compose") || lower.starts_with("docker-compose")) {
+            return Some(FileKind::Compose);
+        }
+        let docker = lower == "dockerfile"
+            || lower.starts_with("dockerfile.")
+            || lower.ends_with(".dockerfile")
+            || lower == "containerfile"
+            || lower.starts_with("containerfile.");
+        docker.then_some(FileKind::Dockerfile)
+    }
+
+    /// The kind of a file named explicitly by the user: YAML is Compose, anything else is a
+    /// Dockerfile.
+    pub fn for_explicit(path: &Path) -> FileKind {
+        FileKind::from_name(path).unwrap_or_else(|| {
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if matches!(ext, "yml" | "yaml") {
+                FileKind::Compose
+            } else {
+                FileKind::Dockerfile
+            }
+        })
+    }
+}
+
+/// A file that was linted, kept for output (code frames, SARIF artifacts).
+#[derive(Debug, Clone)]
+pub struct LintedFile {
+    /// The path as given or discovered.
+    pub path: PathBuf,
+    /// Its text.
+    pub source: String,
+    /// Dockerfile or Compose.
+    pub kind: FileKind,
+}
+
+/// Lint one file's text.
+pub fn lint_source(path: &Path, source: &str, kind: FileKind, config: &Config) -> Vec<Finding> {
+    let mut raw = Vec::new();
+    let parse_rule = rules::by_id(PARSE_ERROR);
+    let suppressions = match kind {
+        FileKind::Dockerfile => {
+            let df = dockerfile::parse(source);
+            let locate = |span: Span| df.lines.locate(&df.source, span);
+            if let Some(rule) = parse_rule {
+                for err in &df.errors {
+                    raw.push(RawFinding {
+                        rule,
+                        location: locate(err.span),
+                        severity: rule.severity,
+                        message: err.message.clone(),
+                        fix: Some(err.fix.clone()),
+                    });
+                }
+            }
+            let cx = DockerfileContext::new(&df, path, config);
+            for rule in rules::all() {
+                if let Some(check) = rule.dockerfile.filter(|_| !config.is_disabled(rule.id)) {
+                    check(&cx, &mut Emitter::new(rule, &locate, &mut raw));
+                }
+            }
+            Suppressions::for_dockerfile(&df)
+        }
+        FileKind::Compose => {
+            match compose::parse(source) {
+                Ok(file) => {
+                    let cx = ComposeContext {
+                        file: &file,
+                        path,
+                        dev_file: rules::is_dev_path(path),
+                        config,
+                    };
+                    let locate = |_: Span| Location::point(1, 1);
+                    for rule in rules::all() {
+                        if let Some(check) = rule.compose.filter(|_| !config.is_disabled(rule.id)) {
+                            check(&cx, &mut Emitter::new(rule, &locate, &mut raw));
+                        }
+                    }
+                }
+                Err(err) => {
+                    if let Some(rule) = parse_rule {
+                        raw.push(RawFinding {
+                            rule,
+                            location: err.at,
+                            severity: rule.severity,
+                            message: err.message.clone(),
+                            fix: Some(err.fix.clone()),
+                        });
+                    }
+                }
+            }
+            Suppressions::for_yaml(source)
+        }
+    };
+    let mut findings: Vec<Finding> = raw
+        .into_iter()
+        .filter(|r| !config.is_disabled(r.rule.id))
+        .filter(|r| !suppressions.covers(r.rule.id, r.location.line))
+        .map(|r| Finding {
+            rule: r.rule.id,
+            lesson: r.rule.lesson,
+            severity: config
+                .severity
+                .get(r.rule.id)
+                .copied()
+                .unwrap_or(r.severity),
+            file: path.to_path_buf(),
+            location: r.location,
+            message: r.message,
+            fix: r.fix.unwrap_or_else(|| r.rule.fix.to_string()),
+        })
+        .collect();
+    findings.sort_by(|a, b| (a.location, a.rule).cmp(&(b.location, b.rule)));
+    findings.dedup();
+    findings
+}
+
+/// A finding for a file that is not UTF-8 text.
+pub fn not_text(path: &Path) -> Finding {
+    Finding {
+        rule: PARSE_ERROR,
+        lesson: None,
+        severity: crate::finding::Severity::Error,
+        file: path.to_path_buf(),
+        location: Location::point(1, 1),
+        message: "the file is not UTF-8 text".to_string(),
+        fix: "save the file as UTF-8".to_string(),
+    }
+}

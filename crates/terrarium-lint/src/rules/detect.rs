@@ -1,0 +1,451 @@
+//! Shared recognisers: dev servers, app servers, package installs, secret-looking names.
+
+use crate::shell::{Command, Connector, Script, Word, basename};
+
+/// Program names that are Python or Python tooling.
+pub fn is_python_tool(cmd: &Command) -> bool {
+    cmd.program_name().is_some_and(|p| {
+        p.starts_with("python")
+            || matches!(
+                p,
+                "pip"
+                    | "pip3"
+                    | "uv"
+                    | "poetry"
+                    | "pipenv"
+                    | "gunicorn"
+                    | "uvicorn"
+                    | "hypercorn"
+                    | "daphne"
+                    | "uwsgi"
+                    | "granian"
+                    | "flask"
+                    | "django-admin"
+                    | "waitress-serve"
+                    | "fastapi"
+                    | "celery"
+            )
+    })
+}
+
+/// For `python -m X ...`, the module `X` and the index of the first argument after it.
+pub fn python_module(cmd: &Command) -> Option<(&str, usize)> {
+    let p = cmd.program_index()?;
+    if !basename(&cmd.words[p].text).starts_with("python") {
+        return None;
+    }
+    let args = &cmd.words[p + 1..];
+    let m = args.iter().position(|w| w.text == "-m")?;
+    args.get(m + 1).map(|w| (w.text.as_str(), p + 1 + m + 2))
+}
+
+/// The tool a command really runs: `python -m pip` gives `pip`; `uv pip` gives `uv pip`.
+/// Returns the tool name and the words after it.
+pub fn tool(cmd: &Command) -> Option<(String, &[Word])> {
+    if let Some((module, rest)) = python_module(cmd) {
+        return Some((module.to_string(), &cmd.words[rest.min(cmd.words.len())..]));
+    }
+    let p = cmd.program_index()?;
+    let name = basename(&cmd.words[p].text);
+    let name =
+        if name.starts_with("pip") && name[3..].chars().all(|c| c.is_ascii_digit() || c == '.') {
+            "pip"
+        } else {
+            name
+        };
+    if name == "uv" && cmd.words.get(p + 1).is_some_and(|w| w.text == "pip") {
+        return Some(("uv pip".to_string(), &cmd.words[p + 2..]));
+    }
+    Some((name.to_string(), &cmd.words[p + 1..]))
+}
+
+/// If the command is `pip install` (or `python -m pip install`, `uv pip install`), the
+/// arguments after `install`.
+pub fn pip_install(cmd: &Command) -> Option<(bool, &[Word])> {
+    let (name, rest) = tool(cmd)?;
+    let is_uv = name == "uv pip";
+    if !(name == "pip" || is_uv) {
+        return None;
+    }
+    let sub = rest.iter().position(|w| !w.text.starts_with('-'))?;
+    (rest[sub].text == "install").then(|| (is_uv, &rest[sub + 1..]))
+}
+
+const PIP_VALUE_OPTIONS: [&str; 30] = [
+    "-r",
+    "--requirement",
+    "-c",
+    "--constraint",
+    "-e",
+    "--editable",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "--prefix",
+    "-t",
+    "--target",
+    "--root",
+    "--python",
+    "--trusted-host",
+    "--cache-dir",
+    "--platform",
+    "--python-version",
+    "--implementation",
+    "--abi",
+    "--only-binary",
+    "--no-binary",
+    "--src",
+    "--upgrade-strategy",
+    "--root-user-action",
+    "--report",
+    "--log",
+    "--progress-bar",
+];
+
+/// The package arguments of a `pip install` (words that are not options or option values).
+pub fn pip_packages(args: &[Word]) -> Vec<&Word> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for w in args {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if w.text.starts_with('-') {
+            skip = PIP_VALUE_OPTIONS.contains(&w.text.as_str())
+                || matches!(w.text.as_str(), "-C" | "--config-settings" | "-p");
+            continue;
+        }
+        out.push(w);
+    }
+    out
+}
+
+/// Whether a pip argument is a local path, URL or archive rather than a package name.
+pub fn is_path_like(arg: &str) -> bool {
+    arg.starts_with(['.', '/', '$', '~'])
+        || arg.contains("://")
+        || arg.contains('/')
+        || arg.ends_with(".whl")
+        || arg.ends_with(".tar.gz")
+        || arg.ends_with(".zip")
+        || arg.starts_with("git+")
+}
+
+/// Whether the command installs third-party dependencies (not just the project itself with
+/// `--no-deps`): `pip install -r`, `pip install pkg`, `pip install .`, `uv sync`,
+/// `poetry install`, `pipenv install`, `pip-sync`.
+pub fn installs_dependencies(cmd: &Command) -> bool {
+    if let Some((_, args)) = pip_install(cmd) {
+        let no_deps = args.iter().any(|w| w.text == "--no-deps");
+        let from_file = args.iter().any(|w| {
+            matches!(w.text.as_str(), "-r" | "--requirement")
+                || w.text.starts_with("--requirement=")
+        });
+        return from_file || !no_deps;
+    }
+    let Some((name, rest)) = tool(cmd) else {
+        return false;
+    };
+    let sub = rest
+        .iter()
+        .find(|w| !w.text.starts_with('-'))
+        .map(|w| w.text.as_str());
+    match name.as_str() {
+        "uv" => matches!(sub, Some("sync")),
+        "uv pip" => matches!(sub, Some("sync")),
+        "poetry" => matches!(sub, Some("install")) && !rest.iter().any(|w| w.text == "--only-root"),
+        "pipenv" => matches!(sub, Some("install" | "sync")),
+        "pip-sync" => true,
+        _ => false,
+    }
+}
+
+/// Package arguments of an OS package manager install (`apt-get install`, `apk add`,
+/// `yum/dnf install`), with version suffixes removed.
+pub fn os_packages(cmd: &Command) -> Vec<(&Word, &str)> {
+    let Some(name) = cmd.program_name() else {
+        return Vec::new();
+    };
+    let verb = match name {
+        "apt-get" | "apt" | "aptitude" | "yum" | "dnf" | "microdnf" | "zypper" => "install",
+        "apk" => "add",
+        _ => return Vec::new(),
+    };
+    let args = cmd.args();
+    let Some(pos) = args.iter().position(|w| w.text == verb) else {
+        return Vec::new();
+    };
+    args[pos + 1..]
+        .iter()
+        .filter(|w| !w.text.starts_with('-'))
+        .map(|w| {
+            let pkg = w.text.split(['=', ':']).next().unwrap_or(&w.text);
+            let pkg = if name == "apk" {
+                pkg.split('~').next().unwrap_or(pkg)
+            } else {
+                pkg
+            };
+            (w, pkg)
+        })
+        .collect()
+}
+
+/// Packages removed again in a script (`apt-get purge`, `apk del`).
+pub fn removed_packages(script: &Script) -> Vec<String> {
+    script
+        .commands
+        .iter()
+        .filter(|c| {
+            let args = c.args();
+            match c.program_name() {
+                Some("apt-get" | "apt") => args
+                    .iter()
+                    .any(|w| matches!(w.text.as_str(), "purge" | "remove")),
+                Some("apk") => args.iter().any(|w| w.text == "del"),
+                _ => false,
+            }
+        })
+        .flat_map(|c| {
+            c.args()
+                .iter()
+                .filter(|w| !w.text.starts_with('-'))
+                .map(|w| w.text.clone())
+        })
+        .collect()
+}
+
+/// Production and development app servers a Python web service runs under.
+pub const APP_SERVERS: [&str; 9] = [
+    "gunicorn",
+    "uvicorn",
+    "hypercorn",
+    "daphne",
+    "uwsgi",
+    "granian",
+    "waitress-serve",
+    "bjoern",
+    "fastapi",
+];
+
+/// If `cmd` starts a web server (app server or framework dev server), its name.
+pub fn web_server(cmd: &Command) -> Option<&'static str> {
+    if let Some(dev) = dev_server(cmd) {
+        return Some(dev);
+    }
+    let (name, _) = tool(cmd)?;
+    APP_SERVERS.iter().copied().find(|s| *s == name)
+}
+
+/// If `cmd` starts a framework development server, a short description of it.
+pub fn dev_server(cmd: &Command) -> Option<&'static str> {
+    let (name, rest) = tool(cmd)?;
+    let first = rest
+        .iter()
+        .find(|w| !w.text.starts_with('-'))
+        .map(|w| w.text.as_str());
+    let has_reload = rest
+        .iter()
+        .any(|w| w.text == "--reload" || w.text.starts_with("--reload="));
+    match name.as_str() {
+        "flask" if rest.iter().any(|w| w.text == "run") => Some("flask run"),
+        "django-admin" if first == Some("runserver") => Some("django-admin runserver"),
+        "fastapi" if first == Some("dev") => Some("fastapi dev"),
+        "uvicorn" | "gunicorn" | "hypercorn" | "granian" if has_reload => Some("--reload"),
+        n if n.ends_with("manage.py")
+            && rest
+                .iter()
+                .any(|w| w.text == "runserver" || w.text == "runserver_plus") =>
+        {
+            Some("manage.py runserver")
+        }
+        n if n.starts_with("python") => {
+            let script = rest.iter().find(|w| !w.text.starts_with('-'))?;
+            (basename(&script.text) == "manage.py"
+                && rest
+                    .iter()
+                    .any(|w| w.text == "runserver" || w.text == "runserver_plus"))
+            .then_some("manage.py runserver")
+        }
+        _ => None,
+    }
+}
+
+/// Whether an environment setting turns on a framework's debug/development mode.
+pub fn is_debug_setting(key: &str, value: &str) -> bool {
+    let v = value.trim_matches(['"', '\'']).to_ascii_lowercase();
+    let on = matches!(v.as_str(), "1" | "true" | "yes" | "on");
+    match key {
+        "FLASK_ENV" => v == "development",
+        "FLASK_DEBUG" | "DJANGO_DEBUG" => on,
+        _ => false,
+    }
+}
+
+/// Whether a variable name looks like it holds a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    let harmless_suffix = [
+        "_FILE",
+        "_PATH",
+        "_DIR",
+        "_URL_FILE",
+        "_LENGTH",
+        "_NAME",
+        "_ID",
+    ];
+    if harmless_suffix.iter().any(|s| upper.ends_with(s)) {
+        return false;
+    }
+    [
+        "PASSWORD",
+        "PASSWD",
+        "SECRET",
+        "TOKEN",
+        "API_KEY",
+        "APIKEY",
+        "PRIVATE_KEY",
+        "ACCESS_KEY",
+        "CREDENTIALS",
+        "AUTH_KEY",
+    ]
+    .iter()
+    .any(|s| upper.contains(s))
+}
+
+/// Whether a value is a real literal (not empty, not a reference to another variable).
+pub fn is_literal_value(value: &str) -> bool {
+    let v = value.trim().trim_matches(['"', '\'']);
+    !v.is_empty() && !v.starts_with('$')
+}
+
+/// Whether the command is part of a pipeline whose next command is a shell or Python.
+pub fn pipes_into_interpreter(script: &Script, index: usize) -> bool {
+    script.commands.get(index + 1).is_some_and(|next| {
+        next.connector == Connector::Pipe
+            && next.program_name().is_some_and(|p| {
+                matches!(p, "sh" | "bash" | "ash" | "dash" | "zsh") || p.starts_with("python")
+            })
+    })
+}
+
+/// Database server images and packages.
+pub fn is_database(name: &str) -> bool {
+    let repo = name.rsplit('/').next().unwrap_or(name);
+    let repo = repo.split([':', '@']).next().unwrap_or(repo);
+    matches!(
+        repo,
+        "postgres"
+            | "postgresql"
+            | "postgis"
+            | "mysql"
+            | "mariadb"
+            | "redis"
+            | "valkey"
+            | "mongo"
+            | "mongodb"
+            | "memcached"
+            | "elasticsearch"
+            | "opensearch"
+            | "rabbitmq"
+            | "cassandra"
+            | "couchdb"
+            | "influxdb"
+            | "timescaledb"
+            | "keydb"
+            | "clickhouse"
+    ) || repo.starts_with("postgres")
+}
+
+/// Well-known database ports.
+pub fn is_database_port(port: &str) -> bool {
+    matches!(
+        port,
+        "5432" | "3306" | "6379" | "27017" | "11211" | "9200" | "5672" | "9042" | "5984"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shell::parse;
+
+    fn first(s: &str) -> Command {
+        let mut script = parse(s, &|i| i);
+        script.expand_shell_c();
+        script.commands.remove(0)
+    }
+
+    #[test]
+    fn recognises_pip_forms() {
+        assert!(pip_install(&first("python3 -m pip install flask")).is_some());
+        assert!(pip_install(&first("pip3.12 install --no-cache-dir flask")).is_some());
+        assert_eq!(
+            pip_install(&first("uv pip install x")).map(|p| p.0),
+            Some(true)
+        );
+        assert!(pip_install(&first("pip uninstall -y pip")).is_none());
+        let cmd = first("pip install -r req.txt --index-url https://x flask==1 .");
+        let (_, args) = pip_install(&cmd).expect("pip install");
+        let pkgs: Vec<_> = pip_packages(args).iter().map(|w| w.text.clone()).collect();
+        assert_eq!(pkgs, ["flask==1", "."]);
+    }
+
+    #[test]
+    fn dependency_installs() {
+        assert!(installs_dependencies(&first(
+            "pip install -r requirements.txt"
+        )));
+        assert!(installs_dependencies(&first("pip install .")));
+        assert!(!installs_dependencies(&first(
+            "uv pip install --prefix /i --no-deps ."
+        )));
+        assert!(installs_dependencies(&first("poetry install --no-root")));
+        assert!(!installs_dependencies(&first("poetry install --only-root")));
+        assert!(installs_dependencies(&first("uv sync --frozen")));
+        assert!(!installs_dependencies(&first("pip download x")));
+    }
+
+    #[test]
+    fn dev_servers() {
+        assert_eq!(
+            dev_server(&first("flask run --host=0.0.0.0")),
+            Some("flask run")
+        );
+        assert_eq!(
+            dev_server(&first("python -m flask --app x run")),
+            Some("flask run")
+        );
+        assert_eq!(
+            dev_server(&first("python manage.py runserver 0:8000")),
+            Some("manage.py runserver")
+        );
+        assert_eq!(
+            dev_server(&first("./manage.py runserver")),
+            Some("manage.py runserver")
+        );
+        assert_eq!(
+            dev_server(&first("uvicorn app:app --reload")),
+            Some("--reload")
+        );
+        assert_eq!(dev_server(&first("gunicorn -b :8000 app:app")), None);
+        assert_eq!(
+            web_server(&first("gunicorn -b :8000 app:app")),
+            Some("gunicorn")
+        );
+        assert_eq!(dev_server(&first("python manage.py migrate")), None);
+    }
+
+    #[test]
+    fn secrets_and_databases() {
+        assert!(is_secret_name("DB_PASSWORD"));
+        assert!(is_secret_name("secret_key"));
+        assert!(!is_secret_name("POSTGRES_PASSWORD_FILE"));
+        assert!(!is_secret_name("PORT"));
+        assert!(is_database("docker.io/library/postgres:16"));
+        assert!(!is_database("python:3.12-slim"));
+        assert!(os_packages(&first("apt-get install -y gcc=4:12 libpq-dev"))[0].1 == "gcc");
+    }
+}

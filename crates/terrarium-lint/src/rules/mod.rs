@@ -1,0 +1,343 @@
+//! The rules: small, separate checks, each tied to a lesson (or none for Dockerfile basics),
+//! with its rationale and a bad and a good example for `terrarium lint --explain`.
+
+mod apt;
+mod compose;
+mod detect;
+mod instructions;
+mod layers;
+mod processes;
+mod python;
+mod runtime;
+mod secrets;
+mod supply;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use crate::compose::ComposeFile;
+use crate::config::Config;
+use crate::dockerfile::{Dockerfile, Instruction, Kind, Stage};
+use crate::finding::{LessonId, Severity};
+use crate::shell::Script;
+use crate::span::{Location, Span};
+
+/// A Dockerfile check.
+pub type DockerfileCheck = fn(&DockerfileContext<'_>, &mut Emitter<'_>);
+/// A Compose check.
+pub type ComposeCheck = fn(&ComposeContext<'_>, &mut Emitter<'_>);
+
+/// One lint rule.
+#[derive(Debug)]
+pub struct Rule {
+    /// Stable id, used in output, ignores and configuration.
+    pub id: &'static str,
+    /// The lesson it enforces; `None` for the Dockerfile basics.
+    pub lesson: Option<LessonId>,
+    /// Default severity.
+    pub severity: Severity,
+    /// One line: what the rule finds.
+    pub summary: &'static str,
+    /// Why it matters.
+    pub rationale: &'static str,
+    /// An example that breaks the rule.
+    pub bad: &'static str,
+    /// The same example, fixed.
+    pub good: &'static str,
+    /// One line: how to fix a finding.
+    pub fix: &'static str,
+    /// The check on Dockerfiles, if any.
+    pub dockerfile: Option<DockerfileCheck>,
+    /// The check on Compose files, if any.
+    pub compose: Option<ComposeCheck>,
+}
+
+/// The rule that reports files that cannot be parsed.
+pub const PARSE_ERROR: &str = "parse-error";
+
+const SYNTAX: &[Rule] = &[Rule {
+    id: PARSE_ERROR,
+    lesson: None,
+    severity: Severity::Error,
+    summary: "the file cannot be parsed",
+    rationale: "A Dockerfile or Compose file with a syntax error does not build or start, or \
+                does something other than what it says (a malformed JSON CMD runs in a shell).",
+    bad: "RUNN pip install flask\nCMD ['gunicorn', 'app:app']",
+    good: "RUN pip install flask==3.1.0\nCMD [\"gunicorn\", \"app:app\"]",
+    fix: "fix the syntax at the reported position",
+    dockerfile: None,
+    compose: None,
+}];
+
+/// Every rule, in a stable order.
+pub fn all() -> &'static [&'static Rule] {
+    static ALL: OnceLock<Vec<&'static Rule>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        [
+            SYNTAX,
+            processes::RULES,
+            python::RULES,
+            layers::RULES,
+            runtime::RULES,
+            supply::RULES,
+            apt::RULES,
+            secrets::RULES,
+            instructions::RULES,
+            compose::RULES,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    })
+}
+
+/// The rule with this id.
+pub fn by_id(id: &str) -> Option<&'static Rule> {
+    all().iter().copied().find(|r| r.id == id)
+}
+
+/// A finding as a rule reports it, before configuration and ignores apply.
+#[derive(Debug, Clone)]
+pub struct RawFinding {
+    /// The rule.
+    pub rule: &'static Rule,
+    /// Where.
+    pub location: Location,
+    /// The rule's severity, possibly raised or lowered by the rule for this case.
+    pub severity: Severity,
+    /// What is wrong.
+    pub message: String,
+    /// A fix specific to this finding, replacing the rule's.
+    pub fix: Option<String>,
+}
+
+/// Collects a rule's findings.
+pub struct Emitter<'a> {
+    rule: &'static Rule,
+    locate: &'a dyn Fn(Span) -> Location,
+    out: &'a mut Vec<RawFinding>,
+}
+
+impl<'a> Emitter<'a> {
+    /// An emitter for `rule` writing into `out`.
+    pub fn new(
+        rule: &'static Rule,
+        locate: &'a dyn Fn(Span) -> Location,
+        out: &'a mut Vec<RawFinding>,
+    ) -> Self {
+        Emitter { rule, locate, out }
+    }
+
+    /// Report at a source span with the rule's severity.
+    pub fn span(&mut self, span: Span, message: impl Into<String>) {
+        self.span_with(span, self.rule.severity, message);
+    }
+
+    /// Report at a source span with a specific severity.
+    pub fn span_with(&mut self, span: Span, severity: Severity, message: impl Into<String>) {
+        let location = (self.locate)(span);
+        self.at_with(location, severity, message);
+    }
+
+    /// Report at a location with the rule's severity.
+    pub fn at(&mut self, location: Location, message: impl Into<String>) {
+        self.at_with(location, self.rule.severity, message);
+    }
+
+    /// Report at a location with a specific severity.
+    pub fn at_with(&mut self, location: Location, severity: Severity, message: impl Into<String>) {
+        self.out.push(RawFinding {
+            rule: self.rule,
+            location,
+            severity,
+            message: message.into(),
+            fix: None,
+        });
+    }
+}
+
+/// What a Dockerfile rule sees: the tree, where it lives and whether it is a dev target.
+pub struct DockerfileContext<'a> {
+    /// The parsed file.
+    pub file: &'a Dockerfile,
+    /// Its path (for sibling files such as `.dockerignore`).
+    pub path: &'a Path,
+    /// Whether the file or its final stage is meant for development (dev servers allowed).
+    pub dev_target: bool,
+    /// The settings.
+    pub config: &'a Config,
+    scripts: Vec<Option<Script>>,
+}
+
+impl<'a> DockerfileContext<'a> {
+    /// A context for `file` at `path`.
+    pub fn new(file: &'a Dockerfile, path: &'a Path, config: &'a Config) -> Self {
+        let scripts = file
+            .instructions
+            .iter()
+            .map(|i| {
+                matches!(
+                    i.kind,
+                    Kind::Run | Kind::Cmd | Kind::Entrypoint | Kind::Healthcheck
+                )
+                .then(|| i.script())
+            })
+            .collect();
+        let dev_target = is_dev_path(path)
+            || file
+                .final_stage()
+                .and_then(|s| s.name.as_deref())
+                .is_some_and(is_dev_name);
+        DockerfileContext {
+            file,
+            path,
+            dev_target,
+            config,
+            scripts,
+        }
+    }
+
+    /// The parsed commands of instruction `index` (RUN, CMD, ENTRYPOINT, HEALTHCHECK).
+    pub fn script(&self, index: usize) -> Option<&Script> {
+        self.scripts.get(index).and_then(Option::as_ref)
+    }
+
+    /// Every instruction with its index.
+    pub fn instructions(&self) -> impl Iterator<Item = (usize, &'a Instruction)> + 'a {
+        self.file.instructions.iter().enumerate()
+    }
+
+    /// RUN instructions with their commands, in every stage.
+    pub fn runs(&self) -> impl Iterator<Item = (usize, &'a Instruction, &Script)> + '_ {
+        self.instructions()
+            .filter(|(_, i)| i.kind == Kind::Run)
+            .filter_map(|(n, i)| self.script(n).map(|s| (n, i, s)))
+    }
+
+    /// Indices of the instructions that make up the final image (its stage chain).
+    pub fn runtime(&self) -> Vec<usize> {
+        let Some(stage) = self.file.final_stage() else {
+            return Vec::new();
+        };
+        self.file
+            .chain(stage)
+            .into_iter()
+            .flat_map(|s| s.body.clone())
+            .collect()
+    }
+
+    /// The CMD and ENTRYPOINT that take effect in the final image, with their commands.
+    pub fn entry_commands(&self) -> Vec<(usize, &'a Instruction, &Script)> {
+        let runtime = self.runtime();
+        let mut out = Vec::new();
+        for kind in [Kind::Entrypoint, Kind::Cmd] {
+            if let Some(&n) = runtime
+                .iter()
+                .rev()
+                .find(|&&n| self.file.instructions[n].kind == kind)
+                && let Some(script) = self.script(n)
+            {
+                out.push((n, &self.file.instructions[n], script));
+            }
+        }
+        out
+    }
+
+    /// The final stage's FROM span (where image-wide findings point).
+    pub fn final_from_span(&self) -> Span {
+        self.file
+            .final_stage()
+            .map(|s| self.file.instructions[s.from].span)
+            .or_else(|| self.file.instructions.first().map(|i| i.span))
+            .unwrap_or_default()
+    }
+
+    /// The stage instruction `index` belongs to.
+    pub fn stage_of(&self, index: usize) -> Option<&'a Stage> {
+        self.file
+            .stages
+            .iter()
+            .find(|s| s.from == index || s.body.contains(&index))
+    }
+
+    /// Whether instruction `index` is part of the final image.
+    pub fn in_runtime(&self, index: usize) -> bool {
+        self.runtime().contains(&index)
+    }
+
+    /// Look up a variable from ARG and ENV defaults of `stage`'s chain, then global ARGs.
+    pub fn variable(&self, stage: &Stage, name: &str) -> Option<String> {
+        let mut value = None;
+        for (k, v) in self.file.global_args() {
+            if k == name {
+                value = v;
+            }
+        }
+        for inst in self.file.effective(stage) {
+            if matches!(inst.kind, Kind::Arg | Kind::Env) {
+                for (k, v) in inst.pairs() {
+                    if k.text == name
+                        && let Some(v) = v
+                    {
+                        value = Some(v.text);
+                    }
+                }
+            }
+        }
+        value
+    }
+
+    /// Whether the final image is a Python app image (a Python base or Python tooling used).
+    pub fn is_python_image(&self) -> bool {
+        let Some(stage) = self.file.final_stage() else {
+            return false;
+        };
+        if self
+            .file
+            .chain(stage)
+            .iter()
+            .any(|s| s.base_resolved.contains("python"))
+        {
+            return true;
+        }
+        self.runtime().iter().any(|&n| {
+            self.script(n)
+                .is_some_and(|s| s.commands.iter().any(detect::is_python_tool))
+        })
+    }
+}
+
+/// What a Compose rule sees.
+pub struct ComposeContext<'a> {
+    /// The parsed file.
+    pub file: &'a ComposeFile,
+    /// Its path.
+    pub path: &'a Path,
+    /// Whether the file is a development override (dev servers allowed).
+    pub dev_file: bool,
+    /// The settings.
+    pub config: &'a Config,
+}
+
+/// Whether a Dockerfile or compose file name marks a development target
+/// (`Dockerfile.dev`, `dev.Dockerfile`, `compose.dev.yaml`, `docker-compose.override.yml`).
+pub fn is_dev_path(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    name.split(['.', '-', '_'])
+        .any(|part| is_dev_name(part) || part == "override" || part == "local")
+}
+
+/// Whether a stage or service name marks development.
+pub fn is_dev_name(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "dev" | "development" | "develop" | "debug"
+    )
+}

@@ -1,0 +1,249 @@
+//! One process per container (L01), no SSH (L15), no web server in the app image (L03).
+
+use super::detect::{os_packages, web_server};
+use super::{DockerfileContext, Emitter, Rule};
+use crate::dockerfile::Kind;
+use crate::finding::{LessonId, Severity};
+use crate::shell::Command;
+
+pub(super) const RULES: &[Rule] = &[
+    Rule {
+        id: "process-manager",
+        lesson: Some(LessonId::new(1)),
+        severity: Severity::Error,
+        summary: "a process manager (supervisord, runit, s6, cron) runs several processes in one container",
+        rationale: "A container is one process. A process manager hides crashes from the \
+                    orchestrator, mixes logs and stops uncleanly. Run each process in its own \
+                    container (a compose service) and let the orchestrator restart it.",
+        bad: "RUN apt-get update && apt-get install -y supervisor\nCMD [\"supervisord\", \"-n\"]",
+        good: "CMD [\"gunicorn\", \"--bind\", \"0.0.0.0:8000\", \"app:app\"]\n# worker: a second compose service with command: celery -A app worker",
+        fix: "run each process in its own container (one compose service each)",
+        dockerfile: Some(process_manager),
+        compose: None,
+    },
+    Rule {
+        id: "multiple-processes",
+        lesson: Some(LessonId::new(1)),
+        severity: Severity::Warning,
+        summary: "the container command backgrounds processes with `&` or starts several servers",
+        rationale: "`a & b` makes PID 1 a shell that ignores a crashing `a` and does not pass \
+                    SIGTERM on. Each long-running process belongs in its own container.",
+        bad: "CMD celery -A app worker & gunicorn app:app",
+        good: "CMD [\"gunicorn\", \"app:app\"]   # and a separate worker service",
+        fix: "start one process; move the others into their own services",
+        dockerfile: Some(multiple_processes),
+        compose: None,
+    },
+    Rule {
+        id: "ssh-server",
+        lesson: Some(LessonId::new(15)),
+        severity: Severity::Error,
+        summary: "an SSH server is installed, started or exposed",
+        rationale: "sshd is a second process, a second way in and a key to manage. Debug with \
+                    `docker exec` (`terrarium shell`), `docker logs` and `docker inspect`.",
+        bad: "RUN apt-get install -y openssh-server\nEXPOSE 22\nCMD [\"/usr/sbin/sshd\", \"-D\"]",
+        good: "# no sshd: use `docker exec -it <container> sh` to look inside",
+        fix: "remove the SSH server; use `docker exec` / `terrarium shell` to debug",
+        dockerfile: Some(ssh_server),
+        compose: None,
+    },
+    Rule {
+        id: "web-server-in-app",
+        lesson: Some(LessonId::new(3)),
+        severity: Severity::Warning,
+        summary: "nginx, Apache or Caddy is installed or started in the Python app image",
+        rationale: "The reverse proxy is its own container: it scales, restarts and is updated \
+                    separately from the app, and the app image stays small.",
+        bad: "RUN apt-get install -y nginx\nCMD nginx && gunicorn app:app",
+        good: "# compose.yaml: a `proxy` service with image nginx, the app service runs gunicorn",
+        fix: "move the web server into its own compose service",
+        dockerfile: Some(web_server_in_app),
+        compose: None,
+    },
+];
+
+const MANAGERS: [&str; 12] = [
+    "supervisord",
+    "supervisorctl",
+    "runsvdir",
+    "runsv",
+    "s6-svscan",
+    "s6-supervise",
+    "cron",
+    "crond",
+    "circusd",
+    "honcho",
+    "pm2",
+    "systemctl",
+];
+const MANAGER_PACKAGES: [&str; 7] = [
+    "supervisor",
+    "runit",
+    "s6",
+    "cron",
+    "cronie",
+    "circus",
+    "honcho",
+];
+
+fn is_manager(cmd: &Command) -> Option<String> {
+    let name = cmd.program_name()?;
+    if MANAGERS.contains(&name) {
+        return Some(name.to_string());
+    }
+    let args = cmd.args();
+    (name == "service" && args.get(1).is_some_and(|a| a.text == "start")).then(|| {
+        format!(
+            "service {} start",
+            args.first().map_or("", |a| a.text.as_str())
+        )
+    })
+}
+
+fn process_manager(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    for (_, inst, script) in cx.entry_commands() {
+        for cmd in &script.commands {
+            if let Some(name) = is_manager(cmd) {
+                out.span(
+                    cmd.span(),
+                    format!(
+                        "`{name}` in {} runs several processes in one container",
+                        inst.keyword.text.to_ascii_uppercase()
+                    ),
+                );
+            }
+        }
+    }
+    for n in cx.runtime() {
+        let Some(script) = cx.script(n) else { continue };
+        if cx.file.instructions[n].kind != Kind::Run {
+            continue;
+        }
+        for cmd in &script.commands {
+            for (word, pkg) in os_packages(cmd) {
+                if MANAGER_PACKAGES.contains(&pkg) {
+                    out.span_with(
+                        word.span,
+                        Severity::Warning,
+                        format!("`{pkg}` is installed in the final image: a process manager means several processes per container"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn multiple_processes(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    for (_, inst, script) in cx.entry_commands() {
+        if let Some(cmd) = script.commands.iter().find(|c| c.background) {
+            out.span(
+                cmd.span(),
+                format!(
+                    "`{}` is sent to the background with `&` in {}",
+                    cmd.text(),
+                    inst.keyword.text.to_ascii_uppercase()
+                ),
+            );
+            continue;
+        }
+        let servers: Vec<_> = script
+            .commands
+            .iter()
+            .filter(|c| {
+                web_server(c).is_some()
+                    || c.program_name()
+                        .is_some_and(|p| matches!(p, "nginx" | "celery" | "redis-server" | "httpd"))
+            })
+            .collect();
+        if servers.len() > 1 {
+            out.span(
+                inst.span,
+                format!(
+                    "{} starts {} long-running processes",
+                    inst.keyword.text.to_ascii_uppercase(),
+                    servers.len()
+                ),
+            );
+        }
+    }
+}
+
+fn ssh_server(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    for (_, _, script) in cx.entry_commands() {
+        for cmd in script
+            .commands
+            .iter()
+            .filter(|c| matches!(c.program_name(), Some("sshd" | "dropbear")))
+        {
+            out.span(cmd.span(), "the container starts an SSH server");
+        }
+    }
+    for n in cx.runtime() {
+        let inst = &cx.file.instructions[n];
+        match inst.kind {
+            Kind::Run => {
+                let Some(script) = cx.script(n) else { continue };
+                for cmd in &script.commands {
+                    for (word, pkg) in os_packages(cmd) {
+                        if matches!(pkg, "openssh-server" | "openssh" | "dropbear" | "ssh") {
+                            out.span(
+                                word.span,
+                                format!("`{pkg}` installs an SSH server in the image"),
+                            );
+                        }
+                    }
+                }
+            }
+            Kind::Expose => {
+                for w in inst.words() {
+                    if w.text.split('/').next() == Some("22") {
+                        out.span(w.span, "port 22 (SSH) is exposed");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn web_server_in_app(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    if !cx.is_python_image() {
+        return;
+    }
+    const SERVERS: [&str; 7] = [
+        "nginx",
+        "apache2",
+        "httpd",
+        "caddy",
+        "lighttpd",
+        "apache2ctl",
+        "nginx-light",
+    ];
+    for n in cx.runtime() {
+        let inst = &cx.file.instructions[n];
+        if inst.kind != Kind::Run {
+            continue;
+        }
+        let Some(script) = cx.script(n) else { continue };
+        for cmd in &script.commands {
+            for (word, pkg) in os_packages(cmd) {
+                if SERVERS.contains(&pkg) || pkg.starts_with("nginx") {
+                    out.span(
+                        word.span,
+                        format!("`{pkg}` is installed in the Python app image"),
+                    );
+                }
+            }
+        }
+    }
+    for (_, _, script) in cx.entry_commands() {
+        for cmd in &script.commands {
+            if let Some(p) = cmd.program_name().filter(|p| SERVERS.contains(p)) {
+                out.span(
+                    cmd.span(),
+                    format!("`{p}` is started inside the Python app container"),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Python specifics: production app servers (L02), no virtualenv (L04), pinned and cache-free
+//! pip installs (L13 and the basics), unbuffered logs to stdout (L14).
+
+use super::detect::{
+    dev_server, is_debug_setting, is_path_like, is_python_tool, pip_install, pip_packages, tool,
+};
+use super::{DockerfileContext, Emitter, Rule};
+use crate::dockerfile::Kind;
+use crate::finding::{LessonId, Severity};
+
+pub(super) const RULES: &[Rule] = &[
+    Rule {
+        id: "dev-server",
+        lesson: Some(LessonId::new(2)),
+        severity: Severity::Error,
+        summary: "the image serves with a development server (flask run, manage.py runserver, --reload)",
+        rationale: "Framework development servers are single-process, unhardened and slow; \
+                    `--reload` watches files. Production images run gunicorn, uWSGI or uvicorn \
+                    workers. Dev targets (Dockerfile.dev, a stage named dev) are exempt.",
+        bad: "CMD [\"flask\", \"run\", \"--host=0.0.0.0\"]",
+        good: "CMD [\"gunicorn\", \"--bind\", \"0.0.0.0:8000\", \"--workers\", \"2\", \"app:app\"]",
+        fix: "run a production server: gunicorn (WSGI) or uvicorn/gunicorn with uvicorn workers (ASGI)",
+        dockerfile: Some(dev_server_rule),
+        compose: None,
+    },
+    Rule {
+        id: "debug-mode",
+        lesson: Some(LessonId::new(2)),
+        severity: Severity::Warning,
+        summary: "FLASK_ENV=development, FLASK_DEBUG or DJANGO_DEBUG is set in a production image",
+        rationale: "Debug mode shows tracebacks (and Werkzeug's debugger runs code) for anyone \
+                    who can reach the app. Set it only in the dev target or at run time.",
+        bad: "ENV FLASK_ENV=development FLASK_DEBUG=1",
+        good: "ENV PYTHONUNBUFFERED=1\n# set FLASK_DEBUG=1 only in compose for development",
+        fix: "remove the debug setting from the production image",
+        dockerfile: Some(debug_mode),
+        compose: None,
+    },
+    Rule {
+        id: "virtualenv",
+        lesson: Some(LessonId::new(4)),
+        severity: Severity::Info,
+        summary: "a virtualenv is created or activated inside the image",
+        rationale: "The container is already isolated; a venv adds a layer of indirection \
+                    (PATH, activation that does not persist between RUNs). Install into the \
+                    image's site-packages, or copy an installed prefix between stages. Some \
+                    templates use a venv on purpose, so this is info.",
+        bad: "RUN python -m venv /venv && . /venv/bin/activate && pip install -r requirements.txt",
+        good: "RUN pip install --no-cache-dir --prefix /install -r requirements.txt\n# final stage: COPY --from=build /install /usr/local",
+        fix: "install into the system site-packages (or a --prefix copied into /usr/local)",
+        dockerfile: Some(virtualenv),
+        compose: None,
+    },
+    Rule {
+        id: "unpinned-pip",
+        lesson: Some(LessonId::new(13)),
+        severity: Severity::Warning,
+        summary: "pip installs a package without pinning its version",
+        rationale: "`pip install flask` installs whatever is newest at build time: two builds \
+                    of the same commit differ. Pin with `==` or install from a lock file.",
+        bad: "RUN pip install flask gunicorn",
+        good: "RUN pip install --no-cache-dir --require-hashes -r requirements.txt",
+        fix: "pin the version (`flask==3.1.0`) or install from a locked requirements file",
+        dockerfile: Some(unpinned_pip),
+        compose: None,
+    },
+    Rule {
+        id: "pip-cache",
+        lesson: None,
+        severity: Severity::Warning,
+        summary: "pip install keeps its download cache in the image",
+        rationale: "pip's cache is useless in an image and adds megabytes to the layer.",
+        bad: "RUN pip install -r requirements.txt",
+        good: "RUN pip install --no-cache-dir -r requirements.txt",
+        fix: "add --no-cache-dir (or ENV PIP_NO_CACHE_DIR=1, or a cache mount)",
+        dockerfile: Some(pip_cache),
+        compose: None,
+    },
+    Rule {
+        id: "python-unbuffered",
+        lesson: Some(LessonId::new(14)),
+        severity: Severity::Warning,
+        summary: "a Python image runs without PYTHONUNBUFFERED=1",
+        rationale: "Without it Python buffers stdout when it is not a terminal: logs arrive \
+                    late or are lost when the container stops.",
+        bad: "FROM python:3.12-slim\nCMD [\"gunicorn\", \"app:app\"]",
+        good: "FROM python:3.12-slim\nENV PYTHONUNBUFFERED=1\nCMD [\"gunicorn\", \"app:app\"]",
+        fix: "add `ENV PYTHONUNBUFFERED=1` to the final stage",
+        dockerfile: Some(python_unbuffered),
+        compose: None,
+    },
+    Rule {
+        id: "log-file",
+        lesson: Some(LessonId::new(14)),
+        severity: Severity::Warning,
+        summary: "the app server writes its logs to a file inside the container",
+        rationale: "Log files fill the container's writable layer and vanish with it; the \
+                    platform collects stdout/stderr.",
+        bad: "CMD [\"gunicorn\", \"--access-logfile\", \"/var/log/access.log\", \"app:app\"]",
+        good: "CMD [\"gunicorn\", \"--access-logfile\", \"-\", \"app:app\"]",
+        fix: "log to stdout/stderr (`-` for gunicorn's log files)",
+        dockerfile: Some(log_file),
+        compose: None,
+    },
+];
+
+fn dev_server_rule(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    if cx.dev_target {
+        return;
+    }
+    for (_, inst, script) in cx.entry_commands() {
+        for cmd in &script.commands {
+            if let Some(what) = dev_server(cmd) {
+                out.span(
+                    cmd.span(),
+                    format!(
+                        "{} serves with the development server (`{what}`)",
+                        inst.keyword.text.to_ascii_uppercase()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn debug_mode(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    if cx.dev_target {
+        return;
+    }
+    for n in cx.runtime() {
+        let inst = &cx.file.instructions[n];
+        if inst.kind != Kind::Env {
+            continue;
+        }
+        for (key, value) in inst.pairs() {
+            if value
+                .as_ref()
+                .is_some_and(|v| is_debug_setting(&key.text, &v.text))
+            {
+                out.span(
+                    key.span.join(value.map_or(key.span, |v| v.span)),
+                    format!("`{}` turns on debug mode in the production image", key.text),
+                );
+            }
+        }
+    }
+}
+
+fn virtualenv(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    for (_, _, script) in cx.runs() {
+        for cmd in &script.commands {
+            let Some((name, rest)) = tool(cmd) else {
+                continue;
+            };
+            let first = rest
+                .iter()
+                .find(|w| !w.text.starts_with('-'))
+                .map(|w| w.text.as_str());
+            let found = match name.as_str() {
+                "venv" | "virtualenv" => true,
+                "uv" => first == Some("venv"),
+                "source" | "." => first.is_some_and(|f| f.ends_with("bin/activate")),
+                _ => false,
+            };
+            if found {
+                out.span(
+                    cmd.span(),
+                    format!("`{}` uses a virtualenv inside the image", cmd.text()),
+                );
+            }
+        }
+    }
+    for (_, inst) in cx.instructions().filter(|(_, i)| i.kind == Kind::Env) {
+        for (key, _) in inst.pairs() {
+            if key.text == "VIRTUAL_ENV" {
+                out.span(key.span, "ENV VIRTUAL_ENV points the image at a virtualenv");
+            }
+        }
+    }
+}
+
+fn unpinned_pip(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    for (_, _, script) in cx.runs() {
+        for cmd in &script.commands {
+            let Some((_, args)) = pip_install(cmd) else {
+                continue;
+            };
+            for pkg in pip_packages(args) {
+                let t = pkg.text.as_str();
+                if is_path_like(t) || t.contains("==") || t.contains('@') || t.contains('$') {
+                    continue;
+                }
+                out.span(pkg.span, format!("`{t}` is not pinned to a version"));
+            }
+        }
+    }
+}
+
+fn pip_cache(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    for (n, inst, script) in cx.runs() {
+        if inst
+            .flag("mount")
+            .and_then(|f| f.value.as_deref())
+            .is_some_and(|v| v.contains("type=cache"))
+        {
+            continue;
+        }
+        let env_off = cx
+            .stage_of(n)
+            .and_then(|s| cx.variable(s, "PIP_NO_CACHE_DIR"))
+            .is_some_and(|v| {
+                !matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "" | "0" | "false" | "off" | "no"
+                )
+            });
+        if env_off {
+            continue;
+        }
+        for cmd in &script.commands {
+            if let Some((false, _)) = pip_install(cmd)
+                && !cmd.has_option(&["--no-cache-dir"])
+            {
+                out.span(
+                    cmd.span(),
+                    "pip install without --no-cache-dir keeps pip's cache in the layer",
+                );
+            }
+        }
+    }
+}
+
+fn python_unbuffered(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    let entry = cx.entry_commands();
+    let runs_python = entry
+        .iter()
+        .any(|(_, _, s)| s.commands.iter().any(is_python_tool));
+    if !runs_python || !cx.is_python_image() {
+        return;
+    }
+    let Some(stage) = cx.file.final_stage() else {
+        return;
+    };
+    let set = cx
+        .variable(stage, "PYTHONUNBUFFERED")
+        .is_some_and(|v| !v.is_empty() && v != "0");
+    let dash_u = entry.iter().any(|(_, _, s)| {
+        s.commands.iter().any(|c| {
+            c.program_name().is_some_and(|p| p.starts_with("python")) && c.has_short_flag('u')
+        })
+    });
+    if !set && !dash_u {
+        let span = entry
+            .last()
+            .map_or(cx.final_from_span(), |(_, i, _)| i.span);
+        out.span(
+            span,
+            "PYTHONUNBUFFERED is not set: Python buffers its log output",
+        );
+    }
+}
+
+fn log_file(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    const OPTIONS: [&str; 6] = [
+        "--access-logfile",
+        "--error-logfile",
+        "--log-file",
+        "--logto",
+        "--daemonize",
+        "--log-config",
+    ];
+    for (_, _, script) in cx.entry_commands() {
+        for cmd in &script.commands {
+            let args = cmd.args();
+            for (i, w) in args.iter().enumerate() {
+                let (opt, value) = match w.text.split_once('=') {
+                    Some((o, v)) => (o, Some(v.to_string())),
+                    None => (w.text.as_str(), args.get(i + 1).map(|v| v.text.clone())),
+                };
+                if !OPTIONS[..5].contains(&opt) {
+                    continue;
+                }
+                if let Some(v) =
+                    value.filter(|v| !matches!(v.as_str(), "-" | "/dev/stdout" | "/dev/stderr"))
+                {
+                    out.span(
+                        w.span,
+                        format!("`{opt} {v}` writes logs to a file in the container"),
+                    );
+                }
+            }
+            for r in &cmd.redirects {
+                if r.text.starts_with('/') && !r.text.starts_with("/dev/") {
+                    out.span(
+                        r.span,
+                        format!("output is redirected to `{}` inside the container", r.text),
+                    );
+                }
+            }
+        }
+    }
+}

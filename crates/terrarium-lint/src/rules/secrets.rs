@@ -1,0 +1,146 @@
+//! Secrets never enter the image (L22): no secret ENV/ARG values, no secret files copied, a
+//! `.dockerignore` next to any Dockerfile that copies its whole context.
+
+use super::detect::{is_literal_value, is_secret_name};
+use super::{DockerfileContext, Emitter, Rule};
+use crate::dockerfile::Kind;
+use crate::finding::{LessonId, Severity};
+
+pub(super) const RULES: &[Rule] = &[
+    Rule {
+        id: "secret-in-env",
+        lesson: Some(LessonId::new(22)),
+        severity: Severity::Error,
+        summary: "a secret-looking ENV or ARG is baked into the image",
+        rationale: "ENV values are stored in the image config and ARG values in its history: \
+                    anyone who can pull the image can read them. Pass secrets at run time or \
+                    with BuildKit secret mounts.",
+        bad: "ENV SECRET_KEY=s3cr3t DATABASE_PASSWORD=hunter2\nARG GITHUB_TOKEN",
+        good: "# set SECRET_KEY at run time: docker run -e SECRET_KEY=... / compose env_file\nRUN --mount=type=secret,id=github_token ...",
+        fix: "remove it from the Dockerfile; provide it at run time or via `RUN --mount=type=secret`",
+        dockerfile: Some(secret_in_env),
+        compose: None,
+    },
+    Rule {
+        id: "secret-file-copied",
+        lesson: Some(LessonId::new(22)),
+        severity: Severity::Error,
+        summary: "a secret file (.env, private key, credentials) is copied into the image",
+        rationale: "Files copied into a layer stay in the image forever, even if deleted later.",
+        bad: "COPY .env /app/.env\nCOPY id_rsa /root/.ssh/id_rsa",
+        good: "# .dockerignore lists .env; configuration comes from the environment at run time",
+        fix: "do not copy it; list it in .dockerignore and pass the values at run time",
+        dockerfile: Some(secret_file_copied),
+        compose: None,
+    },
+    Rule {
+        id: "missing-dockerignore",
+        lesson: Some(LessonId::new(22)),
+        severity: Severity::Warning,
+        summary: "the whole build context is copied but there is no .dockerignore",
+        rationale: "`COPY . .` without a .dockerignore copies .git, .env, virtualenvs and caches \
+                    into the image: secrets leak and every change busts the cache.",
+        bad: "COPY . .    # and no .dockerignore next to the Dockerfile",
+        good: "# .dockerignore\n.git\n.env\n.venv\n__pycache__/",
+        fix: "add a .dockerignore next to the Dockerfile (terrarium init writes one)",
+        dockerfile: Some(missing_dockerignore),
+        compose: None,
+    },
+];
+
+fn secret_in_env(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    for (_, inst) in cx.instructions() {
+        if !matches!(inst.kind, Kind::Env | Kind::Arg) {
+            continue;
+        }
+        for (key, value) in inst.pairs() {
+            if !is_secret_name(&key.text) {
+                continue;
+            }
+            let literal = value.as_ref().is_some_and(|v| is_literal_value(&v.text));
+            match (inst.kind, literal) {
+                (Kind::Env, true) => out.span(key.span, format!("ENV `{}` stores a secret in the image config", key.text)),
+                (Kind::Arg, true) => out.span(key.span, format!("ARG `{}` has a secret default that is recorded in the image history", key.text)),
+                (Kind::Arg, false) => out.span_with(key.span, Severity::Warning, format!("ARG `{}` passes a secret through a build argument, which is recorded in the image history", key.text)),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn is_secret_file(path: &str) -> bool {
+    let name = path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path);
+    (name == ".env" || name.starts_with(".env."))
+        && !name.ends_with(".example")
+        && !name.ends_with(".sample")
+        && !name.ends_with(".template")
+        || matches!(
+            name,
+            "id_rsa"
+                | "id_ed25519"
+                | "id_ecdsa"
+                | ".netrc"
+                | ".pypirc"
+                | ".git-credentials"
+                | "credentials.json"
+                | ".aws"
+                | ".ssh"
+                | ".git"
+        )
+        || name.ends_with(".pem")
+        || name.ends_with(".key")
+        || name.ends_with(".p12")
+}
+
+fn secret_file_copied(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    for (_, inst) in cx.instructions() {
+        if !matches!(inst.kind, Kind::Copy | Kind::Add)
+            || inst.flag("from").is_some()
+            || !inst.heredocs.is_empty()
+        {
+            continue;
+        }
+        let words = inst.words();
+        for w in &words[..words.len().saturating_sub(1)] {
+            if is_secret_file(&w.text) {
+                out.span(w.span, format!("`{}` is copied into the image", w.text));
+            }
+        }
+    }
+}
+
+fn missing_dockerignore(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    let Some(dir) = cx.path.parent() else { return };
+    let dir = if dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        dir
+    };
+    let own = cx
+        .path
+        .file_name()
+        .map(|n| format!("{}.dockerignore", n.to_string_lossy()));
+    if dir.join(".dockerignore").exists() || own.is_some_and(|o| dir.join(o).exists()) {
+        return;
+    }
+    for (_, inst) in cx.instructions() {
+        if !matches!(inst.kind, Kind::Copy | Kind::Add) || inst.flag("from").is_some() {
+            continue;
+        }
+        let words = inst.words();
+        if words[..words.len().saturating_sub(1)]
+            .iter()
+            .any(|w| matches!(w.text.as_str(), "." | "./" | "*" | "./*"))
+        {
+            out.span(
+                inst.span,
+                "the whole context is copied and there is no .dockerignore next to this Dockerfile",
+            );
+            return;
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Repeatable builds from trusted sources (L13): tagged and pinned base images, no TLS or
+//! signature bypasses, no `curl | sh`, registries from the allow-list.
+
+use super::detect::pipes_into_interpreter;
+use super::{ComposeContext, DockerfileContext, Emitter, Rule};
+use crate::dockerfile::Kind;
+use crate::finding::{LessonId, Severity};
+use crate::span::Span;
+
+pub(super) const RULES: &[Rule] = &[
+    Rule {
+        id: "untagged-image",
+        lesson: None,
+        severity: Severity::Warning,
+        summary: "FROM uses an image without a tag",
+        rationale: "Without a tag Docker pulls `latest`, which changes under you.",
+        bad: "FROM python",
+        good: "FROM python:3.12.8-slim-bookworm",
+        fix: "add an explicit tag (and ideally a digest)",
+        dockerfile: Some(untagged_image),
+        compose: None,
+    },
+    Rule {
+        id: "latest-tag",
+        lesson: Some(LessonId::new(13)),
+        severity: Severity::Warning,
+        summary: "FROM uses the floating `latest` tag",
+        rationale: "`latest` points at a different image every few weeks: the same Dockerfile \
+                    builds a different image.",
+        bad: "FROM python:latest",
+        good: "FROM python:3.12.8-slim-bookworm",
+        fix: "pin a specific version tag (and ideally a digest)",
+        dockerfile: Some(latest_tag),
+        compose: None,
+    },
+    Rule {
+        id: "tls-bypass",
+        lesson: Some(LessonId::new(13)),
+        severity: Severity::Error,
+        summary: "TLS or signature checks are turned off (--trusted-host, curl -k, --allow-unauthenticated, ...)",
+        rationale: "Without certificate and signature checks anyone on the network path can \
+                    swap what goes into the image.",
+        bad: "RUN pip install --trusted-host pypi.org -r requirements.txt\nRUN curl -k https://example.com/x.sh -o x.sh",
+        good: "RUN pip install --no-cache-dir -r requirements.txt\nRUN curl -fsSL https://example.com/x.sh -o x.sh",
+        fix: "remove the bypass; install the CA certificate you need instead",
+        dockerfile: Some(tls_bypass),
+        compose: None,
+    },
+    Rule {
+        id: "pipe-to-shell",
+        lesson: Some(LessonId::new(13)),
+        severity: Severity::Warning,
+        summary: "a downloaded script is piped straight into a shell or Python",
+        rationale: "`curl ... | sh` runs whatever the server returns today, unverified.",
+        bad: "RUN curl -sSL https://install.python-poetry.org | python3 -",
+        good: "RUN pip install --no-cache-dir poetry==1.8.5",
+        fix: "install a pinned package, or download, verify a checksum, then run",
+        dockerfile: Some(pipe_to_shell),
+        compose: None,
+    },
+    Rule {
+        id: "untrusted-registry",
+        lesson: Some(LessonId::new(13)),
+        severity: Severity::Warning,
+        summary: "an image comes from a registry outside `trusted-registries`",
+        rationale: "When the project lists the registries it trusts, images from anywhere else \
+                    are a supply-chain risk. Off unless `trusted-registries` is configured.",
+        bad: "# trusted-registries = [\"registry.example.com\"]\nFROM docker.io/library/python:3.12-slim",
+        good: "FROM registry.example.com/python:3.12-slim",
+        fix: "pull the image through a trusted registry, or add the registry to trusted-registries",
+        dockerfile: Some(untrusted_registry),
+        compose: Some(untrusted_registry_compose),
+    },
+];
+
+/// An image reference split into registry, repository, tag and digest.
+pub(super) struct ImageRef<'a> {
+    pub registry: &'a str,
+    pub tag: Option<&'a str>,
+    pub digest: bool,
+}
+
+pub(super) fn parse_image(image: &str) -> ImageRef<'_> {
+    let (name, digest) = match image.split_once('@') {
+        Some((n, _)) => (n, true),
+        None => (image, false),
+    };
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    let tag = name[last_slash..].split_once(':').map(|(_, t)| t);
+    let first = name.split('/').next().unwrap_or("");
+    let registry = if name.contains('/')
+        && (first.contains('.') || first.contains(':') || first == "localhost")
+    {
+        first
+    } else {
+        "docker.io"
+    };
+    ImageRef {
+        registry,
+        tag,
+        digest,
+    }
+}
+
+/// FROM instructions whose base is an external image (not a stage, not scratch, resolved).
+fn external_bases<'a>(cx: &'a DockerfileContext<'_>) -> impl Iterator<Item = (Span, &'a str)> + 'a {
+    cx.file
+        .stages
+        .iter()
+        .filter(|s| s.parent.is_none())
+        .filter_map(move |s| {
+            let image = s.base_resolved.as_str();
+            let skip =
+                image.is_empty() || image.eq_ignore_ascii_case("scratch") || image.contains('$');
+            (!skip).then_some((s.base.span, image))
+        })
+}
+
+fn untagged_image(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    for (span, image) in external_bases(cx) {
+        let r = parse_image(image);
+        if r.tag.is_none() && !r.digest {
+            out.span(span, format!("`{image}` has no tag: Docker uses `latest`"));
+        }
+    }
+}
+
+fn latest_tag(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    for (span, image) in external_bases(cx) {
+        let r = parse_image(image);
+        if r.tag == Some("latest") && !r.digest {
+            out.span(span, format!("`{image}` uses the floating `latest` tag"));
+        }
+    }
+}
+
+fn untrusted_registry(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    if cx.config.trusted_registries.is_empty() {
+        return;
+    }
+    for (span, image) in external_bases(cx) {
+        let r = parse_image(image);
+        if !cx.config.trusted_registries.iter().any(|t| t == r.registry) {
+            out.span(
+                span,
+                format!(
+                    "`{image}` comes from `{}`, which is not a trusted registry",
+                    r.registry
+                ),
+            );
+        }
+    }
+}
+
+fn untrusted_registry_compose(cx: &ComposeContext<'_>, out: &mut Emitter<'_>) {
+    if cx.config.trusted_registries.is_empty() {
+        return;
+    }
+    for service in &cx.file.services {
+        let Some(image) = &service.image else {
+            continue;
+        };
+        if service.build {
+            continue;
+        }
+        let r = parse_image(&image.value);
+        if !cx.config.trusted_registries.iter().any(|t| t == r.registry) {
+            out.at(
+                image.at,
+                format!(
+                    "`{}` comes from `{}`, which is not a trusted registry",
+                    image.value, r.registry
+                ),
+            );
+        }
+    }
+}
+
+fn tls_bypass(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    for (_, _, script) in cx.runs() {
+        for cmd in &script.commands {
+            let program = cmd.program_name().unwrap_or("");
+            for w in cmd.args() {
+                let t = w.text.as_str();
+                let hit = match program {
+                    "curl" => {
+                        t == "--insecure"
+                            || (t.starts_with('-') && !t.starts_with("--") && t.contains('k'))
+                    }
+                    "wget" => t == "--no-check-certificate",
+                    "apt-get" | "apt" => {
+                        t == "--allow-unauthenticated"
+                            || t == "--allow-insecure-repositories"
+                            || t.contains("Verify-Peer=false")
+                            || t.contains("AllowInsecureRepositories")
+                    }
+                    "apk" => t == "--allow-untrusted",
+                    "git" => t.to_ascii_lowercase().contains("sslverify=false"),
+                    "npm" | "yarn" => t == "strict-ssl",
+                    _ => {
+                        t == "--trusted-host"
+                            || t.starts_with("--trusted-host=")
+                            || t == "--no-verify-ssl"
+                    }
+                };
+                if hit {
+                    out.span(
+                        w.span,
+                        format!("`{program} {t}` turns off TLS or signature verification"),
+                    );
+                }
+            }
+            if cmd.words.iter().any(|w| w.text.contains("[trusted=yes]")) {
+                out.span(
+                    cmd.span(),
+                    "`[trusted=yes]` accepts an unsigned apt repository",
+                );
+            }
+        }
+    }
+    for (_, inst) in cx
+        .instructions()
+        .filter(|(_, i)| matches!(i.kind, Kind::Env | Kind::Arg))
+    {
+        for (key, value) in inst.pairs() {
+            let v = value
+                .as_ref()
+                .map_or("", |v| v.text.as_str())
+                .to_ascii_lowercase();
+            let hit = match key.text.as_str() {
+                "PYTHONHTTPSVERIFY" | "NODE_TLS_REJECT_UNAUTHORIZED" => v == "0",
+                "GIT_SSL_NO_VERIFY" => matches!(v.as_str(), "1" | "true"),
+                "PIP_TRUSTED_HOST" | "UV_INSECURE_HOST" => !v.is_empty(),
+                "CURL_CA_BUNDLE" | "REQUESTS_CA_BUNDLE" => value.is_some() && v.is_empty(),
+                _ => false,
+            };
+            if hit {
+                out.span(
+                    key.span,
+                    format!("`{}` turns off TLS verification", key.text),
+                );
+            }
+        }
+    }
+}
+
+fn pipe_to_shell(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    for (_, _, script) in cx.runs() {
+        for (i, cmd) in script.commands.iter().enumerate() {
+            if matches!(cmd.program_name(), Some("curl" | "wget"))
+                && pipes_into_interpreter(script, i)
+            {
+                let next = &script.commands[i + 1];
+                out.span(
+                    cmd.span().join(next.span()),
+                    "a downloaded script is run without verification",
+                );
+            }
+        }
+    }
+}
