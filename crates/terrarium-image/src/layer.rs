@@ -587,6 +587,63 @@ impl LayerTree {
         self.entries.is_empty()
     }
 
+    /// The content of the regular file at `path`, when there is one (for small files such as
+    /// certificates that generated files are made from).
+    pub fn read_file(&self, path: &LayerPath) -> Result<Option<Vec<u8>>, Error> {
+        let Some((entry, source)) = self.entries.get(path) else {
+            return Ok(None);
+        };
+        if !matches!(entry.kind, EntryKind::File { .. }) {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        source
+            .reader()?
+            .read_to_end(&mut out)
+            .map_err(io_error(Path::new(path.as_str())))?;
+        Ok(Some(out))
+    }
+
+    /// A tar needs a file before the hard links to it, but sorting can put a link first: make
+    /// the first path of each group (in write order) the file and the others links to it.
+    fn order_hard_links(&mut self) -> Result<(), Error> {
+        let mut groups: BTreeMap<LayerPath, Vec<LayerPath>> = BTreeMap::new();
+        for (path, (entry, _)) in &self.entries {
+            if let EntryKind::HardLink { target } = &entry.kind {
+                groups.entry(target.clone()).or_default().push(path.clone());
+            }
+        }
+        for (target, links) in groups {
+            let dangling = || Error::DanglingHardLink {
+                path: links.first().map(ToString::to_string).unwrap_or_default(),
+                target: target.to_string(),
+            };
+            let Some((file, source)) = self.entries.get(&target).cloned() else {
+                return Err(dangling());
+            };
+            if !matches!(file.kind, EntryKind::File { .. }) {
+                return Err(dangling());
+            }
+            let first = links.iter().min().filter(|first| **first < target).cloned();
+            let Some(first) = first else { continue };
+            let as_link = |path: &LayerPath| {
+                let mut link = file.clone();
+                link.path = path.clone();
+                link.kind = EntryKind::HardLink {
+                    target: first.clone(),
+                };
+                (link, Source::Empty)
+            };
+            for path in links.iter().chain([&target]).filter(|p| **p != first) {
+                self.entries.insert(path.clone(), as_link(path));
+            }
+            let mut moved = file.clone();
+            moved.path = first.clone();
+            self.entries.insert(first.clone(), (moved, source));
+        }
+        Ok(())
+    }
+
     /// Write every entry, sorted, into a new layer in `cache`.
     pub fn write(mut self, cache: &Cache, options: LayerOptions) -> Result<Layer, Error> {
         let missing: Vec<LayerPath> = self
@@ -598,6 +655,7 @@ impl LayerTree {
         for parent in missing {
             self.insert(Entry::directory(parent, 0o755), Source::Empty);
         }
+        self.order_hard_links()?;
         let mut writer = LayerWriter::new(cache, options)?;
         for (entry, source) in self.entries.values() {
             writer.add(entry, source.reader()?)?;

@@ -1,0 +1,262 @@
+//! The Debian archive client: signed InRelease, verified Packages indices, verified .deb
+//! downloads, all through the blob cache.
+
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use crate::error::Error;
+use crate::fetch::{Expected, Fetcher};
+use crate::keyring::Keyring;
+use crate::packages::PackageIndex;
+use crate::progress::Progress;
+use crate::release::Release;
+use crate::resolve::{LockedPackage, PackageSet};
+use crate::suite::{Architecture, Distro, Mirror, Suite};
+
+/// How long a fetched `InRelease` is reused before it is fetched again.
+pub const DEFAULT_INDEX_MAX_AGE: Duration = Duration::from_secs(6 * 3600);
+
+/// Parallel .deb downloads.
+const DOWNLOAD_WORKERS: usize = 4;
+
+/// A client for one mirror and architecture.
+#[derive(Debug)]
+pub struct Archive {
+    fetcher: Fetcher,
+    mirror: Mirror,
+    keyring: Keyring,
+    architecture: Architecture,
+    index_max_age: Duration,
+}
+
+impl Archive {
+    /// A client using `fetcher` (which decides the cache and offline mode) and `mirror`.
+    pub fn new(
+        fetcher: Fetcher,
+        mirror: Mirror,
+        architecture: Architecture,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            fetcher,
+            mirror,
+            keyring: Keyring::debian()?,
+            architecture,
+            index_max_age: DEFAULT_INDEX_MAX_AGE,
+        })
+    }
+
+    /// Reuse a cached `InRelease` for up to `max_age` (offline mode always reuses it).
+    pub fn with_index_max_age(mut self, max_age: Duration) -> Self {
+        self.index_max_age = max_age;
+        self
+    }
+
+    /// The blob cache it stores into.
+    pub fn cache(&self) -> &terrarium_image::Cache {
+        self.fetcher.cache()
+    }
+
+    /// The architecture.
+    pub fn architecture(&self) -> Architecture {
+        self.architecture
+    }
+
+    fn meta_key(&self, suite: Suite) -> String {
+        let base: String = self
+            .mirror
+            .base(suite)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        format!("debian/{base}/{}/InRelease", suite.name())
+    }
+
+    /// The verified Release of `suite`: from the cache when fresh enough, else fetched. The
+    /// signature is checked every time, and a Release past its `Valid-Until` is refused
+    /// (except offline, where the lock's hashes are what protect the build).
+    pub fn release(&self, suite: Suite) -> Result<Release, Error> {
+        let cache = self.fetcher.cache();
+        let key = self.meta_key(suite);
+        let cached = cache.read_meta(&key)?;
+        let fresh = cache_age(cache.root().join("meta").join(&key))
+            .is_some_and(|age| age <= self.index_max_age);
+        if let Some(bytes) = &cached
+            && (fresh || self.fetcher.offline())
+        {
+            match self.parse_release(bytes, suite) {
+                Ok(release) => return Ok(release),
+                // A cached copy that no longer verifies is dropped and fetched again.
+                Err(_) if !self.fetcher.offline() => cache.remove_meta(&key)?,
+                Err(err) => return Err(err),
+            }
+        }
+        if self.fetcher.offline() {
+            return Err(Error::Offline {
+                what: format!("{suite} InRelease"),
+            });
+        }
+        let url = self
+            .mirror
+            .url(suite, &format!("dists/{}/InRelease", suite.name()));
+        let bytes = self.fetcher.get_small(&url)?;
+        let release = self.parse_release(&bytes, suite)?;
+        cache.write_meta(&key, &bytes)?;
+        Ok(release)
+    }
+
+    /// Verify and parse InRelease bytes for `suite`.
+    pub fn parse_release(&self, bytes: &[u8], suite: Suite) -> Result<Release, Error> {
+        let name = suite.name();
+        let text = self.keyring.verify_inrelease(bytes, &name)?;
+        let release = Release::parse(&text, &format!("{name} InRelease"))?;
+        if release.codename != name && release.suite != name {
+            return Err(Error::WrongSuite {
+                expected: name,
+                actual: release.codename,
+            });
+        }
+        if !self.fetcher.offline()
+            && let Some(valid_until) = release.valid_until_epoch()?
+        {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            if valid_until < now {
+                return Err(Error::Expired {
+                    suite: name,
+                    valid_until: release.valid_until.clone().unwrap_or_default(),
+                });
+            }
+        }
+        Ok(release)
+    }
+
+    /// Add the `main` Packages index of `suite` (verified against `release`) to `index`.
+    pub fn add_packages(
+        &self,
+        suite: Suite,
+        release: &Release,
+        index: &mut PackageIndex,
+        progress: &dyn Progress,
+    ) -> Result<usize, Error> {
+        let dir = format!("main/binary-{}", self.architecture);
+        let file = format!("{dir}/Packages.xz");
+        let listed = release.file(&file).ok_or_else(|| Error::NotInRelease {
+            suite: suite.name(),
+            file: file.clone(),
+        })?;
+        let path = if release.acquire_by_hash {
+            format!("{dir}/by-hash/SHA256/{}", listed.sha256.hex())
+        } else {
+            file.clone()
+        };
+        let url = self
+            .mirror
+            .url(suite, &format!("dists/{}/{path}", suite.name()));
+        let what = format!("{suite}/{file}");
+        let blob = self.fetcher.blob(
+            &url,
+            &what,
+            Expected {
+                size: listed.size,
+                sha256: listed.sha256,
+            },
+            progress,
+        )?;
+        let reader = std::fs::File::open(&blob.path).map_err(crate::error::io_error(&blob.path))?;
+        let decoder = liblzma::read::XzDecoder::new(BufReader::with_capacity(1 << 16, reader));
+        index.add_packages_file(BufReader::with_capacity(1 << 16, decoder), suite, &what)
+    }
+
+    /// The package index of `distro`: its release and security suites.
+    pub fn index(&self, distro: Distro, progress: &dyn Progress) -> Result<PackageIndex, Error> {
+        let mut index = PackageIndex::new();
+        for suite in distro.suites() {
+            let release = self.release(suite)?;
+            self.add_packages(suite, &release, &mut index, progress)?;
+        }
+        Ok(index)
+    }
+
+    /// The .deb of `package`, verified by its sha256, from the cache or downloaded.
+    pub fn fetch(
+        &self,
+        package: &LockedPackage,
+        progress: &dyn Progress,
+    ) -> Result<PathBuf, Error> {
+        let url = self.mirror.url(package.suite, &package.filename);
+        let what = package
+            .filename
+            .rsplit('/')
+            .next()
+            .unwrap_or(&package.filename);
+        let blob = self.fetcher.blob(
+            &url,
+            what,
+            Expected {
+                size: package.size,
+                sha256: package.sha256,
+            },
+            progress,
+        )?;
+        Ok(blob.path)
+    }
+
+    /// Every .deb of `set`, fetched in parallel; paths in the set's order.
+    pub fn fetch_all(
+        &self,
+        set: &PackageSet,
+        progress: &dyn Progress,
+    ) -> Result<Vec<PathBuf>, Error> {
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<Result<PathBuf, Error>>>> =
+            Mutex::new((0..set.packages.len()).map(|_| None).collect());
+        std::thread::scope(|scope| {
+            for _ in 0..DOWNLOAD_WORKERS.min(set.packages.len()) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(package) = set.packages.get(i) else {
+                            break;
+                        };
+                        let result = self.fetch(package, progress);
+                        let failed = result.is_err();
+                        if let Ok(mut results) = results.lock() {
+                            results[i] = Some(result);
+                        }
+                        if failed {
+                            // Stop handing out work; the first error is reported.
+                            next.store(usize::MAX / 2, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        let results = results
+            .into_inner()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let mut paths = Vec::with_capacity(results.len());
+        let mut missing = None;
+        for (result, package) in results.into_iter().zip(&set.packages) {
+            match result {
+                Some(result) => paths.push(result?),
+                None => missing = missing.or(Some(package)),
+            }
+        }
+        if let Some(package) = missing {
+            return Err(Error::Network {
+                url: package.filename.clone(),
+                message: "not downloaded because another download failed".into(),
+            });
+        }
+        Ok(paths)
+    }
+}
+
+fn cache_age(path: PathBuf) -> Option<Duration> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    SystemTime::now().duration_since(modified).ok()
+}

@@ -1,0 +1,154 @@
+//! Errors of the Debian client. Each says what went wrong, where, and what to do about it.
+
+use std::path::PathBuf;
+
+use terrarium_image::Digest;
+
+/// Everything that can go wrong talking to the Debian archive or unpacking packages.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The network request failed (DNS, connection, TLS, HTTP status).
+    #[error(
+        "downloading {url} failed: {message}; check the network connection or mirror, then retry"
+    )]
+    Network {
+        /// What was requested.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The download ended before the expected number of bytes.
+    #[error(
+        "downloading {url} was cut short: got {actual} of {expected} bytes; nothing was cached, \
+         retry the build"
+    )]
+    Truncated {
+        /// What was requested.
+        url: String,
+        /// Bytes expected.
+        expected: u64,
+        /// Bytes received.
+        actual: u64,
+    },
+    /// A file did not have the sha256 the signed index says it must have.
+    #[error(
+        "{file}: sha256 mismatch, expected {expected} but got {actual}; the download is corrupt or \
+         was tampered with (it was not cached; retry, or try another mirror)"
+    )]
+    HashMismatch {
+        /// The file (archive path or URL).
+        file: String,
+        /// The digest from the signed index or lock.
+        expected: Digest,
+        /// The digest of what arrived.
+        actual: Digest,
+    },
+    /// The file had a different size than the signed index says.
+    #[error(
+        "{file}: size mismatch, expected {expected} bytes but got {actual}; retry, or try another \
+         mirror"
+    )]
+    SizeMismatch {
+        /// The file.
+        file: String,
+        /// Size from the signed index.
+        expected: u64,
+        /// Size received.
+        actual: u64,
+    },
+    /// InRelease carries no valid signature from a trusted Debian archive key.
+    #[error(
+        "{suite}: InRelease signature check failed: {reason}. The file is not signed by a Debian \
+         archive key shipped with terrarium; it may be tampered with or the mirror is broken \
+         (retry, or use another mirror; an old terrarium may lack a newer archive key: update it)"
+    )]
+    BadSignature {
+        /// The suite.
+        suite: String,
+        /// Why.
+        reason: String,
+    },
+    /// The signed Release file has expired (`Valid-Until` is in the past).
+    #[error(
+        "{suite}: the signed Release expired at {valid_until}; the mirror is stale (try another \
+         mirror) or the system clock is wrong"
+    )]
+    Expired {
+        /// The suite.
+        suite: String,
+        /// When it expired.
+        valid_until: String,
+    },
+    /// The signed Release describes a different suite than requested.
+    #[error("{expected}: the signed Release is for `{actual}`; the mirror serves the wrong suite")]
+    WrongSuite {
+        /// What was asked for.
+        expected: String,
+        /// What was served.
+        actual: String,
+    },
+    /// A file needed from the signed Release is not listed in it.
+    #[error("{suite}: `{file}` is not listed in the signed Release; the mirror lacks it")]
+    NotInRelease {
+        /// The suite.
+        suite: String,
+        /// The file.
+        file: String,
+    },
+    /// A metadata file (Release, Packages, control) is malformed.
+    #[error("{file}: {message}")]
+    Parse {
+        /// Which file.
+        file: String,
+        /// What is wrong (with a line number where known).
+        message: String,
+    },
+    /// A .deb archive is malformed.
+    #[error("{file}: not a valid .deb: {message}; delete it from the cache and rebuild")]
+    BadDeb {
+        /// Which package file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A requested package does not exist in the indices.
+    #[error(
+        "package `{0}` is not in the Debian indices for this suite and architecture; check the name"
+    )]
+    UnknownPackage(String),
+    /// No version of a package satisfies a dependency.
+    #[error(
+        "cannot satisfy `{dependency}` (needed by {needed_by}): {reason}; this suite cannot install \
+         that package set"
+    )]
+    Unsatisfiable {
+        /// The dependency as written in the index.
+        dependency: String,
+        /// The package that depends on it.
+        needed_by: String,
+        /// Why it cannot be satisfied.
+        reason: String,
+    },
+    /// A file is needed but the build is offline and the cache lacks it.
+    #[error("offline: {what} is not in the cache; run once with network access to fetch it")]
+    Offline {
+        /// What is missing.
+        what: String,
+    },
+    /// A local file operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The image crate failed (cache, layer writing).
+    #[error(transparent)]
+    Image(#[from] terrarium_image::Error),
+}
+
+pub(crate) fn io_error(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.into();
+    move |source| Error::Io { path, source }
+}

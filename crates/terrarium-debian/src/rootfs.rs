@@ -1,0 +1,97 @@
+//! The runtime layer: unpacked packages plus the files maintainer scripts would otherwise make
+//! (users and groups, os-release, the CA bundle, `/tmp`, `/home/nonroot`, merged-/usr links).
+
+use terrarium_image::{Entry, Epoch, Layer, LayerOptions, LayerPath, LayerTree, Ownership, Source};
+
+use crate::archive::Archive;
+use crate::deb::{UnpackOptions, add_merged_usr_links, unpack_into};
+use crate::error::Error;
+use crate::progress::Progress;
+use crate::resolve::PackageSet;
+use crate::suite::Distro;
+
+/// Where the CA bundle goes (what `update-ca-certificates` would write).
+pub const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
+
+const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\n\
+nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n\
+nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n";
+
+const GROUP: &str = "root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n";
+
+fn path(text: &str) -> Result<LayerPath, Error> {
+    Ok(LayerPath::new(text)?)
+}
+
+/// `/etc/os-release` for `distro`.
+pub fn os_release(distro: Distro) -> String {
+    let (id, name) = (distro.version_id(), distro.codename());
+    format!(
+        "PRETTY_NAME=\"Debian GNU/Linux {id} ({name})\"\nNAME=\"Debian GNU/Linux\"\n\
+         VERSION_ID=\"{id}\"\nVERSION=\"{id} ({name})\"\nVERSION_CODENAME={name}\nID=debian\n\
+         HOME_URL=\"https://www.debian.org/\"\nSUPPORT_URL=\"https://www.debian.org/support\"\n\
+         BUG_REPORT_URL=\"https://bugs.debian.org/\"\n"
+    )
+}
+
+/// Add the generated files of a terrarium runtime: `/etc/passwd` and `/etc/group` (root,
+/// nobody, nonroot 65532), `/etc/os-release`, the CA bundle concatenated from
+/// `usr/share/ca-certificates/**.crt` in `tree` (when any), `/tmp` (1777), `/root` and
+/// `/home/nonroot` (0700, owned by their users) and the merged-/usr symlinks.
+pub fn add_base_files(tree: &mut LayerTree, distro: Distro) -> Result<(), Error> {
+    tree.insert_bytes(path("etc/passwd")?, 0o644, PASSWD.as_bytes().to_vec());
+    tree.insert_bytes(path("etc/group")?, 0o644, GROUP.as_bytes().to_vec());
+    let os_release = os_release(distro).into_bytes();
+    tree.insert_bytes(path("usr/lib/os-release")?, 0o644, os_release);
+    tree.insert(
+        Entry::symlink(path("etc/os-release")?, "../usr/lib/os-release"),
+        Source::Empty,
+    );
+    tree.insert(Entry::directory(path("tmp")?, 0o1777), Source::Empty);
+    tree.insert(Entry::directory(path("root")?, 0o700), Source::Empty);
+    tree.insert(
+        Entry::directory(path("home/nonroot")?, 0o700).owned_by(Ownership::nonroot()),
+        Source::Empty,
+    );
+    let certs: Vec<LayerPath> = tree
+        .entries()
+        .filter(|entry| {
+            let p = entry.path.as_str();
+            p.starts_with("usr/share/ca-certificates/") && p.ends_with(".crt")
+        })
+        .map(|entry| entry.path.clone())
+        .collect();
+    if !certs.is_empty() {
+        let mut bundle = Vec::new();
+        for cert in &certs {
+            if let Some(bytes) = tree.read_file(cert)? {
+                bundle.extend_from_slice(&bytes);
+                if !bundle.ends_with(b"\n") {
+                    bundle.push(b'\n');
+                }
+            }
+        }
+        tree.insert_bytes(path(CA_BUNDLE)?, 0o644, bundle);
+    }
+    add_merged_usr_links(tree)
+}
+
+/// Fetch (or take from the cache) every package of `set`, unpack them in name order (a later
+/// package's file replaces an earlier one's), add [`add_base_files`], and write the layer.
+pub fn build_runtime_layer(
+    archive: &Archive,
+    set: &PackageSet,
+    options: UnpackOptions,
+    mtime: Epoch,
+    progress: &dyn Progress,
+) -> Result<Layer, Error> {
+    let debs = archive.fetch_all(set, progress)?;
+    let cache = archive.cache();
+    let spool_dir = cache.tmp_dir()?;
+    let mut tree = LayerTree::new();
+    for deb in &debs {
+        unpack_into(deb, &mut tree, options, &spool_dir)?;
+    }
+    add_base_files(&mut tree, set.distro)?;
+    Ok(tree.write(cache, LayerOptions { mtime })?)
+}

@@ -1,0 +1,252 @@
+//! Which Debian: [`Distro`] (bookworm, trixie), [`Suite`] (a distro's release or security
+//! pocket), [`Architecture`] and the [`Mirror`] to fetch from.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A Debian release terrarium builds images from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Distro {
+    /// Debian 12, CPython 3.11.
+    Bookworm,
+    /// Debian 13, CPython 3.13.
+    Trixie,
+}
+
+impl Distro {
+    /// Every supported distro.
+    pub const ALL: [Distro; 2] = [Distro::Bookworm, Distro::Trixie];
+
+    /// The codename, e.g. `bookworm`.
+    pub fn codename(self) -> &'static str {
+        match self {
+            Distro::Bookworm => "bookworm",
+            Distro::Trixie => "trixie",
+        }
+    }
+
+    /// The Debian version number, e.g. `12`.
+    pub fn version_id(self) -> &'static str {
+        match self {
+            Distro::Bookworm => "12",
+            Distro::Trixie => "13",
+        }
+    }
+
+    /// The CPython `major.minor` the distro ships, e.g. `3.11`.
+    pub fn python_version(self) -> &'static str {
+        match self {
+            Distro::Bookworm => "3.11",
+            Distro::Trixie => "3.13",
+        }
+    }
+
+    /// The suites packages come from, in increasing precedence: the release, then security
+    /// updates.
+    pub fn suites(self) -> [Suite; 2] {
+        [
+            Suite {
+                distro: self,
+                pocket: Pocket::Release,
+            },
+            Suite {
+                distro: self,
+                pocket: Pocket::Security,
+            },
+        ]
+    }
+}
+
+impl fmt::Display for Distro {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.codename())
+    }
+}
+
+/// An unknown distro or suite name.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "unknown Debian suite `{0}` (supported: bookworm, bookworm-security, trixie, trixie-security)"
+)]
+pub struct UnknownSuite(String);
+
+impl FromStr for Distro {
+    type Err = UnknownSuite;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Distro::ALL
+            .into_iter()
+            .find(|distro| distro.codename() == text)
+            .ok_or_else(|| UnknownSuite(text.to_owned()))
+    }
+}
+
+/// Which part of a distro's archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pocket {
+    /// The release itself (with point-release updates), from the main archive.
+    Release,
+    /// Security updates, from the security archive.
+    Security,
+}
+
+/// A suite: one signed `InRelease` with its own Packages indices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Suite {
+    /// The distro.
+    pub distro: Distro,
+    /// Release or security.
+    pub pocket: Pocket,
+}
+
+impl Suite {
+    /// The suite name as in `dists/<name>/`, e.g. `bookworm-security`.
+    pub fn name(self) -> String {
+        match self.pocket {
+            Pocket::Release => self.distro.codename().to_owned(),
+            Pocket::Security => format!("{}-security", self.distro.codename()),
+        }
+    }
+}
+
+impl fmt::Display for Suite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl FromStr for Suite {
+    type Err = UnknownSuite;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (codename, pocket) = match text.strip_suffix("-security") {
+            Some(codename) => (codename, Pocket::Security),
+            None => (text, Pocket::Release),
+        };
+        let distro = codename
+            .parse()
+            .map_err(|_| UnknownSuite(text.to_owned()))?;
+        Ok(Suite { distro, pocket })
+    }
+}
+
+impl Serialize for Suite {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Suite {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Distro {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.codename())
+    }
+}
+
+impl<'de> Deserialize<'de> for Distro {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A Debian machine architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// x86-64.
+    Amd64,
+    /// 64-bit ARM.
+    Arm64,
+}
+
+impl Architecture {
+    /// The Debian name, e.g. `amd64`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Architecture::Amd64 => "amd64",
+            Architecture::Arm64 => "arm64",
+        }
+    }
+
+    /// The multiarch triplet, e.g. `x86_64-linux-gnu`.
+    pub fn triplet(self) -> &'static str {
+        match self {
+            Architecture::Amd64 => "x86_64-linux-gnu",
+            Architecture::Arm64 => "aarch64-linux-gnu",
+        }
+    }
+}
+
+impl fmt::Display for Architecture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the archives are: base URLs of the main and the security archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// Base URL of the main archive (`dists/`, `pool/` below it).
+    pub main: String,
+    /// Base URL of the security archive.
+    pub security: String,
+}
+
+impl Default for Mirror {
+    /// deb.debian.org over HTTPS (integrity comes from the signatures either way).
+    fn default() -> Self {
+        Self {
+            main: "https://deb.debian.org/debian".into(),
+            security: "https://deb.debian.org/debian-security".into(),
+        }
+    }
+}
+
+impl Mirror {
+    /// The base URL serving `suite`.
+    pub fn base(&self, suite: Suite) -> &str {
+        let base = match suite.pocket {
+            Pocket::Release => &self.main,
+            Pocket::Security => &self.security,
+        };
+        base.trim_end_matches('/')
+    }
+
+    /// The URL of `path` (relative to the archive root) in `suite`'s archive.
+    pub fn url(&self, suite: Suite, path: &str) -> String {
+        format!("{}/{}", self.base(suite), path.trim_start_matches('/'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suite_names_round_trip() {
+        for distro in Distro::ALL {
+            for suite in distro.suites() {
+                assert_eq!(suite.name().parse::<Suite>().unwrap(), suite);
+            }
+        }
+        assert!("buster".parse::<Suite>().is_err());
+        assert!("sid-security".parse::<Suite>().is_err());
+        let mirror = Mirror::default();
+        let security = Distro::Trixie.suites()[1];
+        assert_eq!(
+            mirror.url(security, "dists/trixie-security/InRelease"),
+            "https://deb.debian.org/debian-security/dists/trixie-security/InRelease"
+        );
+    }
+}
