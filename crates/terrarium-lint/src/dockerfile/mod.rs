@@ -510,3 +510,6 @@ mod tests {
         assert_eq!(expand("cost $5", &lookup), "cost $5");
     }
 }
+
+#[cfg(test)]
+mod parser_tests;
