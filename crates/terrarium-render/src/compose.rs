@@ -50,13 +50,14 @@ pub(crate) fn compose(plan: &Plan, options: RenderOptions) -> String {
         plan.name
     );
     out.push_str("#   docker compose up --build     (or: terrarium up)\n");
-    out.push_str("# Ports are published on 127.0.0.1 only. Settings come from the environment or .env (L10);\n");
+    out.push_str("# Ports are published on 127.0.0.1 only (HOST_PORT / PROXY_PORT pick the host side).\n");
+    out.push_str("# Settings come from the environment or .env (L10);\n");
     out.push_str("# secrets are passed through, never written here (L22).\n");
     out.push_str("services:\n  app:\n    build:\n      context: .\n      dockerfile: Dockerfile\n");
     if options.proxy {
         let _ = writeln!(out, "    expose:\n      - \"{port}\"");
     } else {
-        let _ = writeln!(out, "    ports:\n      - \"127.0.0.1:{port}:{port}\"");
+        let _ = writeln!(out, "    ports:\n      - \"127.0.0.1:${{HOST_PORT:-{port}}}:{port}\"");
     }
     let mut env_lines = Vec::new();
     for setting in &plan.env.value {
@@ -110,7 +111,7 @@ pub(crate) fn compose(plan: &Plan, options: RenderOptions) -> String {
 
     if options.proxy {
         let _ = writeln!(out, "\n  proxy:\n    image: {}", plan.proxy_image.value);
-        out.push_str("    ports:\n      - \"127.0.0.1:8080:80\"\n");
+        out.push_str("    ports:\n      - \"127.0.0.1:${PROXY_PORT:-8080}:80\"\n");
         out.push_str(
             "    volumes:\n      - ./proxy/nginx.conf:/etc/nginx/conf.d/default.conf:ro\n",
         );

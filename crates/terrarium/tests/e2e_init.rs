@@ -1,0 +1,269 @@
+//! End to end, for every fixture: `terrarium init`, `docker build` of the generated Dockerfile
+//! on the local test base, `docker run` with the port on 127.0.0.1, real HTTP requests, the
+//! image's own HEALTHCHECK command, a non-root PID 1 and a graceful SIGTERM stop; then the same
+//! for Dockerfile.dev with the source mounted and an edit picked up without a rebuild.
+
+mod support;
+
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// A fixture, what the test expects terrarium to have found, and an edit for the dev test.
+struct Case {
+    name: &'static str,
+    port: u16,
+    health: &'static str,
+    edit_file: &'static str,
+    edit_from: &'static str,
+    edit_to: &'static str,
+}
+
+const CASES: [Case; 8] = [
+    Case {
+        name: "django-hashes",
+        port: 8000,
+        health: "/health/",
+        edit_file: "mysite/views.py",
+        edit_from: "hello from django",
+        edit_to: "edited from django",
+    },
+    Case {
+        name: "fastapi-poetry",
+        port: 8000,
+        health: "/health",
+        edit_file: "main.py",
+        edit_from: "hello from fastapi-poetry",
+        edit_to: "edited from fastapi-poetry",
+    },
+    Case {
+        name: "fastapi-pylock",
+        port: 8080,
+        health: "/healthz",
+        edit_file: "service/api.py",
+        edit_from: "hello from weather",
+        edit_to: "edited from weather",
+    },
+    Case {
+        name: "flask-factory-uv",
+        port: 8000,
+        health: "/healthz",
+        edit_file: "quotes/__init__.py",
+        edit_from: "hello from quotes",
+        edit_to: "edited from quotes",
+    },
+    Case {
+        name: "flask-requirements",
+        port: 5000,
+        health: "/health",
+        edit_file: "app.py",
+        edit_from: "from flask-requirements",
+        edit_to: "from an edited flask app",
+    },
+    Case {
+        name: "notes-volume",
+        port: 8000,
+        health: "/health",
+        edit_file: "notes.py",
+        edit_from: "hello from notes",
+        edit_to: "edited from notes",
+    },
+    Case {
+        name: "src-package",
+        port: 8000,
+        health: "/health",
+        edit_file: "src/inventory/web.py",
+        edit_from: "hello from inventory",
+        edit_to: "edited from inventory",
+    },
+    Case {
+        name: "starlette-pipfile",
+        port: 8000,
+        health: "/health",
+        edit_file: "server.py",
+        edit_from: "hello from starlette",
+        edit_to: "edited from starlette",
+    },
+];
+
+fn case(name: &str) -> &'static Case {
+    CASES.iter().find(|c| c.name == name).expect("case")
+}
+
+#[test]
+fn every_fixture_has_a_case() {
+    let names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
+    assert_eq!(names, fixture_names());
+}
+
+fn init(dir: &std::path::Path) {
+    terrarium()
+        .args(["init", "--base", TEST_BASE])
+        .arg(dir)
+        .assert()
+        .success();
+}
+
+/// The UID of PID 1 in a running container.
+fn pid1_uid(container: &Container) -> u32 {
+    let status = docker(&["exec", &container.name, "cat", "/proc/1/status"]);
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|u| u.parse().ok())
+        .expect("Uid line")
+}
+
+fn production(name: &str) {
+    let case = case(name);
+    let dir = fixture(name);
+    init(dir.path());
+    let image = build_image(
+        &format!("terrarium-e2e/{name}:prod"),
+        dir.path(),
+        "Dockerfile",
+        &[],
+    );
+    let host = free_port();
+    let container = Container::run(
+        &format!("{name}-prod"),
+        &["-p", &format!("127.0.0.1:{host}:{}", case.port), &image.tag],
+    );
+
+    let health = wait_for(host, case.health, Duration::from_secs(60), |r| {
+        r.status == 200
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()));
+    assert!(health.body.contains("ok"), "{}", health.body);
+
+    // The image's own HEALTHCHECK passes: it needs nothing but Python (no curl in the image).
+    let test: Vec<String> = serde_json::from_str(&docker(&[
+        "inspect",
+        "-f",
+        "{{json .Config.Healthcheck.Test}}",
+        &image.tag,
+    ]))
+    .expect("healthcheck json");
+    assert_eq!(test[0], "CMD");
+    let mut exec = vec!["exec", container.name.as_str()];
+    exec.extend(test[1..].iter().map(String::as_str));
+    docker(&exec);
+
+    assert_eq!(
+        pid1_uid(&container),
+        65532,
+        "PID 1 must run as the non-root UID"
+    );
+    let pip = docker_output(&["exec", &container.name, "python", "-m", "pip", "--version"]);
+    assert!(
+        !pip.status.success(),
+        "pip must not be in the runtime image"
+    );
+
+    match name {
+        "notes-volume" => {
+            let volumes = docker(&["inspect", "-f", "{{json .Config.Volumes}}", &image.tag]);
+            assert!(volumes.contains("\"/data\""), "{volumes}");
+            let created =
+                http("POST", host, "/notes", Some(r#"{"text": "buy coffee"}"#)).expect("post");
+            assert_eq!(created.status, 201, "{}", created.body);
+            let id: serde_json::Value = serde_json::from_str(&created.body).expect("json");
+            let id = id["id"].as_str().expect("id");
+            let note = http("GET", host, &format!("/notes/{id}"), None).expect("get");
+            assert!(note.body.contains("buy coffee"), "{}", note.body);
+        }
+        "src-package" => {
+            let version = docker(&["run", "--rm", &image.tag, "inventory", "--version"]);
+            assert_eq!(version, "inventory 1.2.0");
+        }
+        "django-hashes" => {
+            let css = http("GET", host, "/static/site.css", None).expect("static");
+            assert_eq!(
+                css.status, 200,
+                "collectstatic + whitenoise serve static files"
+            );
+        }
+        _ => {}
+    }
+
+    let start = Instant::now();
+    docker(&["stop", "-t", "10", &container.name]);
+    let took = start.elapsed();
+    let exit = docker(&["inspect", "-f", "{{.State.ExitCode}}", &container.name]);
+    assert!(took < Duration::from_secs(10), "stop took {took:?}");
+    assert_ne!(
+        exit,
+        "137",
+        "the server was killed, not stopped by SIGTERM:\n{}",
+        container.logs()
+    );
+}
+
+fn development(name: &str) {
+    let case = case(name);
+    let dir = fixture(name);
+    init(dir.path());
+    let meta = std::fs::metadata(dir.path()).expect("metadata");
+    let (uid, gid) = (meta.uid(), meta.gid());
+    let image = build_image(
+        &format!("terrarium-e2e/{name}:dev"),
+        dir.path(),
+        "Dockerfile.dev",
+        &[format!("UID={uid}"), format!("GID={gid}")],
+    );
+    let host = free_port();
+    let mount = format!("{}:/app", dir.path().display());
+    let container = Container::run(
+        &format!("{name}-dev"),
+        &[
+            "-p",
+            &format!("127.0.0.1:{host}:{}", case.port),
+            "-v",
+            &mount,
+            &image.tag,
+        ],
+    );
+
+    wait_for(host, "/", Duration::from_secs(60), |r| {
+        r.status == 200 && r.body.contains(case.edit_from)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()));
+    assert_eq!(
+        pid1_uid(&container),
+        uid,
+        "the dev container runs as the host user"
+    );
+
+    let file = dir.path().join(case.edit_file);
+    let source = std::fs::read_to_string(&file).expect("read source");
+    assert!(source.contains(case.edit_from));
+    std::fs::write(&file, source.replace(case.edit_from, case.edit_to)).expect("edit");
+    wait_for(host, "/", Duration::from_secs(45), |r| {
+        r.status == 200 && r.body.contains(case.edit_to)
+    })
+    .unwrap_or_else(|e| panic!("the edit was not picked up: {e}\n{}", container.logs()));
+}
+
+macro_rules! fixture_tests {
+    ($($test:ident => $name:literal),* $(,)?) => {
+        mod prod {
+            $(#[test] fn $test() { super::production($name); })*
+        }
+        mod dev {
+            $(#[test] fn $test() { super::development($name); })*
+        }
+    };
+}
+
+fixture_tests! {
+    django_hashes => "django-hashes",
+    fastapi_poetry => "fastapi-poetry",
+    fastapi_pylock => "fastapi-pylock",
+    flask_factory_uv => "flask-factory-uv",
+    flask_requirements => "flask-requirements",
+    notes_volume => "notes-volume",
+    src_package => "src-package",
+    starlette_pipfile => "starlette-pipfile",
+}
