@@ -66,6 +66,8 @@ const WRAPPERS: [&str; 12] = [
     "tini",
     "dumb-init",
 ];
+/// Project tools whose `run` subcommand runs another program (`poetry run gunicorn ...`).
+const RUNNERS: [&str; 6] = ["poetry", "uv", "pipenv", "pdm", "hatch", "rye"];
 const SHELLS: [&str; 5] = ["sh", "bash", "ash", "dash", "zsh"];
 
 impl Command {
@@ -89,6 +91,15 @@ impl Command {
                 continue;
             }
             let name = basename(&word.text);
+            let runner =
+                RUNNERS.contains(&name) && self.words.get(i + 1).is_some_and(|w| w.text == "run");
+            if runner {
+                i += 2;
+                while self.words.get(i).is_some_and(|w| w.text.starts_with('-')) {
+                    i += 1;
+                }
+                continue;
+            }
             if !WRAPPERS.contains(&name) {
                 return Some(i);
             }
@@ -523,6 +534,10 @@ mod tests {
     fn program_skips_wrappers() {
         let s = parse("FOO=1 sudo -u app exec /usr/sbin/sshd -D", &|i| i);
         assert_eq!(s.commands[0].program_name(), Some("sshd"));
+        let run = parse("poetry run --no-interaction gunicorn app:app", &|i| i);
+        assert_eq!(run.commands[0].program_name(), Some("gunicorn"));
+        let uv = parse("uv pip install x", &|i| i);
+        assert_eq!(uv.commands[0].program_name(), Some("uv"));
         assert_eq!(s.commands[0].args()[0].text, "-D");
     }
 
