@@ -95,10 +95,10 @@ fn good_fixtures_are_clean() {
         "fastapi-good.Dockerfile",
         "flask.dev.Dockerfile",
         "heredoc.Dockerfile",
-        "flask-good.compose.yaml",
-        "nginx-proxy.compose.yaml",
-        "flask-dev.compose.yaml",
-        "django.override.compose.yaml",
+        "compose.flask-good.yaml",
+        "compose.nginx-proxy.yaml",
+        "compose.flask-dev.yaml",
+        "compose.django.override.yaml",
     ] {
         let path = Path::new("tests/fixtures").join(name);
         let source = std::fs::read_to_string(&path).expect("fixture");
