@@ -168,6 +168,15 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
     })
 }
 
+/// A project file as the user reaches it: joined to the root they passed.
+fn shown(project: &Project, file: &std::path::Path) -> std::path::PathBuf {
+    if project.root == std::path::Path::new(".") {
+        file.to_path_buf()
+    } else {
+        project.root.join(file)
+    }
+}
+
 fn strings(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| w.to_string()).collect()
 }
@@ -242,7 +251,10 @@ fn decide_python(project: &Project) -> Result<Decision<PythonVersion>, PlanError
         if candidates.is_empty() {
             return Err(PlanError::NoPython {
                 constraint: constraint.value.specifiers.clone(),
-                location: constraint.source.clone(),
+                location: Source {
+                    file: shown(project, &constraint.source.file),
+                    line: constraint.source.line,
+                },
                 known: before
                     .iter()
                     .map(|k| format!("{}.{}", k.major, k.minor))
@@ -798,6 +810,13 @@ fn decide_command(
 }
 
 fn describe_app(app: &Fact<App>) -> String {
+    if app.value.framework == Framework::Django {
+        return format!(
+            "the Django WSGI application {} (WSGI_APPLICATION, {})",
+            app.value.target(),
+            app.source
+        );
+    }
     match &app.value.object {
         AppObject::Factory(name) => format!(
             "{} app factory `{name}` found in {}",

@@ -58,6 +58,33 @@ impl DetectError {
     }
 }
 
+impl DetectError {
+    /// Name files as the user reaches them: relative to the project root they passed.
+    pub(crate) fn under(self, root: &std::path::Path) -> Self {
+        if root == std::path::Path::new(".") {
+            return self;
+        }
+        match self {
+            DetectError::Read { path, source } => DetectError::Read {
+                path: root.join(path),
+                source,
+            },
+            DetectError::Malformed {
+                path,
+                line,
+                message,
+                fix,
+            } => DetectError::Malformed {
+                path: root.join(path),
+                line,
+                message,
+                fix,
+            },
+            other => other,
+        }
+    }
+}
+
 /// The 1-based line of a byte offset in `text`.
 pub fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]

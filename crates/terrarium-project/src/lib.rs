@@ -157,8 +157,12 @@ impl Project {
     }
 }
 
-/// Read the project in `root`.
+/// Read the project in `root`. Errors name files as `root` joined with their path.
 pub fn detect(root: &Path) -> Result<Project, DetectError> {
+    detect_in(root).map_err(|err| err.under(root))
+}
+
+fn detect_in(root: &Path) -> Result<Project, DetectError> {
     if !root.is_dir() {
         return Err(DetectError::NoDirectory(root.to_path_buf()));
     }

@@ -50,19 +50,26 @@ pub(crate) fn compose(plan: &Plan, options: RenderOptions) -> String {
         plan.name
     );
     out.push_str("#   docker compose up --build     (or: terrarium up)\n");
-    out.push_str("# Ports are published on 127.0.0.1 only (HOST_PORT / PROXY_PORT pick the host side).\n");
+    out.push_str(
+        "# Ports are published on 127.0.0.1 only (HOST_PORT / PROXY_PORT pick the host side).\n",
+    );
     out.push_str("# Settings come from the environment or .env (L10);\n");
     out.push_str("# secrets are passed through, never written here (L22).\n");
     out.push_str("services:\n  app:\n    build:\n      context: .\n      dockerfile: Dockerfile\n");
     if options.proxy {
         let _ = writeln!(out, "    expose:\n      - \"{port}\"");
     } else {
-        let _ = writeln!(out, "    ports:\n      - \"127.0.0.1:${{HOST_PORT:-{port}}}:{port}\"");
+        let _ = writeln!(
+            out,
+            "    ports:\n      - \"127.0.0.1:${{HOST_PORT:-{port}}}:{port}\""
+        );
     }
     let mut env_lines = Vec::new();
     for setting in &plan.env.value {
         let name = &setting.name;
         let line = match (&setting.default, setting.secret, setting.required) {
+            // The server binds this port and the health check probes it: not a knob here.
+            (Some(default), _, _) if name == "PORT" => format!("{name}={default}"),
             (_, true, true) => {
                 format!("{name}=${{{name}:?set {name} in your environment or .env}}")
             }

@@ -33,14 +33,32 @@ pub fn fixture_names() -> Vec<String> {
     names
 }
 
-/// A fresh copy of a fixture project in a temporary directory.
-pub fn fixture(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("terrarium-{name}-"))
+/// A fresh copy of a fixture project, in a directory of the fixture's name inside a
+/// temporary directory (so a project without a declared name is named like the fixture).
+pub struct Fixture {
+    _parent: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Fixture {
+    /// The project directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Copy a fixture project.
+pub fn fixture(name: &str) -> Fixture {
+    let parent = tempfile::Builder::new()
+        .prefix("terrarium-test-")
         .tempdir()
         .expect("tempdir");
-    copy_dir(&fixtures_dir().join(name), dir.path());
-    dir
+    let path = parent.path().join(name);
+    copy_dir(&fixtures_dir().join(name), &path);
+    Fixture {
+        _parent: parent,
+        path,
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {

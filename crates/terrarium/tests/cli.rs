@@ -1,0 +1,325 @@
+//! CLI behaviour of `terrarium plan` and `terrarium init`: output, exit codes, and clear errors
+//! (file, line, fix) for bad input, with nothing written.
+
+mod support;
+
+use predicates::prelude::*;
+use support::*;
+
+fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    dir
+}
+
+const FLASK_APP: &str = "from flask import Flask\napp = Flask(__name__)\n@app.get('/health')\ndef health():\n    return 'ok'\n";
+
+#[test]
+fn plan_explains_each_decision_with_its_source() {
+    let dir = fixture("flask-factory-uv");
+    terrarium()
+        .arg("plan")
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "command: gunicorn --bind 0.0.0.0:8000 --access-logfile - 'quotes:create_app()'",
+        ))
+        .stdout(predicate::str::contains(
+            "Flask app factory `create_app` found in quotes/__init__.py",
+        ))
+        .stdout(predicate::str::contains(
+            "gunicorn added because no WSGI server is a dependency",
+        ))
+        .stdout(predicate::str::contains("healthcheck: /healthz"));
+}
+
+#[test]
+fn plan_json_is_the_documented_schema() {
+    let dir = fixture("notes-volume");
+    let output = terrarium()
+        .args(["plan", "--json"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(plan["schema"], "terrarium.plan/v1");
+    assert_eq!(plan["project"]["name"], "notes");
+    let keys: Vec<&str> = plan["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .map(|d| d["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "python",
+            "base",
+            "dependencies",
+            "added-packages",
+            "server",
+            "command",
+            "dev-command",
+            "port",
+            "user",
+            "env",
+            "volumes",
+            "healthcheck",
+            "system-packages",
+            "install-project",
+            "build-steps",
+            "proxy-image",
+            "postgres-image"
+        ]
+    );
+    let volumes = plan["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .find(|d| d["key"] == "volumes")
+        .expect("volumes");
+    assert_eq!(volumes["value"][0]["path"], "/data");
+    assert_eq!(volumes["sources"][0]["file"], "notes.py");
+    assert!(
+        plan["unsettled"]
+            .as_array()
+            .expect("unsettled")
+            .iter()
+            .any(|u| u["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("nothing locks them"))
+    );
+}
+
+#[test]
+fn configuration_overrides_decisions() {
+    let dir = project(&[
+        ("app.py", FLASK_APP),
+        ("requirements.txt", "flask==3.1.2\ngunicorn==23.0.0\n"),
+        (
+            "terrarium.toml",
+            "port = 9000\nhealthcheck = \"/ping\"\nuser = \"1000:1000\"\nvolumes = [\"/var/lib/app\"]\n",
+        ),
+    ]);
+    terrarium()
+        .arg("plan")
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("port: 9000 [configured]"))
+        .stdout(predicate::str::contains("healthcheck: /ping [configured]"))
+        .stdout(predicate::str::contains("user: 1000:1000 [configured]"))
+        .stdout(predicate::str::contains("--bind 0.0.0.0:9000"));
+}
+
+#[test]
+fn init_writes_files_and_next_steps_then_refuses_to_overwrite() {
+    let dir = fixture("flask-requirements");
+    terrarium()
+        .arg("init")
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "wrote Dockerfile\nwrote Dockerfile.dev\nwrote .dockerignore\nwrote compose.yaml",
+        ))
+        .stdout(predicate::str::contains(
+            "docker run --rm -p 127.0.0.1:5000:5000 flask-requirements",
+        ));
+    std::fs::write(dir.path().join("Dockerfile"), "# mine\n").expect("edit");
+    std::fs::remove_file(dir.path().join("compose.yaml")).expect("rm");
+    terrarium()
+        .arg("init")
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "Dockerfile, Dockerfile.dev, .dockerignore already exist",
+        ))
+        .stderr(predicate::str::contains("--force"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("Dockerfile")).expect("read"),
+        "# mine\n"
+    );
+    assert!(
+        !dir.path().join("compose.yaml").exists(),
+        "nothing is written when init refuses"
+    );
+    terrarium()
+        .args(["init", "--force"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("overwrote Dockerfile"));
+    assert!(
+        std::fs::read_to_string(dir.path().join("Dockerfile"))
+            .expect("read")
+            .contains("USER 65532:65532")
+    );
+}
+
+fn fails_with(files: &[(&str, &str)], expected: &[&str]) {
+    let dir = project(files);
+    let mut assert = terrarium().arg("init").arg(dir.path()).assert().code(2);
+    for text in expected {
+        assert = assert.stderr(predicate::str::contains(*text));
+    }
+    let written: Vec<_> = [
+        "Dockerfile",
+        "Dockerfile.dev",
+        ".dockerignore",
+        "compose.yaml",
+    ]
+    .iter()
+    .filter(|f| dir.path().join(f).exists())
+    .collect();
+    assert!(
+        written.is_empty(),
+        "nothing written on error, found {written:?}"
+    );
+}
+
+#[test]
+fn missing_directory() {
+    terrarium()
+        .args(["plan", "/nonexistent/terrarium-project"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "/nonexistent/terrarium-project: no such project directory",
+        ));
+}
+
+#[test]
+fn malformed_pyproject_names_file_and_line() {
+    fails_with(
+        &[
+            (
+                "pyproject.toml",
+                "[project]\nname = \"x\"\ndependencies = [\"flask\"\n",
+            ),
+            ("app.py", FLASK_APP),
+        ],
+        &["error: ", "/pyproject.toml:3:", "fix:"],
+    );
+}
+
+#[test]
+fn bad_requires_python_names_its_line() {
+    fails_with(
+        &[
+            (
+                "pyproject.toml",
+                "[project]\nname = \"x\"\nrequires-python = \"three\"\n",
+            ),
+            ("app.py", FLASK_APP),
+        ],
+        &["pyproject.toml:3: requires-python = \"three\" is not a PEP 440 version specifier"],
+    );
+}
+
+#[test]
+fn malformed_requirements_names_the_line() {
+    fails_with(
+        &[
+            ("requirements.txt", "flask==3.1.2\ngunicorn=23\n"),
+            ("app.py", FLASK_APP),
+        ],
+        &["requirements.txt:2: not a valid requirement", "fix:"],
+    );
+}
+
+#[test]
+fn malformed_locks_name_the_file() {
+    fails_with(
+        &[
+            ("pyproject.toml", "[project]\nname = \"x\"\n"),
+            ("uv.lock", "version = 1\n[[package]\n"),
+            ("app.py", FLASK_APP),
+        ],
+        &["uv.lock:2:", "uv lock"],
+    );
+    fails_with(
+        &[
+            ("Pipfile", "[packages]\nflask = \"*\"\n"),
+            ("Pipfile.lock", "{\"default\": {\"flask\": \"x\"}"),
+            ("app.py", FLASK_APP),
+        ],
+        &["Pipfile.lock:", "pipenv lock"],
+    );
+}
+
+#[test]
+fn no_python_project() {
+    fails_with(&[("README.md", "hello\n")], &["no Python project found"]);
+}
+
+#[test]
+fn two_frameworks_conflict() {
+    fails_with(
+        &[
+            ("web.py", FLASK_APP),
+            ("api.py", "from fastapi import FastAPI\napp = FastAPI()\n"),
+            ("requirements.txt", "flask==3.1.2\nfastapi==0.115.0\n"),
+        ],
+        &[
+            "found more than one web application",
+            "Flask web:app (web.py:2)",
+            "FastAPI api:app (api.py:2)",
+            "`command` in [tool.terrarium]",
+        ],
+    );
+}
+
+#[test]
+fn nothing_to_run() {
+    fails_with(
+        &[
+            ("lib.py", "def f():\n    return 1\n"),
+            ("requirements.txt", "six==1.16.0\n"),
+        ],
+        &["found no web application", "command = "],
+    );
+}
+
+#[test]
+fn pipfile_without_lock_and_root_user_are_refused() {
+    fails_with(
+        &[
+            ("Pipfile", "[packages]\nflask = \"*\"\n"),
+            ("app.py", FLASK_APP),
+        ],
+        &["Pipfile: the Pipfile has no Pipfile.lock", "pipenv lock"],
+    );
+    fails_with(
+        &[
+            ("app.py", FLASK_APP),
+            (
+                "pyproject.toml",
+                "[project]\nname = \"x\"\n\n[tool.terrarium]\nuser = \"0\"\n",
+            ),
+        ],
+        &["pyproject.toml:5: user = 0 is root"],
+    );
+}
+
+#[test]
+fn python_constraint_no_release_satisfies() {
+    fails_with(
+        &[
+            ("app.py", FLASK_APP),
+            (
+                "pyproject.toml",
+                "[project]\nname = \"x\"\nrequires-python = \">=4.0\"\n",
+            ),
+        ],
+        &["pyproject.toml:3: no supported Python release satisfies \">=4.0\""],
+    );
+}
