@@ -13,7 +13,7 @@ use crate::deb822;
 use crate::error::Error;
 
 /// How package contents are placed in the layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct UnpackOptions {
     /// Move `/bin`, `/sbin`, `/lib*` under `/usr` (merged /usr, as every current Debian system
     /// is); [`add_merged_usr_links`] adds the top-level symlinks.
@@ -21,6 +21,10 @@ pub struct UnpackOptions {
     /// Leave out manuals, info pages, lintian overrides and documentation except each
     /// package's `copyright` file (kept for license compliance).
     pub drop_docs: bool,
+    /// More paths to leave out, each with everything below it, as they appear in the package
+    /// (before merging /usr), e.g. `usr/lib/x86_64-linux-gnu/gconv` (iconv modules, 8 MB,
+    /// unused by CPython itself).
+    pub exclude: Vec<String>,
 }
 
 impl Default for UnpackOptions {
@@ -28,6 +32,7 @@ impl Default for UnpackOptions {
         Self {
             merge_usr: true,
             drop_docs: true,
+            exclude: Vec::new(),
         }
     }
 }
@@ -106,7 +111,7 @@ pub fn read_control(path: &Path) -> Result<DebControl, Error> {
 pub fn unpack_into(
     path: &Path,
     tree: &mut LayerTree,
-    options: UnpackOptions,
+    options: &UnpackOptions,
     spool_dir: &Path,
 ) -> Result<DebControl, Error> {
     let mut control = None;
@@ -259,6 +264,20 @@ fn merged(path: &str) -> Option<String> {
     })
 }
 
+fn excluded(options: &UnpackOptions, path: &str) -> bool {
+    options
+        .exclude
+        .iter()
+        .map(|prefix| prefix.trim_matches('/'))
+        .any(|prefix| {
+            path == prefix
+                || path
+                    .strip_prefix(prefix)
+                    .is_some_and(|r| r.starts_with('/'))
+        })
+        || (options.drop_docs && !keep_doc_path(path))
+}
+
 fn keep_doc_path(path: &str) -> bool {
     for dropped in [
         "usr/share/man",
@@ -316,7 +335,7 @@ fn add_data(
     deb: &Path,
     spool: Arc<File>,
     tree: &mut LayerTree,
-    options: UnpackOptions,
+    options: &UnpackOptions,
 ) -> Result<(), Error> {
     let mut reader: &File = &spool;
     reader
@@ -345,7 +364,7 @@ fn add_data(
                 format!("unsafe path `{raw_path}` in data.tar"),
             ));
         };
-        if options.drop_docs && !keep_doc_path(original.as_str()) {
+        if excluded(options, original.as_str()) {
             continue;
         }
         let moved = options
@@ -408,7 +427,7 @@ fn add_data(
             }
             tar::EntryType::Link => {
                 let target = LayerPath::new(&link_target()?)?;
-                if options.drop_docs && !keep_doc_path(target.as_str()) {
+                if excluded(options, target.as_str()) {
                     continue;
                 }
                 let target = match options.merge_usr.then(|| merged(target.as_str())).flatten() {

@@ -1,7 +1,10 @@
 //! The runtime layer: unpacked packages plus the files maintainer scripts would otherwise make
 //! (users and groups, os-release, the CA bundle, `/tmp`, `/home/nonroot`, merged-/usr links).
 
-use terrarium_image::{Entry, Epoch, Layer, LayerOptions, LayerPath, LayerTree, Ownership, Source};
+use terrarium_image::{
+    Digest, Entry, Epoch, Layer, LayerOptions, LayerPath, LayerTree, Ownership, Source,
+    canonical_json,
+};
 
 use crate::archive::Archive;
 use crate::deb::{UnpackOptions, add_merged_usr_links, unpack_into};
@@ -76,12 +79,41 @@ pub fn add_base_files(tree: &mut LayerTree, distro: Distro) -> Result<(), Error>
     add_merged_usr_links(tree)
 }
 
-/// Fetch (or take from the cache) every package of `set`, unpack them in name order (a later
-/// package's file replaces an earlier one's), add [`add_base_files`], and write the layer.
+/// Version of the runtime layer recipe; part of the layer cache key, so a change in how the
+/// layer is made never reuses an old layer.
+const RECIPE: &str = "terrarium-debian runtime layer v1";
+
+/// The runtime layer of `set`: fetch (or take from the cache) every package, unpack them in name
+/// order (a later package's file replaces an earlier one's), add [`add_base_files`], and write
+/// the layer. The result is remembered under a key made of the set, the options and the mtime,
+/// so an unchanged set reuses the stored layer without unpacking anything.
 pub fn build_runtime_layer(
     archive: &Archive,
     set: &PackageSet,
-    options: UnpackOptions,
+    options: &UnpackOptions,
+    mtime: Epoch,
+    progress: &dyn Progress,
+) -> Result<Layer, Error> {
+    let cache = archive.cache();
+    let key = serde_json::json!({
+        "recipe": RECIPE,
+        "set": set,
+        "options": options,
+        "mtime": mtime.seconds(),
+    });
+    let key = Digest::of(&canonical_json(&key)?);
+    if let Some(layer) = cache.cached_layer(&key)? {
+        return Ok(layer);
+    }
+    let layer = unpack_runtime(archive, set, options, mtime, progress)?;
+    cache.remember_layer(&key, &layer)?;
+    Ok(layer)
+}
+
+fn unpack_runtime(
+    archive: &Archive,
+    set: &PackageSet,
+    options: &UnpackOptions,
     mtime: Epoch,
     progress: &dyn Progress,
 ) -> Result<Layer, Error> {

@@ -6,6 +6,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use terrarium_debian::{
@@ -15,14 +16,6 @@ use terrarium_debian::{
 use terrarium_image::{
     Cache, Digest, Epoch, Image, ImageLayer, ImageSpec, Platform, RunConfig, write_docker_archive,
 };
-
-const BOOKWORM_ROOTS: [&str; 5] = [
-    "python3.11-minimal",
-    "libpython3.11-stdlib",
-    "tzdata",
-    "netbase",
-    "ca-certificates",
-];
 
 /// The shared download cache: `$TERRARIUM_TEST_CACHE/debian` (set by scripts/test), else
 /// `~/.cache/terrarium-test/debian`.
@@ -50,29 +43,44 @@ fn archive() -> Archive {
     archive_with(test_cache(), Mirror::default(), false)
 }
 
+fn roots(distro: Distro) -> Vec<String> {
+    let python = distro.python_version();
+    vec![
+        format!("python{python}-minimal"),
+        format!("libpython{python}-stdlib"),
+        "tzdata".into(),
+        "netbase".into(),
+        "ca-certificates".into(),
+    ]
+}
+
+fn resolve_runtime(distro: Distro) -> terrarium_debian::Resolution {
+    let started = Instant::now();
+    let index = archive().index(distro, &NoProgress).unwrap();
+    let roots = roots(distro);
+    let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
+    let resolution = resolve(
+        &index,
+        distro,
+        Architecture::Amd64,
+        &roots,
+        &ResolveOptions::default(),
+    )
+    .unwrap();
+    eprintln!(
+        "{distro}: {} packages in index, {} resolved ({} KB of .debs) in {:.2?}",
+        index.len(),
+        resolution.packages.packages.len(),
+        resolution.packages.download_size() / 1024,
+        started.elapsed()
+    );
+    resolution
+}
+
 /// The bookworm runtime set, resolved once per test run.
 fn bookworm_set() -> &'static PackageSet {
     static SET: OnceLock<PackageSet> = OnceLock::new();
-    SET.get_or_init(|| {
-        let started = Instant::now();
-        let index = archive().index(Distro::Bookworm, &NoProgress).unwrap();
-        let resolution = resolve(
-            &index,
-            Distro::Bookworm,
-            Architecture::Amd64,
-            &BOOKWORM_ROOTS,
-            &ResolveOptions::default(),
-        )
-        .unwrap();
-        eprintln!(
-            "bookworm: {} packages in index, {} resolved ({} KB of .debs) in {:.2?}",
-            index.len(),
-            resolution.packages.packages.len(),
-            resolution.packages.download_size() / 1024,
-            started.elapsed()
-        );
-        resolution.packages
-    })
+    SET.get_or_init(|| resolve_runtime(Distro::Bookworm).packages)
 }
 
 #[test]
@@ -166,23 +174,8 @@ fn resolves_the_bookworm_python_runtime_and_locks_it() {
 }
 
 #[test]
-fn resolves_trixie_python_runtime() {
-    let index = archive().index(Distro::Trixie, &NoProgress).unwrap();
-    let roots = [
-        "python3.13-minimal",
-        "libpython3.13-stdlib",
-        "tzdata",
-        "netbase",
-        "ca-certificates",
-    ];
-    let resolution = resolve(
-        &index,
-        Distro::Trixie,
-        Architecture::Amd64,
-        &roots,
-        &ResolveOptions::default(),
-    )
-    .unwrap();
+fn resolves_trixie_python_runtime_and_runs_it() {
+    let resolution = resolve_runtime(Distro::Trixie);
     let names: Vec<&str> = resolution
         .packages
         .packages
@@ -192,6 +185,16 @@ fn resolves_trixie_python_runtime() {
     assert!(names.contains(&"libc6"), "{names:?}");
     assert!(!names.contains(&"perl-base"), "{names:?}");
     assert!(!resolution.dropped.is_empty());
+    let layer = build_runtime_layer(
+        &archive(),
+        &resolution.packages,
+        &UnpackOptions::default(),
+        Epoch::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    let out = run_in_runtime(&test_cache(), Distro::Trixie, layer, &[]);
+    assert_eq!(out.trim(), "1");
 }
 
 fn docker() -> Command {
@@ -208,11 +211,15 @@ fn docker_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn runtime_image(cache: &Cache, layer: terrarium_image::Layer) -> Image {
+fn runtime_image(cache: &Cache, distro: Distro, layer: terrarium_image::Layer) -> Image {
+    let python = format!("/usr/bin/python{}", distro.python_version());
     ImageSpec {
         layers: vec![ImageLayer {
             layer,
-            created_by: "terrarium: runtime (bookworm python3.11)".into(),
+            created_by: format!(
+                "terrarium: runtime ({distro} python{})",
+                distro.python_version()
+            ),
         }],
         run: RunConfig {
             user: Some("65532:65532".into()),
@@ -226,7 +233,7 @@ fn runtime_image(cache: &Cache, layer: terrarium_image::Layer) -> Image {
                     "/etc/ssl/certs/ca-certificates.crt".into(),
                 ),
             ],
-            cmd: vec!["/usr/bin/python3.11".into(), "-c".into(), "print(1)".into()],
+            cmd: vec![python, "-c".into(), "print(1)".into()],
             ..RunConfig::default()
         },
         created: Epoch::default(),
@@ -236,39 +243,56 @@ fn runtime_image(cache: &Cache, layer: terrarium_image::Layer) -> Image {
     .unwrap()
 }
 
+/// Load an image of `layer` into Docker and run `args` (or its default `print(1)`) in it as
+/// 65532, without network, on a read-only root filesystem.
+fn run_in_runtime(
+    cache: &Cache,
+    distro: Distro,
+    layer: terrarium_image::Layer,
+    args: &[&str],
+) -> String {
+    let image = runtime_image(cache, distro, layer);
+    let tag = format!("terrarium-test/debian-runtime:{distro}");
+    let dir = tempfile::tempdir().unwrap();
+    let archive_path = dir.path().join("runtime.tar");
+    write_docker_archive(cache, &image, &archive_path, &[tag.parse().unwrap()]).unwrap();
+    docker_ok(&["load", "-i", archive_path.to_str().unwrap()]);
+    let mut run = vec![
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--read-only",
+        tag.as_str(),
+    ];
+    run.extend(args);
+    let out = docker_ok(&run);
+    docker_ok(&["rmi", &tag]);
+    out
+}
+
 #[test]
 fn runtime_layer_is_reproducible_offline_and_runs_python_in_docker() {
     let set = bookworm_set();
-    let events = std::sync::atomic::AtomicUsize::new(0);
-    let progress = |event: &ProgressEvent<'_>| {
-        if matches!(event, ProgressEvent::Finished { .. }) {
-            events.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    };
     let started = Instant::now();
-    let archive = archive();
     let layer = build_runtime_layer(
-        &archive,
+        &archive(),
         set,
-        UnpackOptions::default(),
+        &UnpackOptions::default(),
         Epoch::default(),
-        &progress,
+        &NoProgress,
     )
     .unwrap();
     eprintln!(
-        "runtime layer: {} entries, {} KB uncompressed, {} KB gzip, built in {:.2?}",
+        "runtime layer: {} entries, {} KB uncompressed, {} KB gzip, in {:.2?}",
         layer.entries,
         layer.uncompressed_size / 1024,
         layer.size / 1024,
         started.elapsed()
     );
-    assert_eq!(
-        events.load(std::sync::atomic::Ordering::Relaxed),
-        set.packages.len()
-    );
 
     // A second, fresh cache holding only the .debs (as another machine would), offline: the
-    // same layer digest, byte for byte.
+    // same layer digest, byte for byte, with every package reported as coming from the cache.
     let other = tempfile::tempdir().unwrap();
     let other_cache = Cache::new(other.path());
     for package in &set.packages {
@@ -278,25 +302,59 @@ fn runtime_layer_is_reproducible_offline_and_runs_python_in_docker() {
             .unwrap();
         assert_eq!(digest, package.sha256);
     }
+    let from_cache = AtomicUsize::new(0);
+    let progress = |event: &ProgressEvent<'_>| {
+        if matches!(event, ProgressEvent::Finished { cached: true, .. }) {
+            from_cache.fetch_add(1, Ordering::Relaxed);
+        }
+    };
     let offline = archive_with(other_cache.clone(), Mirror::default(), true);
     let again = build_runtime_layer(
         &offline,
         set,
-        UnpackOptions::default(),
+        &UnpackOptions::default(),
         Epoch::default(),
-        &NoProgress,
+        &progress,
     )
     .unwrap();
     assert_eq!(again, layer);
+    assert_eq!(from_cache.load(Ordering::Relaxed), set.packages.len());
 
-    // Every control file made it into status.d, and nothing ran: no shell, no dpkg database.
-    let image = runtime_image(&other_cache, again);
-    let tag = "terrarium-test/debian-runtime:bookworm";
-    let archive_path = other.path().join("runtime.tar");
-    write_docker_archive(&other_cache, &image, &archive_path, &[tag.parse().unwrap()]).unwrap();
-    docker_ok(&["load", "-i", archive_path.to_str().unwrap()]);
+    // Unchanged inputs reuse the stored layer without fetching or unpacking anything...
+    from_cache.store(0, Ordering::Relaxed);
+    let reused = build_runtime_layer(
+        &offline,
+        set,
+        &UnpackOptions::default(),
+        Epoch::default(),
+        &progress,
+    )
+    .unwrap();
+    assert_eq!(reused, layer);
+    assert_eq!(from_cache.load(Ordering::Relaxed), 0);
+    // ...but a corrupt stored layer is detected and rebuilt.
+    std::fs::write(other_cache.blob_path(&layer.digest), b"corrupt").unwrap();
+    let rebuilt = build_runtime_layer(
+        &offline,
+        set,
+        &UnpackOptions::default(),
+        Epoch::default(),
+        &progress,
+    )
+    .unwrap();
+    assert_eq!(rebuilt, layer);
+    assert_eq!(from_cache.load(Ordering::Relaxed), set.packages.len());
+
+    // Leaving out paths changes the layer (and its cache key).
+    let slim = UnpackOptions {
+        exclude: vec!["usr/lib/x86_64-linux-gnu/gconv".into()],
+        ..UnpackOptions::default()
+    };
+    let slim = build_runtime_layer(&offline, set, &slim, Epoch::default(), &NoProgress).unwrap();
+    assert!(slim.uncompressed_size + 4_000_000 < layer.uncompressed_size);
+
     assert_eq!(
-        docker_ok(&["run", "--rm", "--network", "none", tag]).trim(),
+        run_in_runtime(&other_cache, Distro::Bookworm, layer.clone(), &[]).trim(),
         "1"
     );
     let script = "import os, ssl, sqlite3, zoneinfo, json, socket, pwd\n\
@@ -306,17 +364,12 @@ fn runtime_layer_is_reproducible_offline_and_runs_python_in_docker() {
         print(len(ssl.create_default_context().get_ca_certs()) > 100)\n\
         print(os.path.exists('/bin/sh'), os.path.exists('/usr/bin/perl'))\n\
         print(len(os.listdir('/var/lib/dpkg/status.d')) > 20)";
-    let out = docker_ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--read-only",
-        tag,
-        "/usr/bin/python3.11",
-        "-c",
-        script,
-    ]);
+    let out = run_in_runtime(
+        &other_cache,
+        Distro::Bookworm,
+        layer,
+        &["/usr/bin/python3.11", "-c", script],
+    );
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
         [
@@ -329,7 +382,6 @@ fn runtime_layer_is_reproducible_offline_and_runs_python_in_docker() {
         ],
         "{out}"
     );
-    docker_ok(&["rmi", tag]);
 }
 
 #[test]

@@ -9,6 +9,7 @@ use tempfile::NamedTempFile;
 
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, io_error};
+use crate::layer::Layer;
 
 /// The environment variable that overrides the cache location.
 pub const CACHE_DIR_ENV: &str = "TERRARIUM_CACHE_DIR";
@@ -138,6 +139,34 @@ impl Cache {
             Err(err) if err.kind() != io::ErrorKind::NotFound => Err(io_error(&path)(err)),
             _ => Ok(()),
         }
+    }
+
+    /// The layer remembered under `key` (a digest of everything that decides its content),
+    /// when its blob is still in the cache and intact; lets a build skip re-creating a layer
+    /// whose inputs did not change.
+    pub fn cached_layer(&self, key: &Digest) -> Result<Option<Layer>, Error> {
+        let meta_key = format!("layers/{}", key.hex());
+        let Some(bytes) = self.read_meta(&meta_key)? else {
+            return Ok(None);
+        };
+        let Ok(layer) = serde_json::from_slice::<Layer>(&bytes) else {
+            self.remove_meta(&meta_key)?;
+            return Ok(None);
+        };
+        if self.get(&layer.digest)?.is_none() {
+            self.remove_meta(&meta_key)?;
+            return Ok(None);
+        }
+        Ok(Some(layer))
+    }
+
+    /// Remember `layer` under `key` for [`cached_layer`](Self::cached_layer).
+    pub fn remember_layer(&self, key: &Digest, layer: &Layer) -> Result<(), Error> {
+        let json = serde_json::to_vec(layer).map_err(|err| Error::Oci {
+            what: "layer record",
+            message: err.to_string(),
+        })?;
+        self.write_meta(&format!("layers/{}", key.hex()), &json)
     }
 
     fn meta_path(&self, key: &str) -> Result<PathBuf, Error> {

@@ -195,7 +195,7 @@ pub struct LayerOptions {
 }
 
 /// A layer stored in the cache.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Layer {
     /// sha256 of the compressed blob (what manifests refer to).
     pub digest: Digest,
