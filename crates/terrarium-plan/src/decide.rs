@@ -611,7 +611,7 @@ fn decide_server(
                         Origin::Detected,
                         format!(
                             "{} is a WSGI app and gunicorn is a dependency (L02)",
-                            app.value.framework
+                            what(&app.value)
                         ),
                         sources,
                     ),
@@ -624,7 +624,7 @@ fn decide_server(
                         Origin::Default,
                         format!(
                             "{} is a WSGI app; gunicorn added because no WSGI server is a dependency (L02)",
-                            app.value.framework
+                            what(&app.value)
                         ),
                         sources.clone(),
                     ),
@@ -652,7 +652,7 @@ fn decide_server(
                         Origin::Detected,
                         format!(
                             "{} is an ASGI app; gunicorn and uvicorn are dependencies: gunicorn manages uvicorn workers (L02)",
-                            app.value.framework
+                            what(&app.value)
                         ),
                         sources,
                     ),
@@ -665,7 +665,7 @@ fn decide_server(
                         Origin::Detected,
                         format!(
                             "{} is an ASGI app and uvicorn is a dependency; it runs with worker processes (L02)",
-                            app.value.framework
+                            what(&app.value)
                         ),
                         sources,
                     ),
@@ -678,7 +678,7 @@ fn decide_server(
                         Origin::Detected,
                         format!(
                             "{} is an ASGI app and hypercorn is a dependency (L02)",
-                            app.value.framework
+                            what(&app.value)
                         ),
                         sources,
                     ),
@@ -693,7 +693,7 @@ fn decide_server(
                         Origin::Detected,
                         format!(
                             "{} is an ASGI app; gunicorn is a dependency and uvicorn is added for its workers (L02)",
-                            app.value.framework
+                            what(&app.value)
                         ),
                         sources.clone(),
                     ),
@@ -711,7 +711,7 @@ fn decide_server(
                         Origin::Default,
                         format!(
                             "{} is an ASGI app; uvicorn added because no ASGI server is a dependency (L02)",
-                            app.value.framework
+                            what(&app.value)
                         ),
                         sources.clone(),
                     ),
@@ -809,6 +809,14 @@ fn decide_command(
     ))
 }
 
+/// The app as the subject of a sentence: "Flask", "the plain WSGI callable".
+fn what(app: &App) -> String {
+    match app.framework {
+        Framework::Wsgi | Framework::Asgi => format!("the plain {} callable", app.framework),
+        other => other.to_string(),
+    }
+}
+
 fn describe_app(app: &Fact<App>) -> String {
     if app.value.framework == Framework::Django {
         return format!(
@@ -820,13 +828,12 @@ fn describe_app(app: &Fact<App>) -> String {
     match &app.value.object {
         AppObject::Factory(name) => format!(
             "{} app factory `{name}` found in {}",
-            app.value.framework,
+            what(&app.value),
             app.source.file.display()
         ),
-        AppObject::Variable(name) => format!(
-            "{} app `{name}` found in {}",
-            app.value.framework, app.source
-        ),
+        AppObject::Variable(name) => {
+            format!("{} app `{name}` found in {}", what(&app.value), app.source)
+        }
     }
 }
 
@@ -893,7 +900,17 @@ fn decide_dev_command(
             "Django's runserver, which reloads on change, bound to 0.0.0.0 inside the container (L16)",
             sources,
         ),
-        Framework::FastApi | Framework::Starlette | Framework::Quart => {
+        Framework::Wsgi => {
+            let mut argv = command.to_vec();
+            argv.insert(1, "--reload".into());
+            Decision::new(
+                argv,
+                Origin::Detected,
+                "the production server with --reload; a plain WSGI app has no dev server of its own (L16)",
+                sources,
+            )
+        }
+        Framework::FastApi | Framework::Starlette | Framework::Quart | Framework::Asgi => {
             let mut argv = strings(&[
                 "uvicorn", "--host", "0.0.0.0", "--port", &port_text, "--reload",
             ]);

@@ -28,14 +28,20 @@ pub enum Framework {
     Starlette,
     /// Quart (ASGI).
     Quart,
+    /// A plain WSGI callable (`def application(environ, start_response)`).
+    Wsgi,
+    /// A plain ASGI callable (`async def app(scope, receive, send)`).
+    Asgi,
 }
 
 impl Framework {
     /// The server interface the framework's applications speak.
     pub fn interface(self) -> Interface {
         match self {
-            Framework::Flask | Framework::Django => Interface::Wsgi,
-            Framework::FastApi | Framework::Starlette | Framework::Quart => Interface::Asgi,
+            Framework::Flask | Framework::Django | Framework::Wsgi => Interface::Wsgi,
+            Framework::FastApi | Framework::Starlette | Framework::Quart | Framework::Asgi => {
+                Interface::Asgi
+            }
         }
     }
 
@@ -57,6 +63,7 @@ impl Framework {
             Framework::FastApi => "fastapi",
             Framework::Starlette => "starlette",
             Framework::Quart => "quart",
+            Framework::Wsgi | Framework::Asgi => "",
         }
     }
 }
@@ -69,6 +76,8 @@ impl fmt::Display for Framework {
             Framework::FastApi => "FastAPI",
             Framework::Starlette => "Starlette",
             Framework::Quart => "Quart",
+            Framework::Wsgi => "WSGI",
+            Framework::Asgi => "ASGI",
         })
     }
 }
@@ -233,13 +242,21 @@ regex!(
 );
 regex!(TOP_DEF, r"^(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(");
 regex!(
+    WSGI_CALLABLE,
+    r"^def\s+([A-Za-z_]\w*)\s*\(\s*environ\s*,\s*start_response\s*\)"
+);
+regex!(
+    ASGI_CALLABLE,
+    r"^async\s+def\s+([A-Za-z_]\w*)\s*\(\s*scope\s*,\s*receive\s*,\s*send\s*\)"
+);
+regex!(
     CONSTRUCTOR,
     r"(?:^|[^\w.])(?:[\w]+\.)?(Flask|FastAPI|Starlette|Quart)\("
 );
 regex!(RUN_PORT, r"\.run\([^)]*\bport\s*=\s*(\d{2,5})");
 regex!(
     ENV_GET,
-    r#"(?:os\.environ\.get|os\.getenv|environ\.get|getenv|os\.environ\.setdefault)\(\s*["']([A-Za-z_][A-Za-z0-9_]*)["']\s*(?:,\s*("[^"]*"|'[^']*'|-?\d+(?:\.\d+)?|True|False|None))?"#
+    r#"(?:\b(os\.environ\.get|os\.getenv|os\.environ\.setdefault)|(?:^|[^\w.])(environ\.get|getenv))\(\s*["']([A-Za-z_][A-Za-z0-9_]*)["']\s*(?:,\s*("[^"]*"|'[^']*'|-?\d+(?:\.\d+)?|True|False|None))?"#
 );
 regex!(
     ENV_INDEX,
@@ -289,6 +306,19 @@ pub(crate) fn scan(root: &Path, files: &[PathBuf]) -> Result<Scan, DetectError> 
     Ok(scan)
 }
 
+/// `from os import …, NAME, …` appears in the file.
+fn imports_from_os(text: &str, name: &str) -> bool {
+    text.lines().any(|line| {
+        line.trim_start()
+            .strip_prefix("from os import")
+            .is_some_and(|names| {
+                names
+                    .split(',')
+                    .any(|n| n.split_whitespace().next() == Some(name))
+            })
+    })
+}
+
 fn imports(text: &str, framework: crate::Framework) -> bool {
     let module = framework.module();
     text.lines().any(|line| {
@@ -317,6 +347,19 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan, routes: &mut Vec<Fact<Stri
                     Source::line(rel, line_no),
                 ));
             }
+        } else if let Some((c, framework)) = WSGI_CALLABLE
+            .captures(line)
+            .map(|c| (c, Framework::Wsgi))
+            .or_else(|| ASGI_CALLABLE.captures(line).map(|c| (c, Framework::Asgi)))
+        {
+            variables.push(Fact::new(
+                App {
+                    framework,
+                    module: module.clone(),
+                    object: AppObject::Variable(c[1].to_string()),
+                },
+                Source::line(rel, line_no),
+            ));
         } else if let Some(c) = TOP_DEF.captures(line) {
             let body: Vec<&str> = lines[index + 1..]
                 .iter()
@@ -351,7 +394,15 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan, routes: &mut Vec<Fact<Stri
             }
         }
         for c in ENV_GET.captures_iter(line) {
-            let default = c.get(2).map(|m| m.as_str()).and_then(|d| match d {
+            // Bare `environ.get` / `getenv` count only when they are os's (a WSGI app's
+            // `environ.get("PATH_INFO")` is the request, not the environment).
+            if let Some(bare) = c.get(2) {
+                let name = bare.as_str().trim_end_matches(".get");
+                if !imports_from_os(text, name) {
+                    continue;
+                }
+            }
+            let default = c.get(4).map(|m| m.as_str()).and_then(|d| match d {
                 "None" => None,
                 quoted if quoted.starts_with(['"', '\'']) => {
                     Some(quoted[1..quoted.len() - 1].to_string())
@@ -360,7 +411,7 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan, routes: &mut Vec<Fact<Stri
             });
             scan.env.push(Fact::new(
                 EnvVar {
-                    name: c[1].to_string(),
+                    name: c[3].to_string(),
                     default,
                 },
                 Source::line(rel, line_no),
@@ -483,6 +534,37 @@ mod tests {
             "urlpatterns = [path('healthz/', views.health)]\n",
         );
         assert_eq!(scan.health_routes[0].value, "/healthz/");
+    }
+
+    #[test]
+    fn wsgi_environ_is_not_the_environment() {
+        let scan = scan_text(
+            "app.py",
+            "def application(environ, start_response):\n    path = environ.get('PATH_INFO', '/')\n",
+        );
+        assert!(scan.env.is_empty());
+        let scan = scan_text(
+            "cfg.py",
+            "from os import environ, getenv\nA = environ.get('A_SETTING', 'x')\nB = getenv('B_SETTING')\n",
+        );
+        let names: Vec<&str> = scan.env.iter().map(|f| f.value.name.as_str()).collect();
+        assert_eq!(names, ["A_SETTING", "B_SETTING"]);
+    }
+
+    #[test]
+    fn plain_wsgi_and_asgi_callables() {
+        let scan = scan_text(
+            "wsgi.py",
+            "def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n",
+        );
+        assert_eq!(scan.apps[0].value.framework, Framework::Wsgi);
+        assert_eq!(scan.apps[0].value.target(), "wsgi:application");
+        let scan = scan_text(
+            "asgi.py",
+            "async def app(scope, receive, send):\n    pass\n",
+        );
+        assert_eq!(scan.apps[0].value.framework.interface(), Interface::Asgi);
+        assert_eq!(scan.apps[0].value.target(), "asgi:app");
     }
 
     #[test]

@@ -47,6 +47,23 @@ fn app_env(plan: &Plan) -> (Vec<String>, Vec<&EnvSetting>) {
     (pairs, documented)
 }
 
+/// Debian packages the service needs at run time, installed in one layer with the lists
+/// removed (L05).
+fn apt_install(plan: &Plan) -> Vec<String> {
+    let packages = &plan.system_packages.value;
+    if packages.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        "apt-get update".to_string(),
+        format!(
+            "apt-get install -y --no-install-recommends {}",
+            packages.join(" ")
+        ),
+        "rm -rf /var/lib/apt/lists/*".to_string(),
+    ]
+}
+
 fn header(out: &mut String, lines: &[String]) {
     for line in lines {
         if line.is_empty() {
@@ -146,14 +163,15 @@ pub(crate) fn production(plan: &Plan) -> String {
         }
     }
     out.push_str(&env_block(&pairs));
-    let mut setup = vec![
+    let mut setup = apt_install(plan);
+    setup.extend([
         "if python -m pip --version >/dev/null 2>&1; then python -m pip uninstall --yes --quiet pip setuptools wheel; fi".to_string(),
         format!("groupadd --system --gid {} nonroot", user.gid),
         format!(
             "useradd --system --uid {} --gid {} --home-dir /home/nonroot --create-home --shell /usr/sbin/nologin nonroot",
             user.uid, user.gid
         ),
-    ];
+    ]);
     let volumes: Vec<&str> = plan.volumes.value.iter().map(|v| v.path.as_str()).collect();
     if !volumes.is_empty() {
         setup.push(format!("mkdir -p {}", volumes.join(" ")));
@@ -226,6 +244,10 @@ pub(crate) fn development(plan: &Plan) -> String {
     ];
     pairs.extend(app_pairs);
     out.push_str(&env_block(&pairs));
+    let apt = apt_install(plan);
+    if !apt.is_empty() {
+        let _ = writeln!(out, "RUN {}", apt.join(RUN_JOIN));
+    }
     out.push_str("ARG UID=1000\nARG GID=1000\n");
     out.push_str(
         "RUN groupadd --non-unique --gid \"${GID}\" dev \\\n && useradd --non-unique --uid \"${UID}\" --gid \"${GID}\" --create-home --shell /bin/bash dev\n",

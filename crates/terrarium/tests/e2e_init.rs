@@ -20,7 +20,7 @@ struct Case {
     edit_to: &'static str,
 }
 
-const CASES: [Case; 8] = [
+const CASES: [Case; 9] = [
     Case {
         name: "django-hashes",
         port: 8000,
@@ -84,6 +84,14 @@ const CASES: [Case; 8] = [
         edit_file: "server.py",
         edit_from: "hello from starlette",
         edit_to: "edited from starlette",
+    },
+    Case {
+        name: "wsgi-plain",
+        port: 8000,
+        health: "/health",
+        edit_file: "app.py",
+        edit_from: "hello from wsgi-plain",
+        edit_to: "edited from wsgi-plain",
     },
 ];
 
@@ -178,6 +186,14 @@ fn production(name: &str) {
             let version = docker(&["run", "--rm", &image.tag, "inventory", "--version"]);
             assert_eq!(version, "inventory 1.2.0");
         }
+        "wsgi-plain" => {
+            let index = http("GET", host, "/", None).expect("index");
+            assert!(
+                index.body.contains("\"libpq\": true"),
+                "system-packages installed libpq5: {}",
+                index.body
+            );
+        }
         "django-hashes" => {
             let css = http("GET", host, "/static/site.css", None).expect("static");
             assert_eq!(
@@ -266,4 +282,5 @@ fixture_tests! {
     notes_volume => "notes-volume",
     src_package => "src-package",
     starlette_pipfile => "starlette-pipfile",
+    wsgi_plain => "wsgi-plain",
 }

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::outln;
+
 use terrarium_plan::PlanOptions;
 use terrarium_render::{RenderOptions, Written};
 
@@ -50,23 +52,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let written = terrarium_render::write_all(&args.dir, &files, args.force)?;
     for outcome in &written {
         match outcome {
-            Written::Created(path) => println!("wrote {}", path.display()),
-            Written::Overwritten(path) => println!("overwrote {}", path.display()),
-            Written::Kept(path) => println!("kept {} (it holds secrets)", path.display()),
+            Written::Created(path) => outln!("wrote {}", path.display()),
+            Written::Overwritten(path) => outln!("overwrote {}", path.display()),
+            Written::Kept(path) => outln!("kept {} (it holds secrets)", path.display()),
         }
     }
     for item in &plan.unsettled {
-        println!("note: {} (settle with: {})", item.message, item.key);
+        outln!("note: {} (settle with: {})", item.message, item.key);
     }
     let port = plan.port.value;
     let published = if args.proxy { 8080 } else { port };
-    println!("\nNext:");
-    println!(
+    outln!("\nNext:");
+    outln!(
         "  terrarium plan {}                # why each choice was made",
         args.dir.display()
     );
-    println!("  docker build -t {} {}", plan.name, args.dir.display());
-    println!("  docker run --rm -p 127.0.0.1:{port}:{port} {}", plan.name);
-    println!("  docker compose up --build        # then open http://127.0.0.1:{published}/");
+    outln!("  docker build -t {} {}", plan.name, args.dir.display());
+    outln!("  docker run --rm -p 127.0.0.1:{port}:{port} {}", plan.name);
+    outln!("  docker compose up --build        # then open http://127.0.0.1:{published}/");
     Ok(ExitCode::SUCCESS)
 }

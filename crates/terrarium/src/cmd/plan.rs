@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::outln;
+
 use terrarium_plan::{Origin, PlanOptions};
 
 /// Arguments of `terrarium plan`.
@@ -28,22 +30,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plan = super::load_plan(&args.dir, &options)?;
     if args.json {
         let text = serde_json::to_string_pretty(&terrarium_plan::to_json(&plan))?;
-        println!("{text}");
+        outln!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("Plan for {} ({})\n", plan.name, args.dir.display());
+    outln!("Plan for {} ({})\n", plan.name, args.dir.display());
     for decision in plan.decisions() {
         let marker = match decision.origin {
             Origin::Config => " [configured]",
             Origin::Default | Origin::Detected => "",
         };
-        println!("{}: {}{marker}", decision.key, decision.text);
-        println!("    {}", decision.reason);
+        outln!("{}: {}{marker}", decision.key, decision.text);
+        outln!("    {}", decision.reason);
     }
     if !plan.unsettled.is_empty() {
-        println!("\nTo settle:");
+        outln!("\nTo settle:");
         for item in &plan.unsettled {
-            println!("  - {} (settle with: {})", item.message, item.key);
+            outln!("  - {} (settle with: {})", item.message, item.key);
         }
     }
     Ok(ExitCode::SUCCESS)
