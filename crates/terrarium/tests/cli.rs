@@ -323,3 +323,20 @@ fn python_constraint_no_release_satisfies() {
         &["pyproject.toml:3: no supported Python release satisfies \">=4.0\""],
     );
 }
+
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    let dir = fixture("flask-requirements");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("terrarium"))
+        .arg("plan")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(output.status.success(), "{stderr}");
+}
