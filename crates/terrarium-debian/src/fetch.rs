@@ -29,6 +29,27 @@ pub struct Fetcher {
 
 const ATTEMPTS: usize = 3;
 
+/// The most [`Fetcher::get_small`] accepts (InRelease files are well under 1 MiB).
+pub const MAX_SMALL_DOWNLOAD: usize = 16 << 20;
+
+struct LimitedBuffer(Vec<u8>);
+
+impl Write for LimitedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_SMALL_DOWNLOAD {
+            return Err(std::io::Error::other(format!(
+                "larger than {MAX_SMALL_DOWNLOAD} bytes; this is not an index file"
+            )));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Fetcher {
     /// A fetcher storing into `cache`; with `offline`, only the cache is used.
     pub fn new(cache: Cache, offline: bool) -> Result<Self, Error> {
@@ -129,7 +150,8 @@ impl Fetcher {
         Ok(stored)
     }
 
-    /// GET `url` into memory (for small, signed metadata such as InRelease).
+    /// GET `url` into memory (for small, signed metadata such as InRelease); refuses more than
+    /// [`MAX_SMALL_DOWNLOAD`] bytes.
     pub fn get_small(&self, url: &str) -> Result<Vec<u8>, Error> {
         if self.offline {
             return Err(Error::Offline {
@@ -139,9 +161,9 @@ impl Fetcher {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut out = Vec::new();
+            let mut out = LimitedBuffer(Vec::new());
             match self.download(url, url, None, &mut out, &crate::progress::NoProgress) {
-                Ok(()) => return Ok(out),
+                Ok(()) => return Ok(out.0),
                 Err(Error::Network { .. } | Error::Truncated { .. }) if attempt < ATTEMPTS => {
                     std::thread::sleep(Duration::from_millis(500 * attempt as u64));
                 }

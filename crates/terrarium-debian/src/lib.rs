@@ -11,6 +11,8 @@
 //!
 //! Progress is reported through [`Progress`], never printed.
 
+#![deny(missing_docs)]
+
 mod archive;
 mod deb;
 mod deb822;
@@ -30,7 +32,7 @@ pub use archive::{Archive, DEFAULT_INDEX_MAX_AGE};
 pub use deb::{DebControl, UnpackOptions, add_merged_usr_links, read_control, unpack_into};
 pub use deb822::{Stanza, StanzaReader, parse_all};
 pub use error::Error;
-pub use fetch::{Expected, Fetcher};
+pub use fetch::{Expected, Fetcher, MAX_SMALL_DOWNLOAD};
 pub use keyring::Keyring;
 pub use packages::{Package, PackageIndex};
 pub use progress::{NoProgress, Progress, ProgressEvent};

@@ -10,6 +10,8 @@
 //!
 //! The same inputs give byte-identical blobs on any machine (lesson L13).
 
+#![deny(missing_docs)]
+
 mod cache;
 mod digest;
 mod error;

@@ -222,6 +222,7 @@ fn writer_rejects_bad_input() {
             ..
         })
     ));
+    drop(writer);
 
     let mut writer = LayerWriter::new(&cache, options).unwrap();
     let long = writer.add(&Entry::file(p("c"), 2, 0o644), &b"abc"[..]);
@@ -236,6 +237,10 @@ fn writer_rejects_bad_input() {
         writer.add(&dangling, std::io::empty()),
         Err(Error::DanglingHardLink { .. })
     ));
+    drop(writer);
+    // Abandoned writers leave nothing behind: no temporary files, no blobs.
+    assert_eq!(fs::read_dir(cache.tmp_dir().unwrap()).unwrap().count(), 0);
+    assert!(!dir.path().join("blobs").exists());
     for bad in ["", "..", "a/../b", "./"] {
         assert!(LayerPath::new(bad).is_err(), "{bad}");
     }
@@ -351,4 +356,71 @@ fn docker_archive_loads_into_the_engine() {
         "print('hello from terrarium')\n"
     );
     run_ok(docker().args(["rmi", tag]));
+}
+
+#[test]
+fn hard_links_that_sort_before_their_target_are_reordered() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path());
+    let mut tree = LayerTree::new();
+    tree.insert_bytes(p("z/file"), 0o755, b"data".to_vec());
+    for link in ["a/link", "m/link"] {
+        tree.insert(
+            Entry {
+                path: p(link),
+                kind: EntryKind::HardLink {
+                    target: p("z/file"),
+                },
+                mode: 0o755,
+                owner: Ownership::root(),
+            },
+            Source::Empty,
+        );
+    }
+    let options = LayerOptions {
+        mtime: Epoch::default(),
+    };
+    let layer = tree.write(&cache, options).unwrap();
+    let blob = cache.get(&layer.digest).unwrap().unwrap();
+    let mut archive =
+        tar::Archive::new(flate2::read::GzDecoder::new(fs::File::open(blob).unwrap()));
+    let mut seen = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let link = entry
+            .link_name()
+            .unwrap()
+            .map(|l| l.to_string_lossy().into_owned());
+        seen.push((path, entry.header().entry_type(), link));
+    }
+    assert_eq!(
+        seen,
+        [
+            ("a/".into(), tar::EntryType::Directory, None),
+            ("a/link".into(), tar::EntryType::Regular, None),
+            ("m/".into(), tar::EntryType::Directory, None),
+            ("m/link".into(), tar::EntryType::Link, Some("a/link".into())),
+            ("z/".into(), tar::EntryType::Directory, None),
+            ("z/file".into(), tar::EntryType::Link, Some("a/link".into())),
+        ]
+    );
+
+    // A hard link to nothing is an error, not a broken layer.
+    let mut dangling = LayerTree::new();
+    dangling.insert(
+        Entry {
+            path: p("x"),
+            kind: EntryKind::HardLink {
+                target: p("missing"),
+            },
+            mode: 0o644,
+            owner: Ownership::root(),
+        },
+        Source::Empty,
+    );
+    assert!(matches!(
+        dangling.write(&cache, options),
+        Err(Error::DanglingHardLink { .. })
+    ));
 }
