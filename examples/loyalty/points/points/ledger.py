@@ -79,7 +79,13 @@ def _contributor_id(conn: psycopg.Connection, login: str) -> int:
 
 def credit(conn: psycopg.Connection, credit: Credit, delivery_id: str | None) -> int | None:
     """Book ``credit``; return the new balance, or None when its source was booked before."""
+    booked = conn.execute(
+        "SELECT 1 FROM ledger_entries WHERE source_key = %s", (credit.source_key,)
+    ).fetchone()
+    if booked is not None:
+        return None  # without creating an empty account for whoever sent the replay
     contributor_id = _contributor_id(conn, credit.login)
+    # Concurrent deliveries of the same source meet at the unique key: one of them books it.
     entry = conn.execute(
         "INSERT INTO ledger_entries "
         "(contributor_id, amount, kind, source_key, reason, url, delivery_id) "
