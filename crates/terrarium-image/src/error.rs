@@ -64,6 +64,9 @@ pub enum Error {
         /// What its source yielded.
         actual: u64,
     },
+    /// A layer writer was used after one of its entries failed.
+    #[error("the layer was abandoned after an earlier entry failed; start the layer again")]
+    LayerAborted,
     /// A blob an image refers to is missing from the cache.
     #[error("blob {0} is missing from the cache or corrupt; rebuild the image")]
     MissingBlob(Digest),

@@ -220,6 +220,7 @@ pub struct LayerWriter {
     previous: Option<LayerPath>,
     files: HashSet<LayerPath>,
     entries: u64,
+    failed: bool,
 }
 
 impl fmt::Debug for LayerWriter {
@@ -246,12 +247,19 @@ impl LayerWriter {
             previous: None,
             files: HashSet::new(),
             entries: 0,
+            failed: false,
         })
     }
 
     /// Append `entry`; for a file, `content` must yield exactly its size in bytes (it is not read
     /// for other kinds).
+    ///
+    /// After a failed `add` the tar may be inconsistent, so the writer refuses further entries
+    /// and [`finish`](Self::finish) fails: a broken layer never reaches the cache.
     pub fn add(&mut self, entry: &Entry, content: impl Read) -> Result<(), Error> {
+        if self.failed {
+            return Err(Error::LayerAborted);
+        }
         if let Some(previous) = &self.previous
             && entry.path <= *previous
         {
@@ -268,7 +276,10 @@ impl LayerWriter {
                 target: target.to_string(),
             });
         }
-        append_entry(&mut self.tar, entry, content, self.mtime)?;
+        if let Err(err) = append_entry(&mut self.tar, entry, content, self.mtime) {
+            self.failed = true;
+            return Err(err);
+        }
         if matches!(entry.kind, EntryKind::File { .. }) {
             self.files.insert(entry.path.clone());
         }
@@ -279,6 +290,9 @@ impl LayerWriter {
 
     /// Finish the tar, flush the compressor and move the blob into the cache by its digest.
     pub fn finish(self) -> Result<Layer, Error> {
+        if self.failed {
+            return Err(Error::LayerAborted);
+        }
         let io_err = |source| Error::Io {
             path: PathBuf::from("<layer>"),
             source,

@@ -222,11 +222,9 @@ fn writer_rejects_bad_input() {
             ..
         })
     ));
-    drop(writer);
+    assert!(matches!(writer.finish(), Err(Error::LayerAborted)));
 
     let mut writer = LayerWriter::new(&cache, options).unwrap();
-    let long = writer.add(&Entry::file(p("c"), 2, 0o644), &b"abc"[..]);
-    assert!(matches!(long, Err(Error::SizeMismatch { .. })));
     let dangling = Entry {
         path: p("d"),
         kind: EntryKind::HardLink { target: p("zzz") },
@@ -237,7 +235,13 @@ fn writer_rejects_bad_input() {
         writer.add(&dangling, std::io::empty()),
         Err(Error::DanglingHardLink { .. })
     ));
-    drop(writer);
+    let long = writer.add(&Entry::file(p("c"), 2, 0o644), &b"abc"[..]);
+    assert!(matches!(long, Err(Error::SizeMismatch { .. })));
+    assert!(matches!(
+        writer.add(&Entry::file(p("d"), 1, 0o644), &b"x"[..]),
+        Err(Error::LayerAborted)
+    ));
+    assert!(matches!(writer.finish(), Err(Error::LayerAborted)));
     // Abandoned writers leave nothing behind: no temporary files, no blobs.
     assert_eq!(fs::read_dir(cache.tmp_dir().unwrap()).unwrap().count(), 0);
     assert!(!dir.path().join("blobs").exists());
