@@ -68,7 +68,8 @@ const WRAPPERS: [&str; 12] = [
 ];
 /// Project tools whose `run` subcommand runs another program (`poetry run gunicorn ...`).
 const RUNNERS: [&str; 6] = ["poetry", "uv", "pipenv", "pdm", "hatch", "rye"];
-const SHELLS: [&str; 5] = ["sh", "bash", "ash", "dash", "zsh"];
+/// Shells whose `-c` argument is a script.
+pub const SHELLS: [&str; 5] = ["sh", "bash", "ash", "dash", "zsh"];
 
 impl Command {
     fn new(connector: Connector) -> Self {

@@ -263,6 +263,14 @@ fn settings_from_pyproject_and_inline_ignores() {
         .current_dir(dir.path())
         .assert()
         .code(0);
+    // Settings are looked up from the linted path, not only from the current directory.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    terrarium()
+        .arg("lint")
+        .arg(dir.path())
+        .current_dir(elsewhere.path())
+        .assert()
+        .code(0);
     write(
         dir.path(),
         "pyproject.toml",

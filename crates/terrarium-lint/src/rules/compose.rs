@@ -1,7 +1,8 @@
 //! Compose rules: the lessons as they apply to services.
 
 use super::detect::{
-    dev_server, is_database, is_database_port, is_debug_setting, is_literal_value, is_secret_name,
+    dev_server, has_url_password, is_database, is_database_port, is_debug_setting,
+    is_literal_value, is_secret_name,
 };
 use super::supply::parse_image;
 use super::{ComposeContext, Emitter, Rule, is_dev_name};
@@ -362,12 +363,11 @@ fn missing_healthcheck(cx: &ComposeContext<'_>, out: &mut Emitter<'_>) {
 fn literal_secret(cx: &ComposeContext<'_>, out: &mut Emitter<'_>) {
     for s in &cx.file.services {
         for env in &s.environment {
-            if is_secret_name(&env.key)
-                && env
-                    .value
-                    .as_deref()
-                    .is_some_and(|v| is_literal_value(v) && !v.contains("${"))
-            {
+            let literal = env.value.as_deref().is_some_and(|v| {
+                (is_secret_name(&env.key) && is_literal_value(v) && !v.contains("${"))
+                    || has_url_password(v)
+            });
+            if literal {
                 out.at(
                     env.at,
                     format!(

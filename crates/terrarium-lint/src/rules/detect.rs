@@ -321,6 +321,25 @@ pub fn is_literal_value(value: &str) -> bool {
     !v.is_empty() && !v.starts_with('$')
 }
 
+/// Whether a value is a URL with a literal password (`postgresql://app:s3cret@db/app`).
+/// A `${VAR:-default}` value is a variable with a local default, not a literal.
+pub fn has_url_password(value: &str) -> bool {
+    if value.trim_start_matches(['"', '\'']).starts_with("${") {
+        return false;
+    }
+    let Some((_, rest)) = value.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let Some((userinfo, _)) = authority.rsplit_once('@') else {
+        return false;
+    };
+    !userinfo.contains('$')
+        && userinfo
+            .split_once(':')
+            .is_some_and(|(_, password)| is_literal_value(password))
+}
+
 /// Whether the command is part of a pipeline whose next command is a shell or Python.
 pub fn pipes_into_interpreter(script: &Script, index: usize) -> bool {
     script.commands.get(index + 1).is_some_and(|next| {
@@ -444,6 +463,16 @@ mod tests {
         assert!(is_secret_name("secret_key"));
         assert!(!is_secret_name("POSTGRES_PASSWORD_FILE"));
         assert!(!is_secret_name("PORT"));
+        assert!(has_url_password("postgresql://app:s3cret@db:5432/app"));
+        assert!(!has_url_password("postgresql://app:${DB_PASSWORD}@db/app"));
+        assert!(!has_url_password("postgresql://app@db/app"));
+        assert!(!has_url_password(
+            "${DATABASE_URL:-postgresql://app:app@db/app}"
+        ));
+        assert!(!has_url_password("https://example.com/a@b"));
+        assert!(!has_url_password(
+            "postgresql://${U:-app}:${P:?set P in .env}@db:5432/${D:-app}"
+        ));
         assert!(is_database("docker.io/library/postgres:16"));
         assert!(!is_database("python:3.12-slim"));
         assert!(os_packages(&first("apt-get install -y gcc=4:12 libpq-dev"))[0].1 == "gcc");

@@ -290,6 +290,90 @@ impl<'a> DockerfileContext<'a> {
         value
     }
 
+    /// The directory of the build context (the Dockerfile's directory).
+    pub fn context_dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        }
+    }
+
+    /// The text of the file the final image has at `image_path`, when a COPY or ADD of the
+    /// final stage puts it there from the build context (or from a heredoc). Files over 1 MiB
+    /// and files that cannot be read give `None`.
+    pub fn context_file(&self, image_path: &str) -> Option<String> {
+        let runtime = self.runtime();
+        let mut workdir = String::from("/");
+        for &n in &runtime {
+            let inst = &self.file.instructions[n];
+            if let Some(w) = inst.words().first().filter(|_| inst.kind == Kind::Workdir) {
+                workdir = join_image_path(&workdir, &w.text);
+            }
+        }
+        let wanted = join_image_path(&workdir, image_path);
+        let mut workdir = String::from("/");
+        let mut found = None;
+        for n in runtime {
+            let inst = &self.file.instructions[n];
+            match inst.kind {
+                Kind::Workdir => {
+                    if let Some(w) = inst.words().first() {
+                        workdir = join_image_path(&workdir, &w.text);
+                    }
+                }
+                Kind::Copy | Kind::Add if inst.flag("from").is_none() => {
+                    let words = inst.words();
+                    let Some((dest, sources)) = words.split_last() else {
+                        continue;
+                    };
+                    let dest_abs = join_image_path(&workdir, &dest.text);
+                    if !inst.heredocs.is_empty() {
+                        if wanted == dest_abs {
+                            found = inst
+                                .heredocs
+                                .first()
+                                .map(|h| Source::Text(h.body.text.clone()));
+                        }
+                        continue;
+                    }
+                    for src in sources.iter().filter(|s| !s.text.starts_with('<')) {
+                        let src_text = src.text.trim_start_matches("./");
+                        let candidate = if src_text.is_empty() || src_text == "." {
+                            wanted
+                                .strip_prefix(&format!("{}/", dest_abs.trim_end_matches('/')))
+                                .map(str::to_string)
+                        } else if wanted == dest_abs
+                            || wanted
+                                == format!(
+                                    "{}/{}",
+                                    dest_abs.trim_end_matches('/'),
+                                    crate::shell::basename(src_text)
+                                )
+                        {
+                            Some(src_text.to_string())
+                        } else {
+                            None
+                        };
+                        if let Some(rel) = candidate {
+                            found = Some(Source::File(self.context_dir().join(rel)));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        match found? {
+            Source::Text(text) => Some(text),
+            Source::File(path) => {
+                let meta = std::fs::metadata(&path).ok()?;
+                if !meta.is_file() || meta.len() > 1 << 20 {
+                    return None;
+                }
+                std::fs::read_to_string(path).ok()
+            }
+        }
+    }
+
     /// Whether the final image is a Python app image (a Python base or Python tooling used).
     pub fn is_python_image(&self) -> bool {
         let Some(stage) = self.file.final_stage() else {
@@ -308,6 +392,31 @@ impl<'a> DockerfileContext<'a> {
                 .is_some_and(|s| s.commands.iter().any(detect::is_python_tool))
         })
     }
+}
+
+enum Source {
+    Text(String),
+    File(std::path::PathBuf),
+}
+
+/// Join an image path onto a directory, as WORKDIR and COPY destinations do.
+fn join_image_path(dir: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{}/{}", dir.trim_end_matches('/'), path)
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 /// What a Compose rule sees.

@@ -110,6 +110,13 @@ fn dev_server_rule(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     }
     for (_, inst, script) in cx.entry_commands() {
         for cmd in &script.commands {
+            if let Some(file) = flask_app_run_script(cx, cmd) {
+                out.span(
+                    cmd.span(),
+                    format!("`{file}` starts Flask's development server with app.run()"),
+                );
+                continue;
+            }
             if let Some(what) = dev_server(cmd) {
                 out.span(
                     cmd.span(),
@@ -121,6 +128,21 @@ fn dev_server_rule(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
             }
         }
     }
+}
+
+/// For `python app.py`, the script's name when the build context's copy calls Flask's
+/// `app.run()`.
+fn flask_app_run_script(cx: &DockerfileContext<'_>, cmd: &crate::shell::Command) -> Option<String> {
+    if !cmd.program_name()?.starts_with("python") {
+        return None;
+    }
+    let script = cmd.args().iter().find(|w| !w.text.starts_with('-'))?;
+    if !script.text.ends_with(".py") || script.text.ends_with("manage.py") {
+        return None;
+    }
+    let text = cx.context_file(&script.text)?;
+    let flask = text.contains("Flask(") || text.contains("create_app");
+    (flask && text.contains(".run(")).then(|| script.text.clone())
 }
 
 fn debug_mode(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {

@@ -136,7 +136,57 @@ pub(super) const RULES: &[Rule] = &[
         dockerfile: Some(shell_without_exec),
         compose: None,
     },
+    Rule {
+        id: "entrypoint-without-exec",
+        lesson: Some(LessonId::new(19)),
+        severity: Severity::Warning,
+        summary: "the entrypoint script never `exec`s the main process",
+        rationale: "An entrypoint script that runs the server as a child keeps the shell as \
+                    PID 1: SIGTERM never reaches the server and `docker stop` waits for the \
+                    kill timeout. End the script with `exec \"$@\"` or `exec gunicorn ...`.",
+        bad: "#!/bin/sh\npython manage.py migrate\ngunicorn mysite.wsgi",
+        good: "#!/bin/sh\nset -e\npython manage.py migrate\nexec \"$@\"",
+        fix: "start the final command of the entrypoint script with `exec`",
+        dockerfile: Some(entrypoint_without_exec),
+        compose: None,
+    },
 ];
+
+fn entrypoint_without_exec(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    let Some((_, inst, script)) = cx
+        .entry_commands()
+        .into_iter()
+        .find(|(_, i, _)| i.kind == Kind::Entrypoint)
+    else {
+        return;
+    };
+    let Some(program) = script.commands.first().and_then(|c| c.words.first()) else {
+        return;
+    };
+    if crate::shell::SHELLS.contains(&crate::shell::basename(&program.text)) {
+        return;
+    }
+    let Some(text) = cx.context_file(&program.text) else {
+        return;
+    };
+    if !text.starts_with("#!") && !program.text.ends_with(".sh") {
+        return;
+    }
+    let body = crate::shell::parse(&text, &|i| i);
+    if !body
+        .commands
+        .iter()
+        .any(|c| c.words.first().is_some_and(|w| w.text == "exec"))
+    {
+        out.span(
+            inst.span,
+            format!(
+                "`{}` never `exec`s the main process: the shell stays PID 1",
+                program.text
+            ),
+        );
+    }
+}
 
 fn root_user(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     let Some(stage) = cx.file.final_stage() else {

@@ -1,7 +1,7 @@
 //! Secrets never enter the image (L22): no secret ENV/ARG values, no secret files copied, a
 //! `.dockerignore` next to any Dockerfile that copies its whole context.
 
-use super::detect::{is_literal_value, is_secret_name};
+use super::detect::{has_url_password, is_literal_value, is_secret_name};
 use super::{DockerfileContext, Emitter, Rule};
 use crate::dockerfile::Kind;
 use crate::finding::{LessonId, Severity};
@@ -11,7 +11,7 @@ pub(super) const RULES: &[Rule] = &[
         id: "secret-in-env",
         lesson: Some(LessonId::new(22)),
         severity: Severity::Error,
-        summary: "a secret-looking ENV or ARG is baked into the image",
+        summary: "a secret-looking ENV or ARG (or a URL with a password) is baked into the image",
         rationale: "ENV values are stored in the image config and ARG values in its history: \
                     anyone who can pull the image can read them. Pass secrets at run time or \
                     with BuildKit secret mounts.",
@@ -54,6 +54,13 @@ fn secret_in_env(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
             continue;
         }
         for (key, value) in inst.pairs() {
+            if let Some(v) = value.as_ref().filter(|v| has_url_password(&v.text)) {
+                out.span(
+                    v.span,
+                    format!("`{}` holds a URL with a password", key.text),
+                );
+                continue;
+            }
             if !is_secret_name(&key.text) {
                 continue;
             }

@@ -665,6 +665,24 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
             false,
         ),
         (
+            "entrypoint-without-exec",
+            "Dockerfile",
+            edit(
+                "CMD",
+                "COPY <<EOF /usr/local/bin/start\n#!/bin/sh\npython manage.py migrate\ngunicorn app:app\nEOF\nENTRYPOINT [\"/usr/local/bin/start\"]",
+            ),
+            true,
+        ),
+        (
+            "entrypoint-without-exec",
+            "Dockerfile",
+            edit(
+                "CMD",
+                "COPY <<EOF /usr/local/bin/start\n#!/bin/sh\npython manage.py migrate\nexec gunicorn app:app\nEOF\nENTRYPOINT [\"/usr/local/bin/start\"]",
+            ),
+            false,
+        ),
+        (
             "untagged-image",
             "Dockerfile",
             d("FROM python\nUSER 1000\n"),
@@ -1402,4 +1420,67 @@ fn findings_carry_lesson_position_and_fix() {
     assert_eq!(f.location.line, 16);
     assert_eq!(f.location.column, 6);
     assert!(!f.fix.is_empty());
+}
+
+/// Rules that read files of the build context next to the Dockerfile.
+#[test]
+fn rules_read_the_build_context() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write =
+        |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+    let lint_here = |src: &str| {
+        let path = dir.path().join("Dockerfile");
+        lint_source(&path, src, FileKind::Dockerfile, &Config::default())
+    };
+    write(".dockerignore", ".git\n");
+    write(
+        "entrypoint.sh",
+        "#!/bin/sh\nset -e\npython manage.py migrate\ngunicorn app:app\n",
+    );
+    write(
+        "good-entrypoint.sh",
+        "#!/bin/sh\nset -e\npython manage.py migrate\nexec \"$@\"\n",
+    );
+    write(
+        "app.py",
+        "from flask import Flask\napp = Flask(__name__)\nif __name__ == '__main__':\n    app.run(host='0.0.0.0')\n",
+    );
+    write("worker.py", "import time\nwhile True:\n    time.sleep(1)\n");
+
+    let bad = edit(
+        "CMD",
+        "COPY entrypoint.sh /entrypoint.sh\nENTRYPOINT [\"/entrypoint.sh\"]",
+    );
+    assert!(has(&lint_here(&bad), "entrypoint-without-exec"));
+    let good = edit(
+        "CMD",
+        "COPY good-entrypoint.sh /entrypoint.sh\nENTRYPOINT [\"/entrypoint.sh\"]",
+    );
+    assert!(!has(&lint_here(&good), "entrypoint-without-exec"));
+    let heredoc = edit(
+        "CMD",
+        "COPY <<EOF /usr/local/bin/start\n#!/bin/sh\ngunicorn app:app\nEOF\nENTRYPOINT [\"start\"]",
+    );
+    assert!(
+        !has(&lint_here(&heredoc), "entrypoint-without-exec"),
+        "relative program: not resolved against WORKDIR /app"
+    );
+    let heredoc_abs = edit(
+        "CMD",
+        "COPY <<EOF /usr/local/bin/start\n#!/bin/sh\ngunicorn app:app\nEOF\nENTRYPOINT [\"/usr/local/bin/start\"]",
+    );
+    assert!(has(&lint_here(&heredoc_abs), "entrypoint-without-exec"));
+    let unknown = edit("CMD", "ENTRYPOINT [\"/missing.sh\"]");
+    assert!(!has(&lint_here(&unknown), "entrypoint-without-exec"));
+
+    // `COPY . .` under WORKDIR /app puts app.py at /app/app.py.
+    let app_run = edit("CMD", "CMD [\"python\", \"app.py\"]");
+    let findings = lint_here(&app_run);
+    let dev = findings
+        .iter()
+        .find(|f| f.rule == "dev-server")
+        .expect("app.run() found");
+    assert!(dev.message.contains("app.run()"), "{}", dev.message);
+    let worker = edit("CMD", "CMD [\"python\", \"worker.py\"]");
+    assert!(!has(&lint_here(&worker), "dev-server"));
 }

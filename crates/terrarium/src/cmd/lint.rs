@@ -55,7 +55,8 @@ pub struct Args {
     /// Exit 1 when a finding is at or above this severity [default: warning, or `fail-on`].
     #[arg(long, value_enum)]
     pub fail_on: Option<SeverityArg>,
-    /// Settings file (terrarium.toml or pyproject.toml) instead of the nearest one.
+    /// Settings file (terrarium.toml or pyproject.toml) instead of the nearest one up from the
+    /// first path (or the current directory).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Print a rule's rationale with a bad and a good example, then exit.
@@ -93,9 +94,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         write!(stdout, "{}", explain(rule))?;
         return Ok(ExitCode::SUCCESS);
     }
+    let start = match args.paths.first() {
+        Some(p) if p.is_dir() => p.clone(),
+        Some(p) => p.parent().map(PathBuf::from).unwrap_or_default(),
+        None => std::env::current_dir()?,
+    };
+    let start = if start.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        start
+    };
     let config = match &args.config {
         Some(path) => Config::load(path),
-        None => Config::discover(&std::env::current_dir()?),
+        None => Config::discover(&start),
     };
     let config = match config {
         Ok(c) => c,
