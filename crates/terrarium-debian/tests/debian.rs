@@ -101,7 +101,8 @@ fn tampered_inrelease_is_rejected() {
     let archive = archive();
     let suite = Distro::Bookworm.suites()[0];
     let url = Mirror::default().url(suite, "dists/bookworm/InRelease");
-    let fetcher = Fetcher::new(Cache::new(tempfile::tempdir().unwrap().keep()), false).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let fetcher = Fetcher::new(Cache::new(scratch.path()), false).unwrap();
     let genuine = fetcher.get_small(&url).unwrap();
     archive.parse_release(&genuine, suite).unwrap();
 
