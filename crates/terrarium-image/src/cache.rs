@@ -67,6 +67,32 @@ impl Cache {
         Ok(dir)
     }
 
+    /// Delete temporary files older than `max_age` left by processes that were killed while
+    /// writing (a write in progress is never older than a build). Returns how many were removed.
+    pub fn prune_tmp(&self, max_age: std::time::Duration) -> Result<usize, Error> {
+        let dir = self.root.join("tmp");
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(err) => return Err(io_error(&dir)(err)),
+        };
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(io_error(&dir))?;
+            let stale = entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|modified| now.duration_since(modified).ok())
+                .is_some_and(|age| age >= max_age);
+            if stale && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// The path of the blob with `digest` when it is present and its content hashes to `digest`.
     ///
     /// A corrupt entry is deleted and `None` is returned, so the caller fetches it again.
@@ -270,6 +296,25 @@ mod tests {
         assert_eq!(cache.get(&digest).unwrap(), None);
         assert!(!path.exists());
         assert_eq!(cache.get(&Digest::of(b"other")).unwrap(), None);
+    }
+
+    #[test]
+    fn prunes_stale_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        assert_eq!(cache.prune_tmp(std::time::Duration::ZERO).unwrap(), 0);
+        fs::write(
+            cache.tmp_dir().unwrap().join("left-by-a-killed-build"),
+            b"x",
+        )
+        .unwrap();
+        assert_eq!(
+            cache
+                .prune_tmp(std::time::Duration::from_secs(3600))
+                .unwrap(),
+            0
+        );
+        assert_eq!(cache.prune_tmp(std::time::Duration::ZERO).unwrap(), 1);
     }
 
     #[test]

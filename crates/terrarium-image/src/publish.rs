@@ -95,7 +95,8 @@ pub fn write_oci_layout(
         &index_json(image, tags)?,
     )?;
 
-    // Swap: move an old layout aside, move the new one in, then delete the old one.
+    // Swap: move an old layout aside, move the new one in, then delete the old one (or put it
+    // back if the new one cannot be moved in).
     let old = if dir.exists() {
         let aside = tempfile::Builder::new()
             .prefix(".terrarium-oci-old-")
@@ -103,13 +104,16 @@ pub fn write_oci_layout(
             .map_err(io_error(&parent))?;
         let aside_path = aside.path().join("layout");
         fs::rename(dir, &aside_path).map_err(io_error(dir))?;
-        Some(aside)
+        Some((aside, aside_path))
     } else {
         None
     };
     let staged = staging.keep();
     if let Err(err) = fs::rename(&staged, dir) {
         let _ = fs::remove_dir_all(&staged);
+        if let Some((_, aside_path)) = &old {
+            let _ = fs::rename(aside_path, dir);
+        }
         return Err(io_error(dir)(err));
     }
     drop(old);
