@@ -74,5 +74,19 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Result<Outcome, LintErr
             }
         }
     }
+    outcome
+        .findings
+        .extend(lint::lint_project(&outcome.files, config));
+    let index: std::collections::HashMap<&std::path::Path, usize> = outcome
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.path.as_path(), i))
+        .collect();
+    let order = |f: &Finding| index.get(f.file.as_path()).copied().unwrap_or(usize::MAX);
+    let mut findings = std::mem::take(&mut outcome.findings);
+    findings.sort_by(|a, b| (order(a), a.location, a.rule).cmp(&(order(b), b.location, b.rule)));
+    drop(index);
+    outcome.findings = findings;
     Ok(outcome)
 }

@@ -122,6 +122,41 @@ pub fn lint_source(path: &Path, source: &str, kind: FileKind, config: &Config) -
             Suppressions::for_yaml(source)
         }
     };
+    raw.extend(invalid_ignores(&suppressions));
+    finish(path, raw, &suppressions, config)
+}
+
+/// Findings for ignore comments that name rules that do not exist.
+fn invalid_ignores(suppressions: &Suppressions) -> Vec<RawFinding> {
+    let Some(rule) = rules::by_id(rules::INVALID_IGNORE) else {
+        return Vec::new();
+    };
+    suppressions
+        .mentions
+        .iter()
+        .filter(|(id, _)| id != "all" && rules::by_id(id).is_none())
+        .map(|(id, line)| {
+            let hint = rules::closest(id)
+                .map(|c| format!("; did you mean `{c}`?"))
+                .unwrap_or_default();
+            RawFinding {
+                rule,
+                location: Location::point(*line, 1),
+                severity: rule.severity,
+                message: format!("`{id}` is not a rule id{hint}"),
+                fix: None,
+            }
+        })
+        .collect()
+}
+
+/// Apply settings and inline ignores to raw findings and sort them.
+pub(crate) fn finish(
+    path: &Path,
+    raw: Vec<RawFinding>,
+    suppressions: &Suppressions,
+    config: &Config,
+) -> Vec<Finding> {
     let mut findings: Vec<Finding> = raw
         .into_iter()
         .filter(|r| !config.is_disabled(r.rule.id))
@@ -142,6 +177,38 @@ pub fn lint_source(path: &Path, source: &str, kind: FileKind, config: &Config) -
         .collect();
     findings.sort_by(|a, b| (a.location, a.rule).cmp(&(b.location, b.rule)));
     findings.dedup();
+    findings
+}
+
+/// Cross-file checks over the linted files: a dev Dockerfile next to a production one.
+pub fn lint_project(files: &[LintedFile], config: &Config) -> Vec<Finding> {
+    let dockerfiles: Vec<&LintedFile> = files
+        .iter()
+        .filter(|f| f.kind == FileKind::Dockerfile)
+        .collect();
+    let mut findings = Vec::new();
+    for dev in dockerfiles.iter().filter(|f| rules::is_dev_path(&f.path)) {
+        let siblings = dockerfiles
+            .iter()
+            .filter(|f| f.path.parent() == dev.path.parent() && !rules::is_dev_path(&f.path));
+        let Some(prod) = siblings.min_by_key(|f| {
+            (
+                f.path.file_name().is_none_or(|n| n != "Dockerfile"),
+                f.path.clone(),
+            )
+        }) else {
+            continue;
+        };
+        let dev_tree = dockerfile::parse(&dev.source);
+        let prod_tree = dockerfile::parse(&prod.source);
+        let raw = rules::project::duplicated_build(&dev_tree, &prod_tree, &prod.path);
+        findings.extend(finish(
+            &dev.path,
+            raw,
+            &Suppressions::for_dockerfile(&dev_tree),
+            config,
+        ));
+    }
     findings
 }
 

@@ -9,6 +9,8 @@ use crate::dockerfile::Dockerfile;
 pub struct Suppressions {
     file_wide: Vec<String>,
     ranges: Vec<(Vec<String>, usize, usize)>,
+    /// Every rule id named in an ignore comment, with the comment's 1-based line.
+    pub mentions: Vec<(String, usize)>,
 }
 
 /// Parse `terrarium: ignore=a,b why` out of a comment's text; `true` for `ignore-file`.
@@ -37,6 +39,8 @@ impl Suppressions {
             let Some((file_wide, rules)) = directive(&comment.text) else {
                 continue;
             };
+            let (line, _) = df.lines.position(&df.source, comment.span.start);
+            s.mentions.extend(rules.iter().map(|r| (r.clone(), line)));
             if file_wide {
                 s.file_wide.extend(rules);
                 continue;
@@ -68,6 +72,7 @@ impl Suppressions {
             let Some((file_wide, rules)) = directive(&line[pos..]) else {
                 continue;
             };
+            s.mentions.extend(rules.iter().map(|r| (r.clone(), i + 1)));
             if file_wide {
                 s.file_wide.extend(rules);
                 continue;

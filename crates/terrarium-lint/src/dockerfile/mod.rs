@@ -4,6 +4,7 @@
 mod parser;
 mod words;
 
+pub(crate) use parser::edit_distance;
 pub use parser::parse;
 pub use words::split_words;
 

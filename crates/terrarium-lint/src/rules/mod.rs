@@ -7,6 +7,7 @@ mod detect;
 mod instructions;
 mod layers;
 mod processes;
+pub mod project;
 mod python;
 mod runtime;
 mod secrets;
@@ -58,19 +59,37 @@ pub struct Rule {
 /// The rule that reports files that cannot be parsed.
 pub const PARSE_ERROR: &str = "parse-error";
 
-const SYNTAX: &[Rule] = &[Rule {
-    id: PARSE_ERROR,
-    lesson: None,
-    severity: Severity::Error,
-    summary: "the file cannot be parsed",
-    rationale: "A Dockerfile or Compose file with a syntax error does not build or start, or \
+/// The rule that reports ignore comments naming rules that do not exist.
+pub const INVALID_IGNORE: &str = "invalid-ignore";
+
+const SYNTAX: &[Rule] = &[
+    Rule {
+        id: PARSE_ERROR,
+        lesson: None,
+        severity: Severity::Error,
+        summary: "the file cannot be parsed",
+        rationale: "A Dockerfile or Compose file with a syntax error does not build or start, or \
                 does something other than what it says (a malformed JSON CMD runs in a shell).",
-    bad: "RUNN pip install flask\nCMD ['gunicorn', 'app:app']",
-    good: "RUN pip install flask==3.1.0\nCMD [\"gunicorn\", \"app:app\"]",
-    fix: "fix the syntax at the reported position",
-    dockerfile: None,
-    compose: None,
-}];
+        bad: "RUNN pip install flask\nCMD ['gunicorn', 'app:app']",
+        good: "RUN pip install flask==3.1.0\nCMD [\"gunicorn\", \"app:app\"]",
+        fix: "fix the syntax at the reported position",
+        dockerfile: None,
+        compose: None,
+    },
+    Rule {
+        id: INVALID_IGNORE,
+        lesson: None,
+        severity: Severity::Warning,
+        summary: "an ignore comment names a rule that does not exist",
+        rationale: "A misspelt rule id in `# terrarium: ignore=...` silences nothing, so the \
+                finding it was meant for still fails the build, or a later one slips through.",
+        bad: "# terrarium: ignore=roo-user\nUSER root",
+        good: "# terrarium: ignore=root-user the init process drops privileges itself\nUSER root",
+        fix: "use a rule id from `terrarium lint --list-rules` (or `all`)",
+        dockerfile: None,
+        compose: None,
+    },
+];
 
 /// Every rule, in a stable order.
 pub fn all() -> &'static [&'static Rule] {
@@ -86,6 +105,7 @@ pub fn all() -> &'static [&'static Rule] {
             apt::RULES,
             secrets::RULES,
             instructions::RULES,
+            project::RULES,
             compose::RULES,
         ]
         .into_iter()
@@ -97,6 +117,16 @@ pub fn all() -> &'static [&'static Rule] {
 /// The rule with this id.
 pub fn by_id(id: &str) -> Option<&'static Rule> {
     all().iter().copied().find(|r| r.id == id)
+}
+
+/// The rule id closest to `id`, for "did you mean" hints.
+pub fn closest(id: &str) -> Option<&'static str> {
+    all()
+        .iter()
+        .map(|r| (crate::dockerfile::edit_distance(id, r.id), r.id))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, r)| r)
 }
 
 /// A finding as a rule reports it, before configuration and ignores apply.

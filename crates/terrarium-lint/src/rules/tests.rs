@@ -683,6 +683,18 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
             false,
         ),
         (
+            "invalid-ignore",
+            "Dockerfile",
+            edit("", "# terrarium: ignore=mantainer\nMAINTAINER jane"),
+            true,
+        ),
+        (
+            "invalid-ignore",
+            "Dockerfile",
+            edit("", "# terrarium: ignore=maintainer\nMAINTAINER jane"),
+            false,
+        ),
+        (
             "untagged-image",
             "Dockerfile",
             d("FROM python\nUSER 1000\n"),
@@ -1328,7 +1340,8 @@ fn every_rule_has_positive_and_negative_cases() {
     for rule in super::all() {
         let pos = cases.iter().any(|(r, _, _, e)| *r == rule.id && *e);
         let neg = cases.iter().any(|(r, _, _, e)| *r == rule.id && !*e);
-        if rule.id == "untrusted-registry" {
+        // Covered by their own tests below: they need settings or several files.
+        if matches!(rule.id, "untrusted-registry" | "duplicated-build") {
             continue;
         }
         assert!(
@@ -1483,4 +1496,65 @@ fn rules_read_the_build_context() {
     assert!(dev.message.contains("app.run()"), "{}", dev.message);
     let worker = edit("CMD", "CMD [\"python\", \"worker.py\"]");
     assert!(!has(&lint_here(&worker), "dev-server"));
+}
+
+#[test]
+fn invalid_ignore_names_the_closest_rule() {
+    let src = edit(
+        "",
+        "# terrarium: ignore=roo-user,maintainer\nMAINTAINER jane",
+    );
+    let findings = lint("Dockerfile", &src);
+    let bad = findings
+        .iter()
+        .find(|f| f.rule == "invalid-ignore")
+        .expect("invalid-ignore");
+    assert!(
+        bad.message.contains("did you mean `root-user`"),
+        "{}",
+        bad.message
+    );
+    assert!(
+        !has(&findings, "maintainer"),
+        "the valid part of the comment still applies"
+    );
+    let ok = edit("", "# terrarium: ignore=all\nMAINTAINER jane");
+    assert!(!has(&lint("Dockerfile", &ok), "invalid-ignore"));
+    let yaml = edit_compose("  db:\n", "  # terrarium: ignore=compose-nope\n  db:\n");
+    assert!(has(&lint("compose.yaml", &yaml), "invalid-ignore"));
+}
+
+#[test]
+fn duplicated_build_between_dockerfile_and_dev() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let steps = "RUN apt-get update && apt-get install -y --no-install-recommends libpq5 && rm -rf /var/lib/apt/lists/*\nCOPY requirements.txt .\nRUN pip install --no-cache-dir --require-hashes -r requirements.txt\n";
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM python:3.12-slim\n{steps}USER 1000\n"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("Dockerfile.dev"),
+        format!("FROM python:3.12-slim\n{steps}USER 1000\nCMD [\"flask\", \"run\"]\n"),
+    )
+    .expect("write");
+    let outcome = crate::lint_paths(&[dir.path().to_path_buf()], &Config::default()).expect("lint");
+    let dup: Vec<_> = outcome
+        .findings
+        .iter()
+        .filter(|f| f.rule == "duplicated-build")
+        .collect();
+    assert_eq!(dup.len(), 2, "{:#?}", outcome.findings);
+    assert!(dup.iter().all(|f| f.file.ends_with("Dockerfile.dev")));
+    assert_eq!(dup[0].location.line, 2);
+
+    // One shared step is not duplicated build logic.
+    std::fs::write(dir.path().join("Dockerfile.dev"), "FROM python:3.12-slim\nRUN pip install --no-cache-dir --require-hashes -r requirements.txt\nUSER 1000\n").expect("write");
+    let outcome = crate::lint_paths(&[dir.path().to_path_buf()], &Config::default()).expect("lint");
+    assert!(
+        !outcome
+            .findings
+            .iter()
+            .any(|f| f.rule == "duplicated-build")
+    );
 }
