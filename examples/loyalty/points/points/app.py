@@ -175,7 +175,9 @@ def github_webhook():
                 }
             )
     for c in credited:
-        log.info("credited %d to %s for %s (delivery %s)", c["points"], c["login"], c["reason"], delivery)
+        log.info(
+            "credited %d to %s for %s (delivery %s)", c["points"], c["login"], c["reason"], delivery
+        )
     result: dict[str, Any] = {
         "delivery": delivery,
         "event": event,
@@ -218,14 +220,18 @@ def debit(login: str):
         )
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise ApiError(400, "invalid_body", 'body must be a JSON object: {"amount": N, "reason": "..."}')
+        raise ApiError(
+            400, "invalid_body", 'body must be a JSON object: {"amount": N, "reason": "..."}'
+        )
     amount = data.get("amount")
     if not isinstance(amount, int) or isinstance(amount, bool) or not 1 <= amount <= MAX_DEBIT:
         raise ApiError(400, "invalid_amount", f"amount must be an integer from 1 to {MAX_DEBIT}")
     reason = data.get("reason")
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON_LENGTH:
         raise ApiError(
-            400, "invalid_reason", f"reason must be a non-empty string of at most {MAX_REASON_LENGTH} characters"
+            400,
+            "invalid_reason",
+            f"reason must be a non-empty string of at most {MAX_REASON_LENGTH} characters",
         )
     reason = reason.strip()
     try:
@@ -242,7 +248,9 @@ def debit(login: str):
     if replayed:
         log.info("debit %s replayed", key)
     else:
-        log.info("debited %d from %s for %r (balance %d)", amount, result.login, reason, result.balance)
+        log.info(
+            "debited %d from %s for %r (balance %d)", amount, result.login, reason, result.balance
+        )
     response = jsonify(result.to_json())
     response.status_code = 201
     if replayed:

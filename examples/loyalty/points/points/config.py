@@ -41,7 +41,9 @@ class Settings:
         return cls(
             database_url=os.environ.get("DATABASE_URL", "postgresql://loyalty@db:5432/loyalty"),
             webhook_secret=secret,
-            db_pool_size=_int("LOYALTY_DB_POOL_SIZE", os.environ.get("LOYALTY_DB_POOL_SIZE", "4"), 1),
+            db_pool_size=_int(
+                "LOYALTY_DB_POOL_SIZE", os.environ.get("LOYALTY_DB_POOL_SIZE", "4"), 1
+            ),
             db_timeout=_float("LOYALTY_DB_TIMEOUT", os.environ.get("LOYALTY_DB_TIMEOUT", "5")),
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         )

@@ -58,7 +58,9 @@ class Database:
     def ping(self, timeout: float) -> None:
         """Raise unless the database answers within ``timeout`` seconds."""
         with self.connection(timeout=timeout) as conn:
-            conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(int(timeout * 1000)),))
+            conn.execute(
+                "SELECT set_config('statement_timeout', %s, true)", (str(int(timeout * 1000)),)
+            )
             conn.execute("SELECT 1")
 
     def close(self) -> None:

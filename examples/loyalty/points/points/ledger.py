@@ -154,7 +154,8 @@ def debit(
     ).fetchone()
     conn.execute(
         "INSERT INTO debits "
-        "(idempotency_key, contributor_id, amount, reason, ledger_entry_id, balance_after, created_at) "
+        "(idempotency_key, contributor_id, amount, reason, ledger_entry_id, balance_after, "
+        "created_at) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s)",
         (key, row["id"], amount, reason, entry["id"], row["balance"], entry["created_at"]),
     )

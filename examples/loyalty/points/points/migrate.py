@@ -146,10 +146,15 @@ def wait_for_database(conninfo: str, seconds: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m points.migrate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m points.migrate", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--status", action="store_true", help="list migrations and exit")
     parser.add_argument(
-        "--wait", type=float, default=30.0, metavar="SECONDS",
+        "--wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
         help="how long to wait for the database to accept connections (default 30)",
     )
     args = parser.parse_args(argv)

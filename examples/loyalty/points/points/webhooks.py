@@ -152,7 +152,9 @@ def _issues(payload: dict[str, Any]) -> Outcome:
     elif isinstance(number, int) and repo != "unknown repository":
         key = f"issue:{repo.lower()}#{number}"
     else:
-        raise PayloadError("issues: issue.id (or repository.full_name and issue.number) is required")
+        raise PayloadError(
+            "issues: issue.id (or repository.full_name and issue.number) is required"
+        )
     url = issue.get("html_url") if isinstance(issue.get("html_url"), str) else None
     return Outcome(
         credits=[
@@ -161,7 +163,9 @@ def _issues(payload: dict[str, Any]) -> Outcome:
                 amount=POINTS_PER_ISSUE,
                 kind="issue",
                 source_key=key,
-                reason=f"closed issue {repo}#{number}" if number is not None else f"closed issue in {repo}",
+                reason=f"closed issue {repo}#{number}"
+                if number is not None
+                else f"closed issue in {repo}",
                 url=url,
             )
         ]

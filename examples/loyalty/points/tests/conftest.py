@@ -11,11 +11,11 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
+from support import SECRET, GitHub
 
 from points.app import create_app
 from points.config import Settings
 from points.migrate import migrate
-from support import SECRET, GitHub
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,9 @@ class GitHub:
     def __init__(self, client) -> None:
         self.client = client
 
-    def send(self, event: str, payload: dict, *, delivery: str | None = None, signature=None, body=None):
+    def send(
+        self, event: str, payload: dict, *, delivery: str | None = None, signature=None, body=None
+    ):
         raw = body if body is not None else json.dumps(payload).encode()
         headers = {
             "X-GitHub-Event": event,
@@ -39,8 +41,14 @@ class GitHub:
     def push(self, *commits: tuple[str, str | None], repo: str = "pycon/sprints", **kwargs):
         return self.send("push", push_payload(*commits, repo=repo), **kwargs)
 
-    def close_issue(self, login: str, issue_id: int, *, state_reason="completed", number=None, **kwargs):
-        return self.send("issues", issue_payload(login, issue_id, state_reason=state_reason, number=number), **kwargs)
+    def close_issue(
+        self, login: str, issue_id: int, *, state_reason="completed", number=None, **kwargs
+    ):
+        return self.send(
+            "issues",
+            issue_payload(login, issue_id, state_reason=state_reason, number=number),
+            **kwargs,
+        )
 
 
 def push_payload(*commits: tuple[str, str | None], repo: str = "pycon/sprints") -> dict:
@@ -54,14 +62,20 @@ def push_payload(*commits: tuple[str, str | None], repo: str = "pycon/sprints") 
                 "distinct": True,
                 "message": f"change {sha[:7]}",
                 "url": f"https://github.com/{repo}/commit/{sha}",
-                "author": {"name": "N", "email": "n@example.org", **({"username": user} if user else {})},
+                "author": {
+                    "name": "N",
+                    "email": "n@example.org",
+                    **({"username": user} if user else {}),
+                },
             }
             for sha, user in commits
         ],
     }
 
 
-def issue_payload(login: str, issue_id: int, *, state_reason="completed", number=None, action="closed") -> dict:
+def issue_payload(
+    login: str, issue_id: int, *, state_reason="completed", number=None, action="closed"
+) -> dict:
     return {
         "action": action,
         "repository": {"full_name": "pycon/sprints"},

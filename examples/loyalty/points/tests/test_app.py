@@ -16,7 +16,11 @@ def test_health(client):
 
 def test_health_is_503_quickly_when_the_database_is_down():
     app = create_app(
-        Settings(database_url="postgresql://loyalty@127.0.0.1:1/loyalty", webhook_secret="s", db_timeout=10)
+        Settings(
+            database_url="postgresql://loyalty@127.0.0.1:1/loyalty",
+            webhook_secret="s",
+            db_timeout=10,
+        )
     )
     try:
         started = time.monotonic()
@@ -32,7 +36,11 @@ def test_health_is_503_quickly_when_the_database_is_down():
 
 def test_api_is_503_json_when_the_database_is_down():
     app = create_app(
-        Settings(database_url="postgresql://loyalty@127.0.0.1:1/loyalty", webhook_secret="s", db_timeout=1)
+        Settings(
+            database_url="postgresql://loyalty@127.0.0.1:1/loyalty",
+            webhook_secret="s",
+            db_timeout=1,
+        )
     )
     try:
         response = app.test_client().get("/api/contributors/alice")
@@ -69,7 +77,12 @@ class TestSettings:
         monkeypatch.setenv("LOYALTY_DB_TIMEOUT", "2.5")
         monkeypatch.setenv("LOG_LEVEL", "debug")
         settings = Settings.from_env()
-        assert (settings.database_url, settings.db_pool_size, settings.db_timeout, settings.log_level) == (
+        assert (
+            settings.database_url,
+            settings.db_pool_size,
+            settings.db_timeout,
+            settings.log_level,
+        ) == (
             "postgresql://u@h/d",
             9,
             2.5,
@@ -85,7 +98,11 @@ class TestSettings:
 
     @pytest.mark.parametrize(
         ("name", "value"),
-        [("LOYALTY_DB_POOL_SIZE", "0"), ("LOYALTY_DB_POOL_SIZE", "many"), ("LOYALTY_DB_TIMEOUT", "-1")],
+        [
+            ("LOYALTY_DB_POOL_SIZE", "0"),
+            ("LOYALTY_DB_POOL_SIZE", "many"),
+            ("LOYALTY_DB_TIMEOUT", "-1"),
+        ],
     )
     def test_malformed(self, monkeypatch, name, value):
         monkeypatch.setenv("LOYALTY_WEBHOOK_SECRET", "s3cret")

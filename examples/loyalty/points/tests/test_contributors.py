@@ -1,14 +1,16 @@
 """GET /api/contributors and /api/contributors/<login>."""
 
 import pytest
-
 from support import debit, sha
 
 
 def test_unknown_contributor_is_404(client):
     response = client.get("/api/contributors/nobody")
     assert response.status_code == 404
-    assert response.get_json() == {"error": "unknown_contributor", "message": "no contributor 'nobody'"}
+    assert response.get_json() == {
+        "error": "unknown_contributor",
+        "message": "no contributor 'nobody'",
+    }
 
 
 @pytest.mark.parametrize("login", ["-dash", "a_b", "x" * 40, "dot.ted"])
@@ -41,7 +43,9 @@ def test_balance_and_history_newest_first(client, github):
     assert history[1]["delivery"] == "d-issue"
     assert history[1]["url"] == "https://github.com/pycon/sprints/issues/77"
     assert history[3]["reason"] == f"commit {sha(1)[:7]} to pycon/sprints"
-    assert all(set(e) == {"id", "amount", "kind", "reason", "url", "delivery", "at"} for e in history)
+    assert all(
+        set(e) == {"id", "amount", "kind", "reason", "url", "delivery", "at"} for e in history
+    )
     # The history adds up to the balance.
     assert sum(e["amount"] for e in history) == body["balance"]
 

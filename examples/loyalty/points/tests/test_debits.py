@@ -5,7 +5,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-
 from support import balance, debit, sha
 
 
@@ -87,7 +86,9 @@ def test_key_reused_for_another_debit_is_422(client, alice):
 
 
 def test_missing_idempotency_key(client, alice):
-    response = client.post(f"/internal/contributors/{alice}/debits", json={"amount": 1, "reason": "x"})
+    response = client.post(
+        f"/internal/contributors/{alice}/debits", json={"amount": 1, "reason": "x"}
+    )
     assert response.status_code == 400
     assert response.get_json()["error"] == "missing_idempotency_key"
 
@@ -145,7 +146,12 @@ def test_twenty_concurrent_debits_against_a_balance_for_four(app, client, alice,
     responses = _concurrently(app, calls)
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] * 4 + [409] * 16
-    assert sorted(r.get_json()["balance"] for r in responses if r.status_code == 201) == [0, 5, 10, 15]
+    assert sorted(r.get_json()["balance"] for r in responses if r.status_code == 201) == [
+        0,
+        5,
+        10,
+        15,
+    ]
     assert balance(client, alice) == 0
     with psycopg.connect(clean_db) as conn:
         assert conn.execute("SELECT count(*) FROM debits").fetchone()[0] == 4

@@ -26,7 +26,8 @@ def empty_schema(database_url):
 def tables(url):
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() "
             "ORDER BY table_name"
         ).fetchall()
     return [r[0] for r in rows]
@@ -49,7 +50,9 @@ def test_applies_once_then_nothing(empty_schema):
     ]
     assert migrate(empty_schema) == []
     with psycopg.connect(empty_schema) as conn:
-        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(load_migrations())
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(
+            load_migrations()
+        )
 
 
 def test_new_migration_is_applied_after_the_old_ones(empty_schema):

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from support import issue_payload, push_payload, sha, sign
 
 from points.webhooks import (
     POINTS_PER_COMMIT,
@@ -12,7 +13,6 @@ from points.webhooks import (
     parse_payload,
     signature_valid,
 )
-from support import issue_payload, push_payload, sha, sign
 
 SECRET = b"s3cret"
 

@@ -4,7 +4,6 @@ import urllib.parse
 
 import psycopg
 import pytest
-
 from support import balance, issue_payload, push_payload, sha, sign
 
 
@@ -66,7 +65,12 @@ def test_replayed_delivery_credits_nothing_twice(client, github):
     assert first.get_json()["status"] == "processed"
     replay = github.push((sha(1), "alice"), (sha(2), "alice"), delivery="d-1")
     assert replay.status_code == 200
-    assert replay.get_json() == {"delivery": "d-1", "event": "push", "status": "duplicate", "credited": []}
+    assert replay.get_json() == {
+        "delivery": "d-1",
+        "event": "push",
+        "status": "duplicate",
+        "credited": [],
+    }
     assert balance(client, "alice") == 2
 
 
@@ -146,7 +150,11 @@ def test_form_encoded_delivery(client):
         "/webhooks/github",
         data=raw,
         content_type="application/x-www-form-urlencoded",
-        headers={"X-GitHub-Event": "push", "X-GitHub-Delivery": "f-1", "X-Hub-Signature-256": sign(raw)},
+        headers={
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": "f-1",
+            "X-Hub-Signature-256": sign(raw),
+        },
     )
     assert response.status_code == 200, response.get_json()
     assert balance(client, "alice") == 1
@@ -161,7 +169,9 @@ def test_ping(client, github):
 def test_missing_delivery_header(client):
     raw = b"{}"
     response = client.post(
-        "/webhooks/github", data=raw, headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(raw)}
+        "/webhooks/github",
+        data=raw,
+        headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(raw)},
     )
     assert response.status_code == 400
     assert response.get_json()["error"] == "missing_delivery"
@@ -170,7 +180,9 @@ def test_missing_delivery_header(client):
 def test_missing_event_header(client):
     raw = b"{}"
     response = client.post(
-        "/webhooks/github", data=raw, headers={"X-GitHub-Delivery": "x", "X-Hub-Signature-256": sign(raw)}
+        "/webhooks/github",
+        data=raw,
+        headers={"X-GitHub-Delivery": "x", "X-Hub-Signature-256": sign(raw)},
     )
     assert response.status_code == 400
     assert response.get_json()["error"] == "missing_event"
@@ -201,7 +213,9 @@ def test_body_too_large(client, github):
 def test_source_keys_are_unique_in_the_database(clean_db):
     """Replays are refused by the schema itself, not only by the Python code."""
     with psycopg.connect(clean_db) as conn:
-        cid = conn.execute("INSERT INTO contributors (login) VALUES ('alice') RETURNING id").fetchone()[0]
+        cid = conn.execute(
+            "INSERT INTO contributors (login) VALUES ('alice') RETURNING id"
+        ).fetchone()[0]
         conn.execute(
             "INSERT INTO ledger_entries (contributor_id, amount, kind, source_key, reason) "
             "VALUES (%s, 1, 'commit', 'commit:abc', 'x')",

@@ -14,10 +14,17 @@ class Reward(BaseModel):
 
 
 CATALOG: tuple[Reward, ...] = (
-    Reward(id="sticker", name="Sprint sticker", cost=2, description="A laptop sticker for the sprint."),
+    Reward(
+        id="sticker", name="Sprint sticker", cost=2, description="A laptop sticker for the sprint."
+    ),
     Reward(id="tea", name="Tea", cost=3, description="A cup of tea from the conference café."),
     Reward(id="coffee", name="Coffee", cost=5, description="A coffee from the conference café."),
-    Reward(id="t-shirt", name="Sprint T-shirt", cost=25, description="The sprint's T-shirt, while sizes last."),
+    Reward(
+        id="t-shirt",
+        name="Sprint T-shirt",
+        cost=25,
+        description="The sprint's T-shirt, while sizes last.",
+    ),
 )
 
 _BY_ID = {reward.id: reward for reward in CATALOG}

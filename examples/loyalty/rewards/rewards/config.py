@@ -1,10 +1,10 @@
 """Configuration, read only from environment variables (L10).
 
-    POINTS_URL       base URL of the points service, default http://points:8000
-    POINTS_TIMEOUT   seconds for one call to the points service, default 5
-    POINTS_RETRIES   extra attempts when points is unreachable or overloaded, default 2
-                     (safe: every debit carries an idempotency key)
-    LOG_LEVEL        default INFO
+POINTS_URL       base URL of the points service, default http://points:8000
+POINTS_TIMEOUT   seconds for one call to the points service, default 5
+POINTS_RETRIES   extra attempts when points is unreachable or overloaded, default 2
+                 (safe: every debit carries an idempotency key)
+LOG_LEVEL        default INFO
 """
 
 from __future__ import annotations

@@ -104,9 +104,7 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
         for e in exc.errors()
     ]
     message = "; ".join(f"{d['field']}: {d['message']}" for d in details) or "invalid request"
-    return JSONResponse(
-        {"error": "invalid_request", "message": message, "details": details}, 422
-    )
+    return JSONResponse({"error": "invalid_request", "message": message, "details": details}, 422)
 
 
 def get_points(request: Request) -> PointsClient:

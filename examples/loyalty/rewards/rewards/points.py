@@ -86,7 +86,9 @@ class PointsClient:
                 log.error("points debit %s failed after %d attempts: %s", key, attempt + 1, problem)
                 raise PointsUnavailable(problem)
             attempt += 1
-            log.warning("points debit %s: %s; retrying (%d/%d)", key, problem, attempt, self._retries)
+            log.warning(
+                "points debit %s: %s; retrying (%d/%d)", key, problem, attempt, self._retries
+            )
             await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
 
     @staticmethod

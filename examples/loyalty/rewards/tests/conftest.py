@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from fake_points import FakePoints
 from fastapi.testclient import TestClient
 
-from fake_points import FakePoints
 from rewards.main import app, get_points
 from rewards.points import PointsClient
 
@@ -16,7 +16,9 @@ def points() -> FakePoints:
 @pytest.fixture
 def client(points, monkeypatch):
     monkeypatch.setenv("POINTS_URL", "http://points.test:8000")
-    fake = PointsClient("http://points.test:8000", retries=2, backoff=0, transport=points.transport())
+    fake = PointsClient(
+        "http://points.test:8000", retries=2, backoff=0, transport=points.transport()
+    )
     app.dependency_overrides[get_points] = lambda: fake
     try:
         with TestClient(app) as client:

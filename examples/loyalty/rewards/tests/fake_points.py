@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 
@@ -44,10 +44,14 @@ class FakePoints:
         if key in self.debits:
             stored_request, stored = self.debits[key]
             if stored_request != {"login": login, **body}:
-                return httpx.Response(422, json={"error": "idempotency_key_reused", "message": "reused"})
+                return httpx.Response(
+                    422, json={"error": "idempotency_key_reused", "message": "reused"}
+                )
             return httpx.Response(201, json=stored, headers={"Idempotent-Replayed": "true"})
         if login not in self.balances:
-            return httpx.Response(404, json={"error": "unknown_contributor", "message": f"no contributor {login!r}"})
+            return httpx.Response(
+                404, json={"error": "unknown_contributor", "message": f"no contributor {login!r}"}
+            )
         if self.balances[login] < amount:
             balance = self.balances[login]
             return httpx.Response(
@@ -67,7 +71,7 @@ class FakePoints:
             "reason": body["reason"],
             "balance": self.balances[login],
             "idempotency_key": key,
-            "created_at": datetime.now(timezone.utc).isoformat(),
+            "created_at": datetime.now(UTC).isoformat(),
         }
         self.next_id += 1
         self.debits[key] = ({"login": login, **body}, stored)

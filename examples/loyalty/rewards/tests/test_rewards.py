@@ -33,7 +33,12 @@ def test_redeem_coffee(client, points):
     response = redeem(client)
     assert response.status_code == 201
     body = response.json()
-    assert (body["login"], body["reward"], body["cost"], body["balance"]) == ("alice", "coffee", 5, 15)
+    assert (body["login"], body["reward"], body["cost"], body["balance"]) == (
+        "alice",
+        "coffee",
+        5,
+        15,
+    )
     assert re.fullmatch(r"COFFEE-[A-Z2-7]{5}-[A-Z2-7]{5}", body["voucher"])
     assert body["redeemed_at"]
     assert points.balances["alice"] == 15
@@ -180,9 +185,15 @@ def test_points_url_from_the_environment_over_real_http(monkeypatch):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             seen.append((self.path, self.headers["Idempotency-Key"], body))
             reply = json.dumps(
-                {"id": 7, "login": "alice", "amount": body["amount"], "reason": body["reason"],
-                 "balance": 15, "idempotency_key": self.headers["Idempotency-Key"],
-                 "created_at": "2026-05-17T10:00:00+00:00"}
+                {
+                    "id": 7,
+                    "login": "alice",
+                    "amount": body["amount"],
+                    "reason": body["reason"],
+                    "balance": 15,
+                    "idempotency_key": self.headers["Idempotency-Key"],
+                    "created_at": "2026-05-17T10:00:00+00:00",
+                }
             ).encode()
             self.send_response(201)
             self.send_header("Content-Type", "application/json")
@@ -203,7 +214,11 @@ def test_points_url_from_the_environment_over_real_http(monkeypatch):
         assert response.status_code == 201, response.json()
         assert response.json()["balance"] == 15
         assert seen == [
-            ("/internal/contributors/alice/debits", "redemption:k-1", {"amount": 5, "reason": "redeemed coffee"})
+            (
+                "/internal/contributors/alice/debits",
+                "redemption:k-1",
+                {"amount": 5, "reason": "redeemed coffee"},
+            )
         ]
     finally:
         server.shutdown()
