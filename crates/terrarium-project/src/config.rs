@@ -139,7 +139,14 @@ pub(crate) fn read(root: &Path, pyproject_text: Option<&str>) -> Result<Config, 
         path: rel.to_path_buf(),
         source,
     })?;
-    let raw: RawConfig = toml::from_str(&text).map_err(|err| toml_error(rel, &text, &err, FIX))?;
+    let raw: RawConfig = toml::from_str(&text).map_err(|err| {
+        let fix = if err.message().contains("unknown field `tool`") {
+            "terrarium.toml takes the keys at the top level: drop the [tool.terrarium] header"
+        } else {
+            FIX
+        };
+        toml_error(rel, &text, &err, fix)
+    })?;
     convert(rel, &text, raw)
 }
 
@@ -284,6 +291,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("pyproject.toml:2"), "{err}");
+    }
+
+    #[test]
+    fn tool_table_in_terrarium_toml_gets_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("terrarium.toml"),
+            "[tool.terrarium]\nport = 1\n",
+        )
+        .unwrap();
+        let err = read(dir.path(), None).unwrap_err().to_string();
+        assert!(
+            err.contains("terrarium.toml:1") && err.contains("drop the [tool.terrarium] header"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -41,6 +41,16 @@ pub enum Written {
     Kept(PathBuf),
 }
 
+impl std::fmt::Display for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Written::Created(path) => write!(f, "wrote {}", path.display()),
+            Written::Overwritten(path) => write!(f, "overwrote {}", path.display()),
+            Written::Kept(path) => write!(f, "kept {} (it holds secrets)", path.display()),
+        }
+    }
+}
+
 /// Write `files` under `dir`. Refuses (writing nothing) when any would overwrite an existing
 /// file and `force` is false. Every file is written to a temporary file and renamed into place.
 pub fn write_all(

@@ -24,6 +24,22 @@ enum Command {
     Init(cmd::init::Args),
     /// Check Dockerfiles and compose files against the lessons.
     Lint(cmd::lint::Args),
+    /// Develop in a container: source mounted, reloading server on 127.0.0.1, as your UID.
+    Dev(cmd::dev::Args),
+    /// A shell (or `-- CMD`) in a fresh dev container, or `--running` in the running one.
+    Shell(cmd::shell::Args),
+    /// Run the production image prod-like: read-only root, named volumes, SIGTERM on Ctrl-C.
+    Run(cmd::run::Args),
+    /// Show the logs of this project's containers, or of one compose service.
+    Logs(cmd::logs::Args),
+    /// List the containers terrarium started for this project.
+    Ps(cmd::ps::Args),
+    /// Stop and remove the containers terrarium started for this project.
+    Stop(cmd::stop::Args),
+    /// Start every service of compose.yaml, wait for health, print the URLs.
+    Up(cmd::up::Args),
+    /// Remove the compose services (named volumes stay unless --volumes).
+    Down(cmd::down::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +48,14 @@ fn main() -> ExitCode {
         Command::Plan(args) => cmd::plan::run(args),
         Command::Init(args) => cmd::init::run(args),
         Command::Lint(args) => cmd::lint::run(args),
+        Command::Dev(args) => cmd::dev::run(args),
+        Command::Shell(args) => cmd::shell::run(args),
+        Command::Run(args) => cmd::run::run(args),
+        Command::Logs(args) => cmd::logs::run(args),
+        Command::Ps(args) => cmd::ps::run(args),
+        Command::Stop(args) => cmd::stop::run(args),
+        Command::Up(args) => cmd::up::run(args),
+        Command::Down(args) => cmd::down::run(args),
     };
     match result {
         Ok(code) => code,

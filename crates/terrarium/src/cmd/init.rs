@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use crate::outln;
 
 use terrarium_plan::PlanOptions;
-use terrarium_render::{RenderOptions, Written};
+use terrarium_render::RenderOptions;
 
 /// Arguments of `terrarium init`.
 #[derive(Debug, clap::Args)]
@@ -51,11 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let written = terrarium_render::write_all(&args.dir, &files, args.force)?;
     for outcome in &written {
-        match outcome {
-            Written::Created(path) => outln!("wrote {}", path.display()),
-            Written::Overwritten(path) => outln!("overwrote {}", path.display()),
-            Written::Kept(path) => outln!("kept {} (it holds secrets)", path.display()),
-        }
+        outln!("{outcome}");
     }
     for item in &plan.unsettled {
         outln!("note: {} (settle with: {})", item.message, item.key);

@@ -1,8 +1,17 @@
 //! One module per subcommand; each has an `Args` (clap) and a `run` function.
 
+pub mod dev;
+pub mod down;
+pub mod engine;
 pub mod init;
 pub mod lint;
+pub mod logs;
 pub mod plan;
+pub mod ps;
+pub mod run;
+pub mod shell;
+pub mod stop;
+pub mod up;
 
 use std::process::ExitCode;
 
@@ -30,6 +39,10 @@ fn is_input_error(err: &anyhow::Error) -> bool {
         cause.is::<InputError>()
             || cause.is::<terrarium_project::DetectError>()
             || cause.is::<terrarium_plan::PlanError>()
+            || matches!(
+                cause.downcast_ref::<terrarium_engine::EngineError>(),
+                Some(terrarium_engine::EngineError::NoComposeFile(_))
+            )
             || matches!(
                 cause.downcast_ref::<terrarium_render::WriteError>(),
                 Some(terrarium_render::WriteError::Exists { .. })
