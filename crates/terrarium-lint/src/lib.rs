@@ -4,6 +4,8 @@
 //! The pipeline: discover files → parse (never fails: syntax problems become findings) →
 //! rules → settings and ignores → findings → text, JSON, SARIF or GitHub output.
 
+#![warn(missing_docs)]
+
 pub mod compose;
 pub mod config;
 pub mod discover;

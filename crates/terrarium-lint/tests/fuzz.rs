@@ -94,8 +94,44 @@ fn check(name: &str, src: &str) {
     }
 }
 
+/// The fixture corpus, read once.
+fn fixtures() -> &'static [(String, String)] {
+    static FIXTURES: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        let mut files: Vec<(String, String)> = std::fs::read_dir("tests/fixtures")
+            .expect("fixtures")
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(e.path()).ok()?;
+                Some((name, text))
+            })
+            .collect();
+        files.sort();
+        files
+    })
+}
+
+/// Apply byte-level edits (delete, or insert one of a few significant characters) to `text`.
+fn mutate(text: &str, edits: &[(usize, u8)]) -> String {
+    const INSERT: &[u8] = b"\\\n\"'`[]{}:-#$&|<>= \t";
+    let mut bytes = text.as_bytes().to_vec();
+    for &(at, what) in edits {
+        if bytes.is_empty() {
+            break;
+        }
+        let at = at % bytes.len();
+        if what % 3 == 0 {
+            bytes.remove(at);
+        } else {
+            bytes.insert(at, INSERT[usize::from(what) % INSERT.len()]);
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, max_shrink_iters: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000), max_shrink_iters: 200, ..ProptestConfig::default() })]
 
     #[test]
     fn dockerfile_arbitrary_text(src in "\\PC{0,400}") {
@@ -105,6 +141,14 @@ proptest! {
     #[test]
     fn dockerfile_structured(lines in prop::collection::vec(dockerfile_line(), 0..30)) {
         check("Dockerfile", &lines.join("\n"));
+    }
+
+    #[test]
+    fn fixture_mutations(pick in any::<usize>(), edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..12)) {
+        let files = fixtures();
+        let (name, text) = &files[pick % files.len()];
+        let name = if name.ends_with(".yaml") { "compose.yaml" } else { "Dockerfile" };
+        check(name, &mutate(text, &edits));
     }
 
     #[test]

@@ -65,25 +65,42 @@ pub struct Directive {
 
 /// Which instruction a line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[allow(missing_docs)]
 pub enum Kind {
+    /// `ADD`: copy files, URLs or archives.
     Add,
+    /// `ARG`: a build argument.
     Arg,
+    /// `CMD`: the default command.
     Cmd,
+    /// `COPY`: copy files from the context or a stage.
     Copy,
+    /// `ENTRYPOINT`: the executable the container runs.
     Entrypoint,
+    /// `ENV`: environment variables of the image.
     Env,
+    /// `EXPOSE`: ports the service listens on.
     Expose,
+    /// `FROM`: start a stage from a base image.
     From,
+    /// `HEALTHCHECK`: how to tell the container is healthy.
     Healthcheck,
+    /// `LABEL`: image metadata.
     Label,
+    /// `MAINTAINER`: deprecated author field.
     Maintainer,
+    /// `ONBUILD`: an instruction for images built from this one.
     Onbuild,
+    /// `RUN`: a build step.
     Run,
+    /// `SHELL`: the shell for shell-form instructions.
     Shell,
+    /// `STOPSIGNAL`: the signal that stops the container.
     Stopsignal,
+    /// `USER`: the user the container runs as.
     User,
+    /// `VOLUME`: declared data directories.
     Volume,
+    /// `WORKDIR`: the working directory.
     Workdir,
     /// Not a Dockerfile instruction (reported as a syntax error).
     Unknown,
