@@ -7,6 +7,27 @@ use crate::Outcome;
 use crate::finding::Severity;
 use crate::rules;
 
+/// A SARIF artifact URI: relative paths stay relative (GitHub resolves them against the
+/// repository root); absolute paths become `file://` URIs.
+fn artifact_uri(path: &std::path::Path) -> String {
+    let text = path_string(path);
+    let encoded: String = text
+        .chars()
+        .map(|c| match c {
+            ' ' => "%20".to_string(),
+            '%' => "%25".to_string(),
+            '#' => "%23".to_string(),
+            '?' => "%3F".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    if path.is_absolute() {
+        format!("file://{encoded}")
+    } else {
+        encoded
+    }
+}
+
 fn level(s: Severity) -> &'static str {
     match s {
         Severity::Error => "error",
@@ -54,7 +75,7 @@ pub(super) fn render(outcome: &Outcome) -> String {
                 "message": { "text": f.message },
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": { "uri": path_string(&f.file) },
+                        "artifactLocation": { "uri": artifact_uri(&f.file) },
                         "region": {
                             "startLine": f.location.line,
                             "startColumn": f.location.column,
@@ -80,11 +101,28 @@ pub(super) fn render(outcome: &Outcome) -> String {
                 },
             },
             "columnKind": "unicodeCodePoints",
-            "artifacts": outcome.files.iter().map(|f| json!({ "location": { "uri": path_string(&f.path) } })).collect::<Vec<_>>(),
+            "artifacts": outcome.files.iter().map(|f| json!({ "location": { "uri": artifact_uri(&f.path) } })).collect::<Vec<_>>(),
             "results": results,
         }],
     });
     let mut text = serde_json::to_string_pretty(&report).unwrap_or_default();
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_uris() {
+        assert_eq!(
+            artifact_uri(std::path::Path::new("app/Dockerfile")),
+            "app/Dockerfile"
+        );
+        assert_eq!(
+            artifact_uri(std::path::Path::new("/srv/my app/Dockerfile")),
+            "file:///srv/my%20app/Dockerfile"
+        );
+    }
 }
