@@ -757,12 +757,21 @@ fn decide_command(
             if let Some(worker) = worker_class {
                 argv.extend(strings(&["--worker-class", worker]));
             }
+            let control_socket = pinned_version(project, "gunicorn").is_some_and(|v| v >= (25, 1));
+            if control_socket {
+                argv.extend(strings(&["--control-socket", "/tmp/gunicorn.ctl"]));
+            }
             argv.push(app.value.target());
             (
                 argv,
                 format!(
-                    "gunicorn serves {} on {bind}, access log to stdout (L14); workers from WEB_CONCURRENCY",
-                    describe_app(app)
+                    "gunicorn serves {} on {bind}, access log to stdout (L14){}; workers from WEB_CONCURRENCY",
+                    describe_app(app),
+                    if control_socket {
+                        ", its control socket in /tmp so it works on a read-only root and `gunicornc` can be reached with exec (L09, L15)"
+                    } else {
+                        ""
+                    }
                 ),
                 Some(app.source.clone()),
             )
@@ -807,6 +816,30 @@ fn decide_command(
         format!("{why}; exec form so the server is PID 1 and gets SIGTERM (L19)"),
         source.into_iter().collect(),
     ))
+}
+
+/// The `(major, minor)` version of a package the project pins (in its lock or with `==`).
+fn pinned_version(project: &Project, name: &str) -> Option<(u64, u64)> {
+    let wanted = terrarium_project::PackageName::new(name);
+    let version = match &project.dependencies {
+        DependencySource::Requirements {
+            file, lock: None, ..
+        } => file
+            .requirements
+            .iter()
+            .find(|r| r.name == wanted)?
+            .pinned_version()?
+            .to_string(),
+        source => source
+            .lock()?
+            .packages
+            .iter()
+            .find(|p| p.name == wanted)?
+            .version
+            .clone(),
+    };
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
+    Some((parts.next()??, parts.next().flatten().unwrap_or(0)))
 }
 
 /// The app as the subject of a sentence: "Flask", "the plain WSGI callable".

@@ -135,9 +135,17 @@ fn production(name: &str) {
         &[],
     );
     let host = free_port();
+    // Prod-like: the image must work with a read-only root and only /tmp writable (L09).
     let container = Container::run(
         &format!("{name}-prod"),
-        &["-p", &format!("127.0.0.1:{host}:{}", case.port), &image.tag],
+        &[
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "-p",
+            &format!("127.0.0.1:{host}:{}", case.port),
+            &image.tag,
+        ],
     );
 
     let health = wait_for(host, case.health, Duration::from_secs(60), |r| {
@@ -163,6 +171,11 @@ fn production(name: &str) {
         pid1_uid(&container),
         65532,
         "PID 1 must run as the non-root UID"
+    );
+    let logs = container.logs();
+    assert!(
+        !logs.contains("[ERROR]") && !logs.contains("Traceback"),
+        "errors in the logs:\n{logs}"
     );
     let pip = docker_output(&["exec", &container.name, "python", "-m", "pip", "--version"]);
     assert!(
