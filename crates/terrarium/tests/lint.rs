@@ -125,7 +125,7 @@ fn init_output_has_nothing_at_warning_or_above() {
 fn exit_codes_follow_the_threshold() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "Dockerfile", CLEAN);
-    write(dir.path(), ".dockerignore", ".git\n");
+    write(dir.path(), ".dockerignore", ".git\n.env\n");
     terrarium().arg("lint").arg(dir.path()).assert().code(0);
 
     // An info-level finding passes by default and fails with --fail-on info.
@@ -242,7 +242,7 @@ fn discovery_respects_gitignore_and_defaults_to_the_current_directory() {
 #[test]
 fn settings_from_pyproject_and_inline_ignores() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(dir.path(), ".dockerignore", ".git\n");
+    write(dir.path(), ".dockerignore", ".git\n.env\n");
     write(
         dir.path(),
         "Dockerfile",

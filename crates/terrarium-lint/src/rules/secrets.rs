@@ -46,6 +46,20 @@ pub(super) const RULES: &[Rule] = &[
         dockerfile: Some(missing_dockerignore),
         compose: None,
     },
+    Rule {
+        id: "dockerignore-incomplete",
+        lesson: Some(LessonId::new(22)),
+        severity: Severity::Warning,
+        summary: "the .dockerignore does not keep .env or .git out of a whole-context COPY",
+        rationale: "`COPY . .` copies everything the .dockerignore lets through: a .env file \
+                    puts secrets into a layer, .git puts the whole history (and busts the cache \
+                    on every commit).",
+        bad: "# .dockerignore\n__pycache__/",
+        good: "# .dockerignore\n.env\n.env.*\n.git\n__pycache__/",
+        fix: "add `.env`, `.env.*` and `.git` to .dockerignore",
+        dockerfile: Some(dockerignore_incomplete),
+        compose: None,
+    },
 ];
 
 fn secret_in_env(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
@@ -149,5 +163,115 @@ fn missing_dockerignore(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
             );
             return;
         }
+    }
+}
+
+/// The .dockerignore that applies to this Dockerfile, if any.
+fn dockerignore(cx: &DockerfileContext<'_>) -> Option<String> {
+    let dir = cx.context_dir();
+    let own = cx
+        .path
+        .file_name()
+        .map(|n| dir.join(format!("{}.dockerignore", n.to_string_lossy())));
+    own.into_iter()
+        .chain(std::iter::once(dir.join(".dockerignore")))
+        .find_map(|p| std::fs::read_to_string(p).ok())
+}
+
+/// Whether the patterns exclude a top-level entry named `name` (and do not re-include it).
+fn excludes(patterns: &str, name: &str) -> bool {
+    let mut excluded = false;
+    for line in patterns
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (negated, pattern) = match line.strip_prefix('!') {
+            Some(p) => (true, p),
+            None => (false, line),
+        };
+        let pattern = pattern
+            .trim_start_matches("**/")
+            .trim_start_matches('/')
+            .trim_end_matches('/');
+        if glob_matches(pattern, name) {
+            excluded = !negated;
+        }
+    }
+    excluded
+}
+
+/// `*` and `?` glob matching within one path component.
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    if pattern == "**" {
+        return true;
+    }
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+fn dockerignore_incomplete(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
+    let Some(patterns) = dockerignore(cx) else {
+        return;
+    };
+    let Some(copy) = cx.instructions().map(|(_, i)| i).find(|i| {
+        matches!(i.kind, Kind::Copy | Kind::Add) && i.flag("from").is_none() && {
+            let words = i.words();
+            words[..words.len().saturating_sub(1)]
+                .iter()
+                .any(|w| matches!(w.text.as_str(), "." | "./" | "*" | "./*"))
+        }
+    }) else {
+        return;
+    };
+    let missing: Vec<&str> = [".env", ".git"]
+        .into_iter()
+        .filter(|name| !excludes(&patterns, name))
+        .collect();
+    if !missing.is_empty() {
+        out.span(
+            copy.span,
+            format!(
+                "the .dockerignore does not exclude {}: the whole context is copied",
+                missing.join(" and ")
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerignore_patterns() {
+        assert!(excludes(".env\n.git/\n", ".env") && excludes(".env\n.git/\n", ".git"));
+        assert!(excludes("**/.env*\n", ".env"));
+        assert!(excludes("*\n!app.py\n", ".git"));
+        assert!(!excludes("*\n!.env\n", ".env"));
+        assert!(excludes(".*\n", ".git"));
+        assert!(!excludes("# .env\nenv\n.envrc\n", ".env"));
+        assert!(glob_matches("*.py[cod]", "x.py[cod]"));
+        assert!(!glob_matches("a*b", "ac"));
     }
 }

@@ -1341,7 +1341,10 @@ fn every_rule_has_positive_and_negative_cases() {
         let pos = cases.iter().any(|(r, _, _, e)| *r == rule.id && *e);
         let neg = cases.iter().any(|(r, _, _, e)| *r == rule.id && !*e);
         // Covered by their own tests below: they need settings or several files.
-        if matches!(rule.id, "untrusted-registry" | "duplicated-build") {
+        if matches!(
+            rule.id,
+            "untrusted-registry" | "duplicated-build" | "dockerignore-incomplete"
+        ) {
             continue;
         }
         assert!(
@@ -1445,7 +1448,7 @@ fn rules_read_the_build_context() {
         let path = dir.path().join("Dockerfile");
         lint_source(&path, src, FileKind::Dockerfile, &Config::default())
     };
-    write(".dockerignore", ".git\n");
+    write(".dockerignore", ".git\n.env\n");
     write(
         "entrypoint.sh",
         "#!/bin/sh\nset -e\npython manage.py migrate\ngunicorn app:app\n",
@@ -1496,6 +1499,24 @@ fn rules_read_the_build_context() {
     assert!(dev.message.contains("app.run()"), "{}", dev.message);
     let worker = edit("CMD", "CMD [\"python\", \"worker.py\"]");
     assert!(!has(&lint_here(&worker), "dev-server"));
+
+    assert!(!has(&lint_here(GOOD), "dockerignore-incomplete"));
+    write(".dockerignore", "__pycache__/\n.git\n");
+    let findings = lint_here(GOOD);
+    let incomplete = findings
+        .iter()
+        .find(|f| f.rule == "dockerignore-incomplete")
+        .expect("incomplete");
+    assert!(
+        incomplete.message.contains(".env") && !incomplete.message.contains(".git"),
+        "{}",
+        incomplete.message
+    );
+    write("Dockerfile.dockerignore", "*\n!app.py\n");
+    assert!(
+        !has(&lint_here(GOOD), "dockerignore-incomplete"),
+        "a Dockerfile-specific ignore file wins"
+    );
 }
 
 #[test]
