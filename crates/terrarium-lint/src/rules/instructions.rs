@@ -152,14 +152,20 @@ fn valid_port(p: &str) -> bool {
 }
 
 fn invalid_expose(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
-    for (_, inst) in cx.instructions().filter(|(_, i)| i.kind == Kind::Expose) {
+    for (n, inst) in cx.instructions().filter(|(_, i)| i.kind == Kind::Expose) {
         for w in inst.words() {
-            if w.text.contains('$') {
+            let text = match cx.stage_of(n) {
+                Some(stage) if w.text.contains('$') => {
+                    crate::dockerfile::expand(&w.text, &|name| cx.variable(stage, name))
+                }
+                _ => w.text.clone(),
+            };
+            if text.is_empty() || text.contains('$') {
                 continue;
             }
-            let (ports, proto) = match w.text.split_once('/') {
+            let (ports, proto) = match text.split_once('/') {
                 Some((p, proto)) => (p, Some(proto)),
-                None => (w.text.as_str(), None),
+                None => (text.as_str(), None),
             };
             let proto_ok = proto
                 .is_none_or(|p| matches!(p.to_ascii_lowercase().as_str(), "tcp" | "udp" | "sctp"));

@@ -321,4 +321,27 @@ fn log_file(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
             }
         }
     }
+    for n in cx.runtime() {
+        let inst = &cx.file.instructions[n];
+        if inst.kind != Kind::Env {
+            continue;
+        }
+        for (key, value) in inst.pairs() {
+            let upper = key.text.to_ascii_uppercase();
+            let is_log_setting = ["LOG_FILE", "LOGFILE", "LOG_PATH"]
+                .iter()
+                .any(|k| upper.ends_with(k));
+            if let Some(v) = value.filter(|v| {
+                is_log_setting && v.text.starts_with('/') && !v.text.starts_with("/dev/")
+            }) {
+                out.span(
+                    key.span.join(v.span),
+                    format!(
+                        "`{}={}` sends logs to a file in the container",
+                        key.text, v.text
+                    ),
+                );
+            }
+        }
+    }
 }

@@ -366,6 +366,18 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
         (
             "log-file",
             "Dockerfile",
+            edit("", "ENV APP_LOG_FILE=/var/log/app/app.log"),
+            true,
+        ),
+        (
+            "log-file",
+            "Dockerfile",
+            edit("", "ENV APP_LOG_FILE=/dev/stdout"),
+            false,
+        ),
+        (
+            "log-file",
+            "Dockerfile",
             edit(
                 "CMD",
                 "CMD [\"gunicorn\", \"--access-logfile\", \"/var/log/access.log\", \"app:app\"]",
@@ -945,6 +957,18 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
             "repeated-instruction",
             "Dockerfile",
             GOOD.to_string(),
+            false,
+        ),
+        (
+            "invalid-expose",
+            "Dockerfile",
+            edit("EXPOSE", "ENV PORT=80000\nEXPOSE $PORT"),
+            true,
+        ),
+        (
+            "invalid-expose",
+            "Dockerfile",
+            edit("EXPOSE", "ARG PORT=8000\nEXPOSE ${PORT}/tcp"),
             false,
         ),
         (
