@@ -17,6 +17,12 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The server answered 404 Not Found (not retried).
+    #[error("{url}: not found (HTTP 404); check the name, or the mirror or index URL")]
+    NotFound {
+        /// What was requested.
+        url: String,
+    },
     /// The download ended before the expected number of bytes.
     #[error(
         "downloading {url} was cut short: got {actual} of {expected} bytes; nothing was cached, \

@@ -88,23 +88,46 @@ impl Fetcher {
         expected: Expected,
         progress: &dyn Progress,
     ) -> Result<StoredBlob, Error> {
-        if let Some(path) = self.cache.get(&expected.sha256)? {
+        self.blob_checked(url, what, expected.sha256, Some(expected.size), progress)
+    }
+
+    /// Like [`blob`](Self::blob) for a file whose size is not known in advance (only its
+    /// sha256, as in most Python lock files); a download shorter than the server's
+    /// `Content-Length` is still reported as [`Error::Truncated`].
+    pub fn blob_checked(
+        &self,
+        url: &str,
+        what: &str,
+        sha256: Digest,
+        size: Option<u64>,
+        progress: &dyn Progress,
+    ) -> Result<StoredBlob, Error> {
+        if let Some(path) = self.cache.get(&sha256)? {
+            let size = match size {
+                Some(size) => size,
+                None => std::fs::metadata(&path)
+                    .map_err(|source| Error::Io {
+                        path: path.clone(),
+                        source,
+                    })?
+                    .len(),
+            };
             progress.event(&ProgressEvent::Finished { what, cached: true });
             return Ok(StoredBlob {
-                digest: expected.sha256,
-                size: expected.size,
+                digest: sha256,
+                size,
                 path,
             });
         }
         if self.offline {
             return Err(Error::Offline {
-                what: format!("{what} ({})", expected.sha256),
+                what: format!("{what} ({sha256})"),
             });
         }
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.try_blob(url, what, expected, progress) {
+            match self.try_blob(url, what, sha256, size, progress) {
                 Err(Error::Network { .. } | Error::Truncated { .. }) if attempt < ATTEMPTS => {
                     std::thread::sleep(Duration::from_millis(500 * attempt as u64));
                 }
@@ -117,20 +140,23 @@ impl Fetcher {
         &self,
         url: &str,
         what: &str,
-        expected: Expected,
+        sha256: Digest,
+        size: Option<u64>,
         progress: &dyn Progress,
     ) -> Result<StoredBlob, Error> {
         let mut writer = self.cache.writer()?;
-        self.download(url, what, Some(expected.size), &mut writer, progress)?;
-        if writer.written() != expected.size {
+        self.download(url, what, size, &mut writer, &[], progress)?;
+        if let Some(size) = size
+            && writer.written() != size
+        {
             return Err(Error::SizeMismatch {
                 file: what.to_owned(),
-                expected: expected.size,
+                expected: size,
                 actual: writer.written(),
             });
         }
         let stored = writer
-            .commit_expecting(&expected.sha256, what)
+            .commit_expecting(&sha256, what)
             .map_err(|err| match err {
                 terrarium_image::Error::DigestMismatch {
                     what,
@@ -153,6 +179,12 @@ impl Fetcher {
     /// GET `url` into memory (for small, signed metadata such as InRelease); refuses more than
     /// [`MAX_SMALL_DOWNLOAD`] bytes.
     pub fn get_small(&self, url: &str) -> Result<Vec<u8>, Error> {
+        self.get_small_as(url, None)
+    }
+
+    /// [`get_small`](Self::get_small) asking for the media type `accept` (e.g. the PyPI Simple
+    /// API's `application/vnd.pypi.simple.v1+json`).
+    pub fn get_small_as(&self, url: &str, accept: Option<&str>) -> Result<Vec<u8>, Error> {
         if self.offline {
             return Err(Error::Offline {
                 what: url.to_owned(),
@@ -162,7 +194,15 @@ impl Fetcher {
         loop {
             attempt += 1;
             let mut out = LimitedBuffer(Vec::new());
-            match self.download(url, url, None, &mut out, &crate::progress::NoProgress) {
+            let headers: Vec<(&str, &str)> = accept.map(|a| ("accept", a)).into_iter().collect();
+            match self.download(
+                url,
+                url,
+                None,
+                &mut out,
+                &headers,
+                &crate::progress::NoProgress,
+            ) {
                 Ok(()) => return Ok(out.0),
                 Err(Error::Network { .. } | Error::Truncated { .. }) if attempt < ATTEMPTS => {
                     std::thread::sleep(Duration::from_millis(500 * attempt as u64));
@@ -178,18 +218,24 @@ impl Fetcher {
         what: &str,
         expected_size: Option<u64>,
         out: &mut dyn Write,
+        headers: &[(&str, &str)],
         progress: &dyn Progress,
     ) -> Result<(), Error> {
         let network = |message: String| Error::Network {
             url: url.to_owned(),
             message,
         };
-        let mut response = self
-            .client
-            .get(url)
-            .send()
-            .map_err(|err| network(error_chain(&err)))?;
+        let mut request = self.client.get(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = request.send().map_err(|err| network(error_chain(&err)))?;
         let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(Error::NotFound {
+                url: url.to_owned(),
+            });
+        }
         if !status.is_success() {
             return Err(network(format!("HTTP {status}")));
         }

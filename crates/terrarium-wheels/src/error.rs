@@ -1,0 +1,140 @@
+//! Errors of wheel selection, download and installation; each says what to do.
+
+use std::path::PathBuf;
+
+use terrarium_image::Digest;
+
+/// Everything that can go wrong getting wheels into an image.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A downloaded or cached wheel does not have the hash the lock records.
+    #[error(
+        "{package}: {file} has sha256 {actual}, but the lock says {expected}; the download is \
+         corrupt or was tampered with (it was not cached). Retry; if it persists, check the lock \
+         or the index"
+    )]
+    HashMismatch {
+        /// The package.
+        package: String,
+        /// The wheel file.
+        file: String,
+        /// The hash from the lock.
+        expected: Digest,
+        /// The hash of what arrived.
+        actual: Digest,
+    },
+    /// No wheel of the package runs on the target.
+    #[error(
+        "{package} {version}: unsupported wheel platform: no wheel runs on {target} (found: {found}). \
+         Pick a version that publishes a wheel for it, or build with the other --distro"
+    )]
+    NoCompatibleWheel {
+        /// The package.
+        package: String,
+        /// Its version.
+        version: String,
+        /// The target, e.g. `CPython 3.11, manylinux x86_64 glibc 2.36`.
+        target: String,
+        /// The tags of the wheels that exist (or `no wheels`).
+        found: String,
+    },
+    /// Only a source distribution exists.
+    #[error(
+        "{package} {version}: only a source distribution is available ({file}); terrarium installs \
+         wheels only. Pin a version that publishes a wheel, or build the wheel yourself and add it \
+         to a local index"
+    )]
+    SdistOnly {
+        /// The package.
+        package: String,
+        /// Its version.
+        version: String,
+        /// The sdist's file name.
+        file: String,
+    },
+    /// A locked package has no hash to check a download against.
+    #[error(
+        "{package} {version}: the lock records no sha256 for it; regenerate the lock with hashes \
+         (`uv lock`, `poetry lock`, `pip-compile --generate-hashes`)"
+    )]
+    NoHash {
+        /// The package.
+        package: String,
+        /// Its version.
+        version: String,
+    },
+    /// The index has no file matching the lock's hashes.
+    #[error(
+        "{package} {version}: the index has no file with the lock's hashes ({hashes}); the lock is \
+         stale or for another index: regenerate it"
+    )]
+    NotOnIndex {
+        /// The package.
+        package: String,
+        /// Its version.
+        version: String,
+        /// The hashes the lock lists.
+        hashes: String,
+    },
+    /// Resolving unlocked requirements failed.
+    #[error(
+        "{requirement}: {message}. Lock the dependencies (`uv lock` or `uv pip compile \
+         --generate-hashes`) and build again"
+    )]
+    Unresolvable {
+        /// The requirement (with who needs it).
+        requirement: String,
+        /// Why.
+        message: String,
+    },
+    /// A requirement, marker or version could not be parsed.
+    #[error("{what}: {message}")]
+    Parse {
+        /// What was parsed (file or requirement).
+        what: String,
+        /// The problem.
+        message: String,
+    },
+    /// A wheel file name does not follow the wheel spec.
+    #[error("`{0}` is not a valid wheel file name (name-version-python-abi-platform.whl)")]
+    BadWheelName(String),
+    /// A wheel archive is malformed.
+    #[error("{file}: not a valid wheel: {message}; delete it from the cache and build again")]
+    BadWheel {
+        /// The wheel.
+        file: String,
+        /// The problem.
+        message: String,
+    },
+    /// A download failed (network, truncation, offline with a missing file).
+    #[error(transparent)]
+    Fetch(terrarium_debian::Error),
+    /// A local file operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The image crate failed (cache, layer writing).
+    #[error(transparent)]
+    Image(#[from] terrarium_image::Error),
+    /// A bug in terrarium.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<terrarium_debian::Error> for Error {
+    fn from(err: terrarium_debian::Error) -> Self {
+        match err {
+            terrarium_debian::Error::Image(err) => Error::Image(err),
+            other => Error::Fetch(other),
+        }
+    }
+}
+
+pub(crate) fn io_error(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.into();
+    move |source| Error::Io { path, source }
+}

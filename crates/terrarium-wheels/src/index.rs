@@ -1,0 +1,183 @@
+//! The package index: the PyPI Simple API in its JSON form (PEP 691), with the file list of each
+//! project kept in the cache's metadata so that warm and offline builds need no network.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use terrarium_debian::Fetcher;
+use terrarium_image::Digest;
+
+use crate::error::Error;
+
+/// The Simple API media type asked for (PEP 691).
+pub const SIMPLE_JSON: &str = "application/vnd.pypi.simple.v1+json";
+
+/// PyPI's Simple API.
+pub const PYPI_SIMPLE: &str = "https://pypi.org/simple";
+
+/// How long a cached project page is used before it is fetched again.
+pub const DEFAULT_PAGE_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// One file of a project on the index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexFile {
+    /// The file name (`flask-3.1.2-py3-none-any.whl`, `pkg-1.0.tar.gz`).
+    pub filename: String,
+    /// Absolute download URL.
+    pub url: String,
+    /// Its sha256, when the index gives one.
+    pub sha256: Option<Digest>,
+    /// Its size, when the index gives it (PEP 700).
+    pub size: Option<u64>,
+    /// `Requires-Python`, when given.
+    pub requires_python: Option<String>,
+    /// Whether the file is yanked (PEP 592).
+    pub yanked: bool,
+}
+
+/// A Simple-API index reached through a [`Fetcher`] (which decides the cache and offline mode).
+#[derive(Debug, Clone)]
+pub struct Index {
+    fetcher: Fetcher,
+    base: String,
+    max_age: Duration,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    files: Vec<PageFile>,
+}
+
+#[derive(Deserialize)]
+struct PageFile {
+    filename: String,
+    url: String,
+    #[serde(default)]
+    hashes: std::collections::BTreeMap<String, String>,
+    #[serde(rename = "requires-python")]
+    requires_python: Option<String>,
+    size: Option<u64>,
+    #[serde(default)]
+    yanked: serde_json::Value,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedPage {
+    fetched: u64,
+    files: Vec<IndexFile>,
+}
+
+impl Index {
+    /// An index at `base` (the Simple API root, e.g. [`PYPI_SIMPLE`]).
+    pub fn new(fetcher: Fetcher, base: impl Into<String>) -> Self {
+        Self {
+            fetcher,
+            base: base.into().trim_end_matches('/').to_owned(),
+            max_age: DEFAULT_PAGE_MAX_AGE,
+        }
+    }
+
+    /// Reuse cached project pages for up to `max_age` (offline builds always reuse them).
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// The fetcher (downloads, cache, offline mode).
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
+    }
+
+    fn meta_key(&self, name: &str) -> String {
+        let base: String = self
+            .base
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        format!("pypi/{base}/{name}.json")
+    }
+
+    /// The files of project `name` (normalized per PEP 503). With `refresh`, a cached page is
+    /// fetched again (online) even when it is fresh: used when a locked hash is not on it.
+    pub fn files(&self, name: &str, refresh: bool) -> Result<Vec<IndexFile>, Error> {
+        let key = self.meta_key(name);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let cached = self
+            .fetcher
+            .cache()
+            .read_meta(&key)?
+            .and_then(|bytes| serde_json::from_slice::<CachedPage>(&bytes).ok());
+        if let Some(page) = &cached {
+            let fresh = now.saturating_sub(page.fetched) < self.max_age.as_secs() && !refresh;
+            if fresh || self.fetcher.offline() {
+                return Ok(page.files.clone());
+            }
+        }
+        let url = format!("{}/{name}/", self.base);
+        let body = self.fetcher.get_small_as(&url, Some(SIMPLE_JSON))?;
+        let page: Page = serde_json::from_slice(&body).map_err(|err| Error::Parse {
+            what: url.clone(),
+            message: format!("not a PEP 691 JSON project page: {err}"),
+        })?;
+        let files: Vec<IndexFile> = page
+            .files
+            .into_iter()
+            .map(|file| IndexFile {
+                url: absolute(&url, &file.url),
+                sha256: file
+                    .hashes
+                    .get("sha256")
+                    .and_then(|hex| Digest::from_hex(&hex.to_ascii_lowercase()).ok()),
+                size: file.size,
+                requires_python: file.requires_python.filter(|r| !r.trim().is_empty()),
+                yanked: !matches!(file.yanked, serde_json::Value::Bool(false))
+                    && !file.yanked.is_null(),
+                filename: file.filename,
+            })
+            .collect();
+        let record = CachedPage {
+            fetched: now,
+            files: files.clone(),
+        };
+        let json = serde_json::to_vec(&record).map_err(|err| Error::Internal(err.to_string()))?;
+        self.fetcher.cache().write_meta(&key, &json)?;
+        Ok(files)
+    }
+}
+
+/// Resolve a possibly relative file URL against the page URL.
+fn absolute(page: &str, url: &str) -> String {
+    if url.contains("://") {
+        return url.to_owned();
+    }
+    let origin_end = page
+        .find("://")
+        .and_then(|i| page[i + 3..].find('/').map(|j| i + 3 + j))
+        .unwrap_or(page.len());
+    if url.starts_with('/') {
+        format!("{}{url}", &page[..origin_end])
+    } else {
+        format!("{}/{url}", page.trim_end_matches('/'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_relative_urls() {
+        let page = "https://pypi.org/simple/flask/";
+        assert_eq!(absolute(page, "https://f/x.whl"), "https://f/x.whl");
+        assert_eq!(
+            absolute(page, "/packages/x.whl"),
+            "https://pypi.org/packages/x.whl"
+        );
+        assert_eq!(
+            absolute(page, "x.whl"),
+            "https://pypi.org/simple/flask/x.whl"
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! Resolving requirements that are not locked (a server terrarium adds, an unlocked project)
+//! into [`Pin`]s, on top of packages already pinned by the project's lock.
+//!
+//! The rule is pip's greedy one without backtracking: requirements are taken breadth-first in
+//! the order given; a package already pinned must satisfy every later specifier (else the build
+//! stops and says to lock the project); a new package gets its highest non-yanked, non-pre-release
+//! version that satisfies the specifier, allows the target's Python and has a wheel for the
+//! target; its `Requires-Dist` (read from the wheel's METADATA) are followed with its extras.
+//! The result is recorded in `terrarium.lock`, so it is decided once.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::str::FromStr;
+
+use pep508_rs::pep440_rs::{Version, VersionSpecifiers};
+use pep508_rs::{ExtraName, Requirement, VersionOrUrl};
+use terrarium_debian::Progress;
+use terrarium_project::PackageName;
+
+use crate::error::Error;
+use crate::fetch::fetch_wheel;
+use crate::index::{Index, IndexFile};
+use crate::install::requires_dist;
+use crate::select::{Pin, no_wheel};
+use crate::tags::{Target, WheelName};
+
+/// Parse a PEP 508 requirement; `what` names where it came from.
+pub fn parse_requirement(text: &str, what: &str) -> Result<Requirement, Error> {
+    Requirement::from_str(text).map_err(|err| Error::Parse {
+        what: what.to_owned(),
+        message: format!("bad requirement `{text}`: {err}"),
+    })
+}
+
+struct Pending {
+    requirement: Requirement,
+    needed_by: String,
+}
+
+/// Resolve `requirements` (with who asked for them) for `target`, given `locked` pins that are
+/// already decided. Returns only the new pins, sorted by name.
+pub fn resolve(
+    requirements: Vec<(Requirement, String)>,
+    locked: &[Pin],
+    target: &Target,
+    index: &Index,
+    progress: &dyn Progress,
+) -> Result<Vec<Pin>, Error> {
+    let env = target.marker_environment()?;
+    let supported = target.supported_tags();
+    let python = Version::from_str(&target.python_full)
+        .map_err(|err| Error::Internal(format!("target python version: {err}")))?;
+    let mut chosen: BTreeMap<String, (Version, bool)> = locked
+        .iter()
+        .filter_map(|pin| {
+            Some((
+                pin.name.clone(),
+                (Version::from_str(&pin.version).ok()?, false),
+            ))
+        })
+        .collect();
+    let mut extras_done: BTreeMap<String, BTreeSet<ExtraName>> = BTreeMap::new();
+    let mut metadata: BTreeMap<String, Vec<Requirement>> = BTreeMap::new();
+    let mut new_pins = Vec::new();
+    let mut queue: VecDeque<Pending> = requirements
+        .into_iter()
+        .map(|(requirement, needed_by)| Pending {
+            requirement,
+            needed_by,
+        })
+        .collect();
+    while let Some(Pending {
+        requirement,
+        needed_by,
+    }) = queue.pop_front()
+    {
+        let name = PackageName::new(requirement.name.as_ref())
+            .as_str()
+            .to_owned();
+        let describe = || format!("{requirement} (needed by {needed_by})");
+        let specifiers = match &requirement.version_or_url {
+            None => VersionSpecifiers::empty(),
+            Some(VersionOrUrl::VersionSpecifier(specifiers)) => specifiers.clone(),
+            Some(VersionOrUrl::Url(_)) => {
+                return Err(Error::Unresolvable {
+                    requirement: describe(),
+                    message: "direct URL requirements are not supported".into(),
+                });
+            }
+        };
+        if let Some((version, resolved_here)) = chosen.get(&name) {
+            if !specifiers.contains(version) {
+                return Err(Error::Unresolvable {
+                    requirement: describe(),
+                    message: format!("{name} {version} is already chosen"),
+                });
+            }
+            // New extras of a package resolved here pull in their requirements.
+            if *resolved_here {
+                let done = extras_done.entry(name.clone()).or_default();
+                let new: Vec<ExtraName> = requirement
+                    .extras
+                    .iter()
+                    .filter(|e| !done.contains(*e))
+                    .cloned()
+                    .collect();
+                if !new.is_empty() {
+                    done.extend(new.iter().cloned());
+                    let all: Vec<ExtraName> = done.iter().cloned().collect();
+                    for dependency in metadata.get(&name).into_iter().flatten() {
+                        if !dependency.evaluate_markers(&env, &[])
+                            && dependency.evaluate_markers(&env, &all)
+                        {
+                            queue.push_back(Pending {
+                                requirement: dependency.clone(),
+                                needed_by: format!("{name}[extras]"),
+                            });
+                        }
+                    }
+                }
+            }
+            continue;
+        }
+        let files = index.files(&name, false).map_err(|err| match err {
+            Error::Fetch(terrarium_debian::Error::NotFound { .. }) => Error::Unresolvable {
+                requirement: describe(),
+                message: format!("{name} is not on the index"),
+            },
+            other => other,
+        })?;
+        let (version, wheel_file) =
+            pick(&files, &specifiers, &python, &supported).ok_or_else(|| {
+                let allowed: Vec<&IndexFile> = files
+                    .iter()
+                    .filter(|f| version_of(&f.filename).is_some_and(|v| specifiers.contains(&v)))
+                    .collect();
+                match allowed.last() {
+                    Some(last) => {
+                        let version = version_of(&last.filename)
+                            .map(|v| v.to_string())
+                            .unwrap_or_default();
+                        let same: Vec<&IndexFile> = allowed
+                            .iter()
+                            .copied()
+                            .filter(|f| {
+                                version_of(&f.filename).map(|v| v.to_string()).as_ref()
+                                    == Some(&version)
+                            })
+                            .collect();
+                        let wheels: Vec<String> = same
+                            .iter()
+                            .filter_map(|f| WheelName::from_str(&f.filename).ok())
+                            .map(|w| w.tag_summary())
+                            .collect();
+                        let names: Vec<String> = same.iter().map(|f| f.filename.clone()).collect();
+                        no_wheel(&name, &version, target, &wheels, &names)
+                    }
+                    None => Error::Unresolvable {
+                        requirement: describe(),
+                        message: format!("no version of {name} on the index satisfies it"),
+                    },
+                }
+            })?;
+        let sha256 = wheel_file.sha256.ok_or_else(|| Error::Unresolvable {
+            requirement: describe(),
+            message: format!("the index gives no sha256 for {}", wheel_file.filename),
+        })?;
+        let pin = Pin {
+            name: name.clone(),
+            version: version.to_string(),
+            filename: wheel_file.filename.clone(),
+            url: wheel_file.url.clone(),
+            sha256,
+        };
+        let stored = fetch_wheel(index.fetcher(), &pin, progress)?;
+        let dependencies: Vec<Requirement> = requires_dist(&stored, &pin.filename)?
+            .iter()
+            .map(|text| parse_requirement(text, &pin.filename))
+            .collect::<Result<_, _>>()?;
+        let extras: Vec<ExtraName> = requirement.extras.clone();
+        for dependency in &dependencies {
+            if dependency.evaluate_markers(&env, &extras) {
+                queue.push_back(Pending {
+                    requirement: dependency.clone(),
+                    needed_by: format!("{name} {version}"),
+                });
+            }
+        }
+        extras_done.insert(name.clone(), extras.into_iter().collect());
+        metadata.insert(name.clone(), dependencies);
+        chosen.insert(name, (version, true));
+        new_pins.push(pin);
+    }
+    new_pins.sort();
+    Ok(new_pins)
+}
+
+fn version_of(filename: &str) -> Option<Version> {
+    let raw = if filename.ends_with(".whl") {
+        WheelName::from_str(filename).ok()?.version
+    } else {
+        let stem = filename
+            .strip_suffix(".tar.gz")
+            .or_else(|| filename.strip_suffix(".zip"))?;
+        stem.rsplit_once('-')?.1.to_owned()
+    };
+    Version::from_str(&raw).ok()
+}
+
+/// The highest acceptable version with a wheel for the target, and that wheel.
+fn pick<'a>(
+    files: &'a [IndexFile],
+    specifiers: &VersionSpecifiers,
+    python: &Version,
+    supported: &[crate::tags::Tag],
+) -> Option<(Version, &'a IndexFile)> {
+    let mut by_version: BTreeMap<Version, Vec<&IndexFile>> = BTreeMap::new();
+    for file in files.iter().filter(|f| !f.yanked) {
+        let Some(version) = version_of(&file.filename) else {
+            continue;
+        };
+        if version.any_prerelease() || !specifiers.contains(&version) {
+            continue;
+        }
+        let python_ok = file
+            .requires_python
+            .as_deref()
+            .is_none_or(|rp| VersionSpecifiers::from_str(rp).is_ok_and(|s| s.contains(python)));
+        if python_ok {
+            by_version.entry(version).or_default().push(file);
+        }
+    }
+    by_version.into_iter().rev().find_map(|(version, files)| {
+        files
+            .into_iter()
+            .filter_map(|f| {
+                let wheel = WheelName::from_str(&f.filename).ok()?;
+                Some((wheel.priority(supported)?, f))
+            })
+            .min_by(|(pa, a), (pb, b)| pa.cmp(pb).then(a.filename.cmp(&b.filename)))
+            .map(|(_, f)| (version.clone(), f))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_from_file_names() {
+        assert_eq!(
+            version_of("flask-3.1.2-py3-none-any.whl")
+                .unwrap()
+                .to_string(),
+            "3.1.2"
+        );
+        assert_eq!(
+            version_of("my-pkg-1.0rc1.tar.gz").unwrap().to_string(),
+            "1.0rc1"
+        );
+        assert!(version_of("x.exe").is_none());
+    }
+}
