@@ -102,23 +102,34 @@ pub(super) fn parse_image(image: &str) -> ImageRef<'_> {
     }
 }
 
-/// FROM instructions whose base is an external image (not a stage, not scratch, resolved).
-fn external_bases<'a>(cx: &'a DockerfileContext<'_>) -> impl Iterator<Item = (Span, &'a str)> + 'a {
-    cx.file
+/// External images the build pulls: FROM bases that are not stages (global ARGs substituted)
+/// and `COPY --from=<image>` sources.
+fn external_bases(cx: &DockerfileContext<'_>) -> Vec<(Span, String)> {
+    let bases = cx
+        .file
         .stages
         .iter()
         .filter(|s| s.parent.is_none())
-        .filter_map(move |s| {
-            let image = s.base_resolved.as_str();
-            let skip =
-                image.is_empty() || image.eq_ignore_ascii_case("scratch") || image.contains('$');
-            (!skip).then_some((s.base.span, image))
+        .map(|s| (s.base.span, s.base_resolved.clone()));
+    let copies = cx
+        .file
+        .instructions
+        .iter()
+        .filter(|i| matches!(i.kind, Kind::Copy | Kind::Add))
+        .filter_map(|i| i.flag("from"))
+        .filter_map(|f| f.value.as_ref().map(|v| (f.span, v.clone())))
+        .filter(|(_, v)| v.contains(['/', ':']) && cx.file.stage_by_ref(v).is_none());
+    bases
+        .chain(copies)
+        .filter(|(_, image)| {
+            !(image.is_empty() || image.eq_ignore_ascii_case("scratch") || image.contains('$'))
         })
+        .collect()
 }
 
 fn untagged_image(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     for (span, image) in external_bases(cx) {
-        let r = parse_image(image);
+        let r = parse_image(&image);
         if r.tag.is_none() && !r.digest {
             out.span(span, format!("`{image}` has no tag: Docker uses `latest`"));
         }
@@ -127,7 +138,7 @@ fn untagged_image(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
 
 fn latest_tag(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     for (span, image) in external_bases(cx) {
-        let r = parse_image(image);
+        let r = parse_image(&image);
         if r.tag == Some("latest") && !r.digest {
             out.span(span, format!("`{image}` uses the floating `latest` tag"));
         }
@@ -139,7 +150,7 @@ fn untrusted_registry(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
         return;
     }
     for (span, image) in external_bases(cx) {
-        let r = parse_image(image);
+        let r = parse_image(&image);
         if !cx.config.trusted_registries.iter().any(|t| t == r.registry) {
             out.span(
                 span,

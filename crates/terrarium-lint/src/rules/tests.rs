@@ -729,6 +729,30 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
         (
             "latest-tag",
             "Dockerfile",
+            edit(
+                "COPY --from",
+                "COPY --from=ghcr.io/astral-sh/uv:latest /uv /bin/",
+            ),
+            true,
+        ),
+        (
+            "untagged-image",
+            "Dockerfile",
+            edit("COPY --from", "COPY --from=ghcr.io/astral-sh/uv /uv /bin/"),
+            true,
+        ),
+        (
+            "latest-tag",
+            "Dockerfile",
+            edit(
+                "COPY --from",
+                "COPY --from=ghcr.io/astral-sh/uv:0.5.11 /uv /bin/",
+            ),
+            false,
+        ),
+        (
+            "latest-tag",
+            "Dockerfile",
             d("FROM python:latest\nUSER 1000\n"),
             true,
         ),
