@@ -23,7 +23,7 @@ pub(super) const RULES: &[Rule] = &[
         id: "apt-lists-not-removed",
         lesson: Some(LessonId::new(5)),
         severity: Severity::Warning,
-        summary: "apt package lists are left in the layer",
+        summary: "apt package lists are left in a layer of the final image",
         rationale: "/var/lib/apt/lists adds tens of megabytes to the layer and is stale anyway.",
         bad: "RUN apt-get update && apt-get install -y --no-install-recommends curl",
         good: "RUN apt-get update && apt-get install -y --no-install-recommends curl \\\n && rm -rf /var/lib/apt/lists/*",
@@ -104,7 +104,8 @@ fn update_alone(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
 }
 
 fn lists_not_removed(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
-    for (_, inst, script) in cx.runs() {
+    let runtime = cx.runtime();
+    for (_, inst, script) in cx.runs().filter(|(n, _, _)| runtime.contains(n)) {
         let Some(install) = installs(script).next() else {
             continue;
         };

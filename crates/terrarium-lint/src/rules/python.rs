@@ -68,8 +68,9 @@ pub(super) const RULES: &[Rule] = &[
         id: "pip-cache",
         lesson: None,
         severity: Severity::Warning,
-        summary: "pip install keeps its download cache in the image",
-        rationale: "pip's cache is useless in an image and adds megabytes to the layer.",
+        summary: "pip install keeps its download cache in the final image",
+        rationale: "pip's cache is useless in an image and adds megabytes to the layer. (Build \
+                    stages whose files are copied out selectively are not checked.)",
         bad: "RUN pip install -r requirements.txt",
         good: "RUN pip install --no-cache-dir -r requirements.txt",
         fix: "add --no-cache-dir (or ENV PIP_NO_CACHE_DIR=1, or a cache mount)",
@@ -219,7 +220,8 @@ fn unpinned_pip(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
 }
 
 fn pip_cache(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
-    for (n, inst, script) in cx.runs() {
+    let runtime = cx.runtime();
+    for (n, inst, script) in cx.runs().filter(|(n, _, _)| runtime.contains(n)) {
         if inst
             .flag("mount")
             .and_then(|f| f.value.as_deref())

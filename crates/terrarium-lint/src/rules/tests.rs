@@ -327,6 +327,22 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
         (
             "pip-cache",
             "Dockerfile",
+            d(
+                "FROM python:3.12-slim AS build\nRUN pip install --prefix /install -r r.txt\nFROM python:3.12-slim\nCOPY --from=build /install /usr/local\n",
+            ),
+            false,
+        ),
+        (
+            "apt-lists-not-removed",
+            "Dockerfile",
+            d(
+                "FROM python:3.12-slim AS build\nRUN apt-get update && apt-get install -y --no-install-recommends gcc\nFROM python:3.12-slim\nUSER 1\n",
+            ),
+            false,
+        ),
+        (
+            "pip-cache",
+            "Dockerfile",
             d("FROM python:3.12-slim\nRUN pip install -r requirements.txt\n"),
             true,
         ),
