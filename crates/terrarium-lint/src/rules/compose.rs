@@ -77,7 +77,7 @@ pub(super) const RULES: &[Rule] = &[
         id: "compose-stateful-no-volume",
         lesson: Some(LessonId::new(9)),
         severity: Severity::Warning,
-        summary: "a database service has no volume for its data",
+        summary: "a database service has no volume for its data (info for Redis-style caches)",
         rationale: "Containers are ephemeral: without a volume the data is gone when the \
                     container is recreated.",
         bad: "db:\n  image: postgres:17",
@@ -326,22 +326,30 @@ fn public_port(cx: &ComposeContext<'_>, out: &mut Emitter<'_>) {
 fn stateful_no_volume(cx: &ComposeContext<'_>, out: &mut Emitter<'_>) {
     for s in &cx.file.services {
         let Some(image) = &s.image else { continue };
-        let stateless_cache = image.value.contains("memcached");
-        if is_database(&image.value)
-            && !stateless_cache
-            && !s
-                .volumes
-                .iter()
-                .any(|m| matches!(m.kind, MountKind::Volume | MountKind::Bind))
-        {
-            out.at(
-                s.name.at,
-                format!(
-                    "database service `{}` keeps its data only in the container",
-                    s.name.value
-                ),
-            );
+        let has_volume = s
+            .volumes
+            .iter()
+            .any(|m| matches!(m.kind, MountKind::Volume | MountKind::Bind));
+        if !is_database(&image.value) || has_volume || image.value.contains("memcached") {
+            continue;
         }
+        // Redis-style stores are often used as caches or brokers whose data may be lost.
+        let cache = ["redis", "valkey", "keydb"]
+            .iter()
+            .any(|c| image.value.contains(c));
+        let severity = if cache {
+            Severity::Info
+        } else {
+            Severity::Warning
+        };
+        out.at_with(
+            s.name.at,
+            severity,
+            format!(
+                "database service `{}` keeps its data only in the container",
+                s.name.value
+            ),
+        );
     }
 }
 

@@ -1220,6 +1220,12 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
         (
             "compose-stateful-no-volume",
             "compose.yaml",
+            d("services:\n  cache:\n    image: redis:7.4\n"),
+            true,
+        ),
+        (
+            "compose-stateful-no-volume",
+            "compose.yaml",
             edit_compose(
                 "    volumes:\n      - pgdata:/var/lib/postgresql/data\n",
                 "",
@@ -1581,6 +1587,22 @@ fn rules_read_the_build_context() {
         !has(&lint_here(GOOD), "dockerignore-incomplete"),
         "a Dockerfile-specific ignore file wins"
     );
+}
+
+#[test]
+fn caches_without_volumes_are_info() {
+    let findings = lint(
+        "compose.yaml",
+        "services:\n  cache:\n    image: redis:7.4\n  db:\n    image: mariadb:11\n",
+    );
+    let severity = |name: &str| {
+        findings
+            .iter()
+            .find(|f| f.rule == "compose-stateful-no-volume" && f.message.contains(name))
+            .map(|f| f.severity)
+    };
+    assert_eq!(severity("cache"), Some(crate::Severity::Info));
+    assert_eq!(severity("db"), Some(crate::Severity::Warning));
 }
 
 #[test]
