@@ -42,6 +42,9 @@ pub use resolve::{
     DroppedDependency, LockedPackage, PackageSet, Resolution, ResolveOptions, SCRIPT_ONLY_PACKAGES,
     resolve,
 };
-pub use rootfs::{CA_BUNDLE, add_base_files, build_runtime_layer, os_release};
+pub use rootfs::{
+    CA_BUNDLE, add_base_files, build_packages_layer, build_runtime_layer, os_release,
+    runtime_layer_key,
+};
 pub use suite::{Architecture, Distro, Mirror, Pocket, Suite, UnknownSuite};
 pub use version::{BadVersion, Version};

@@ -95,19 +95,64 @@ pub fn build_runtime_layer(
     progress: &dyn Progress,
 ) -> Result<Layer, Error> {
     let cache = archive.cache();
-    let key = serde_json::json!({
-        "recipe": RECIPE,
-        "set": set,
-        "options": options,
-        "mtime": mtime.seconds(),
-    });
-    let key = Digest::of(&canonical_json(&key)?);
+    let key = runtime_layer_key(set, options, mtime)?;
     if let Some(layer) = cache.cached_layer(&key)? {
         return Ok(layer);
     }
     let layer = unpack_runtime(archive, set, options, mtime, progress)?;
     cache.remember_layer(&key, &layer)?;
     Ok(layer)
+}
+
+/// The cache key [`build_runtime_layer`] remembers its layer under (so callers can tell whether
+/// a build will reuse it).
+pub fn runtime_layer_key(
+    set: &PackageSet,
+    options: &UnpackOptions,
+    mtime: Epoch,
+) -> Result<Digest, Error> {
+    let key = serde_json::json!({
+        "recipe": RECIPE,
+        "set": set,
+        "options": options,
+        "mtime": mtime.seconds(),
+    });
+    Ok(Digest::of(&canonical_json(&key)?))
+}
+
+/// Version of the system layer recipe; part of its cache key.
+const SYSTEM_RECIPE: &str = "terrarium-debian system layer v1";
+
+/// A layer of extra packages (`set`, without the runtime's packages) laid over a runtime layer:
+/// the packages unpacked in name order with their `status.d` entries, no generated files.
+/// Returns the layer and whether it came from the cache.
+pub fn build_packages_layer(
+    archive: &Archive,
+    set: &PackageSet,
+    options: &UnpackOptions,
+    mtime: Epoch,
+    progress: &dyn Progress,
+) -> Result<(Layer, bool), Error> {
+    let cache = archive.cache();
+    let key = serde_json::json!({
+        "recipe": SYSTEM_RECIPE,
+        "set": set,
+        "options": options,
+        "mtime": mtime.seconds(),
+    });
+    let key = Digest::of(&canonical_json(&key)?);
+    if let Some(layer) = cache.cached_layer(&key)? {
+        return Ok((layer, true));
+    }
+    let debs = archive.fetch_all(set, progress)?;
+    let spool_dir = cache.tmp_dir()?;
+    let mut tree = LayerTree::new();
+    for deb in &debs {
+        unpack_into(deb, &mut tree, options, &spool_dir)?;
+    }
+    let layer = tree.write(cache, LayerOptions { mtime })?;
+    cache.remember_layer(&key, &layer)?;
+    Ok((layer, false))
 }
 
 fn unpack_runtime(

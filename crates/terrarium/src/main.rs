@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Show what terrarium decided for a project, and why.
     Plan(cmd::plan::Args),
+    /// Build the production image without a Docker daemon (OCI layout, docker-archive, --load).
+    Build(cmd::build::Args),
     /// Write Dockerfile, Dockerfile.dev, .dockerignore and compose.yaml for a project.
     Init(cmd::init::Args),
     /// Check Dockerfiles and compose files against the lessons.
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plan(args) => cmd::plan::run(args),
+        Command::Build(args) => cmd::build::run(args),
         Command::Init(args) => cmd::init::run(args),
         Command::Lint(args) => cmd::lint::run(args),
         Command::Dev(args) => cmd::dev::run(args),

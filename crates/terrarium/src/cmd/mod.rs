@@ -1,5 +1,6 @@
 //! One module per subcommand; each has an `Args` (clap) and a `run` function.
 
+pub mod build;
 pub mod dev;
 pub mod down;
 pub mod engine;
@@ -39,6 +40,9 @@ fn is_input_error(err: &anyhow::Error) -> bool {
         cause.is::<InputError>()
             || cause.is::<terrarium_project::DetectError>()
             || cause.is::<terrarium_plan::PlanError>()
+            || cause
+                .downcast_ref::<terrarium_build::BuildError>()
+                .is_some_and(terrarium_build::BuildError::is_input_error)
             || matches!(
                 cause.downcast_ref::<terrarium_engine::EngineError>(),
                 Some(terrarium_engine::EngineError::NoComposeFile(_))

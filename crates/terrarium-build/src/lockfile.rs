@@ -1,0 +1,109 @@
+//! `terrarium.lock`: the exact Debian packages and wheels of the last build, per distro, each
+//! section keyed by a digest of the inputs it was resolved from. When the inputs are unchanged
+//! the next build installs exactly these (and needs no index, so it works offline); when they
+//! change, that section is resolved again and rewritten.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use terrarium_debian::LockedPackage;
+use terrarium_image::Digest;
+use terrarium_wheels::Pin;
+
+use crate::error::{BuildError, io_error};
+
+/// The file name, beside the project's other files.
+pub const LOCKFILE: &str = "terrarium.lock";
+
+const HEADER: &str = "# terrarium.lock: written by `terrarium build`. The exact Debian packages and wheels of the\n\
+# image, with their hashes, so the next build is identical and works offline. Commit it;\n\
+# delete it (or change the project's dependencies) to resolve again.\n";
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lockfile {
+    /// Format version (1).
+    pub version: u32,
+    /// Per distro codename.
+    #[serde(default)]
+    pub distro: BTreeMap<String, DistroLock>,
+}
+
+/// What one distro's image installs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DistroLock {
+    /// The Debian packages.
+    pub debian: Option<DebianLock>,
+    /// The wheels.
+    pub wheels: Option<WheelsLock>,
+}
+
+/// The Debian packages of the runtime and system layers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DebianLock {
+    /// Digest of the inputs (distro, roots, system packages).
+    pub inputs: Digest,
+    /// The runtime layer's packages.
+    pub runtime: Vec<LockedPackage>,
+    /// The system layer's packages (not in the runtime).
+    #[serde(default)]
+    pub system: Vec<LockedPackage>,
+}
+
+/// The wheels of the deps layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WheelsLock {
+    /// Digest of the inputs (the project's lock or requirements, added packages, target).
+    pub inputs: Digest,
+    /// The wheels.
+    #[serde(default)]
+    pub wheel: Vec<Pin>,
+}
+
+impl Lockfile {
+    /// Read `terrarium.lock` in `root`; an empty lock when there is none.
+    pub fn read(root: &Path) -> Result<Self, BuildError> {
+        let path = root.join(LOCKFILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self {
+                    version: 1,
+                    ..Self::default()
+                });
+            }
+            Err(err) => return Err(io_error(&path)(err)),
+        };
+        let lock: Lockfile = toml::from_str(&text).map_err(|err| BuildError::BadLockfile {
+            path: path.clone(),
+            message: err.to_string().trim_end().to_owned(),
+        })?;
+        if lock.version != 1 {
+            return Err(BuildError::BadLockfile {
+                path,
+                message: format!("version {} is not supported (1 is)", lock.version),
+            });
+        }
+        Ok(lock)
+    }
+
+    /// Write it into `root` atomically when its content changed; returns the path and whether
+    /// it was written.
+    pub fn write(&self, root: &Path) -> Result<(PathBuf, bool), BuildError> {
+        let path = root.join(LOCKFILE);
+        let body = toml::to_string(self).map_err(|err| BuildError::BadLockfile {
+            path: path.clone(),
+            message: err.to_string(),
+        })?;
+        let text = format!("{HEADER}\n{body}");
+        if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+            return Ok((path, false));
+        }
+        let mut file = tempfile::NamedTempFile::new_in(root).map_err(io_error(root))?;
+        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io_error(&path))?;
+        file.persist(&path)
+            .map_err(|err| io_error(&path)(err.error))?;
+        Ok((path, true))
+    }
+}

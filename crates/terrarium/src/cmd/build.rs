@@ -1,0 +1,244 @@
+//! `terrarium build`: the production image without a Docker daemon.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use terrarium_build::{BuildOptions, Output, Reporter};
+use terrarium_debian::{Distro, Progress, ProgressEvent};
+use terrarium_image::ImageRef;
+
+use crate::outln;
+
+/// Arguments of `terrarium build`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The project directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Debian release to build on: bookworm (CPython 3.11) or trixie (CPython 3.13); default
+    /// from the project's Python constraints.
+    #[arg(long, value_parser = parse_distro)]
+    pub distro: Option<Distro>,
+    /// Where to write the image: `oci:DIR` or `docker-archive:FILE` (repeatable; default: an OCI
+    /// layout in the project's build/oci).
+    #[arg(long, value_name = "TARGET", value_parser = parse_output)]
+    pub output: Vec<Output>,
+    /// Load the image into the local Docker engine.
+    #[arg(long)]
+    pub load: bool,
+    /// Name the image (repeatable; `--load` defaults to NAME:latest from the project).
+    #[arg(long, value_name = "NAME:TAG", value_parser = parse_tag)]
+    pub tag: Vec<ImageRef>,
+    /// Use only the cache; fail naming what is missing.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+fn parse_distro(text: &str) -> Result<Distro, String> {
+    text.parse()
+        .map_err(|err: terrarium_debian::UnknownSuite| format!("{err}; use bookworm or trixie"))
+}
+
+fn parse_output(text: &str) -> Result<Output, String> {
+    text.parse()
+}
+
+fn parse_tag(text: &str) -> Result<ImageRef, String> {
+    text.parse()
+        .map_err(|err: terrarium_image::Error| err.to_string())
+}
+
+/// Progress bars on stderr (hidden when stderr is not a terminal) and stage lines.
+struct Bars {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Bars {
+    fn new() -> Self {
+        Self {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn event(&self, event: &ProgressEvent<'_>) {
+        let Ok(mut bars) = self.bars.lock() else {
+            return;
+        };
+        match event {
+            ProgressEvent::Started { what, total } => {
+                let bar = self.multi.add(ProgressBar::new(total.unwrap_or(0)));
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "  {msg:40!} {bar:30} {binary_bytes:>10}/{binary_total_bytes:<10}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.set_message((*what).to_owned());
+                bars.insert((*what).to_owned(), bar);
+            }
+            ProgressEvent::Advanced { what, done, .. } => {
+                if let Some(bar) = bars.get(*what) {
+                    bar.set_position(*done);
+                }
+            }
+            ProgressEvent::Finished { what, .. } => {
+                if let Some(bar) = bars.remove(*what) {
+                    bar.finish_and_clear();
+                    self.multi.remove(&bar);
+                }
+            }
+        }
+    }
+}
+
+impl Reporter for Bars {
+    fn stage(&self, text: &str) {
+        if self.multi.is_hidden() {
+            eprintln!("{text}…");
+        } else {
+            let _ = self.multi.println(format!("{text}…"));
+        }
+    }
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+}
+
+/// A tag from the project name: lowercase, other characters as `-`.
+fn default_tag(name: &str) -> Result<ImageRef, terrarium_image::Error> {
+    let mut clean: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    clean = clean
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_owned();
+    if clean.is_empty() {
+        clean = "app".into();
+    }
+    format!("{clean}:latest").parse()
+}
+
+/// Run `terrarium build`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let project = terrarium_project::detect(&args.dir)?;
+    let plan = terrarium_plan::plan(&project, &terrarium_plan::PlanOptions::default())?;
+    let mut options = BuildOptions::from_env()?;
+    options.distro = args.distro;
+    options.offline = args.offline;
+    let bars = Bars::new();
+    let build = terrarium_build::build(&plan, &project, &options, &bars)?;
+
+    let mut tags = args.tag.clone();
+    if args.load && tags.is_empty() {
+        tags.push(default_tag(&plan.name)?);
+    }
+    let mut outputs = args.output.clone();
+    if outputs.is_empty() && !args.load {
+        outputs.push(terrarium_build::default_output(&project.root));
+    }
+    for output in &outputs {
+        terrarium_build::publish(&options.cache, &build.image, output, &tags)?;
+    }
+    if args.load {
+        let engine = terrarium_engine::Engine::connect()?;
+        let archive = tempfile::Builder::new()
+            .prefix("terrarium-load-")
+            .suffix(".tar")
+            .tempfile_in(options.cache.tmp_dir()?)?;
+        let archive_path = archive.path().to_owned();
+        terrarium_build::publish(
+            &options.cache,
+            &build.image,
+            &Output::DockerArchive(archive_path.clone()),
+            &tags,
+        )?;
+        engine.output(&[
+            "load".into(),
+            "-q".into(),
+            "-i".into(),
+            archive_path.display().to_string(),
+        ])?;
+    }
+    let elapsed = started.elapsed();
+
+    for warning in &build.warnings {
+        eprintln!("warning: {warning}");
+    }
+    outln!(
+        "{:<8} {:>11} {:>13} {:>7}  digest",
+        "layer",
+        "size (gzip)",
+        "uncompressed",
+        "cached"
+    );
+    let mut total = 0;
+    for report in &build.layers {
+        total += report.layer.uncompressed_size;
+        outln!(
+            "{:<8} {:>11} {:>13} {:>7}  {}",
+            report.name,
+            megabytes(report.layer.size),
+            megabytes(report.layer.uncompressed_size),
+            if report.cached { "yes" } else { "no" },
+            report.layer.digest
+        );
+    }
+    outln!(
+        "image {} ({}, CPython {}, {} uncompressed) built in {}",
+        build.image.digest(),
+        build.distro,
+        build.distro.python_version(),
+        megabytes(total),
+        format_duration(elapsed)
+    );
+    if build.lockfile_written {
+        outln!("wrote {}", build.lockfile.display());
+    }
+    for output in &outputs {
+        match output {
+            Output::Oci(dir) => outln!("wrote OCI layout {}", dir.display()),
+            Output::DockerArchive(file) => outln!(
+                "wrote {} (load it with `docker load -i {}`)",
+                file.display(),
+                file.display()
+            ),
+        }
+    }
+    let port = plan.port.value;
+    if args.load {
+        let tag = tags.first().map(ToString::to_string).unwrap_or_default();
+        outln!("loaded {tag}; run it: docker run --rm -p 127.0.0.1:{port}:{port} {tag}");
+    } else {
+        outln!(
+            "run it: terrarium build --load {} && docker run --rm -p 127.0.0.1:{port}:{port} IMAGE",
+            args.dir.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn format_duration(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        format!("{} ms", duration.as_millis())
+    } else {
+        format!("{:.2} s", duration.as_secs_f64())
+    }
+}
