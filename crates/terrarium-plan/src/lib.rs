@@ -5,6 +5,7 @@
 
 mod decide;
 mod json;
+mod system;
 pub mod tools;
 
 use std::fmt;
@@ -14,6 +15,7 @@ use terrarium_project::{DependencySource, Source};
 
 pub use decide::{PlanOptions, plan};
 pub use json::to_json;
+pub use system::{ServicePlan, SystemPlan, plan_system};
 
 /// Why a project cannot be planned.
 #[derive(Debug, thiserror::Error)]

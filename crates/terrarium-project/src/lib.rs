@@ -11,6 +11,7 @@ mod error;
 mod lock;
 mod manifest;
 mod requirements;
+mod system;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -23,6 +24,7 @@ pub use error::DetectError;
 pub use lock::{Artifact, Group, Hash, Lock, LockFormat, LockedPackage};
 pub use manifest::{ConsoleScript, DependencySource, Package, PythonConstraint};
 pub use requirements::{RequirementLine, RequirementsFile};
+pub use system::{Gateway, Job, Postgres, Route, System, SystemService, detect_system};
 
 /// Where a fact was found: a file relative to the project root, and the line when known.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]

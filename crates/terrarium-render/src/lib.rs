@@ -6,12 +6,14 @@ mod compose;
 mod dockerfile;
 mod ignore;
 mod install;
+mod system;
 mod write;
 
 use std::path::PathBuf;
 
 use terrarium_plan::Plan;
 
+pub use system::render_system;
 pub use write::{WriteError, Written, write_all};
 
 /// What to render besides the app itself.
@@ -55,13 +57,18 @@ pub fn render(plan: &Plan, options: RenderOptions) -> Vec<RenderedFile> {
     if options.proxy {
         files.push(RenderedFile::new(
             "proxy/nginx.conf",
-            compose::nginx_conf(plan),
+            compose::nginx_conf(
+                &plan.name,
+                &[("app".to_string(), plan.port.value)],
+                &[("/".to_string(), "app".to_string())],
+                &[],
+            ),
         ));
     }
     if options.postgres {
         files.push(RenderedFile {
             path: PathBuf::from(".env"),
-            contents: compose::dotenv(),
+            contents: compose::dotenv(&["POSTGRES_PASSWORD"]),
             secret: true,
         });
     }

@@ -74,6 +74,24 @@ impl Drop for Background {
     }
 }
 
+/// Removes every container of a project directory when dropped (a failed test leaves none).
+struct Cleanup(std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let ids = docker_output(&[
+            "ps",
+            "--all",
+            "--quiet",
+            "--filter",
+            &project_label(&self.0),
+        ]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = docker_output(&["rm", "--force", "--volumes", id]);
+        }
+    }
+}
+
 fn project_label(dir: &Path) -> String {
     format!(
         "label=io.terrarium.project={}",
@@ -87,6 +105,7 @@ fn containers_of(dir: &Path) -> String {
 
 fn dev_and_shell(name: &str, edit_file: &str, from: &str, to: &str) {
     let dir = fixture(name);
+    let _cleanup = Cleanup(dir.path().to_path_buf());
     init(dir.path(), &[]);
     let uid = std::fs::metadata(dir.path()).expect("meta").uid();
     let port = free_port();
@@ -180,6 +199,7 @@ fn dev_fastapi() {
 #[test]
 fn run_is_prod_like_and_data_survives_a_second_run() {
     let dir = fixture("notes-volume");
+    let _cleanup = Cleanup(dir.path().to_path_buf());
     init(dir.path(), &[]);
     let dir_text = dir.path().display().to_string();
     let port = free_port();

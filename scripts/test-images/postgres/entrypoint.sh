@@ -1,12 +1,13 @@
 #!/bin/bash
-# Initialise the cluster on first start the way the official image does, then exec postgres.
+# Initialise the cluster on first start the way the official image does (UTF-8), then exec postgres.
 set -euo pipefail
 : "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}"
   pwfile=$(mktemp)
   printf '%s' "$POSTGRES_PASSWORD" >"$pwfile"
-  initdb --username="$POSTGRES_USER" --pwfile="$pwfile" --auth-host=scram-sha-256 --auth-local=trust >/dev/null
+  initdb --username="$POSTGRES_USER" --pwfile="$pwfile" --encoding=UTF8 --locale=C.UTF-8 \
+    --auth-host=scram-sha-256 --auth-local=trust >/dev/null
   rm -f "$pwfile"
   printf "host all all all scram-sha-256\n" >>"$PGDATA/pg_hba.conf"
   if [ "$POSTGRES_DB" != postgres ]; then

@@ -16,8 +16,7 @@ pub struct Args {
 
 /// Run `terrarium down`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (engine, plan, _project) = super::engine::open(&args.dir)?;
-    let compose = terrarium_engine::Compose::new(&engine, &args.dir, &plan.name)?;
+    let (_, compose) = super::engine::compose(&args.dir)?;
     compose.down(args.volumes)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -26,11 +26,11 @@ pub struct Args {
     /// Use this base image instead of the pinned official python image.
     #[arg(long, value_name = "IMAGE")]
     pub base: Option<String>,
-    /// The image of the --proxy service.
-    #[arg(long, value_name = "IMAGE", requires = "proxy")]
+    /// The image of the --proxy service (or of a system's gateway).
+    #[arg(long, value_name = "IMAGE")]
     pub proxy_image: Option<String>,
-    /// The image of the --postgres service.
-    #[arg(long, value_name = "IMAGE", requires = "postgres")]
+    /// The image of the --postgres service (or of a system's PostgreSQL).
+    #[arg(long, value_name = "IMAGE")]
     pub postgres_image: Option<String>,
 }
 
@@ -41,9 +41,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         proxy_image: args.proxy_image,
         postgres_image: args.postgres_image,
     };
-    let plan = super::load_plan(&args.dir, &options)?;
-    let files = terrarium_render::render(
-        &plan,
+    let loaded = super::load(&args.dir, &options)?;
+    if matches!(loaded, super::Loaded::System(_)) && (args.proxy || args.postgres) {
+        return Err(super::InputError(format!(
+            "{}: --proxy and --postgres are for a single project\n  fix: a system declares [gateway] and [postgres] in its terrarium.toml",
+            args.dir.display()
+        ))
+        .into());
+    }
+    let files = super::render(
+        &loaded,
         RenderOptions {
             proxy: args.proxy,
             postgres: args.postgres,
@@ -53,18 +60,44 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for outcome in &written {
         outln!("{outcome}");
     }
-    for item in &plan.unsettled {
-        outln!("note: {} (settle with: {})", item.message, item.key);
+    let dir = args.dir.display();
+    match &loaded {
+        super::Loaded::Project(plan) => {
+            for item in &plan.unsettled {
+                outln!("note: {} (settle with: {})", item.message, item.key);
+            }
+            let port = plan.port.value;
+            let published = if args.proxy { 8080 } else { port };
+            outln!("\nNext:");
+            outln!("  terrarium plan {dir}                # why each choice was made");
+            outln!("  docker build -t {} {dir}", plan.name);
+            outln!("  docker run --rm -p 127.0.0.1:{port}:{port} {}", plan.name);
+            outln!(
+                "  terrarium up {dir}                  # then open http://127.0.0.1:{published}/"
+            );
+        }
+        super::Loaded::System(system) => {
+            for service in &system.services {
+                for item in &service.plan.unsettled {
+                    outln!(
+                        "note: {}: {} (settle with: {})",
+                        service.name,
+                        item.message,
+                        item.key
+                    );
+                }
+            }
+            outln!("\nNext:");
+            outln!("  terrarium plan {dir}        # each service's decisions");
+            outln!("  terrarium up {dir}          # build, start, wait for health");
+            if let Some((gateway, _)) = &system.gateway {
+                outln!(
+                    "  then open http://127.0.0.1:{}/ (move it with {}=PORT)",
+                    gateway.port,
+                    gateway.port_env
+                );
+            }
+        }
     }
-    let port = plan.port.value;
-    let published = if args.proxy { 8080 } else { port };
-    outln!("\nNext:");
-    outln!(
-        "  terrarium plan {}                # why each choice was made",
-        args.dir.display()
-    );
-    outln!("  docker build -t {} {}", plan.name, args.dir.display());
-    outln!("  docker run --rm -p 127.0.0.1:{port}:{port} {}", plan.name);
-    outln!("  docker compose up --build        # then open http://127.0.0.1:{published}/");
     Ok(ExitCode::SUCCESS)
 }

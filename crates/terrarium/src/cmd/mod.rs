@@ -54,6 +54,38 @@ fn is_input_error(err: &anyhow::Error) -> bool {
     })
 }
 
+/// A single project's plan, or a multi-service system's.
+pub enum Loaded {
+    /// One Python service.
+    Project(Box<terrarium_plan::Plan>),
+    /// Several services from a terrarium.toml with [services].
+    System(Box<terrarium_plan::SystemPlan>),
+}
+
+/// Read `dir` as a system when its terrarium.toml names services, else as one project.
+pub fn load(
+    dir: &std::path::Path,
+    options: &terrarium_plan::PlanOptions,
+) -> anyhow::Result<Loaded> {
+    match terrarium_project::detect_system(dir)? {
+        Some(system) => Ok(Loaded::System(Box::new(terrarium_plan::plan_system(
+            &system, options,
+        )?))),
+        None => Ok(Loaded::Project(Box::new(load_plan(dir, options)?))),
+    }
+}
+
+/// Render every file `init` writes for what `load` found.
+pub fn render(
+    loaded: &Loaded,
+    options: terrarium_render::RenderOptions,
+) -> Vec<terrarium_render::RenderedFile> {
+    match loaded {
+        Loaded::Project(plan) => terrarium_render::render(plan, options),
+        Loaded::System(system) => terrarium_render::render_system(system),
+    }
+}
+
 /// Read the project in `dir` and plan it: the first two steps of every command.
 pub fn load_plan(
     dir: &std::path::Path,
@@ -63,13 +95,13 @@ pub fn load_plan(
     Ok(terrarium_plan::plan(&project, options)?)
 }
 
-/// Marks an error as the user's input being wrong (exit code 2).
+/// A usage mistake the user has to fix (exit code 2), with what to do.
 #[derive(Debug)]
-pub struct InputError;
+pub struct InputError(pub String);
 
 impl std::fmt::Display for InputError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("invalid input")
+        f.write_str(&self.0)
     }
 }
 

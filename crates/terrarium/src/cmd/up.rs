@@ -25,7 +25,6 @@ pub struct Args {
 
 /// Run `terrarium up`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (engine, plan, _project) = super::engine::open(&args.dir)?;
     let has_compose = [
         "compose.yaml",
         "compose.yml",
@@ -41,7 +40,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 args.dir.display()
             ))?)
     {
-        let files: Vec<_> = terrarium_render::render(&plan, RenderOptions::default())
+        let loaded = super::load(&args.dir, &terrarium_plan::PlanOptions::default())?;
+        let files: Vec<_> = super::render(&loaded, RenderOptions::default())
             .into_iter()
             .filter(|f| !args.dir.join(&f.path).exists())
             .collect();
@@ -49,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             outln!("{written}");
         }
     }
-    let compose = terrarium_engine::Compose::new(&engine, &args.dir, &plan.name)?;
+    let (_, compose) = super::engine::compose(&args.dir)?;
     compose.up()?;
     eprintln!("waiting for health checks (up to {} s)…", args.timeout);
     let states = compose.wait_healthy(Duration::from_secs(args.timeout))?;
@@ -59,12 +59,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|p| format!("http://{p}/"))
             .collect();
-        outln!(
-            "{:<12} {:<10} {}",
-            state.service,
-            state.state,
-            urls.join(" ")
-        );
+        let shown = if state.exit_code == Some(0) {
+            "completed"
+        } else {
+            state.state.as_str()
+        };
+        outln!("{:<12} {:<10} {}", state.service, shown, urls.join(" "));
     }
     Ok(ExitCode::SUCCESS)
 }

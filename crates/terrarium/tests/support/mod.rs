@@ -61,10 +61,19 @@ pub fn fixture(name: &str) -> Fixture {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copy a directory tree, leaving out local environments and caches (`.venv`, `__pycache__`,
+/// `.pytest_cache`, `.env`).
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read fixture") {
         let entry = entry.expect("entry");
+        let name = entry.file_name();
+        if matches!(
+            name.to_str(),
+            Some(".venv" | "__pycache__" | ".pytest_cache" | ".env")
+        ) {
+            continue;
+        }
         let target = to.join(entry.file_name());
         if entry.file_type().expect("type").is_dir() {
             copy_dir(&entry.path(), &target);
@@ -188,11 +197,26 @@ pub struct Response {
 
 /// One HTTP/1.0 request to 127.0.0.1:`port`.
 pub fn http(method: &str, port: u16, path: &str, body: Option<&str>) -> std::io::Result<Response> {
+    http_with(method, port, path, &[], body)
+}
+
+/// One HTTP/1.0 request with extra headers.
+pub fn http_with(
+    method: &str,
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let body = body.unwrap_or("");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let request = format!(
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes())?;
