@@ -1,0 +1,550 @@
+//! End to end for `terrarium build`: every fixture built without a daemon on bookworm and (where
+//! its lock allows CPython 3.13) trixie, loaded into Docker, run with the port on 127.0.0.1,
+//! answering its health route as UID 65532 with no shell, stopped gracefully; reproducible
+//! digests across caches; a one-file edit rewrites only the app layer; and the failure cases
+//! (bad signature, hash mismatch, truncated download, corrupt cache entry, malformed locks,
+//! unsupported wheel platform, offline with a missing artifact).
+//!
+//! Downloads are cached under `$TERRARIUM_TEST_CACHE/build` (else
+//! `~/.cache/terrarium-test/build`), shared by every test; tests that damage a cache work on a
+//! hard-linked copy of it.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// The shared download cache of this test binary.
+fn shared_cache() -> PathBuf {
+    std::env::var_os("TERRARIUM_TEST_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/terrarium-test")))
+        .expect("TERRARIUM_TEST_CACHE or HOME")
+        .join("build")
+}
+
+/// `terrarium build` with the shared cache (or `cache`), SOURCE_DATE_EPOCH unset.
+fn build_cmd(dir: &Path, cache: &Path, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = terrarium();
+    cmd.arg("build")
+        .arg(dir)
+        .args(args)
+        .env("TERRARIUM_CACHE_DIR", cache)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env("TERRARIUM_DOCKER", docker_bin())
+        .timeout(Duration::from_secs(600));
+    cmd
+}
+
+/// Build `dir` into a docker-archive and return the image digest and the layer lines of the
+/// summary split at spaces (`name size MB uncompressed MB cached digest`).
+fn build_archive(dir: &Path, cache: &Path, distro: &str) -> (String, Vec<Vec<String>>) {
+    let archive = dir.parent().unwrap().join(format!("image-{distro}.tar"));
+    let output = build_cmd(
+        dir,
+        cache,
+        &[
+            "--distro",
+            distro,
+            "--output",
+            &format!("docker-archive:{}", archive.display()),
+        ],
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "build failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let digest = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("image "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("image line")
+        .to_owned();
+    let layers = stdout
+        .lines()
+        .filter(|l| {
+            ["runtime ", "system ", "deps ", "app "]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    (digest, layers)
+}
+
+/// A copy of the shared cache made of hard links; damage it only by replacing files.
+fn linked_cache() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-al")
+        .arg(format!("{}/.", shared_cache().display()))
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Temporary files of builds running right now are theirs, not this copy's.
+    for file in walk(&dir.path().join("tmp")) {
+        std::fs::remove_file(file).unwrap();
+    }
+    dir
+}
+
+/// Replace (never modify in place: the file may be a hard link) `path` with `bytes`.
+fn replace(path: &Path, bytes: &[u8]) {
+    std::fs::remove_file(path).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Build, load, run, and check one fixture on one distro.
+fn serves(name: &str, distro: &str, port: u16, health: &str, volume: Option<&str>) {
+    let project = fixture(name);
+    let tag = format!("terrarium-e2e-build/{name}:{distro}");
+    let output = build_cmd(
+        project.path(),
+        &shared_cache(),
+        &["--distro", distro, "--load", "--tag", &tag],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{name} {distro}: build failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let _image = Image { tag: tag.clone() };
+    assert!(project.path().join("terrarium.lock").is_file());
+    assert_eq!(
+        docker(&["image", "inspect", "--format", "{{.Config.User}}", &tag]),
+        "65532:65532"
+    );
+    let volumes = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Volumes}}",
+        &tag,
+    ]);
+    if let Some(volume) = volume {
+        assert!(volumes.contains(volume), "{name}: volumes {volumes}");
+    }
+    let host_port = free_port();
+    let container = Container::run(
+        &format!("build-{name}-{distro}"),
+        &["-p", &format!("127.0.0.1:{host_port}:{port}"), &tag],
+    );
+    let response = wait_for(host_port, health, Duration::from_secs(60), |r| {
+        r.status == 200
+    });
+    assert!(
+        response.is_ok(),
+        "{name} {distro}: {:?}\n{}",
+        response.err(),
+        container.logs()
+    );
+    let uid = docker(&[
+        "exec",
+        &container.name,
+        "python3",
+        "-c",
+        "import os; print(os.getuid(), os.getgid())",
+    ]);
+    assert_eq!(uid, "65532 65532");
+    let pid1 = docker(&[
+        "exec",
+        &container.name,
+        "python3",
+        "-c",
+        "print([l.split()[1] for l in open('/proc/1/status') if l.startswith('Uid:')][0])",
+    ]);
+    assert_eq!(pid1, "65532", "PID 1 runs as nonroot");
+    let shell = docker_output(&["exec", &container.name, "/bin/sh", "-c", "true"]);
+    assert!(!shell.status.success(), "{name}: /bin/sh exists");
+    let started = Instant::now();
+    docker(&["stop", "-t", "10", &container.name]);
+    let stopped = started.elapsed();
+    let code = docker(&[
+        "inspect",
+        "--format",
+        "{{.State.ExitCode}}",
+        &container.name,
+    ]);
+    assert!(
+        stopped < Duration::from_secs(9) && code == "0",
+        "{name} {distro}: stop took {stopped:?}, exit code {code}\n{}",
+        container.logs()
+    );
+}
+
+macro_rules! serves {
+    ($($test:ident: $name:literal, $distro:literal, $port:literal, $health:literal, $volume:expr;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                serves($name, $distro, $port, $health, $volume);
+            }
+        )*
+    };
+}
+
+// Every fixture on bookworm (CPython 3.11). Trixie (CPython 3.13) for every fixture whose
+// Python constraint allows 3.13: all but starlette-pipfile (`python_version = "3.11"`).
+serves! {
+    django_hashes_bookworm: "django-hashes", "bookworm", 8000, "/health/", None;
+    django_hashes_trixie: "django-hashes", "trixie", 8000, "/health/", None;
+    fastapi_poetry_bookworm: "fastapi-poetry", "bookworm", 8000, "/health", None;
+    fastapi_poetry_trixie: "fastapi-poetry", "trixie", 8000, "/health", None;
+    fastapi_pylock_bookworm: "fastapi-pylock", "bookworm", 8080, "/healthz", None;
+    fastapi_pylock_trixie: "fastapi-pylock", "trixie", 8080, "/healthz", None;
+    flask_factory_uv_bookworm: "flask-factory-uv", "bookworm", 8000, "/healthz", None;
+    flask_factory_uv_trixie: "flask-factory-uv", "trixie", 8000, "/healthz", None;
+    flask_requirements_bookworm: "flask-requirements", "bookworm", 5000, "/health", None;
+    flask_requirements_trixie: "flask-requirements", "trixie", 5000, "/health", None;
+    notes_volume_bookworm: "notes-volume", "bookworm", 8000, "/health", Some("/data");
+    notes_volume_trixie: "notes-volume", "trixie", 8000, "/health", Some("/data");
+    src_package_bookworm: "src-package", "bookworm", 8000, "/health", None;
+    src_package_trixie: "src-package", "trixie", 8000, "/health", None;
+    starlette_pipfile_bookworm: "starlette-pipfile", "bookworm", 8000, "/health", None;
+    wsgi_plain_bookworm: "wsgi-plain", "bookworm", 8000, "/health", None;
+    wsgi_plain_trixie: "wsgi-plain", "trixie", 8000, "/health", None;
+}
+
+#[test]
+fn starlette_pipfile_refuses_trixie() {
+    let project = fixture("starlette-pipfile");
+    let output = build_cmd(project.path(), &shared_cache(), &["--distro", "trixie"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Pipfile") && stderr.contains("3.13"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn src_package_console_script_is_installed() {
+    let project = fixture("src-package");
+    let tag = "terrarium-e2e-build/src-package-script:test";
+    build_cmd(
+        project.path(),
+        &shared_cache(),
+        &["--distro", "bookworm", "--load", "--tag", tag],
+    )
+    .assert()
+    .success();
+    let _image = Image { tag: tag.into() };
+    let out = docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "python3",
+        tag,
+        "-c",
+        "import inventory, shutil; print(inventory.__file__, shutil.which('inventory'))",
+    ]);
+    assert_eq!(
+        out,
+        "/app/src/inventory/__init__.py /usr/local/bin/inventory"
+    );
+}
+
+#[test]
+fn two_builds_with_separate_caches_and_clocks_are_identical() {
+    let first = fixture("flask-factory-uv");
+    let second = fixture("flask-factory-uv");
+    let fresh_cache = tempfile::tempdir().unwrap();
+    let (a, _) = build_archive(first.path(), &shared_cache(), "bookworm");
+    std::thread::sleep(Duration::from_millis(1100));
+    let (b, layers) = build_archive(second.path(), fresh_cache.path(), "bookworm");
+    assert_eq!(a, b, "same inputs, same digest");
+    assert!(
+        layers.iter().all(|l| l[5] == "no"),
+        "fresh cache: {layers:?}"
+    );
+    let lock_a = std::fs::read_to_string(first.path().join("terrarium.lock")).unwrap();
+    let lock_b = std::fs::read_to_string(second.path().join("terrarium.lock")).unwrap();
+    assert_eq!(lock_a, lock_b);
+    let archive_a =
+        std::fs::read(first.path().parent().unwrap().join("image-bookworm.tar")).unwrap();
+    let archive_b =
+        std::fs::read(second.path().parent().unwrap().join("image-bookworm.tar")).unwrap();
+    assert!(archive_a == archive_b, "docker-archives are byte-identical");
+}
+
+#[test]
+fn one_file_edit_rewrites_only_the_app_layer() {
+    let project = fixture("flask-requirements");
+    let cache = shared_cache();
+    let (before, layers_before) = build_archive(project.path(), &cache, "bookworm");
+    let (again, layers_again) = build_archive(project.path(), &cache, "bookworm");
+    assert_eq!(before, again);
+    assert!(
+        layers_again.iter().all(|l| l[5] == "yes"),
+        "{layers_again:?}"
+    );
+    let app = project.path().join("app.py");
+    let text = std::fs::read_to_string(&app).unwrap();
+    std::fs::write(
+        &app,
+        text.replacen("from flask-requirements", "from an edited app", 1),
+    )
+    .unwrap();
+    let (after, layers_after) = build_archive(project.path(), &cache, "bookworm");
+    assert_ne!(before, after);
+    for (old, new) in layers_before.iter().zip(&layers_after) {
+        if old[0] == "app" {
+            assert_ne!(old[6], new[6], "app layer changed");
+            assert_eq!(new[5], "no");
+        } else {
+            assert_eq!(old[6], new[6], "{} layer unchanged", old[0]);
+            assert_eq!(new[5], "yes", "{} layer from cache", old[0]);
+        }
+    }
+}
+
+/// A failing build: exit code and stderr.
+fn fails(dir: &Path, cache: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let output = build_cmd(dir, cache, args).output().unwrap();
+    assert!(!output.status.success(), "build unexpectedly succeeded");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn tampered_inrelease_fails_the_signature_check() {
+    // Make sure the shared cache holds bookworm's InRelease, then work on a linked copy.
+    let warm = fixture("flask-factory-uv");
+    build_archive(warm.path(), &shared_cache(), "bookworm");
+    let cache = linked_cache();
+    let inrelease = walk(cache.path())
+        .into_iter()
+        .find(|p| p.ends_with("bookworm/InRelease"))
+        .expect("cached bookworm InRelease");
+    let text = std::fs::read_to_string(&inrelease).unwrap();
+    // Change one hex digit of a listed checksum inside the signed text.
+    let line = text
+        .lines()
+        .find(|line| line.ends_with("main/binary-amd64/Packages.xz"))
+        .expect("Packages.xz listed");
+    let flipped = if line.as_bytes()[1] == b'0' { "1" } else { "0" };
+    let tampered = text.replacen(line, &format!(" {flipped}{}", &line[2..]), 1);
+    assert_ne!(text, tampered);
+    replace(&inrelease, tampered.as_bytes());
+    let project = fixture("flask-factory-uv");
+    let (code, stderr) = fails(
+        project.path(),
+        cache.path(),
+        &["--distro", "bookworm", "--offline"],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("signature"), "{stderr}");
+    assert!(
+        !project.path().join("build").exists(),
+        "no output on failure"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// A fixture whose uv.lock line for `needle` is rewritten by `edit`.
+fn edited_uv_lock(edit: impl Fn(&str) -> String) -> Fixture {
+    let project = fixture("flask-factory-uv");
+    let lock = project.path().join("uv.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    std::fs::write(&lock, edit(&text)).unwrap();
+    project
+}
+
+const FLASK_HASH: &str = "f4bcbefc124291925f1a26446da31a5178f9483862233b23c0c96a20701f670c";
+
+#[test]
+fn hash_mismatch_stops_the_build_and_caches_nothing() {
+    let wrong = "0".repeat(64);
+    let project = edited_uv_lock(|text| text.replace(FLASK_HASH, &wrong));
+    let cache = linked_cache();
+    let cache_dir = cache.path().to_owned();
+    let (code, stderr) = fails(project.path(), &cache_dir, &["--distro", "bookworm"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("flask") && stderr.contains("sha256"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&wrong), "{stderr}");
+    let blob = cache_dir.join("blobs/sha256").join(&wrong);
+    assert!(!blob.exists());
+    let tmp = cache_dir.join("tmp");
+    let leftovers: Vec<_> = std::fs::read_dir(&tmp)
+        .map(|d| d.count())
+        .into_iter()
+        .collect();
+    assert!(
+        leftovers.iter().all(|n| *n == 0),
+        "temp files left: {leftovers:?}"
+    );
+}
+
+/// Serve `body` declaring `declared` bytes, to any number of requests, on 127.0.0.1.
+fn serve_truncated(body: Vec<u8>, declared: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {declared}\r\nConnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    format!("http://127.0.0.1:{port}/flask-3.1.3-py3-none-any.whl")
+}
+
+#[test]
+fn truncated_download_is_rejected_and_not_cached() {
+    let url = serve_truncated(vec![b'P'; 50_000], 103_424);
+    let project = edited_uv_lock(|text| {
+        let start = text
+            .find("https://files.pythonhosted.org/packages/7f/9c/")
+            .unwrap();
+        let end = start + text[start..].find('"').unwrap();
+        format!("{}{url}{}", &text[..start], &text[end..])
+    });
+    let cache = linked_cache();
+    let blob = cache.path().join("blobs/sha256").join(FLASK_HASH);
+    if blob.exists() {
+        std::fs::remove_file(&blob).unwrap();
+    }
+    for entry in walk(&cache.path().join("meta/layers")) {
+        std::fs::remove_file(entry).unwrap();
+    }
+    let (code, stderr) = fails(project.path(), cache.path(), &["--distro", "bookworm"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cut short"), "{stderr}");
+    assert!(!blob.exists());
+}
+
+#[test]
+fn corrupt_cache_entry_is_detected_and_rebuilt() {
+    let project = fixture("flask-factory-uv");
+    let (digest, layers) = build_archive(project.path(), &shared_cache(), "bookworm");
+    let cache = linked_cache();
+    let deps = layers.iter().find(|l| l[0] == "deps").unwrap()[6].clone();
+    let blob = cache
+        .path()
+        .join("blobs/sha256")
+        .join(deps.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    replace(&blob, &bytes);
+    let (again, layers_again) = build_archive(project.path(), cache.path(), "bookworm");
+    assert_eq!(digest, again);
+    let deps_again = layers_again.iter().find(|l| l[0] == "deps").unwrap();
+    assert_eq!(
+        deps_again[5], "no",
+        "the corrupt layer was detected and written again"
+    );
+    assert_eq!(std::fs::read(&blob).unwrap().len(), bytes.len());
+}
+
+#[test]
+fn malformed_locks_name_the_file() {
+    let project = fixture("flask-factory-uv");
+    std::fs::write(
+        project.path().join("uv.lock"),
+        "version = 1\n[[package]\nname = ",
+    )
+    .unwrap();
+    let (code, stderr) = fails(project.path(), &shared_cache(), &["--distro", "bookworm"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("uv.lock"), "{stderr}");
+
+    let project = fixture("flask-factory-uv");
+    std::fs::write(project.path().join("terrarium.lock"), "version = [\n").unwrap();
+    let (code, stderr) = fails(project.path(), &shared_cache(), &["--distro", "bookworm"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("terrarium.lock") && stderr.contains("delete it"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unsupported_wheel_platform_names_the_package_and_tags() {
+    let project = edited_uv_lock(|text| {
+        text.lines()
+            .filter(|l| !(l.contains("markupsafe-3.0.4-cp311") && l.contains("x86_64")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let (code, stderr) = fails(project.path(), &shared_cache(), &["--distro", "bookworm"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("markupsafe"), "{stderr}");
+    assert!(stderr.contains("unsupported wheel platform"), "{stderr}");
+    assert!(stderr.contains("cp311-cp311-macosx_11_0_arm64"), "{stderr}");
+}
+
+#[test]
+fn offline_with_a_missing_wheel_says_what_is_missing() {
+    let project = fixture("flask-factory-uv");
+    build_archive(project.path(), &shared_cache(), "bookworm");
+    let cache = linked_cache();
+    std::fs::remove_file(cache.path().join("blobs/sha256").join(FLASK_HASH)).unwrap();
+    for entry in walk(&cache.path().join("meta/layers")) {
+        std::fs::remove_file(entry).unwrap();
+    }
+    let (code, stderr) = fails(
+        project.path(),
+        cache.path(),
+        &["--distro", "bookworm", "--offline"],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("offline") && stderr.contains("flask-3.1.3-py3-none-any.whl"),
+        "{stderr}"
+    );
+
+    // With everything cached, an offline build succeeds and gives the same image.
+    let (digest, _) = build_archive(project.path(), &shared_cache(), "bookworm");
+    let output = build_cmd(
+        project.path(),
+        &shared_cache(),
+        &["--distro", "bookworm", "--offline", "--output", "oci:out"],
+    )
+    .current_dir(project.path())
+    .output()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains(&digest));
+    assert!(project.path().join("out/index.json").is_file());
+}
