@@ -45,18 +45,23 @@ impl ServiceState {
     }
 }
 
+/// The compose file in `dir`, under any of the names Compose looks for.
+pub fn compose_file(dir: &Path) -> Option<PathBuf> {
+    [
+        "compose.yaml",
+        "compose.yml",
+        "docker-compose.yaml",
+        "docker-compose.yml",
+    ]
+    .iter()
+    .map(|name| dir.join(name))
+    .find(|path| path.is_file())
+}
+
 impl Compose {
     /// Find a compose CLI and bind it to the compose file in `dir`.
     pub fn new(engine: &Engine, dir: &Path, project: &str) -> Result<Compose, EngineError> {
-        if ![
-            "compose.yaml",
-            "compose.yml",
-            "docker-compose.yaml",
-            "docker-compose.yml",
-        ]
-        .iter()
-        .any(|f| dir.join(f).is_file())
-        {
+        if compose_file(dir).is_none() {
             return Err(EngineError::NoComposeFile(dir.to_path_buf()));
         }
         let works = |argv: &[&str]| {

@@ -10,7 +10,7 @@ mod docker;
 mod error;
 mod workflow;
 
-pub use compose::{Compose, ServiceState};
+pub use compose::{Compose, ServiceState, compose_file};
 pub use docker::{BuildRequest, ContainerInfo, Engine, ensure_port_free};
 pub use error::EngineError;
 pub use workflow::{

@@ -25,14 +25,7 @@ pub struct Args {
 
 /// Run `terrarium up`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let has_compose = [
-        "compose.yaml",
-        "compose.yml",
-        "docker-compose.yaml",
-        "docker-compose.yml",
-    ]
-    .iter()
-    .any(|f| args.dir.join(f).is_file());
+    let has_compose = terrarium_engine::compose_file(&args.dir).is_some();
     if !has_compose
         && (args.init
             || ask(&format!(
