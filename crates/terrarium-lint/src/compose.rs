@@ -65,6 +65,9 @@ pub struct Service {
     pub restart: bool,
     /// Resource limits present (`deploy.resources.limits`, `mem_limit`, `cpus`).
     pub limits: bool,
+    /// Services this one waits to complete (`depends_on: X: condition:
+    /// service_completed_successfully`): those are one-off jobs, not long-running services.
+    pub awaits_completion_of: Vec<String>,
 }
 
 /// A published port.
@@ -314,6 +317,20 @@ fn service(name: Node<String>, map: &Map<'_>) -> Service {
         restart: get(map, "restart").is_some()
             || deploy.is_some_and(|d| get(d, "restart_policy").is_some()),
         limits,
+        awaits_completion_of: get(map, "depends_on")
+            .and_then(mapping)
+            .map(|deps| {
+                deps.iter()
+                    .filter(|(_, v)| {
+                        mapping(v)
+                            .and_then(|m| get(m, "condition"))
+                            .and_then(scalar)
+                            .is_some_and(|c| c == "service_completed_successfully")
+                    })
+                    .filter_map(|(k, _)| scalar(k).map(Cow::into_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
         name,
     }
 }

@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 
 use serde_json::Value;
-use support::{fixture, fixture_names, terrarium};
+use support::{copy_dir, fixture, fixture_names, terrarium};
 
 const HEADLINE: &str = "FROM python:3.12-slim
 ENV PYTHONUNBUFFERED=1
@@ -119,6 +119,36 @@ fn init_output_has_nothing_at_warning_or_above() {
         assert!(loud.is_empty(), "{name} {flags:?}: {loud:#?}");
         assert_eq!(output.status.code(), Some(0), "{name}");
     }
+}
+
+#[test]
+fn system_init_output_has_nothing_at_warning_or_above() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = parent.path().join("loyalty");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/loyalty"),
+        &dir,
+    );
+    terrarium().arg("init").arg(&dir).assert().success();
+    let output = terrarium()
+        .args(["lint", "--format", "json"])
+        .arg(&dir)
+        .output()
+        .expect("lint");
+    let report = json_of(&output);
+    let files = report["files"].as_array().map_or(0, Vec::len);
+    assert!(
+        files >= 5,
+        "two Dockerfiles, two Dockerfile.dev and compose.yaml: {files}"
+    );
+    let loud: Vec<&Value> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] != "info")
+        .collect();
+    assert!(loud.is_empty(), "{loud:#?}");
+    assert_eq!(output.status.code(), Some(0));
 }
 
 #[test]

@@ -354,7 +354,19 @@ fn stateful_no_volume(cx: &ComposeContext<'_>, out: &mut Emitter<'_>) {
 }
 
 fn missing_healthcheck(cx: &ComposeContext<'_>, out: &mut Emitter<'_>) {
-    for s in cx.file.services.iter().filter(|s| !s.healthcheck) {
+    // A one-off job (another service waits for it to complete) has nothing to probe.
+    let is_job = |name: &str| {
+        cx.file
+            .services
+            .iter()
+            .any(|other| other.awaits_completion_of.iter().any(|j| j == name))
+    };
+    for s in cx
+        .file
+        .services
+        .iter()
+        .filter(|s| !s.healthcheck && !is_job(&s.name.value))
+    {
         let severity = if s.build && !is_dev_service(cx, s) {
             Severity::Warning
         } else {

@@ -1254,6 +1254,13 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
             false,
         ),
         (
+            // A one-off job that another service waits to complete needs no health check.
+            "compose-missing-healthcheck",
+            "compose.yaml",
+            "services:\n  migrate:\n    build: .\n    command: [\"python\", \"-m\", \"app.migrate\"]\n    restart: \"no\"\n  app:\n    build: .\n    restart: unless-stopped\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n    depends_on:\n      migrate:\n        condition: service_completed_successfully\n".to_string(),
+            false,
+        ),
+        (
             "compose-literal-secret",
             "compose.yaml",
             edit_compose("${SECRET_KEY:?set SECRET_KEY}", "hunter2"),
