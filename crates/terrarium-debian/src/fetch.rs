@@ -2,6 +2,7 @@
 //! size and sha256, and never cached unless they verify.
 
 use std::io::{Read, Write};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use terrarium_image::{Cache, Digest, StoredBlob};
@@ -22,7 +23,7 @@ pub struct Expected {
 /// (on Linux the system CA bundle), so a proxy whose CA is installed there works.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
-    client: reqwest::blocking::Client,
+    client: Arc<OnceLock<reqwest::blocking::Client>>,
     cache: Cache,
     offline: bool,
 }
@@ -53,6 +54,19 @@ impl Write for LimitedBuffer {
 impl Fetcher {
     /// A fetcher storing into `cache`; with `offline`, only the cache is used.
     pub fn new(cache: Cache, offline: bool) -> Result<Self, Error> {
+        Ok(Self {
+            client: Arc::new(OnceLock::new()),
+            cache,
+            offline,
+        })
+    }
+
+    /// The HTTP client, made on first use (a warm or offline build never needs one, and making
+    /// it loads the trust store and starts a runtime thread).
+    fn client(&self) -> Result<&reqwest::blocking::Client, Error> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
         let client = reqwest::blocking::Client::builder()
             .user_agent(concat!("terrarium/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(20))
@@ -62,11 +76,7 @@ impl Fetcher {
                 url: "(client setup)".into(),
                 message: error_chain(&err),
             })?;
-        Ok(Self {
-            client,
-            cache,
-            offline,
-        })
+        Ok(self.client.get_or_init(|| client))
     }
 
     /// The cache.
@@ -225,7 +235,7 @@ impl Fetcher {
             url: url.to_owned(),
             message,
         };
-        let mut request = self.client.get(url);
+        let mut request = self.client()?.get(url);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

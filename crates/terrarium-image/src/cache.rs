@@ -1,9 +1,11 @@
 //! The content-addressed blob cache: `<root>/blobs/sha256/<hex>`, written atomically and checked
 //! by hash on every read.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use tempfile::NamedTempFile;
 
@@ -23,12 +25,18 @@ pub const CACHE_DIR_ENV: &str = "TERRARIUM_CACHE_DIR";
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    /// Blobs this process has already hashed or written (shared by clones): a second `get`
+    /// of the same blob in one build only checks that it is still there with its size.
+    verified: Arc<Mutex<HashMap<Digest, u64>>>,
 }
 
 impl Cache {
     /// A cache rooted at `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            verified: Arc::default(),
+        }
     }
 
     /// The cache at `$TERRARIUM_CACHE_DIR`, else `$XDG_CACHE_HOME/terrarium`, else
@@ -103,15 +111,32 @@ impl Cache {
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(io_error(&path)(err)),
         };
-        let (actual, _) = Digest::of_reader(io::BufReader::with_capacity(1 << 16, file))
+        let known = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|v| v.get(digest).copied());
+        if let Some(size) = known
+            && file.metadata().is_ok_and(|meta| meta.len() == size)
+        {
+            return Ok(Some(path));
+        }
+        let (actual, size) = Digest::of_reader(io::BufReader::with_capacity(1 << 16, file))
             .map_err(io_error(&path))?;
         if actual == *digest {
+            self.mark_verified(digest, size);
             return Ok(Some(path));
         }
         match fs::remove_file(&path) {
             Ok(()) => Ok(None),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(io_error(&path)(err)),
+        }
+    }
+
+    fn mark_verified(&self, digest: &Digest, size: u64) {
+        if let Ok(mut verified) = self.verified.lock() {
+            verified.insert(*digest, size);
         }
     }
 
@@ -264,6 +289,7 @@ impl BlobWriter {
         fs::create_dir_all(dir).map_err(io_error(dir))?;
         file.persist(&path)
             .map_err(|err| io_error(&path)(err.error))?;
+        self.cache.mark_verified(&digest, size);
         Ok(StoredBlob { digest, size, path })
     }
 }
@@ -291,8 +317,15 @@ mod tests {
         let path = cache.get(&digest).unwrap().unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"hello");
 
-        // A corrupt entry is detected, removed and reported missing.
+        // A corrupt entry is detected, removed and reported missing (by the next process: one
+        // that already verified the blob only checks its size).
         fs::write(&path, b"hellO").unwrap();
+        assert!(cache.get(&digest).unwrap().is_some());
+        fs::write(&path, b"hell").unwrap();
+        assert_eq!(cache.get(&digest).unwrap(), None);
+        let digest = cache.put_bytes(b"hello").unwrap();
+        fs::write(&path, b"hellO").unwrap();
+        let cache = Cache::new(dir.path());
         assert_eq!(cache.get(&digest).unwrap(), None);
         assert!(!path.exists());
         assert_eq!(cache.get(&Digest::of(b"other")).unwrap(), None);

@@ -87,7 +87,11 @@ pub fn write_oci_layout(
     for digest in image.blobs() {
         let source = blob_source(cache, &digest)?;
         let target = blobs.join(digest.hex());
-        fs::copy(&source, &target).map_err(io_error(&target))?;
+        // A hard link costs nothing for large layers; the cache re-verifies blobs on read, so
+        // a later change through the layout is caught. Across filesystems, copy.
+        if fs::hard_link(&source, &target).is_err() {
+            fs::copy(&source, &target).map_err(io_error(&target))?;
+        }
     }
     write_file(&staging.path().join("oci-layout"), OCI_LAYOUT)?;
     write_file(
