@@ -272,10 +272,11 @@ pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
     let mut packages = Vec::new();
     for package in file.package.iter().filter(|p| !is_local(p)) {
         let name = PackageName::new(&package.name);
-        let group = if main.contains(&name) || (roots.is_empty() && !dev.contains(&name)) {
-            Group::Main
-        } else {
-            Group::Dev
+        let (group, condition) = match (main.get(&name), dev.get(&name)) {
+            (Some(condition), _) => (Group::Main, Some(condition)),
+            (None, Some(condition)) => (Group::Dev, Some(condition)),
+            (None, None) if roots.is_empty() => (Group::Main, None),
+            (None, None) => (Group::Dev, None),
         };
         let Some(version) = package.version.clone() else {
             return Err(DetectError::malformed(
@@ -289,7 +290,7 @@ pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
             name,
             version,
             group,
-            marker: None,
+            marker: condition.and_then(Condition::marker),
             artifacts: package
                 .wheels
                 .iter()
@@ -301,29 +302,101 @@ pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
     Ok(sorted(LockFormat::UvLock, rel, packages))
 }
 
+/// When a package is installed: on every platform, or only where one of these markers holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Condition {
+    Always,
+    AnyOf(BTreeSet<String>),
+}
+
+impl Condition {
+    /// More alternatives than this are not worth tracking: install everywhere.
+    const LIMIT: usize = 16;
+
+    fn through(&self, edge: Option<&str>) -> Condition {
+        match (self, edge) {
+            (condition, None) => condition.clone(),
+            (Condition::Always, Some(marker)) => Condition::AnyOf([marker.to_string()].into()),
+            (Condition::AnyOf(markers), Some(marker)) => Condition::AnyOf(
+                markers
+                    .iter()
+                    .map(|m| format!("({m}) and ({marker})"))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Merge another path's condition in; true when this changed.
+    fn absorb(&mut self, other: &Condition) -> bool {
+        let merged = match (&*self, other) {
+            (Condition::Always, _) => return false,
+            (_, Condition::Always) => Condition::Always,
+            (Condition::AnyOf(a), Condition::AnyOf(b)) => {
+                let union: BTreeSet<String> = a.union(b).cloned().collect();
+                if union.len() > Self::LIMIT {
+                    Condition::Always
+                } else {
+                    Condition::AnyOf(union)
+                }
+            }
+        };
+        let changed = merged != *self;
+        *self = merged;
+        changed
+    }
+
+    fn marker(&self) -> Option<String> {
+        match self {
+            Condition::Always => None,
+            Condition::AnyOf(markers) if markers.len() == 1 => markers.iter().next().cloned(),
+            Condition::AnyOf(markers) => Some(
+                markers
+                    .iter()
+                    .map(|m| format!("({m})"))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            ),
+        }
+    }
+}
+
+/// Every package reachable from `start`, with the condition under which it is installed: the
+/// markers on the edges that lead to it (uv.lock keeps markers on edges, not on packages).
 fn reachable<'a>(
     by_name: &BTreeMap<PackageName, &'a UvPackage>,
     start: impl Iterator<Item = &'a UvDependency>,
-) -> BTreeSet<PackageName> {
-    let mut seen = BTreeSet::new();
-    let mut stack: Vec<PackageName> = start
-        .filter(|d| d.marker.as_deref() != Some("sys_platform == 'win32'"))
-        .map(|d| PackageName::new(&d.name))
+) -> BTreeMap<PackageName, Condition> {
+    let mut conditions: BTreeMap<PackageName, Condition> = BTreeMap::new();
+    let mut work: Vec<(PackageName, Condition)> = start
+        .map(|d| {
+            (
+                PackageName::new(&d.name),
+                Condition::Always.through(d.marker.as_deref()),
+            )
+        })
         .collect();
-    while let Some(name) = stack.pop() {
-        if !seen.insert(name.clone()) {
+    while let Some((name, condition)) = work.pop() {
+        let changed = match conditions.get_mut(&name) {
+            Some(existing) => existing.absorb(&condition),
+            None => {
+                conditions.insert(name.clone(), condition);
+                true
+            }
+        };
+        if !changed {
             continue;
         }
+        let current = conditions[&name].clone();
         if let Some(package) = by_name.get(&name) {
-            stack.extend(
-                package
-                    .dependencies
-                    .iter()
-                    .map(|d| PackageName::new(&d.name)),
-            );
+            work.extend(package.dependencies.iter().map(|d| {
+                (
+                    PackageName::new(&d.name),
+                    current.through(d.marker.as_deref()),
+                )
+            }));
         }
     }
-    seen
+    conditions
 }
 
 #[derive(Deserialize)]
@@ -595,6 +668,61 @@ source = { registry = "https://pypi.org/simple" }
             Some("flask-3.0.3-py3-none-any.whl")
         );
         assert!(!lock.fully_hashed());
+    }
+
+    #[test]
+    fn uv_lock_markers_follow_the_edges() {
+        let dir = write(
+            "uv.lock",
+            r#"version = 1
+[[package]]
+name = "app"
+version = "0.1.0"
+source = { virtual = "." }
+dependencies = [{ name = "click" }, { name = "uvloop", marker = "sys_platform != 'win32'" }]
+
+[[package]]
+name = "click"
+version = "8.1.7"
+source = { registry = "https://pypi.org/simple" }
+dependencies = [{ name = "colorama", marker = "sys_platform == 'win32'" }]
+
+[[package]]
+name = "colorama"
+version = "0.4.6"
+source = { registry = "https://pypi.org/simple" }
+dependencies = [{ name = "wintools" }]
+
+[[package]]
+name = "wintools"
+version = "1.0"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "uvloop"
+version = "0.21.0"
+source = { registry = "https://pypi.org/simple" }
+"#,
+        );
+        let lock = read_uv_lock(dir.path(), Path::new("uv.lock")).unwrap();
+        let marker = |name: &str| {
+            lock.packages
+                .iter()
+                .find(|p| p.name.as_str() == name)
+                .unwrap()
+                .marker
+                .clone()
+        };
+        assert_eq!(marker("click"), None);
+        assert_eq!(
+            marker("colorama").as_deref(),
+            Some("sys_platform == 'win32'")
+        );
+        assert_eq!(
+            marker("wintools").as_deref(),
+            Some("sys_platform == 'win32'")
+        );
+        assert_eq!(marker("uvloop").as_deref(), Some("sys_platform != 'win32'"));
     }
 
     #[test]
