@@ -15,6 +15,7 @@
 
 mod app;
 mod error;
+mod git;
 mod lockfile;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -506,18 +507,6 @@ fn unlocked_requirements(
         .collect()
 }
 
-fn git(root: &Path, args: &[&str]) -> Option<String> {
-    let output = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(args)
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8(output.stdout).ok()?.trim().to_owned();
-    (output.status.success() && !text.is_empty()).then_some(text)
-}
-
 /// The image config of `plan`: user, /app, environment, exec-form command, port, volumes and
 /// OCI labels.
 pub fn run_config(plan: &Plan, project: &Project) -> RunConfig {
@@ -542,12 +531,12 @@ pub fn run_config(plan: &Plan, project: &Project) -> RunConfig {
     if let Some(version) = app::project_version(&project.root) {
         labels.insert("org.opencontainers.image.version".to_owned(), version);
     }
-    if let Some(revision) = git(&project.root, &["rev-parse", "HEAD"]) {
+    let git = git::read(&project.root);
+    if let Some(revision) = git.revision {
         labels.insert("org.opencontainers.image.revision".to_owned(), revision);
     }
-    if let Some(source) = git(&project.root, &["config", "--get", "remote.origin.url"])
-        .filter(|url| !url.contains('@'))
-    {
+    // A URL with credentials (user@, token@) is never written into an image (L22).
+    if let Some(source) = git.origin.filter(|url| !url.contains('@')) {
         labels.insert("org.opencontainers.image.source".to_owned(), source);
     }
     RunConfig {

@@ -294,9 +294,14 @@ fn one_file_edit_rewrites_only_the_app_layer() {
     );
     let app = project.path().join("app.py");
     let text = std::fs::read_to_string(&app).unwrap();
+    // A new edit every run: the layer cache is content-addressed and outlives test runs.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     std::fs::write(
         &app,
-        text.replacen("from flask-requirements", "from an edited app", 1),
+        text.replacen("from flask-requirements", &format!("from edit {nonce}"), 1),
     )
     .unwrap();
     let (after, layers_after) = build_archive(project.path(), &cache, "bookworm");
