@@ -27,7 +27,9 @@ const DOWNLOAD_WORKERS: usize = 4;
 pub struct Archive {
     fetcher: Fetcher,
     mirror: Mirror,
-    keyring: Keyring,
+    /// Loaded on the first signature check: a build whose packages are all in terrarium.lock
+    /// reads no index and never needs it.
+    keyring: std::sync::OnceLock<Keyring>,
     architecture: Architecture,
     index_max_age: Duration,
 }
@@ -42,10 +44,19 @@ impl Archive {
         Ok(Self {
             fetcher,
             mirror,
-            keyring: Keyring::debian()?,
+            keyring: std::sync::OnceLock::new(),
             architecture,
             index_max_age: DEFAULT_INDEX_MAX_AGE,
         })
+    }
+
+    /// The embedded Debian keyring, parsed once.
+    fn keyring(&self) -> Result<&Keyring, Error> {
+        if let Some(keyring) = self.keyring.get() {
+            return Ok(keyring);
+        }
+        let loaded = Keyring::debian()?;
+        Ok(self.keyring.get_or_init(|| loaded))
     }
 
     /// Reuse a cached `InRelease` for up to `max_age` (offline mode always reuses it).
@@ -110,7 +121,7 @@ impl Archive {
     /// Verify and parse InRelease bytes for `suite`.
     pub fn parse_release(&self, bytes: &[u8], suite: Suite) -> Result<Release, Error> {
         let name = suite.name();
-        let text = self.keyring.verify_inrelease(bytes, &name)?;
+        let text = self.keyring()?.verify_inrelease(bytes, &name)?;
         let release = Release::parse(&text, &format!("{name} InRelease"))?;
         if release.codename != name && release.suite != name {
             return Err(Error::WrongSuite {

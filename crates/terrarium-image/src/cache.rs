@@ -20,14 +20,17 @@ pub const CACHE_DIR_ENV: &str = "TERRARIUM_CACHE_DIR";
 /// index metadata under `meta/`.
 ///
 /// Every write goes to a temporary file in the cache and is renamed into place, so an interrupted
-/// write never leaves a partial entry. Every read hashes the entry again; a corrupt entry is
-/// removed and reported as missing, so callers fetch it again.
+/// write never leaves a partial entry. An entry is hashed when it is written or first read, and
+/// hashed again whenever its size, modification time or inode differ from what was recorded
+/// then (a stamp under `meta/verified/`); a corrupt entry is removed and reported as missing, so
+/// callers fetch it again. Re-hashing a 15 MB runtime layer on every warm build cost more than
+/// the rest of the build.
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
-    /// Blobs this process has already hashed or written (shared by clones): a second `get`
-    /// of the same blob in one build only checks that it is still there with its size.
-    verified: Arc<Mutex<HashMap<Digest, u64>>>,
+    /// Stamps of the blobs this process has hashed or written (shared by clones), so a second
+    /// `get` in one build does not even read the stamp file.
+    verified: Arc<Mutex<HashMap<Digest, String>>>,
 }
 
 impl Cache {
@@ -111,20 +114,25 @@ impl Cache {
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(io_error(&path)(err)),
         };
-        let known = self
-            .verified
-            .lock()
-            .ok()
-            .and_then(|v| v.get(digest).copied());
-        if let Some(size) = known
-            && file.metadata().is_ok_and(|meta| meta.len() == size)
-        {
-            return Ok(Some(path));
+        let metadata = file.metadata().map_err(io_error(&path))?;
+        if settled(&metadata) {
+            let current = stamp(&metadata);
+            let remembered = self
+                .verified
+                .lock()
+                .ok()
+                .and_then(|v| v.get(digest).cloned());
+            let trusted = remembered.as_deref() == Some(current.as_str())
+                || self.read_meta(&stamp_key(digest))?.as_deref() == Some(current.as_bytes());
+            if trusted {
+                self.remember_verified(digest, current);
+                return Ok(Some(path));
+            }
         }
         let (actual, size) = Digest::of_reader(io::BufReader::with_capacity(1 << 16, file))
             .map_err(io_error(&path))?;
-        if actual == *digest {
-            self.mark_verified(digest, size);
+        if actual == *digest && size == metadata.len() {
+            self.mark_verified(digest)?;
             return Ok(Some(path));
         }
         match fs::remove_file(&path) {
@@ -134,10 +142,25 @@ impl Cache {
         }
     }
 
-    fn mark_verified(&self, digest: &Digest, size: u64) {
+    fn remember_verified(&self, digest: &Digest, stamp: String) {
         if let Ok(mut verified) = self.verified.lock() {
-            verified.insert(*digest, size);
+            verified.insert(*digest, stamp);
         }
+    }
+
+    /// Record that the blob with `digest` hashed correctly, in this process and, once it has
+    /// settled, on disk. A blob modified in the last two seconds is not trusted by its stamp:
+    /// timestamps are coarse, and a change within the same tick would look like no change
+    /// (git's "racy clean" problem). It is hashed again next time, and stamped then.
+    fn mark_verified(&self, digest: &Digest) -> Result<(), Error> {
+        let path = self.blob_path(digest);
+        let metadata = fs::metadata(&path).map_err(io_error(&path))?;
+        let current = stamp(&metadata);
+        if settled(&metadata) {
+            self.write_meta(&stamp_key(digest), current.as_bytes())?;
+        }
+        self.remember_verified(digest, current);
+        Ok(())
     }
 
     /// Store `bytes` and return their digest.
@@ -289,7 +312,7 @@ impl BlobWriter {
         fs::create_dir_all(dir).map_err(io_error(dir))?;
         file.persist(&path)
             .map_err(|err| io_error(&path)(err.error))?;
-        self.cache.mark_verified(&digest, size);
+        self.cache.mark_verified(&digest)?;
         Ok(StoredBlob { digest, size, path })
     }
 }
@@ -302,6 +325,37 @@ impl Write for BlobWriter {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// How long a blob must be left alone before its stamp can be trusted.
+const RACY_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether a blob has been left alone long enough for its stamp to mean anything.
+fn settled(metadata: &fs::Metadata) -> bool {
+    metadata
+        .modified()
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .is_some_and(|age| age >= RACY_WINDOW)
+}
+
+/// The metadata key of a blob's verification stamp.
+fn stamp_key(digest: &Digest) -> String {
+    format!("verified/{}", digest.hex())
+}
+
+/// What must not change for a verified blob to stay verified: size, mtime and inode.
+fn stamp(metadata: &fs::Metadata) -> String {
+    let mtime = metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(metadata);
+    #[cfg(not(unix))]
+    let inode = 0u64;
+    format!("{} {mtime} {inode}", metadata.len())
 }
 
 #[cfg(test)]
@@ -317,10 +371,11 @@ mod tests {
         let path = cache.get(&digest).unwrap().unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"hello");
 
-        // A corrupt entry is detected, removed and reported missing (by the next process: one
-        // that already verified the blob only checks its size).
+        // A corrupt entry is detected, removed and reported missing, even by the process that
+        // wrote it: a blob touched in the last seconds is always hashed again.
         fs::write(&path, b"hellO").unwrap();
-        assert!(cache.get(&digest).unwrap().is_some());
+        assert_eq!(cache.get(&digest).unwrap(), None);
+        let digest = cache.put_bytes(b"hello").unwrap();
         fs::write(&path, b"hell").unwrap();
         assert_eq!(cache.get(&digest).unwrap(), None);
         let digest = cache.put_bytes(b"hello").unwrap();
@@ -329,6 +384,38 @@ mod tests {
         assert_eq!(cache.get(&digest).unwrap(), None);
         assert!(!path.exists());
         assert_eq!(cache.get(&Digest::of(b"other")).unwrap(), None);
+    }
+
+    #[test]
+    fn settled_blobs_are_stamped_and_any_change_is_hashed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let digest = cache.put_bytes(b"a settled blob").unwrap();
+        let path = cache.blob_path(&digest);
+        let stamp_path = dir.path().join("meta").join(stamp_key(&digest));
+        assert!(
+            !stamp_path.exists(),
+            "a blob written just now is not stamped"
+        );
+
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let file = fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(an_hour_ago).unwrap();
+        drop(file);
+        assert!(Cache::new(dir.path()).get(&digest).unwrap().is_some());
+        assert!(stamp_path.exists(), "a settled blob is stamped once hashed");
+
+        // The stamp is what a later process checks: same size, mtime and inode, no re-hash.
+        fs::write(&path, b"A settled blob").unwrap();
+        let file = fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(an_hour_ago).unwrap();
+        drop(file);
+        assert!(Cache::new(dir.path()).get(&digest).unwrap().is_some());
+
+        // Any change to size, mtime or inode makes the next process hash it, and catch it.
+        fs::write(&path, b"A settled blob").unwrap();
+        assert_eq!(Cache::new(dir.path()).get(&digest).unwrap(), None);
+        assert!(!path.exists());
     }
 
     #[test]
