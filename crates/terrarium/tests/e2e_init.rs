@@ -265,6 +265,9 @@ fn development(name: &str) {
         "the dev container runs as the host user"
     );
 
+    // Stat-polling reloaders (uvicorn's StatReload, werkzeug's) take their baseline on their
+    // first poll, up to a second after start; an edit before that would become the baseline.
+    std::thread::sleep(Duration::from_millis(1500));
     let file = dir.path().join(case.edit_file);
     let source = std::fs::read_to_string(&file).expect("read source");
     assert!(source.contains(case.edit_from));

@@ -126,6 +126,9 @@ fn dev_and_shell(name: &str, edit_file: &str, from: &str, to: &str) {
                 .and(predicate::str::contains(format!("127.0.0.1:{port}"))),
         );
 
+    // Stat-polling reloaders (uvicorn's StatReload, werkzeug's) take their baseline on their
+    // first poll, up to a second after start; an edit before that would become the baseline.
+    std::thread::sleep(Duration::from_millis(1500));
     let file = dir.path().join(edit_file);
     let source = std::fs::read_to_string(&file).expect("source");
     std::fs::write(&file, source.replace(from, to)).expect("edit");
