@@ -444,7 +444,7 @@ fn wheel_inputs(
             let bytes = std::fs::read(&path).map_err(error::io_error(&path))?;
             lock_digest = Some(Digest::of(&bytes).to_string());
         }
-        DependencySource::Unlocked { manifest } => {
+        DependencySource::Unlocked { manifest, .. } => {
             requirements.extend(unlocked_requirements(&project.root, manifest)?);
         }
         DependencySource::None => {}

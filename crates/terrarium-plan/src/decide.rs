@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use terrarium_project::{
     App, AppObject, DependencySource, Fact, Framework, Group, HealthcheckSetting, Interface,
-    Project, Source,
+    ManifestFormat, Project, Source,
 };
 
 use crate::tools::{self, KnownPython, PYTHONS};
@@ -423,15 +423,24 @@ fn decide_dependencies(
                 lock.packages.len()
             )
         }
-        DependencySource::Unlocked { manifest } => {
+        DependencySource::Unlocked { manifest, format } => {
             let name = manifest.display().to_string();
-            if name == "Pipfile" {
+            let missing_lock = match format {
+                ManifestFormat::Pipfile => Some((
+                    "the Pipfile has no Pipfile.lock, so there is nothing pinned to install",
+                    "run `pipenv lock` and commit Pipfile.lock",
+                )),
+                ManifestFormat::Poetry => Some((
+                    "[tool.poetry] dependencies have no poetry.lock",
+                    "run `poetry lock` and commit poetry.lock",
+                )),
+                ManifestFormat::Pyproject => None,
+            };
+            if let Some((message, fix)) = missing_lock {
                 return Err(PlanError::Dependencies {
-                    file: name,
-                    message:
-                        "the Pipfile has no Pipfile.lock, so there is nothing pinned to install"
-                            .into(),
-                    fix: "run `pipenv lock` and commit Pipfile.lock".into(),
+                    file: shown(project, manifest).display().to_string(),
+                    message: message.into(),
+                    fix: fix.into(),
                 });
             }
             unsettled.push(Unsettled {
@@ -442,15 +451,6 @@ fn decide_dependencies(
         }
         DependencySource::None => "no third-party dependencies declared".to_string(),
     };
-    if let DependencySource::Unlocked { manifest } = &source
-        && is_poetry_only(project)
-    {
-        return Err(PlanError::Dependencies {
-            file: manifest.display().to_string(),
-            message: "[tool.poetry] dependencies have no poetry.lock".into(),
-            fix: "run `poetry lock` and commit poetry.lock".into(),
-        });
-    }
     if let Some(lock) = source.lock() {
         let source_only: Vec<String> = lock
             .packages
@@ -477,13 +477,6 @@ fn decide_dependencies(
         Origin::Detected
     };
     Ok(Decision::new(source, origin, reason, files))
-}
-
-fn is_poetry_only(project: &Project) -> bool {
-    project.root.join("pyproject.toml").is_file()
-        && std::fs::read_to_string(project.root.join("pyproject.toml"))
-            .map(|t| t.contains("[tool.poetry.dependencies]") && !t.contains("[project]"))
-            .unwrap_or(false)
 }
 
 /// Choose the app to serve among those found, preferring conventional module names.

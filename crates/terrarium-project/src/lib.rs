@@ -22,7 +22,7 @@ pub use config::{Config, HealthcheckSetting};
 pub use django::DjangoProject;
 pub use error::DetectError;
 pub use lock::{Artifact, Group, Hash, Lock, LockFormat, LockedPackage};
-pub use manifest::{ConsoleScript, DependencySource, Package, PythonConstraint};
+pub use manifest::{ConsoleScript, DependencySource, ManifestFormat, Package, PythonConstraint};
 pub use requirements::{RequirementLine, RequirementsFile};
 pub use system::{Gateway, Job, Postgres, Route, System, SystemService, detect_system};
 

@@ -57,6 +57,8 @@ pub enum DependencySource {
     Unlocked {
         /// The manifest.
         manifest: PathBuf,
+        /// Which kind of declaration it is (only PEP 621 can be installed without a lock).
+        format: ManifestFormat,
     },
     /// No third-party dependencies declared anywhere.
     #[default]
@@ -90,7 +92,7 @@ impl DependencySource {
                 .cloned()
                 .chain([lock.path.clone()])
                 .collect(),
-            DependencySource::Unlocked { manifest } => vec![manifest.clone()],
+            DependencySource::Unlocked { manifest, .. } => vec![manifest.clone()],
             DependencySource::None => Vec::new(),
         };
         let mut seen = BTreeSet::new();
@@ -111,12 +113,24 @@ impl DependencySource {
                 }
             ),
             DependencySource::Locked { lock, .. } => format!("{}", lock.path.display()),
-            DependencySource::Unlocked { manifest } => {
+            DependencySource::Unlocked { manifest, .. } => {
                 format!("{} (not locked)", manifest.display())
             }
             DependencySource::None => "no dependencies".to_string(),
         }
     }
+}
+
+/// How unlocked dependencies are declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ManifestFormat {
+    /// PEP 621 `[project].dependencies`.
+    Pyproject,
+    /// `[tool.poetry.dependencies]` without a `[project]` table.
+    Poetry,
+    /// A Pipfile.
+    Pipfile,
 }
 
 /// A console script the project declares (`[project.scripts]`).
@@ -361,7 +375,7 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
                 ));
             }
             if !project.dependencies.is_empty() {
-                unlocked_manifest = Some(pyproject_rel.to_path_buf());
+                unlocked_manifest = Some((pyproject_rel.to_path_buf(), ManifestFormat::Pyproject));
             }
         }
         for (group, deps) in &pyproject.dependency_groups {
@@ -435,8 +449,8 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
                     ));
                 }
             }
-            if !poetry.dependencies.is_empty() {
-                unlocked_manifest = Some(pyproject_rel.to_path_buf());
+            if !poetry.dependencies.is_empty() && pyproject.project.is_none() {
+                unlocked_manifest = Some((pyproject_rel.to_path_buf(), ManifestFormat::Poetry));
             }
         }
         let poetry_package_mode = pyproject
@@ -492,7 +506,7 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
             }
         }
         if unlocked_manifest.is_none() && !pipfile.packages.is_empty() {
-            unlocked_manifest = Some(pipfile_rel.to_path_buf());
+            unlocked_manifest = Some((pipfile_rel.to_path_buf(), ManifestFormat::Pipfile));
         }
     }
 
@@ -555,8 +569,8 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
             lock,
             dev,
         }
-    } else if let Some(manifest) = unlocked_manifest {
-        DependencySource::Unlocked { manifest }
+    } else if let Some((manifest, format)) = unlocked_manifest {
+        DependencySource::Unlocked { manifest, format }
     } else {
         DependencySource::None
     };

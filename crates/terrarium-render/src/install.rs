@@ -104,7 +104,7 @@ pub(crate) fn steps(plan: &Plan, target: Target) -> InstallSteps {
                 commands.push(format!("{install} -r {}", lock.path.display()));
             }
         },
-        DependencySource::Unlocked { manifest } => {
+        DependencySource::Unlocked { manifest, .. } => {
             commands.push(format!("{install} -r {}", manifest.display()));
         }
         DependencySource::None => {}

@@ -311,6 +311,36 @@ fn pipfile_without_lock_and_root_user_are_refused() {
 }
 
 #[test]
+fn poetry_without_lock_is_refused_but_pep621_without_lock_is_planned() {
+    fails_with(
+        &[
+            ("app.py", FLASK_APP),
+            (
+                "pyproject.toml",
+                "[tool.poetry]\nname = \"x\"\n\n[tool.poetry.dependencies]\npython = \"^3.11\"\nflask = \"^3\"\n",
+            ),
+        ],
+        &[
+            "[tool.poetry] dependencies have no poetry.lock",
+            "poetry lock",
+        ],
+    );
+    let dir = project(&[
+        ("app.py", FLASK_APP),
+        (
+            "pyproject.toml",
+            "[project]\nname = \"x\"\ndependencies = [\"flask==3.1.2\"]\n\n[tool.poetry]\nname = \"x\"\n",
+        ),
+    ]);
+    terrarium()
+        .arg("plan")
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("pyproject.toml (not locked)"));
+}
+
+#[test]
 fn python_constraint_no_release_satisfies() {
     fails_with(
         &[
