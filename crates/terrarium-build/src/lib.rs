@@ -187,17 +187,6 @@ pub fn target_of(distro: Distro) -> Target {
     }
 }
 
-fn runtime_roots(distro: Distro) -> Vec<String> {
-    let python = distro.python_version();
-    vec![
-        format!("python{python}-minimal"),
-        format!("libpython{python}-stdlib"),
-        "tzdata".into(),
-        "netbase".into(),
-        "ca-certificates".into(),
-    ]
-}
-
 fn digest_json(value: &serde_json::Value) -> Result<Digest, BuildError> {
     Ok(Digest::of(&canonical_json(value)?))
 }
@@ -224,7 +213,7 @@ pub fn build(
         .unwrap_or_default();
 
     // Debian packages: from terrarium.lock when its inputs match, else resolved.
-    let roots = runtime_roots(distro);
+    let roots = distro.runtime_roots();
     let system_roots: Vec<String> = plan.system_packages.value.clone();
     let debian_inputs = digest_json(&serde_json::json!({
         "v": INPUTS_VERSION,

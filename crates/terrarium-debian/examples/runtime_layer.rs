@@ -16,16 +16,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "bookworm".into())
         .parse()?;
-    let python = distro.python_version();
-    let minimal = format!("python{python}-minimal");
-    let stdlib = format!("libpython{python}-stdlib");
-    let roots = [
-        minimal.as_str(),
-        stdlib.as_str(),
-        "tzdata",
-        "netbase",
-        "ca-certificates",
-    ];
+    let roots = distro.runtime_roots();
+    let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
     let cache = Cache::from_env()?;
     let archive = Archive::new(
         Fetcher::new(cache, false)?,

@@ -43,6 +43,19 @@ impl Distro {
         }
     }
 
+    /// The packages a distroless-style Python runtime is resolved from: the interpreter, its
+    /// standard library, time zones, /etc/services and friends, and the CA bundle.
+    pub fn runtime_roots(self) -> Vec<String> {
+        let python = self.python_version();
+        vec![
+            format!("python{python}-minimal"),
+            format!("libpython{python}-stdlib"),
+            "tzdata".into(),
+            "netbase".into(),
+            "ca-certificates".into(),
+        ]
+    }
+
     /// The suites packages come from, in increasing precedence: the release, then security
     /// updates.
     pub fn suites(self) -> [Suite; 2] {

@@ -43,21 +43,10 @@ fn archive() -> Archive {
     archive_with(test_cache(), Mirror::default(), false)
 }
 
-fn roots(distro: Distro) -> Vec<String> {
-    let python = distro.python_version();
-    vec![
-        format!("python{python}-minimal"),
-        format!("libpython{python}-stdlib"),
-        "tzdata".into(),
-        "netbase".into(),
-        "ca-certificates".into(),
-    ]
-}
-
 fn resolve_runtime(distro: Distro) -> terrarium_debian::Resolution {
     let started = Instant::now();
     let index = archive().index(distro, &NoProgress).unwrap();
-    let roots = roots(distro);
+    let roots = distro.runtime_roots();
     let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
     let resolution = resolve(
         &index,
