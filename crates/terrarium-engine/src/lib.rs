@@ -15,5 +15,5 @@ pub use docker::{BuildRequest, ContainerInfo, Engine, ensure_port_free};
 pub use error::EngineError;
 pub use workflow::{
     LABEL_PROJECT, LABEL_ROLE, ProjectRef, Role, RunSpec, build_dev_image, build_prod_image,
-    dev_spec, host_user, project_containers, run_and_follow, run_spec, shell_spec,
+    default_shell, dev_spec, host_user, project_containers, run_and_follow, run_spec, shell_spec,
 };

@@ -275,10 +275,21 @@ pub fn dev_spec(plan: &Plan, project: &ProjectRef, image: &str, host_port: u16) 
     }
 }
 
+/// The command that opens an interactive shell in any image: bash where there is one, else sh.
+pub fn default_shell() -> Vec<String> {
+    [
+        "sh",
+        "-c",
+        "command -v bash >/dev/null && exec bash || exec sh",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// A fresh dev container running `command` (a shell when empty), with the same mounts and user.
 pub fn shell_spec(project: &ProjectRef, image: &str, command: Vec<String>, tty: bool) -> RunSpec {
     let command = if command.is_empty() {
-        vec!["bash".to_string()]
+        default_shell()
     } else {
         command
     };

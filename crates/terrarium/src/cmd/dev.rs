@@ -34,13 +34,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         project.root.display()
     );
     let code = terrarium_engine::run_and_follow(&engine, &spec, interrupts)?;
-    Ok(exit_code(code))
-}
-
-/// A container exit code as the process's: 0 stays 0, a stop by signal counts as success.
-pub fn exit_code(code: i64) -> ExitCode {
-    match code {
-        0 | 130 | 143 => ExitCode::SUCCESS,
-        other => ExitCode::from(u8::try_from(other).unwrap_or(1)),
-    }
+    Ok(super::engine::exit_code(code))
 }

@@ -75,3 +75,11 @@ pub fn interrupts() -> anyhow::Result<Receiver<()>> {
     })?;
     Ok(rx)
 }
+
+/// A container exit code as the process's: 0 stays 0, a stop by signal counts as success.
+pub fn exit_code(code: i64) -> std::process::ExitCode {
+    match code {
+        0 | 130 | 143 => std::process::ExitCode::SUCCESS,
+        other => std::process::ExitCode::from(u8::try_from(other).unwrap_or(1)),
+    }
+}

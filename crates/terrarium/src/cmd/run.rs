@@ -49,5 +49,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     );
     let code = terrarium_engine::run_and_follow(&engine, &spec, interrupts)?;
-    Ok(super::dev::exit_code(code))
+    Ok(super::engine::exit_code(code))
 }

@@ -26,24 +26,16 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-/// A shell that exists in the image: bash when there is one.
-fn default_shell() -> Vec<String> {
-    [
-        "sh",
-        "-c",
-        "command -v bash >/dev/null && exec bash || exec sh",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
 /// Run `terrarium shell`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let command = if args.command.is_empty() {
-        default_shell()
-    } else {
-        args.command
+    // An exec into a running container needs the shell spelled out; a fresh one defaults to it.
+    let exec_command = || {
+        if args.command.is_empty() {
+            terrarium_engine::default_shell()
+        } else {
+            args.command.clone()
+        }
     };
     let status = match super::engine::scope(args.target, args.dir)? {
         Scope::Services { dir, service } => {
@@ -56,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 exec.push("-T".into());
             }
             exec.push(service);
-            exec.extend(command);
+            exec.extend(exec_command());
             let exec: Vec<&str> = exec.iter().map(String::as_str).collect();
             compose.attached(&exec)?
         }
@@ -83,12 +75,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     exec.extend(["--interactive".into(), "--tty".into()]);
                 }
                 exec.push(container.name.clone());
-                exec.extend(command);
+                exec.extend(exec_command());
                 engine.attached(&exec)?
             } else {
                 eprintln!("building the dev image of {}…", plan.name);
                 let image = terrarium_engine::build_dev_image(&engine, &plan, &project)?;
-                let spec = terrarium_engine::shell_spec(&project, &image, command, tty);
+                let spec =
+                    terrarium_engine::shell_spec(&project, &image, args.command.clone(), tty);
                 engine.attached(&spec.args(false))?
             }
         }
