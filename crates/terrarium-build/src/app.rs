@@ -1,130 +1,95 @@
-//! The app layer: the project's own files under /app (root-owned, read-only to the service),
-//! its data directories owned by the service user, and, for a packaged project, the project
-//! installed: a `.pth` that puts its import root on `sys.path`, its `.dist-info` and its
-//! console scripts.
-
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+//! The app layer: the project's build context under /app (the plan's `.dockerignore` rules, as
+//! `docker build` applies them; root-owned, read-only to the service), its data directories
+//! owned by the service user (also when the source has one), the user's account when the plan
+//! names another than the runtime's, and, for a packaged project, the project installed: a
+//! `.pth` that puts its import root on `sys.path`, its `.dist-info` and its console scripts.
 
 use terrarium_image::{Entry, LayerPath, LayerTree, Ownership, Source};
-use terrarium_plan::Plan;
-use terrarium_project::Project;
+use terrarium_plan::{Plan, ProjectInstall, User};
+use terrarium_project::ContextKind;
 use terrarium_wheels::{Target, launcher};
 
-use crate::error::{BuildError, io_error};
+use crate::error::BuildError;
 
 /// Where the project's code goes.
 pub const APP_DIR: &str = "app";
 
-/// Names never copied into the image: version control, virtual environments, caches, build
-/// output, secrets and terrarium's own files (L22, L06).
-const EXCLUDED_NAMES: &[&str] = &[
-    ".git",
-    ".hg",
-    ".svn",
-    ".venv",
-    "venv",
-    ".tox",
-    ".nox",
-    "__pycache__",
-    ".pytest_cache",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".idea",
-    ".vscode",
-    "node_modules",
-    "build",
-    "dist",
-    ".dockerignore",
-    "terrarium.lock",
-    ".DS_Store",
-];
-
-fn excluded(name: &str) -> bool {
-    EXCLUDED_NAMES.contains(&name)
-        || name.starts_with(".env")
-        || name.ends_with(".pyc")
-        || name.ends_with(".egg-info")
-        || name.ends_with(".pem")
-        || name.ends_with(".key")
-        || name.starts_with("id_rsa")
-        || name.starts_with("Dockerfile")
-        || name.starts_with("compose.")
-        || name.starts_with("docker-compose")
-}
+/// The user the runtime layer's `/etc/passwd` already knows.
+const RUNTIME_USER: User = User {
+    uid: 65532,
+    gid: 65532,
+};
 
 fn layer_path(text: &str) -> Result<LayerPath, BuildError> {
     Ok(LayerPath::new(text)?)
 }
 
-/// Add `dir` (recursively) at `at`, normalizing modes (0755 directories and executables, 0644
-/// other files) so the layer does not depend on the umask.
-fn add_tree(tree: &mut LayerTree, dir: &Path, at: &LayerPath) -> Result<(), BuildError> {
-    tree.insert(Entry::directory(at.clone(), 0o755), Source::Empty);
-    let mut children: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io_error(dir))?
-        .collect::<Result<_, _>>()
-        .map_err(io_error(dir))?;
-    children.sort_by_key(|c| c.file_name());
-    for child in children {
-        let name = child.file_name();
-        let Some(name) = name.to_str() else {
-            continue;
-        };
-        if excluded(name) {
-            continue;
-        }
-        let path = child.path();
-        let meta = std::fs::symlink_metadata(&path).map_err(io_error(&path))?;
-        let target = at.join(name)?;
-        if meta.file_type().is_symlink() {
-            let link = std::fs::read_link(&path).map_err(io_error(&path))?;
-            tree.insert(
-                Entry::symlink(target, link.to_string_lossy()),
-                Source::Empty,
-            );
-        } else if meta.is_dir() {
-            if path.join("pyvenv.cfg").is_file() {
-                continue;
-            }
-            add_tree(tree, &path, &target)?;
-        } else if meta.is_file() {
-            let mode = if meta.permissions().mode() & 0o111 != 0 {
-                0o755
-            } else {
-                0o644
-            };
-            tree.insert(Entry::file(target, meta.len(), mode), Source::Path(path));
-        }
+/// The service user as a layer entry's owner.
+fn owner(user: User) -> Ownership {
+    Ownership {
+        uid: user.uid.into(),
+        gid: user.gid.into(),
+        uname: "nonroot".into(),
+        gname: "nonroot".into(),
     }
-    Ok(())
 }
 
-/// The project's version from pyproject.toml (`[project].version` or `[tool.poetry].version`).
-pub(crate) fn project_version(root: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(root.join("pyproject.toml")).ok()?;
-    let value: toml::Table = toml::from_str(&text).ok()?;
-    let from = |table: Option<&toml::Value>| table?.get("version")?.as_str().map(str::to_owned);
-    from(value.get("project")).or_else(|| from(value.get("tool").and_then(|t| t.get("poetry"))))
-}
-
-/// The app layer's tree for `plan` and `project` on `target`.
-pub fn app_tree(plan: &Plan, project: &Project, target: &Target) -> Result<LayerTree, BuildError> {
+/// The app layer's tree for `plan` on `target`.
+pub fn app_tree(plan: &Plan, target: &Target) -> Result<LayerTree, BuildError> {
     let mut tree = LayerTree::new();
-    add_tree(&mut tree, &project.root, &layer_path(APP_DIR)?)?;
-    for volume in &plan.volumes.value {
-        let dir = volume.path.trim_matches('/');
-        if !dir.is_empty() {
-            tree.insert(
-                Entry::directory(layer_path(dir)?, 0o755).owned_by(Ownership::nonroot()),
-                Source::Empty,
-            );
-        }
+    let service = owner(plan.user.value);
+    // Volume directories first: a directory entry never replaces one already in the tree, so
+    // these keep the service user as owner where the source has the same directory.
+    let volumes: Vec<String> = plan
+        .volumes
+        .value
+        .iter()
+        .map(|v| v.path.trim_matches('/').to_owned())
+        .filter(|v| !v.is_empty())
+        .collect();
+    for dir in &volumes {
+        tree.insert(
+            Entry::directory(layer_path(dir)?, 0o755).owned_by(service.clone()),
+            Source::Empty,
+        );
     }
-    if plan.install_project.value
-        && let Some(package) = &project.package
-    {
-        install_project(&mut tree, plan, project, package.src_layout, target)?;
+    let in_volume = |path: &str| {
+        volumes.iter().any(|v| {
+            path.strip_prefix(v.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
+    };
+    tree.insert(Entry::directory(layer_path(APP_DIR)?, 0o755), Source::Empty);
+    for entry in plan.context_rules()?.walk(&plan.root)? {
+        let at = format!("{APP_DIR}/{}", entry.path);
+        let path = layer_path(&at)?;
+        let mut item = match entry.kind {
+            ContextKind::Directory => Entry::directory(path, 0o755),
+            ContextKind::Symlink(target) => Entry::symlink(path, target),
+            ContextKind::File { size, executable } => {
+                Entry::file(path, size, if executable { 0o755 } else { 0o644 })
+            }
+        };
+        if in_volume(&at) {
+            item = item.owned_by(service.clone());
+        }
+        let source = match item.kind {
+            terrarium_image::EntryKind::File { .. } => Source::Path(entry.source),
+            _ => Source::Empty,
+        };
+        tree.insert(item, source);
+    }
+    if plan.user.value != RUNTIME_USER {
+        let (passwd, group) = terrarium_debian::accounts(plan.user.value.uid, plan.user.value.gid);
+        tree.insert_bytes(layer_path("etc/passwd")?, 0o644, passwd.into_bytes());
+        tree.insert_bytes(layer_path("etc/group")?, 0o644, group.into_bytes());
+        tree.insert(
+            Entry::directory(layer_path("home/nonroot")?, 0o700).owned_by(service),
+            Source::Empty,
+        );
+    }
+    if let Some(install) = &plan.install_project.value {
+        install_project(&mut tree, install, target)?;
     }
     Ok(tree)
 }
@@ -132,39 +97,22 @@ pub fn app_tree(plan: &Plan, project: &Project, target: &Target) -> Result<Layer
 /// The project "installed" in place: what an editable install gives, without a build backend.
 fn install_project(
     tree: &mut LayerTree,
-    plan: &Plan,
-    project: &Project,
-    src_layout: bool,
+    install: &ProjectInstall,
     target: &Target,
 ) -> Result<(), BuildError> {
     let site = target.site_packages();
-    let dist = plan
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect::<String>();
-    let version = project_version(&project.root).unwrap_or_else(|| "0".into());
-    let import_root = if src_layout { "/app/src" } else { "/app" };
+    let dist = &install.distribution;
+    let version = &install.version;
     let dist_info = format!("{site}/{dist}-{version}.dist-info");
     tree.insert_bytes(
         layer_path(&format!("{site}/{dist}.pth"))?,
         0o644,
-        format!("{import_root}\n").into_bytes(),
+        format!("{}\n", install.import_root).into_bytes(),
     );
     tree.insert_bytes(
         layer_path(&format!("{dist_info}/METADATA"))?,
         0o644,
-        format!(
-            "Metadata-Version: 2.1\nName: {}\nVersion: {version}\n",
-            plan.name
-        )
-        .into_bytes(),
+        format!("Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n").into_bytes(),
     );
     tree.insert_bytes(
         layer_path(&format!("{dist_info}/INSTALLER"))?,
@@ -172,8 +120,7 @@ fn install_project(
         b"terrarium\n".to_vec(),
     );
     let mut entry_points = String::from("[console_scripts]\n");
-    for script in &project.scripts {
-        let script = &script.value;
+    for script in &install.scripts {
         if let Some(text) = launcher(&target.interpreter(), &script.target)
             && !script.name.contains('/')
         {
@@ -191,29 +138,4 @@ fn install_project(
         entry_points.into_bytes(),
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn leaves_out_secrets_caches_and_build_output() {
-        for name in [
-            ".env",
-            ".env.local",
-            ".git",
-            "__pycache__",
-            "x.pyc",
-            "build",
-            "key.pem",
-            "Dockerfile.dev",
-            "terrarium.lock",
-        ] {
-            assert!(excluded(name), "{name}");
-        }
-        for name in ["app.py", "static", "templates", "environment.py"] {
-            assert!(!excluded(name), "{name}");
-        }
-    }
 }

@@ -5,29 +5,23 @@ use std::path::PathBuf;
 /// Everything that can stop a build.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// The project needs a Python that neither supported Debian release ships.
+    /// The plan's Python has no Debian runtime to build on; the plan's reason says why.
     #[error(
-        "{constraint}: terrarium build provides CPython 3.11 (--distro bookworm) and 3.13 (--distro \
-         trixie), and the project allows neither\n  fix: allow 3.11 or 3.13 in requires-python (or \
-         `python` in [tool.terrarium]), or build with `terrarium init` and docker build"
+        "{reason}\n  fix: set `python` (or --distro) to a release a Debian runtime ships, or build with `terrarium init` and docker build"
     )]
-    NoDistro {
-        /// The constraint and where it was written.
-        constraint: String,
+    NoRuntime {
+        /// The plan's reason for its runtime decision.
+        reason: String,
     },
-    /// The asked-for distro's Python is not allowed by the project.
-    #[error(
-        "--distro {distro} provides CPython {python}, which {constraint} does not allow\n  fix: \
-         choose the other --distro, or relax the constraint"
-    )]
-    DistroMismatch {
-        /// The distro asked for.
-        distro: String,
-        /// Its Python.
-        python: String,
-        /// The project's constraint and where it was written.
-        constraint: String,
+    /// The resolved runtime lacks what a Python runtime needs.
+    #[error("{message}\n  fix: delete terrarium.lock and build again to re-resolve the runtime")]
+    Runtime {
+        /// What is missing.
+        message: String,
     },
+    /// The build context's `.dockerignore` rules or files cannot be read.
+    #[error(transparent)]
+    Context(#[from] terrarium_project::DetectError),
     /// `terrarium.lock` cannot be read.
     #[error("{}: {message}\n  fix: delete it and build again to re-resolve", path.display())]
     BadLockfile {
@@ -74,8 +68,8 @@ impl BuildError {
     pub fn is_input_error(&self) -> bool {
         use terrarium_wheels::Error as W;
         match self {
-            BuildError::NoDistro { .. }
-            | BuildError::DistroMismatch { .. }
+            BuildError::NoRuntime { .. }
+            | BuildError::Context(_)
             | BuildError::BadLockfile { .. }
             | BuildError::Dependencies { .. }
             | BuildError::SourceDateEpoch(_) => true,

@@ -18,22 +18,23 @@ mod error;
 mod git;
 mod lockfile;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use terrarium_debian::{
-    Architecture, Archive, Distro, Fetcher, Mirror, PackageSet, Progress, ResolveOptions,
-    UnpackOptions, build_packages_layer, build_runtime_layer, resolve, runtime_layer_key,
+    Architecture, Archive, Distro, Fetcher, LockedPackage, Mirror, PackageSet, Progress,
+    ResolveOptions, UnpackOptions, build_packages_layer, build_runtime_layer, resolve,
+    runtime_layer_key,
 };
 use terrarium_image::{
-    Cache, Digest, Epoch, Image, ImageLayer, ImageRef, ImageSpec, Layer, LayerOptions, Platform,
-    Port, RunConfig, canonical_json, write_docker_archive, write_oci_layout,
+    Cache, Digest, Epoch, Healthcheck, Image, ImageLayer, ImageRef, ImageSpec, Layer, LayerOptions,
+    Platform, Port, RunConfig, canonical_json, write_docker_archive, write_oci_layout,
 };
 use terrarium_plan::Plan;
-use terrarium_project::{DependencySource, Project};
-use terrarium_wheels::{Index, PYPI_SIMPLE, Target, build_deps_layer, parse_requirement};
+use terrarium_project::{DependencySource, ManifestFormat};
+use terrarium_wheels::{Index, PYPI_SIMPLE, Pin, Target, build_deps_layer, parse_requirement};
 
 pub use app::{APP_DIR, app_tree};
 pub use error::BuildError;
@@ -43,25 +44,12 @@ pub use lockfile::{DebianLock, DistroLock, LOCKFILE, Lockfile, WheelsLock};
 /// not use them).
 pub const RUNTIME_EXCLUDES: &[&str] = &["usr/lib/x86_64-linux-gnu/gconv"];
 
-/// The environment every image gets before the service's own settings.
-pub const BASE_ENV: &[(&str, &str)] = &[
-    (
-        "PATH",
-        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    ),
-    ("PYTHONUNBUFFERED", "1"),
-    ("LANG", "C.UTF-8"),
-    ("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"),
-];
-
 /// Version of the lock inputs; bump to re-resolve every lock section.
 const INPUTS_VERSION: &str = "terrarium build inputs v1";
 
 /// How to build.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
-    /// The Debian release (and so the CPython) to build on; `None` chooses from the project.
-    pub distro: Option<Distro>,
     /// Use only the cache; fail naming what is missing.
     pub offline: bool,
     /// The blob cache.
@@ -76,7 +64,6 @@ impl BuildOptions {
     /// Options with the cache from the environment and `SOURCE_DATE_EPOCH`.
     pub fn from_env() -> Result<Self, BuildError> {
         Ok(Self {
-            distro: None,
             offline: false,
             cache: Cache::from_env()?,
             mtime: Epoch::from_env()?,
@@ -121,250 +108,120 @@ pub trait Reporter: Progress {
     fn stage(&self, text: &str);
 }
 
-/// The distro for the project: `asked` when given (and allowed), else the plan's Python when it
-/// is 3.13 or 3.11, else the newest of the two the project's constraints allow.
-pub fn choose_distro(
-    plan: &Plan,
-    project: &Project,
-    asked: Option<Distro>,
-) -> Result<Distro, BuildError> {
-    let allows = |distro: Distro| {
-        let (major, minor) = python_of(distro);
-        project
-            .python
+/// The wheel target of a resolved runtime: its CPython and glibc, read from the versions of the
+/// Debian packages that provide them (so markers and wheel tags match what runs).
+pub fn target_of(distro: Distro, runtime: &[LockedPackage]) -> Result<Target, BuildError> {
+    let (major, minor) = distro.python();
+    let upstream = |name: &str| {
+        runtime
             .iter()
-            .all(|fact| fact.value.allows(major, minor))
+            .find(|p| p.name == name)
+            .map(|p| p.version.upstream().to_owned())
+            .ok_or_else(|| BuildError::Runtime {
+                message: format!("the resolved runtime has no {name}"),
+            })
     };
-    let constraint = || {
-        project
-            .python
-            .iter()
-            .map(|fact| format!("{} ({})", fact.value.specifiers, fact.source))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if let Some(distro) = asked {
-        if !allows(distro) {
-            return Err(BuildError::DistroMismatch {
-                distro: distro.codename().to_owned(),
-                python: distro.python_version().to_owned(),
-                constraint: constraint(),
-            });
-        }
-        return Ok(distro);
-    }
-    let planned = plan.python.value.to_string();
-    if let Some(distro) = Distro::ALL
-        .into_iter()
-        .find(|d| d.python_version() == planned && allows(*d))
-    {
-        return Ok(distro);
-    }
-    [Distro::Trixie, Distro::Bookworm]
-        .into_iter()
-        .find(|d| allows(*d))
-        .ok_or_else(|| BuildError::NoDistro {
-            constraint: if project.python.is_empty() {
-                format!("python {planned}")
-            } else {
-                constraint()
-            },
+    let python_full = upstream(&format!("python{major}.{minor}-minimal"))?;
+    let python_full: String = python_full
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let glibc = upstream("libc6")?;
+    let glibc_minor = glibc
+        .split('.')
+        .nth(1)
+        .and_then(|m| {
+            m.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .ok()
         })
-}
-
-fn python_of(distro: Distro) -> (u64, u64) {
-    match distro {
-        Distro::Bookworm => (3, 11),
-        Distro::Trixie => (3, 13),
-    }
-}
-
-/// The wheel target of a distro.
-pub fn target_of(distro: Distro) -> Target {
-    match distro {
-        Distro::Bookworm => Target::bookworm(),
-        Distro::Trixie => Target::trixie(),
-    }
+        .ok_or_else(|| BuildError::Runtime {
+            message: format!("libc6 {glibc} is not a glibc version"),
+        })?;
+    Ok(Target {
+        python_minor: u32::try_from(minor).unwrap_or_default(),
+        python_full,
+        glibc_minor,
+    })
 }
 
 fn digest_json(value: &serde_json::Value) -> Result<Digest, BuildError> {
     Ok(Digest::of(&canonical_json(value)?))
 }
 
-/// Build the image of `plan` (for `project`, which it was planned from).
+/// What one build shares across its steps: the cache, the downloads, the archive and the
+/// project's `terrarium.lock` section for the distro.
+struct Session<'a> {
+    plan: &'a Plan,
+    options: &'a BuildOptions,
+    reporter: &'a dyn Reporter,
+    distro: Distro,
+    fetcher: Fetcher,
+    archive: Archive,
+}
+
+/// Build the image of `plan`: everything it needs was decided there.
 pub fn build(
     plan: &Plan,
-    project: &Project,
     options: &BuildOptions,
     reporter: &dyn Reporter,
 ) -> Result<Build, BuildError> {
-    let distro = choose_distro(plan, project, options.distro)?;
-    let target = target_of(distro);
-    let cache = &options.cache;
+    let distro = plan.runtime.value.ok_or_else(|| BuildError::NoRuntime {
+        reason: plan.runtime.reason.clone(),
+    })?;
     // Temporary files of builds that were killed are older than any running build.
-    cache.prune_tmp(Duration::from_secs(24 * 3600))?;
-    let fetcher = Fetcher::new(cache.clone(), options.offline)?;
+    options.cache.prune_tmp(Duration::from_secs(24 * 3600))?;
+    let fetcher = Fetcher::new(options.cache.clone(), options.offline)?;
     let archive = Archive::new(fetcher.clone(), Mirror::default(), Architecture::Amd64)?;
-    let mut lockfile = Lockfile::read(&project.root)?;
+    let session = Session {
+        plan,
+        options,
+        reporter,
+        distro,
+        fetcher,
+        archive,
+    };
+    let mut lockfile = Lockfile::read(&plan.root)?;
     let mut section = lockfile
         .distro
         .get(distro.codename())
         .cloned()
         .unwrap_or_default();
 
-    // Debian packages: from terrarium.lock when its inputs match, else resolved.
-    let roots = distro.runtime_roots();
-    let system_roots: Vec<String> = plan.system_packages.value.clone();
-    let debian_inputs = digest_json(&serde_json::json!({
-        "v": INPUTS_VERSION,
-        "distro": distro.codename(),
-        "roots": roots,
-        "system": system_roots,
-    }))?;
-    let debian = match section.debian.clone().filter(|d| d.inputs == debian_inputs) {
-        Some(locked) => locked,
-        None => {
-            reporter.stage(&format!("resolving Debian {distro} packages"));
-            let index = archive.index(distro, reporter)?;
-            let root_refs: Vec<&str> = roots.iter().map(String::as_str).collect();
-            let runtime = resolve(
-                &index,
-                distro,
-                Architecture::Amd64,
-                &root_refs,
-                &ResolveOptions::default(),
-            )?
-            .packages;
-            let system = if system_roots.is_empty() {
-                Vec::new()
-            } else {
-                let mut all = root_refs.clone();
-                all.extend(system_roots.iter().map(String::as_str));
-                let full = resolve(
-                    &index,
-                    distro,
-                    Architecture::Amd64,
-                    &all,
-                    &ResolveOptions::default(),
-                )?
-                .packages;
-                full.packages
-                    .into_iter()
-                    .filter(|p| runtime.get(&p.name).is_none())
-                    .collect()
-            };
-            DebianLock {
-                inputs: debian_inputs,
-                runtime: runtime.packages,
-                system,
-            }
-        }
-    };
-    section.debian = Some(debian.clone());
+    let debian = session.debian_packages(section.debian.take())?;
+    let target = target_of(distro, &debian.runtime)?;
+    let pins = session.wheels(section.wheels.take(), &target)?;
 
-    // Wheels: from terrarium.lock when the project's lock and added packages are unchanged.
-    let index = Index::new(fetcher.clone(), options.index_url.clone());
-    let (wheel_inputs, requirements) = wheel_inputs(plan, project, distro)?;
-    let pins = match section.wheels.clone().filter(|w| w.inputs == wheel_inputs) {
-        Some(locked) => locked.wheel,
-        None => {
-            reporter.stage("resolving wheels");
-            let mut pins = match project.dependencies.lock() {
-                Some(lock) => terrarium_wheels::pins_from_lock(lock, &target, &index)?,
-                None => Vec::new(),
-            };
-            let extra = terrarium_wheels::resolve(requirements, &pins, &target, &index, reporter)?;
-            pins.extend(extra);
-            pins.sort();
-            pins
-        }
-    };
-    section.wheels = Some(WheelsLock {
-        inputs: wheel_inputs,
-        wheel: pins.clone(),
-    });
-
-    let mut layers = Vec::new();
-    let unpack = UnpackOptions {
-        exclude: RUNTIME_EXCLUDES.iter().map(|p| (*p).to_owned()).collect(),
-        ..UnpackOptions::default()
-    };
-    let runtime_set = PackageSet {
-        distro,
-        architecture: Architecture::Amd64,
-        packages: debian.runtime.clone(),
-    };
-    let runtime_cached = cache
-        .cached_layer(&runtime_layer_key(&runtime_set, &unpack, options.mtime)?)?
-        .is_some();
-    if !runtime_cached {
-        reporter.stage("building the runtime layer");
-    }
-    let runtime = build_runtime_layer(&archive, &runtime_set, &unpack, options.mtime, reporter)?;
-    layers.push(LayerReport {
-        name: "runtime",
-        layer: runtime,
-        cached: runtime_cached,
-        description: format!(
-            "Debian {} CPython {} runtime ({} packages)",
-            distro.codename(),
-            distro.python_version(),
-            runtime_set.packages.len()
-        ),
-    });
-    if !debian.system.is_empty() {
-        let system_set = PackageSet {
-            distro,
-            architecture: Architecture::Amd64,
-            packages: debian.system.clone(),
-        };
-        let (layer, cached) =
-            build_packages_layer(&archive, &system_set, &unpack, options.mtime, reporter)?;
-        layers.push(LayerReport {
-            name: "system",
-            layer,
-            cached,
-            description: format!("system packages: {}", system_roots.join(", ")),
-        });
-    }
-    let deps = build_deps_layer(&fetcher, &pins, &target, options.mtime, reporter)?;
-    layers.push(LayerReport {
-        name: "deps",
-        layer: deps.layer,
-        cached: deps.cached,
-        description: format!("{} wheels into {}", pins.len(), target.site_packages()),
-    });
+    let mut layers = vec![session.runtime_layer(&debian.runtime)?];
+    layers.extend(session.system_layer(&debian.system)?);
+    layers.push(session.deps_layer(&pins.wheel, &target)?);
 
     // Record the lock before the app layer: nothing below depends on the network any more.
+    section.debian = Some(debian);
+    section.wheels = Some(pins);
     lockfile.version = 1;
     lockfile
         .distro
         .insert(distro.codename().to_owned(), section);
-    let (lockfile_path, lockfile_written) = lockfile.write(&project.root)?;
+    let (lockfile_path, lockfile_written) = lockfile.write(&plan.root)?;
 
-    let tree = app_tree(plan, project, &target)?;
-    let app = tree.write(
-        cache,
-        LayerOptions {
-            mtime: options.mtime,
-        },
-    )?;
-    let app_cached = layers_seen(cache, &app)?;
-    layers.push(LayerReport {
-        name: "app",
-        layer: app,
-        cached: app_cached,
-        description: format!("{} under /{APP_DIR}", plan.name),
-    });
+    layers.push(session.app_layer(&target)?);
 
-    let mut warnings = Vec::new();
-    for step in &plan.build_steps.value {
-        warnings.push(format!(
-            "build step `{}` is not run by terrarium build (it needs the image's Python at build \
-             time); run it before building so its output is in the project, or use the Dockerfile",
-            step.join(" ")
-        ));
-    }
+    let warnings = plan
+        .build_steps
+        .value
+        .iter()
+        .map(|step| {
+            format!(
+                "build step `{}` is not run by terrarium build (it needs the image's Python at \
+                 build time); run it before building so its output is in the project, or use \
+                 the Dockerfile",
+                step.join(" ")
+            )
+        })
+        .collect();
 
     let spec = ImageSpec {
         layers: layers
@@ -377,11 +234,11 @@ pub fn build(
                 ),
             })
             .collect(),
-        run: run_config(plan, project),
+        run: run_config(plan),
         created: options.mtime,
         platform: Platform::LinuxAmd64,
     };
-    let image = spec.store(cache)?;
+    let image = spec.store(&options.cache)?;
     Ok(Build {
         image,
         distro,
@@ -390,6 +247,179 @@ pub fn build(
         lockfile_written,
         warnings,
     })
+}
+
+impl Session<'_> {
+    fn unpack_options() -> UnpackOptions {
+        UnpackOptions {
+            exclude: RUNTIME_EXCLUDES.iter().map(|p| (*p).to_owned()).collect(),
+            ..UnpackOptions::default()
+        }
+    }
+
+    fn package_set(&self, packages: &[LockedPackage]) -> PackageSet {
+        PackageSet {
+            distro: self.distro,
+            architecture: Architecture::Amd64,
+            packages: packages.to_vec(),
+        }
+    }
+
+    /// The runtime and system packages: from `terrarium.lock` when its inputs match, else
+    /// resolved from the archive's signed index.
+    fn debian_packages(&self, locked: Option<DebianLock>) -> Result<DebianLock, BuildError> {
+        let distro = self.distro;
+        let roots = distro.runtime_roots();
+        let system_roots = &self.plan.system_packages.value;
+        let inputs = digest_json(&serde_json::json!({
+            "v": INPUTS_VERSION,
+            "distro": distro.codename(),
+            "roots": roots,
+            "system": system_roots,
+        }))?;
+        if let Some(locked) = locked.filter(|d| d.inputs == inputs) {
+            return Ok(locked);
+        }
+        self.reporter
+            .stage(&format!("resolving Debian {distro} packages"));
+        let index = self.archive.index(distro, self.reporter)?;
+        let resolve_roots = |names: &[&str]| {
+            resolve(
+                &index,
+                distro,
+                Architecture::Amd64,
+                names,
+                &ResolveOptions::default(),
+            )
+            .map(|r| r.packages)
+        };
+        let mut names: Vec<&str> = roots.iter().map(String::as_str).collect();
+        let runtime = resolve_roots(&names)?;
+        let system = if system_roots.is_empty() {
+            Vec::new()
+        } else {
+            names.extend(system_roots.iter().map(String::as_str));
+            resolve_roots(&names)?
+                .packages
+                .into_iter()
+                .filter(|p| runtime.get(&p.name).is_none())
+                .collect()
+        };
+        Ok(DebianLock {
+            inputs,
+            runtime: runtime.packages,
+            system,
+        })
+    }
+
+    /// The wheels: from `terrarium.lock` when the project's lock and requirements are
+    /// unchanged, else pinned from the lock and resolved for what it doesn't cover.
+    fn wheels(
+        &self,
+        locked: Option<WheelsLock>,
+        target: &Target,
+    ) -> Result<WheelsLock, BuildError> {
+        let (inputs, requirements) = wheel_inputs(self.plan, self.distro)?;
+        if let Some(locked) = locked.filter(|w| w.inputs == inputs) {
+            return Ok(locked);
+        }
+        self.reporter.stage("resolving wheels");
+        let index = Index::new(self.fetcher.clone(), self.options.index_url.clone());
+        let mut pins = match self.plan.dependencies.value.lock() {
+            Some(lock) => terrarium_wheels::pins_from_lock(lock, target, &index)?,
+            None => Vec::new(),
+        };
+        let extra = terrarium_wheels::resolve(requirements, &pins, target, &index, self.reporter)?;
+        pins.extend(extra);
+        pins.sort();
+        Ok(WheelsLock {
+            inputs,
+            wheel: pins,
+        })
+    }
+
+    fn runtime_layer(&self, packages: &[LockedPackage]) -> Result<LayerReport, BuildError> {
+        let set = self.package_set(packages);
+        let unpack = Self::unpack_options();
+        let mtime = self.options.mtime;
+        let cached = self
+            .options
+            .cache
+            .cached_layer(&runtime_layer_key(&set, &unpack, mtime)?)?
+            .is_some();
+        if !cached {
+            self.reporter.stage("building the runtime layer");
+        }
+        let layer = build_runtime_layer(&self.archive, &set, &unpack, mtime, self.reporter)?;
+        Ok(LayerReport {
+            name: "runtime",
+            layer,
+            cached,
+            description: format!(
+                "Debian {} CPython {} runtime ({} packages)",
+                self.distro.codename(),
+                self.distro.python_version(),
+                set.packages.len()
+            ),
+        })
+    }
+
+    fn system_layer(&self, packages: &[LockedPackage]) -> Result<Option<LayerReport>, BuildError> {
+        if packages.is_empty() {
+            return Ok(None);
+        }
+        let set = self.package_set(packages);
+        let (layer, cached) = build_packages_layer(
+            &self.archive,
+            &set,
+            &Self::unpack_options(),
+            self.options.mtime,
+            self.reporter,
+        )?;
+        Ok(Some(LayerReport {
+            name: "system",
+            layer,
+            cached,
+            description: format!(
+                "system packages: {}",
+                self.plan.system_packages.value.join(", ")
+            ),
+        }))
+    }
+
+    fn deps_layer(&self, pins: &[Pin], target: &Target) -> Result<LayerReport, BuildError> {
+        let deps = build_deps_layer(
+            &self.fetcher,
+            pins,
+            target,
+            self.options.mtime,
+            self.reporter,
+        )?;
+        Ok(LayerReport {
+            name: "deps",
+            layer: deps.layer,
+            cached: deps.cached,
+            description: format!("{} wheels into {}", pins.len(), target.site_packages()),
+        })
+    }
+
+    fn app_layer(&self, target: &Target) -> Result<LayerReport, BuildError> {
+        let cache = &self.options.cache;
+        let tree = app_tree(self.plan, target)?;
+        let layer = tree.write(
+            cache,
+            LayerOptions {
+                mtime: self.options.mtime,
+            },
+        )?;
+        let cached = layers_seen(cache, &layer)?;
+        Ok(LayerReport {
+            name: "app",
+            layer,
+            cached,
+            description: format!("{} under /{APP_DIR}", self.plan.name),
+        })
+    }
 }
 
 /// Whether the app layer was already known (so it was not changed by this build): its digest
@@ -407,12 +437,11 @@ fn layers_seen(cache: &Cache, layer: &Layer) -> Result<bool, BuildError> {
 #[allow(clippy::type_complexity)]
 fn wheel_inputs(
     plan: &Plan,
-    project: &Project,
     distro: Distro,
 ) -> Result<(Digest, Vec<(pep508_rs::Requirement, String)>), BuildError> {
     let mut requirements: Vec<(String, String)> = Vec::new();
     let mut lock_digest = None;
-    match &project.dependencies {
+    match &plan.dependencies.value {
         DependencySource::Requirements {
             file, lock: None, ..
         } => {
@@ -429,12 +458,30 @@ fn wheel_inputs(
             lock: Some(lock), ..
         }
         | DependencySource::Locked { lock, .. } => {
-            let path = project.root.join(&lock.path);
+            let path = plan.root.join(&lock.path);
             let bytes = std::fs::read(&path).map_err(error::io_error(&path))?;
             lock_digest = Some(Digest::of(&bytes).to_string());
         }
-        DependencySource::Unlocked { manifest, .. } => {
-            requirements.extend(unlocked_requirements(&project.root, manifest)?);
+        DependencySource::Unlocked {
+            manifest,
+            format,
+            requirements: declared,
+        } => {
+            let what = manifest.display().to_string();
+            if *format != ManifestFormat::Pyproject {
+                return Err(BuildError::Dependencies {
+                    file: what,
+                    message: "the dependencies are not locked".into(),
+                    fix: "lock the dependencies (`uv lock`, `poetry lock` or `pipenv lock`) and \
+                          build again"
+                        .into(),
+                });
+            }
+            requirements.extend(
+                declared
+                    .iter()
+                    .map(|r| (r.clone(), format!("{what} [project].dependencies"))),
+            );
         }
         DependencySource::None => {}
     }
@@ -454,73 +501,37 @@ fn wheel_inputs(
     Ok((inputs, parsed))
 }
 
-/// `[project].dependencies` of an unlocked pyproject.toml.
-fn unlocked_requirements(
-    root: &Path,
-    manifest: &Path,
-) -> Result<Vec<(String, String)>, BuildError> {
-    let what = manifest.display().to_string();
-    let lock_it = |message: &str| BuildError::Dependencies {
-        file: what.clone(),
-        message: message.to_owned(),
-        fix: "lock the dependencies (`uv lock`, `poetry lock` or `pipenv lock`) and build again"
-            .into(),
-    };
-    if manifest.file_name().and_then(|n| n.to_str()) != Some("pyproject.toml") {
-        return Err(lock_it("the dependencies are not locked"));
-    }
-    let path = root.join(manifest);
-    let text = std::fs::read_to_string(&path).map_err(error::io_error(&path))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|err| BuildError::Dependencies {
-        file: what.clone(),
-        message: err.to_string(),
-        fix: "fix the TOML syntax".into(),
-    })?;
-    let Some(dependencies) = table
-        .get("project")
-        .and_then(|p| p.get("dependencies"))
-        .and_then(|d| d.as_array())
-    else {
-        return Err(lock_it(
-            "the dependencies are not in [project].dependencies and not locked",
-        ));
-    };
-    dependencies
-        .iter()
-        .map(|value| {
-            value
-                .as_str()
-                .map(|s| (s.to_owned(), format!("{what} [project].dependencies")))
-                .ok_or_else(|| lock_it("[project].dependencies holds a non-string"))
-        })
-        .collect()
-}
+/// The environment of the runtime itself, before the plan's: where programs are, the locale
+/// and the CA bundle the runtime layer assembles.
+pub const RUNTIME_ENV: &[(&str, &str)] = &[
+    (
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    ),
+    ("LANG", "C.UTF-8"),
+    ("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"),
+];
 
-/// The image config of `plan`: user, /app, environment, exec-form command, port, volumes and
-/// OCI labels.
-pub fn run_config(plan: &Plan, project: &Project) -> RunConfig {
-    let mut env: Vec<(String, String)> = BASE_ENV
+/// The image config of `plan`: user, /app, the runtime's environment then the plan's,
+/// exec-form command, port, volumes, health check and OCI labels.
+pub fn run_config(plan: &Plan) -> RunConfig {
+    let mut env: Vec<(String, String)> = RUNTIME_ENV
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let reserved: BTreeSet<&str> = BASE_ENV.iter().map(|(k, _)| *k).collect();
-    for setting in &plan.env.value {
-        if setting.secret || reserved.contains(setting.name.as_str()) {
-            continue;
-        }
-        if let Some(default) = &setting.default {
-            env.push((setting.name.clone(), default.clone()));
-        }
-    }
+    env.extend(plan.image_env());
     let mut labels = BTreeMap::new();
     labels.insert(
         "org.opencontainers.image.title".to_owned(),
         plan.name.clone(),
     );
-    if let Some(version) = app::project_version(&project.root) {
-        labels.insert("org.opencontainers.image.version".to_owned(), version);
+    if let Some(version) = &plan.version {
+        labels.insert(
+            "org.opencontainers.image.version".to_owned(),
+            version.clone(),
+        );
     }
-    let git = git::read(&project.root);
+    let git = git::read(&plan.root);
     if let Some(revision) = git.revision {
         labels.insert("org.opencontainers.image.revision".to_owned(), revision);
     }
@@ -538,6 +549,13 @@ pub fn run_config(plan: &Plan, project: &Project) -> RunConfig {
         volumes: plan.volumes.value.iter().map(|v| v.path.clone()).collect(),
         labels,
         stop_signal: None,
+        healthcheck: plan.healthcheck_probe().map(|check| Healthcheck {
+            test: check.command,
+            interval: Duration::from_secs(check.interval_secs),
+            timeout: Duration::from_secs(check.timeout_secs),
+            start_period: Duration::from_secs(check.start_period_secs),
+            retries: check.retries,
+        }),
     }
 }
 

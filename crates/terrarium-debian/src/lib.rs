@@ -43,7 +43,7 @@ pub use resolve::{
     resolve,
 };
 pub use rootfs::{
-    CA_BUNDLE, add_base_files, build_packages_layer, build_runtime_layer, os_release,
+    CA_BUNDLE, accounts, add_base_files, build_packages_layer, build_runtime_layer, os_release,
     runtime_layer_key,
 };
 pub use suite::{Architecture, Distro, Mirror, Pocket, Suite, UnknownSuite};

@@ -16,11 +16,18 @@ use crate::suite::Distro;
 /// Where the CA bundle goes (what `update-ca-certificates` would write).
 pub const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
 
-const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\n\
-nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n\
-nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n";
-
-const GROUP: &str = "root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n";
+/// `/etc/passwd` and `/etc/group` with root, nobody and `nonroot` at `uid:gid` (65532 in the
+/// runtime layer; an image whose plan names another user gets its own copy in the app layer).
+pub fn accounts(uid: u32, gid: u32) -> (String, String) {
+    (
+        format!(
+            "root:x:0:0:root:/root:/sbin/nologin\n\
+             nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n\
+             nonroot:x:{uid}:{gid}:nonroot:/home/nonroot:/sbin/nologin\n"
+        ),
+        format!("root:x:0:\nnobody:x:65534:\nnonroot:x:{gid}:\n"),
+    )
+}
 
 fn path(text: &str) -> Result<LayerPath, Error> {
     Ok(LayerPath::new(text)?)
@@ -38,12 +45,23 @@ pub fn os_release(distro: Distro) -> String {
 }
 
 /// Add the generated files of a terrarium runtime: `/etc/passwd` and `/etc/group` (root,
-/// nobody, nonroot 65532), `/etc/os-release`, the CA bundle concatenated from
+/// nobody, nonroot 65532), `python3` and `python` links to the interpreter, `/etc/os-release`, the CA bundle concatenated from
 /// `usr/share/ca-certificates/**.crt` in `tree` (when any), `/tmp` (1777), `/root` and
 /// `/home/nonroot` (0700, owned by their users) and the merged-/usr symlinks.
 pub fn add_base_files(tree: &mut LayerTree, distro: Distro) -> Result<(), Error> {
-    tree.insert_bytes(path("etc/passwd")?, 0o644, PASSWD.as_bytes().to_vec());
-    tree.insert_bytes(path("etc/group")?, 0o644, GROUP.as_bytes().to_vec());
+    let (passwd, group) = accounts(65532, 65532);
+    tree.insert_bytes(path("etc/passwd")?, 0o644, passwd.into_bytes());
+    tree.insert_bytes(path("etc/group")?, 0o644, group.into_bytes());
+    // `python` and `python3` as in every Python image: health checks, `exec … python`.
+    let interpreter = format!("python{}", distro.python_version());
+    for name in ["usr/bin/python3", "usr/bin/python"] {
+        if tree.get(&path(name)?).is_none() {
+            tree.insert(
+                Entry::symlink(path(name)?, interpreter.as_str()),
+                Source::Empty,
+            );
+        }
+    }
     let os_release = os_release(distro).into_bytes();
     tree.insert_bytes(path("usr/lib/os-release")?, 0o644, os_release);
     tree.insert(
@@ -81,7 +99,7 @@ pub fn add_base_files(tree: &mut LayerTree, distro: Distro) -> Result<(), Error>
 
 /// Version of the runtime layer recipe; part of the layer cache key, so a change in how the
 /// layer is made never reuses an old layer.
-const RECIPE: &str = "terrarium-debian runtime layer v1";
+const RECIPE: &str = "terrarium-debian runtime layer v2";
 
 /// The runtime layer of `set`: fetch (or take from the cache) every package, unpack them in name
 /// order (a later package's file replaces an earlier one's), add [`add_base_files`], and write

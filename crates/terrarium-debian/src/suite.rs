@@ -35,12 +35,29 @@ impl Distro {
         }
     }
 
-    /// The CPython `major.minor` the distro ships, e.g. `3.11`.
+    /// The CPython `major.minor` the distro ships, e.g. `3.11`: the one place that knows
+    /// which Debian release gives which Python.
     pub fn python_version(self) -> &'static str {
         match self {
             Distro::Bookworm => "3.11",
             Distro::Trixie => "3.13",
         }
+    }
+
+    /// The CPython the distro ships as `(major, minor)`.
+    pub fn python(self) -> (u64, u64) {
+        let (major, minor) = self.python_version().split_once('.').unwrap_or_default();
+        (
+            major.parse().unwrap_or_default(),
+            minor.parse().unwrap_or_default(),
+        )
+    }
+
+    /// The distro that ships CPython `major.minor`, if terrarium builds on one.
+    pub fn for_python(major: u64, minor: u64) -> Option<Distro> {
+        Distro::ALL
+            .into_iter()
+            .find(|d| d.python() == (major, minor))
     }
 
     /// The packages a distroless-style Python runtime is resolved from: the interpreter, its
@@ -261,5 +278,15 @@ mod tests {
             mirror.url(security, "dists/trixie-security/InRelease"),
             "https://deb.debian.org/debian-security/dists/trixie-security/InRelease"
         );
+    }
+
+    #[test]
+    fn each_distro_has_one_python() {
+        for distro in Distro::ALL {
+            let (major, minor) = distro.python();
+            assert_eq!(format!("{major}.{minor}"), distro.python_version());
+            assert_eq!(Distro::for_python(major, minor), Some(distro));
+        }
+        assert_eq!(Distro::for_python(3, 12), None);
     }
 }

@@ -52,7 +52,8 @@ impl Version {
         &self.text
     }
 
-    fn upstream(&self) -> &str {
+    /// The upstream version: without epoch and Debian revision (`3.13.5` of `3.13.5-2`).
+    pub fn upstream(&self) -> &str {
         let end = self
             .revision_start
             .map_or(self.text.len(), |start| start - 1);

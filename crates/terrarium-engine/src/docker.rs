@@ -113,6 +113,11 @@ impl Engine {
         Ok(Engine { client, buildkit })
     }
 
+    /// Whether builds go through BuildKit (which reads `<Dockerfile>.dockerignore`).
+    pub fn has_buildkit(&self) -> bool {
+        !matches!(self.buildkit, BuildKit::Unavailable)
+    }
+
     /// The client binary.
     pub fn client(&self) -> &Path {
         &self.client

@@ -181,27 +181,88 @@ impl RunSpec {
     }
 }
 
-/// The Dockerfile to build: the project's own when it has one (the user owns it), else the one
-/// `terrarium init` would write, rendered into a temporary directory outside the context.
-fn dockerfile(
-    plan: &Plan,
-    name: &str,
-) -> Result<(PathBuf, Option<tempfile::TempDir>), EngineError> {
+/// What `docker build` reads: a Dockerfile and a context directory.
+struct BuildInputs {
+    dockerfile: PathBuf,
+    context: PathBuf,
+    /// Keeps the generated files until the build is done.
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// The project's own Dockerfile when it has one (the user owns it and its context), else the
+/// one `terrarium init` would write, rendered into a temporary directory outside the context,
+/// with the plan's `.dockerignore` rules beside it as `<Dockerfile>.dockerignore`, which BuildKit
+/// reads instead of the context's. The classic builder reads only the context's own
+/// `.dockerignore`, so without BuildKit the context is a copy with the rules applied. Either
+/// way nothing the rules leave out (`.env`, `.git`, keys, virtualenvs) reaches the image (L22).
+fn build_inputs(engine: &Engine, plan: &Plan, name: &str) -> Result<BuildInputs, EngineError> {
     let own = plan.root.join(name);
     if own.is_file() {
-        return Ok((own, None));
+        return Ok(BuildInputs {
+            dockerfile: own,
+            context: plan.root.clone(),
+            _temp: None,
+        });
     }
     let rendered = terrarium_render::render(plan, terrarium_render::RenderOptions::default());
-    let file = rendered
+    let ignore_name = format!("{name}.dockerignore");
+    let files: Vec<terrarium_render::RenderedFile> = rendered
         .into_iter()
-        .filter(|f| f.path == Path::new(name))
-        .collect::<Vec<_>>();
+        .filter_map(|mut f| {
+            if f.path == Path::new(name) {
+                Some(f)
+            } else if f.path == Path::new(".dockerignore") {
+                f.path = PathBuf::from(&ignore_name);
+                Some(f)
+            } else {
+                None
+            }
+        })
+        .collect();
     let dir = tempfile::tempdir().map_err(|source| EngineError::Spawn {
         command: "create a temporary directory".into(),
         source,
     })?;
-    terrarium_render::write_all(dir.path(), &file, false)?;
-    Ok((dir.path().join(name), Some(dir)))
+    terrarium_render::write_all(dir.path(), &files, false)?;
+    let context = if engine.has_buildkit() {
+        plan.root.clone()
+    } else {
+        let context = dir.path().join("context");
+        copy_context(plan, &context)?;
+        context
+    };
+    Ok(BuildInputs {
+        dockerfile: dir.path().join(name),
+        context,
+        _temp: Some(dir),
+    })
+}
+
+/// Copy the project's build context (the plan's rules applied) to `to`: hard links where the
+/// file system allows, copies elsewhere.
+fn copy_context(plan: &Plan, to: &Path) -> Result<(), EngineError> {
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| EngineError::CopyContext { path, source }
+    };
+    std::fs::create_dir_all(to).map_err(failed(to))?;
+    for entry in plan.context_rules()?.walk(&plan.root)? {
+        let target = to.join(&entry.path);
+        match entry.kind {
+            terrarium_project::ContextKind::Directory => {
+                std::fs::create_dir_all(&target).map_err(failed(&target))?;
+            }
+            terrarium_project::ContextKind::Symlink(link) => {
+                std::os::unix::fs::symlink(link, &target).map_err(failed(&target))?;
+            }
+            terrarium_project::ContextKind::File { .. } => {
+                if std::fs::hard_link(&entry.source, &target).is_err() {
+                    std::fs::copy(&entry.source, &target).map_err(failed(&target))?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The host user's UID and GID, for dev images whose files must stay the user's (L11, L16).
@@ -218,12 +279,12 @@ pub fn build_dev_image(
     plan: &Plan,
     project: &ProjectRef,
 ) -> Result<String, EngineError> {
-    let (path, _temp) = dockerfile(plan, "Dockerfile.dev")?;
+    let inputs = build_inputs(engine, plan, "Dockerfile.dev")?;
     let tag = project.image("dev");
     let (uid, gid) = host_user();
     engine.build(&BuildRequest {
-        context: &project.root,
-        dockerfile: &path,
+        context: &inputs.context,
+        dockerfile: &inputs.dockerfile,
         tag: &tag,
         build_args: vec![
             ("UID".into(), uid.to_string()),
@@ -240,11 +301,11 @@ pub fn build_prod_image(
     plan: &Plan,
     project: &ProjectRef,
 ) -> Result<String, EngineError> {
-    let (path, _temp) = dockerfile(plan, "Dockerfile")?;
+    let inputs = build_inputs(engine, plan, "Dockerfile")?;
     let tag = project.image("prod");
     engine.build(&BuildRequest {
-        context: &project.root,
-        dockerfile: &path,
+        context: &inputs.context,
+        dockerfile: &inputs.dockerfile,
         tag: &tag,
         build_args: Vec::new(),
         labels: vec![(LABEL_PROJECT.into(), project.root.display().to_string())],

@@ -76,6 +76,41 @@ pub struct RunConfig {
     pub labels: BTreeMap<String, String>,
     /// Signal that stops the container (default SIGTERM).
     pub stop_signal: Option<String>,
+    /// How the engine probes the container's health (L18).
+    pub healthcheck: Option<Healthcheck>,
+}
+
+/// A health probe in the image config. The OCI image spec has no such field; Docker (and
+/// Podman, Swarm) read `config.Healthcheck` from the config as Docker writes it, which is what
+/// a Dockerfile's `HEALTHCHECK` produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Healthcheck {
+    /// The probe, exec form (written as `["CMD", …]`).
+    pub test: Vec<String>,
+    /// Time between probes.
+    pub interval: std::time::Duration,
+    /// Time before a probe counts as failed.
+    pub timeout: std::time::Duration,
+    /// Start-up time during which failures don't count.
+    pub start_period: std::time::Duration,
+    /// Consecutive failures that make the container unhealthy.
+    pub retries: u32,
+}
+
+impl Healthcheck {
+    /// Docker's JSON form: durations in nanoseconds.
+    fn to_json(&self) -> Value {
+        let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let mut test = vec!["CMD".to_owned()];
+        test.extend(self.test.iter().cloned());
+        serde_json::json!({
+            "Test": test,
+            "Interval": nanos(self.interval),
+            "Timeout": nanos(self.timeout),
+            "StartPeriod": nanos(self.start_period),
+            "Retries": self.retries,
+        })
+    }
 }
 
 /// A layer and the history entry that explains it.
@@ -292,7 +327,13 @@ impl ImageSpec {
         if let Some(variant) = variant {
             image = image.variant(variant);
         }
-        to_value(&image.build().map_err(oci_err("image config"))?)
+        let mut value = to_value(&image.build().map_err(oci_err("image config"))?)?;
+        if let Some(check) = &run.healthcheck
+            && let Some(config) = value.get_mut("config").and_then(Value::as_object_mut)
+        {
+            config.insert("Healthcheck".into(), check.to_json());
+        }
+        Ok(value)
     }
 }
 

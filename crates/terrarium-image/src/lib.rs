@@ -24,8 +24,8 @@ pub use cache::{BlobWriter, CACHE_DIR_ENV, Cache, StoredBlob};
 pub use digest::{Digest, DigestParseError, HashingWriter};
 pub use error::Error;
 pub use image::{
-    BlobRef, Image, ImageLayer, ImageRef, ImageSpec, Platform, Port, Protocol, RunConfig,
-    canonical_json,
+    BlobRef, Healthcheck, Image, ImageLayer, ImageRef, ImageSpec, Platform, Port, Protocol,
+    RunConfig, canonical_json,
 };
 pub use layer::{
     Entry, EntryKind, GZIP_LEVEL, LAYER_MEDIA_TYPE, Layer, LayerOptions, LayerPath, LayerTree,

@@ -4,12 +4,15 @@ use std::collections::BTreeSet;
 
 use terrarium_project::{
     App, AppObject, DependencySource, Fact, Framework, Group, HealthcheckSetting, Interface,
-    ManifestFormat, Project, Source,
+    ManifestFormat, PackageName, Project, Source,
 };
+
+use terrarium_debian::Distro;
 
 use crate::tools::{self, KnownPython, PYTHONS};
 use crate::{
-    Decision, EnvSetting, Origin, Plan, PlanError, PythonVersion, Server, Unsettled, User, Volume,
+    Decision, EnvSetting, Origin, Plan, PlanError, ProjectInstall, PythonVersion, Server,
+    Unsettled, User, Volume,
 };
 
 /// Choices made on the command line, which win over `[tool.terrarium]`.
@@ -21,6 +24,8 @@ pub struct PlanOptions {
     pub proxy_image: Option<String>,
     /// `--postgres-image IMAGE`: the PostgreSQL image.
     pub postgres_image: Option<String>,
+    /// `--distro NAME`: the Debian release (and so the CPython) to build on.
+    pub distro: Option<Distro>,
 }
 
 /// The default port of a Python web service when nothing says otherwise.
@@ -38,7 +43,11 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
     let mut unsettled = Vec::new();
     let config = &project.config;
 
-    let python = decide_python(project)?;
+    let python = match options.distro {
+        Some(distro) => python_of_distro(project, distro)?,
+        None => decide_python(project)?,
+    };
+    let runtime = decide_runtime(&python);
     let base_image = decide_base(project, options, &python.value);
     let dependencies = decide_dependencies(project, &mut unsettled)?;
     let app = pick_app(project, &mut unsettled);
@@ -80,27 +89,7 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
             vec![],
         ),
     };
-    let install_project = match &project.package {
-        Some(package) => Decision::new(
-            true,
-            Origin::Detected,
-            format!(
-                "the project is a package{} so it is installed like a dependency, after them",
-                if package.src_layout {
-                    " (src layout)"
-                } else {
-                    ""
-                }
-            ),
-            vec![package.source.clone()],
-        ),
-        None => Decision::new(
-            false,
-            Origin::Detected,
-            "not a package (no [build-system] or setup.py): the source is copied to /app",
-            vec![],
-        ),
-    };
+    let install_project = decide_install_project(project);
     let build_steps = match project.django.as_ref().and_then(|d| d.static_root.as_ref()) {
         Some(root) => Decision::new(
             vec![strings(&[
@@ -120,6 +109,7 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
             vec![],
         ),
     };
+    let context = crate::context::decide_context(project);
     let proxy_image = configured_or(
         &options.proxy_image,
         &config.proxy_image,
@@ -146,9 +136,11 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
 
     Ok(Plan {
         name: image_name(&project.name.value),
+        version: project.version.as_ref().map(|v| v.value.clone()),
         root: project.root.clone(),
         python,
         base_image,
+        runtime,
         dependencies,
         added_packages,
         server,
@@ -162,10 +154,48 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
         system_packages,
         install_project,
         build_steps,
+        context,
         proxy_image,
         postgres_image,
         unsettled,
     })
+}
+
+fn decide_install_project(project: &Project) -> Decision<Option<ProjectInstall>> {
+    let Some(package) = &project.package else {
+        return Decision::new(
+            None,
+            Origin::Detected,
+            "not a package (no [build-system] or setup.py): the source is copied to /app",
+            vec![],
+        );
+    };
+    let install = ProjectInstall {
+        distribution: PackageName::new(&project.name.value).file_name(),
+        version: project
+            .version
+            .as_ref()
+            .map_or_else(|| "0".into(), |v| v.value.clone()),
+        import_root: if package.src_layout {
+            "/app/src".into()
+        } else {
+            "/app".into()
+        },
+        scripts: project.scripts.iter().map(|s| s.value.clone()).collect(),
+    };
+    Decision::new(
+        Some(install),
+        Origin::Detected,
+        format!(
+            "the project is a package{} so it is installed like a dependency, after them",
+            if package.src_layout {
+                " (src layout)"
+            } else {
+                ""
+            }
+        ),
+        vec![package.source.clone()],
+    )
 }
 
 /// A project file as the user reaches it: joined to the root they passed.
@@ -242,7 +272,10 @@ fn decide_python(project: &Project) -> Result<Decision<PythonVersion>, PlanError
         ));
     }
     let wheel_pythons = binary_wheel_pythons(project);
+    // Releases both back ends provide (a Debian runtime for `terrarium build`, an official
+    // image for the Dockerfile) come first, so the two build the same Python.
     let mut candidates: Vec<&KnownPython> = PYTHONS.iter().collect();
+    candidates.sort_by_key(|k| Distro::for_python(k.major, k.minor).is_none());
     let mut sources = Vec::new();
     for constraint in &project.python {
         let before = candidates.clone();
@@ -271,7 +304,8 @@ fn decide_python(project: &Project) -> Result<Decision<PythonVersion>, PlanError
             .map(|c| format!("{} ({})", c.value.specifiers, c.source))
             .collect();
         format!(
-            "the preferred supported release allowed by {}",
+            "the preferred supported release allowed by {} (a release a Debian runtime ships \
+             first, so `terrarium build` and the Dockerfile run the same Python)",
             written.join(" and ")
         )
     } else {
@@ -303,6 +337,66 @@ fn decide_python(project: &Project) -> Result<Decision<PythonVersion>, PlanError
         reason,
         sources,
     ))
+}
+
+/// The Python of `--distro`: its CPython, when the project's constraints allow it.
+fn python_of_distro(
+    project: &Project,
+    distro: Distro,
+) -> Result<Decision<PythonVersion>, PlanError> {
+    let (major, minor) = distro.python();
+    if !project.python.iter().all(|c| c.value.allows(major, minor)) {
+        return Err(PlanError::DistroMismatch {
+            distro: distro.codename().to_owned(),
+            python: distro.python_version().to_owned(),
+            constraint: project
+                .python
+                .iter()
+                .map(|c| format!("{} ({})", c.value.specifiers, c.source))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok(Decision::new(
+        PythonVersion { major, minor },
+        Origin::Config,
+        format!("--distro {distro}: Debian {distro} ships CPython {major}.{minor}"),
+        project.python.iter().map(|c| c.source.clone()).collect(),
+    ))
+}
+
+/// The Debian release `terrarium build` takes the planned Python from.
+fn decide_runtime(python: &Decision<PythonVersion>) -> Decision<Option<Distro>> {
+    let PythonVersion { major, minor } = python.value;
+    let origin = python.origin.clone();
+    match Distro::for_python(major, minor) {
+        Some(distro) => Decision::new(
+            Some(distro),
+            origin,
+            format!(
+                "Debian {distro} ships CPython {major}.{minor}: `terrarium build` assembles the \
+                 runtime from its signed packages"
+            ),
+            python.sources.clone(),
+        ),
+        None => {
+            let known = Distro::ALL
+                .iter()
+                .map(|d| format!("{d}: {}", d.python_version()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Decision::new(
+                None,
+                origin,
+                format!(
+                    "no Debian release terrarium builds on ships CPython {major}.{minor} \
+                     ({known}): `terrarium build` can't assemble its runtime; `terrarium init` \
+                     and `docker build` can, or set `python` to one of those"
+                ),
+                python.sources.clone(),
+            )
+        }
+    }
 }
 
 /// The Python feature releases for which every locked binary-only package has a wheel.
@@ -423,7 +517,9 @@ fn decide_dependencies(
                 lock.packages.len()
             )
         }
-        DependencySource::Unlocked { manifest, format } => {
+        DependencySource::Unlocked {
+            manifest, format, ..
+        } => {
             let name = manifest.display().to_string();
             let missing_lock = match format {
                 ManifestFormat::Pipfile => Some((
@@ -593,130 +689,106 @@ fn decide_server(
             ),
         };
     };
-    let has = |name: &str| project.depends_on(name);
+    let choice = match app.value.framework.interface() {
+        Interface::Wsgi => wsgi_server(project),
+        Interface::Asgi => asgi_server(project),
+    };
     let sources = vec![app.source.clone()];
-    match app.value.framework.interface() {
-        Interface::Wsgi => {
-            if has("gunicorn") {
-                (
-                    Decision::new(
-                        Server::Gunicorn { worker_class: None },
-                        Origin::Detected,
-                        format!(
-                            "{} is a WSGI app and gunicorn is a dependency (L02)",
-                            what(&app.value)
-                        ),
-                        sources,
-                    ),
-                    none_added(),
-                )
-            } else {
-                (
-                    Decision::new(
-                        Server::Gunicorn { worker_class: None },
-                        Origin::Default,
-                        format!(
-                            "{} is a WSGI app; gunicorn added because no WSGI server is a dependency (L02)",
-                            what(&app.value)
-                        ),
-                        sources.clone(),
-                    ),
-                    Decision::new(
-                        vec![format!("gunicorn=={}", tools::GUNICORN)],
-                        Origin::Default,
-                        "gunicorn, pinned, because no WSGI server is a dependency; add it to your dependencies to lock it with the rest",
-                        sources,
-                    ),
-                )
-            }
+    let what = what(&app.value);
+    let added = match choice.added {
+        Some((requirement, why)) => {
+            Decision::new(vec![requirement], Origin::Default, why, sources.clone())
         }
-        Interface::Asgi => {
-            let worker = if has("uvicorn-worker") {
-                "uvicorn_worker.UvicornWorker"
-            } else {
-                "uvicorn.workers.UvicornWorker"
-            };
-            if has("gunicorn") && (has("uvicorn") || has("uvicorn-worker")) {
-                (
-                    Decision::new(
-                        Server::Gunicorn {
-                            worker_class: Some(worker.into()),
-                        },
-                        Origin::Detected,
-                        format!(
-                            "{} is an ASGI app; gunicorn and uvicorn are dependencies: gunicorn manages uvicorn workers (L02)",
-                            what(&app.value)
-                        ),
-                        sources,
-                    ),
-                    none_added(),
-                )
-            } else if has("uvicorn") {
-                (
-                    Decision::new(
-                        Server::Uvicorn,
-                        Origin::Detected,
-                        format!(
-                            "{} is an ASGI app and uvicorn is a dependency; it runs with worker processes (L02)",
-                            what(&app.value)
-                        ),
-                        sources,
-                    ),
-                    none_added(),
-                )
-            } else if has("hypercorn") {
-                (
-                    Decision::new(
-                        Server::Hypercorn,
-                        Origin::Detected,
-                        format!(
-                            "{} is an ASGI app and hypercorn is a dependency (L02)",
-                            what(&app.value)
-                        ),
-                        sources,
-                    ),
-                    none_added(),
-                )
-            } else if has("gunicorn") {
-                (
-                    Decision::new(
-                        Server::Gunicorn {
-                            worker_class: Some(worker.into()),
-                        },
-                        Origin::Detected,
-                        format!(
-                            "{} is an ASGI app; gunicorn is a dependency and uvicorn is added for its workers (L02)",
-                            what(&app.value)
-                        ),
-                        sources.clone(),
-                    ),
-                    Decision::new(
-                        vec![format!("uvicorn=={}", tools::UVICORN)],
-                        Origin::Default,
-                        "uvicorn, pinned, for gunicorn's ASGI workers",
-                        sources,
-                    ),
-                )
-            } else {
-                (
-                    Decision::new(
-                        Server::Uvicorn,
-                        Origin::Default,
-                        format!(
-                            "{} is an ASGI app; uvicorn added because no ASGI server is a dependency (L02)",
-                            what(&app.value)
-                        ),
-                        sources.clone(),
-                    ),
-                    Decision::new(
-                        vec![format!("uvicorn=={}", tools::UVICORN)],
-                        Origin::Default,
-                        "uvicorn, pinned, because no ASGI server is a dependency; add it to your dependencies to lock it with the rest",
-                        sources,
-                    ),
-                )
-            }
+        None => none_added(),
+    };
+    let origin = if added.value.is_empty() {
+        Origin::Detected
+    } else {
+        Origin::Default
+    };
+    (
+        Decision::new(
+            choice.server,
+            origin,
+            format!("{what} {} (L02)", choice.why),
+            sources,
+        ),
+        added,
+    )
+}
+
+/// A server for the app, and the pinned package added when the project doesn't have it.
+struct ServerChoice {
+    server: Server,
+    /// What the sentence "<the app> …" goes on to say.
+    why: &'static str,
+    /// A pinned requirement to add, and why.
+    added: Option<(String, &'static str)>,
+}
+
+/// gunicorn for a WSGI app, added when the project lacks it.
+fn wsgi_server(project: &Project) -> ServerChoice {
+    let gunicorn = Server::Gunicorn { worker_class: None };
+    if project.depends_on("gunicorn") {
+        return ServerChoice {
+            server: gunicorn,
+            why: "is a WSGI app and gunicorn is a dependency",
+            added: None,
+        };
+    }
+    ServerChoice {
+        server: gunicorn,
+        why: "is a WSGI app; gunicorn added because no WSGI server is a dependency",
+        added: Some((
+            format!("gunicorn=={}", tools::GUNICORN),
+            "gunicorn, pinned, because no WSGI server is a dependency; add it to your dependencies to lock it with the rest",
+        )),
+    }
+}
+
+/// The ASGI server the project already depends on (gunicorn managing uvicorn workers, uvicorn,
+/// hypercorn), else uvicorn added.
+fn asgi_server(project: &Project) -> ServerChoice {
+    let has = |name: &str| project.depends_on(name);
+    let worker_class = Some(
+        if has("uvicorn-worker") {
+            "uvicorn_worker.UvicornWorker"
+        } else {
+            "uvicorn.workers.UvicornWorker"
         }
+        .to_owned(),
+    );
+    let uvicorn = || format!("uvicorn=={}", tools::UVICORN);
+    let has_uvicorn = has("uvicorn") || has("uvicorn-worker");
+    match (has("gunicorn"), has_uvicorn, has("hypercorn")) {
+        (true, true, _) => ServerChoice {
+            server: Server::Gunicorn { worker_class },
+            why: "is an ASGI app; gunicorn and uvicorn are dependencies: gunicorn manages uvicorn workers",
+            added: None,
+        },
+        (false, true, _) => ServerChoice {
+            server: Server::Uvicorn,
+            why: "is an ASGI app and uvicorn is a dependency; it runs with worker processes",
+            added: None,
+        },
+        (_, false, true) => ServerChoice {
+            server: Server::Hypercorn,
+            why: "is an ASGI app and hypercorn is a dependency",
+            added: None,
+        },
+        (true, false, false) => ServerChoice {
+            server: Server::Gunicorn { worker_class },
+            why: "is an ASGI app; gunicorn is a dependency and uvicorn is added for its workers",
+            added: Some((uvicorn(), "uvicorn, pinned, for gunicorn's ASGI workers")),
+        },
+        (false, false, false) => ServerChoice {
+            server: Server::Uvicorn,
+            why: "is an ASGI app; uvicorn added because no ASGI server is a dependency",
+            added: Some((
+                uvicorn(),
+                "uvicorn, pinned, because no ASGI server is a dependency; add it to your dependencies to lock it with the rest",
+            )),
+        },
     }
 }
 
@@ -936,6 +1008,22 @@ fn decide_dev_command(
                 sources,
             )
         }
+        Framework::FastApi | Framework::Starlette | Framework::Quart | Framework::Asgi
+            if matches!(server, Server::Hypercorn) =>
+        {
+            Decision::new(
+                strings(&[
+                    "hypercorn",
+                    "--reload",
+                    "--bind",
+                    &format!("0.0.0.0:{port}"),
+                    &app.value.target(),
+                ]),
+                Origin::Detected,
+                "hypercorn, the server the project installs, with --reload, bound to 0.0.0.0 inside the container (L16)",
+                sources,
+            )
+        }
         Framework::FastApi | Framework::Starlette | Framework::Quart | Framework::Asgi => {
             let mut argv = strings(&[
                 "uvicorn", "--host", "0.0.0.0", "--port", &port_text, "--reload",
@@ -1007,7 +1095,8 @@ fn decide_volumes(project: &Project) -> Decision<Vec<Volume>> {
 }
 
 /// Whether a setting's name says it holds a secret.
-pub(crate) fn is_secret(name: &str) -> bool {
+/// Whether a setting's name says it holds a secret (`*_PASSWORD`, `*_TOKEN`, `*_KEY`, …).
+pub fn is_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     [
         "SECRET",
@@ -1022,6 +1111,27 @@ pub(crate) fn is_secret(name: &str) -> bool {
     .iter()
     .any(|w| upper.contains(w))
         || upper.ends_with("_KEY")
+}
+
+/// Whether a value carries credentials: a URL with a password (`postgres://u:pw@host/db`) or a
+/// query parameter that names a secret (`?password=…`, `&token=…`). Such a default is a secret
+/// whatever the setting is called (L22).
+pub(crate) fn carries_credentials(value: &str) -> bool {
+    if let Some((_, rest)) = value.split_once("://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if let Some((userinfo, _)) = authority.rsplit_once('@')
+            && userinfo
+                .split_once(':')
+                .is_some_and(|(_, password)| !password.is_empty())
+        {
+            return true;
+        }
+    }
+    let query = value.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    query.split('&').any(|pair| {
+        pair.split_once('=')
+            .is_some_and(|(key, v)| !v.is_empty() && is_secret(key))
+    })
 }
 
 fn decide_env(project: &Project, volumes: &[Volume], port: u16) -> Decision<Vec<EnvSetting>> {
@@ -1057,8 +1167,11 @@ fn decide_env(project: &Project, volumes: &[Volume], port: u16) -> Decision<Vec<
         {
             default = Some(volume.path.clone());
         }
-        let secret = is_secret(&fact.value.name);
-        let required = default.is_none();
+        // A default that carries credentials is never baked in, so the service needs the
+        // setting from its environment: secret and required.
+        let credentials = default.as_deref().is_some_and(carries_credentials);
+        let secret = is_secret(&fact.value.name) || credentials;
+        let required = default.is_none() || credentials;
         env.push(EnvSetting {
             name: fact.value.name.clone(),
             default: if secret { None } else { default },
@@ -1069,10 +1182,11 @@ fn decide_env(project: &Project, volumes: &[Volume], port: u16) -> Decision<Vec<
     }
     if let Some(configured) = &project.config.env {
         for (name, value) in &configured.value {
-            let secret = is_secret(name);
+            let secret = is_secret(name) || carries_credentials(value);
             match env.iter_mut().find(|e| &e.name == name) {
                 Some(existing) => {
                     existing.default = (!secret).then(|| value.clone());
+                    existing.secret = secret;
                     existing.required = false;
                 }
                 None => env.push(EnvSetting {
@@ -1096,7 +1210,8 @@ fn decide_env(project: &Project, volumes: &[Volume], port: u16) -> Decision<Vec<
     );
     if !secrets.is_empty() {
         reason.push_str(&format!(
-            "; {} look like secrets and are never written with a value (L22)",
+            "; {} look like secrets (by name, or a default that carries credentials) and are \
+             never written with a value (L22)",
             secrets.join(", ")
         ));
     }
@@ -1173,6 +1288,29 @@ mod tests {
         assert_eq!(image_name("Todo API"), "todo-api");
         assert_eq!(image_name("__"), "app");
         assert_eq!(image_name("my_service.v2"), "my-service-v2");
+    }
+
+    #[test]
+    fn credentials_in_values() {
+        for value in [
+            "postgres://user:pw@db:5432/app",
+            "redis://:hunter2@cache:6379/0",
+            "amqp://guest:guest@rabbit//",
+            "https://api.example.com/v1?api_key=abc",
+            "mysql://u:p@h/db?charset=utf8",
+        ] {
+            assert!(carries_credentials(value), "{value}");
+        }
+        for value in [
+            "postgres://user@db/app",
+            "postgres://db/app",
+            "sqlite:////data/app.db",
+            "http://example.com/?page=2",
+            "info",
+            "user@example.com",
+        ] {
+            assert!(!carries_credentials(value), "{value}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The plan as a list of uniform decision records: printed as text by `terrarium plan` and as
-//! the stable JSON document of `terrarium plan --json` (schema `terrarium.plan/v1`).
+//! the stable JSON document of `terrarium plan --json` (schema `terrarium.plan/v2`).
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -8,7 +8,7 @@ use terrarium_project::{DependencySource, Source};
 use crate::{Decision, Origin, Plan, Server, Unsettled};
 
 /// The JSON schema identifier; bumped on any incompatible change.
-pub const SCHEMA: &str = "terrarium.plan/v1";
+pub const SCHEMA: &str = "terrarium.plan/v2";
 
 /// One decision in a uniform shape.
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +121,25 @@ impl Plan {
                 self.base_image.value.clone(),
             ),
             record(
+                "runtime",
+                &self.runtime,
+                match self.runtime.value {
+                    Some(distro) => json!({
+                        "distro": distro.codename(),
+                        "python": distro.python_version(),
+                    }),
+                    None => Value::Null,
+                },
+                match self.runtime.value {
+                    Some(distro) => format!(
+                        "Debian {} (CPython {})",
+                        distro.codename(),
+                        distro.python_version()
+                    ),
+                    None => "none".into(),
+                },
+            ),
+            record(
                 "dependencies",
                 &self.dependencies,
                 dependencies_value(&self.dependencies.value),
@@ -199,11 +218,13 @@ impl Plan {
             record(
                 "install-project",
                 &self.install_project,
-                json!(self.install_project.value),
-                if self.install_project.value {
-                    "yes".into()
-                } else {
-                    "no".into()
+                serde_json::to_value(&self.install_project.value).unwrap_or(Value::Null),
+                match &self.install_project.value {
+                    Some(install) => format!(
+                        "{} {} from {}",
+                        install.distribution, install.version, install.import_root
+                    ),
+                    None => "no".into(),
                 },
             ),
             record(
@@ -218,6 +239,12 @@ impl Plan {
                         .collect::<Vec<_>>()
                         .join("; "),
                 ),
+            ),
+            record(
+                "context",
+                &self.context,
+                json!(self.context.value),
+                format!("{} .dockerignore rules", self.context.value.len()),
             ),
             record(
                 "proxy-image",

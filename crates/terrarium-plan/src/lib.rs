@@ -3,6 +3,7 @@
 //! the reason for each, so `terrarium plan` can explain itself and `[tool.terrarium]` can
 //! override any of it. Rendering Dockerfiles and building images both start from a `Plan`.
 
+mod context;
 mod decide;
 mod json;
 mod system;
@@ -11,9 +12,11 @@ pub mod tools;
 use std::fmt;
 use std::path::PathBuf;
 
-use terrarium_project::{DependencySource, Source};
+use terrarium_debian::Distro;
+use terrarium_project::{ConsoleScript, ContextRules, DependencySource, DetectError, Source};
 
-pub use decide::{PlanOptions, plan};
+pub use context::DEFAULT_IGNORES;
+pub use decide::{PlanOptions, is_secret, plan};
 pub use json::to_json;
 pub use system::{ServicePlan, SystemPlan, plan_system};
 
@@ -34,6 +37,18 @@ pub enum PlanError {
         location: Source,
         /// The releases terrarium knows.
         known: String,
+    },
+    /// `--distro` names a Debian release whose CPython the project does not allow.
+    #[error(
+        "Debian {distro} ships CPython {python}, which the project does not allow ({constraint})\n  fix: choose another --distro, or relax the constraint"
+    )]
+    DistroMismatch {
+        /// The distro asked for.
+        distro: String,
+        /// Its CPython.
+        python: String,
+        /// The project's constraints, with their files and lines.
+        constraint: String,
     },
     /// The dependencies are declared in a form that can't be installed reproducibly as is.
     #[error("{file}: {message}\n  fix: {fix}")]
@@ -159,6 +174,21 @@ pub struct Volume {
     pub env: Option<String>,
 }
 
+/// The project installed in the image as a package: what `pip install .` gives, decided once
+/// for the Dockerfile and the native build.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ProjectInstall {
+    /// The distribution name as file names spell it (`my_app`).
+    pub distribution: String,
+    /// Its version; `0` when the project doesn't write one down.
+    pub version: String,
+    /// Where its import packages live in the image: `/app`, or `/app/src` for a src layout.
+    pub import_root: String,
+    /// The console scripts it declares.
+    pub scripts: Vec<ConsoleScript>,
+}
+
 /// Something terrarium could not decide on its own, and the key that settles it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Unsettled {
@@ -173,12 +203,17 @@ pub struct Unsettled {
 pub struct Plan {
     /// The project name, usable in image and compose names.
     pub name: String,
+    /// The project's version, for the image's labels, when it writes one down.
+    pub version: Option<String>,
     /// The project directory.
     pub root: PathBuf,
     /// The Python feature release.
     pub python: Decision<PythonVersion>,
     /// The base image of generated Dockerfiles.
     pub base_image: Decision<String>,
+    /// The Debian release whose CPython `terrarium build` assembles the runtime from; `None`
+    /// when no release terrarium builds on ships the planned Python (the reason says so).
+    pub runtime: Decision<Option<Distro>>,
     /// How third-party dependencies are installed.
     pub dependencies: Decision<DependencySource>,
     /// Pinned packages added to the install (a server the project doesn't depend on).
@@ -201,10 +236,13 @@ pub struct Plan {
     pub healthcheck: Decision<Option<String>>,
     /// Extra Debian packages needed at run time.
     pub system_packages: Decision<Vec<String>>,
-    /// The project itself is a package and gets installed.
-    pub install_project: Decision<bool>,
+    /// The project itself is a package and gets installed: how.
+    pub install_project: Decision<Option<ProjectInstall>>,
     /// Commands run at build time, after the source is in place (Django's collectstatic).
     pub build_steps: Decision<Vec<Vec<String>>>,
+    /// What the build context leaves out (`.dockerignore` rules, Docker semantics), the same
+    /// for `docker build` and `terrarium build`.
+    pub context: Decision<Vec<String>>,
     /// The reverse-proxy image used when a proxy is asked for (L03).
     pub proxy_image: Decision<String>,
     /// The PostgreSQL image used when a database is asked for.
@@ -213,9 +251,100 @@ pub struct Plan {
     pub unsettled: Vec<Unsettled>,
 }
 
+/// Variables every image sets for Python itself, whatever the service reads.
+pub const PYTHON_ENV: &[(&str, &str)] = &[
+    // Logs reach `docker logs` at once, not when a buffer fills (L14).
+    ("PYTHONUNBUFFERED", "1"),
+    // The root is read-only at run time: never try to write bytecode there (L09).
+    ("PYTHONDONTWRITEBYTECODE", "1"),
+];
+
+/// Variables the image's runtime owns; a setting of the same name is never baked over them.
+const RESERVED_ENV: &[&str] = &[
+    "PATH",
+    "LANG",
+    "HOME",
+    "SSL_CERT_FILE",
+    "PYTHONHOME",
+    "PYTHONPATH",
+    "PYTHONUNBUFFERED",
+    "PYTHONDONTWRITEBYTECODE",
+];
+
+/// How Docker probes the service's health (L18): the same in the Dockerfile's `HEALTHCHECK`
+/// and in a native image's config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Healthcheck {
+    /// The probe, exec form: the image's own Python fetching the health route (no curl needed).
+    pub command: Vec<String>,
+    /// Seconds between probes.
+    pub interval_secs: u64,
+    /// Seconds before a probe counts as failed.
+    pub timeout_secs: u64,
+    /// Seconds of start-up during which failures don't count.
+    pub start_period_secs: u64,
+    /// Consecutive failures that make the container unhealthy.
+    pub retries: u32,
+}
+
 impl Plan {
     /// The files the dependency install needs, copied before the source (L06).
     pub fn dependency_files(&self) -> Vec<PathBuf> {
         self.dependencies.value.files()
+    }
+
+    /// The health probe, when the service has a health route.
+    pub fn healthcheck_probe(&self) -> Option<Healthcheck> {
+        let path = self.healthcheck.value.as_ref()?;
+        Some(Healthcheck {
+            command: vec![
+                "python".into(),
+                "-c".into(),
+                format!(
+                    "import urllib.request; urllib.request.urlopen('http://127.0.0.1:{}{}', timeout=4)",
+                    self.port.value, path
+                ),
+            ],
+            interval_secs: 30,
+            timeout_secs: 5,
+            start_period_secs: 10,
+            retries: 3,
+        })
+    }
+
+    /// The environment the plan bakes into the image, after the runtime's own (`PATH`,
+    /// `LANG`): Python's switches, then every setting that has a default and is not secret.
+    /// Secrets and required settings are documented, never written (L10, L22).
+    pub fn image_env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = PYTHON_ENV
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        for setting in &self.env.value {
+            if setting.secret || RESERVED_ENV.contains(&setting.name.as_str()) {
+                continue;
+            }
+            if let Some(default) = &setting.default {
+                env.push((setting.name.clone(), default.clone()));
+            }
+        }
+        env
+    }
+
+    /// The settings the image documents but doesn't set: secrets and required ones.
+    pub fn documented_env(&self) -> Vec<&EnvSetting> {
+        self.env
+            .value
+            .iter()
+            .filter(|s| s.secret || s.default.is_none())
+            .collect()
+    }
+
+    /// The build context's rules, compiled.
+    pub fn context_rules(&self) -> Result<ContextRules, DetectError> {
+        ContextRules::parse(
+            self.context.value.iter().map(String::as_str),
+            std::path::Path::new(".dockerignore"),
+        )
     }
 }

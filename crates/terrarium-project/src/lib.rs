@@ -6,6 +6,7 @@
 
 mod code;
 mod config;
+mod context;
 mod django;
 mod error;
 mod lock;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub use code::{App, AppObject, EnvVar, Framework, Interface};
 pub use config::{Config, HealthcheckSetting};
+pub use context::{ContextEntry, ContextKind, ContextRules};
 pub use django::DjangoProject;
 pub use error::DetectError;
 pub use lock::{Artifact, Group, Hash, Lock, LockFormat, LockedPackage};
@@ -108,6 +110,11 @@ impl PackageName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The name as wheel and `.dist-info` file names spell it: `my_app`.
+    pub fn file_name(&self) -> String {
+        self.0.replace('-', "_")
+    }
 }
 
 impl fmt::Display for PackageName {
@@ -123,6 +130,8 @@ pub struct Project {
     pub root: PathBuf,
     /// The project's name: `[project].name`, `[tool.poetry].name`, else the directory name.
     pub name: Fact<String>,
+    /// The project's version (`[project].version`, `[tool.poetry].version`), when written down.
+    pub version: Option<Fact<String>>,
     /// Constraints on the Python version, strongest first (`.python-version`, then
     /// `requires-python`, poetry's `python` dependency, Pipfile's `python_version`).
     pub python: Vec<Fact<PythonConstraint>>,
@@ -150,6 +159,8 @@ pub struct Project {
     pub data_dirs: Vec<Fact<EnvVar>>,
     /// `[tool.terrarium]` or `terrarium.toml`.
     pub config: Config,
+    /// The lines of the project's own `.dockerignore` (checked to be valid patterns).
+    pub dockerignore: Option<Fact<Vec<String>>>,
 }
 
 impl Project {
@@ -175,6 +186,7 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
         return Err(DetectError::NotPython(root.to_path_buf()));
     }
     let scan = code::scan(root, &sources)?;
+    let dockerignore = read_dockerignore(root)?;
     let django = django::detect(root, &sources)?;
 
     let mut apps = scan.apps;
@@ -220,6 +232,7 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
     Ok(Project {
         root: root.to_path_buf(),
         name,
+        version: manifests.version,
         python: manifests.python,
         dependencies: manifests.dependencies,
         runtime_packages: manifests.runtime_packages,
@@ -233,7 +246,26 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
         health_routes: scan.health_routes,
         data_dirs,
         config,
+        dockerignore,
     })
+}
+
+/// The project's `.dockerignore`, its patterns checked (a bad one names its line).
+fn read_dockerignore(root: &Path) -> Result<Option<Fact<Vec<String>>>, DetectError> {
+    let file = Path::new(".dockerignore");
+    let path = root.join(file);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| DetectError::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    ContextRules::parse(text.lines(), file)?;
+    Ok(Some(Fact::new(
+        text.lines().map(str::to_owned).collect(),
+        Source::file(file),
+    )))
 }
 
 /// Keep the first mention of each variable, but prefer one that has a default.

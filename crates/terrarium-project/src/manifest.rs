@@ -59,6 +59,8 @@ pub enum DependencySource {
         manifest: PathBuf,
         /// Which kind of declaration it is (only PEP 621 can be installed without a lock).
         format: ManifestFormat,
+        /// The PEP 508 requirements of `[project].dependencies` (empty for other formats).
+        requirements: Vec<String>,
     },
     /// No third-party dependencies declared anywhere.
     #[default]
@@ -158,6 +160,7 @@ pub struct Package {
 pub(crate) struct Manifests {
     pub pyproject_text: Option<String>,
     pub name: Option<Fact<String>>,
+    pub version: Option<Fact<String>>,
     pub python: Vec<Fact<PythonConstraint>>,
     pub dependencies: DependencySource,
     pub runtime_packages: BTreeSet<PackageName>,
@@ -188,6 +191,7 @@ struct PyProject {
 #[derive(Deserialize)]
 struct ProjectTable {
     name: Option<Spanned<String>>,
+    version: Option<String>,
     #[serde(rename = "requires-python")]
     requires_python: Option<Spanned<String>>,
     #[serde(default)]
@@ -213,6 +217,7 @@ struct ToolTable {
 #[derive(Deserialize)]
 struct PoetryTable {
     name: Option<Spanned<String>>,
+    version: Option<String>,
     #[serde(default)]
     dependencies: BTreeMap<String, Spanned<toml::Value>>,
     #[serde(default, rename = "dev-dependencies")]
@@ -453,6 +458,18 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
                 unlocked_manifest = Some((pyproject_rel.to_path_buf(), ManifestFormat::Poetry));
             }
         }
+        m.version = pyproject
+            .project
+            .as_ref()
+            .and_then(|p| p.version.clone())
+            .or_else(|| {
+                pyproject
+                    .tool
+                    .poetry
+                    .as_ref()
+                    .and_then(|p| p.version.clone())
+            })
+            .map(|v| Fact::new(v, Source::file(pyproject_rel)));
         let poetry_package_mode = pyproject
             .tool
             .poetry
@@ -570,7 +587,19 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
             dev,
         }
     } else if let Some((manifest, format)) = unlocked_manifest {
-        DependencySource::Unlocked { manifest, format }
+        let requirements = match format {
+            ManifestFormat::Pyproject => pyproject
+                .as_ref()
+                .and_then(|p| p.project.as_ref())
+                .map(|p| p.dependencies.clone())
+                .unwrap_or_default(),
+            ManifestFormat::Poetry | ManifestFormat::Pipfile => Vec::new(),
+        };
+        DependencySource::Unlocked {
+            manifest,
+            format,
+            requirements,
+        }
     } else {
         DependencySource::None
     };

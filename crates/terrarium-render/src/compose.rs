@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use terrarium_plan::Plan;
 
-use crate::{RenderOptions, healthcheck_command, json_array, json_string};
+use crate::{RenderOptions, json_array, json_string};
 
 /// A YAML double-quoted scalar (JSON strings are valid YAML).
 fn quoted(s: &str) -> String {
@@ -161,10 +161,10 @@ pub(crate) fn service_block(out: &mut String, block: &ServiceBlock<'_>) {
     }
     out.push_str("    read_only: true\n    tmpfs:\n      - /tmp\n");
     if block.job_command.is_none()
-        && let Some(check) = healthcheck_command(plan)
+        && let Some(check) = plan.healthcheck_probe()
     {
         let mut test = vec!["CMD".to_string()];
-        test.extend(check);
+        test.extend(check.command);
         let _ = writeln!(
             out,
             "    healthcheck:\n      test: {}\n      interval: 10s\n      timeout: 5s\n      retries: 5\n      start_period: 10s",

@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use terrarium_plan::{EnvSetting, Plan, tools};
+use terrarium_plan::{Plan, tools};
 
 use crate::install::{self, Target};
-use crate::{healthcheck_command, json_array, json_string};
+use crate::{json_array, json_string};
 
 const RUN_JOIN: &str = " \\\n && ";
 
@@ -34,17 +34,12 @@ fn env_block(pairs: &[String]) -> String {
     format!("ENV {}\n", pairs.join(" \\\n    "))
 }
 
-/// Settings with a default that isn't secret go into `ENV`; the rest are documented only.
-fn app_env(plan: &Plan) -> (Vec<String>, Vec<&EnvSetting>) {
-    let mut pairs = Vec::new();
-    let mut documented = Vec::new();
-    for setting in &plan.env.value {
-        match (&setting.default, setting.secret) {
-            (Some(default), false) => pairs.push(env_pair(&setting.name, default)),
-            _ => documented.push(setting),
-        }
-    }
-    (pairs, documented)
+/// The plan's image environment as `ENV` pairs: the same variables a native build sets.
+fn image_env(plan: &Plan) -> Vec<String> {
+    plan.image_env()
+        .iter()
+        .map(|(name, value)| env_pair(name, value))
+        .collect()
 }
 
 /// Debian packages the service needs at run time, installed in one layer with the lists
@@ -135,22 +130,18 @@ pub(crate) fn production(plan: &Plan) -> String {
         copy_lines(&mut out, &steps);
         let _ = writeln!(out, "RUN {}", steps.commands.join(RUN_JOIN));
     }
-    if plan.install_project.value {
+    if plan.install_project.value.is_some() {
         out.push_str("COPY . .\n");
         let _ = writeln!(out, "RUN {}", install::project_install(Target::Production));
     }
-    if steps.commands.is_empty() && !plan.install_project.value {
+    if steps.commands.is_empty() && plan.install_project.value.is_none() {
         out.push_str("RUN mkdir -p /install\n");
     }
 
     out.push_str("\n# Runtime stage: the base, the installed dependencies, the source. No pip, no compilers.\n");
     out.push_str("FROM ${PYTHON_IMAGE} AS runtime\n");
-    let (app_pairs, documented) = app_env(plan);
-    let mut pairs = vec![
-        "PYTHONUNBUFFERED=1".to_string(),
-        "PYTHONDONTWRITEBYTECODE=1".to_string(),
-    ];
-    pairs.extend(app_pairs);
+    let pairs = image_env(plan);
+    let documented = plan.documented_env();
     if !documented.is_empty() {
         out.push_str("# Also read from the environment, never baked in (L10, L22):\n");
         for setting in &documented {
@@ -172,11 +163,6 @@ pub(crate) fn production(plan: &Plan) -> String {
             user.uid, user.gid
         ),
     ]);
-    let volumes: Vec<&str> = plan.volumes.value.iter().map(|v| v.path.as_str()).collect();
-    if !volumes.is_empty() {
-        setup.push(format!("mkdir -p {}", volumes.join(" ")));
-        setup.push(format!("chown {user} {}", volumes.join(" ")));
-    }
     let _ = writeln!(out, "RUN {}", setup.join(RUN_JOIN));
     out.push_str("COPY --from=build /install /usr/local\n");
     out.push_str("WORKDIR /app\n");
@@ -184,17 +170,30 @@ pub(crate) fn production(plan: &Plan) -> String {
     for step in &plan.build_steps.value {
         let _ = writeln!(out, "RUN {}", json_array(step));
     }
+    let volumes: Vec<&str> = plan.volumes.value.iter().map(|v| v.path.as_str()).collect();
     if !volumes.is_empty() {
+        out.push_str(
+            "# Data directories belong to the service user, also where the source has one (L09).\n",
+        );
+        let _ = writeln!(
+            out,
+            "RUN mkdir -p {0}{RUN_JOIN}chown -R {user} {0}",
+            volumes.join(" ")
+        );
         let quoted: Vec<String> = volumes.iter().map(|v| json_string(v)).collect();
         let _ = writeln!(out, "VOLUME [{}]", quoted.join(", "));
     }
     let _ = writeln!(out, "USER {user}");
     let _ = writeln!(out, "EXPOSE {port}");
-    if let Some(check) = healthcheck_command(plan) {
+    if let Some(check) = plan.healthcheck_probe() {
         let _ = writeln!(
             out,
-            "HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \\\n  CMD {}",
-            json_array(&check)
+            "HEALTHCHECK --interval={}s --timeout={}s --start-period={}s --retries={} \\\n  CMD {}",
+            check.interval_secs,
+            check.timeout_secs,
+            check.start_period_secs,
+            check.retries,
+            json_array(&check.command)
         );
     }
     let _ = writeln!(out, "CMD {}", json_array(&plan.command.value));
@@ -232,17 +231,14 @@ pub(crate) fn development(plan: &Plan) -> String {
     );
     let _ = writeln!(out, "\nARG PYTHON_IMAGE={}\n", plan.base_image.value);
     out.push_str("FROM ${PYTHON_IMAGE} AS dev\n");
-    let (app_pairs, _) = app_env(plan);
-    let mut pairs = vec![
-        "PYTHONUNBUFFERED=1".to_string(),
-        "PYTHONDONTWRITEBYTECODE=1".to_string(),
+    let mut pairs = image_env(plan);
+    pairs.extend([
         "PIP_NO_CACHE_DIR=1".to_string(),
         "PIP_DISABLE_PIP_VERSION_CHECK=1".to_string(),
         "PIP_ROOT_USER_ACTION=ignore".to_string(),
         "PIPENV_VERBOSITY=-1".to_string(),
         "UV_NO_CACHE=1".to_string(),
-    ];
-    pairs.extend(app_pairs);
+    ]);
     out.push_str(&env_block(&pairs));
     let apt = apt_install(plan);
     if !apt.is_empty() {
@@ -258,7 +254,7 @@ pub(crate) fn development(plan: &Plan) -> String {
         copy_lines(&mut out, &steps);
         let _ = writeln!(out, "RUN {}", steps.commands.join(RUN_JOIN));
     }
-    if plan.install_project.value {
+    if plan.install_project.value.is_some() {
         out.push_str("# Installed editable: the mounted source is what runs.\n");
         out.push_str("COPY . .\n");
         let _ = writeln!(out, "RUN {}", install::project_install(Target::Development));

@@ -51,7 +51,7 @@ pub fn render(plan: &Plan, options: RenderOptions) -> Vec<RenderedFile> {
     let mut files = vec![
         RenderedFile::new("Dockerfile", dockerfile::production(plan)),
         RenderedFile::new("Dockerfile.dev", dockerfile::development(plan)),
-        RenderedFile::new(".dockerignore", ignore::dockerignore()),
+        RenderedFile::new(".dockerignore", ignore::dockerignore(plan)),
         RenderedFile::new("compose.yaml", compose::compose(plan, options)),
     ];
     if options.proxy {
@@ -73,19 +73,6 @@ pub fn render(plan: &Plan, options: RenderOptions) -> Vec<RenderedFile> {
         });
     }
     files
-}
-
-/// The health-check command, exec form, that needs nothing but the image's Python (no curl).
-pub fn healthcheck_command(plan: &Plan) -> Option<Vec<String>> {
-    let path = plan.healthcheck.value.as_ref()?;
-    Some(vec![
-        "python".into(),
-        "-c".into(),
-        format!(
-            "import urllib.request; urllib.request.urlopen('http://127.0.0.1:{}{}', timeout=4)",
-            plan.port.value, path
-        ),
-    ])
 }
 
 /// A JSON array of strings, as Dockerfile exec form and YAML flow sequences both accept.

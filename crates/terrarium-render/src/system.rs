@@ -59,7 +59,7 @@ pub fn render_system(system: &SystemPlan) -> Vec<RenderedFile> {
         });
         files.push(RenderedFile {
             path: at(".dockerignore"),
-            contents: ignore::dockerignore(),
+            contents: ignore::dockerignore(&service.plan),
             secret: false,
         });
     }
@@ -106,7 +106,9 @@ pub fn render_system(system: &SystemPlan) -> Vec<RenderedFile> {
             .env
             .value
             .iter()
-            .filter(|e| e.secret && e.required)
+            // Fresh random values only for secrets by name: a URL whose default carried a
+            // password must be set by the user, not replaced by noise.
+            .filter(|e| e.secret && e.required && terrarium_plan::is_secret(&e.name))
         {
             if !secrets.contains(&setting.name.as_str()) && !service.env.contains_key(&setting.name)
             {

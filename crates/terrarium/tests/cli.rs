@@ -48,7 +48,7 @@ fn plan_json_is_the_documented_schema() {
         .expect("run");
     assert!(output.status.success());
     let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
-    assert_eq!(plan["schema"], "terrarium.plan/v1");
+    assert_eq!(plan["schema"], "terrarium.plan/v2");
     assert_eq!(plan["project"]["name"], "notes");
     let keys: Vec<&str> = plan["decisions"]
         .as_array()
@@ -61,6 +61,7 @@ fn plan_json_is_the_documented_schema() {
         [
             "python",
             "base",
+            "runtime",
             "dependencies",
             "added-packages",
             "server",
@@ -74,6 +75,7 @@ fn plan_json_is_the_documented_schema() {
             "system-packages",
             "install-project",
             "build-steps",
+            "context",
             "proxy-image",
             "postgres-image"
         ]

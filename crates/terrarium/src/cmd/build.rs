@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(default_value = ".")]
     pub dir: PathBuf,
     /// Debian release to build on: bookworm (CPython 3.11) or trixie (CPython 3.13); default
-    /// from the project's Python constraints.
+    /// from the project's Python constraints (`terrarium plan` shows the runtime and why).
     #[arg(long, value_parser = parse_distro)]
     pub distro: Option<Distro>,
     /// Where to write the image: `oci:DIR` or `docker-archive:FILE` (repeatable; default: an OCI
@@ -113,38 +113,26 @@ fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1_000_000.0)
 }
 
-/// A tag from the project name: lowercase, other characters as `-`.
+/// The default tag: the plan's image name (already lowercase letters, digits and `-`).
 fn default_tag(name: &str) -> Result<ImageRef, terrarium_image::Error> {
-    let mut clean: String = name
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    clean = clean
-        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_owned();
-    if clean.is_empty() {
-        clean = "app".into();
-    }
-    format!("{clean}:latest").parse()
+    format!("{name}:latest").parse()
 }
 
 /// Run `terrarium build`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let project = terrarium_project::detect(&args.dir)?;
-    let plan = terrarium_plan::plan(&project, &terrarium_plan::PlanOptions::default())?;
+    let plan = terrarium_plan::plan(
+        &project,
+        &terrarium_plan::PlanOptions {
+            distro: args.distro,
+            ..terrarium_plan::PlanOptions::default()
+        },
+    )?;
     let mut options = BuildOptions::from_env()?;
-    options.distro = args.distro;
     options.offline = args.offline;
     let bars = Bars::new();
-    let build = terrarium_build::build(&plan, &project, &options, &bars)?;
+    let build = terrarium_build::build(&plan, &options, &bars)?;
 
     let mut tags = args.tag.clone();
     if args.load && tags.is_empty() {

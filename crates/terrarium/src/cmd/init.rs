@@ -40,6 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         base: args.base,
         proxy_image: args.proxy_image,
         postgres_image: args.postgres_image,
+        ..PlanOptions::default()
     };
     let loaded = super::load(&args.dir, &options)?;
     if matches!(loaded, super::Loaded::System(_)) && (args.proxy || args.postgres) {

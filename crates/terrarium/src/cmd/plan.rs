@@ -14,7 +14,7 @@ pub struct Args {
     /// The project directory.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// Print the plan as JSON (schema `terrarium.plan/v1`, or `terrarium.system-plan/v1` for a
+    /// Print the plan as JSON (schema `terrarium.plan/v2`, or `terrarium.system-plan/v2` for a
     /// system; documented in the README).
     #[arg(long)]
     pub json: bool,
@@ -62,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         super::Loaded::System(system) => {
             if args.json {
                 let document = json!({
-                    "schema": "terrarium.system-plan/v1",
+                    "schema": "terrarium.system-plan/v2",
                     "name": system.name,
                     "services": system.services.iter().map(|s| json!({
                         "name": s.name,
