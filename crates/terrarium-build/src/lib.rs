@@ -24,12 +24,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use terrarium_debian::{
-    Architecture, Archive, Distro, Fetcher, Mirror, PackageSet, Progress, ResolveOptions,
-    UnpackOptions, build_packages_layer, build_runtime_layer, resolve, runtime_layer_key,
+    Architecture, Archive, Distro, Mirror, PackageSet, ResolveOptions, UnpackOptions,
+    build_packages_layer, build_runtime_layer, resolve, runtime_layer_key,
 };
 use terrarium_image::{
-    Cache, Digest, Epoch, Image, ImageLayer, ImageRef, ImageSpec, Layer, LayerOptions, Platform,
-    Port, RunConfig, canonical_json, write_docker_archive, write_oci_layout,
+    Cache, Digest, Epoch, Fetcher, Image, ImageLayer, ImageRef, ImageSpec, Layer, LayerOptions,
+    Platform, Port, Progress, RunConfig, canonical_json, write_docker_archive, write_oci_layout,
 };
 use terrarium_plan::Plan;
 use terrarium_project::{DependencySource, Project};

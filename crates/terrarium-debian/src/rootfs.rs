@@ -2,14 +2,13 @@
 //! (users and groups, os-release, the CA bundle, `/tmp`, `/home/nonroot`, merged-/usr links).
 
 use terrarium_image::{
-    Digest, Entry, Epoch, Layer, LayerOptions, LayerPath, LayerTree, Ownership, Source,
+    Digest, Entry, Epoch, Layer, LayerOptions, LayerPath, LayerTree, Ownership, Progress, Source,
     canonical_json,
 };
 
 use crate::archive::Archive;
 use crate::deb::{UnpackOptions, add_merged_usr_links, unpack_into};
 use crate::error::Error;
-use crate::progress::Progress;
 use crate::resolve::PackageSet;
 use crate::suite::Distro;
 

@@ -106,9 +106,6 @@ pub enum Error {
         /// The problem.
         message: String,
     },
-    /// A download failed (network, truncation, offline with a missing file).
-    #[error(transparent)]
-    Fetch(terrarium_debian::Error),
     /// A local file operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -117,21 +114,13 @@ pub enum Error {
         /// The error.
         source: std::io::Error,
     },
-    /// The image crate failed (cache, layer writing).
+    /// The image crate failed: a download (network, 404, truncation, offline with the file
+    /// missing), the cache, or layer writing.
     #[error(transparent)]
     Image(#[from] terrarium_image::Error),
     /// A bug in terrarium.
     #[error("internal error: {0}")]
     Internal(String),
-}
-
-impl From<terrarium_debian::Error> for Error {
-    fn from(err: terrarium_debian::Error) -> Self {
-        match err {
-            terrarium_debian::Error::Image(err) => Error::Image(err),
-            other => Error::Fetch(other),
-        }
-    }
 }
 
 pub(crate) fn io_error(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {

@@ -4,8 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use terrarium_debian::Fetcher;
-use terrarium_image::Digest;
+use terrarium_image::{Digest, Fetcher};
 
 use crate::error::Error;
 

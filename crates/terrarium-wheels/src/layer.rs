@@ -2,9 +2,9 @@
 //! and `python3` in /usr/local/bin. Remembered in the cache under a key made of the pins, the
 //! target and the mtime, so an unchanged dependency set is neither downloaded nor unpacked.
 
-use terrarium_debian::{Fetcher, Progress};
 use terrarium_image::{
-    Digest, Entry, Epoch, Layer, LayerOptions, LayerPath, LayerTree, Source, canonical_json,
+    Digest, Entry, Epoch, Fetcher, Layer, LayerOptions, LayerPath, LayerTree, Progress, Source,
+    canonical_json,
 };
 
 use crate::error::Error;

@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use pep508_rs::pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{ExtraName, Requirement, VersionOrUrl};
-use terrarium_debian::Progress;
+use terrarium_image::Progress;
 use terrarium_project::PackageName;
 
 use crate::error::Error;
@@ -121,7 +121,7 @@ pub fn resolve(
             continue;
         }
         let files = index.files(&name, false).map_err(|err| match err {
-            Error::Fetch(terrarium_debian::Error::NotFound { .. }) => Error::Unresolvable {
+            Error::Image(terrarium_image::Error::NotFound { .. }) => Error::Unresolvable {
                 requirement: describe(),
                 message: format!("{name} is not on the index"),
             },
