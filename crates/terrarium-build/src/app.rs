@@ -6,7 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use terrarium_image::{Entry, LayerPath, LayerTree, Ownership, Source};
+use terrarium_image::{Content, Entry, LayerPath, LayerTree, Ownership};
 use terrarium_plan::Plan;
 use terrarium_project::Project;
 use terrarium_wheels::{Target, launcher};
@@ -60,7 +60,7 @@ fn layer_path(text: &str) -> Result<LayerPath, BuildError> {
 /// Add `dir` (recursively) at `at`, normalizing modes (0755 directories and executables, 0644
 /// other files) so the layer does not depend on the umask.
 fn add_tree(tree: &mut LayerTree, dir: &Path, at: &LayerPath) -> Result<(), BuildError> {
-    tree.insert(Entry::directory(at.clone(), 0o755), Source::Empty);
+    tree.insert(Entry::directory(at.clone(), 0o755), Content::Empty);
     let mut children: Vec<_> = std::fs::read_dir(dir)
         .map_err(io_error(dir))?
         .collect::<Result<_, _>>()
@@ -81,7 +81,7 @@ fn add_tree(tree: &mut LayerTree, dir: &Path, at: &LayerPath) -> Result<(), Buil
             let link = std::fs::read_link(&path).map_err(io_error(&path))?;
             tree.insert(
                 Entry::symlink(target, link.to_string_lossy()),
-                Source::Empty,
+                Content::Empty,
             );
         } else if meta.is_dir() {
             if path.join("pyvenv.cfg").is_file() {
@@ -94,7 +94,7 @@ fn add_tree(tree: &mut LayerTree, dir: &Path, at: &LayerPath) -> Result<(), Buil
             } else {
                 0o644
             };
-            tree.insert(Entry::file(target, meta.len(), mode), Source::Path(path));
+            tree.insert(Entry::file(target, meta.len(), mode), Content::Path(path));
         }
     }
     Ok(())
@@ -117,7 +117,7 @@ pub fn app_tree(plan: &Plan, project: &Project, target: &Target) -> Result<Layer
         if !dir.is_empty() {
             tree.insert(
                 Entry::directory(layer_path(dir)?, 0o755).owned_by(Ownership::nonroot()),
-                Source::Empty,
+                Content::Empty,
             );
         }
     }

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::keyring::Keyring;
 use crate::packages::PackageIndex;
 use crate::release::Release;
-use crate::resolve::{LockedPackage, PackageSet};
+use crate::resolve::{DebianPin, PackageSet};
 use crate::suite::{Architecture, Distro, Mirror, Suite};
 
 /// How long a fetched `InRelease` is reused before it is fetched again.
@@ -189,11 +189,7 @@ impl Archive {
     }
 
     /// The .deb of `package`, verified by its sha256, from the cache or downloaded.
-    pub fn fetch(
-        &self,
-        package: &LockedPackage,
-        progress: &dyn Progress,
-    ) -> Result<PathBuf, Error> {
+    pub fn fetch(&self, package: &DebianPin, progress: &dyn Progress) -> Result<PathBuf, Error> {
         let download = self.download(package);
         let blob = self
             .fetcher
@@ -213,7 +209,7 @@ impl Archive {
     }
 
     /// Where the .deb of `package` is on the mirror, its file name, size and sha256.
-    fn download(&self, package: &LockedPackage) -> Download {
+    fn download(&self, package: &DebianPin) -> Download {
         let what = package
             .filename
             .rsplit('/')

@@ -36,7 +36,7 @@ pub use packages::{Package, PackageIndex};
 pub use relation::{Dependency, Op, Relation, parse_relations};
 pub use release::{IndexFile, Release};
 pub use resolve::{
-    DroppedDependency, LockedPackage, PackageSet, Resolution, ResolveOptions, SCRIPT_ONLY_PACKAGES,
+    DebianPin, DroppedDependency, PackageSet, Resolution, ResolveOptions, SCRIPT_ONLY_PACKAGES,
     resolve,
 };
 pub use rootfs::{

@@ -2,7 +2,7 @@
 //! (users and groups, os-release, the CA bundle, `/tmp`, `/home/nonroot`, merged-/usr links).
 
 use terrarium_image::{
-    Digest, Entry, Epoch, Layer, LayerOptions, LayerPath, LayerTree, Ownership, Progress, Source,
+    Content, Digest, Entry, Epoch, Layer, LayerOptions, LayerPath, LayerTree, Ownership, Progress,
     canonical_json,
 };
 
@@ -47,13 +47,13 @@ pub fn add_base_files(tree: &mut LayerTree, distro: Distro) -> Result<(), Error>
     tree.insert_bytes(path("usr/lib/os-release")?, 0o644, os_release);
     tree.insert(
         Entry::symlink(path("etc/os-release")?, "../usr/lib/os-release"),
-        Source::Empty,
+        Content::Empty,
     );
-    tree.insert(Entry::directory(path("tmp")?, 0o1777), Source::Empty);
-    tree.insert(Entry::directory(path("root")?, 0o700), Source::Empty);
+    tree.insert(Entry::directory(path("tmp")?, 0o1777), Content::Empty);
+    tree.insert(Entry::directory(path("root")?, 0o700), Content::Empty);
     tree.insert(
         Entry::directory(path("home/nonroot")?, 0o700).owned_by(Ownership::nonroot()),
-        Source::Empty,
+        Content::Empty,
     );
     let certs: Vec<LayerPath> = tree
         .entries()

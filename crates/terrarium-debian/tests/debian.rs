@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use terrarium_debian::{
-    Architecture, Archive, Distro, Error, LockedPackage, Mirror, PackageSet, ResolveOptions,
+    Architecture, Archive, DebianPin, Distro, Error, Mirror, PackageSet, ResolveOptions,
     UnpackOptions, build_runtime_layer, read_control, resolve,
 };
 use terrarium_image::Error::{DigestMismatch, Network, Offline, Truncated};
@@ -439,7 +439,7 @@ fn local_mirror(base: &str) -> Mirror {
 
 #[test]
 fn byte_flipped_deb_fails_its_hash_and_is_not_cached() {
-    let package: LockedPackage = bookworm_set().get("netbase").unwrap().clone();
+    let package: DebianPin = bookworm_set().get("netbase").unwrap().clone();
     let mut bytes = Vec::new();
     std::fs::File::open(archive().fetch(&package, &NoProgress).unwrap())
         .unwrap()
@@ -476,7 +476,7 @@ fn byte_flipped_deb_fails_its_hash_and_is_not_cached() {
 
 #[test]
 fn truncated_download_is_rejected() {
-    let package: LockedPackage = bookworm_set().get("netbase").unwrap().clone();
+    let package: DebianPin = bookworm_set().get("netbase").unwrap().clone();
     let bytes = std::fs::read(archive().fetch(&package, &NoProgress).unwrap()).unwrap();
     let half = bytes[..bytes.len() / 2].to_vec();
     let base = serve(half, bytes.len(), 3);

@@ -103,13 +103,13 @@ pub enum Error {
         target: String,
     },
     /// A file's content was shorter or longer than its declared size.
-    #[error("layer entry `{path}`: declared {declared} bytes but its source gave {actual}")]
+    #[error("layer entry `{path}`: declared {declared} bytes but its content gave {actual}")]
     SizeMismatch {
         /// The entry.
         path: String,
         /// Its declared size.
         declared: u64,
-        /// What its source yielded.
+        /// What its content yielded.
         actual: u64,
     },
     /// A layer writer was used after one of its entries failed.

@@ -34,8 +34,8 @@ pub use image::{
     canonical_json,
 };
 pub use layer::{
-    Entry, EntryKind, GZIP_LEVEL, LAYER_MEDIA_TYPE, Layer, LayerOptions, LayerPath, LayerTree,
-    LayerWriter, Ownership, Source, add_dir,
+    Content, Entry, EntryKind, GZIP_LEVEL, LAYER_MEDIA_TYPE, Layer, LayerOptions, LayerPath,
+    LayerTree, LayerWriter, Ownership, add_dir,
 };
 pub use progress::{NoProgress, Progress, ProgressEvent};
 pub use publish::{write_docker_archive, write_oci_layout};

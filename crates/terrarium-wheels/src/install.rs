@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
-use terrarium_image::{Entry, LayerPath, LayerTree, Source};
+use terrarium_image::{Content, Entry, LayerPath, LayerTree};
 
 use crate::error::{Error, RecordProblem, io_error};
 use crate::tags::Target;
@@ -22,7 +22,7 @@ use crate::tags::Target;
 /// What `INSTALLER` says.
 const INSTALLER: &str = "terrarium\n";
 
-/// An append-only scratch file holding decompressed file contents for [`Source::Range`].
+/// An append-only scratch file holding decompressed file contents for [`Content::Range`].
 #[derive(Debug, Clone)]
 pub struct Spool {
     file: Arc<File>,
@@ -39,12 +39,12 @@ impl Spool {
         })
     }
 
-    /// Copy `reader` into the spool; returns its source, size and urlsafe-base64 sha256.
+    /// Copy `reader` into the spool; returns its content, size and urlsafe-base64 sha256.
     fn append(
         &mut self,
         mut reader: impl Read,
         what: &str,
-    ) -> Result<(Source, u64, String), Error> {
+    ) -> Result<(Content, u64, String), Error> {
         let start = self.len;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 1 << 16];
@@ -67,12 +67,12 @@ impl Spool {
             self.len += n as u64;
         }
         let size = self.len - start;
-        let source = Source::Range {
+        let content = Content::Range {
             file: Arc::clone(&self.file),
             offset: start,
             len: size,
         };
-        Ok((source, size, record_hash(&hasher.finalize())))
+        Ok((content, size, record_hash(&hasher.finalize())))
     }
 }
 
@@ -395,7 +395,7 @@ pub fn install_wheel(
     let wheel_installer = format!("{dist_info}/INSTALLER");
 
     // Everything for the layer, inserted only once the whole wheel has checked out.
-    let mut entries: Vec<(Entry, Source)> = Vec::new();
+    let mut entries: Vec<(Entry, Content)> = Vec::new();
     // (path in the image, RECORD hash, size) of everything installed.
     let mut record: Vec<(String, String, u64)> = Vec::new();
     for i in 0..archive.len() {
@@ -436,7 +436,7 @@ pub fn install_wheel(
             None => (format!("{site}/{name}"), false),
         };
         let dest_path = layer_path(&dest, file)?;
-        let (source, size, hash) = if script {
+        let (spooled, size, hash) = if script {
             // Scripts: `#!python` becomes the image's interpreter, once RECORD has vouched for
             // the script as built.
             let mut content = Vec::new();
@@ -458,21 +458,21 @@ pub fn install_wheel(
             }
             spool.append(&content[..], file)?
         } else {
-            let (source, size, hash) = spool.append(&mut member, file)?;
+            let (spooled, size, hash) = spool.append(&mut member, file)?;
             verify(&hash, size)?;
-            (source, size, hash)
+            (spooled, size, hash)
         };
         // A wheel's INSTALLER (if any) was checked with the rest, and is replaced by ours.
         if name == wheel_installer {
             continue;
         }
         let mode = if script || executable { 0o755 } else { 0o644 };
-        entries.push((Entry::file(dest_path, size, mode), source));
+        entries.push((Entry::file(dest_path, size, mode), spooled));
         record.push((dest, hash, size));
     }
-    let generated = |path: &str, mode: u32, bytes: Vec<u8>| -> Result<(Entry, Source), Error> {
+    let generated = |path: &str, mode: u32, bytes: Vec<u8>| -> Result<(Entry, Content), Error> {
         let entry = Entry::file(layer_path(path, file)?, bytes.len() as u64, mode);
-        Ok((entry, Source::Bytes(bytes.into())))
+        Ok((entry, Content::Bytes(bytes.into())))
     };
 
     let mut scripts = Vec::new();
@@ -517,8 +517,8 @@ pub fn install_wheel(
         }
     }
     entries.push(generated(&record_path, 0o644, text.into_bytes())?);
-    for (entry, source) in entries {
-        tree.insert(entry, source);
+    for (entry, content) in entries {
+        tree.insert(entry, content);
     }
     Ok(Installed {
         files: record.len(),
