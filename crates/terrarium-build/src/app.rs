@@ -4,7 +4,7 @@
 //! names another than the runtime's, and, for a packaged project, the project installed: a
 //! `.pth` that puts its import root on `sys.path`, its `.dist-info` and its console scripts.
 
-use terrarium_image::{Entry, LayerPath, LayerTree, Ownership, Source};
+use terrarium_image::{Content, Entry, LayerPath, LayerTree, Ownership};
 use terrarium_plan::{Plan, ProjectInstall, User};
 use terrarium_project::ContextKind;
 use terrarium_wheels::{Target, launcher};
@@ -50,7 +50,7 @@ pub fn app_tree(plan: &Plan, target: &Target) -> Result<LayerTree, BuildError> {
     for dir in &volumes {
         tree.insert(
             Entry::directory(layer_path(dir)?, 0o755).owned_by(service.clone()),
-            Source::Empty,
+            Content::Empty,
         );
     }
     let in_volume = |path: &str| {
@@ -59,7 +59,10 @@ pub fn app_tree(plan: &Plan, target: &Target) -> Result<LayerTree, BuildError> {
                 .is_some_and(|rest| rest.starts_with('/'))
         })
     };
-    tree.insert(Entry::directory(layer_path(APP_DIR)?, 0o755), Source::Empty);
+    tree.insert(
+        Entry::directory(layer_path(APP_DIR)?, 0o755),
+        Content::Empty,
+    );
     for entry in plan.context_rules()?.walk(&plan.root)? {
         let at = format!("{APP_DIR}/{}", entry.path);
         let path = layer_path(&at)?;
@@ -74,8 +77,8 @@ pub fn app_tree(plan: &Plan, target: &Target) -> Result<LayerTree, BuildError> {
             item = item.owned_by(service.clone());
         }
         let source = match item.kind {
-            terrarium_image::EntryKind::File { .. } => Source::Path(entry.source),
-            _ => Source::Empty,
+            terrarium_image::EntryKind::File { .. } => Content::Path(entry.source),
+            _ => Content::Empty,
         };
         tree.insert(item, source);
     }
@@ -85,7 +88,7 @@ pub fn app_tree(plan: &Plan, target: &Target) -> Result<LayerTree, BuildError> {
         tree.insert_bytes(layer_path("etc/group")?, 0o644, group.into_bytes());
         tree.insert(
             Entry::directory(layer_path("home/nonroot")?, 0o700).owned_by(service),
-            Source::Empty,
+            Content::Empty,
         );
     }
     if let Some(install) = &plan.install_project.value {

@@ -24,13 +24,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use terrarium_debian::{
-    Architecture, Archive, Distro, Fetcher, LockedPackage, Mirror, PackageSet, Progress,
-    ResolveOptions, UnpackOptions, build_packages_layer, build_runtime_layer, resolve,
-    runtime_layer_key,
+    Architecture, Archive, DebianPin, Distro, Mirror, PackageSet, ResolveOptions, UnpackOptions,
+    build_packages_layer, build_runtime_layer, resolve, runtime_layer_key,
 };
 use terrarium_image::{
-    Cache, Digest, Epoch, Healthcheck, Image, ImageLayer, ImageRef, ImageSpec, Layer, LayerOptions,
-    Platform, Port, RunConfig, canonical_json, write_docker_archive, write_oci_layout,
+    Cache, Digest, Epoch, Fetcher, Healthcheck, Image, ImageLayer, ImageRef, ImageSpec, Layer,
+    LayerOptions, Platform, Port, Progress, RunConfig, canonical_json, write_docker_archive,
+    write_oci_layout,
 };
 use terrarium_plan::Plan;
 use terrarium_project::{DependencySource, ManifestFormat};
@@ -110,7 +110,7 @@ pub trait Reporter: Progress {
 
 /// The wheel target of a resolved runtime: its CPython and glibc, read from the versions of the
 /// Debian packages that provide them (so markers and wheel tags match what runs).
-pub fn target_of(distro: Distro, runtime: &[LockedPackage]) -> Result<Target, BuildError> {
+pub fn target_of(distro: Distro, runtime: &[DebianPin]) -> Result<Target, BuildError> {
     let (major, minor) = distro.python();
     let upstream = |name: &str| {
         runtime
@@ -257,7 +257,7 @@ impl Session<'_> {
         }
     }
 
-    fn package_set(&self, packages: &[LockedPackage]) -> PackageSet {
+    fn package_set(&self, packages: &[DebianPin]) -> PackageSet {
         PackageSet {
             distro: self.distro,
             architecture: Architecture::Amd64,
@@ -338,7 +338,7 @@ impl Session<'_> {
         })
     }
 
-    fn runtime_layer(&self, packages: &[LockedPackage]) -> Result<LayerReport, BuildError> {
+    fn runtime_layer(&self, packages: &[DebianPin]) -> Result<LayerReport, BuildError> {
         let set = self.package_set(packages);
         let unpack = Self::unpack_options();
         let mtime = self.options.mtime;
@@ -364,7 +364,7 @@ impl Session<'_> {
         })
     }
 
-    fn system_layer(&self, packages: &[LockedPackage]) -> Result<Option<LayerReport>, BuildError> {
+    fn system_layer(&self, packages: &[DebianPin]) -> Result<Option<LayerReport>, BuildError> {
         if packages.is_empty() {
             return Ok(None);
         }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use terrarium_debian::LockedPackage;
+use terrarium_debian::DebianPin;
 use terrarium_image::Digest;
 use terrarium_wheels::Pin;
 
@@ -45,10 +45,10 @@ pub struct DebianLock {
     /// Digest of the inputs (distro, roots, system packages).
     pub inputs: Digest,
     /// The runtime layer's packages.
-    pub runtime: Vec<LockedPackage>,
+    pub runtime: Vec<DebianPin>,
     /// The system layer's packages (not in the runtime).
     #[serde(default)]
-    pub system: Vec<LockedPackage>,
+    pub system: Vec<DebianPin>,
 }
 
 /// The wheels of the deps layer.

@@ -6,10 +6,10 @@
 use std::time::Instant;
 
 use terrarium_debian::{
-    Architecture, Archive, Distro, Fetcher, Mirror, NoProgress, ResolveOptions, UnpackOptions,
-    build_runtime_layer, resolve,
+    Architecture, Archive, Distro, Mirror, ResolveOptions, UnpackOptions, build_runtime_layer,
+    resolve,
 };
-use terrarium_image::{Cache, Epoch};
+use terrarium_image::{Cache, Epoch, Fetcher, NoProgress};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let distro: Distro = std::env::args()

@@ -3,24 +3,19 @@
 
 use std::io::BufReader;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
+use terrarium_image::{Download, Expected, Fetcher, Progress};
+
 use crate::error::Error;
-use crate::fetch::{Expected, Fetcher};
 use crate::keyring::Keyring;
 use crate::packages::PackageIndex;
-use crate::progress::Progress;
 use crate::release::Release;
-use crate::resolve::{LockedPackage, PackageSet};
+use crate::resolve::{DebianPin, PackageSet};
 use crate::suite::{Architecture, Distro, Mirror, Suite};
 
 /// How long a fetched `InRelease` is reused before it is fetched again.
 pub const DEFAULT_INDEX_MAX_AGE: Duration = Duration::from_secs(6 * 3600);
-
-/// Parallel .deb downloads.
-const DOWNLOAD_WORKERS: usize = 4;
 
 /// A client for one mirror and architecture.
 #[derive(Debug)]
@@ -105,9 +100,10 @@ impl Archive {
             }
         }
         if self.fetcher.offline() {
-            return Err(Error::Offline {
+            return Err(terrarium_image::Error::Offline {
                 what: format!("{suite} InRelease"),
-            });
+            }
+            .into());
         }
         let url = self
             .mirror
@@ -172,8 +168,8 @@ impl Archive {
             &url,
             &what,
             Expected {
-                size: listed.size,
                 sha256: listed.sha256,
+                size: Some(listed.size),
             },
             progress,
         )?;
@@ -193,26 +189,11 @@ impl Archive {
     }
 
     /// The .deb of `package`, verified by its sha256, from the cache or downloaded.
-    pub fn fetch(
-        &self,
-        package: &LockedPackage,
-        progress: &dyn Progress,
-    ) -> Result<PathBuf, Error> {
-        let url = self.mirror.url(package.suite, &package.filename);
-        let what = package
-            .filename
-            .rsplit('/')
-            .next()
-            .unwrap_or(&package.filename);
-        let blob = self.fetcher.blob(
-            &url,
-            what,
-            Expected {
-                size: package.size,
-                sha256: package.sha256,
-            },
-            progress,
-        )?;
+    pub fn fetch(&self, package: &DebianPin, progress: &dyn Progress) -> Result<PathBuf, Error> {
+        let download = self.download(package);
+        let blob = self
+            .fetcher
+            .blob(&download.url, &download.what, download.expected, progress)?;
         Ok(blob.path)
     }
 
@@ -222,48 +203,26 @@ impl Archive {
         set: &PackageSet,
         progress: &dyn Progress,
     ) -> Result<Vec<PathBuf>, Error> {
-        let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Option<Result<PathBuf, Error>>>> =
-            Mutex::new((0..set.packages.len()).map(|_| None).collect());
-        std::thread::scope(|scope| {
-            for _ in 0..DOWNLOAD_WORKERS.min(set.packages.len()) {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(package) = set.packages.get(i) else {
-                            break;
-                        };
-                        let result = self.fetch(package, progress);
-                        let failed = result.is_err();
-                        if let Ok(mut results) = results.lock() {
-                            results[i] = Some(result);
-                        }
-                        if failed {
-                            // Stop handing out work; the first error is reported.
-                            next.store(usize::MAX / 2, Ordering::Relaxed);
-                        }
-                    }
-                });
-            }
-        });
-        let results = results
-            .into_inner()
-            .unwrap_or_else(|poison| poison.into_inner());
-        let mut paths = Vec::with_capacity(results.len());
-        let mut missing = None;
-        for (result, package) in results.into_iter().zip(&set.packages) {
-            match result {
-                Some(result) => paths.push(result?),
-                None => missing = missing.or(Some(package)),
-            }
+        let downloads: Vec<Download> = set.packages.iter().map(|p| self.download(p)).collect();
+        let blobs = self.fetcher.fetch_all(&downloads, progress)?;
+        Ok(blobs.into_iter().map(|blob| blob.path).collect())
+    }
+
+    /// Where the .deb of `package` is on the mirror, its file name, size and sha256.
+    fn download(&self, package: &DebianPin) -> Download {
+        let what = package
+            .filename
+            .rsplit('/')
+            .next()
+            .unwrap_or(&package.filename);
+        Download {
+            url: self.mirror.url(package.suite, &package.filename),
+            what: what.to_owned(),
+            expected: Expected {
+                sha256: package.sha256,
+                size: Some(package.size),
+            },
         }
-        if let Some(package) = missing {
-            return Err(Error::Network {
-                url: package.filename.clone(),
-                message: "not downloaded because another download failed".into(),
-            });
-        }
-        Ok(paths)
     }
 }
 

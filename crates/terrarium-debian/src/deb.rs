@@ -7,7 +7,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
-use terrarium_image::{Entry, EntryKind, LayerPath, LayerTree, Ownership, Source};
+use terrarium_image::{Content, Entry, EntryKind, LayerPath, LayerTree, Ownership};
 
 use crate::deb822;
 use crate::error::Error;
@@ -246,7 +246,7 @@ pub fn add_merged_usr_links(tree: &mut LayerTree) -> Result<(), Error> {
         if tree.get(&target).is_some() {
             tree.insert(
                 Entry::symlink(LayerPath::new(dir)?, format!("usr/{dir}")),
-                Source::Empty,
+                Content::Empty,
             );
         }
     }
@@ -403,16 +403,16 @@ fn add_data(
                 .to_string_lossy()
                 .into_owned())
         };
-        let (kind, source) = match header.entry_type() {
-            tar::EntryType::Directory => (EntryKind::Directory, Source::Empty),
+        let (kind, content) = match header.entry_type() {
+            tar::EntryType::Directory => (EntryKind::Directory, Content::Empty),
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let size = entry.size();
-                let source = Source::Range {
+                let content = Content::Range {
                     file: Arc::clone(&spool),
                     offset: entry.raw_file_position(),
                     len: size,
                 };
-                (EntryKind::File { size }, source)
+                (EntryKind::File { size }, content)
             }
             tar::EntryType::Symlink => {
                 let mut target = link_target()?;
@@ -423,7 +423,7 @@ fn add_data(
                     let new_dir = path.parent().map(|p| p.to_string()).unwrap_or_default();
                     target = relative(&new_dir, &absolute);
                 }
-                (EntryKind::Symlink { target }, Source::Empty)
+                (EntryKind::Symlink { target }, Content::Empty)
             }
             tar::EntryType::Link => {
                 let target = LayerPath::new(&link_target()?)?;
@@ -434,7 +434,7 @@ fn add_data(
                     Some(moved) => LayerPath::new(&moved)?,
                     None => target,
                 };
-                (EntryKind::HardLink { target }, Source::Empty)
+                (EntryKind::HardLink { target }, Content::Empty)
             }
             // Device nodes and FIFOs have no place in an image layer.
             _ => continue,
@@ -446,7 +446,7 @@ fn add_data(
                 mode,
                 owner,
             },
-            source,
+            content,
         );
     }
     Ok(())

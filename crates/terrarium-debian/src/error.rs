@@ -2,66 +2,9 @@
 
 use std::path::PathBuf;
 
-use terrarium_image::Digest;
-
 /// Everything that can go wrong talking to the Debian archive or unpacking packages.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The network request failed (DNS, connection, TLS, HTTP status).
-    #[error(
-        "downloading {url} failed: {message}; check the network connection or mirror, then retry"
-    )]
-    Network {
-        /// What was requested.
-        url: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// The server answered 404 Not Found (not retried).
-    #[error("{url}: not found (HTTP 404); check the name, or the mirror or index URL")]
-    NotFound {
-        /// What was requested.
-        url: String,
-    },
-    /// The download ended before the expected number of bytes.
-    #[error(
-        "downloading {url} was cut short: got {actual} of {expected} bytes; nothing was cached, \
-         retry the build"
-    )]
-    Truncated {
-        /// What was requested.
-        url: String,
-        /// Bytes expected.
-        expected: u64,
-        /// Bytes received.
-        actual: u64,
-    },
-    /// A file did not have the sha256 the signed index says it must have.
-    #[error(
-        "{file}: sha256 mismatch, expected {expected} but got {actual}; the download is corrupt or \
-         was tampered with (it was not cached; retry, or try another mirror)"
-    )]
-    HashMismatch {
-        /// The file (archive path or URL).
-        file: String,
-        /// The digest from the signed index or lock.
-        expected: Digest,
-        /// The digest of what arrived.
-        actual: Digest,
-    },
-    /// The file had a different size than the signed index says.
-    #[error(
-        "{file}: size mismatch, expected {expected} bytes but got {actual}; retry, or try another \
-         mirror"
-    )]
-    SizeMismatch {
-        /// The file.
-        file: String,
-        /// Size from the signed index.
-        expected: u64,
-        /// Size received.
-        actual: u64,
-    },
     /// InRelease carries no valid signature from a trusted Debian archive key.
     #[error(
         "{suite}: InRelease signature check failed: {reason}. The file is not signed by a Debian \
@@ -135,12 +78,6 @@ pub enum Error {
         /// Why it cannot be satisfied.
         reason: String,
     },
-    /// A file is needed but the build is offline and the cache lacks it.
-    #[error("offline: {what} is not in the cache; run once with network access to fetch it")]
-    Offline {
-        /// What is missing.
-        what: String,
-    },
     /// A local file operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -149,7 +86,8 @@ pub enum Error {
         /// The error.
         source: std::io::Error,
     },
-    /// The image crate failed (cache, layer writing).
+    /// The image crate failed: a download (network, 404, truncation, size or sha256 mismatch,
+    /// offline with the file missing), the cache, or layer writing.
     #[error(transparent)]
     Image(#[from] terrarium_image::Error),
 }

@@ -74,9 +74,11 @@ impl Default for ResolveOptions {
     }
 }
 
-/// One package of a lockable set: enough to fetch and verify it again without any index.
+/// One Debian package pinned to an exact .deb, as `terrarium.lock` records it: enough to fetch
+/// and verify it again without any index (the Debian counterpart of a wheel pin; a Python
+/// lock's entry is `terrarium_project::LockedPackage`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockedPackage {
+pub struct DebianPin {
     /// Package name.
     pub name: String,
     /// Exact version.
@@ -93,7 +95,7 @@ pub struct LockedPackage {
     pub sha256: Digest,
 }
 
-impl From<&Package> for LockedPackage {
+impl From<&Package> for DebianPin {
     fn from(package: &Package) -> Self {
         Self {
             name: package.name.clone(),
@@ -115,7 +117,7 @@ pub struct PackageSet {
     /// The architecture.
     pub architecture: Architecture,
     /// The packages, sorted by name.
-    pub packages: Vec<LockedPackage>,
+    pub packages: Vec<DebianPin>,
 }
 
 impl PackageSet {
@@ -125,7 +127,7 @@ impl PackageSet {
     }
 
     /// The package called `name`.
-    pub fn get(&self, name: &str) -> Option<&LockedPackage> {
+    pub fn get(&self, name: &str) -> Option<&DebianPin> {
         self.packages.iter().find(|package| package.name == name)
     }
 }

@@ -2,14 +2,13 @@
 //! (users and groups, os-release, the CA bundle, `/tmp`, `/home/nonroot`, merged-/usr links).
 
 use terrarium_image::{
-    Digest, Entry, Epoch, Layer, LayerOptions, LayerPath, LayerTree, Ownership, Source,
+    Content, Digest, Entry, Epoch, Layer, LayerOptions, LayerPath, LayerTree, Ownership, Progress,
     canonical_json,
 };
 
 use crate::archive::Archive;
 use crate::deb::{UnpackOptions, add_merged_usr_links, unpack_into};
 use crate::error::Error;
-use crate::progress::Progress;
 use crate::resolve::PackageSet;
 use crate::suite::Distro;
 
@@ -58,7 +57,7 @@ pub fn add_base_files(tree: &mut LayerTree, distro: Distro) -> Result<(), Error>
         if tree.get(&path(name)?).is_none() {
             tree.insert(
                 Entry::symlink(path(name)?, interpreter.as_str()),
-                Source::Empty,
+                Content::Empty,
             );
         }
     }
@@ -66,13 +65,13 @@ pub fn add_base_files(tree: &mut LayerTree, distro: Distro) -> Result<(), Error>
     tree.insert_bytes(path("usr/lib/os-release")?, 0o644, os_release);
     tree.insert(
         Entry::symlink(path("etc/os-release")?, "../usr/lib/os-release"),
-        Source::Empty,
+        Content::Empty,
     );
-    tree.insert(Entry::directory(path("tmp")?, 0o1777), Source::Empty);
-    tree.insert(Entry::directory(path("root")?, 0o700), Source::Empty);
+    tree.insert(Entry::directory(path("tmp")?, 0o1777), Content::Empty);
+    tree.insert(Entry::directory(path("root")?, 0o700), Content::Empty);
     tree.insert(
         Entry::directory(path("home/nonroot")?, 0o700).owned_by(Ownership::nonroot()),
-        Source::Empty,
+        Content::Empty,
     );
     let certs: Vec<LayerPath> = tree
         .entries()

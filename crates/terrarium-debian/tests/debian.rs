@@ -10,11 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use terrarium_debian::{
-    Architecture, Archive, Distro, Error, Fetcher, LockedPackage, Mirror, NoProgress, PackageSet,
-    ProgressEvent, ResolveOptions, UnpackOptions, build_runtime_layer, read_control, resolve,
+    Architecture, Archive, DebianPin, Distro, Error, Mirror, PackageSet, ResolveOptions,
+    UnpackOptions, build_runtime_layer, read_control, resolve,
 };
+use terrarium_image::Error::{DigestMismatch, Network, Offline, Truncated};
 use terrarium_image::{
-    Cache, Digest, Epoch, Image, ImageLayer, ImageSpec, Platform, RunConfig, write_docker_archive,
+    Cache, Epoch, Fetcher, Image, ImageLayer, ImageSpec, NoProgress, Platform, ProgressEvent,
+    RunConfig, write_docker_archive,
 };
 
 /// The shared download cache: `$TERRARIUM_TEST_CACHE/debian` (set by scripts/test), else
@@ -380,10 +382,10 @@ fn offline_without_the_artifact_says_what_is_missing() {
     let offline = archive_with(Cache::new(empty.path()), Mirror::default(), true);
     let package = bookworm_set().get("netbase").unwrap();
     let err = offline.fetch(package, &NoProgress).unwrap_err();
-    assert!(matches!(err, Error::Offline { .. }), "{err}");
+    assert!(matches!(err, Error::Image(Offline { .. })), "{err}");
     assert!(err.to_string().contains("netbase"), "{err}");
     let err = offline.release(Distro::Bookworm.suites()[0]).unwrap_err();
-    assert!(matches!(err, Error::Offline { .. }), "{err}");
+    assert!(matches!(err, Error::Image(Offline { .. })), "{err}");
 }
 
 #[test]
@@ -437,7 +439,7 @@ fn local_mirror(base: &str) -> Mirror {
 
 #[test]
 fn byte_flipped_deb_fails_its_hash_and_is_not_cached() {
-    let package: LockedPackage = bookworm_set().get("netbase").unwrap().clone();
+    let package: DebianPin = bookworm_set().get("netbase").unwrap().clone();
     let mut bytes = Vec::new();
     std::fs::File::open(archive().fetch(&package, &NoProgress).unwrap())
         .unwrap()
@@ -453,12 +455,12 @@ fn byte_flipped_deb_fails_its_hash_and_is_not_cached() {
         .fetch(&package, &NoProgress)
         .unwrap_err();
     match &err {
-        Error::HashMismatch {
-            file,
+        Error::Image(DigestMismatch {
+            what,
             expected,
             actual,
-        } => {
-            assert!(file.contains("netbase"), "{err}");
+        }) => {
+            assert!(what.contains("netbase"), "{err}");
             assert_eq!(*expected, package.sha256);
             assert_ne!(*actual, package.sha256);
         }
@@ -474,7 +476,7 @@ fn byte_flipped_deb_fails_its_hash_and_is_not_cached() {
 
 #[test]
 fn truncated_download_is_rejected() {
-    let package: LockedPackage = bookworm_set().get("netbase").unwrap().clone();
+    let package: DebianPin = bookworm_set().get("netbase").unwrap().clone();
     let bytes = std::fs::read(archive().fetch(&package, &NoProgress).unwrap()).unwrap();
     let half = bytes[..bytes.len() / 2].to_vec();
     let base = serve(half, bytes.len(), 3);
@@ -483,7 +485,7 @@ fn truncated_download_is_rejected() {
     let err = archive_with(cache.clone(), local_mirror(&base), false)
         .fetch(&package, &NoProgress)
         .unwrap_err();
-    assert!(matches!(err, Error::Truncated { .. }), "{err}");
+    assert!(matches!(err, Error::Image(Truncated { .. })), "{err}");
     assert_eq!(cache.get(&package.sha256).unwrap(), None);
 
     // An unreachable mirror is a network error naming the URL.
@@ -493,17 +495,6 @@ fn truncated_download_is_rejected() {
     let err = archive_with(cache, local_mirror(&dead), false)
         .fetch(&package, &NoProgress)
         .unwrap_err();
-    assert!(matches!(err, Error::Network { .. }), "{err}");
+    assert!(matches!(err, Error::Image(Network { .. })), "{err}");
     assert!(err.to_string().contains("netbase"), "{err}");
-}
-
-#[test]
-fn hash_mismatch_reports_digests() {
-    let wrong = Digest::of(b"x");
-    let err = Error::HashMismatch {
-        file: "pool/main/n/netbase/netbase_6.4_all.deb".into(),
-        expected: wrong,
-        actual: Digest::of(b"y"),
-    };
-    assert!(err.to_string().contains(&wrong.to_string()));
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 
-/// Everything that can go wrong while building, storing or publishing an image.
+/// Everything that can go wrong while downloading, building, storing or publishing an image.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading or writing a file failed.
@@ -22,10 +22,10 @@ pub enum Error {
     /// A metadata key is not a plain relative path.
     #[error("invalid cache metadata key `{0}` (use a relative path without `.`/`..` parts)")]
     BadMetaKey(String),
-    /// Content did not hash to the digest it was expected to have.
+    /// A download did not hash to the digest its signed index or lock gives.
     #[error(
-        "{what}: sha256 mismatch, expected {expected} but got {actual}; the file is corrupt or was \
-         tampered with (it was not stored; fetch it again)"
+        "{what}: sha256 mismatch, expected {expected} but got {actual}; the download is corrupt or \
+         was tampered with (it was not cached; retry, or try another mirror)"
     )]
     DigestMismatch {
         /// What was being checked (a file name or URL).
@@ -34,6 +34,54 @@ pub enum Error {
         expected: Digest,
         /// The digest it has.
         actual: Digest,
+    },
+    /// A download had a different size than its signed index gives.
+    #[error(
+        "{what}: size mismatch, expected {expected} bytes but got {actual}; retry, or try another \
+         mirror"
+    )]
+    DownloadSizeMismatch {
+        /// The file.
+        what: String,
+        /// The size from the signed index.
+        expected: u64,
+        /// The size received.
+        actual: u64,
+    },
+    /// The network request failed (DNS, connection, TLS, HTTP status).
+    #[error(
+        "downloading {url} failed: {message}; check the network connection or mirror, then retry"
+    )]
+    Network {
+        /// What was requested.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The server answered 404 Not Found (not retried).
+    #[error("{url}: not found (HTTP 404); check the name, or the mirror or index URL")]
+    NotFound {
+        /// What was requested.
+        url: String,
+    },
+    /// The download ended before the expected number of bytes.
+    #[error(
+        "downloading {url} was cut short: got {actual} of {expected} bytes; nothing was cached, \
+         retry the build"
+    )]
+    Truncated {
+        /// What was requested.
+        url: String,
+        /// Bytes expected.
+        expected: u64,
+        /// Bytes received.
+        actual: u64,
+    },
+    /// A file is needed but the build is offline and the cache lacks it.
+    #[error("offline: {what} is not in the cache; run once with network access to fetch it")]
+    Offline {
+        /// What is missing.
+        what: String,
     },
     /// A layer entry path is empty, absolute after normalisation, or contains `..`.
     #[error("invalid path `{0}` in layer (paths are relative, without `..` parts)")]
@@ -55,13 +103,13 @@ pub enum Error {
         target: String,
     },
     /// A file's content was shorter or longer than its declared size.
-    #[error("layer entry `{path}`: declared {declared} bytes but its source gave {actual}")]
+    #[error("layer entry `{path}`: declared {declared} bytes but its content gave {actual}")]
     SizeMismatch {
         /// The entry.
         path: String,
         /// Its declared size.
         declared: u64,
-        /// What its source yielded.
+        /// What its content yielded.
         actual: u64,
     },
     /// A layer writer was used after one of its entries failed.

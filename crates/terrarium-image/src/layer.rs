@@ -480,9 +480,10 @@ fn push_pax_record(pax: &mut Vec<u8>, key: &str, value: &[u8]) {
     pax.push(b'\n');
 }
 
-/// Where a [`LayerTree`] file's bytes come from.
+/// A [`LayerTree`] entry's content: where a file's bytes come from (not to be confused with
+/// `terrarium_project::Source`, where a fact about a project was read).
 #[derive(Debug, Clone)]
-pub enum Source {
+pub enum Content {
     /// Bytes held in memory (for small generated files such as `/etc/passwd`).
     Bytes(Arc<[u8]>),
     /// A whole file on disk.
@@ -500,20 +501,20 @@ pub enum Source {
     Empty,
 }
 
-impl Source {
+impl Content {
     fn reader(&self) -> Result<Box<dyn Read + '_>, Error> {
         Ok(match self {
-            Source::Bytes(bytes) => Box::new(&bytes[..]),
-            Source::Path(path) => Box::new(io::BufReader::with_capacity(
+            Content::Bytes(bytes) => Box::new(&bytes[..]),
+            Content::Path(path) => Box::new(io::BufReader::with_capacity(
                 1 << 16,
                 File::open(path).map_err(io_error(path))?,
             )),
-            Source::Range { file, offset, len } => Box::new(RangeReader {
+            Content::Range { file, offset, len } => Box::new(RangeReader {
                 file,
                 offset: *offset,
                 remaining: *len,
             }),
-            Source::Empty => Box::new(io::empty()),
+            Content::Empty => Box::new(io::empty()),
         })
     }
 }
@@ -544,10 +545,10 @@ impl Read for RangeReader<'_> {
 /// directory (the first one's mode and owner stay), and missing parent directories are added
 /// root-owned with mode 0755.
 ///
-/// Only paths and metadata are held in memory; file contents stay where their [`Source`] says.
+/// Only paths and metadata are held in memory; file contents stay where their [`Content`] says.
 #[derive(Debug, Default)]
 pub struct LayerTree {
-    entries: BTreeMap<LayerPath, (Entry, Source)>,
+    entries: BTreeMap<LayerPath, (Entry, Content)>,
 }
 
 impl LayerTree {
@@ -556,22 +557,22 @@ impl LayerTree {
         Self::default()
     }
 
-    /// Add `entry` with its content `source`.
-    pub fn insert(&mut self, entry: Entry, source: Source) {
+    /// Add `entry` with its `content`.
+    pub fn insert(&mut self, entry: Entry, content: Content) {
         if entry.kind == EntryKind::Directory
             && let Some((existing, _)) = self.entries.get(&entry.path)
             && existing.kind == EntryKind::Directory
         {
             return;
         }
-        self.entries.insert(entry.path.clone(), (entry, source));
+        self.entries.insert(entry.path.clone(), (entry, content));
     }
 
     /// Add a small generated file.
     pub fn insert_bytes(&mut self, path: LayerPath, mode: u32, bytes: impl Into<Arc<[u8]>>) {
         let bytes = bytes.into();
         let entry = Entry::file(path, bytes.len() as u64, mode);
-        self.insert(entry, Source::Bytes(bytes));
+        self.insert(entry, Content::Bytes(bytes));
     }
 
     /// Remove the entry at `path` and everything under it.
@@ -604,14 +605,14 @@ impl LayerTree {
     /// The content of the regular file at `path`, when there is one (for small files such as
     /// certificates that generated files are made from).
     pub fn read_file(&self, path: &LayerPath) -> Result<Option<Vec<u8>>, Error> {
-        let Some((entry, source)) = self.entries.get(path) else {
+        let Some((entry, content)) = self.entries.get(path) else {
             return Ok(None);
         };
         if !matches!(entry.kind, EntryKind::File { .. }) {
             return Ok(None);
         }
         let mut out = Vec::new();
-        source
+        content
             .reader()?
             .read_to_end(&mut out)
             .map_err(io_error(Path::new(path.as_str())))?;
@@ -632,7 +633,7 @@ impl LayerTree {
                 path: links.first().map(ToString::to_string).unwrap_or_default(),
                 target: target.to_string(),
             };
-            let Some((file, source)) = self.entries.get(&target).cloned() else {
+            let Some((file, content)) = self.entries.get(&target).cloned() else {
                 return Err(dangling());
             };
             if !matches!(file.kind, EntryKind::File { .. }) {
@@ -646,14 +647,14 @@ impl LayerTree {
                 link.kind = EntryKind::HardLink {
                     target: first.clone(),
                 };
-                (link, Source::Empty)
+                (link, Content::Empty)
             };
             for path in links.iter().chain([&target]).filter(|p| **p != first) {
                 self.entries.insert(path.clone(), as_link(path));
             }
             let mut moved = file.clone();
             moved.path = first.clone();
-            self.entries.insert(first.clone(), (moved, source));
+            self.entries.insert(first.clone(), (moved, content));
         }
         Ok(())
     }
@@ -667,12 +668,12 @@ impl LayerTree {
             .filter(|parent| !self.entries.contains_key(parent))
             .collect();
         for parent in missing {
-            self.insert(Entry::directory(parent, 0o755), Source::Empty);
+            self.insert(Entry::directory(parent, 0o755), Content::Empty);
         }
         self.order_hard_links()?;
         let mut writer = LayerWriter::new(cache, options)?;
-        for (entry, source) in self.entries.values() {
-            writer.add(entry, source.reader()?)?;
+        for (entry, content) in self.entries.values() {
+            writer.add(entry, content.reader()?)?;
         }
         writer.finish()
     }
@@ -703,11 +704,11 @@ fn add_path(
     if file_type.is_symlink() {
         let target = std::fs::read_link(path).map_err(io_error(path))?;
         let entry = Entry::symlink(at, target.to_string_lossy()).owned_by(owner.clone());
-        tree.insert(entry, Source::Empty);
+        tree.insert(entry, Content::Empty);
     } else if file_type.is_dir() {
         tree.insert(
             Entry::directory(at.clone(), mode).owned_by(owner.clone()),
-            Source::Empty,
+            Content::Empty,
         );
         for child in std::fs::read_dir(path).map_err(io_error(path))? {
             let child = child.map_err(io_error(path))?;
@@ -720,7 +721,7 @@ fn add_path(
         }
     } else if file_type.is_file() {
         let entry = Entry::file(at, meta.len(), mode).owned_by(owner.clone());
-        tree.insert(entry, Source::Path(path.to_owned()));
+        tree.insert(entry, Content::Path(path.to_owned()));
     }
     Ok(())
 }

@@ -2,6 +2,9 @@
 //!
 //! - [`Digest`]: the sha256 used for every blob.
 //! - [`Cache`]: the content-addressed blob cache (`$TERRARIUM_CACHE_DIR`), atomic and verified.
+//! - [`Fetcher`]: HTTP downloads into the cache, verified by size and sha256, retried, in
+//!   parallel ([`Fetcher::fetch_all`]) or from the cache alone (offline); progress is reported
+//!   through [`Progress`], never printed. Debian packages and wheels both come through it.
 //! - [`LayerWriter`] / [`LayerTree`]: reproducible, streaming gzip layer tars (sorted entries,
 //!   fixed mtime, explicit owners, pinned gzip), hashed while written.
 //! - [`ImageSpec`] → [`Image`]: config (User, WorkingDir, Env, Cmd, ports, volumes, labels,
@@ -15,21 +18,25 @@
 mod cache;
 mod digest;
 mod error;
+mod fetch;
 mod image;
 mod layer;
+mod progress;
 mod publish;
 mod time;
 
 pub use cache::{BlobWriter, CACHE_DIR_ENV, Cache, StoredBlob};
 pub use digest::{Digest, DigestParseError, HashingWriter};
 pub use error::Error;
+pub use fetch::{Download, Expected, Fetcher, MAX_SMALL_DOWNLOAD};
 pub use image::{
     BlobRef, Healthcheck, Image, ImageLayer, ImageRef, ImageSpec, Platform, Port, Protocol,
     RunConfig, canonical_json,
 };
 pub use layer::{
-    Entry, EntryKind, GZIP_LEVEL, LAYER_MEDIA_TYPE, Layer, LayerOptions, LayerPath, LayerTree,
-    LayerWriter, Ownership, Source, add_dir,
+    Content, Entry, EntryKind, GZIP_LEVEL, LAYER_MEDIA_TYPE, Layer, LayerOptions, LayerPath,
+    LayerTree, LayerWriter, Ownership, add_dir,
 };
+pub use progress::{NoProgress, Progress, ProgressEvent};
 pub use publish::{write_docker_archive, write_oci_layout};
 pub use time::{BadSourceDateEpoch, Epoch, SOURCE_DATE_EPOCH};

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 use terrarium_image::{
-    Cache, Digest, Entry, EntryKind, Epoch, Error, ImageLayer, ImageRef, ImageSpec, LayerOptions,
-    LayerPath, LayerTree, LayerWriter, Ownership, Platform, Port, RunConfig, Source, add_dir,
+    Cache, Content, Digest, Entry, EntryKind, Epoch, Error, ImageLayer, ImageRef, ImageSpec,
+    LayerOptions, LayerPath, LayerTree, LayerWriter, Ownership, Platform, Port, RunConfig, add_dir,
     write_docker_archive, write_oci_layout,
 };
 
@@ -34,10 +34,10 @@ fn build(cache: &Cache, src: &Path) -> terrarium_image::Image {
     };
     let mut base = LayerTree::new();
     base.insert_bytes(p("etc/passwd"), 0o644, b"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n".to_vec());
-    base.insert(Entry::directory(p("tmp"), 0o1777), Source::Empty);
+    base.insert(Entry::directory(p("tmp"), 0o1777), Content::Empty);
     base.insert(
         Entry::directory(p("home/nonroot"), 0o700).owned_by(Ownership::nonroot()),
-        Source::Empty,
+        Content::Empty,
     );
     base.insert_bytes(p(&long_name()), 0o644, b"long".to_vec());
     base.insert(
@@ -49,12 +49,12 @@ fn build(cache: &Cache, src: &Path) -> terrarium_image::Image {
             mode: 0o644,
             owner: Ownership::root(),
         },
-        Source::Empty,
+        Content::Empty,
     );
     base.insert_bytes(p("app/a-target"), 0o644, b"target".to_vec());
     base.insert(
         Entry::symlink(p("usr/bin/long-link"), format!("/{}", long_name())),
-        Source::Empty,
+        Content::Empty,
     );
     let base = base.write(cache, options).unwrap();
 
@@ -378,7 +378,7 @@ fn hard_links_that_sort_before_their_target_are_reordered() {
                 mode: 0o755,
                 owner: Ownership::root(),
             },
-            Source::Empty,
+            Content::Empty,
         );
     }
     let options = LayerOptions {
@@ -421,7 +421,7 @@ fn hard_links_that_sort_before_their_target_are_reordered() {
             mode: 0o644,
             owner: Ownership::root(),
         },
-        Source::Empty,
+        Content::Empty,
     );
     assert!(matches!(
         dangling.write(&cache, options),

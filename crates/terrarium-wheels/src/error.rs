@@ -106,9 +106,21 @@ pub enum Error {
         /// The problem.
         message: String,
     },
-    /// A download failed (network, truncation, offline with a missing file).
-    #[error(transparent)]
-    Fetch(terrarium_debian::Error),
+    /// A wheel member does not match the wheel's own RECORD (the wheel spec makes installers
+    /// check it): the wheel was altered after it was built, or built broken.
+    #[error(
+        "{file}: `{member}` {problem}; the wheel does not match its own RECORD, so it was altered \
+         after it was built or is broken (its download matched the lock, so fetching it again will \
+         not help). Pin another version of the package, or check where the lock's hash came from"
+    )]
+    BadRecord {
+        /// The wheel file.
+        file: String,
+        /// The archive member (path inside the wheel).
+        member: String,
+        /// How it disagrees with RECORD.
+        problem: RecordProblem,
+    },
     /// A local file operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -117,7 +129,8 @@ pub enum Error {
         /// The error.
         source: std::io::Error,
     },
-    /// The image crate failed (cache, layer writing).
+    /// The image crate failed: a download (network, 404, truncation, offline with the file
+    /// missing), the cache, or layer writing.
     #[error(transparent)]
     Image(#[from] terrarium_image::Error),
     /// A bug in terrarium.
@@ -125,16 +138,48 @@ pub enum Error {
     Internal(String),
 }
 
-impl From<terrarium_debian::Error> for Error {
-    fn from(err: terrarium_debian::Error) -> Self {
-        match err {
-            terrarium_debian::Error::Image(err) => Error::Image(err),
-            other => Error::Fetch(other),
-        }
-    }
-}
-
 pub(crate) fn io_error(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.into();
     move |source| Error::Io { path, source }
+}
+
+/// How a wheel member disagrees with the wheel's `.dist-info/RECORD`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordProblem {
+    /// The member's sha256 is not the one RECORD lists.
+    #[error("has {actual}, but RECORD says {expected}")]
+    HashMismatch {
+        /// The hash in RECORD (`sha256=<urlsafe base64>`).
+        expected: String,
+        /// The member's hash, in the same form.
+        actual: String,
+    },
+    /// The member's size is not the one RECORD lists.
+    #[error("is {actual} bytes, but RECORD says {expected}")]
+    SizeMismatch {
+        /// The size in RECORD.
+        expected: u64,
+        /// The member's size.
+        actual: u64,
+    },
+    /// The member is not in RECORD at all.
+    #[error("is not listed in RECORD")]
+    NotListed,
+    /// RECORD lists the member without a hash (allowed only for RECORD itself and `.pyc` files).
+    #[error("is listed in RECORD without a hash")]
+    NoHash,
+    /// RECORD hashes the member with an algorithm other than sha256.
+    #[error("has a `{0}` hash in RECORD; terrarium checks sha256 only")]
+    UnsupportedHash(String),
+    /// The wheel has no RECORD.
+    #[error("is missing")]
+    Missing,
+    /// A RECORD line is not `path,hash,size` CSV.
+    #[error("line {line}: {message}")]
+    Malformed {
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
 }

@@ -1,16 +1,48 @@
-//! Verified wheel downloads into the blob cache, in parallel.
+//! Verified wheel downloads into the blob cache, through the same [`Fetcher`] (and its parallel
+//! [`Fetcher::fetch_all`]) as Debian packages.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use terrarium_debian::{Fetcher, Progress};
+use terrarium_image::{Download, Expected, Fetcher, Progress};
 
 use crate::error::Error;
 use crate::select::Pin;
 
-/// Parallel wheel downloads.
-const DOWNLOAD_WORKERS: usize = 4;
+/// The download of `pin`: its URL, file name and sha256 (wheel sizes are rarely locked).
+fn download(pin: &Pin) -> Download {
+    Download {
+        url: pin.url.clone(),
+        what: pin.filename.clone(),
+        expected: Expected {
+            sha256: pin.sha256,
+            size: None,
+        },
+    }
+}
+
+/// A fetch error of one of `pins`, a hash mismatch naming the package whose lock entry it
+/// contradicts.
+fn wheel_error(err: terrarium_image::Error, pins: &[Pin]) -> Error {
+    match err {
+        terrarium_image::Error::DigestMismatch {
+            what,
+            expected,
+            actual,
+        } => {
+            let package = pins.iter().find(|pin| pin.filename == what).map_or_else(
+                || what.clone(),
+                |pin| format!("{} {}", pin.name, pin.version),
+            );
+            Error::HashMismatch {
+                package,
+                file: what,
+                expected,
+                actual,
+            }
+        }
+        other => other.into(),
+    }
+}
 
 /// The wheel of `pin`, from the cache when present and intact, else downloaded and checked
 /// against the pin's sha256 (nothing is cached unless it matches).
@@ -19,71 +51,23 @@ pub fn fetch_wheel(
     pin: &Pin,
     progress: &dyn Progress,
 ) -> Result<PathBuf, Error> {
+    let download = download(pin);
     fetcher
-        .blob_checked(&pin.url, &pin.filename, pin.sha256, None, progress)
+        .blob(&download.url, &download.what, download.expected, progress)
         .map(|stored| stored.path)
-        .map_err(|err| match err {
-            terrarium_debian::Error::HashMismatch {
-                file,
-                expected,
-                actual,
-            } => Error::HashMismatch {
-                package: format!("{} {}", pin.name, pin.version),
-                file,
-                expected,
-                actual,
-            },
-            other => other.into(),
-        })
+        .map_err(|err| wheel_error(err, std::slice::from_ref(pin)))
 }
 
-/// [`fetch_wheel`] for every pin, a few at a time; paths in the order of `pins`. The first
-/// error stops the rest.
+/// [`fetch_wheel`] for every pin, in parallel ([`Fetcher::fetch_all`]); paths in the order of
+/// `pins`. The first error stops the rest.
 pub fn fetch_all(
     fetcher: &Fetcher,
     pins: &[Pin],
     progress: &dyn Progress,
 ) -> Result<Vec<PathBuf>, Error> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<PathBuf, Error>>>> =
-        Mutex::new((0..pins.len()).map(|_| None).collect());
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        for _ in 0..DOWNLOAD_WORKERS.min(pins.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= pins.len() || failed.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let result = fetch_wheel(fetcher, &pins[i], progress);
-                    if result.is_err() {
-                        failed.store(true, Ordering::SeqCst);
-                    }
-                    if let Ok(mut results) = results.lock() {
-                        results[i] = Some(result);
-                    }
-                }
-            });
-        }
-    });
-    let results = results
-        .into_inner()
-        .map_err(|_| Error::Internal("a download thread panicked".into()))?;
-    let mut paths = Vec::with_capacity(pins.len());
-    let mut first_error = None;
-    for result in results {
-        match result {
-            Some(Ok(path)) => paths.push(path),
-            Some(Err(err)) => {
-                first_error.get_or_insert(err);
-            }
-            None => {}
-        }
-    }
-    match first_error {
-        Some(err) => Err(err),
-        None if paths.len() == pins.len() => Ok(paths),
-        None => Err(Error::Internal("a download did not run".into())),
-    }
+    let downloads: Vec<Download> = pins.iter().map(download).collect();
+    let blobs = fetcher
+        .fetch_all(&downloads, progress)
+        .map_err(|err| wheel_error(err, pins))?;
+    Ok(blobs.into_iter().map(|blob| blob.path).collect())
 }

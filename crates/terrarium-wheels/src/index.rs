@@ -4,8 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use terrarium_debian::Fetcher;
-use terrarium_image::Digest;
+use terrarium_image::{Digest, Fetcher};
 
 use crate::error::Error;
 
@@ -137,13 +136,27 @@ impl Index {
                 filename: file.filename,
             })
             .collect();
+        self.remember(name, now, &files)?;
+        Ok(files)
+    }
+
+    /// Keep the `files` of project `name`, fetched at `fetched` (seconds since the epoch), in
+    /// the cache's metadata for [`files`](Self::files).
+    pub(crate) fn remember(
+        &self,
+        name: &str,
+        fetched: u64,
+        files: &[IndexFile],
+    ) -> Result<(), Error> {
         let record = CachedPage {
-            fetched: now,
-            files: files.clone(),
+            fetched,
+            files: files.to_vec(),
         };
         let json = serde_json::to_vec(&record).map_err(|err| Error::Internal(err.to_string()))?;
-        self.fetcher.cache().write_meta(&key, &json)?;
-        Ok(files)
+        self.fetcher
+            .cache()
+            .write_meta(&self.meta_key(name), &json)?;
+        Ok(())
     }
 }
 

@@ -1,9 +1,11 @@
 //! Installing a wheel into a layer, per the wheel spec (binary distribution format): purelib and
 //! platlib into site-packages, the `.data/` directories to their schemes, console-script
-//! launchers with the image's interpreter, a regenerated RECORD and INSTALLER. File contents are
-//! decompressed into a spool file and referenced by range, so memory stays flat.
+//! launchers with the image's interpreter, a regenerated RECORD and INSTALLER. Every member is
+//! checked against the wheel's own RECORD (sha256 and size, hashed while it is decompressed into
+//! the spool) before anything goes into the layer. File contents are decompressed into a spool
+//! file and referenced by range, so memory stays flat.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
@@ -12,15 +14,15 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
-use terrarium_image::{Entry, LayerPath, LayerTree, Source};
+use terrarium_image::{Content, Entry, LayerPath, LayerTree};
 
-use crate::error::{Error, io_error};
+use crate::error::{Error, RecordProblem, io_error};
 use crate::tags::Target;
 
 /// What `INSTALLER` says.
 const INSTALLER: &str = "terrarium\n";
 
-/// An append-only scratch file holding decompressed file contents for [`Source::Range`].
+/// An append-only scratch file holding decompressed file contents for [`Content::Range`].
 #[derive(Debug, Clone)]
 pub struct Spool {
     file: Arc<File>,
@@ -37,12 +39,12 @@ impl Spool {
         })
     }
 
-    /// Copy `reader` into the spool; returns its source, size and urlsafe-base64 sha256.
+    /// Copy `reader` into the spool; returns its content, size and urlsafe-base64 sha256.
     fn append(
         &mut self,
         mut reader: impl Read,
         what: &str,
-    ) -> Result<(Source, u64, String), Error> {
+    ) -> Result<(Content, u64, String), Error> {
         let start = self.len;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 1 << 16];
@@ -65,12 +67,12 @@ impl Spool {
             self.len += n as u64;
         }
         let size = self.len - start;
-        let source = Source::Range {
+        let content = Content::Range {
             file: Arc::clone(&self.file),
             offset: start,
             len: size,
         };
-        Ok((source, size, record_hash(&hasher.finalize())))
+        Ok((content, size, record_hash(&hasher.finalize())))
     }
 }
 
@@ -223,6 +225,109 @@ fn csv_field(text: &str) -> String {
     }
 }
 
+/// What a RECORD row lists for a path: its hash (algorithm, urlsafe-base64 value without
+/// padding) and size, each when given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Listed {
+    hash: Option<(String, String)>,
+    size: Option<u64>,
+}
+
+/// The fields of one CSV line (RFC 4180 quoting, as RECORD is written); `None` when a quote
+/// is left open.
+fn csv_fields(line: &str) -> Option<Vec<String>> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted => {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    field.push('"');
+                } else {
+                    quoted = false;
+                }
+            }
+            '"' if field.is_empty() => quoted = true,
+            ',' if !quoted => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    if quoted {
+        return None;
+    }
+    fields.push(field);
+    Some(fields)
+}
+
+/// The rows of a RECORD file, by path inside the wheel.
+fn parse_record(text: &str) -> Result<HashMap<String, Listed>, RecordProblem> {
+    let mut rows = HashMap::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let malformed = |message: String| RecordProblem::Malformed {
+            line: index + 1,
+            message,
+        };
+        let fields = csv_fields(line).ok_or_else(|| malformed("a quote is not closed".into()))?;
+        let [path, hash, size] = <[String; 3]>::try_from(fields).map_err(|fields| {
+            malformed(format!("{} fields, expected path,hash,size", fields.len()))
+        })?;
+        let hash = match hash.split_once('=') {
+            _ if hash.is_empty() => None,
+            Some((algorithm, value)) => {
+                Some((algorithm.to_owned(), value.trim_end_matches('=').to_owned()))
+            }
+            None => return Err(malformed(format!("hash `{hash}` is not algorithm=value"))),
+        };
+        let size = match size.as_str() {
+            "" => None,
+            text => Some(
+                text.parse::<u64>()
+                    .map_err(|_| malformed(format!("size `{text}` is not a number")))?,
+            ),
+        };
+        rows.insert(path, Listed { hash, size });
+    }
+    Ok(rows)
+}
+
+/// Check member `name`, of `size` bytes hashing to `hash` (as RECORD writes it), against its
+/// RECORD row. Only `.pyc` files may be listed without a hash (the spec allows it, since they
+/// may be compiled after the wheel is built).
+fn check_listed(name: &str, listed: &Listed, hash: &str, size: u64) -> Result<(), RecordProblem> {
+    if let Some(expected) = listed.size
+        && expected != size
+    {
+        return Err(RecordProblem::SizeMismatch {
+            expected,
+            actual: size,
+        });
+    }
+    match &listed.hash {
+        None if name.ends_with(".pyc") => Ok(()),
+        None => Err(RecordProblem::NoHash),
+        Some((algorithm, _)) if algorithm != "sha256" => {
+            Err(RecordProblem::UnsupportedHash(algorithm.clone()))
+        }
+        Some((_, value)) => {
+            let expected = format!("sha256={value}");
+            if expected == hash {
+                Ok(())
+            } else {
+                Err(RecordProblem::HashMismatch {
+                    expected,
+                    actual: hash.to_owned(),
+                })
+            }
+        }
+    }
+}
+
 fn layer_path(text: &str, file: &str) -> Result<LayerPath, Error> {
     let bad = || Error::BadWheel {
         file: file.to_owned(),
@@ -235,7 +340,9 @@ fn layer_path(text: &str, file: &str) -> Result<LayerPath, Error> {
 }
 
 /// Install the wheel at `path` (named `file`) into `tree` for `target`, file contents spooled
-/// into `spool`.
+/// into `spool`. Every archive member is checked against the wheel's RECORD first (a member
+/// missing from it, or with another sha256 or size, is [`Error::BadRecord`]); `tree` is left
+/// untouched when the wheel fails.
 pub fn install_wheel(
     tree: &mut LayerTree,
     path: &Path,
@@ -271,7 +378,24 @@ pub fn install_wheel(
         )));
     }
     let entry_points = read_member(&mut archive, &format!("{dist_info}/entry_points.txt"), file)?;
+    let record_name = format!("{dist_info}/RECORD");
+    let bad_record = |member: &str, problem: RecordProblem| Error::BadRecord {
+        file: file.to_owned(),
+        member: member.to_owned(),
+        problem,
+    };
+    let listed = read_member(&mut archive, &record_name, file)?
+        .ok_or_else(|| bad_record(&record_name, RecordProblem::Missing))
+        .and_then(|text| parse_record(&text).map_err(|p| bad_record(&record_name, p)))?;
+    let unlisted = [
+        record_name.clone(),
+        format!("{dist_info}/RECORD.jws"),
+        format!("{dist_info}/RECORD.p7s"),
+    ];
+    let wheel_installer = format!("{dist_info}/INSTALLER");
 
+    // Everything for the layer, inserted only once the whole wheel has checked out.
+    let mut entries: Vec<(Entry, Content)> = Vec::new();
     // (path in the image, RECORD hash, size) of everything installed.
     let mut record: Vec<(String, String, u64)> = Vec::new();
     for i in 0..archive.len() {
@@ -280,13 +404,15 @@ pub fn install_wheel(
             continue;
         }
         let name = member.name().to_owned();
-        if name == format!("{dist_info}/RECORD")
-            || name == format!("{dist_info}/RECORD.jws")
-            || name == format!("{dist_info}/RECORD.p7s")
-            || name == format!("{dist_info}/INSTALLER")
-        {
+        if unlisted.contains(&name) {
             continue;
         }
+        let row = listed
+            .get(&name)
+            .ok_or_else(|| bad_record(&name, RecordProblem::NotListed))?;
+        let verify = |hash: &str, size: u64| {
+            check_listed(&name, row, hash, size).map_err(|p| bad_record(&name, p))
+        };
         let executable = member.unix_mode().is_some_and(|mode| mode & 0o111 != 0);
         let (dest, script) = match name.strip_prefix(&format!("{data_dir}/")) {
             Some(rest) => {
@@ -310,12 +436,17 @@ pub fn install_wheel(
             None => (format!("{site}/{name}"), false),
         };
         let dest_path = layer_path(&dest, file)?;
-        let (source, size, hash) = if script {
-            // Scripts: `#!python` becomes the image's interpreter.
+        let (spooled, size, hash) = if script {
+            // Scripts: `#!python` becomes the image's interpreter, once RECORD has vouched for
+            // the script as built.
             let mut content = Vec::new();
             member
                 .read_to_end(&mut content)
                 .map_err(|err| bad(format!("{name}: {err}")))?;
+            verify(
+                &record_hash(&Sha256::digest(&content)),
+                content.len() as u64,
+            )?;
             if let Some(rest) = content
                 .strip_prefix(b"#!pythonw")
                 .or_else(|| content.strip_prefix(b"#!python"))
@@ -327,12 +458,22 @@ pub fn install_wheel(
             }
             spool.append(&content[..], file)?
         } else {
-            spool.append(&mut member, file)?
+            let (spooled, size, hash) = spool.append(&mut member, file)?;
+            verify(&hash, size)?;
+            (spooled, size, hash)
         };
+        // A wheel's INSTALLER (if any) was checked with the rest, and is replaced by ours.
+        if name == wheel_installer {
+            continue;
+        }
         let mode = if script || executable { 0o755 } else { 0o644 };
-        tree.insert(Entry::file(dest_path, size, mode), source);
+        entries.push((Entry::file(dest_path, size, mode), spooled));
         record.push((dest, hash, size));
     }
+    let generated = |path: &str, mode: u32, bytes: Vec<u8>| -> Result<(Entry, Content), Error> {
+        let entry = Entry::file(layer_path(path, file)?, bytes.len() as u64, mode);
+        Ok((entry, Content::Bytes(bytes.into())))
+    };
 
     let mut scripts = Vec::new();
     if let Some(entry_points) = entry_points {
@@ -352,7 +493,7 @@ pub fn install_wheel(
                 record_hash(&Sha256::digest(&bytes)),
                 bytes.len() as u64,
             ));
-            tree.insert_bytes(layer_path(&dest, file)?, 0o755, bytes);
+            entries.push(generated(&dest, 0o755, bytes)?);
             scripts.push(name);
         }
     }
@@ -362,11 +503,7 @@ pub fn install_wheel(
         record_hash(&Sha256::digest(INSTALLER.as_bytes())),
         INSTALLER.len() as u64,
     ));
-    tree.insert_bytes(
-        layer_path(&installer, file)?,
-        0o644,
-        INSTALLER.as_bytes().to_vec(),
-    );
+    entries.push(generated(&installer, 0o644, INSTALLER.as_bytes().to_vec())?);
     let record_path = format!("{site}/{dist_info}/RECORD");
     record.push((record_path.clone(), String::new(), 0));
     record.sort();
@@ -379,7 +516,10 @@ pub fn install_wheel(
             text.push_str(&format!("{},{hash},{size}\n", csv_field(&rel)));
         }
     }
-    tree.insert_bytes(layer_path(&record_path, file)?, 0o644, text.into_bytes());
+    entries.push(generated(&record_path, 0o644, text.into_bytes())?);
+    for (entry, content) in entries {
+        tree.insert(entry, content);
+    }
     Ok(Installed {
         files: record.len(),
         scripts,
@@ -407,5 +547,232 @@ mod tests {
         assert!(launcher("/x", "no colon").is_none());
         assert!(launcher("/x", "os:system('x')").is_none());
         assert_eq!(csv_field("a,b"), "\"a,b\"");
+    }
+
+    const FILE: &str = "demo-1.0-py3-none-any.whl";
+
+    /// The members of a small wheel (RECORD aside): a module, a `#!python` script, a
+    /// console-script entry point, a .pyc and a file whose name needs CSV quoting.
+    const MEMBERS: &[(&str, &[u8])] = &[
+        ("demo/__init__.py", b"def main():\n    print('hi')\n"),
+        (
+            "demo/__pycache__/__init__.cpython-311.pyc",
+            b"\x0d\x0d\x0a\x00",
+        ),
+        ("demo/a,b.txt", b"comma"),
+        (
+            "demo-1.0.data/scripts/demo-tool",
+            b"#!python\nprint('tool')\n",
+        ),
+        (
+            "demo-1.0.dist-info/METADATA",
+            b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n\n",
+        ),
+        (
+            "demo-1.0.dist-info/WHEEL",
+            b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        ),
+        (
+            "demo-1.0.dist-info/entry_points.txt",
+            b"[console_scripts]\ndemo = demo:main\n",
+        ),
+    ];
+
+    /// The RECORD row a wheel builder writes for `content` at `name`.
+    fn row(name: &str, content: &[u8]) -> String {
+        let hash = record_hash(&Sha256::digest(content));
+        format!("{},{hash},{}\n", csv_field(name), content.len())
+    }
+
+    /// The RECORD of [`MEMBERS`], the .pyc without a hash (as the spec allows), with `edit`
+    /// applied to each row.
+    fn record(edit: impl Fn(&str, String) -> String) -> String {
+        let mut text = String::new();
+        for (name, content) in MEMBERS {
+            let line = if name.ends_with(".pyc") {
+                format!("{name},,\n")
+            } else {
+                row(name, content)
+            };
+            text.push_str(&edit(name, line));
+        }
+        text.push_str("demo-1.0.dist-info/RECORD,,\n");
+        text
+    }
+
+    /// Build the wheel of `members` and `record` (none when `None`) and install it; returns the
+    /// tree as it is afterwards and the outcome.
+    fn install(
+        members: &[(&str, &[u8])],
+        record: Option<&str>,
+    ) -> (LayerTree, Result<Installed, Error>) {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        let options = zip::write::SimpleFileOptions::default().unix_permissions(0o644);
+        for (name, content) in members {
+            zip.start_file(*name, options).unwrap();
+            zip.write_all(content).unwrap();
+        }
+        if let Some(record) = record {
+            zip.start_file("demo-1.0.dist-info/RECORD", options)
+                .unwrap();
+            zip.write_all(record.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap();
+        let mut spool = Spool::new(dir.path()).unwrap();
+        let mut tree = LayerTree::new();
+        let result = install_wheel(&mut tree, &path, FILE, &Target::bookworm(), &mut spool);
+        (tree, result)
+    }
+
+    /// The wheel failed on `member` with `problem`, naming both, and left the tree untouched.
+    fn assert_bad_record(
+        outcome: (LayerTree, Result<Installed, Error>),
+        member: &str,
+        problem: impl Fn(&RecordProblem) -> bool,
+    ) {
+        let (tree, result) = outcome;
+        let err = result.unwrap_err();
+        let message = err.to_string();
+        match &err {
+            Error::BadRecord {
+                file,
+                member: failed,
+                problem: found,
+            } => {
+                assert_eq!(file, FILE);
+                assert_eq!(failed, member);
+                assert!(problem(found), "{message}");
+            }
+            other => panic!("expected a RECORD error, got {other}"),
+        }
+        assert!(
+            message.contains(FILE) && message.contains(member),
+            "{message}"
+        );
+        assert!(tree.is_empty(), "nothing is installed from a bad wheel");
+    }
+
+    #[test]
+    fn a_wheel_matching_its_record_installs() {
+        let (tree, result) = install(MEMBERS, Some(&record(|_, line| line)));
+        let installed = result.unwrap();
+        assert_eq!(installed.scripts, ["demo"]);
+        let target = Target::bookworm();
+        let site = target.site_packages();
+        let read = |path: &str| tree.read_file(&LayerPath::new(path).unwrap()).unwrap();
+        assert_eq!(
+            read(&format!("{site}/demo/a,b.txt")).unwrap(),
+            b"comma".to_vec()
+        );
+        let tool = String::from_utf8(read("usr/local/bin/demo-tool").unwrap()).unwrap();
+        assert_eq!(tool, format!("#!{}\nprint('tool')\n", target.interpreter()));
+        let record =
+            String::from_utf8(read(&format!("{site}/demo-1.0.dist-info/RECORD")).unwrap()).unwrap();
+        assert!(record.contains("\"demo/a,b.txt\","), "{record}");
+        assert!(record.contains("demo-1.0.dist-info/INSTALLER,"), "{record}");
+    }
+
+    #[test]
+    fn a_tampered_member_fails_naming_it() {
+        let mut members = MEMBERS.to_vec();
+        members[0].1 = b"def main():\n    print('ho')\n";
+        assert_bad_record(
+            install(&members, Some(&record(|_, line| line))),
+            "demo/__init__.py",
+            |p| matches!(p, RecordProblem::HashMismatch { .. }),
+        );
+        // A script is checked as built, before its `#!python` line is rewritten.
+        members = MEMBERS.to_vec();
+        members[3].1 = b"#!python\nprint('TOOL')\n";
+        assert_bad_record(
+            install(&members, Some(&record(|_, line| line))),
+            "demo-1.0.data/scripts/demo-tool",
+            |p| matches!(p, RecordProblem::HashMismatch { .. }),
+        );
+    }
+
+    #[test]
+    fn a_member_missing_from_record_fails_naming_it() {
+        let record = record(|name, line| {
+            if name == "demo/a,b.txt" {
+                String::new()
+            } else {
+                line
+            }
+        });
+        assert_bad_record(install(MEMBERS, Some(&record)), "demo/a,b.txt", |p| {
+            *p == RecordProblem::NotListed
+        });
+        assert_bad_record(install(MEMBERS, None), "demo-1.0.dist-info/RECORD", |p| {
+            *p == RecordProblem::Missing
+        });
+    }
+
+    #[test]
+    fn a_wrong_size_fails_naming_the_member() {
+        let record = record(|name, line| {
+            if name == "demo-1.0.dist-info/WHEEL" {
+                line.replace(",59\n", ",60\n")
+            } else {
+                line
+            }
+        });
+        assert_bad_record(
+            install(MEMBERS, Some(&record)),
+            "demo-1.0.dist-info/WHEEL",
+            |p| {
+                *p == RecordProblem::SizeMismatch {
+                    expected: 60,
+                    actual: 59,
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn only_record_and_pyc_files_may_lack_a_hash() {
+        let unhashed = record(|name, line| {
+            if name == "demo/__init__.py" {
+                format!("{name},,\n")
+            } else {
+                line
+            }
+        });
+        assert_bad_record(install(MEMBERS, Some(&unhashed)), "demo/__init__.py", |p| {
+            *p == RecordProblem::NoHash
+        });
+        let md5 = record(|name, line| {
+            if name == "demo/__init__.py" {
+                format!("{name},md5=AAAA,\n")
+            } else {
+                line
+            }
+        });
+        assert_bad_record(install(MEMBERS, Some(&md5)), "demo/__init__.py", |p| {
+            *p == RecordProblem::UnsupportedHash("md5".into())
+        });
+    }
+
+    #[test]
+    fn malformed_record_lines_are_reported_by_line() {
+        let line_of = |text: &str| match parse_record(text) {
+            Err(RecordProblem::Malformed { line, .. }) => line,
+            other => panic!("expected a malformed RECORD, got {other:?}"),
+        };
+        assert_eq!(line_of("a,,\n\"b,sha256=x,1\n"), 2);
+        assert_eq!(line_of("a,sha256=x\n"), 1);
+        assert_eq!(line_of("a,,\r\n\nb,sha256=x,big\n"), 3);
+        assert_eq!(line_of("a,nohash,1\n"), 1);
+        let rows = parse_record("\"x\"\"y\",sha256=abc==,3\r\n").unwrap();
+        assert_eq!(
+            rows["x\"y"],
+            Listed {
+                hash: Some(("sha256".into(), "abc".into())),
+                size: Some(3),
+            }
+        );
     }
 }

@@ -2,9 +2,9 @@
 //! and `python3` in /usr/local/bin. Remembered in the cache under a key made of the pins, the
 //! target and the mtime, so an unchanged dependency set is neither downloaded nor unpacked.
 
-use terrarium_debian::{Fetcher, Progress};
 use terrarium_image::{
-    Digest, Entry, Epoch, Layer, LayerOptions, LayerPath, LayerTree, Source, canonical_json,
+    Content, Digest, Entry, Epoch, Fetcher, Layer, LayerOptions, LayerPath, LayerTree, Progress,
+    canonical_json,
 };
 
 use crate::error::Error;
@@ -62,12 +62,12 @@ pub fn build_deps_layer(
     let interpreter = target.interpreter();
     for name in ["python", "python3"] {
         let link = path(&format!("usr/local/bin/{name}"))?;
-        tree.insert(Entry::symlink(link, interpreter.clone()), Source::Empty);
+        tree.insert(Entry::symlink(link, interpreter.clone()), Content::Empty);
     }
     // The site-packages directory exists even with no dependencies, so it is on sys.path.
     tree.insert(
         Entry::directory(path(&target.site_packages())?, 0o755),
-        Source::Empty,
+        Content::Empty,
     );
     let layer = tree.write(cache, LayerOptions { mtime })?;
     cache.remember_layer(&key, &layer)?;

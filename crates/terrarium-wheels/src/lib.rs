@@ -8,7 +8,8 @@
 //!   adds, an unlocked project), greedily, reading dependencies from the wheels themselves.
 //! - [`fetch_wheel`] / [`fetch_all`]: verified downloads into the blob cache.
 //! - [`install_wheel`] / [`build_deps_layer`]: wheels installed per the wheel spec into a
-//!   reproducible layer (site-packages, `.data/` schemes, console scripts, RECORD, INSTALLER).
+//!   reproducible layer (site-packages, `.data/` schemes, console scripts, RECORD, INSTALLER),
+//!   every member checked against the wheel's RECORD first.
 
 #![deny(missing_docs)]
 
@@ -21,7 +22,7 @@ mod resolve;
 mod select;
 mod tags;
 
-pub use error::Error;
+pub use error::{Error, RecordProblem};
 pub use fetch::{fetch_all, fetch_wheel};
 pub use index::{DEFAULT_PAGE_MAX_AGE, Index, IndexFile, PYPI_SIMPLE, SIMPLE_JSON};
 pub use install::{Installed, Spool, console_scripts, install_wheel, launcher, requires_dist};

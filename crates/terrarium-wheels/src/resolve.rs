@@ -6,6 +6,8 @@
 //! stops and says to lock the project); a new package gets its highest non-yanked, non-pre-release
 //! version that satisfies the specifier, allows the target's Python and has a wheel for the
 //! target; its `Requires-Dist` (read from the wheel's METADATA) are followed with its extras.
+//! Markers are evaluated for the target at every level, the requirements given included: a
+//! `pywin32; sys_platform == "win32"` is not resolved for a Linux image.
 //! The result is recorded in `terrarium.lock`, so it is decided once.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -13,7 +15,7 @@ use std::str::FromStr;
 
 use pep508_rs::pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{ExtraName, Requirement, VersionOrUrl};
-use terrarium_debian::Progress;
+use terrarium_image::Progress;
 use terrarium_project::PackageName;
 
 use crate::error::Error;
@@ -37,7 +39,8 @@ struct Pending {
 }
 
 /// Resolve `requirements` (with who asked for them) for `target`, given `locked` pins that are
-/// already decided. Returns only the new pins, sorted by name.
+/// already decided. Requirements whose marker does not hold on the target are skipped (as
+/// top-level requirements, no extras are active). Returns only the new pins, sorted by name.
 pub fn resolve(
     requirements: Vec<(Requirement, String)>,
     locked: &[Pin],
@@ -63,6 +66,7 @@ pub fn resolve(
     let mut new_pins = Vec::new();
     let mut queue: VecDeque<Pending> = requirements
         .into_iter()
+        .filter(|(requirement, _)| requirement.evaluate_markers(&env, &[]))
         .map(|(requirement, needed_by)| Pending {
             requirement,
             needed_by,
@@ -121,7 +125,7 @@ pub fn resolve(
             continue;
         }
         let files = index.files(&name, false).map_err(|err| match err {
-            Error::Fetch(terrarium_debian::Error::NotFound { .. }) => Error::Unresolvable {
+            Error::Image(terrarium_image::Error::NotFound { .. }) => Error::Unresolvable {
                 requirement: describe(),
                 message: format!("{name} is not on the index"),
             },
@@ -243,7 +247,115 @@ fn pick<'a>(
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write as _;
+
+    use terrarium_image::{Cache, Fetcher, NoProgress};
+
     use super::*;
+
+    /// A wheel of `name` 1.0 whose METADATA lists `requires` as `Requires-Dist`.
+    fn wheel(name: &str, requires: &[&str]) -> Vec<u8> {
+        let dist_info = format!("{}-1.0.dist-info", name.replace('-', "_"));
+        let mut metadata = format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n");
+        for requirement in requires {
+            metadata.push_str(&format!("Requires-Dist: {requirement}\n"));
+        }
+        metadata.push('\n');
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        for (member, content) in [
+            (
+                "WHEEL",
+                "Wheel-Version: 1.0\nTag: py3-none-any\n".to_owned(),
+            ),
+            ("METADATA", metadata),
+        ] {
+            zip.start_file(format!("{dist_info}/{member}"), options)
+                .unwrap();
+            zip.write_all(content.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
+
+    /// An offline index over a fresh cache holding `projects` (name, Requires-Dist): their
+    /// index pages and their wheels. Any other project is missing, and asking for it fails.
+    fn offline_index(dir: &std::path::Path, projects: &[(&str, &[&str])]) -> Index {
+        let cache = Cache::new(dir);
+        let index = Index::new(
+            Fetcher::new(cache.clone(), true).unwrap(),
+            "http://127.0.0.1:9",
+        );
+        for (name, requires) in projects {
+            let bytes = wheel(name, requires);
+            let filename = format!("{}-1.0-py3-none-any.whl", name.replace('-', "_"));
+            let file = IndexFile {
+                url: format!("http://127.0.0.1:9/{filename}"),
+                filename,
+                sha256: Some(cache.put_bytes(&bytes).unwrap()),
+                size: Some(bytes.len() as u64),
+                requires_python: None,
+                yanked: false,
+            };
+            index.remember(name, 0, &[file]).unwrap();
+        }
+        index
+    }
+
+    fn requirements(texts: &[&str]) -> Vec<(Requirement, String)> {
+        texts
+            .iter()
+            .map(|text| (parse_requirement(text, "test").unwrap(), "test".to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn markers_are_evaluated_for_the_target_at_every_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = offline_index(
+            dir.path(),
+            &[
+                (
+                    "demo",
+                    &[
+                        "dep-a",
+                        "dep-b; extra == \"fast\"",
+                        "dep-c; extra == \"later\"",
+                        "dep-win; sys_platform == \"win32\"",
+                        "dep-old; python_version < \"3.8\"",
+                    ],
+                ),
+                ("dep-a", &[]),
+                ("dep-b", &[]),
+                ("dep-c", &[]),
+            ],
+        );
+        let pins = resolve(
+            requirements(&[
+                "demo[fast]",
+                "pywin32; sys_platform == \"win32\"",
+                "tomli; python_version < \"3.11\"",
+                "demo[later]; os_name == \"posix\"",
+            ]),
+            &[],
+            &Target::bookworm(),
+            &index,
+            &NoProgress,
+        )
+        .unwrap();
+        let names: Vec<&str> = pins.iter().map(|pin| pin.name.as_str()).collect();
+        assert_eq!(names, ["demo", "dep-a", "dep-b", "dep-c"]);
+
+        // A requirement whose marker holds is resolved: here it reaches the (offline) index.
+        let err = resolve(
+            requirements(&["pywin32; sys_platform == \"linux\""]),
+            &[],
+            &Target::bookworm(),
+            &index,
+            &NoProgress,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("pywin32"), "{err}");
+    }
 
     #[test]
     fn versions_from_file_names() {

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use terrarium_build::{BuildOptions, Output, Reporter};
-use terrarium_debian::{Distro, Progress, ProgressEvent};
-use terrarium_image::ImageRef;
+use terrarium_debian::Distro;
+use terrarium_image::{ImageRef, Progress, ProgressEvent};
 
 use crate::outln;
 
