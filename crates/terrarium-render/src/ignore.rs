@@ -6,20 +6,50 @@ use std::fmt::Write as _;
 
 use terrarium_plan::{DEFAULT_IGNORES, Plan};
 
-/// The `.dockerignore` terrarium writes: its own rules by section, then any the plan adds.
-pub(crate) fn dockerignore(plan: &Plan) -> String {
-    let mut out = String::from(
-        "# Written by `terrarium init`: what never belongs in the build context.\n\
-         # Docker's syntax: patterns start at the context root, **/ matches any depth.\n",
+/// The heading line of terrarium's rules: a `.dockerignore` that has it has had them merged.
+const HEADING: &str = "# Written by `terrarium init`: what never belongs in the build context.";
+
+/// terrarium's rules by section, with their heading.
+fn defaults() -> String {
+    let mut out = format!(
+        "{HEADING}\n# Docker's syntax: patterns start at the context root, **/ matches any depth.\n"
     );
-    let mut defaults = 0;
     for (why, patterns) in DEFAULT_IGNORES {
         let _ = writeln!(out, "# {why}");
         for pattern in *patterns {
             let _ = writeln!(out, "{pattern}");
         }
-        defaults += patterns.len();
     }
+    out
+}
+
+/// A project's `.dockerignore` with terrarium's rules before its own (kept as written, so
+/// they still win: the last matching rule decides); `None` when every one of terrarium's rules
+/// is there already.
+pub(crate) fn merge_dockerignore(existing: &str) -> Option<String> {
+    let lines: Vec<&str> = existing.lines().map(str::trim).collect();
+    let complete = DEFAULT_IGNORES
+        .iter()
+        .flat_map(|(_, patterns)| patterns.iter())
+        .all(|pattern| lines.contains(pattern));
+    if complete {
+        return None;
+    }
+    Some(format!(
+        "{}# The project's own rules, as they were (they win over the ones above)\n{existing}{}",
+        defaults(),
+        if existing.ends_with('\n') || existing.is_empty() {
+            ""
+        } else {
+            "\n"
+        }
+    ))
+}
+
+/// The `.dockerignore` terrarium writes: its own rules by section, then any the plan adds.
+pub(crate) fn dockerignore(plan: &Plan) -> String {
+    let mut out = defaults();
+    let defaults: usize = DEFAULT_IGNORES.iter().map(|(_, p)| p.len()).sum();
     let own = plan.context.value.get(defaults..).unwrap_or_default();
     if !own.is_empty() {
         out.push_str("# The project's own rules\n");
@@ -28,4 +58,25 @@ pub(crate) fn dockerignore(plan: &Plan) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_project_dockerignore_keeps_its_rules_after_terrariums() {
+        let merged = merge_dockerignore("# mine\nsecrets.json\n!.env.example").unwrap();
+        let mine = merged.find("secrets.json").unwrap();
+        assert!(merged.find("**/.env").unwrap() < mine);
+        assert!(
+            merged.ends_with("# mine\nsecrets.json\n!.env.example\n"),
+            "{merged}"
+        );
+        assert_eq!(
+            merge_dockerignore(&merged),
+            None,
+            "merging twice adds nothing"
+        );
+    }
 }

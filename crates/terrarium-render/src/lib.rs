@@ -34,6 +34,24 @@ pub struct RenderedFile {
     pub contents: String,
     /// Holds a generated secret: written only when missing, never overwritten, mode 0600.
     pub secret: bool,
+    /// How to combine it with a file the project already has, instead of refusing it.
+    pub merge: Option<Merge>,
+}
+
+/// A way to combine a rendered file with the project's existing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// terrarium's `.dockerignore` rules put before the project's own.
+    DockerIgnore,
+}
+
+impl Merge {
+    /// The combined contents, or `None` when the existing file needs nothing.
+    pub fn apply(self, existing: &str) -> Option<String> {
+        match self {
+            Merge::DockerIgnore => ignore::merge_dockerignore(existing),
+        }
+    }
 }
 
 impl RenderedFile {
@@ -42,6 +60,16 @@ impl RenderedFile {
             path: PathBuf::from(path),
             contents,
             secret: false,
+            merge: None,
+        }
+    }
+
+    /// The `.dockerignore` of `plan`; a project's own gets terrarium's rules put before its
+    /// rules (which stay as written, and win) instead of being refused or replaced.
+    fn dockerignore(plan: &Plan) -> Self {
+        RenderedFile {
+            merge: Some(Merge::DockerIgnore),
+            ..RenderedFile::new(".dockerignore", ignore::dockerignore(plan))
         }
     }
 }
@@ -51,7 +79,7 @@ pub fn render(plan: &Plan, options: RenderOptions) -> Vec<RenderedFile> {
     let mut files = vec![
         RenderedFile::new("Dockerfile", dockerfile::production(plan)),
         RenderedFile::new("Dockerfile.dev", dockerfile::development(plan)),
-        RenderedFile::new(".dockerignore", ignore::dockerignore(plan)),
+        RenderedFile::dockerignore(plan),
         RenderedFile::new("compose.yaml", compose::compose(plan, options)),
     ];
     if options.proxy {
@@ -70,6 +98,7 @@ pub fn render(plan: &Plan, options: RenderOptions) -> Vec<RenderedFile> {
             path: PathBuf::from(".env"),
             contents: compose::dotenv(&["POSTGRES_PASSWORD"]),
             secret: true,
+            merge: None,
         });
     }
     files

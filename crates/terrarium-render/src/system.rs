@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use terrarium_plan::{ServicePlan, SystemPlan};
 
 use crate::compose::{self, Database, ServiceBlock};
-use crate::{RenderedFile, dockerfile, ignore};
+use crate::{Merge, RenderedFile, dockerfile, ignore};
 
 fn context(service: &ServicePlan) -> String {
     format!("./{}", service.path.display())
@@ -51,22 +51,26 @@ pub fn render_system(system: &SystemPlan) -> Vec<RenderedFile> {
             path: at("Dockerfile"),
             contents: dockerfile::production(&service.plan),
             secret: false,
+            merge: None,
         });
         files.push(RenderedFile {
             path: at("Dockerfile.dev"),
             contents: dockerfile::development(&service.plan),
             secret: false,
+            merge: None,
         });
         files.push(RenderedFile {
             path: at(".dockerignore"),
             contents: ignore::dockerignore(&service.plan),
             secret: false,
+            merge: Some(Merge::DockerIgnore),
         });
     }
     files.push(RenderedFile {
         path: PathBuf::from("compose.yaml"),
         contents: compose_file(system),
         secret: false,
+        merge: None,
     });
     if let Some((gateway, _)) = &system.gateway {
         let upstreams: Vec<(String, u16)> = system
@@ -94,6 +98,7 @@ pub fn render_system(system: &SystemPlan) -> Vec<RenderedFile> {
             path: PathBuf::from("gateway/nginx.conf"),
             contents: compose::nginx_conf(&system.name, &upstreams, &routes, &health),
             secret: false,
+            merge: None,
         });
     }
     let mut secrets: Vec<&str> = Vec::new();
@@ -121,6 +126,7 @@ pub fn render_system(system: &SystemPlan) -> Vec<RenderedFile> {
             path: PathBuf::from(".env"),
             contents: compose::dotenv(&secrets),
             secret: true,
+            merge: None,
         });
     }
     files

@@ -1,5 +1,7 @@
 //! Writing rendered files: all or nothing. Existing files are refused unless forced (secrets are
-//! never overwritten), every file goes to a temporary name first and is renamed into place.
+//! never overwritten; a `.dockerignore` is merged), every file goes to a temporary name first and
+//! is renamed into place, and when a rename fails the files already renamed are put back as they
+//! were (restored, or removed when they are new).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,10 @@ pub enum Written {
     Overwritten(PathBuf),
     /// Left alone: a secrets file that exists already.
     Kept(PathBuf),
+    /// An existing file given terrarium's part, the project's own part kept.
+    Merged(PathBuf),
+    /// An existing file that has terrarium's part already.
+    Unchanged(PathBuf),
 }
 
 impl std::fmt::Display for Written {
@@ -47,6 +53,14 @@ impl std::fmt::Display for Written {
             Written::Created(path) => write!(f, "wrote {}", path.display()),
             Written::Overwritten(path) => write!(f, "overwrote {}", path.display()),
             Written::Kept(path) => write!(f, "kept {} (it holds secrets)", path.display()),
+            Written::Merged(path) => write!(
+                f,
+                "added terrarium's rules to {} (yours kept after them)",
+                path.display()
+            ),
+            Written::Unchanged(path) => {
+                write!(f, "kept {} (it has terrarium's rules)", path.display())
+            }
         }
     }
 }
@@ -60,7 +74,7 @@ pub fn write_all(
 ) -> Result<Vec<Written>, WriteError> {
     let existing: Vec<PathBuf> = files
         .iter()
-        .filter(|f| !f.secret && dir.join(&f.path).exists())
+        .filter(|f| !f.secret && f.merge.is_none() && dir.join(&f.path).exists())
         .map(|f| f.path.clone())
         .collect();
     if !existing.is_empty() && !force {
@@ -78,6 +92,26 @@ pub fn write_all(
             outcomes.push(Written::Kept(file.path.clone()));
             continue;
         }
+        let mut contents = file.contents.clone();
+        let mut merged = false;
+        if let Some(merge) = file.merge
+            && target.exists()
+        {
+            let existing = std::fs::read_to_string(&target).map_err(|source| WriteError::Io {
+                path: file.path.clone(),
+                source,
+            })?;
+            match merge.apply(&existing) {
+                Some(text) => {
+                    contents = text;
+                    merged = true;
+                }
+                None => {
+                    outcomes.push(Written::Unchanged(file.path.clone()));
+                    continue;
+                }
+            }
+        }
         let parent = target.parent().unwrap_or(dir);
         let io = |source| WriteError::Io {
             path: file.path.clone(),
@@ -88,10 +122,12 @@ pub fn write_all(
             .prefix(".terrarium-")
             .tempfile_in(parent)
             .map_err(io)?;
-        temp.write_all(file.contents.as_bytes()).map_err(io)?;
+        temp.write_all(contents.as_bytes()).map_err(io)?;
         temp.as_file().sync_all().map_err(io)?;
         set_mode(temp.path(), if file.secret { 0o600 } else { 0o644 }).map_err(io)?;
-        let outcome = if target.exists() {
+        let outcome = if merged {
+            Written::Merged(file.path.clone())
+        } else if target.exists() {
             Written::Overwritten(file.path.clone())
         } else {
             Written::Created(file.path.clone())
@@ -99,13 +135,35 @@ pub fn write_all(
         staged.push((temp, target, file.path.clone()));
         outcomes.push(outcome);
     }
+    // What each target held before, to put back if a later rename fails.
+    let mut done: Vec<(PathBuf, Option<Vec<u8>>)> = Vec::new();
     for (temp, target, rel) in staged {
-        temp.persist(&target).map_err(|e| WriteError::Io {
-            path: rel,
-            source: e.error,
-        })?;
+        let before = std::fs::read(&target).ok();
+        if let Err(err) = temp.persist(&target) {
+            restore(&done);
+            return Err(WriteError::Io {
+                path: rel,
+                source: err.error,
+            });
+        }
+        done.push((target, before));
     }
     Ok(outcomes)
+}
+
+/// Put renamed files back as they were: the old contents where there were any, else no file.
+/// Best effort: this runs only after a write already failed.
+fn restore(done: &[(PathBuf, Option<Vec<u8>>)]) {
+    for (target, before) in done.iter().rev() {
+        match before {
+            Some(bytes) => {
+                let _ = std::fs::write(target, bytes);
+            }
+            None => {
+                let _ = std::fs::remove_file(target);
+            }
+        }
+    }
 }
 
 #[cfg(unix)]
@@ -128,6 +186,7 @@ mod tests {
             path: PathBuf::from(path),
             contents: contents.into(),
             secret,
+            merge: None,
         }
     }
 
@@ -193,5 +252,42 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".terrarium-"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn a_failed_rename_puts_back_what_was_there() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "old").unwrap();
+        // A non-empty directory where a file should go: its rename fails.
+        std::fs::create_dir_all(dir.path().join("sub/inside")).unwrap();
+        let err = write_all(
+            dir.path(),
+            &[
+                file("a.txt", "new", false),
+                file("b.txt", "new", false),
+                file("sub", "x", false),
+            ],
+            true,
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("sub: cannot write"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("a.txt")).unwrap(),
+            "old"
+        );
+        assert!(!dir.path().join("b.txt").exists());
+    }
+
+    #[test]
+    fn a_mergeable_file_is_merged_not_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".dockerignore"), "secrets.json\n").unwrap();
+        let mut ignore = file(".dockerignore", "unused", false);
+        ignore.merge = Some(crate::Merge::DockerIgnore);
+        let written = write_all(dir.path(), &[ignore], false).unwrap();
+        assert_eq!(written, [Written::Merged(PathBuf::from(".dockerignore"))]);
+        let merged = std::fs::read_to_string(dir.path().join(".dockerignore")).unwrap();
+        assert!(merged.contains("**/.env\n"), "{merged}");
+        assert!(merged.ends_with("\nsecrets.json\n"), "{merged}");
     }
 }

@@ -18,13 +18,9 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-/// The shared download cache of this test binary.
+/// The shared download cache of the test binaries.
 fn shared_cache() -> PathBuf {
-    std::env::var_os("TERRARIUM_TEST_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/terrarium-test")))
-        .expect("TERRARIUM_TEST_CACHE or HOME")
-        .join("build")
+    build_cache()
 }
 
 /// `terrarium build` with the shared cache (or `cache`), SOURCE_DATE_EPOCH unset.
@@ -136,10 +132,32 @@ fn serves(name: &str, distro: &str, port: u16, health: &str, volume: Option<&str
     if let Some(volume) = volume {
         assert!(volumes.contains(volume), "{name}: volumes {volumes}");
     }
+    // The plan's health probe is in the image config, as a Dockerfile's HEALTHCHECK puts it.
+    let check: serde_json::Value = serde_json::from_str(&docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Healthcheck}}",
+        &tag,
+    ]))
+    .unwrap();
+    assert_eq!(check["Test"][0], "CMD", "{name}: healthcheck {check}");
+    assert!(
+        check["Test"][3].as_str().unwrap_or("").contains(health),
+        "{name}: healthcheck {check}"
+    );
+    assert_eq!(check["Interval"], 30_000_000_000u64, "{check}");
     let host_port = free_port();
     let container = Container::run(
         &format!("build-{name}-{distro}"),
-        &["-p", &format!("127.0.0.1:{host_port}:{port}"), &tag],
+        // The image's own probe, run every second instead of every 30 s.
+        &[
+            "--health-interval",
+            "1s",
+            "-p",
+            &format!("127.0.0.1:{host_port}:{port}"),
+            &tag,
+        ],
     );
     let response = wait_for(host_port, health, Duration::from_secs(60), |r| {
         r.status == 200
@@ -150,6 +168,29 @@ fn serves(name: &str, distro: &str, port: u16, health: &str, volume: Option<&str
         response.err(),
         container.logs()
     );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = docker(&[
+            "inspect",
+            "--format",
+            "{{.State.Health.Status}}",
+            &container.name,
+        ]);
+        if state == "healthy" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} {distro}: health {state}\n{}",
+            docker(&[
+                "inspect",
+                "--format",
+                "{{json .State.Health}}",
+                &container.name
+            ])
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
     let uid = docker(&[
         "exec",
         &container.name,
@@ -210,6 +251,8 @@ serves! {
     flask_requirements_trixie: "flask-requirements", "trixie", 5000, "/health", None;
     notes_volume_bookworm: "notes-volume", "bookworm", 8000, "/health", Some("/data");
     notes_volume_trixie: "notes-volume", "trixie", 8000, "/health", Some("/data");
+    quart_hypercorn_bookworm: "quart-hypercorn", "bookworm", 8000, "/health", None;
+    quart_hypercorn_trixie: "quart-hypercorn", "trixie", 8000, "/health", None;
     src_package_bookworm: "src-package", "bookworm", 8000, "/health", None;
     src_package_trixie: "src-package", "trixie", 8000, "/health", None;
     starlette_pipfile_bookworm: "starlette-pipfile", "bookworm", 8000, "/health", None;

@@ -2,10 +2,17 @@
 //! on the local test base, `docker run` with the port on 127.0.0.1, real HTTP requests, the
 //! image's own HEALTHCHECK command, a non-root PID 1 and a graceful SIGTERM stop; then the same
 //! for Dockerfile.dev with the source mounted and an edit picked up without a rebuild.
+//!
+//! Each production image is also compared with `terrarium build` of the same project on the
+//! same Python (the differential test: one Plan, two back ends): the files under /app, User,
+//! Env, Cmd, WorkingDir, ExposedPorts, Volumes, Healthcheck and the owner of each volume
+//! directory must be the same; any difference fails with a diff.
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -20,7 +27,7 @@ struct Case {
     edit_to: &'static str,
 }
 
-const CASES: [Case; 9] = [
+const CASES: [Case; 10] = [
     Case {
         name: "django-hashes",
         port: 8000,
@@ -68,6 +75,14 @@ const CASES: [Case; 9] = [
         edit_file: "notes.py",
         edit_from: "hello from notes",
         edit_to: "edited from notes",
+    },
+    Case {
+        name: "quart-hypercorn",
+        port: 8000,
+        health: "/health",
+        edit_file: "app.py",
+        edit_from: "hello from quart",
+        edit_to: "edited from quart",
     },
     Case {
         name: "src-package",
@@ -124,6 +139,172 @@ fn pid1_uid(container: &Container) -> u32 {
         .expect("Uid line")
 }
 
+/// Prints, as JSON, every entry under /app (kind, content hash, owner, executable bit) and the
+/// owner of each directory given as an argument: run by each image's own Python.
+const DESCRIBE_TREE: &str = r#"
+import hashlib, json, os, stat, sys
+entries = {}
+for root, dirs, files in os.walk("/app"):
+    for name in dirs + files:
+        path = os.path.join(root, name)
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            kind = "link " + os.readlink(path)
+        elif stat.S_ISDIR(st.st_mode):
+            kind = "dir"
+        else:
+            with open(path, "rb") as f:
+                kind = "file " + hashlib.sha256(f.read()).hexdigest()
+            kind += " x" if st.st_mode & 0o111 else ""
+        entries[path] = "%s %d:%d" % (kind, st.st_uid, st.st_gid)
+owners = {}
+for path in sys.argv[1:]:
+    st = os.stat(path)
+    owners[path] = "%d:%d" % (st.st_uid, st.st_gid)
+print(json.dumps({"app": entries, "volume_owners": owners}, sort_keys=True))
+"#;
+
+/// Files a Dockerfile build step writes that `terrarium build` does not make yet, because it
+/// can't run the image's Python at build time (Django's collectstatic output). Listed, not
+/// hidden: the native build warns about each build step it skips.
+const BUILD_STEP_OUTPUT: &[(&str, &str)] = &[("django-hashes", "/app/staticfiles")];
+
+/// What the differential test compares of one image.
+fn describe(image: &str, base_env: &[String]) -> BTreeMap<String, serde_json::Value> {
+    let inspect: serde_json::Value = serde_json::from_str(&docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config}}",
+        image,
+    ]))
+    .expect("inspect json");
+    let mut facts = BTreeMap::new();
+    for key in [
+        "User",
+        "Cmd",
+        "Entrypoint",
+        "WorkingDir",
+        "ExposedPorts",
+        "Volumes",
+        "Healthcheck",
+    ] {
+        facts.insert(key.to_string(), inspect[key].clone());
+    }
+    let env: Vec<String> = inspect["Env"]
+        .as_array()
+        .expect("Env")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .filter(|v| !base_env.iter().any(|b| b == v))
+        .map(str::to_owned)
+        .collect();
+    let mut env_sorted = env.clone();
+    env_sorted.sort();
+    facts.insert("Env".into(), serde_json::json!(env_sorted));
+    let volumes: Vec<String> = inspect["Volumes"]
+        .as_object()
+        .map(|v| v.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut args = vec![
+        "run",
+        "--rm",
+        "--entrypoint",
+        "python",
+        image,
+        "-c",
+        DESCRIBE_TREE,
+    ];
+    args.extend(volumes.iter().map(String::as_str));
+    let tree: serde_json::Value = serde_json::from_str(&docker(&args)).expect("tree json");
+    facts.insert("/app".into(), tree["app"].clone());
+    facts.insert("volume owners".into(), tree["volume_owners"].clone());
+    facts
+}
+
+/// The image's own environment variables (`KEY=value`).
+fn env_of(image: &str) -> Vec<String> {
+    serde_json::from_str(&docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Env}}",
+        image,
+    ]))
+    .expect("env json")
+}
+
+/// `terrarium build` of `dir` on bookworm (the test base's CPython 3.11) against the image the
+/// generated Dockerfile made: the same files under /app and the same config.
+fn same_as_native(name: &str, dir: &Path, docker_image: &str) {
+    let native = Image {
+        tag: format!("terrarium-e2e/{name}:native"),
+    };
+    let output = terrarium()
+        .arg("build")
+        .arg(dir)
+        .args(["--distro", "bookworm", "--load", "--tag", &native.tag])
+        .env("TERRARIUM_CACHE_DIR", build_cache())
+        .env("TERRARIUM_DOCKER", docker_bin())
+        .timeout(Duration::from_secs(600))
+        .output()
+        .expect("terrarium build");
+    assert!(
+        output.status.success(),
+        "{name}: native build failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // terrarium.lock is written by the native build; the Dockerfile's context leaves it out.
+    let mut theirs = describe(docker_image, &env_of(TEST_BASE));
+    let runtime_env: Vec<String> = ["PATH", "LANG", "SSL_CERT_FILE"]
+        .iter()
+        .filter_map(|key| {
+            env_of(&native.tag)
+                .into_iter()
+                .find(|e| e.starts_with(&format!("{key}=")))
+        })
+        .collect();
+    let ours = describe(&native.tag, &runtime_env);
+    if let Some((_, skipped)) = BUILD_STEP_OUTPUT.iter().find(|(n, _)| *n == name)
+        && let Some(app) = theirs.get_mut("/app").and_then(|v| v.as_object_mut())
+    {
+        app.retain(|path, _| path != skipped && !path.starts_with(&format!("{skipped}/")));
+    }
+    let mut differences = Vec::new();
+    for (key, docker_value) in &theirs {
+        let native_value = &ours[key];
+        if docker_value == native_value {
+            continue;
+        }
+        match (docker_value.as_object(), native_value.as_object()) {
+            (Some(d), Some(n)) if key == "/app" => {
+                for (path, what) in d {
+                    if n.get(path) != Some(what) {
+                        differences.push(format!(
+                            "/app: {path}: Dockerfile {what}, native {}",
+                            n.get(path).map_or("missing".into(), |v| v.to_string())
+                        ));
+                    }
+                }
+                for (path, what) in n {
+                    if !d.contains_key(path) {
+                        differences
+                            .push(format!("/app: {path}: only in the native image ({what})"));
+                    }
+                }
+            }
+            _ => differences.push(format!(
+                "{key}: Dockerfile {docker_value}, native {native_value}"
+            )),
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{name}: the native image and the Dockerfile's differ:\n  {}",
+        differences.join("\n  ")
+    );
+}
+
 fn production(name: &str) {
     let case = case(name);
     let dir = fixture(name);
@@ -134,6 +315,7 @@ fn production(name: &str) {
         "Dockerfile",
         &[],
     );
+    same_as_native(name, dir.path(), &image.tag);
     let host = free_port();
     // Prod-like: the image must work with a read-only root and only /tmp writable (L09).
     let container = Container::run(
@@ -296,6 +478,7 @@ fixture_tests! {
     flask_factory_uv => "flask-factory-uv",
     flask_requirements => "flask-requirements",
     notes_volume => "notes-volume",
+    quart_hypercorn => "quart-hypercorn",
     src_package => "src-package",
     starlette_pipfile => "starlette-pipfile",
     wsgi_plain => "wsgi-plain",

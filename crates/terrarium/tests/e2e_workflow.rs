@@ -267,6 +267,142 @@ fn run_is_prod_like_and_data_survives_a_second_run() {
     docker(&["volume", "rm", &volume]);
 }
 
+/// A project that holds what must never reach an image (a `.env`, `.git/`, a private key, a
+/// `secrets.json` its own `.dockerignore` names, a virtualenv) and a nested package named
+/// `build`, which must.
+fn leaky_project() -> tempfile::TempDir {
+    let parent = tempfile::Builder::new()
+        .prefix("terrarium-test-")
+        .tempdir()
+        .expect("tempdir");
+    let dir = parent.path().join("leaky");
+    let files: &[(&str, &str)] = &[
+        (
+            "app.py",
+            "from pkg.build.mod import VALUE\n\n\ndef app(environ, start_response):\n    \
+             start_response(\"200 OK\", [(\"Content-Type\", \"text/plain\")])\n    \
+             return [b\"ok\" if environ[\"PATH_INFO\"] == \"/health\" else VALUE.encode()]\n",
+        ),
+        ("pkg/__init__.py", ""),
+        ("pkg/build/__init__.py", ""),
+        (
+            "pkg/build/mod.py",
+            "VALUE = \"from the nested build package\"\n",
+        ),
+        (".env", "API_TOKEN=from-dotenv-never-in-an-image\n"),
+        (".git/HEAD", "ref: refs/heads/main\n"),
+        (
+            ".git/config",
+            "[remote \"origin\"]\n\turl = https://user:pw@example.invalid/r\n",
+        ),
+        ("id_rsa", "-----BEGIN OPENSSH PRIVATE KEY-----\n"),
+        ("secrets.json", "{\"password\": \"hunter2\"}\n"),
+        (".venv/pyvenv.cfg", "home = /usr/bin\n"),
+        (".dockerignore", "# the project's own rules\nsecrets.json\n"),
+        ("terrarium.toml", &format!("base = \"{TEST_BASE}\"\n")),
+    ];
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    parent
+}
+
+/// Every path under /app of `image`, listed by the image's own Python.
+fn app_files(image: &str) -> Vec<String> {
+    let listing = docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "python",
+        image,
+        "-c",
+        "import os\nfor r, ds, fs in os.walk('/app'):\n    for n in ds + fs: print(os.path.join(r, n))",
+    ]);
+    listing.lines().map(str::to_owned).collect()
+}
+
+fn assert_no_secrets(how: &str, image: &str) {
+    let files = app_files(image);
+    for secret in [
+        ".env",
+        ".git",
+        "id_rsa",
+        "secrets.json",
+        ".venv",
+        "terrarium.toml",
+    ] {
+        let leaked: Vec<&String> = files
+            .iter()
+            .filter(|f| f.rsplit('/').next() == Some(secret) && secret != "terrarium.toml")
+            .collect();
+        assert!(leaked.is_empty(), "{how}: {leaked:?} reached the image");
+    }
+    assert!(
+        files.iter().any(|f| f == "/app/pkg/build/mod.py"),
+        "{how}: the nested build package is missing: {files:?}"
+    );
+}
+
+#[test]
+fn secrets_never_reach_an_image_on_any_path() {
+    let parent = leaky_project();
+    let dir = parent.path().join("leaky");
+    let _cleanup = Cleanup(dir.clone());
+    let dir_text = dir.display().to_string();
+
+    // 1. `terrarium run` without `init`: the generated Dockerfile with the plan's rules beside it.
+    let port = free_port();
+    let run = Background::start(&["run", &dir_text, "--port", &port.to_string()]);
+    let served = wait_for(port, "/", Duration::from_secs(180), |r| r.status == 200)
+        .unwrap_or_else(|e| panic!("{e}\n{}", run.output()));
+    assert_eq!(served.body, "from the nested build package");
+    let _prod = Image {
+        tag: "terrarium/leaky:prod".into(),
+    };
+    assert_no_secrets("terrarium run", "terrarium/leaky:prod");
+    let (status, output) = run.interrupt(Duration::from_secs(20));
+    assert!(status.success(), "{output}");
+
+    // 2. `terrarium build`: the native app layer applies the same rules.
+    let native = Image {
+        tag: "terrarium-e2e/leaky:native".into(),
+    };
+    let built = terrarium()
+        .args(["build", &dir_text, "--load", "--tag", &native.tag])
+        .env("TERRARIUM_CACHE_DIR", build_cache())
+        .env("TERRARIUM_DOCKER", docker_bin())
+        .timeout(Duration::from_secs(600))
+        .output()
+        .expect("build");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    assert_no_secrets("terrarium build", &native.tag);
+
+    // 3. `terrarium init` puts its rules before the project's own; `docker build` honours both.
+    let init = terrarium()
+        .args(["init", &dir_text])
+        .output()
+        .expect("init");
+    let said = String::from_utf8_lossy(&init.stdout);
+    assert!(init.status.success(), "{said}");
+    assert!(
+        said.contains("added terrarium's rules to .dockerignore"),
+        "{said}"
+    );
+    let ignore = std::fs::read_to_string(dir.join(".dockerignore")).expect("read");
+    assert!(
+        ignore.ends_with("# the project's own rules\nsecrets.json\n"),
+        "{ignore}"
+    );
+    let image = build_image("terrarium-e2e/leaky:dockerfile", &dir, "Dockerfile", &[]);
+    assert_no_secrets("init + docker build", &image.tag);
+}
+
 #[test]
 fn up_waits_for_health_and_down_keeps_volumes_unless_asked() {
     let dir = fixture("notes-volume");

@@ -16,6 +16,16 @@ pub const TEST_NGINX: &str = "terrarium-test/nginx:bookworm";
 /// The local stand-in for the official postgres image.
 pub const TEST_POSTGRES: &str = "terrarium-test/postgres:15-bookworm";
 
+/// The download cache `terrarium build` shares across the test binaries of one run
+/// (`$TERRARIUM_TEST_CACHE/build`).
+pub fn build_cache() -> PathBuf {
+    std::env::var_os("TERRARIUM_TEST_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/terrarium-test")))
+        .expect("TERRARIUM_TEST_CACHE or HOME")
+        .join("build")
+}
+
 /// The fixture projects directory.
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")

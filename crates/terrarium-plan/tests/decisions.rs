@@ -1,0 +1,188 @@
+//! Decisions that both back ends read from the Plan: the Python and its Debian runtime, secrets
+//! by value, the build context's rules, the project install and the dev server.
+
+use std::path::Path;
+
+use terrarium_debian::Distro;
+use terrarium_plan::{Origin, PlanError, PlanOptions, Server, plan};
+
+/// A project made of `files` in a temporary directory.
+fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    dir
+}
+
+fn planned(dir: &Path, options: &PlanOptions) -> Result<terrarium_plan::Plan, PlanError> {
+    let project = terrarium_project::detect(dir).expect("detect");
+    plan(&project, options)
+}
+
+const FLASK_APP: (&str, &str) = (
+    "app.py",
+    "from flask import Flask\napp = Flask(__name__)\n\n@app.get('/health')\ndef health():\n    return 'ok'\n",
+);
+
+#[test]
+fn the_python_is_one_both_back_ends_provide() {
+    // <3.13 allows 3.12 and 3.11: 3.11 has a Debian runtime, so both back ends run it.
+    let dir = project(&[
+        FLASK_APP,
+        ("requirements.txt", "flask==3.1.2\n"),
+        (".python-version", ""),
+        (
+            "pyproject.toml",
+            "[project]\nname = \"p\"\nrequires-python = \">=3.10,<3.13\"\n",
+        ),
+    ]);
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    assert_eq!(plan.python.value.to_string(), "3.11");
+    assert_eq!(plan.runtime.value, Some(Distro::Bookworm));
+    assert!(plan.base_image.value.starts_with("python:3.11."));
+}
+
+#[test]
+fn a_configured_python_without_a_debian_runtime_says_so() {
+    let dir = project(&[
+        FLASK_APP,
+        ("requirements.txt", "flask==3.1.2\n"),
+        ("terrarium.toml", "python = \"3.12\"\n"),
+    ]);
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    assert_eq!(plan.python.value.to_string(), "3.12");
+    assert_eq!(plan.python.origin, Origin::Config);
+    assert_eq!(plan.runtime.value, None);
+    assert!(
+        plan.runtime.reason.contains("bookworm: 3.11, trixie: 3.13"),
+        "{}",
+        plan.runtime.reason
+    );
+}
+
+#[test]
+fn distro_sets_the_python_or_names_the_constraint_it_breaks() {
+    let dir = project(&[
+        FLASK_APP,
+        ("requirements.txt", "flask==3.1.2\n"),
+        (
+            "pyproject.toml",
+            "[project]\nname = \"p\"\nrequires-python = \">=3.12\"\n",
+        ),
+    ]);
+    let trixie = PlanOptions {
+        distro: Some(Distro::Trixie),
+        ..PlanOptions::default()
+    };
+    let plan = planned(dir.path(), &trixie).unwrap();
+    assert_eq!(plan.python.value.to_string(), "3.13");
+    assert_eq!(plan.runtime.value, Some(Distro::Trixie));
+    let bookworm = PlanOptions {
+        distro: Some(Distro::Bookworm),
+        ..PlanOptions::default()
+    };
+    let err = planned(dir.path(), &bookworm).unwrap_err().to_string();
+    assert!(
+        err.contains("bookworm") && err.contains(">=3.12 (pyproject.toml:3)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_default_with_credentials_is_a_required_secret() {
+    let dir = project(&[
+        (
+            "app.py",
+            "import os\nfrom flask import Flask\napp = Flask(__name__)\n\
+             DB = os.environ.get('DATABASE_URL', 'postgres://app:s3cret@db:5432/app')\n\
+             CACHE = os.environ.get('CACHE_URL', 'redis://cache:6379/0')\n",
+        ),
+        ("requirements.txt", "flask==3.1.2\n"),
+    ]);
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    let setting = |name: &str| {
+        plan.env
+            .value
+            .iter()
+            .find(|e| e.name == name)
+            .unwrap_or_else(|| panic!("{name} in {:?}", plan.env.value))
+            .clone()
+    };
+    let database = setting("DATABASE_URL");
+    assert!(database.secret && database.required && database.default.is_none());
+    let cache = setting("CACHE_URL");
+    assert!(!cache.secret && cache.default.is_some());
+    let env = plan.image_env();
+    assert!(env.iter().all(|(_, v)| !v.contains("s3cret")), "{env:?}");
+    assert!(env.iter().any(|(k, _)| k == "CACHE_URL"));
+    assert!(env.iter().any(|(k, v)| k == "PYTHONUNBUFFERED" && v == "1"));
+}
+
+#[test]
+fn the_context_is_terrariums_rules_then_the_projects() {
+    let dir = project(&[
+        FLASK_APP,
+        ("requirements.txt", "flask==3.1.2\n"),
+        (".dockerignore", "# mine\nsecrets.json\n**/.env\n!keep.pem\n"),
+    ]);
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    let rules = &plan.context.value;
+    assert_eq!(rules.first().map(String::as_str), Some("**/.env"));
+    // A repeat of terrarium's own rule adds nothing; the rest keep their order.
+    assert_eq!(&rules[rules.len() - 2..], ["secrets.json", "!keep.pem"]);
+    let compiled = plan.context_rules().unwrap();
+    assert!(compiled.excludes("secrets.json"));
+    assert!(compiled.excludes("config/.env"));
+    assert!(!compiled.excludes("keep.pem"));
+    assert!(compiled.excludes("other.pem"));
+    assert!(!compiled.excludes("pkg/build/mod.py"));
+    assert!(compiled.excludes("build/lib/x.py"));
+}
+
+#[test]
+fn a_package_is_installed_from_what_the_plan_read() {
+    let dir = project(&[
+        (
+            "pyproject.toml",
+            "[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n\n\
+             [project]\nname = \"My.Service\"\nversion = \"2.1.0\"\ndependencies = [\"flask==3.1.2\"]\n\n\
+             [project.scripts]\nmy-service = \"my_service.cli:main\"\n",
+        ),
+        (
+            "src/my_service/__init__.py",
+            "from flask import Flask\napp = Flask(__name__)\n",
+        ),
+    ]);
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    let install = plan.install_project.value.expect("installed");
+    assert_eq!(install.distribution, "my_service");
+    assert_eq!(install.version, "2.1.0");
+    assert_eq!(install.import_root, "/app/src");
+    assert_eq!(install.scripts[0].name, "my-service");
+    assert_eq!(plan.version.as_deref(), Some("2.1.0"));
+    match &plan.dependencies.value {
+        terrarium_project::DependencySource::Unlocked { requirements, .. } => {
+            assert_eq!(requirements, &["flask==3.1.2"]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_quart_app_on_hypercorn_develops_on_hypercorn() {
+    let dir = project(&[
+        (
+            "app.py",
+            "from quart import Quart\napp = Quart(__name__)\n",
+        ),
+        ("requirements.txt", "quart==0.20.0\nhypercorn==0.17.3\n"),
+    ]);
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    assert_eq!(plan.server.value, Server::Hypercorn);
+    assert_eq!(plan.dev_command.value[0], "hypercorn");
+    assert!(plan.dev_command.value.contains(&"--reload".to_string()));
+    assert!(plan.added_packages.value.is_empty());
+}
