@@ -106,7 +106,9 @@ fn data_directories_belong_to_the_plans_user_also_in_the_source() {
     let tree = tree_of(dir.path());
     assert_eq!(tree["app/data"], ("dir".into(), "10001:10002".into()));
     assert_eq!(tree["app/data/seed.json"].1, "10001:10002");
-    let passwd = tree.get("etc/passwd").expect("an account for the configured user");
+    let passwd = tree
+        .get("etc/passwd")
+        .expect("an account for the configured user");
     assert_eq!(passwd.0, "file");
     assert_eq!(tree["home/nonroot"].1, "10001:10002");
 }

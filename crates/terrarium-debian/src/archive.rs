@@ -71,13 +71,11 @@ impl Archive {
     }
 
     fn meta_key(&self, suite: Suite) -> String {
-        let base: String = self
-            .mirror
-            .base(suite)
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        format!("debian/{base}/{}/InRelease", suite.name())
+        format!(
+            "debian/{}/{}/InRelease",
+            terrarium_image::url_key(self.mirror.base(suite)),
+            suite.name()
+        )
     }
 
     /// The verified Release of `suite`: from the cache when fresh enough, else fetched. The

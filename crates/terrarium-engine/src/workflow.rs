@@ -77,15 +77,12 @@ impl ProjectRef {
 
     /// The named volume for a data directory.
     pub fn volume(&self, path: &str) -> String {
-        let last: String = path
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or("data")
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        format!("terrarium-{}-{}-{last}", self.name, self.id)
+        format!(
+            "terrarium-{}-{}-{}",
+            self.name,
+            self.id,
+            terrarium_plan::volume_name(path)
+        )
     }
 
     /// `label=value` filters that select this project's containers.

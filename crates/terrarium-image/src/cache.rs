@@ -339,6 +339,14 @@ fn settled(metadata: &fs::Metadata) -> bool {
         .is_some_and(|age| age >= RACY_WINDOW)
 }
 
+/// A URL as one component of a metadata key: every character but ASCII letters and digits as
+/// `_` (`https://pypi.org/simple` → `https___pypi_org_simple`).
+pub fn url_key(url: &str) -> String {
+    url.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
 /// The metadata key of a blob's verification stamp.
 fn stamp_key(digest: &Digest) -> String {
     format!("verified/{}", digest.hex())

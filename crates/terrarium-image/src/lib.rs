@@ -25,7 +25,7 @@ mod progress;
 mod publish;
 mod time;
 
-pub use cache::{BlobWriter, CACHE_DIR_ENV, Cache, StoredBlob};
+pub use cache::{BlobWriter, CACHE_DIR_ENV, Cache, StoredBlob, url_key};
 pub use digest::{Digest, DigestParseError, HashingWriter};
 pub use error::Error;
 pub use fetch::{Download, Expected, Fetcher, MAX_SMALL_DOWNLOAD};

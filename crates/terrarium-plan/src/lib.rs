@@ -189,6 +189,24 @@ pub struct ProjectInstall {
     pub scripts: Vec<ConsoleScript>,
 }
 
+/// The short name of the volume that holds a data directory, for compose files and
+/// `terrarium run`: its last path component, other characters as `-` (`/var/lib/my app` →
+/// `my-app`, `/` → `data`).
+pub fn volume_name(path: &str) -> String {
+    let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    let name: String = last
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if name.is_empty() { "data".into() } else { name }
+}
+
 /// Something terrarium could not decide on its own, and the key that settles it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Unsettled {

@@ -126,7 +126,10 @@ fn the_context_is_terrariums_rules_then_the_projects() {
     let dir = project(&[
         FLASK_APP,
         ("requirements.txt", "flask==3.1.2\n"),
-        (".dockerignore", "# mine\nsecrets.json\n**/.env\n!keep.pem\n"),
+        (
+            ".dockerignore",
+            "# mine\nsecrets.json\n**/.env\n!keep.pem\n",
+        ),
     ]);
     let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
     let rules = &plan.context.value;
@@ -174,10 +177,7 @@ fn a_package_is_installed_from_what_the_plan_read() {
 #[test]
 fn a_quart_app_on_hypercorn_develops_on_hypercorn() {
     let dir = project(&[
-        (
-            "app.py",
-            "from quart import Quart\napp = Quart(__name__)\n",
-        ),
+        ("app.py", "from quart import Quart\napp = Quart(__name__)\n"),
         ("requirements.txt", "quart==0.20.0\nhypercorn==0.17.3\n"),
     ]);
     let plan = planned(dir.path(), &PlanOptions::default()).unwrap();

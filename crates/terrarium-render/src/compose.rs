@@ -4,37 +4,13 @@
 
 use std::fmt::Write as _;
 
-use terrarium_plan::Plan;
+use terrarium_plan::{Plan, volume_name};
 
 use crate::{RenderOptions, json_array, json_string};
 
 /// A YAML double-quoted scalar (JSON strings are valid YAML).
 fn quoted(s: &str) -> String {
     json_string(s)
-}
-
-/// The named volume for a container path: its last component (`/data/uploads` → `uploads`).
-pub(crate) fn volume_name(path: &str) -> String {
-    let last = path
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or("data");
-    let name: String = last
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    if name.is_empty() {
-        "data".to_string()
-    } else {
-        name
-    }
 }
 
 /// PostgreSQL's settings as compose interpolations, with defaults.

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use terrarium_plan::{Plan, tools};
 
-use crate::install::{self, Target};
+use crate::install::{self, ImageKind};
 use crate::{json_array, json_string};
 
 const RUN_JOIN: &str = " \\\n && ";
@@ -91,7 +91,7 @@ fn tool_install(out: &mut String, steps: &install::InstallSteps) {
 
 /// The production Dockerfile.
 pub(crate) fn production(plan: &Plan) -> String {
-    let steps = install::steps(plan, Target::Production);
+    let steps = install::steps(plan, ImageKind::Production);
     let user = plan.user.value;
     let port = plan.port.value;
     let mut out = String::new();
@@ -132,7 +132,11 @@ pub(crate) fn production(plan: &Plan) -> String {
     }
     if plan.install_project.value.is_some() {
         out.push_str("COPY . .\n");
-        let _ = writeln!(out, "RUN {}", install::project_install(Target::Production));
+        let _ = writeln!(
+            out,
+            "RUN {}",
+            install::project_install(ImageKind::Production)
+        );
     }
     if steps.commands.is_empty() && plan.install_project.value.is_none() {
         out.push_str("RUN mkdir -p /install\n");
@@ -202,7 +206,7 @@ pub(crate) fn production(plan: &Plan) -> String {
 
 /// The development Dockerfile: run it with the project directory mounted on /app.
 pub(crate) fn development(plan: &Plan) -> String {
-    let steps = install::steps(plan, Target::Development);
+    let steps = install::steps(plan, ImageKind::Development);
     let port = plan.port.value;
     let mut out = String::new();
     header(
@@ -257,7 +261,11 @@ pub(crate) fn development(plan: &Plan) -> String {
     if plan.install_project.value.is_some() {
         out.push_str("# Installed editable: the mounted source is what runs.\n");
         out.push_str("COPY . .\n");
-        let _ = writeln!(out, "RUN {}", install::project_install(Target::Development));
+        let _ = writeln!(
+            out,
+            "RUN {}",
+            install::project_install(ImageKind::Development)
+        );
     }
     out.push_str("USER ${UID}:${GID}\n");
     let _ = writeln!(out, "EXPOSE {port}");

@@ -8,19 +8,19 @@ use std::path::{Path, PathBuf};
 use terrarium_plan::{Plan, tools};
 use terrarium_project::{DependencySource, LockFormat};
 
-/// Production (main dependencies, into `/install`) or development (with dev tools, into the
-/// image's own site-packages).
+/// Which image an install is for: production (main dependencies, into `/install`) or
+/// development (with dev tools, into the image's own site-packages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Target {
+pub(crate) enum ImageKind {
     Production,
     Development,
 }
 
-impl Target {
+impl ImageKind {
     fn uv_install(self) -> &'static str {
         match self {
-            Target::Production => "uv pip install --system --prefix /install",
-            Target::Development => "uv pip install --system",
+            ImageKind::Production => "uv pip install --system --prefix /install",
+            ImageKind::Development => "uv pip install --system",
         }
     }
 }
@@ -38,9 +38,9 @@ pub(crate) struct InstallSteps {
 const REQUIREMENTS: &str = "/tmp/requirements.txt";
 
 /// The steps for `plan` and `target`.
-pub(crate) fn steps(plan: &Plan, target: Target) -> InstallSteps {
+pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
     let install = target.uv_install();
-    let dev = target == Target::Development;
+    let dev = target == ImageKind::Development;
     let mut tools = Vec::new();
     let mut commands = Vec::new();
     let files = plan.dependency_files();
@@ -120,10 +120,10 @@ pub(crate) fn steps(plan: &Plan, target: Target) -> InstallSteps {
 }
 
 /// The command that installs the project itself, after its source is copied.
-pub(crate) fn project_install(target: Target) -> String {
+pub(crate) fn project_install(target: ImageKind) -> String {
     match target {
-        Target::Production => format!("{} --no-deps .", target.uv_install()),
-        Target::Development => format!("{} --no-deps --editable .", target.uv_install()),
+        ImageKind::Production => format!("{} --no-deps .", target.uv_install()),
+        ImageKind::Development => format!("{} --no-deps --editable .", target.uv_install()),
     }
 }
 

@@ -242,7 +242,7 @@ fn compose_file(system: &SystemPlan) -> String {
                 .volumes
                 .value
                 .iter()
-                .map(|v| format!("{}-{}", service.name, compose::volume_name(&v.path))),
+                .map(|v| format!("{}-{}", service.name, terrarium_plan::volume_name(&v.path))),
         );
     }
     compose::named_volumes(&mut out, &volumes);

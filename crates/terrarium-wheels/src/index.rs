@@ -88,12 +88,7 @@ impl Index {
     }
 
     fn meta_key(&self, name: &str) -> String {
-        let base: String = self
-            .base
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        format!("pypi/{base}/{name}.json")
+        format!("pypi/{}/{name}.json", terrarium_image::url_key(&self.base))
     }
 
     /// The files of project `name` (normalized per PEP 503). With `refresh`, a cached page is
