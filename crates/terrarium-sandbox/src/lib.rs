@@ -118,6 +118,8 @@ pub struct Run {
     pub cwd: String,
     /// Host directories to mount.
     pub mounts: Vec<Mount>,
+    /// Kill the command when it runs longer.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// What a command printed.
@@ -241,13 +243,11 @@ impl Rootfs {
             status: "could not start".into(),
             tail: err.to_string(),
         })?;
-        let output = child
-            .wait_with_output()
-            .map_err(|err| SandboxError::Failed {
-                command: line.clone(),
-                status: "could not wait".into(),
-                tail: err.to_string(),
-            })?;
+        let output = wait(child, run.timeout).map_err(|err| SandboxError::Failed {
+            command: line.clone(),
+            status: "did not finish".into(),
+            tail: err.to_string(),
+        })?;
         if !output.status.success() {
             let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
             text.push_str(&String::from_utf8_lossy(&output.stderr));
@@ -264,6 +264,54 @@ impl Rootfs {
             stderr: output.stderr,
         })
     }
+}
+
+/// Wait for `child`, collecting its output; kill it when `timeout` passes first.
+fn wait(
+    mut child: std::process::Child,
+    timeout: Option<std::time::Duration>,
+) -> std::io::Result<std::process::Output> {
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if timeout.is_some_and(|limit| started.elapsed() > limit) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("still running after {:?}: killed", started.elapsed()),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 /// Unpack one layer into `dir` (no whiteouts: terrarium's layers never delete).
@@ -484,6 +532,7 @@ mod tests {
                 env: vec![("PATH".into(), "/usr/bin:/bin".into())],
                 cwd: "/".into(),
                 mounts,
+                timeout: None,
             })
             .unwrap();
         let text = String::from_utf8_lossy(&output.stdout);
@@ -511,11 +560,30 @@ mod tests {
                 env: vec![("PATH".into(), "/usr/bin:/bin".into())],
                 cwd: "/".into(),
                 mounts,
+                timeout: None,
             })
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 40") && err.contains("line 11"), "{err}");
         assert!(!err.contains("line 10\n"), "{err}");
         assert!(err.contains("exit status: 3"), "{err}");
+    }
+
+    #[test]
+    fn a_command_that_hangs_is_killed_at_its_timeout() {
+        let (dir, mounts) = host_root();
+        let started = std::time::Instant::now();
+        let err = Rootfs::from_dir(dir.path())
+            .run(&Run {
+                argv: vec!["/bin/sh".into(), "-c".into(), "sleep 30".into()],
+                env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+                cwd: "/".into(),
+                mounts,
+                timeout: Some(std::time::Duration::from_millis(300)),
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(err.contains("killed"), "{err}");
     }
 }
