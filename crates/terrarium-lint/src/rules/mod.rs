@@ -320,6 +320,36 @@ impl<'a> DockerfileContext<'a> {
         value
     }
 
+    /// The value of variable `name` that instruction `index` sees: ARG and ENV defaults of the
+    /// instructions before it in its stage chain, then global ARGs.
+    pub fn variable_before(&self, index: usize, name: &str) -> Option<String> {
+        let stage = self.stage_of(index)?;
+        let mut value = self
+            .file
+            .global_args()
+            .into_iter()
+            .filter(|(k, _)| k == name)
+            .filter_map(|(_, v)| v)
+            .next_back();
+        let before = self
+            .file
+            .chain(stage)
+            .into_iter()
+            .flat_map(|s| s.body.clone())
+            .take_while(|&n| n != index);
+        for inst in before.map(|n| &self.file.instructions[n]) {
+            if !matches!(inst.kind, Kind::Arg | Kind::Env) {
+                continue;
+            }
+            for (k, v) in inst.pairs() {
+                if let (true, Some(v)) = (k.text == name, v) {
+                    value = Some(v.text);
+                }
+            }
+        }
+        value
+    }
+
     /// The directory of the build context (the Dockerfile's directory).
     pub fn context_dir(&self) -> &Path {
         match self.path.parent() {

@@ -7,6 +7,7 @@ use super::detect::{
 use super::{DockerfileContext, Emitter, Rule};
 use crate::dockerfile::Kind;
 use crate::finding::{LessonId, Severity};
+use crate::shell::Command;
 
 pub(super) const RULES: &[Rule] = &[
     Rule {
@@ -69,8 +70,12 @@ pub(super) const RULES: &[Rule] = &[
         lesson: None,
         severity: Severity::Warning,
         summary: "pip install keeps its download cache in the final image",
-        rationale: "pip's cache is useless in an image and adds megabytes to the layer. (Build \
-                    stages whose files are copied out selectively are not checked.)",
+        rationale: "pip's cache is useless in an image and adds megabytes to the layer. The \
+                    cache is off with `--no-cache-dir` or any abbreviation pip accepts for it \
+                    (`--no-cache`), `PIP_NO_CACHE_DIR` set to any value (pip treats even `0` \
+                    as off) by an earlier ENV or ARG, on the command or exported in the RUN, or \
+                    a cache mount. (Build stages whose files are copied out selectively are not \
+                    checked.)",
         bad: "RUN pip install -r requirements.txt",
         good: "RUN pip install --no-cache-dir -r requirements.txt",
         fix: "add --no-cache-dir (or ENV PIP_NO_CACHE_DIR=1, or a cache mount)",
@@ -229,21 +234,19 @@ fn pip_cache(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
         {
             continue;
         }
-        let env_off = cx
-            .stage_of(n)
-            .and_then(|s| cx.variable(s, "PIP_NO_CACHE_DIR"))
-            .is_some_and(|v| {
-                !matches!(
-                    v.to_ascii_lowercase().as_str(),
-                    "" | "0" | "false" | "off" | "no"
-                )
-            });
-        if env_off {
+        if cx
+            .variable_before(n, "PIP_NO_CACHE_DIR")
+            .is_some_and(|v| pip_env_disables_cache(&v))
+        {
             continue;
         }
+        let mut exported = false;
         for cmd in &script.commands {
-            if let Some((false, _)) = pip_install(cmd)
-                && !cmd.has_option(&["--no-cache-dir"])
+            exported |= exports_no_cache_dir(cmd);
+            if let Some((false, args)) = pip_install(cmd)
+                && !exported
+                && !args.iter().any(|w| is_pip_no_cache_dir(&w.text))
+                && !assigns_no_cache_dir(cmd)
             {
                 out.span(
                     cmd.span(),
@@ -252,6 +255,41 @@ fn pip_cache(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
             }
         }
     }
+}
+
+/// Whether a pip argument is `--no-cache-dir` or an abbreviation of it. pip parses its options
+/// with optparse, which accepts any unambiguous prefix of a long option: `--no-cache` and
+/// `--no-ca` mean `--no-cache-dir` (`--no-c` could also be `--no-clean` or `--no-compile`).
+pub(super) fn is_pip_no_cache_dir(arg: &str) -> bool {
+    let name = arg.split('=').next().unwrap_or(arg);
+    name.len() >= "--no-ca".len() && "--no-cache-dir".starts_with(name)
+}
+
+/// Whether a `PIP_NO_CACHE_DIR` value turns pip's cache off. pip disables the cache for any
+/// value it accepts as a boolean, `0` and `false` included (kept for backward compatibility);
+/// only an empty value leaves it on.
+fn pip_env_disables_cache(value: &str) -> bool {
+    !value.trim_matches(['"', '\'']).is_empty()
+}
+
+/// `PIP_NO_CACHE_DIR=1 pip install ...` or `env PIP_NO_CACHE_DIR=1 pip install ...`.
+fn assigns_no_cache_dir(cmd: &Command) -> bool {
+    let end = cmd.program_index().unwrap_or(cmd.words.len());
+    cmd.words[..end].iter().any(|w| {
+        w.text
+            .strip_prefix("PIP_NO_CACHE_DIR=")
+            .is_some_and(pip_env_disables_cache)
+    })
+}
+
+/// `export PIP_NO_CACHE_DIR=1` earlier in the same RUN.
+fn exports_no_cache_dir(cmd: &Command) -> bool {
+    cmd.program_name() == Some("export")
+        && cmd.args().iter().any(|w| {
+            w.text
+                .strip_prefix("PIP_NO_CACHE_DIR=")
+                .is_some_and(pip_env_disables_cache)
+        })
 }
 
 fn python_unbuffered(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
@@ -345,5 +383,29 @@ fn log_file(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pip_accepts_prefixes_of_no_cache_dir() {
+        for arg in ["--no-cache-dir", "--no-cache", "--no-cach", "--no-ca"] {
+            assert!(is_pip_no_cache_dir(arg), "{arg}");
+        }
+        for arg in ["--no-c", "--no-clean", "--no-compile", "--cache-dir", "-n"] {
+            assert!(!is_pip_no_cache_dir(arg), "{arg}");
+        }
+    }
+
+    #[test]
+    fn any_pip_no_cache_dir_value_turns_the_cache_off() {
+        for value in ["1", "true", "0", "false", "off", "\"no\""] {
+            assert!(pip_env_disables_cache(value), "{value}");
+        }
+        assert!(!pip_env_disables_cache(""));
+        assert!(!pip_env_disables_cache("''"));
     }
 }
