@@ -195,11 +195,12 @@ pub struct DockerfileContext<'a> {
     pub file: &'a Dockerfile,
     /// Its path (for sibling files such as `.dockerignore`).
     pub path: &'a Path,
-    /// Whether the file or its final stage is meant for development (dev servers allowed).
+    /// Whether the file, or every stage of it, is meant for development (dev servers allowed).
     pub dev_target: bool,
     /// The settings.
     pub config: &'a Config,
     scripts: Vec<Option<Script>>,
+    production: Option<usize>,
 }
 
 impl<'a> DockerfileContext<'a> {
@@ -216,18 +217,28 @@ impl<'a> DockerfileContext<'a> {
                 .then(|| i.script())
             })
             .collect();
+        let production = production_stage(file);
         let dev_target = is_dev_path(path)
-            || file
-                .final_stage()
+            || production
+                .and_then(|i| file.stages.get(i))
                 .and_then(|s| s.name.as_deref())
-                .is_some_and(is_dev_name);
+                .is_some_and(is_dev_stage);
         DockerfileContext {
             file,
             path,
             dev_target,
             config,
             scripts,
+            production,
         }
+    }
+
+    /// The stage that is the production image: the last stage, or, when the last stage is a
+    /// dev target (`dev`, `dev-envs`, `development`, `debug`, ...), the last stage before it
+    /// that is not one. Rules about the shipped image look at this stage and its chain; when
+    /// every stage is a dev target the last one is used and the file is a dev target.
+    pub fn production_stage(&self) -> Option<&'a Stage> {
+        self.production.and_then(|i| self.file.stages.get(i))
     }
 
     /// The parsed commands of instruction `index` (RUN, CMD, ENTRYPOINT, HEALTHCHECK).
@@ -247,9 +258,9 @@ impl<'a> DockerfileContext<'a> {
             .filter_map(|(n, i)| self.script(n).map(|s| (n, i, s)))
     }
 
-    /// Indices of the instructions that make up the final image (its stage chain).
+    /// Indices of the instructions that make up the production image (its stage chain).
     pub fn runtime(&self) -> Vec<usize> {
-        let Some(stage) = self.file.final_stage() else {
+        let Some(stage) = self.production_stage() else {
             return Vec::new();
         };
         self.file
@@ -259,7 +270,7 @@ impl<'a> DockerfileContext<'a> {
             .collect()
     }
 
-    /// The CMD and ENTRYPOINT that take effect in the final image, with their commands.
+    /// The CMD and ENTRYPOINT that take effect in the production image, with their commands.
     pub fn entry_commands(&self) -> Vec<(usize, &'a Instruction, &Script)> {
         let runtime = self.runtime();
         let mut out = Vec::new();
@@ -276,10 +287,9 @@ impl<'a> DockerfileContext<'a> {
         out
     }
 
-    /// The final stage's FROM span (where image-wide findings point).
+    /// The production stage's FROM span (where image-wide findings point).
     pub fn final_from_span(&self) -> Span {
-        self.file
-            .final_stage()
+        self.production_stage()
             .map(|s| self.file.instructions[s.from].span)
             .or_else(|| self.file.instructions.first().map(|i| i.span))
             .unwrap_or_default()
@@ -293,7 +303,7 @@ impl<'a> DockerfileContext<'a> {
             .find(|s| s.from == index || s.body.contains(&index))
     }
 
-    /// Whether instruction `index` is part of the final image.
+    /// Whether instruction `index` is part of the production image.
     pub fn in_runtime(&self, index: usize) -> bool {
         self.runtime().contains(&index)
     }
@@ -358,7 +368,7 @@ impl<'a> DockerfileContext<'a> {
         }
     }
 
-    /// The text of the file the final image has at `image_path`, when a COPY or ADD of the
+    /// The text of the file the production image has at `image_path`, when a COPY or ADD of the
     /// final stage puts it there from the build context (or from a heredoc). Files over 1 MiB
     /// and files that cannot be read give `None`.
     pub fn context_file(&self, image_path: &str) -> Option<String> {
@@ -434,9 +444,9 @@ impl<'a> DockerfileContext<'a> {
         }
     }
 
-    /// Whether the final image is a Python app image (a Python base or Python tooling used).
+    /// Whether the production image is a Python app image (a Python base or Python tooling used).
     pub fn is_python_image(&self) -> bool {
-        let Some(stage) = self.file.final_stage() else {
+        let Some(stage) = self.production_stage() else {
             return false;
         };
         if self
@@ -507,6 +517,27 @@ pub fn is_dev_path(path: &Path) -> bool {
 pub fn is_dev_name(name: &str) -> bool {
     matches!(
         name.to_ascii_lowercase().as_str(),
-        "dev" | "development" | "develop" | "debug"
+        "dev" | "devel" | "development" | "develop" | "debug" | "devcontainer"
     )
+}
+
+/// Whether a stage name marks a dev target: a dev word on its own or as a part of the name
+/// (`dev`, `dev-envs`, `development`, `app_debug`).
+pub fn is_dev_stage(name: &str) -> bool {
+    name.split(['-', '_', '.']).any(is_dev_name)
+}
+
+/// The index of the production stage: the last stage that is not a dev target, when the last
+/// stage is one; otherwise (and when every stage is a dev target) the last stage.
+fn production_stage(file: &Dockerfile) -> Option<usize> {
+    let last = file.stages.last()?;
+    let is_dev = |s: &Stage| s.name.as_deref().is_some_and(is_dev_stage);
+    if !is_dev(last) {
+        return Some(last.index);
+    }
+    file.stages
+        .iter()
+        .rev()
+        .find(|s| !is_dev(s))
+        .map_or(Some(last.index), |s| Some(s.index))
 }

@@ -17,7 +17,9 @@ pub(super) const RULES: &[Rule] = &[
         summary: "the image serves with a development server (flask run, manage.py runserver, --reload)",
         rationale: "Framework development servers are single-process, unhardened and slow; \
                     `--reload` watches files. Production images run gunicorn, uWSGI or uvicorn \
-                    workers. Dev targets (Dockerfile.dev, a stage named dev) are exempt.",
+                    workers. Dev targets (Dockerfile.dev, a file whose stages are all dev \
+                    stages) are exempt; when the last stage is a dev stage (`dev`, `dev-envs`, \
+                    `development`, ...) the last stage before it is the production image checked.",
         bad: "CMD [\"flask\", \"run\", \"--host=0.0.0.0\"]",
         good: "CMD [\"gunicorn\", \"--bind\", \"0.0.0.0:8000\", \"--workers\", \"2\", \"app:app\"]",
         fix: "run a production server: gunicorn (WSGI) or uvicorn/gunicorn with uvicorn workers (ASGI)",
@@ -300,7 +302,7 @@ fn python_unbuffered(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     if !runs_python || !cx.is_python_image() {
         return;
     }
-    let Some(stage) = cx.file.final_stage() else {
+    let Some(stage) = cx.production_stage() else {
         return;
     };
     let set = cx

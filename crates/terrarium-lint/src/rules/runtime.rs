@@ -189,7 +189,7 @@ fn entrypoint_without_exec(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
 }
 
 fn root_user(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
-    let Some(stage) = cx.file.final_stage() else {
+    let Some(stage) = cx.production_stage() else {
         return;
     };
     let Some(root) = cx.file.chain(stage).first().copied() else {
@@ -292,7 +292,7 @@ fn missing_volume(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
 }
 
 fn writable_app_dir(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
-    let Some(stage) = cx.file.final_stage() else {
+    let Some(stage) = cx.production_stage() else {
         return;
     };
     let workdir = cx
@@ -412,7 +412,7 @@ fn build_tools_in_final(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
 }
 
 fn full_base_image(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
-    let Some(stage) = cx.file.final_stage() else {
+    let Some(stage) = cx.production_stage() else {
         return;
     };
     let Some(root) = cx.file.chain(stage).first().copied() else {

@@ -591,6 +591,36 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
             d("FROM python:3.12-slim AS base\nUSER 1000\nFROM base\nCMD [\"python\"]\n"),
             false,
         ),
+        (
+            "root-user",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS app\nUSER 1000\nFROM app AS dev-envs\nUSER root\n"),
+            false,
+        ),
+        (
+            "root-user",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS dev\nCMD [\"python\"]\n"),
+            true,
+        ),
+        (
+            "dev-server",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS base\nCMD [\"flask\", \"run\"]\nFROM base AS development\n"),
+            true,
+        ),
+        (
+            "dev-server",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS base\nCMD [\"gunicorn\", \"app:app\"]\nFROM base AS dev-envs\nCMD [\"flask\", \"run\"]\n"),
+            false,
+        ),
+        (
+            "build-tools-in-final",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS app\nUSER 1000\nFROM app AS app_debug\nRUN apt-get install -y gcc\n"),
+            false,
+        ),
         ("missing-expose", "Dockerfile", edit("EXPOSE", ""), true),
         (
             "missing-expose",
@@ -1719,4 +1749,36 @@ fn duplicated_build_between_dockerfile_and_dev() {
             .iter()
             .any(|f| f.rule == "duplicated-build")
     );
+}
+
+#[test]
+fn the_production_stage_is_the_last_one_that_is_not_a_dev_target() {
+    let stage_of = |src: &str| {
+        let file = crate::dockerfile::parse(src);
+        let config = Config::default();
+        let cx = super::DockerfileContext::new(&file, Path::new("Dockerfile"), &config);
+        (
+            cx.production_stage().and_then(|s| s.name.clone()),
+            cx.dev_target,
+        )
+    };
+    assert_eq!(
+        stage_of("FROM a:1 AS build\nFROM b:1 AS app\nFROM app AS dev-envs\n"),
+        (Some("app".into()), false)
+    );
+    assert_eq!(
+        stage_of("FROM a:1 AS app\nFROM app AS development\nFROM app AS debug\n"),
+        (Some("app".into()), false)
+    );
+    assert_eq!(
+        stage_of("FROM a:1 AS dev\nFROM a:1 AS test\n"),
+        (Some("test".into()), false)
+    );
+    assert_eq!(
+        stage_of("FROM a:1 AS dev\nFROM dev AS devcontainer\n"),
+        (Some("devcontainer".into()), true)
+    );
+    assert!(super::is_dev_stage("dev-envs"));
+    assert!(super::is_dev_stage("app_debug"));
+    assert!(!super::is_dev_stage("devops"));
 }
