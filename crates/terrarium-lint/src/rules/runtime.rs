@@ -13,7 +13,13 @@ pub(super) const RULES: &[Rule] = &[
         severity: Severity::Error,
         summary: "the final image runs as root (no USER, or USER root)",
         rationale: "A process running as root in a container is root on the host if it \
-                    escapes, and can rewrite its own image files. Run as a fixed non-root UID.",
+                    escapes, and can rewrite its own image files. Run as a fixed non-root UID. \
+                    Bases that default to a non-root user (distroless `nonroot`, Chainguard, \
+                    `*-unprivileged`) pass. The stock nginx and httpd images used as they are, \
+                    as a proxy, are reported as info only: their master process starts as \
+                    root by design (to bind port 80 and read keys) and the workers that serve \
+                    requests drop to an unprivileged user; nginxinc/nginx-unprivileged runs \
+                    entirely as non-root.",
         bad: "FROM python:3.12-slim\nCMD [\"gunicorn\", \"app:app\"]",
         good: "FROM python:3.12-slim\nRUN useradd --system --uid 65532 nonroot\nUSER 65532:65532\nCMD [\"gunicorn\", \"app:app\"]",
         fix: "create a user and add `USER 65532:65532` (or a named non-root user) to the final stage",
@@ -196,7 +202,10 @@ fn root_user(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
         return;
     };
     let base = &root.base_resolved;
-    if base.contains("nonroot") || base.starts_with("cgr.dev/chainguard/") {
+    if base.contains("nonroot")
+        || base.contains("unprivileged")
+        || base.starts_with("cgr.dev/chainguard/")
+    {
         return;
     }
     let user = cx
@@ -206,10 +215,21 @@ fn root_user(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
         .map(|n| &cx.file.instructions[n])
         .find(|i| i.kind == Kind::User);
     match user {
-        None => out.span(
-            cx.final_from_span(),
-            "the final stage has no USER: the container runs as root",
-        ),
+        None => match privilege_dropping_proxy(cx, base) {
+            Some(server) => out.span_with(
+                cx.final_from_span(),
+                Severity::Info,
+                format!(
+                    "the stock `{server}` image starts its master process as root by design and \
+                     its workers drop to an unprivileged user; for a fully non-root proxy use \
+                     nginxinc/nginx-unprivileged or set USER and a port above 1024"
+                ),
+            ),
+            None => out.span(
+                cx.final_from_span(),
+                "the final stage has no USER: the container runs as root",
+            ),
+        },
         Some(inst) => {
             let Some(word) = inst.words().into_iter().next() else {
                 return;
@@ -224,6 +244,48 @@ fn root_user(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
             }
         }
     }
+}
+
+/// Servers whose official image starts as root and drops privileges in its worker processes.
+const PRIVILEGE_DROPPING_SERVERS: [&str; 2] = ["nginx", "httpd"];
+
+/// For an official nginx or httpd base used as it is (a proxy: no Python installed, and the
+/// container still starts the server), the server's name.
+fn privilege_dropping_proxy(cx: &DockerfileContext<'_>, base: &str) -> Option<&'static str> {
+    let repo = official_repository(base)?;
+    let server = PRIVILEGE_DROPPING_SERVERS
+        .into_iter()
+        .find(|s| *s == repo)?;
+    if cx.is_python_image() {
+        return None;
+    }
+    let starts_server = cx.entry_commands().iter().all(|(_, _, script)| {
+        script.commands.iter().all(|c| {
+            c.program_name().is_some_and(|p| {
+                matches!(
+                    p,
+                    "nginx" | "httpd" | "httpd-foreground" | "apachectl" | "docker-entrypoint.sh"
+                )
+            })
+        })
+    });
+    starts_server.then_some(server)
+}
+
+/// The repository name of an official Docker Hub image (`nginx:1.27-alpine`,
+/// `docker.io/library/nginx@sha256:...` give `nginx`); `None` for other registries and
+/// namespaces.
+fn official_repository(image: &str) -> Option<&str> {
+    let name = image.split('@').next().unwrap_or(image);
+    let name = name
+        .strip_prefix("docker.io/")
+        .or_else(|| name.strip_prefix("index.docker.io/"))
+        .unwrap_or(name);
+    let name = name.strip_prefix("library/").unwrap_or(name);
+    if name.contains('/') {
+        return None;
+    }
+    name.split(':').next()
 }
 
 fn serves_web(cx: &DockerfileContext<'_>) -> bool {

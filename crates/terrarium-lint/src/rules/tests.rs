@@ -621,6 +621,18 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
             d("FROM python:3.12-slim AS app\nUSER 1000\nFROM app AS app_debug\nRUN apt-get install -y gcc\n"),
             false,
         ),
+        (
+            "root-user",
+            "Dockerfile",
+            d("FROM nginxinc/nginx-unprivileged:1.27-alpine\nCOPY default.conf /etc/nginx/conf.d/\n"),
+            false,
+        ),
+        (
+            "root-user",
+            "Dockerfile",
+            d("FROM nginx:1.27-alpine\nRUN apk add --no-cache python3 py3-pip\nCMD [\"gunicorn\", \"app:app\"]\n"),
+            true,
+        ),
         ("missing-expose", "Dockerfile", edit("EXPOSE", ""), true),
         (
             "missing-expose",
@@ -1781,4 +1793,30 @@ fn the_production_stage_is_the_last_one_that_is_not_a_dev_target() {
     assert!(super::is_dev_stage("dev-envs"));
     assert!(super::is_dev_stage("app_debug"));
     assert!(!super::is_dev_stage("devops"));
+}
+
+#[test]
+fn a_stock_nginx_proxy_image_is_root_at_info() {
+    let severity = |src: &str| {
+        lint("Dockerfile", src)
+            .into_iter()
+            .find(|f| f.rule == "root-user")
+            .map(|f| (f.severity, f.message))
+    };
+    let proxy =
+        "FROM docker.io/library/nginx:1.27.3-alpine\nCOPY default.conf /etc/nginx/conf.d/\n";
+    let (level, message) = severity(proxy).expect("reported");
+    assert_eq!(level, crate::Severity::Info);
+    assert!(message.contains("by design"), "{message}");
+    let started = format!("{proxy}CMD [\"nginx\", \"-g\", \"daemon off;\"]\n");
+    assert_eq!(severity(&started).map(|s| s.0), Some(crate::Severity::Info));
+    let other = format!("{proxy}CMD [\"/srv/app\"]\n");
+    assert_eq!(severity(&other).map(|s| s.0), Some(crate::Severity::Error));
+    let root = format!("{proxy}USER root\n");
+    assert_eq!(severity(&root).map(|s| s.0), Some(crate::Severity::Error));
+    let not_official = "FROM example/nginx:1.27\n";
+    assert_eq!(
+        severity(not_official).map(|s| s.0),
+        Some(crate::Severity::Error)
+    );
 }
