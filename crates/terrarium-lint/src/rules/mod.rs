@@ -218,7 +218,7 @@ impl<'a> DockerfileContext<'a> {
             })
             .collect();
         let production = production_stage(file);
-        let dev_target = is_dev_path(path)
+        let dev_target = is_dev_file(path)
             || production
                 .and_then(|i| file.stages.get(i))
                 .and_then(|s| s.name.as_deref())
@@ -495,7 +495,8 @@ pub struct ComposeContext<'a> {
     pub file: &'a ComposeFile,
     /// Its path.
     pub path: &'a Path,
-    /// Whether the file is a development override (dev servers allowed).
+    /// Whether the file is for development (dev servers allowed): a dev override, or the plain
+    /// compose file beside a production one (see [`is_dev_file`]).
     pub dev_file: bool,
     /// The settings.
     pub config: &'a Config,
@@ -504,13 +505,67 @@ pub struct ComposeContext<'a> {
 /// Whether a Dockerfile or compose file name marks a development target
 /// (`Dockerfile.dev`, `dev.Dockerfile`, `compose.dev.yaml`, `docker-compose.override.yml`).
 pub fn is_dev_path(path: &Path) -> bool {
-    let name = path
-        .file_name()
+    file_name_lower(path)
+        .split(['.', '-', '_'])
+        .any(|part| is_dev_name(part) || part == "override" || part == "local")
+}
+
+/// Whether a file is meant for development: its name says so ([`is_dev_path`]), or it is the
+/// plain `compose.yaml`/`docker-compose.yml`/`Dockerfile`/`Containerfile` of a directory that
+/// also holds a production variant of the same kind (`docker-compose.prod.yml`,
+/// `compose.production.yaml`, `Dockerfile.prod`): then the plain file is the dev one.
+pub fn is_dev_file(path: &Path) -> bool {
+    is_dev_path(path) || has_production_sibling(path)
+}
+
+/// Whether a file name marks production (`docker-compose.prod.yml`, `compose.production.yaml`,
+/// `Dockerfile.prod`, `prod.Dockerfile`).
+pub fn is_production_path(path: &Path) -> bool {
+    file_name_lower(path)
+        .split(['.', '-', '_'])
+        .any(|part| matches!(part, "prod" | "production"))
+}
+
+/// The file name, lowercased (empty when there is none).
+fn file_name_lower(path: &Path) -> String {
+    path.file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("")
-        .to_ascii_lowercase();
-    name.split(['.', '-', '_'])
-        .any(|part| is_dev_name(part) || part == "override" || part == "local")
+        .to_ascii_lowercase()
+}
+
+/// Whether the file has the plain name of its kind, with no environment in it.
+fn is_plain_name(path: &Path) -> bool {
+    let name = file_name_lower(path);
+    let stem = name
+        .strip_suffix(".yaml")
+        .or_else(|| name.strip_suffix(".yml"))
+        .unwrap_or(&name);
+    matches!(
+        stem,
+        "compose" | "docker-compose" | "dockerfile" | "containerfile"
+    )
+}
+
+/// Whether a plain-named file has a production variant of the same kind beside it.
+fn has_production_sibling(path: &Path) -> bool {
+    let Some(kind) = crate::lint::FileKind::from_name(path) else {
+        return false;
+    };
+    if !is_plain_name(path) {
+        return false;
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.filter_map(Result::ok).any(|entry| {
+        let sibling = entry.path();
+        crate::lint::FileKind::from_name(&sibling) == Some(kind) && is_production_path(&sibling)
+    })
 }
 
 /// Whether a stage or service name marks development.

@@ -1820,3 +1820,31 @@ fn a_stock_nginx_proxy_image_is_root_at_info() {
         Some(crate::Severity::Error)
     );
 }
+
+#[test]
+fn a_plain_file_beside_a_production_one_is_for_development() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let touch = |name: &str| std::fs::write(dir.path().join(name), "").expect("write");
+    let plain = dir.path().join("docker-compose.yml");
+    touch("docker-compose.yml");
+    assert!(!super::is_dev_file(&plain));
+    touch("compose.production.yaml");
+    assert!(super::is_dev_file(&plain));
+    assert!(!super::is_dev_file(
+        &dir.path().join("compose.production.yaml")
+    ));
+    assert!(
+        !super::is_dev_file(&dir.path().join("compose.staging.yaml")),
+        "only the plain file becomes the dev one"
+    );
+    let dockerfile = dir.path().join("Dockerfile");
+    assert!(
+        !super::is_dev_file(&dockerfile),
+        "a compose file is not its variant"
+    );
+    touch("Dockerfile.prod");
+    assert!(super::is_dev_file(&dockerfile));
+    let src = "FROM python:3.12-slim\nUSER 1000\nCMD [\"flask\", \"run\"]\n";
+    let findings = lint_source(&dockerfile, src, FileKind::Dockerfile, &Config::default());
+    assert!(!has(&findings, "dev-server"), "{findings:#?}");
+}
