@@ -164,7 +164,8 @@ pub fn installs_dependencies(cmd: &Command) -> bool {
 }
 
 /// Package arguments of an OS package manager install (`apt-get install`, `apk add`,
-/// `yum/dnf install`), with version suffixes removed.
+/// `yum/dnf install`), with version suffixes removed. The name of an apk virtual package
+/// (`apk add --virtual .build-deps gcc`) is not a package: see [`apk_virtual`].
 pub fn os_packages(cmd: &Command) -> Vec<(&Word, &str)> {
     let Some(name) = cmd.program_name() else {
         return Vec::new();
@@ -178,9 +179,10 @@ pub fn os_packages(cmd: &Command) -> Vec<(&Word, &str)> {
     let Some(pos) = args.iter().position(|w| w.text == verb) else {
         return Vec::new();
     };
+    let group = apk_virtual(cmd);
     args[pos + 1..]
         .iter()
-        .filter(|w| !w.text.starts_with('-'))
+        .filter(|w| !w.text.starts_with('-') && Some(w.text.as_str()) != group)
         .map(|w| {
             let pkg = w.text.split(['=', ':']).next().unwrap_or(&w.text);
             let pkg = if name == "apk" {
@@ -193,27 +195,37 @@ pub fn os_packages(cmd: &Command) -> Vec<(&Word, &str)> {
         .collect()
 }
 
-/// Packages removed again in a script (`apt-get purge`, `apk del`).
-pub fn removed_packages(script: &Script) -> Vec<String> {
-    script
-        .commands
+/// The virtual package an `apk add --virtual NAME` (or `-t NAME`) groups its packages under:
+/// `apk del NAME` removes them all.
+pub fn apk_virtual(cmd: &Command) -> Option<&str> {
+    if cmd.program_name() != Some("apk") {
+        return None;
+    }
+    let args = cmd.args();
+    args.iter()
+        .enumerate()
+        .find_map(|(i, w)| match w.text.as_str() {
+            "--virtual" | "-t" => args.get(i + 1).map(|v| v.text.as_str()),
+            t => t.strip_prefix("--virtual="),
+        })
+}
+
+/// The packages a command removes: `apt-get purge/remove`, `apk del`, `dnf/yum remove`.
+pub fn removed_by(cmd: &Command) -> Vec<&str> {
+    let verbs: &[&str] = match cmd.program_name() {
+        Some("apt-get" | "apt" | "aptitude") => &["purge", "remove"],
+        Some("apk") => &["del"],
+        Some("yum" | "dnf" | "microdnf" | "zypper") => &["remove", "erase", "rm"],
+        _ => return Vec::new(),
+    };
+    let args = cmd.args();
+    let Some(pos) = args.iter().position(|w| verbs.contains(&w.text.as_str())) else {
+        return Vec::new();
+    };
+    args[pos + 1..]
         .iter()
-        .filter(|c| {
-            let args = c.args();
-            match c.program_name() {
-                Some("apt-get" | "apt") => args
-                    .iter()
-                    .any(|w| matches!(w.text.as_str(), "purge" | "remove")),
-                Some("apk") => args.iter().any(|w| w.text == "del"),
-                _ => false,
-            }
-        })
-        .flat_map(|c| {
-            c.args()
-                .iter()
-                .filter(|w| !w.text.starts_with('-'))
-                .map(|w| w.text.clone())
-        })
+        .filter(|w| !w.text.starts_with('-'))
+        .map(|w| w.text.split(['=', ':']).next().unwrap_or(&w.text))
         .collect()
 }
 
@@ -476,5 +488,19 @@ mod tests {
         assert!(is_database("docker.io/library/postgres:16"));
         assert!(!is_database("python:3.12-slim"));
         assert!(os_packages(&first("apt-get install -y gcc=4:12 libpq-dev"))[0].1 == "gcc");
+        let virt = first("apk add --no-cache --virtual .build-deps gcc musl-dev");
+        let pkgs: Vec<_> = os_packages(&virt).iter().map(|p| p.1).collect();
+        assert_eq!(pkgs, ["gcc", "musl-dev"]);
+        assert_eq!(apk_virtual(&virt), Some(".build-deps"));
+        assert_eq!(
+            removed_by(&first("apt-get purge -y --auto-remove gcc libpq-dev")),
+            ["gcc", "libpq-dev"]
+        );
+        assert_eq!(
+            removed_by(&first("apk del --no-network .build-deps")),
+            [".build-deps"]
+        );
+        assert_eq!(removed_by(&first("dnf remove -y gcc")), ["gcc"]);
+        assert!(removed_by(&first("apt-get install -y gcc")).is_empty());
     }
 }

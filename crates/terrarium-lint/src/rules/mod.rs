@@ -444,6 +444,55 @@ impl<'a> DockerfileContext<'a> {
         }
     }
 
+    /// The OS packages the production image's RUNs install, each with where it is removed
+    /// again, if it is.
+    pub fn os_installs(&self) -> Vec<OsInstall<'_>> {
+        let runtime: Vec<usize> = self
+            .runtime()
+            .into_iter()
+            .filter(|&n| self.file.instructions[n].kind == Kind::Run)
+            .collect();
+        let mut out = Vec::new();
+        for (at, &n) in runtime.iter().enumerate() {
+            let Some(script) = self.script(n) else {
+                continue;
+            };
+            for (c, cmd) in script.commands.iter().enumerate() {
+                let group = detect::apk_virtual(cmd);
+                for (word, package) in detect::os_packages(cmd) {
+                    let removes = |other: &crate::shell::Command| {
+                        detect::removed_by(other)
+                            .iter()
+                            .any(|r| *r == package || Some(*r) == group)
+                    };
+                    let same_run = script.commands[c + 1..].iter().find(|o| removes(o));
+                    let later = runtime[at + 1..]
+                        .iter()
+                        .find_map(|&m| self.script(m)?.commands.iter().find(|o| removes(o)));
+                    let removal = match (same_run, later) {
+                        (Some(_), _) => Some(Removal::SameRun),
+                        (None, Some(o)) => Some(Removal::Later {
+                            line: self.line_of(o.span()),
+                        }),
+                        (None, None) => None,
+                    };
+                    out.push(OsInstall {
+                        word,
+                        package: package.to_string(),
+                        instruction: n,
+                        removal,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The 1-based line a span starts on.
+    pub fn line_of(&self, span: Span) -> usize {
+        self.file.lines.position(&self.file.source, span.start).0
+    }
+
     /// Whether the production image is a Python app image (a Python base or Python tooling used).
     pub fn is_python_image(&self) -> bool {
         let Some(stage) = self.production_stage() else {
@@ -462,6 +511,31 @@ impl<'a> DockerfileContext<'a> {
                 .is_some_and(|s| s.commands.iter().any(detect::is_python_tool))
         })
     }
+}
+
+/// An OS package installed by a RUN of the production image.
+pub struct OsInstall<'a> {
+    /// The package argument.
+    pub word: &'a crate::shell::Word,
+    /// The package name, version removed.
+    pub package: String,
+    /// The RUN instruction that installs it.
+    pub instruction: usize,
+    /// Whether and where it is removed again.
+    pub removal: Option<Removal>,
+}
+
+/// Where an installed package is removed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Later in the same RUN: it is in no layer.
+    SameRun,
+    /// By a later RUN on `line`: gone from the final filesystem, but its bytes stay in the
+    /// installing layer.
+    Later {
+        /// The line of the removing command.
+        line: usize,
+    },
 }
 
 enum Source {

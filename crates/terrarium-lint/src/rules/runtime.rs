@@ -1,8 +1,8 @@
 //! The final image at run time: non-root (L11), documented ports and volumes (L08), ephemeral
 //! state (L09), nothing extra (L12), health checks (L18) and clean stops (L19).
 
-use super::detect::{os_packages, removed_packages, web_server};
-use super::{DockerfileContext, Emitter, Rule};
+use super::detect::web_server;
+use super::{DockerfileContext, Emitter, Removal, Rule};
 use crate::dockerfile::{Arguments, Kind, expand};
 use crate::finding::{LessonId, Severity};
 
@@ -84,7 +84,9 @@ pub(super) const RULES: &[Rule] = &[
         summary: "compilers or build tools are installed in the final image",
         rationale: "gcc, build-essential, git and -dev headers are only needed to build wheels. \
                     In the runtime image they add size and attack surface: build in an earlier \
-                    stage and copy the result.",
+                    stage and copy the result. Removing them in the same RUN that installs them \
+                    keeps them out of every layer; removing them in a later RUN hides them but \
+                    leaves their bytes in the installing layer, which is reported.",
         bad: "FROM python:3.12-slim\nRUN apt-get update && apt-get install -y build-essential libpq-dev",
         good: "FROM python:3.12-slim AS build\nRUN apt-get update && apt-get install -y --no-install-recommends build-essential libpq-dev\n...\nFROM python:3.12-slim\nCOPY --from=build /install /usr/local",
         fix: "install build tools in a build stage and copy only the results into the final stage",
@@ -404,28 +406,24 @@ fn database_in_image(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     if !cx.is_python_image() {
         return;
     }
-    for n in cx.runtime() {
-        let Some(script) = cx.script(n) else { continue };
-        for cmd in &script.commands {
-            for (word, pkg) in os_packages(cmd) {
-                let server = matches!(
-                    pkg,
-                    "postgresql"
-                        | "mysql-server"
-                        | "mariadb-server"
-                        | "redis-server"
-                        | "redis"
-                        | "mongodb"
-                        | "mongodb-org"
-                        | "memcached"
-                ) || (pkg.starts_with("postgresql-1") && !pkg.contains("client"));
-                if server {
-                    out.span(
-                        word.span,
-                        format!("`{pkg}` puts a database server in the app image"),
-                    );
-                }
-            }
+    for install in cx.os_installs().iter().filter(|i| i.removal.is_none()) {
+        let pkg = install.package.as_str();
+        let server = matches!(
+            pkg,
+            "postgresql"
+                | "mysql-server"
+                | "mariadb-server"
+                | "redis-server"
+                | "redis"
+                | "mongodb"
+                | "mongodb-org"
+                | "memcached"
+        ) || (pkg.starts_with("postgresql-1") && !pkg.contains("client"));
+        if server {
+            out.span(
+                install.word.span,
+                format!("`{pkg}` puts a database server in the app image"),
+            );
         }
     }
 }
@@ -448,27 +446,28 @@ const BUILD_TOOLS: [&str; 14] = [
 ];
 
 fn build_tools_in_final(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
-    let runtime = cx.runtime();
-    let removed: Vec<String> = runtime
-        .iter()
-        .filter_map(|&n| cx.script(n))
-        .flat_map(removed_packages)
-        .collect();
-    for &n in &runtime {
-        if cx.file.instructions[n].kind != Kind::Run {
+    for install in cx.os_installs() {
+        let pkg = install.package.as_str();
+        let tool = BUILD_TOOLS.contains(&pkg)
+            || pkg.ends_with("-dev")
+            || pkg.ends_with("-devel")
+            || pkg.starts_with("gcc-");
+        if !tool {
             continue;
         }
-        let Some(script) = cx.script(n) else { continue };
-        for cmd in &script.commands {
-            for (word, pkg) in os_packages(cmd) {
-                let tool = BUILD_TOOLS.contains(&pkg)
-                    || pkg.ends_with("-dev")
-                    || pkg.ends_with("-devel")
-                    || pkg.starts_with("gcc-");
-                if tool && !removed.iter().any(|r| r == pkg) {
-                    out.span(word.span, format!("`{pkg}` stays in the final image"));
-                }
-            }
+        match install.removal {
+            Some(Removal::SameRun) => {}
+            Some(Removal::Later { line }) => out.span(
+                install.word.span,
+                format!(
+                    "`{pkg}` is removed in line {line}, but its bytes stay in the layer of line {}",
+                    cx.line_of(cx.file.instructions[install.instruction].span)
+                ),
+            ),
+            None => out.span(
+                install.word.span,
+                format!("`{pkg}` stays in the final image"),
+            ),
         }
     }
 }

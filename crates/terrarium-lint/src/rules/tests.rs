@@ -716,6 +716,30 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
             false,
         ),
         (
+            "build-tools-in-final",
+            "Dockerfile",
+            d("FROM python:3.12-alpine\nUSER 1000\nRUN apk add --no-cache --virtual .build-deps gcc musl-dev \\\n && pip install --no-cache-dir x==1 && apk del .build-deps\n"),
+            false,
+        ),
+        (
+            "build-tools-in-final",
+            "Dockerfile",
+            d("FROM python:3.12-alpine\nUSER 1000\nRUN apk add --no-cache gcc\nRUN apk del gcc\n"),
+            true,
+        ),
+        (
+            "build-tools-in-final",
+            "Dockerfile",
+            d("FROM python:3.12-alpine\nUSER 1000\nRUN apk del gcc && apk add --no-cache gcc\n"),
+            true,
+        ),
+        (
+            "ssh-server",
+            "Dockerfile",
+            d("FROM python:3.12-slim\nRUN apt-get install -y openssh-server && apt-get purge -y openssh-server\n"),
+            false,
+        ),
+        (
             "full-base-image",
             "Dockerfile",
             d("FROM python:3.12\nUSER 1000\n"),
@@ -1847,4 +1871,19 @@ fn a_plain_file_beside_a_production_one_is_for_development() {
     let src = "FROM python:3.12-slim\nUSER 1000\nCMD [\"flask\", \"run\"]\n";
     let findings = lint_source(&dockerfile, src, FileKind::Dockerfile, &Config::default());
     assert!(!has(&findings, "dev-server"), "{findings:#?}");
+}
+
+#[test]
+fn a_tool_removed_in_a_later_layer_still_has_its_bytes_in_the_image() {
+    let src = "FROM python:3.12-slim\nUSER 1000\nRUN apt-get update \\\n && apt-get install -y --no-install-recommends gcc\nRUN pip install --no-cache-dir x==1\nRUN apt-get purge -y gcc\n";
+    let findings = lint("Dockerfile", src);
+    let tool = findings
+        .iter()
+        .find(|f| f.rule == "build-tools-in-final")
+        .expect("reported");
+    assert_eq!(
+        tool.message,
+        "`gcc` is removed in line 6, but its bytes stay in the layer of line 3"
+    );
+    assert_eq!(tool.location.line, 4);
 }
