@@ -287,6 +287,29 @@ impl<'a> DockerfileContext<'a> {
         out
     }
 
+    /// The command line the container runs when both ENTRYPOINT and CMD are in exec form:
+    /// Docker passes CMD's items as arguments to ENTRYPOINT (`ENTRYPOINT ["python3"]` with
+    /// `CMD ["app.py"]` runs `python3 app.py`). Returns the CMD instruction and the joined
+    /// command; `None` when either is missing or in shell form (a shell-form ENTRYPOINT
+    /// ignores CMD).
+    pub fn joined_entry(&self) -> Option<(&'a Instruction, Script)> {
+        let entry = self.entry_commands();
+        let exec_items = |kind: Kind| {
+            entry.iter().find_map(|(_, inst, _)| match &inst.args {
+                crate::dockerfile::Arguments::Exec(items) if inst.kind == kind => {
+                    Some((*inst, items))
+                }
+                _ => None,
+            })
+        };
+        let (_, entrypoint) = exec_items(Kind::Entrypoint)?;
+        let (cmd, args) = exec_items(Kind::Cmd)?;
+        let items: Vec<_> = entrypoint.iter().chain(args).cloned().collect();
+        let mut script = Script::from_exec(&items);
+        script.expand_shell_c();
+        Some((cmd, script))
+    }
+
     /// The production stage's FROM span (where image-wide findings point).
     pub fn final_from_span(&self) -> Span {
         self.production_stage()

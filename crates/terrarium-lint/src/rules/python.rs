@@ -116,31 +116,42 @@ fn dev_server_rule(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     if cx.dev_target {
         return;
     }
+    let mut found = false;
     for (_, inst, script) in cx.entry_commands() {
+        let keyword = inst.keyword.text.to_ascii_uppercase();
         for cmd in &script.commands {
-            if let Some(file) = flask_app_run_script(cx, cmd) {
-                out.span(
-                    cmd.span(),
-                    format!("`{file}` starts Flask's development server with app.run()"),
-                );
-                continue;
+            if let Some(message) = dev_server_message(cx, cmd, &keyword) {
+                out.span(cmd.span(), message);
+                found = true;
             }
-            if let Some(what) = dev_server(cmd) {
-                out.span(
-                    cmd.span(),
-                    format!(
-                        "{} serves with the development server (`{what}`)",
-                        inst.keyword.text.to_ascii_uppercase()
-                    ),
-                );
+        }
+    }
+    if found {
+        return;
+    }
+    // `ENTRYPOINT ["python3"]` + `CMD ["app.py"]`: neither alone is a dev server.
+    if let Some((cmd_inst, script)) = cx.joined_entry() {
+        for cmd in &script.commands {
+            if let Some(message) = dev_server_message(cx, cmd, "ENTRYPOINT + CMD") {
+                out.span(cmd_inst.span, format!("`{}`: {message}", cmd.text()));
             }
         }
     }
 }
 
+/// Why `cmd` (run by `keyword`) serves with a development server, if it does.
+fn dev_server_message(cx: &DockerfileContext<'_>, cmd: &Command, keyword: &str) -> Option<String> {
+    if let Some(file) = flask_app_run_script(cx, cmd) {
+        return Some(format!(
+            "`{file}` starts Flask's development server with app.run()"
+        ));
+    }
+    dev_server(cmd).map(|what| format!("{keyword} serves with the development server (`{what}`)"))
+}
+
 /// For `python app.py`, the script's name when the build context's copy calls Flask's
 /// `app.run()`.
-fn flask_app_run_script(cx: &DockerfileContext<'_>, cmd: &crate::shell::Command) -> Option<String> {
+fn flask_app_run_script(cx: &DockerfileContext<'_>, cmd: &Command) -> Option<String> {
     if !cmd.program_name()?.starts_with("python") {
         return None;
     }
@@ -149,8 +160,21 @@ fn flask_app_run_script(cx: &DockerfileContext<'_>, cmd: &crate::shell::Command)
         return None;
     }
     let text = cx.context_file(&script.text)?;
-    let flask = text.contains("Flask(") || text.contains("create_app");
-    (flask && text.contains(".run(")).then(|| script.text.clone())
+    calls_flask_run(&text).then(|| script.text.clone())
+}
+
+/// Whether Python source builds a Flask app and starts it with `<app>.run(...)` (not
+/// `subprocess.run` or `asyncio.run`, which start no server).
+fn calls_flask_run(text: &str) -> bool {
+    let flask = text.contains("Flask(") || text.contains("create_app") || text.contains("flask");
+    let runs = text.match_indices(".run(").any(|(at, _)| {
+        let before = text[..at]
+            .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        !before.is_empty() && !matches!(before, "subprocess" | "asyncio" | "trio" | "anyio")
+    });
+    flask && runs
 }
 
 fn debug_mode(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
@@ -400,6 +424,18 @@ mod tests {
         for arg in ["--no-c", "--no-clean", "--no-compile", "--cache-dir", "-n"] {
             assert!(!is_pip_no_cache_dir(arg), "{arg}");
         }
+    }
+
+    #[test]
+    fn flask_run_calls() {
+        let app = "from flask import Flask\napp = Flask(__name__)\n";
+        assert!(calls_flask_run(&format!("{app}app.run(debug=True)\n")));
+        assert!(calls_flask_run(&format!("{app}socketio.run(app)\n")));
+        assert!(!calls_flask_run(&format!(
+            "{app}subprocess.run(['gunicorn', 'app:app'])\n"
+        )));
+        assert!(!calls_flask_run("import asyncio\nasyncio.run(main())\n"));
+        assert!(!calls_flask_run("app.run()\n"), "not a Flask app");
     }
 
     #[test]

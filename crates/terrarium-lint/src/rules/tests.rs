@@ -1690,6 +1690,25 @@ fn rules_read_the_build_context() {
     assert!(dev.message.contains("app.run()"), "{}", dev.message);
     let worker = edit("CMD", "CMD [\"python\", \"worker.py\"]");
     assert!(!has(&lint_here(&worker), "dev-server"));
+    // ENTRYPOINT and CMD together run `python3 app.py`.
+    let joined = edit("CMD", "ENTRYPOINT [\"python3\", \"-u\"]\nCMD [\"app.py\"]");
+    let findings = lint_here(&joined);
+    let dev = findings
+        .iter()
+        .find(|f| f.rule == "dev-server")
+        .expect("ENTRYPOINT + CMD joined");
+    assert!(
+        dev.message.starts_with("`python3 -u app.py`"),
+        "{}",
+        dev.message
+    );
+    let shell_entry = edit("CMD", "ENTRYPOINT python3\nCMD [\"app.py\"]");
+    assert!(
+        !has(&lint_here(&shell_entry), "dev-server"),
+        "a shell-form ENTRYPOINT ignores CMD"
+    );
+    let joined_worker = edit("CMD", "ENTRYPOINT [\"python3\"]\nCMD [\"worker.py\"]");
+    assert!(!has(&lint_here(&joined_worker), "dev-server"));
 
     assert!(!has(&lint_here(GOOD), "dockerignore-incomplete"));
     write(".dockerignore", "__pycache__/\n.git\n");
