@@ -4,7 +4,7 @@ use super::detect::{
     dev_server, has_url_password, is_database, is_database_port, is_debug_setting,
     is_literal_value, is_secret_name,
 };
-use super::supply::parse_image;
+use super::supply::{floating_message, parse_image};
 use super::{ComposeContext, Emitter, Rule, is_dev_name};
 use crate::compose::{MountKind, Service};
 use crate::finding::{LessonId, Severity};
@@ -117,8 +117,9 @@ pub(super) const RULES: &[Rule] = &[
         id: "compose-floating-image",
         lesson: Some(LessonId::new(13)),
         severity: Severity::Warning,
-        summary: "a service image has no tag or uses `latest`",
-        rationale: "The same compose file starts different software next week.",
+        summary: "a service image has no tag, `latest` or another tag with no version (`redis:alpine`)",
+        rationale: "The same compose file starts different software next week. A tag with no \
+                    version in it (`alpine`, `slim`, `stable`) floats like `latest`.",
         bad: "image: postgres",
         good: "image: postgres:17.2-bookworm",
         fix: "pin a version tag",
@@ -415,13 +416,10 @@ fn floating_image(cx: &ComposeContext<'_>, out: &mut Emitter<'_>) {
         if r.digest {
             continue;
         }
-        match r.tag {
-            None => out.at(image.at, format!("`{}` has no tag", image.value)),
-            Some("latest") => out.at(
-                image.at,
-                format!("`{}` uses the floating `latest` tag", image.value),
-            ),
-            Some(_) => {}
+        if r.tag.is_none() {
+            out.at(image.at, format!("`{}` has no tag", image.value));
+        } else if let Some(message) = floating_message(&image.value) {
+            out.at(image.at, message);
         }
     }
 }

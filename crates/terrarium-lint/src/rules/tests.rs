@@ -892,6 +892,30 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
             d("ARG TAG=latest\nFROM registry.example.com:5000/python:${TAG}\nUSER 1000\n"),
             true,
         ),
+        (
+            "latest-tag",
+            "Dockerfile",
+            d("FROM python:slim\nUSER 1000\n"),
+            true,
+        ),
+        (
+            "latest-tag",
+            "Dockerfile",
+            d("FROM debian:bookworm-slim\nUSER 1000\n"),
+            false,
+        ),
+        (
+            "latest-tag",
+            "Dockerfile",
+            d("ARG PY\nFROM python:${PY}-slim\nUSER 1000\n"),
+            false,
+        ),
+        (
+            "compose-floating-image",
+            "compose.yaml",
+            edit_compose("postgres:17.2-bookworm", "postgres:alpine"),
+            true,
+        ),
         ("latest-tag", "Dockerfile", GOOD.to_string(), false),
         (
             "tls-bypass",
