@@ -72,6 +72,16 @@ fn compose_file_beside_a_production_one_is_the_dev_file() {
     assert!(prod.contains("compose-dev-server"), "{prod}");
 }
 
+/// The Flask CLI's dev server behind a FlaskGroup `manage.py run` or a wrapper script, each
+/// read from the build context (`fixtures/flask-cli/`); a script that picks gunicorn or
+/// `flask run` at run time is not reported.
+#[test]
+fn flask_cli_behind_scripts() {
+    insta::glob!("fixtures/flask-cli/*.Dockerfile", |path| {
+        insta::assert_snapshot!(render_at(path));
+    });
+}
+
 #[test]
 fn corpus_is_large_enough() {
     let count = std::fs::read_dir("tests/fixtures")

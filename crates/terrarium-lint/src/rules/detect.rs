@@ -266,23 +266,29 @@ pub fn dev_server(cmd: &Command) -> Option<&'static str> {
         "django-admin" if first == Some("runserver") => Some("django-admin runserver"),
         "fastapi" if first == Some("dev") => Some("fastapi dev"),
         "uvicorn" | "gunicorn" | "hypercorn" | "granian" if has_reload => Some("--reload"),
-        n if n.ends_with("manage.py")
-            && rest
-                .iter()
-                .any(|w| w.text == "runserver" || w.text == "runserver_plus") =>
-        {
-            Some("manage.py runserver")
-        }
+        n if n.ends_with("manage.py") => manage_py_dev_server(rest),
         n if n.starts_with("python") => {
-            let script = rest.iter().find(|w| !w.text.starts_with('-'))?;
-            (basename(&script.text) == "manage.py"
-                && rest
-                    .iter()
-                    .any(|w| w.text == "runserver" || w.text == "runserver_plus"))
-            .then_some("manage.py runserver")
+            let script = rest.iter().position(|w| !w.text.starts_with('-'))?;
+            if basename(&rest[script].text) != "manage.py" {
+                return None;
+            }
+            manage_py_dev_server(&rest[script + 1..])
         }
         _ => None,
     }
+}
+
+/// The dev server a `manage.py` subcommand starts: Django's `runserver`, or `run`, which
+/// Django does not have and a Flask `FlaskGroup` script turns into `flask run`.
+fn manage_py_dev_server(args: &[Word]) -> Option<&'static str> {
+    if args
+        .iter()
+        .any(|w| w.text == "runserver" || w.text == "runserver_plus")
+    {
+        return Some("manage.py runserver");
+    }
+    let sub = args.iter().find(|w| !w.text.starts_with('-'))?;
+    (sub.text == "run").then_some("manage.py run, the Flask CLI's `flask run`")
 }
 
 /// Whether an environment setting turns on a framework's debug/development mode.
@@ -467,6 +473,12 @@ mod tests {
             Some("gunicorn")
         );
         assert_eq!(dev_server(&first("python manage.py migrate")), None);
+        assert_eq!(
+            dev_server(&first("python manage.py run -h 0.0.0.0")),
+            Some("manage.py run, the Flask CLI's `flask run`")
+        );
+        assert!(dev_server(&first("./manage.py run")).is_some());
+        assert_eq!(dev_server(&first("python manage.py routes")), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use super::detect::{
     dev_server, is_debug_setting, is_path_like, is_python_tool, pip_install, pip_packages, tool,
+    web_server,
 };
 use super::{DockerfileContext, Emitter, Rule};
 use crate::dockerfile::Kind;
@@ -19,7 +20,11 @@ pub(super) const RULES: &[Rule] = &[
                     `--reload` watches files. Production images run gunicorn, uWSGI or uvicorn \
                     workers. Dev targets (Dockerfile.dev, a file whose stages are all dev \
                     stages) are exempt; when the last stage is a dev stage (`dev`, `dev-envs`, \
-                    `development`, ...) the last stage before it is the production image checked.",
+                    `development`, ...) the last stage before it is the production image checked. \
+                    Scripts the command runs are read from the build context: a Python \
+                    script calling Flask's app.run(), `run` of a FlaskGroup script (`manage.py \
+                    run`), a shell script ending in `flask run` (unless it can also start a \
+                    production server or hands over to `\"$@\"`).",
         bad: "CMD [\"flask\", \"run\", \"--host=0.0.0.0\"]",
         good: "CMD [\"gunicorn\", \"--bind\", \"0.0.0.0:8000\", \"--workers\", \"2\", \"app:app\"]",
         fix: "run a production server: gunicorn (WSGI) or uvicorn/gunicorn with uvicorn workers (ASGI)",
@@ -139,14 +144,95 @@ fn dev_server_rule(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     }
 }
 
-/// Why `cmd` (run by `keyword`) serves with a development server, if it does.
+/// Why `cmd` (run by `keyword`) serves with a development server, if it does: a dev server
+/// command, a Python script from the build context that starts one, or a shell script from
+/// the build context that does.
 fn dev_server_message(cx: &DockerfileContext<'_>, cmd: &Command, keyword: &str) -> Option<String> {
     if let Some(file) = flask_app_run_script(cx, cmd) {
         return Some(format!(
             "`{file}` starts Flask's development server with app.run()"
         ));
     }
-    dev_server(cmd).map(|what| format!("{keyword} serves with the development server (`{what}`)"))
+    direct_dev_server(cx, cmd)
+        .map(|what| format!("{keyword} serves with the development server ({what})"))
+        .or_else(|| wrapper_dev_server(cx, cmd))
+}
+
+/// The dev server command `cmd` runs, described for a message: a known dev server, or
+/// `run` of a `FlaskGroup` script from the build context.
+fn direct_dev_server(cx: &DockerfileContext<'_>, cmd: &Command) -> Option<String> {
+    if let Some(file) = flask_group_run(cx, cmd) {
+        return Some(format!("`{file} run`, the Flask CLI's `flask run`"));
+    }
+    dev_server(cmd).map(|what| format!("`{what}`"))
+}
+
+/// For `python cli.py run ...` (or `./cli.py run`), the script's name when the build
+/// context's copy is a Flask `FlaskGroup` command line, whose `run` is `flask run`.
+fn flask_group_run(cx: &DockerfileContext<'_>, cmd: &Command) -> Option<String> {
+    let program = cmd.program_index()?;
+    let words = &cmd.words[program..];
+    let python = crate::shell::basename(&words[0].text).starts_with("python");
+    let mut operands = words[usize::from(python)..]
+        .iter()
+        .filter(|w| !w.text.starts_with('-'));
+    let script = operands.next()?;
+    let sub = operands.next()?;
+    if !script.text.ends_with(".py") || sub.text != "run" {
+        return None;
+    }
+    let text = cx.context_file(&script.text)?;
+    text.contains("FlaskGroup").then(|| script.text.clone())
+}
+
+/// For a shell script from the build context that the command runs (`./start.sh`,
+/// `sh scripts/run.sh`), why it serves with a dev server. A script that can also start a
+/// production server or hands over to its arguments (`exec "$@"`) picks one at run time:
+/// not reported.
+fn wrapper_dev_server(cx: &DockerfileContext<'_>, cmd: &Command) -> Option<String> {
+    let (path, text) = wrapper_script(cx, cmd)?;
+    let mut script = crate::shell::parse(&text, &|i| i);
+    script.expand_shell_c();
+    let hands_over = script.commands.iter().any(|c| {
+        c.program_index()
+            .is_some_and(|p| matches!(c.words[p].text.as_str(), "$@" | "${@}" | "$*"))
+    });
+    let production = script
+        .commands
+        .iter()
+        .any(|c| web_server(c).is_some() && dev_server(c).is_none());
+    if hands_over || production {
+        return None;
+    }
+    script.commands.iter().find_map(|c| {
+        let what = flask_app_run_script(cx, c)
+            .map(|file| format!("`{file}` calls app.run()"))
+            .or_else(|| direct_dev_server(cx, c))?;
+        let line = text
+            .get(..c.span().start)
+            .map_or(1, |before| before.matches('\n').count() + 1);
+        Some(format!(
+            "`{path}` serves with the development server ({what} on line {line} of the script)"
+        ))
+    })
+}
+
+/// The path and text of the shell script `cmd` runs, when the build context has it.
+fn wrapper_script(cx: &DockerfileContext<'_>, cmd: &Command) -> Option<(String, String)> {
+    let program = cmd.program_index()?;
+    let name = crate::shell::basename(&cmd.words[program].text);
+    let path = if crate::shell::SHELLS.contains(&name) {
+        cmd.args().iter().find(|w| !w.text.starts_with('-'))?
+    } else {
+        &cmd.words[program]
+    };
+    let text = cx.context_file(&path.text)?;
+    let shell = path.text.ends_with(".sh")
+        || text
+            .lines()
+            .next()
+            .is_some_and(|l| l.starts_with("#!") && l.contains("sh"));
+    shell.then(|| (path.text.clone(), text))
 }
 
 /// For `python app.py`, the script's name when the build context's copy calls Flask's

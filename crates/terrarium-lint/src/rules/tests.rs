@@ -1714,6 +1714,41 @@ fn rules_read_the_build_context() {
     assert!(dev.message.contains("app.run()"), "{}", dev.message);
     let worker = edit("CMD", "CMD [\"python\", \"worker.py\"]");
     assert!(!has(&lint_here(&worker), "dev-server"));
+    // A FlaskGroup script's `run` is `flask run`, whatever the script is called.
+    write(
+        "cli.py",
+        "from flask.cli import FlaskGroup\nfrom app import app\ncli = FlaskGroup(app)\ncli()\n",
+    );
+    let group = edit("CMD", "CMD [\"python\", \"cli.py\", \"run\"]");
+    assert!(has(&lint_here(&group), "dev-server"));
+    let other = edit("CMD", "CMD [\"python\", \"cli.py\", \"seed\"]");
+    assert!(!has(&lint_here(&other), "dev-server"));
+    // A wrapper script that ends in `flask run`, run directly or through sh.
+    write(
+        "serve.sh",
+        "#!/bin/sh\nset -e\nexec flask run --host 0.0.0.0\n",
+    );
+    for cmd in ["CMD [\"./serve.sh\"]", "CMD [\"sh\", \"serve.sh\"]"] {
+        let findings = lint_here(&edit("CMD", cmd));
+        let dev = findings
+            .iter()
+            .find(|f| f.rule == "dev-server")
+            .unwrap_or_else(|| panic!("{cmd}: {findings:#?}"));
+        assert!(
+            dev.message.contains("`flask run` on line 3 of the script"),
+            "{}",
+            dev.message
+        );
+    }
+    write(
+        "hand-over.sh",
+        "#!/bin/sh\n[ -n \"$DEV\" ] && exec flask run\nexec \"$@\"\n",
+    );
+    let hand_over = edit(
+        "CMD",
+        "ENTRYPOINT [\"./hand-over.sh\"]\nCMD [\"gunicorn\", \"app:app\"]",
+    );
+    assert!(!has(&lint_here(&hand_over), "dev-server"));
     // ENTRYPOINT and CMD together run `python3 app.py`.
     let joined = edit("CMD", "ENTRYPOINT [\"python3\", \"-u\"]\nCMD [\"app.py\"]");
     let findings = lint_here(&joined);
