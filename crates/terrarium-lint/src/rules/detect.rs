@@ -134,17 +134,14 @@ pub fn is_path_like(arg: &str) -> bool {
         || arg.starts_with("git+")
 }
 
-/// Whether the command installs third-party dependencies (not just the project itself with
-/// `--no-deps`): `pip install -r`, `pip install pkg`, `pip install .`, `uv sync`,
-/// `poetry install`, `pipenv install`, `pip-sync`.
+/// Whether the command installs (or builds) third-party dependencies, not just the project
+/// itself with `--no-deps`: `pip install -r`, `pip install pkg`, `pip install .`,
+/// `pip wheel -r`, `python setup.py install`, `uv sync`, `poetry install`, `pipenv install`,
+/// `pdm install`, `pip-sync`, `conda env create`.
 pub fn installs_dependencies(cmd: &Command) -> bool {
-    if let Some((_, args)) = pip_install(cmd) {
+    if let Some((_, args)) = pip_install(cmd).or_else(|| pip_wheel(cmd)) {
         let no_deps = args.iter().any(|w| w.text == "--no-deps");
-        let from_file = args.iter().any(|w| {
-            matches!(w.text.as_str(), "-r" | "--requirement")
-                || w.text.starts_with("--requirement=")
-        });
-        return from_file || !no_deps;
+        return requirement_file(args) || !no_deps;
     }
     let Some((name, rest)) = tool(cmd) else {
         return false;
@@ -158,7 +155,67 @@ pub fn installs_dependencies(cmd: &Command) -> bool {
         "uv pip" => matches!(sub, Some("sync")),
         "poetry" => matches!(sub, Some("install")) && !rest.iter().any(|w| w.text == "--only-root"),
         "pipenv" => matches!(sub, Some("install" | "sync")),
+        "pdm" => matches!(sub, Some("install" | "sync")),
         "pip-sync" => true,
+        "conda" | "mamba" | "micromamba" => conda_install(rest),
+        n if n.ends_with("setup.py") => matches!(sub, Some("install" | "develop")),
+        n if n.starts_with("python") => rest
+            .iter()
+            .position(|w| !w.text.starts_with('-'))
+            .is_some_and(|i| {
+                basename(&rest[i].text) == "setup.py"
+                    && rest
+                        .get(i + 1)
+                        .is_some_and(|w| matches!(w.text.as_str(), "install" | "develop"))
+            }),
+        _ => false,
+    }
+}
+
+/// Whether the command installs dependencies from a manifest or lock file (requirements
+/// files, the project's own metadata, a lock), as opposed to naming packages: `pip install
+/// poetry==1.8.5` installs a tool, `pip install -r requirements.txt` the dependencies.
+pub fn installs_from_manifest(cmd: &Command) -> bool {
+    if !installs_dependencies(cmd) {
+        return false;
+    }
+    match pip_install(cmd).or_else(|| pip_wheel(cmd)) {
+        Some((_, args)) => {
+            requirement_file(args) || pip_packages(args).iter().any(|w| is_path_like(&w.text))
+        }
+        None => true,
+    }
+}
+
+/// If the command is `pip wheel` (or `python -m pip wheel`), the arguments after `wheel`.
+fn pip_wheel(cmd: &Command) -> Option<(bool, &[Word])> {
+    let (name, rest) = tool(cmd)?;
+    if name != "pip" {
+        return None;
+    }
+    let sub = rest.iter().position(|w| !w.text.starts_with('-'))?;
+    (rest[sub].text == "wheel").then(|| (false, &rest[sub + 1..]))
+}
+
+/// Whether pip arguments name a requirements file (`-r file`, `--requirement=file`).
+fn requirement_file(args: &[Word]) -> bool {
+    args.iter().any(|w| {
+        matches!(w.text.as_str(), "-r" | "--requirement")
+            || w.text.starts_with("--requirement=")
+            || (w.text.starts_with("-r") && w.text.len() > 2 && !w.text.starts_with("--"))
+    })
+}
+
+/// `conda env create`, `conda env update`, `conda install --file ...`, `conda create --file`.
+fn conda_install(rest: &[Word]) -> bool {
+    let words: Vec<&str> = rest
+        .iter()
+        .map(|w| w.text.as_str())
+        .filter(|w| !w.starts_with('-'))
+        .collect();
+    match words.as_slice() {
+        ["env", "create" | "update", ..] => true,
+        ["install" | "create", ..] => rest.iter().any(|w| w.text == "--file" || w.text == "-f"),
         _ => false,
     }
 }
@@ -443,6 +500,26 @@ mod tests {
         assert!(!installs_dependencies(&first("poetry install --only-root")));
         assert!(installs_dependencies(&first("uv sync --frozen")));
         assert!(!installs_dependencies(&first("pip download x")));
+        assert!(installs_dependencies(&first(
+            "pip wheel --wheel-dir /w -r requirements.txt"
+        )));
+        assert!(!installs_dependencies(&first(
+            "pip wheel --no-deps -w /w ."
+        )));
+        assert!(installs_dependencies(&first("python setup.py install")));
+        assert!(installs_dependencies(&first("pdm install --prod")));
+        assert!(installs_dependencies(&first(
+            "conda env create -f environment.yml"
+        )));
+        assert!(!installs_dependencies(&first("conda clean -afy")));
+        assert!(installs_from_manifest(&first(
+            "pip install -rrequirements.txt"
+        )));
+        assert!(installs_from_manifest(&first("pip install --user .")));
+        assert!(installs_from_manifest(&first("poetry install --no-root")));
+        assert!(!installs_from_manifest(&first(
+            "pip install --no-cache-dir poetry==1.8.5"
+        )));
     }
 
     #[test]

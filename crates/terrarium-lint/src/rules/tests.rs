@@ -474,6 +474,24 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
         (
             "source-before-deps",
             "Dockerfile",
+            d("FROM python:3.12-slim AS wheels\nCOPY . .\nRUN pip wheel -w /w -r requirements.txt\nFROM python:3.12-slim\nUSER 1\n"),
+            true,
+        ),
+        (
+            "source-before-deps",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS base\nRUN pip install poetry==1.8.5\nFROM base AS build\nCOPY . .\nRUN poetry install --no-root\n"),
+            true,
+        ),
+        (
+            "source-before-deps",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS base\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\nFROM base AS build\nCOPY . .\nRUN pip install .\n"),
+            false,
+        ),
+        (
+            "source-before-deps",
+            "Dockerfile",
             d(
                 "FROM python:3.12-slim\nWORKDIR /app\nCOPY . .\nRUN pip install --no-cache-dir -r requirements.txt\n",
             ),
