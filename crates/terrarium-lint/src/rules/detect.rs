@@ -286,6 +286,37 @@ pub fn removed_by(cmd: &Command) -> Vec<&str> {
         .collect()
 }
 
+/// Process managers that run several processes in one container.
+const MANAGERS: [&str; 12] = [
+    "supervisord",
+    "supervisorctl",
+    "runsvdir",
+    "runsv",
+    "s6-svscan",
+    "s6-supervise",
+    "cron",
+    "crond",
+    "circusd",
+    "honcho",
+    "pm2",
+    "systemctl",
+];
+/// If `cmd` starts a process manager (supervisord, runit, s6, cron, `service X start`), its
+/// name.
+pub fn process_manager_name(cmd: &Command) -> Option<String> {
+    let name = cmd.program_name()?;
+    if MANAGERS.contains(&name) {
+        return Some(name.to_string());
+    }
+    let args = cmd.args();
+    (name == "service" && args.get(1).is_some_and(|a| a.text == "start")).then(|| {
+        format!(
+            "service {} start",
+            args.first().map_or("", |a| a.text.as_str())
+        )
+    })
+}
+
 /// Production and development app servers a Python web service runs under.
 pub const APP_SERVERS: [&str; 9] = [
     "gunicorn",

@@ -516,6 +516,25 @@ impl<'a> DockerfileContext<'a> {
         self.file.lines.position(&self.file.source, span.start).0
     }
 
+    /// The process manager the container starts (`supervisord`, ...) when the production
+    /// image installs Python dependencies: the programs it supervises are a Python service,
+    /// held to the same rules (unbuffered logs, a health check) as one started directly.
+    pub fn supervised_python(&self) -> Option<String> {
+        let manager = self.entry_commands().iter().find_map(|(_, _, script)| {
+            script
+                .commands
+                .iter()
+                .find_map(detect::process_manager_name)
+        })?;
+        let installs = self.runtime().into_iter().any(|n| {
+            self.file.instructions[n].kind == Kind::Run
+                && self
+                    .script(n)
+                    .is_some_and(|s| s.commands.iter().any(detect::installs_dependencies))
+        });
+        installs.then_some(manager)
+    }
+
     /// Whether the production image is a Python app image (a Python base or Python tooling used).
     pub fn is_python_image(&self) -> bool {
         let Some(stage) = self.production_stage() else {

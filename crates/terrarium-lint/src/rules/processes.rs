@@ -1,10 +1,9 @@
 //! One process per container (L01), no SSH (L15), no web server in the app image (L03).
 
-use super::detect::web_server;
+use super::detect::{process_manager_name, web_server};
 use super::{DockerfileContext, Emitter, Rule};
 use crate::dockerfile::Kind;
 use crate::finding::{LessonId, Severity};
-use crate::shell::Command;
 
 pub(super) const RULES: &[Rule] = &[
     Rule {
@@ -62,20 +61,6 @@ pub(super) const RULES: &[Rule] = &[
     },
 ];
 
-const MANAGERS: [&str; 12] = [
-    "supervisord",
-    "supervisorctl",
-    "runsvdir",
-    "runsv",
-    "s6-svscan",
-    "s6-supervise",
-    "cron",
-    "crond",
-    "circusd",
-    "honcho",
-    "pm2",
-    "systemctl",
-];
 const MANAGER_PACKAGES: [&str; 7] = [
     "supervisor",
     "runit",
@@ -86,24 +71,10 @@ const MANAGER_PACKAGES: [&str; 7] = [
     "honcho",
 ];
 
-fn is_manager(cmd: &Command) -> Option<String> {
-    let name = cmd.program_name()?;
-    if MANAGERS.contains(&name) {
-        return Some(name.to_string());
-    }
-    let args = cmd.args();
-    (name == "service" && args.get(1).is_some_and(|a| a.text == "start")).then(|| {
-        format!(
-            "service {} start",
-            args.first().map_or("", |a| a.text.as_str())
-        )
-    })
-}
-
 fn process_manager(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     for (_, inst, script) in cx.entry_commands() {
         for cmd in &script.commands {
-            if let Some(name) = is_manager(cmd) {
+            if let Some(name) = process_manager_name(cmd) {
                 out.span(
                     cmd.span(),
                     format!(

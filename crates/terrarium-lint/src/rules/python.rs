@@ -95,7 +95,9 @@ pub(super) const RULES: &[Rule] = &[
         severity: Severity::Warning,
         summary: "a Python image runs without PYTHONUNBUFFERED=1",
         rationale: "Without it Python buffers stdout when it is not a terminal: logs arrive \
-                    late or are lost when the container stops.",
+                    late or are lost when the container stops. An image that installs Python \
+                    dependencies and starts a process manager (supervisord) runs Python under \
+                    it, and is checked the same way.",
         bad: "FROM python:3.12-slim\nCMD [\"gunicorn\", \"app:app\"]",
         good: "FROM python:3.12-slim\nENV PYTHONUNBUFFERED=1\nCMD [\"gunicorn\", \"app:app\"]",
         fix: "add `ENV PYTHONUNBUFFERED=1` to the final stage",
@@ -408,7 +410,8 @@ fn python_unbuffered(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     let entry = cx.entry_commands();
     let runs_python = entry
         .iter()
-        .any(|(_, _, s)| s.commands.iter().any(is_python_tool));
+        .any(|(_, _, s)| s.commands.iter().any(is_python_tool))
+        || cx.supervised_python().is_some();
     if !runs_python || !cx.is_python_image() {
         return;
     }

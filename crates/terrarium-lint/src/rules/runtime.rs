@@ -112,7 +112,9 @@ pub(super) const RULES: &[Rule] = &[
         severity: Severity::Warning,
         summary: "a web service image has no HEALTHCHECK",
         rationale: "Without a health check the orchestrator cannot tell a hung app from a \
-                    healthy one. (Dev targets are exempt.)",
+                    healthy one. A Python service under a process manager (an image that \
+                    installs Python dependencies and starts supervisord) needs one too. (Dev \
+                    targets are exempt.)",
         bad: "EXPOSE 8000\nCMD [\"gunicorn\", \"app:app\"]",
         good: "HEALTHCHECK CMD [\"python\", \"-c\", \"import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')\"]",
         fix: "add a HEALTHCHECK that requests a health endpoint",
@@ -501,7 +503,8 @@ fn full_base_image(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
 }
 
 fn missing_healthcheck(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
-    if cx.dev_target || !serves_web(cx) {
+    let supervised = cx.supervised_python();
+    if cx.dev_target || !(serves_web(cx) || supervised.is_some()) {
         return;
     }
     if cx
@@ -511,8 +514,12 @@ fn missing_healthcheck(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     {
         return;
     }
+    let message = match supervised.filter(|_| !serves_web(cx)) {
+        Some(manager) => format!("the Python service run by `{manager}` has no HEALTHCHECK"),
+        None => "the web service has no HEALTHCHECK".to_string(),
+    };
     if let Some((_, inst, _)) = cx.entry_commands().last() {
-        out.span(inst.span, "the web service has no HEALTHCHECK");
+        out.span(inst.span, message);
     }
 }
 

@@ -418,6 +418,30 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
         (
             "python-unbuffered",
             "Dockerfile",
+            d("FROM python:3.12-slim\nRUN pip install --no-cache-dir -r r.txt\nUSER 1\nCMD [\"supervisord\", \"-n\"]\n"),
+            true,
+        ),
+        (
+            "python-unbuffered",
+            "Dockerfile",
+            d("FROM python:3.12-slim\nENV PYTHONUNBUFFERED=1\nRUN pip install --no-cache-dir -r r.txt\nUSER 1\nCMD [\"supervisord\", \"-n\"]\n"),
+            false,
+        ),
+        (
+            "missing-healthcheck",
+            "Dockerfile",
+            d("FROM python:3.12-slim\nRUN pip install --no-cache-dir -r r.txt\nUSER 1\nCMD [\"supervisord\", \"-n\"]\n"),
+            true,
+        ),
+        (
+            "missing-healthcheck",
+            "Dockerfile",
+            d("FROM debian:bookworm-slim\nRUN apt-get install -y cron\nUSER 1\nCMD [\"cron\", \"-f\"]\n"),
+            false,
+        ),
+        (
+            "python-unbuffered",
+            "Dockerfile",
             edit("ENV PYTHONUNBUFFERED", "ENV PYTHONUNBUFFERED=0"),
             true,
         ),
