@@ -97,7 +97,7 @@ pub fn lint_source(path: &Path, source: &str, kind: FileKind, config: &Config) -
                     let cx = ComposeContext {
                         file: &file,
                         path,
-                        dev_file: rules::is_dev_path(path),
+                        dev_file: rules::is_dev_file(path),
                         config,
                     };
                     let locate = |_: Span| Location::point(1, 1);

@@ -7,12 +7,16 @@ use std::path::Path;
 use terrarium_lint::{Config, FileKind, Severity, lint_source};
 
 fn render(path: &Path) -> String {
-    let source = std::fs::read_to_string(path).expect("fixture is readable");
-    let relative = Path::new("tests/fixtures").join(path.file_name().expect("file name"));
+    render_at(&Path::new("tests/fixtures").join(path.file_name().expect("file name")))
+}
+
+/// The findings of the fixture at `relative` (from the crate directory), one per line.
+fn render_at(relative: &Path) -> String {
+    let source = std::fs::read_to_string(relative).expect("fixture is readable");
     let findings = lint_source(
-        &relative,
+        relative,
         &source,
-        FileKind::for_explicit(&relative),
+        FileKind::for_explicit(relative),
         &Config::default(),
     );
     let mut out = String::new();
@@ -43,6 +47,38 @@ fn render(path: &Path) -> String {
 fn fixture_findings() {
     insta::glob!("fixtures/*.{Dockerfile,yaml}", |path| {
         insta::assert_snapshot!(render(path));
+    });
+}
+
+/// A plain docker-compose.yml with a docker-compose.prod.yml beside it is the dev file: no
+/// dev-server, debug or mounted-source findings there; the production file is still checked.
+#[test]
+fn compose_file_beside_a_production_one_is_the_dev_file() {
+    for name in ["docker-compose.yml", "docker-compose.prod.yml"] {
+        let path = Path::new("tests/fixtures/prod-sibling").join(name);
+        insta::assert_snapshot!(format!("prod-sibling-{name}"), render_at(&path));
+    }
+    let dev = render_at(Path::new("tests/fixtures/prod-sibling/docker-compose.yml"));
+    for rule in [
+        "compose-dev-server",
+        "compose-config-mount",
+        "compose-no-restart",
+    ] {
+        assert!(!dev.contains(rule), "{rule} in the dev file:\n{dev}");
+    }
+    let prod = render_at(Path::new(
+        "tests/fixtures/prod-sibling/docker-compose.prod.yml",
+    ));
+    assert!(prod.contains("compose-dev-server"), "{prod}");
+}
+
+/// The Flask CLI's dev server behind a FlaskGroup `manage.py run` or a wrapper script, each
+/// read from the build context (`fixtures/flask-cli/`); a script that picks gunicorn or
+/// `flask run` at run time is not reported.
+#[test]
+fn flask_cli_behind_scripts() {
+    insta::glob!("fixtures/flask-cli/*.Dockerfile", |path| {
+        insta::assert_snapshot!(render_at(path));
     });
 }
 

@@ -4,7 +4,7 @@ use super::detect::{
     dev_server, has_url_password, is_database, is_database_port, is_debug_setting,
     is_literal_value, is_secret_name,
 };
-use super::supply::parse_image;
+use super::supply::{floating_message, parse_image};
 use super::{ComposeContext, Emitter, Rule, is_dev_name};
 use crate::compose::{MountKind, Service};
 use crate::finding::{LessonId, Severity};
@@ -53,7 +53,10 @@ pub(super) const RULES: &[Rule] = &[
         severity: Severity::Warning,
         summary: "a service runs a development server or debug mode outside a dev compose file",
         rationale: "compose.yaml is the prod-like description; dev servers and debug flags \
-                    belong in compose.override.yaml / compose.dev.yaml or a dev service.",
+                    belong in compose.override.yaml / compose.dev.yaml or a dev service. A plain \
+                    compose.yaml or docker-compose.yml with a production file beside it \
+                    (docker-compose.prod.yml, compose.production.yaml) is the dev file and is \
+                    exempt.",
         bad: "services:\n  app:\n    command: flask run --host 0.0.0.0",
         good: "services:\n  app:\n    command: [\"gunicorn\", \"--bind\", \"0.0.0.0:8000\", \"app:app\"]",
         fix: "run a production server here; move the dev command to compose.override.yaml",
@@ -114,8 +117,9 @@ pub(super) const RULES: &[Rule] = &[
         id: "compose-floating-image",
         lesson: Some(LessonId::new(13)),
         severity: Severity::Warning,
-        summary: "a service image has no tag or uses `latest`",
-        rationale: "The same compose file starts different software next week.",
+        summary: "a service image has no tag, `latest` or another tag with no version (`redis:alpine`)",
+        rationale: "The same compose file starts different software next week. A tag with no \
+                    version in it (`alpine`, `slim`, `stable`) floats like `latest`.",
         bad: "image: postgres",
         good: "image: postgres:17.2-bookworm",
         fix: "pin a version tag",
@@ -128,7 +132,9 @@ pub(super) const RULES: &[Rule] = &[
         severity: Severity::Info,
         summary: "a configuration file is bind-mounted into a service",
         rationale: "Configuration through environment variables travels better; a mounted \
-                    config file ties the service to a host path. Common (and fine) for proxies.",
+                    config file ties the service to a host path. Common (and fine) for proxies. \
+                    Dev files and dev services are exempt: mounting source and settings for \
+                    live reload is what they are for.",
         bad: "volumes:\n  - ./settings.py:/app/settings.py",
         good: "environment:\n  DATABASE_URL: ${DATABASE_URL}",
         fix: "prefer environment variables; keep mounted config files read-only",
@@ -410,13 +416,10 @@ fn floating_image(cx: &ComposeContext<'_>, out: &mut Emitter<'_>) {
         if r.digest {
             continue;
         }
-        match r.tag {
-            None => out.at(image.at, format!("`{}` has no tag", image.value)),
-            Some("latest") => out.at(
-                image.at,
-                format!("`{}` uses the floating `latest` tag", image.value),
-            ),
-            Some(_) => {}
+        if r.tag.is_none() {
+            out.at(image.at, format!("`{}` has no tag", image.value));
+        } else if let Some(message) = floating_message(&image.value) {
+            out.at(image.at, message);
         }
     }
 }
@@ -434,7 +437,7 @@ fn config_mount(cx: &ComposeContext<'_>, out: &mut Emitter<'_>) {
         ".py",
         ".properties",
     ];
-    for s in &cx.file.services {
+    for s in cx.file.services.iter().filter(|s| !is_dev_service(cx, s)) {
         for m in s.volumes.iter().filter(|m| m.kind == MountKind::Bind) {
             let Some(src) = &m.source else { continue };
             if EXTS.iter().any(|e| src.ends_with(e)) {

@@ -134,17 +134,14 @@ pub fn is_path_like(arg: &str) -> bool {
         || arg.starts_with("git+")
 }
 
-/// Whether the command installs third-party dependencies (not just the project itself with
-/// `--no-deps`): `pip install -r`, `pip install pkg`, `pip install .`, `uv sync`,
-/// `poetry install`, `pipenv install`, `pip-sync`.
+/// Whether the command installs (or builds) third-party dependencies, not just the project
+/// itself with `--no-deps`: `pip install -r`, `pip install pkg`, `pip install .`,
+/// `pip wheel -r`, `python setup.py install`, `uv sync`, `poetry install`, `pipenv install`,
+/// `pdm install`, `pip-sync`, `conda env create`.
 pub fn installs_dependencies(cmd: &Command) -> bool {
-    if let Some((_, args)) = pip_install(cmd) {
+    if let Some((_, args)) = pip_install(cmd).or_else(|| pip_wheel(cmd)) {
         let no_deps = args.iter().any(|w| w.text == "--no-deps");
-        let from_file = args.iter().any(|w| {
-            matches!(w.text.as_str(), "-r" | "--requirement")
-                || w.text.starts_with("--requirement=")
-        });
-        return from_file || !no_deps;
+        return requirement_file(args) || !no_deps;
     }
     let Some((name, rest)) = tool(cmd) else {
         return false;
@@ -158,13 +155,74 @@ pub fn installs_dependencies(cmd: &Command) -> bool {
         "uv pip" => matches!(sub, Some("sync")),
         "poetry" => matches!(sub, Some("install")) && !rest.iter().any(|w| w.text == "--only-root"),
         "pipenv" => matches!(sub, Some("install" | "sync")),
+        "pdm" => matches!(sub, Some("install" | "sync")),
         "pip-sync" => true,
+        "conda" | "mamba" | "micromamba" => conda_install(rest),
+        n if n.ends_with("setup.py") => matches!(sub, Some("install" | "develop")),
+        n if n.starts_with("python") => rest
+            .iter()
+            .position(|w| !w.text.starts_with('-'))
+            .is_some_and(|i| {
+                basename(&rest[i].text) == "setup.py"
+                    && rest
+                        .get(i + 1)
+                        .is_some_and(|w| matches!(w.text.as_str(), "install" | "develop"))
+            }),
+        _ => false,
+    }
+}
+
+/// Whether the command installs dependencies from a manifest or lock file (requirements
+/// files, the project's own metadata, a lock), as opposed to naming packages: `pip install
+/// poetry==1.8.5` installs a tool, `pip install -r requirements.txt` the dependencies.
+pub fn installs_from_manifest(cmd: &Command) -> bool {
+    if !installs_dependencies(cmd) {
+        return false;
+    }
+    match pip_install(cmd).or_else(|| pip_wheel(cmd)) {
+        Some((_, args)) => {
+            requirement_file(args) || pip_packages(args).iter().any(|w| is_path_like(&w.text))
+        }
+        None => true,
+    }
+}
+
+/// If the command is `pip wheel` (or `python -m pip wheel`), the arguments after `wheel`.
+fn pip_wheel(cmd: &Command) -> Option<(bool, &[Word])> {
+    let (name, rest) = tool(cmd)?;
+    if name != "pip" {
+        return None;
+    }
+    let sub = rest.iter().position(|w| !w.text.starts_with('-'))?;
+    (rest[sub].text == "wheel").then(|| (false, &rest[sub + 1..]))
+}
+
+/// Whether pip arguments name a requirements file (`-r file`, `--requirement=file`).
+fn requirement_file(args: &[Word]) -> bool {
+    args.iter().any(|w| {
+        matches!(w.text.as_str(), "-r" | "--requirement")
+            || w.text.starts_with("--requirement=")
+            || (w.text.starts_with("-r") && w.text.len() > 2 && !w.text.starts_with("--"))
+    })
+}
+
+/// `conda env create`, `conda env update`, `conda install --file ...`, `conda create --file`.
+fn conda_install(rest: &[Word]) -> bool {
+    let words: Vec<&str> = rest
+        .iter()
+        .map(|w| w.text.as_str())
+        .filter(|w| !w.starts_with('-'))
+        .collect();
+    match words.as_slice() {
+        ["env", "create" | "update", ..] => true,
+        ["install" | "create", ..] => rest.iter().any(|w| w.text == "--file" || w.text == "-f"),
         _ => false,
     }
 }
 
 /// Package arguments of an OS package manager install (`apt-get install`, `apk add`,
-/// `yum/dnf install`), with version suffixes removed.
+/// `yum/dnf install`), with version suffixes removed. The name of an apk virtual package
+/// (`apk add --virtual .build-deps gcc`) is not a package: see [`apk_virtual`].
 pub fn os_packages(cmd: &Command) -> Vec<(&Word, &str)> {
     let Some(name) = cmd.program_name() else {
         return Vec::new();
@@ -178,9 +236,10 @@ pub fn os_packages(cmd: &Command) -> Vec<(&Word, &str)> {
     let Some(pos) = args.iter().position(|w| w.text == verb) else {
         return Vec::new();
     };
+    let group = apk_virtual(cmd);
     args[pos + 1..]
         .iter()
-        .filter(|w| !w.text.starts_with('-'))
+        .filter(|w| !w.text.starts_with('-') && Some(w.text.as_str()) != group)
         .map(|w| {
             let pkg = w.text.split(['=', ':']).next().unwrap_or(&w.text);
             let pkg = if name == "apk" {
@@ -193,28 +252,69 @@ pub fn os_packages(cmd: &Command) -> Vec<(&Word, &str)> {
         .collect()
 }
 
-/// Packages removed again in a script (`apt-get purge`, `apk del`).
-pub fn removed_packages(script: &Script) -> Vec<String> {
-    script
-        .commands
+/// The virtual package an `apk add --virtual NAME` (or `-t NAME`) groups its packages under:
+/// `apk del NAME` removes them all.
+pub fn apk_virtual(cmd: &Command) -> Option<&str> {
+    if cmd.program_name() != Some("apk") {
+        return None;
+    }
+    let args = cmd.args();
+    args.iter()
+        .enumerate()
+        .find_map(|(i, w)| match w.text.as_str() {
+            "--virtual" | "-t" => args.get(i + 1).map(|v| v.text.as_str()),
+            t => t.strip_prefix("--virtual="),
+        })
+}
+
+/// The packages a command removes: `apt-get purge/remove`, `apk del`, `dnf/yum remove`.
+pub fn removed_by(cmd: &Command) -> Vec<&str> {
+    let verbs: &[&str] = match cmd.program_name() {
+        Some("apt-get" | "apt" | "aptitude") => &["purge", "remove"],
+        Some("apk") => &["del"],
+        Some("yum" | "dnf" | "microdnf" | "zypper") => &["remove", "erase", "rm"],
+        _ => return Vec::new(),
+    };
+    let args = cmd.args();
+    let Some(pos) = args.iter().position(|w| verbs.contains(&w.text.as_str())) else {
+        return Vec::new();
+    };
+    args[pos + 1..]
         .iter()
-        .filter(|c| {
-            let args = c.args();
-            match c.program_name() {
-                Some("apt-get" | "apt") => args
-                    .iter()
-                    .any(|w| matches!(w.text.as_str(), "purge" | "remove")),
-                Some("apk") => args.iter().any(|w| w.text == "del"),
-                _ => false,
-            }
-        })
-        .flat_map(|c| {
-            c.args()
-                .iter()
-                .filter(|w| !w.text.starts_with('-'))
-                .map(|w| w.text.clone())
-        })
+        .filter(|w| !w.text.starts_with('-'))
+        .map(|w| w.text.split(['=', ':']).next().unwrap_or(&w.text))
         .collect()
+}
+
+/// Process managers that run several processes in one container.
+const MANAGERS: [&str; 12] = [
+    "supervisord",
+    "supervisorctl",
+    "runsvdir",
+    "runsv",
+    "s6-svscan",
+    "s6-supervise",
+    "cron",
+    "crond",
+    "circusd",
+    "honcho",
+    "pm2",
+    "systemctl",
+];
+/// If `cmd` starts a process manager (supervisord, runit, s6, cron, `service X start`), its
+/// name.
+pub fn process_manager_name(cmd: &Command) -> Option<String> {
+    let name = cmd.program_name()?;
+    if MANAGERS.contains(&name) {
+        return Some(name.to_string());
+    }
+    let args = cmd.args();
+    (name == "service" && args.get(1).is_some_and(|a| a.text == "start")).then(|| {
+        format!(
+            "service {} start",
+            args.first().map_or("", |a| a.text.as_str())
+        )
+    })
 }
 
 /// Production and development app servers a Python web service runs under.
@@ -254,23 +354,29 @@ pub fn dev_server(cmd: &Command) -> Option<&'static str> {
         "django-admin" if first == Some("runserver") => Some("django-admin runserver"),
         "fastapi" if first == Some("dev") => Some("fastapi dev"),
         "uvicorn" | "gunicorn" | "hypercorn" | "granian" if has_reload => Some("--reload"),
-        n if n.ends_with("manage.py")
-            && rest
-                .iter()
-                .any(|w| w.text == "runserver" || w.text == "runserver_plus") =>
-        {
-            Some("manage.py runserver")
-        }
+        n if n.ends_with("manage.py") => manage_py_dev_server(rest),
         n if n.starts_with("python") => {
-            let script = rest.iter().find(|w| !w.text.starts_with('-'))?;
-            (basename(&script.text) == "manage.py"
-                && rest
-                    .iter()
-                    .any(|w| w.text == "runserver" || w.text == "runserver_plus"))
-            .then_some("manage.py runserver")
+            let script = rest.iter().position(|w| !w.text.starts_with('-'))?;
+            if basename(&rest[script].text) != "manage.py" {
+                return None;
+            }
+            manage_py_dev_server(&rest[script + 1..])
         }
         _ => None,
     }
+}
+
+/// The dev server a `manage.py` subcommand starts: Django's `runserver`, or `run`, which
+/// Django does not have and a Flask `FlaskGroup` script turns into `flask run`.
+fn manage_py_dev_server(args: &[Word]) -> Option<&'static str> {
+    if args
+        .iter()
+        .any(|w| w.text == "runserver" || w.text == "runserver_plus")
+    {
+        return Some("manage.py runserver");
+    }
+    let sub = args.iter().find(|w| !w.text.starts_with('-'))?;
+    (sub.text == "run").then_some("manage.py run, the Flask CLI's `flask run`")
 }
 
 /// Whether an environment setting turns on a framework's debug/development mode.
@@ -425,6 +531,26 @@ mod tests {
         assert!(!installs_dependencies(&first("poetry install --only-root")));
         assert!(installs_dependencies(&first("uv sync --frozen")));
         assert!(!installs_dependencies(&first("pip download x")));
+        assert!(installs_dependencies(&first(
+            "pip wheel --wheel-dir /w -r requirements.txt"
+        )));
+        assert!(!installs_dependencies(&first(
+            "pip wheel --no-deps -w /w ."
+        )));
+        assert!(installs_dependencies(&first("python setup.py install")));
+        assert!(installs_dependencies(&first("pdm install --prod")));
+        assert!(installs_dependencies(&first(
+            "conda env create -f environment.yml"
+        )));
+        assert!(!installs_dependencies(&first("conda clean -afy")));
+        assert!(installs_from_manifest(&first(
+            "pip install -rrequirements.txt"
+        )));
+        assert!(installs_from_manifest(&first("pip install --user .")));
+        assert!(installs_from_manifest(&first("poetry install --no-root")));
+        assert!(!installs_from_manifest(&first(
+            "pip install --no-cache-dir poetry==1.8.5"
+        )));
     }
 
     #[test]
@@ -455,6 +581,12 @@ mod tests {
             Some("gunicorn")
         );
         assert_eq!(dev_server(&first("python manage.py migrate")), None);
+        assert_eq!(
+            dev_server(&first("python manage.py run -h 0.0.0.0")),
+            Some("manage.py run, the Flask CLI's `flask run`")
+        );
+        assert!(dev_server(&first("./manage.py run")).is_some());
+        assert_eq!(dev_server(&first("python manage.py routes")), None);
     }
 
     #[test]
@@ -476,5 +608,19 @@ mod tests {
         assert!(is_database("docker.io/library/postgres:16"));
         assert!(!is_database("python:3.12-slim"));
         assert!(os_packages(&first("apt-get install -y gcc=4:12 libpq-dev"))[0].1 == "gcc");
+        let virt = first("apk add --no-cache --virtual .build-deps gcc musl-dev");
+        let pkgs: Vec<_> = os_packages(&virt).iter().map(|p| p.1).collect();
+        assert_eq!(pkgs, ["gcc", "musl-dev"]);
+        assert_eq!(apk_virtual(&virt), Some(".build-deps"));
+        assert_eq!(
+            removed_by(&first("apt-get purge -y --auto-remove gcc libpq-dev")),
+            ["gcc", "libpq-dev"]
+        );
+        assert_eq!(
+            removed_by(&first("apk del --no-network .build-deps")),
+            [".build-deps"]
+        );
+        assert_eq!(removed_by(&first("dnf remove -y gcc")), ["gcc"]);
+        assert!(removed_by(&first("apt-get install -y gcc")).is_empty());
     }
 }

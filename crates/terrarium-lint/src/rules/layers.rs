@@ -1,7 +1,7 @@
 //! Layers: no no-op RUNs (L05), cache-friendly order (L06), and the RUN basics (cd, sudo,
 //! pipefail).
 
-use super::detect::installs_dependencies;
+use super::detect::{installs_dependencies, installs_from_manifest};
 use super::{DockerfileContext, Emitter, Rule};
 use crate::dockerfile::{Arguments, Kind};
 use crate::finding::{LessonId, Severity};
@@ -28,7 +28,9 @@ pub(super) const RULES: &[Rule] = &[
         summary: "the whole source is copied before the dependencies are installed",
         rationale: "Any edit to any file invalidates the `COPY . .` layer and every layer after \
                     it, so every build reinstalls all dependencies. Copy the dependency \
-                    manifests first, install, then copy the source.",
+                    manifests first, install, then copy the source. Every stage is checked, \
+                    builder stages included (`pip wheel -r`, `pip install --prefix`, \
+                    `poetry install` after a base stage that only installed poetry).",
         bad: "COPY . .\nRUN pip install -r requirements.txt",
         good: "COPY requirements.txt .\nRUN pip install --no-cache-dir -r requirements.txt\nCOPY . .",
         fix: "copy only the dependency files (requirements.txt, pyproject.toml + lock) before installing; copy the source after",
@@ -170,6 +172,8 @@ fn pipefail(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
 
 fn source_before_deps(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     for stage in &cx.file.stages {
+        // Dependencies already installed from a manifest by a stage this one builds on are
+        // only checked again here; a tool installed there (`pip install poetry`) is not them.
         let chain_installed = cx
             .file
             .chain(stage)
@@ -178,7 +182,7 @@ fn source_before_deps(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
             .any(|s| {
                 s.body.clone().any(|n| {
                     cx.script(n)
-                        .is_some_and(|sc| sc.commands.iter().any(installs_dependencies))
+                        .is_some_and(|sc| sc.commands.iter().any(installs_from_manifest))
                         && cx.file.instructions[n].kind == Kind::Run
                 })
             });

@@ -195,11 +195,12 @@ pub struct DockerfileContext<'a> {
     pub file: &'a Dockerfile,
     /// Its path (for sibling files such as `.dockerignore`).
     pub path: &'a Path,
-    /// Whether the file or its final stage is meant for development (dev servers allowed).
+    /// Whether the file, or every stage of it, is meant for development (dev servers allowed).
     pub dev_target: bool,
     /// The settings.
     pub config: &'a Config,
     scripts: Vec<Option<Script>>,
+    production: Option<usize>,
 }
 
 impl<'a> DockerfileContext<'a> {
@@ -216,18 +217,28 @@ impl<'a> DockerfileContext<'a> {
                 .then(|| i.script())
             })
             .collect();
-        let dev_target = is_dev_path(path)
-            || file
-                .final_stage()
+        let production = production_stage(file);
+        let dev_target = is_dev_file(path)
+            || production
+                .and_then(|i| file.stages.get(i))
                 .and_then(|s| s.name.as_deref())
-                .is_some_and(is_dev_name);
+                .is_some_and(is_dev_stage);
         DockerfileContext {
             file,
             path,
             dev_target,
             config,
             scripts,
+            production,
         }
+    }
+
+    /// The stage that is the production image: the last stage, or, when the last stage is a
+    /// dev target (`dev`, `dev-envs`, `development`, `debug`, ...), the last stage before it
+    /// that is not one. Rules about the shipped image look at this stage and its chain; when
+    /// every stage is a dev target the last one is used and the file is a dev target.
+    pub fn production_stage(&self) -> Option<&'a Stage> {
+        self.production.and_then(|i| self.file.stages.get(i))
     }
 
     /// The parsed commands of instruction `index` (RUN, CMD, ENTRYPOINT, HEALTHCHECK).
@@ -247,9 +258,9 @@ impl<'a> DockerfileContext<'a> {
             .filter_map(|(n, i)| self.script(n).map(|s| (n, i, s)))
     }
 
-    /// Indices of the instructions that make up the final image (its stage chain).
+    /// Indices of the instructions that make up the production image (its stage chain).
     pub fn runtime(&self) -> Vec<usize> {
-        let Some(stage) = self.file.final_stage() else {
+        let Some(stage) = self.production_stage() else {
             return Vec::new();
         };
         self.file
@@ -259,7 +270,7 @@ impl<'a> DockerfileContext<'a> {
             .collect()
     }
 
-    /// The CMD and ENTRYPOINT that take effect in the final image, with their commands.
+    /// The CMD and ENTRYPOINT that take effect in the production image, with their commands.
     pub fn entry_commands(&self) -> Vec<(usize, &'a Instruction, &Script)> {
         let runtime = self.runtime();
         let mut out = Vec::new();
@@ -276,10 +287,32 @@ impl<'a> DockerfileContext<'a> {
         out
     }
 
-    /// The final stage's FROM span (where image-wide findings point).
+    /// The command line the container runs when both ENTRYPOINT and CMD are in exec form:
+    /// Docker passes CMD's items as arguments to ENTRYPOINT (`ENTRYPOINT ["python3"]` with
+    /// `CMD ["app.py"]` runs `python3 app.py`). Returns the CMD instruction and the joined
+    /// command; `None` when either is missing or in shell form (a shell-form ENTRYPOINT
+    /// ignores CMD).
+    pub fn joined_entry(&self) -> Option<(&'a Instruction, Script)> {
+        let entry = self.entry_commands();
+        let exec_items = |kind: Kind| {
+            entry.iter().find_map(|(_, inst, _)| match &inst.args {
+                crate::dockerfile::Arguments::Exec(items) if inst.kind == kind => {
+                    Some((*inst, items))
+                }
+                _ => None,
+            })
+        };
+        let (_, entrypoint) = exec_items(Kind::Entrypoint)?;
+        let (cmd, args) = exec_items(Kind::Cmd)?;
+        let items: Vec<_> = entrypoint.iter().chain(args).cloned().collect();
+        let mut script = Script::from_exec(&items);
+        script.expand_shell_c();
+        Some((cmd, script))
+    }
+
+    /// The production stage's FROM span (where image-wide findings point).
     pub fn final_from_span(&self) -> Span {
-        self.file
-            .final_stage()
+        self.production_stage()
             .map(|s| self.file.instructions[s.from].span)
             .or_else(|| self.file.instructions.first().map(|i| i.span))
             .unwrap_or_default()
@@ -293,7 +326,7 @@ impl<'a> DockerfileContext<'a> {
             .find(|s| s.from == index || s.body.contains(&index))
     }
 
-    /// Whether instruction `index` is part of the final image.
+    /// Whether instruction `index` is part of the production image.
     pub fn in_runtime(&self, index: usize) -> bool {
         self.runtime().contains(&index)
     }
@@ -320,6 +353,36 @@ impl<'a> DockerfileContext<'a> {
         value
     }
 
+    /// The value of variable `name` that instruction `index` sees: ARG and ENV defaults of the
+    /// instructions before it in its stage chain, then global ARGs.
+    pub fn variable_before(&self, index: usize, name: &str) -> Option<String> {
+        let stage = self.stage_of(index)?;
+        let mut value = self
+            .file
+            .global_args()
+            .into_iter()
+            .filter(|(k, _)| k == name)
+            .filter_map(|(_, v)| v)
+            .next_back();
+        let before = self
+            .file
+            .chain(stage)
+            .into_iter()
+            .flat_map(|s| s.body.clone())
+            .take_while(|&n| n != index);
+        for inst in before.map(|n| &self.file.instructions[n]) {
+            if !matches!(inst.kind, Kind::Arg | Kind::Env) {
+                continue;
+            }
+            for (k, v) in inst.pairs() {
+                if let (true, Some(v)) = (k.text == name, v) {
+                    value = Some(v.text);
+                }
+            }
+        }
+        value
+    }
+
     /// The directory of the build context (the Dockerfile's directory).
     pub fn context_dir(&self) -> &Path {
         match self.path.parent() {
@@ -328,7 +391,7 @@ impl<'a> DockerfileContext<'a> {
         }
     }
 
-    /// The text of the file the final image has at `image_path`, when a COPY or ADD of the
+    /// The text of the file the production image has at `image_path`, when a COPY or ADD of the
     /// final stage puts it there from the build context (or from a heredoc). Files over 1 MiB
     /// and files that cannot be read give `None`.
     pub fn context_file(&self, image_path: &str) -> Option<String> {
@@ -404,9 +467,77 @@ impl<'a> DockerfileContext<'a> {
         }
     }
 
-    /// Whether the final image is a Python app image (a Python base or Python tooling used).
+    /// The OS packages the production image's RUNs install, each with where it is removed
+    /// again, if it is.
+    pub fn os_installs(&self) -> Vec<OsInstall<'_>> {
+        let runtime: Vec<usize> = self
+            .runtime()
+            .into_iter()
+            .filter(|&n| self.file.instructions[n].kind == Kind::Run)
+            .collect();
+        let mut out = Vec::new();
+        for (at, &n) in runtime.iter().enumerate() {
+            let Some(script) = self.script(n) else {
+                continue;
+            };
+            for (c, cmd) in script.commands.iter().enumerate() {
+                let group = detect::apk_virtual(cmd);
+                for (word, package) in detect::os_packages(cmd) {
+                    let removes = |other: &crate::shell::Command| {
+                        detect::removed_by(other)
+                            .iter()
+                            .any(|r| *r == package || Some(*r) == group)
+                    };
+                    let same_run = script.commands[c + 1..].iter().find(|o| removes(o));
+                    let later = runtime[at + 1..]
+                        .iter()
+                        .find_map(|&m| self.script(m)?.commands.iter().find(|o| removes(o)));
+                    let removal = match (same_run, later) {
+                        (Some(_), _) => Some(Removal::SameRun),
+                        (None, Some(o)) => Some(Removal::Later {
+                            line: self.line_of(o.span()),
+                        }),
+                        (None, None) => None,
+                    };
+                    out.push(OsInstall {
+                        word,
+                        package: package.to_string(),
+                        instruction: n,
+                        removal,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The 1-based line a span starts on.
+    pub fn line_of(&self, span: Span) -> usize {
+        self.file.lines.position(&self.file.source, span.start).0
+    }
+
+    /// The process manager the container starts (`supervisord`, ...) when the production
+    /// image installs Python dependencies: the programs it supervises are a Python service,
+    /// held to the same rules (unbuffered logs, a health check) as one started directly.
+    pub fn supervised_python(&self) -> Option<String> {
+        let manager = self.entry_commands().iter().find_map(|(_, _, script)| {
+            script
+                .commands
+                .iter()
+                .find_map(detect::process_manager_name)
+        })?;
+        let installs = self.runtime().into_iter().any(|n| {
+            self.file.instructions[n].kind == Kind::Run
+                && self
+                    .script(n)
+                    .is_some_and(|s| s.commands.iter().any(detect::installs_dependencies))
+        });
+        installs.then_some(manager)
+    }
+
+    /// Whether the production image is a Python app image (a Python base or Python tooling used).
     pub fn is_python_image(&self) -> bool {
-        let Some(stage) = self.file.final_stage() else {
+        let Some(stage) = self.production_stage() else {
             return false;
         };
         if self
@@ -422,6 +553,31 @@ impl<'a> DockerfileContext<'a> {
                 .is_some_and(|s| s.commands.iter().any(detect::is_python_tool))
         })
     }
+}
+
+/// An OS package installed by a RUN of the production image.
+pub struct OsInstall<'a> {
+    /// The package argument.
+    pub word: &'a crate::shell::Word,
+    /// The package name, version removed.
+    pub package: String,
+    /// The RUN instruction that installs it.
+    pub instruction: usize,
+    /// Whether and where it is removed again.
+    pub removal: Option<Removal>,
+}
+
+/// Where an installed package is removed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Later in the same RUN: it is in no layer.
+    SameRun,
+    /// By a later RUN on `line`: gone from the final filesystem, but its bytes stay in the
+    /// installing layer.
+    Later {
+        /// The line of the removing command.
+        line: usize,
+    },
 }
 
 enum Source {
@@ -455,7 +611,8 @@ pub struct ComposeContext<'a> {
     pub file: &'a ComposeFile,
     /// Its path.
     pub path: &'a Path,
-    /// Whether the file is a development override (dev servers allowed).
+    /// Whether the file is for development (dev servers allowed): a dev override, or the plain
+    /// compose file beside a production one (see [`is_dev_file`]).
     pub dev_file: bool,
     /// The settings.
     pub config: &'a Config,
@@ -464,19 +621,94 @@ pub struct ComposeContext<'a> {
 /// Whether a Dockerfile or compose file name marks a development target
 /// (`Dockerfile.dev`, `dev.Dockerfile`, `compose.dev.yaml`, `docker-compose.override.yml`).
 pub fn is_dev_path(path: &Path) -> bool {
-    let name = path
-        .file_name()
+    file_name_lower(path)
+        .split(['.', '-', '_'])
+        .any(|part| is_dev_name(part) || part == "override" || part == "local")
+}
+
+/// Whether a file is meant for development: its name says so ([`is_dev_path`]), or it is the
+/// plain `compose.yaml`/`docker-compose.yml`/`Dockerfile`/`Containerfile` of a directory that
+/// also holds a production variant of the same kind (`docker-compose.prod.yml`,
+/// `compose.production.yaml`, `Dockerfile.prod`): then the plain file is the dev one.
+pub fn is_dev_file(path: &Path) -> bool {
+    is_dev_path(path) || has_production_sibling(path)
+}
+
+/// Whether a file name marks production (`docker-compose.prod.yml`, `compose.production.yaml`,
+/// `Dockerfile.prod`, `prod.Dockerfile`).
+pub fn is_production_path(path: &Path) -> bool {
+    file_name_lower(path)
+        .split(['.', '-', '_'])
+        .any(|part| matches!(part, "prod" | "production"))
+}
+
+/// The file name, lowercased (empty when there is none).
+fn file_name_lower(path: &Path) -> String {
+    path.file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("")
-        .to_ascii_lowercase();
-    name.split(['.', '-', '_'])
-        .any(|part| is_dev_name(part) || part == "override" || part == "local")
+        .to_ascii_lowercase()
+}
+
+/// Whether the file has the plain name of its kind, with no environment in it.
+fn is_plain_name(path: &Path) -> bool {
+    let name = file_name_lower(path);
+    let stem = name
+        .strip_suffix(".yaml")
+        .or_else(|| name.strip_suffix(".yml"))
+        .unwrap_or(&name);
+    matches!(
+        stem,
+        "compose" | "docker-compose" | "dockerfile" | "containerfile"
+    )
+}
+
+/// Whether a plain-named file has a production variant of the same kind beside it.
+fn has_production_sibling(path: &Path) -> bool {
+    let Some(kind) = crate::lint::FileKind::from_name(path) else {
+        return false;
+    };
+    if !is_plain_name(path) {
+        return false;
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.filter_map(Result::ok).any(|entry| {
+        let sibling = entry.path();
+        crate::lint::FileKind::from_name(&sibling) == Some(kind) && is_production_path(&sibling)
+    })
 }
 
 /// Whether a stage or service name marks development.
 pub fn is_dev_name(name: &str) -> bool {
     matches!(
         name.to_ascii_lowercase().as_str(),
-        "dev" | "development" | "develop" | "debug"
+        "dev" | "devel" | "development" | "develop" | "debug" | "devcontainer"
     )
+}
+
+/// Whether a stage name marks a dev target: a dev word on its own or as a part of the name
+/// (`dev`, `dev-envs`, `development`, `app_debug`).
+pub fn is_dev_stage(name: &str) -> bool {
+    name.split(['-', '_', '.']).any(is_dev_name)
+}
+
+/// The index of the production stage: the last stage that is not a dev target, when the last
+/// stage is one; otherwise (and when every stage is a dev target) the last stage.
+fn production_stage(file: &Dockerfile) -> Option<usize> {
+    let last = file.stages.last()?;
+    let is_dev = |s: &Stage| s.name.as_deref().is_some_and(is_dev_stage);
+    if !is_dev(last) {
+        return Some(last.index);
+    }
+    file.stages
+        .iter()
+        .rev()
+        .find(|s| !is_dev(s))
+        .map_or(Some(last.index), |s| Some(s.index))
 }

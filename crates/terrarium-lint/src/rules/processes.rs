@@ -1,10 +1,9 @@
 //! One process per container (L01), no SSH (L15), no web server in the app image (L03).
 
-use super::detect::{os_packages, web_server};
+use super::detect::{process_manager_name, web_server};
 use super::{DockerfileContext, Emitter, Rule};
 use crate::dockerfile::Kind;
 use crate::finding::{LessonId, Severity};
-use crate::shell::Command;
 
 pub(super) const RULES: &[Rule] = &[
     Rule {
@@ -62,20 +61,6 @@ pub(super) const RULES: &[Rule] = &[
     },
 ];
 
-const MANAGERS: [&str; 12] = [
-    "supervisord",
-    "supervisorctl",
-    "runsvdir",
-    "runsv",
-    "s6-svscan",
-    "s6-supervise",
-    "cron",
-    "crond",
-    "circusd",
-    "honcho",
-    "pm2",
-    "systemctl",
-];
 const MANAGER_PACKAGES: [&str; 7] = [
     "supervisor",
     "runit",
@@ -86,24 +71,10 @@ const MANAGER_PACKAGES: [&str; 7] = [
     "honcho",
 ];
 
-fn is_manager(cmd: &Command) -> Option<String> {
-    let name = cmd.program_name()?;
-    if MANAGERS.contains(&name) {
-        return Some(name.to_string());
-    }
-    let args = cmd.args();
-    (name == "service" && args.get(1).is_some_and(|a| a.text == "start")).then(|| {
-        format!(
-            "service {} start",
-            args.first().map_or("", |a| a.text.as_str())
-        )
-    })
-}
-
 fn process_manager(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     for (_, inst, script) in cx.entry_commands() {
         for cmd in &script.commands {
-            if let Some(name) = is_manager(cmd) {
+            if let Some(name) = process_manager_name(cmd) {
                 out.span(
                     cmd.span(),
                     format!(
@@ -114,21 +85,14 @@ fn process_manager(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
             }
         }
     }
-    for n in cx.runtime() {
-        let Some(script) = cx.script(n) else { continue };
-        if cx.file.instructions[n].kind != Kind::Run {
-            continue;
-        }
-        for cmd in &script.commands {
-            for (word, pkg) in os_packages(cmd) {
-                if MANAGER_PACKAGES.contains(&pkg) {
-                    out.span_with(
-                        word.span,
-                        Severity::Warning,
-                        format!("`{pkg}` is installed in the final image: a process manager means several processes per container"),
-                    );
-                }
-            }
+    for install in cx.os_installs().iter().filter(|i| i.removal.is_none()) {
+        let pkg = install.package.as_str();
+        if MANAGER_PACKAGES.contains(&pkg) {
+            out.span_with(
+                install.word.span,
+                Severity::Warning,
+                format!("`{pkg}` is installed in the final image: a process manager means several processes per container"),
+            );
         }
     }
 }
@@ -178,30 +142,24 @@ fn ssh_server(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
             out.span(cmd.span(), "the container starts an SSH server");
         }
     }
+    for install in cx.os_installs().iter().filter(|i| i.removal.is_none()) {
+        let pkg = install.package.as_str();
+        if matches!(pkg, "openssh-server" | "openssh" | "dropbear" | "ssh") {
+            out.span(
+                install.word.span,
+                format!("`{pkg}` installs an SSH server in the image"),
+            );
+        }
+    }
     for n in cx.runtime() {
         let inst = &cx.file.instructions[n];
-        match inst.kind {
-            Kind::Run => {
-                let Some(script) = cx.script(n) else { continue };
-                for cmd in &script.commands {
-                    for (word, pkg) in os_packages(cmd) {
-                        if matches!(pkg, "openssh-server" | "openssh" | "dropbear" | "ssh") {
-                            out.span(
-                                word.span,
-                                format!("`{pkg}` installs an SSH server in the image"),
-                            );
-                        }
-                    }
-                }
+        if inst.kind != Kind::Expose {
+            continue;
+        }
+        for w in inst.words() {
+            if w.text.split('/').next() == Some("22") {
+                out.span(w.span, "port 22 (SSH) is exposed");
             }
-            Kind::Expose => {
-                for w in inst.words() {
-                    if w.text.split('/').next() == Some("22") {
-                        out.span(w.span, "port 22 (SSH) is exposed");
-                    }
-                }
-            }
-            _ => {}
         }
     }
 }
@@ -219,21 +177,13 @@ fn web_server_in_app(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
         "apache2ctl",
         "nginx-light",
     ];
-    for n in cx.runtime() {
-        let inst = &cx.file.instructions[n];
-        if inst.kind != Kind::Run {
-            continue;
-        }
-        let Some(script) = cx.script(n) else { continue };
-        for cmd in &script.commands {
-            for (word, pkg) in os_packages(cmd) {
-                if SERVERS.contains(&pkg) || pkg.starts_with("nginx") {
-                    out.span(
-                        word.span,
-                        format!("`{pkg}` is installed in the Python app image"),
-                    );
-                }
-            }
+    for install in cx.os_installs().iter().filter(|i| i.removal.is_none()) {
+        let pkg = install.package.as_str();
+        if SERVERS.contains(&pkg) || pkg.starts_with("nginx") {
+            out.span(
+                install.word.span,
+                format!("`{pkg}` is installed in the Python app image"),
+            );
         }
     }
     for (_, _, script) in cx.entry_commands() {

@@ -3,10 +3,12 @@
 
 use super::detect::{
     dev_server, is_debug_setting, is_path_like, is_python_tool, pip_install, pip_packages, tool,
+    web_server,
 };
 use super::{DockerfileContext, Emitter, Rule};
 use crate::dockerfile::Kind;
 use crate::finding::{LessonId, Severity};
+use crate::shell::Command;
 
 pub(super) const RULES: &[Rule] = &[
     Rule {
@@ -16,7 +18,13 @@ pub(super) const RULES: &[Rule] = &[
         summary: "the image serves with a development server (flask run, manage.py runserver, --reload)",
         rationale: "Framework development servers are single-process, unhardened and slow; \
                     `--reload` watches files. Production images run gunicorn, uWSGI or uvicorn \
-                    workers. Dev targets (Dockerfile.dev, a stage named dev) are exempt.",
+                    workers. Dev targets (Dockerfile.dev, a file whose stages are all dev \
+                    stages) are exempt; when the last stage is a dev stage (`dev`, `dev-envs`, \
+                    `development`, ...) the last stage before it is the production image checked. \
+                    Scripts the command runs are read from the build context: a Python \
+                    script calling Flask's app.run(), `run` of a FlaskGroup script (`manage.py \
+                    run`), a shell script ending in `flask run` (unless it can also start a \
+                    production server or hands over to `\"$@\"`).",
         bad: "CMD [\"flask\", \"run\", \"--host=0.0.0.0\"]",
         good: "CMD [\"gunicorn\", \"--bind\", \"0.0.0.0:8000\", \"--workers\", \"2\", \"app:app\"]",
         fix: "run a production server: gunicorn (WSGI) or uvicorn/gunicorn with uvicorn workers (ASGI)",
@@ -69,8 +77,12 @@ pub(super) const RULES: &[Rule] = &[
         lesson: None,
         severity: Severity::Warning,
         summary: "pip install keeps its download cache in the final image",
-        rationale: "pip's cache is useless in an image and adds megabytes to the layer. (Build \
-                    stages whose files are copied out selectively are not checked.)",
+        rationale: "pip's cache is useless in an image and adds megabytes to the layer. The \
+                    cache is off with `--no-cache-dir` or any abbreviation pip accepts for it \
+                    (`--no-cache`), `PIP_NO_CACHE_DIR` set to any value (pip treats even `0` \
+                    as off) by an earlier ENV or ARG, on the command or exported in the RUN, or \
+                    a cache mount. (Build stages whose files are copied out selectively are not \
+                    checked.)",
         bad: "RUN pip install -r requirements.txt",
         good: "RUN pip install --no-cache-dir -r requirements.txt",
         fix: "add --no-cache-dir (or ENV PIP_NO_CACHE_DIR=1, or a cache mount)",
@@ -83,7 +95,9 @@ pub(super) const RULES: &[Rule] = &[
         severity: Severity::Warning,
         summary: "a Python image runs without PYTHONUNBUFFERED=1",
         rationale: "Without it Python buffers stdout when it is not a terminal: logs arrive \
-                    late or are lost when the container stops.",
+                    late or are lost when the container stops. An image that installs Python \
+                    dependencies and starts a process manager (supervisord) runs Python under \
+                    it, and is checked the same way.",
         bad: "FROM python:3.12-slim\nCMD [\"gunicorn\", \"app:app\"]",
         good: "FROM python:3.12-slim\nENV PYTHONUNBUFFERED=1\nCMD [\"gunicorn\", \"app:app\"]",
         fix: "add `ENV PYTHONUNBUFFERED=1` to the final stage",
@@ -109,31 +123,123 @@ fn dev_server_rule(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     if cx.dev_target {
         return;
     }
+    let mut found = false;
     for (_, inst, script) in cx.entry_commands() {
+        let keyword = inst.keyword.text.to_ascii_uppercase();
         for cmd in &script.commands {
-            if let Some(file) = flask_app_run_script(cx, cmd) {
-                out.span(
-                    cmd.span(),
-                    format!("`{file}` starts Flask's development server with app.run()"),
-                );
-                continue;
+            if let Some(message) = dev_server_message(cx, cmd, &keyword) {
+                out.span(cmd.span(), message);
+                found = true;
             }
-            if let Some(what) = dev_server(cmd) {
-                out.span(
-                    cmd.span(),
-                    format!(
-                        "{} serves with the development server (`{what}`)",
-                        inst.keyword.text.to_ascii_uppercase()
-                    ),
-                );
+        }
+    }
+    if found {
+        return;
+    }
+    // `ENTRYPOINT ["python3"]` + `CMD ["app.py"]`: neither alone is a dev server.
+    if let Some((cmd_inst, script)) = cx.joined_entry() {
+        for cmd in &script.commands {
+            if let Some(message) = dev_server_message(cx, cmd, "ENTRYPOINT + CMD") {
+                out.span(cmd_inst.span, format!("`{}`: {message}", cmd.text()));
             }
         }
     }
 }
 
+/// Why `cmd` (run by `keyword`) serves with a development server, if it does: a dev server
+/// command, a Python script from the build context that starts one, or a shell script from
+/// the build context that does.
+fn dev_server_message(cx: &DockerfileContext<'_>, cmd: &Command, keyword: &str) -> Option<String> {
+    if let Some(file) = flask_app_run_script(cx, cmd) {
+        return Some(format!(
+            "`{file}` starts Flask's development server with app.run()"
+        ));
+    }
+    direct_dev_server(cx, cmd)
+        .map(|what| format!("{keyword} serves with the development server ({what})"))
+        .or_else(|| wrapper_dev_server(cx, cmd))
+}
+
+/// The dev server command `cmd` runs, described for a message: a known dev server, or
+/// `run` of a `FlaskGroup` script from the build context.
+fn direct_dev_server(cx: &DockerfileContext<'_>, cmd: &Command) -> Option<String> {
+    if let Some(file) = flask_group_run(cx, cmd) {
+        return Some(format!("`{file} run`, the Flask CLI's `flask run`"));
+    }
+    dev_server(cmd).map(|what| format!("`{what}`"))
+}
+
+/// For `python cli.py run ...` (or `./cli.py run`), the script's name when the build
+/// context's copy is a Flask `FlaskGroup` command line, whose `run` is `flask run`.
+fn flask_group_run(cx: &DockerfileContext<'_>, cmd: &Command) -> Option<String> {
+    let program = cmd.program_index()?;
+    let words = &cmd.words[program..];
+    let python = crate::shell::basename(&words[0].text).starts_with("python");
+    let mut operands = words[usize::from(python)..]
+        .iter()
+        .filter(|w| !w.text.starts_with('-'));
+    let script = operands.next()?;
+    let sub = operands.next()?;
+    if !script.text.ends_with(".py") || sub.text != "run" {
+        return None;
+    }
+    let text = cx.context_file(&script.text)?;
+    text.contains("FlaskGroup").then(|| script.text.clone())
+}
+
+/// For a shell script from the build context that the command runs (`./start.sh`,
+/// `sh scripts/run.sh`), why it serves with a dev server. A script that can also start a
+/// production server or hands over to its arguments (`exec "$@"`) picks one at run time:
+/// not reported.
+fn wrapper_dev_server(cx: &DockerfileContext<'_>, cmd: &Command) -> Option<String> {
+    let (path, text) = wrapper_script(cx, cmd)?;
+    let mut script = crate::shell::parse(&text, &|i| i);
+    script.expand_shell_c();
+    let hands_over = script.commands.iter().any(|c| {
+        c.program_index()
+            .is_some_and(|p| matches!(c.words[p].text.as_str(), "$@" | "${@}" | "$*"))
+    });
+    let production = script
+        .commands
+        .iter()
+        .any(|c| web_server(c).is_some() && dev_server(c).is_none());
+    if hands_over || production {
+        return None;
+    }
+    script.commands.iter().find_map(|c| {
+        let what = flask_app_run_script(cx, c)
+            .map(|file| format!("`{file}` calls app.run()"))
+            .or_else(|| direct_dev_server(cx, c))?;
+        let line = text
+            .get(..c.span().start)
+            .map_or(1, |before| before.matches('\n').count() + 1);
+        Some(format!(
+            "`{path}` serves with the development server ({what} on line {line} of the script)"
+        ))
+    })
+}
+
+/// The path and text of the shell script `cmd` runs, when the build context has it.
+fn wrapper_script(cx: &DockerfileContext<'_>, cmd: &Command) -> Option<(String, String)> {
+    let program = cmd.program_index()?;
+    let name = crate::shell::basename(&cmd.words[program].text);
+    let path = if crate::shell::SHELLS.contains(&name) {
+        cmd.args().iter().find(|w| !w.text.starts_with('-'))?
+    } else {
+        &cmd.words[program]
+    };
+    let text = cx.context_file(&path.text)?;
+    let shell = path.text.ends_with(".sh")
+        || text
+            .lines()
+            .next()
+            .is_some_and(|l| l.starts_with("#!") && l.contains("sh"));
+    shell.then(|| (path.text.clone(), text))
+}
+
 /// For `python app.py`, the script's name when the build context's copy calls Flask's
 /// `app.run()`.
-fn flask_app_run_script(cx: &DockerfileContext<'_>, cmd: &crate::shell::Command) -> Option<String> {
+fn flask_app_run_script(cx: &DockerfileContext<'_>, cmd: &Command) -> Option<String> {
     if !cmd.program_name()?.starts_with("python") {
         return None;
     }
@@ -142,8 +248,21 @@ fn flask_app_run_script(cx: &DockerfileContext<'_>, cmd: &crate::shell::Command)
         return None;
     }
     let text = cx.context_file(&script.text)?;
-    let flask = text.contains("Flask(") || text.contains("create_app");
-    (flask && text.contains(".run(")).then(|| script.text.clone())
+    calls_flask_run(&text).then(|| script.text.clone())
+}
+
+/// Whether Python source builds a Flask app and starts it with `<app>.run(...)` (not
+/// `subprocess.run` or `asyncio.run`, which start no server).
+fn calls_flask_run(text: &str) -> bool {
+    let flask = text.contains("Flask(") || text.contains("create_app") || text.contains("flask");
+    let runs = text.match_indices(".run(").any(|(at, _)| {
+        let before = text[..at]
+            .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        !before.is_empty() && !matches!(before, "subprocess" | "asyncio" | "trio" | "anyio")
+    });
+    flask && runs
 }
 
 fn debug_mode(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
@@ -229,21 +348,19 @@ fn pip_cache(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
         {
             continue;
         }
-        let env_off = cx
-            .stage_of(n)
-            .and_then(|s| cx.variable(s, "PIP_NO_CACHE_DIR"))
-            .is_some_and(|v| {
-                !matches!(
-                    v.to_ascii_lowercase().as_str(),
-                    "" | "0" | "false" | "off" | "no"
-                )
-            });
-        if env_off {
+        if cx
+            .variable_before(n, "PIP_NO_CACHE_DIR")
+            .is_some_and(|v| pip_env_disables_cache(&v))
+        {
             continue;
         }
+        let mut exported = false;
         for cmd in &script.commands {
-            if let Some((false, _)) = pip_install(cmd)
-                && !cmd.has_option(&["--no-cache-dir"])
+            exported |= exports_no_cache_dir(cmd);
+            if let Some((false, args)) = pip_install(cmd)
+                && !exported
+                && !args.iter().any(|w| is_pip_no_cache_dir(&w.text))
+                && !assigns_no_cache_dir(cmd)
             {
                 out.span(
                     cmd.span(),
@@ -254,15 +371,51 @@ fn pip_cache(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     }
 }
 
+/// Whether a pip argument is `--no-cache-dir` or an abbreviation of it. pip parses its options
+/// with optparse, which accepts any unambiguous prefix of a long option: `--no-cache` and
+/// `--no-ca` mean `--no-cache-dir` (`--no-c` could also be `--no-clean` or `--no-compile`).
+pub(super) fn is_pip_no_cache_dir(arg: &str) -> bool {
+    let name = arg.split('=').next().unwrap_or(arg);
+    name.len() >= "--no-ca".len() && "--no-cache-dir".starts_with(name)
+}
+
+/// Whether a `PIP_NO_CACHE_DIR` value turns pip's cache off. pip disables the cache for any
+/// value it accepts as a boolean, `0` and `false` included (kept for backward compatibility);
+/// only an empty value leaves it on.
+fn pip_env_disables_cache(value: &str) -> bool {
+    !value.trim_matches(['"', '\'']).is_empty()
+}
+
+/// `PIP_NO_CACHE_DIR=1 pip install ...` or `env PIP_NO_CACHE_DIR=1 pip install ...`.
+fn assigns_no_cache_dir(cmd: &Command) -> bool {
+    let end = cmd.program_index().unwrap_or(cmd.words.len());
+    cmd.words[..end].iter().any(|w| {
+        w.text
+            .strip_prefix("PIP_NO_CACHE_DIR=")
+            .is_some_and(pip_env_disables_cache)
+    })
+}
+
+/// `export PIP_NO_CACHE_DIR=1` earlier in the same RUN.
+fn exports_no_cache_dir(cmd: &Command) -> bool {
+    cmd.program_name() == Some("export")
+        && cmd.args().iter().any(|w| {
+            w.text
+                .strip_prefix("PIP_NO_CACHE_DIR=")
+                .is_some_and(pip_env_disables_cache)
+        })
+}
+
 fn python_unbuffered(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     let entry = cx.entry_commands();
     let runs_python = entry
         .iter()
-        .any(|(_, _, s)| s.commands.iter().any(is_python_tool));
+        .any(|(_, _, s)| s.commands.iter().any(is_python_tool))
+        || cx.supervised_python().is_some();
     if !runs_python || !cx.is_python_image() {
         return;
     }
-    let Some(stage) = cx.file.final_stage() else {
+    let Some(stage) = cx.production_stage() else {
         return;
     };
     let set = cx
@@ -345,5 +498,41 @@ fn log_file(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pip_accepts_prefixes_of_no_cache_dir() {
+        for arg in ["--no-cache-dir", "--no-cache", "--no-cach", "--no-ca"] {
+            assert!(is_pip_no_cache_dir(arg), "{arg}");
+        }
+        for arg in ["--no-c", "--no-clean", "--no-compile", "--cache-dir", "-n"] {
+            assert!(!is_pip_no_cache_dir(arg), "{arg}");
+        }
+    }
+
+    #[test]
+    fn flask_run_calls() {
+        let app = "from flask import Flask\napp = Flask(__name__)\n";
+        assert!(calls_flask_run(&format!("{app}app.run(debug=True)\n")));
+        assert!(calls_flask_run(&format!("{app}socketio.run(app)\n")));
+        assert!(!calls_flask_run(&format!(
+            "{app}subprocess.run(['gunicorn', 'app:app'])\n"
+        )));
+        assert!(!calls_flask_run("import asyncio\nasyncio.run(main())\n"));
+        assert!(!calls_flask_run("app.run()\n"), "not a Flask app");
+    }
+
+    #[test]
+    fn any_pip_no_cache_dir_value_turns_the_cache_off() {
+        for value in ["1", "true", "0", "false", "off", "\"no\""] {
+            assert!(pip_env_disables_cache(value), "{value}");
+        }
+        assert!(!pip_env_disables_cache(""));
+        assert!(!pip_env_disables_cache("''"));
     }
 }

@@ -1,8 +1,8 @@
 //! The final image at run time: non-root (L11), documented ports and volumes (L08), ephemeral
 //! state (L09), nothing extra (L12), health checks (L18) and clean stops (L19).
 
-use super::detect::{os_packages, removed_packages, web_server};
-use super::{DockerfileContext, Emitter, Rule};
+use super::detect::web_server;
+use super::{DockerfileContext, Emitter, Removal, Rule};
 use crate::dockerfile::{Arguments, Kind, expand};
 use crate::finding::{LessonId, Severity};
 
@@ -13,7 +13,13 @@ pub(super) const RULES: &[Rule] = &[
         severity: Severity::Error,
         summary: "the final image runs as root (no USER, or USER root)",
         rationale: "A process running as root in a container is root on the host if it \
-                    escapes, and can rewrite its own image files. Run as a fixed non-root UID.",
+                    escapes, and can rewrite its own image files. Run as a fixed non-root UID. \
+                    Bases that default to a non-root user (distroless `nonroot`, Chainguard, \
+                    `*-unprivileged`) pass. The stock nginx and httpd images used as they are, \
+                    as a proxy, are reported as info only: their master process starts as \
+                    root by design (to bind port 80 and read keys) and the workers that serve \
+                    requests drop to an unprivileged user; nginxinc/nginx-unprivileged runs \
+                    entirely as non-root.",
         bad: "FROM python:3.12-slim\nCMD [\"gunicorn\", \"app:app\"]",
         good: "FROM python:3.12-slim\nRUN useradd --system --uid 65532 nonroot\nUSER 65532:65532\nCMD [\"gunicorn\", \"app:app\"]",
         fix: "create a user and add `USER 65532:65532` (or a named non-root user) to the final stage",
@@ -78,7 +84,9 @@ pub(super) const RULES: &[Rule] = &[
         summary: "compilers or build tools are installed in the final image",
         rationale: "gcc, build-essential, git and -dev headers are only needed to build wheels. \
                     In the runtime image they add size and attack surface: build in an earlier \
-                    stage and copy the result.",
+                    stage and copy the result. Removing them in the same RUN that installs them \
+                    keeps them out of every layer; removing them in a later RUN hides them but \
+                    leaves their bytes in the installing layer, which is reported.",
         bad: "FROM python:3.12-slim\nRUN apt-get update && apt-get install -y build-essential libpq-dev",
         good: "FROM python:3.12-slim AS build\nRUN apt-get update && apt-get install -y --no-install-recommends build-essential libpq-dev\n...\nFROM python:3.12-slim\nCOPY --from=build /install /usr/local",
         fix: "install build tools in a build stage and copy only the results into the final stage",
@@ -104,7 +112,9 @@ pub(super) const RULES: &[Rule] = &[
         severity: Severity::Warning,
         summary: "a web service image has no HEALTHCHECK",
         rationale: "Without a health check the orchestrator cannot tell a hung app from a \
-                    healthy one. (Dev targets are exempt.)",
+                    healthy one. A Python service under a process manager (an image that \
+                    installs Python dependencies and starts supervisord) needs one too. (Dev \
+                    targets are exempt.)",
         bad: "EXPOSE 8000\nCMD [\"gunicorn\", \"app:app\"]",
         good: "HEALTHCHECK CMD [\"python\", \"-c\", \"import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')\"]",
         fix: "add a HEALTHCHECK that requests a health endpoint",
@@ -189,14 +199,17 @@ fn entrypoint_without_exec(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
 }
 
 fn root_user(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
-    let Some(stage) = cx.file.final_stage() else {
+    let Some(stage) = cx.production_stage() else {
         return;
     };
     let Some(root) = cx.file.chain(stage).first().copied() else {
         return;
     };
     let base = &root.base_resolved;
-    if base.contains("nonroot") || base.starts_with("cgr.dev/chainguard/") {
+    if base.contains("nonroot")
+        || base.contains("unprivileged")
+        || base.starts_with("cgr.dev/chainguard/")
+    {
         return;
     }
     let user = cx
@@ -206,10 +219,21 @@ fn root_user(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
         .map(|n| &cx.file.instructions[n])
         .find(|i| i.kind == Kind::User);
     match user {
-        None => out.span(
-            cx.final_from_span(),
-            "the final stage has no USER: the container runs as root",
-        ),
+        None => match privilege_dropping_proxy(cx, base) {
+            Some(server) => out.span_with(
+                cx.final_from_span(),
+                Severity::Info,
+                format!(
+                    "the stock `{server}` image starts its master process as root by design and \
+                     its workers drop to an unprivileged user; for a fully non-root proxy use \
+                     nginxinc/nginx-unprivileged or set USER and a port above 1024"
+                ),
+            ),
+            None => out.span(
+                cx.final_from_span(),
+                "the final stage has no USER: the container runs as root",
+            ),
+        },
         Some(inst) => {
             let Some(word) = inst.words().into_iter().next() else {
                 return;
@@ -224,6 +248,48 @@ fn root_user(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
             }
         }
     }
+}
+
+/// Servers whose official image starts as root and drops privileges in its worker processes.
+const PRIVILEGE_DROPPING_SERVERS: [&str; 2] = ["nginx", "httpd"];
+
+/// For an official nginx or httpd base used as it is (a proxy: no Python installed, and the
+/// container still starts the server), the server's name.
+fn privilege_dropping_proxy(cx: &DockerfileContext<'_>, base: &str) -> Option<&'static str> {
+    let repo = official_repository(base)?;
+    let server = PRIVILEGE_DROPPING_SERVERS
+        .into_iter()
+        .find(|s| *s == repo)?;
+    if cx.is_python_image() {
+        return None;
+    }
+    let starts_server = cx.entry_commands().iter().all(|(_, _, script)| {
+        script.commands.iter().all(|c| {
+            c.program_name().is_some_and(|p| {
+                matches!(
+                    p,
+                    "nginx" | "httpd" | "httpd-foreground" | "apachectl" | "docker-entrypoint.sh"
+                )
+            })
+        })
+    });
+    starts_server.then_some(server)
+}
+
+/// The repository name of an official Docker Hub image (`nginx:1.27-alpine`,
+/// `docker.io/library/nginx@sha256:...` give `nginx`); `None` for other registries and
+/// namespaces.
+fn official_repository(image: &str) -> Option<&str> {
+    let name = image.split('@').next().unwrap_or(image);
+    let name = name
+        .strip_prefix("docker.io/")
+        .or_else(|| name.strip_prefix("index.docker.io/"))
+        .unwrap_or(name);
+    let name = name.strip_prefix("library/").unwrap_or(name);
+    if name.contains('/') {
+        return None;
+    }
+    name.split(':').next()
 }
 
 fn serves_web(cx: &DockerfileContext<'_>) -> bool {
@@ -292,7 +358,7 @@ fn missing_volume(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
 }
 
 fn writable_app_dir(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
-    let Some(stage) = cx.file.final_stage() else {
+    let Some(stage) = cx.production_stage() else {
         return;
     };
     let workdir = cx
@@ -342,28 +408,24 @@ fn database_in_image(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     if !cx.is_python_image() {
         return;
     }
-    for n in cx.runtime() {
-        let Some(script) = cx.script(n) else { continue };
-        for cmd in &script.commands {
-            for (word, pkg) in os_packages(cmd) {
-                let server = matches!(
-                    pkg,
-                    "postgresql"
-                        | "mysql-server"
-                        | "mariadb-server"
-                        | "redis-server"
-                        | "redis"
-                        | "mongodb"
-                        | "mongodb-org"
-                        | "memcached"
-                ) || (pkg.starts_with("postgresql-1") && !pkg.contains("client"));
-                if server {
-                    out.span(
-                        word.span,
-                        format!("`{pkg}` puts a database server in the app image"),
-                    );
-                }
-            }
+    for install in cx.os_installs().iter().filter(|i| i.removal.is_none()) {
+        let pkg = install.package.as_str();
+        let server = matches!(
+            pkg,
+            "postgresql"
+                | "mysql-server"
+                | "mariadb-server"
+                | "redis-server"
+                | "redis"
+                | "mongodb"
+                | "mongodb-org"
+                | "memcached"
+        ) || (pkg.starts_with("postgresql-1") && !pkg.contains("client"));
+        if server {
+            out.span(
+                install.word.span,
+                format!("`{pkg}` puts a database server in the app image"),
+            );
         }
     }
 }
@@ -386,33 +448,34 @@ const BUILD_TOOLS: [&str; 14] = [
 ];
 
 fn build_tools_in_final(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
-    let runtime = cx.runtime();
-    let removed: Vec<String> = runtime
-        .iter()
-        .filter_map(|&n| cx.script(n))
-        .flat_map(removed_packages)
-        .collect();
-    for &n in &runtime {
-        if cx.file.instructions[n].kind != Kind::Run {
+    for install in cx.os_installs() {
+        let pkg = install.package.as_str();
+        let tool = BUILD_TOOLS.contains(&pkg)
+            || pkg.ends_with("-dev")
+            || pkg.ends_with("-devel")
+            || pkg.starts_with("gcc-");
+        if !tool {
             continue;
         }
-        let Some(script) = cx.script(n) else { continue };
-        for cmd in &script.commands {
-            for (word, pkg) in os_packages(cmd) {
-                let tool = BUILD_TOOLS.contains(&pkg)
-                    || pkg.ends_with("-dev")
-                    || pkg.ends_with("-devel")
-                    || pkg.starts_with("gcc-");
-                if tool && !removed.iter().any(|r| r == pkg) {
-                    out.span(word.span, format!("`{pkg}` stays in the final image"));
-                }
-            }
+        match install.removal {
+            Some(Removal::SameRun) => {}
+            Some(Removal::Later { line }) => out.span(
+                install.word.span,
+                format!(
+                    "`{pkg}` is removed in line {line}, but its bytes stay in the layer of line {}",
+                    cx.line_of(cx.file.instructions[install.instruction].span)
+                ),
+            ),
+            None => out.span(
+                install.word.span,
+                format!("`{pkg}` stays in the final image"),
+            ),
         }
     }
 }
 
 fn full_base_image(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
-    let Some(stage) = cx.file.final_stage() else {
+    let Some(stage) = cx.production_stage() else {
         return;
     };
     let Some(root) = cx.file.chain(stage).first().copied() else {
@@ -440,7 +503,8 @@ fn full_base_image(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
 }
 
 fn missing_healthcheck(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
-    if cx.dev_target || !serves_web(cx) {
+    let supervised = cx.supervised_python();
+    if cx.dev_target || !(serves_web(cx) || supervised.is_some()) {
         return;
     }
     if cx
@@ -450,8 +514,12 @@ fn missing_healthcheck(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     {
         return;
     }
+    let message = match supervised.filter(|_| !serves_web(cx)) {
+        Some(manager) => format!("the Python service run by `{manager}` has no HEALTHCHECK"),
+        None => "the web service has no HEALTHCHECK".to_string(),
+    };
     if let Some((_, inst, _)) = cx.entry_commands().last() {
-        out.span(inst.span, "the web service has no HEALTHCHECK");
+        out.span(inst.span, message);
     }
 }
 

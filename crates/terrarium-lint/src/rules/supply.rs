@@ -24,10 +24,12 @@ pub(super) const RULES: &[Rule] = &[
         id: "latest-tag",
         lesson: Some(LessonId::new(13)),
         severity: Severity::Warning,
-        summary: "FROM uses the floating `latest` tag",
+        summary: "FROM uses `latest` or another floating tag with no version (`python:slim`)",
         rationale: "`latest` points at a different image every few weeks: the same Dockerfile \
-                    builds a different image.",
-        bad: "FROM python:latest",
+                    builds a different image. A tag with no version in it (`slim`, `alpine`, \
+                    `slim-bookworm`, `stable`) floats the same way, to each new release. \
+                    Debian and Ubuntu codenames (`debian:bookworm-slim`) are versions.",
+        bad: "FROM python:slim",
         good: "FROM python:3.12.8-slim-bookworm",
         fix: "pin a specific version tag (and ideally a digest)",
         dockerfile: Some(latest_tag),
@@ -76,8 +78,38 @@ pub(super) const RULES: &[Rule] = &[
 /// An image reference split into registry, repository, tag and digest.
 pub(super) struct ImageRef<'a> {
     pub registry: &'a str,
+    /// The last component of the repository path (`python`, `python3-debian12`).
+    pub name: &'a str,
     pub tag: Option<&'a str>,
     pub digest: bool,
+}
+
+impl ImageRef<'_> {
+    /// Whether the tag floats to each new release: `latest`, or a tag with no version in it
+    /// (`slim`, `alpine`, `slim-bookworm`, `stable`) on a repository whose name has none
+    /// either (`python3-debian12:nonroot` is versioned by its name). Debian and Ubuntu tags
+    /// are codenames (`bookworm-slim`, `noble`), which are versions, unless they name a
+    /// moving suite (`stable`, `testing`, `sid`, `rolling`, `devel`).
+    pub fn floats(&self) -> bool {
+        let Some(tag) = self.tag.filter(|t| !t.is_empty() && !self.digest) else {
+            return false;
+        };
+        if tag == "latest" {
+            return true;
+        }
+        let has_digit = |s: &str| s.chars().any(|c| c.is_ascii_digit());
+        if has_digit(tag) || has_digit(self.name) {
+            return false;
+        }
+        if matches!(self.name, "debian" | "ubuntu" | "buildpack-deps") {
+            let suite = tag.split('-').next().unwrap_or(tag);
+            return matches!(
+                suite,
+                "stable" | "oldstable" | "testing" | "unstable" | "sid" | "rolling" | "devel"
+            );
+        }
+        true
+    }
 }
 
 pub(super) fn parse_image(image: &str) -> ImageRef<'_> {
@@ -86,7 +118,10 @@ pub(super) fn parse_image(image: &str) -> ImageRef<'_> {
         None => (image, false),
     };
     let last_slash = name.rfind('/').map_or(0, |i| i + 1);
-    let tag = name[last_slash..].split_once(':').map(|(_, t)| t);
+    let (repo_name, tag) = match name[last_slash..].split_once(':') {
+        Some((n, t)) => (n, Some(t)),
+        None => (&name[last_slash..], None),
+    };
     let first = name.split('/').next().unwrap_or("");
     let registry = if name.contains('/')
         && (first.contains('.') || first.contains(':') || first == "localhost")
@@ -97,19 +132,23 @@ pub(super) fn parse_image(image: &str) -> ImageRef<'_> {
     };
     ImageRef {
         registry,
+        name: repo_name,
         tag,
         digest,
     }
 }
 
 /// External images the build pulls: FROM bases that are not stages (global ARGs substituted)
-/// and `COPY --from=<image>` sources.
+/// and `COPY --from=<image>` sources. A base that uses a variable with no value at lint time
+/// (an ARG without default, set with `--build-arg`) is left out: its tag is not known.
 fn external_bases(cx: &DockerfileContext<'_>) -> Vec<(Span, String)> {
+    let args = cx.file.global_args();
+    let has_value = |name: &str| args.iter().any(|(k, v)| k == name && v.is_some());
     let bases = cx
         .file
         .stages
         .iter()
-        .filter(|s| s.parent.is_none())
+        .filter(|s| s.parent.is_none() && !uses_unset_variable(&s.base.text, &has_value))
         .map(|s| (s.base.span, s.base_resolved.clone()));
     let copies = cx
         .file
@@ -127,6 +166,25 @@ fn external_bases(cx: &DockerfileContext<'_>) -> Vec<(Span, String)> {
         .collect()
 }
 
+/// Whether `text` uses a variable that has no value: `$NAME` or `${NAME}` where `has_value`
+/// says no, and no `${NAME:-default}` fallback.
+fn uses_unset_variable(text: &str, has_value: &dyn Fn(&str) -> bool) -> bool {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        rest = &rest[at + 1..];
+        let braced = rest.strip_prefix('{');
+        let body = braced.unwrap_or(rest);
+        let end = body.find(|c: char| !is_name(c)).unwrap_or(body.len());
+        let (name, after) = body.split_at(end);
+        let fallback = braced.is_some() && (after.starts_with(":-") || after.starts_with('-'));
+        if !name.is_empty() && !fallback && !has_value(name) {
+            return true;
+        }
+    }
+    false
+}
+
 fn untagged_image(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     for (span, image) in external_bases(cx) {
         let r = parse_image(&image);
@@ -138,11 +196,24 @@ fn untagged_image(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
 
 fn latest_tag(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
     for (span, image) in external_bases(cx) {
-        let r = parse_image(&image);
-        if r.tag == Some("latest") && !r.digest {
-            out.span(span, format!("`{image}` uses the floating `latest` tag"));
+        if let Some(message) = floating_message(&image) {
+            out.span(span, message);
         }
     }
+}
+
+/// What is wrong with an image whose tag floats, if it does.
+pub(super) fn floating_message(image: &str) -> Option<String> {
+    let r = parse_image(image);
+    if !r.floats() {
+        return None;
+    }
+    Some(match r.tag {
+        Some("latest") => format!("`{image}` uses the floating `latest` tag"),
+        _ => format!(
+            "`{image}` has no version in its tag: like `latest`, it moves to each new release"
+        ),
+    })
 }
 
 fn untrusted_registry(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
@@ -268,5 +339,47 @@ fn pipe_to_shell(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_without_a_version_float() {
+        for image in [
+            "python:latest",
+            "python:slim",
+            "python:slim-bookworm",
+            "docker.io/library/nginx:stable-alpine",
+            "debian:stable-slim",
+            "ubuntu:rolling",
+        ] {
+            assert!(parse_image(image).floats(), "{image}");
+        }
+        for image in [
+            "python",
+            "python:3.12-slim",
+            "python:3-alpine",
+            "python:slim@sha256:00",
+            "debian:bookworm-slim",
+            "ubuntu:noble",
+            "gcr.io/distroless/python3-debian12:nonroot",
+            "registry.example.com:5000/app:",
+        ] {
+            assert!(!parse_image(image).floats(), "{image}");
+        }
+    }
+
+    #[test]
+    fn unset_variables() {
+        let known = |name: &str| name == "PY";
+        assert!(!uses_unset_variable("python:${PY}-slim", &known));
+        assert!(!uses_unset_variable("python:$PY", &known));
+        assert!(uses_unset_variable("python:${TAG}", &known));
+        assert!(uses_unset_variable("$IMAGE", &known));
+        assert!(!uses_unset_variable("python:${TAG:-3.12}-slim", &known));
+        assert!(!uses_unset_variable("python:3.12", &known));
     }
 }

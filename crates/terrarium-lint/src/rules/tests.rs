@@ -362,10 +362,82 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
         ),
         ("pip-cache", "Dockerfile", GOOD.to_string(), false),
         (
+            "pip-cache",
+            "Dockerfile",
+            d("FROM python:3.12-slim\nRUN pip install --no-cache -r requirements.txt\n"),
+            false,
+        ),
+        (
+            "pip-cache",
+            "Dockerfile",
+            d("FROM python:3.12-slim\nRUN python -m pip install --no-ca -r requirements.txt\n"),
+            false,
+        ),
+        (
+            "pip-cache",
+            "Dockerfile",
+            d("FROM python:3.12-slim\nENV PIP_NO_CACHE_DIR=0\nRUN pip install -r r.txt\n"),
+            false,
+        ),
+        (
+            "pip-cache",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS base\nARG PIP_NO_CACHE_DIR=1\nFROM base\nRUN pip install -r r.txt\n"),
+            false,
+        ),
+        (
+            "pip-cache",
+            "Dockerfile",
+            d("FROM python:3.12-slim\nRUN PIP_NO_CACHE_DIR=1 pip install -r r.txt\n"),
+            false,
+        ),
+        (
+            "pip-cache",
+            "Dockerfile",
+            d("FROM python:3.12-slim\nRUN export PIP_NO_CACHE_DIR=1 && pip install -r r.txt\n"),
+            false,
+        ),
+        (
+            "pip-cache",
+            "Dockerfile",
+            d("FROM python:3.12-slim\nRUN pip install -r r.txt\nENV PIP_NO_CACHE_DIR=1\n"),
+            true,
+        ),
+        (
+            "pip-cache",
+            "Dockerfile",
+            d("FROM python:3.12-slim\nRUN pip install --no-compile -r r.txt\n"),
+            true,
+        ),
+        (
             "python-unbuffered",
             "Dockerfile",
             edit("ENV PYTHONUNBUFFERED", "ENV LANG=C.UTF-8"),
             true,
+        ),
+        (
+            "python-unbuffered",
+            "Dockerfile",
+            d("FROM python:3.12-slim\nRUN pip install --no-cache-dir -r r.txt\nUSER 1\nCMD [\"supervisord\", \"-n\"]\n"),
+            true,
+        ),
+        (
+            "python-unbuffered",
+            "Dockerfile",
+            d("FROM python:3.12-slim\nENV PYTHONUNBUFFERED=1\nRUN pip install --no-cache-dir -r r.txt\nUSER 1\nCMD [\"supervisord\", \"-n\"]\n"),
+            false,
+        ),
+        (
+            "missing-healthcheck",
+            "Dockerfile",
+            d("FROM python:3.12-slim\nRUN pip install --no-cache-dir -r r.txt\nUSER 1\nCMD [\"supervisord\", \"-n\"]\n"),
+            true,
+        ),
+        (
+            "missing-healthcheck",
+            "Dockerfile",
+            d("FROM debian:bookworm-slim\nRUN apt-get install -y cron\nUSER 1\nCMD [\"cron\", \"-f\"]\n"),
+            false,
         ),
         (
             "python-unbuffered",
@@ -421,6 +493,24 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
             "run-noop",
             "Dockerfile",
             edit("", "RUN export FOO=1 && echo $FOO > /x"),
+            false,
+        ),
+        (
+            "source-before-deps",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS wheels\nCOPY . .\nRUN pip wheel -w /w -r requirements.txt\nFROM python:3.12-slim\nUSER 1\n"),
+            true,
+        ),
+        (
+            "source-before-deps",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS base\nRUN pip install poetry==1.8.5\nFROM base AS build\nCOPY . .\nRUN poetry install --no-root\n"),
+            true,
+        ),
+        (
+            "source-before-deps",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS base\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\nFROM base AS build\nCOPY . .\nRUN pip install .\n"),
             false,
         ),
         (
@@ -543,6 +633,48 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
             d("FROM python:3.12-slim AS base\nUSER 1000\nFROM base\nCMD [\"python\"]\n"),
             false,
         ),
+        (
+            "root-user",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS app\nUSER 1000\nFROM app AS dev-envs\nUSER root\n"),
+            false,
+        ),
+        (
+            "root-user",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS dev\nCMD [\"python\"]\n"),
+            true,
+        ),
+        (
+            "dev-server",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS base\nCMD [\"flask\", \"run\"]\nFROM base AS development\n"),
+            true,
+        ),
+        (
+            "dev-server",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS base\nCMD [\"gunicorn\", \"app:app\"]\nFROM base AS dev-envs\nCMD [\"flask\", \"run\"]\n"),
+            false,
+        ),
+        (
+            "build-tools-in-final",
+            "Dockerfile",
+            d("FROM python:3.12-slim AS app\nUSER 1000\nFROM app AS app_debug\nRUN apt-get install -y gcc\n"),
+            false,
+        ),
+        (
+            "root-user",
+            "Dockerfile",
+            d("FROM nginxinc/nginx-unprivileged:1.27-alpine\nCOPY default.conf /etc/nginx/conf.d/\n"),
+            false,
+        ),
+        (
+            "root-user",
+            "Dockerfile",
+            d("FROM nginx:1.27-alpine\nRUN apk add --no-cache python3 py3-pip\nCMD [\"gunicorn\", \"app:app\"]\n"),
+            true,
+        ),
         ("missing-expose", "Dockerfile", edit("EXPOSE", ""), true),
         (
             "missing-expose",
@@ -623,6 +755,30 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
                 "",
                 "RUN apt-get update && apt-get install -y --no-install-recommends gcc && pip install --no-cache-dir x==1 && apt-get purge -y gcc && rm -rf /var/lib/apt/lists/*",
             ),
+            false,
+        ),
+        (
+            "build-tools-in-final",
+            "Dockerfile",
+            d("FROM python:3.12-alpine\nUSER 1000\nRUN apk add --no-cache --virtual .build-deps gcc musl-dev \\\n && pip install --no-cache-dir x==1 && apk del .build-deps\n"),
+            false,
+        ),
+        (
+            "build-tools-in-final",
+            "Dockerfile",
+            d("FROM python:3.12-alpine\nUSER 1000\nRUN apk add --no-cache gcc\nRUN apk del gcc\n"),
+            true,
+        ),
+        (
+            "build-tools-in-final",
+            "Dockerfile",
+            d("FROM python:3.12-alpine\nUSER 1000\nRUN apk del gcc && apk add --no-cache gcc\n"),
+            true,
+        ),
+        (
+            "ssh-server",
+            "Dockerfile",
+            d("FROM python:3.12-slim\nRUN apt-get install -y openssh-server && apt-get purge -y openssh-server\n"),
             false,
         ),
         (
@@ -776,6 +932,30 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
             "latest-tag",
             "Dockerfile",
             d("ARG TAG=latest\nFROM registry.example.com:5000/python:${TAG}\nUSER 1000\n"),
+            true,
+        ),
+        (
+            "latest-tag",
+            "Dockerfile",
+            d("FROM python:slim\nUSER 1000\n"),
+            true,
+        ),
+        (
+            "latest-tag",
+            "Dockerfile",
+            d("FROM debian:bookworm-slim\nUSER 1000\n"),
+            false,
+        ),
+        (
+            "latest-tag",
+            "Dockerfile",
+            d("ARG PY\nFROM python:${PY}-slim\nUSER 1000\n"),
+            false,
+        ),
+        (
+            "compose-floating-image",
+            "compose.yaml",
+            edit_compose("postgres:17.2-bookworm", "postgres:alpine"),
             true,
         ),
         ("latest-tag", "Dockerfile", GOOD.to_string(), false),
@@ -1576,6 +1756,60 @@ fn rules_read_the_build_context() {
     assert!(dev.message.contains("app.run()"), "{}", dev.message);
     let worker = edit("CMD", "CMD [\"python\", \"worker.py\"]");
     assert!(!has(&lint_here(&worker), "dev-server"));
+    // A FlaskGroup script's `run` is `flask run`, whatever the script is called.
+    write(
+        "cli.py",
+        "from flask.cli import FlaskGroup\nfrom app import app\ncli = FlaskGroup(app)\ncli()\n",
+    );
+    let group = edit("CMD", "CMD [\"python\", \"cli.py\", \"run\"]");
+    assert!(has(&lint_here(&group), "dev-server"));
+    let other = edit("CMD", "CMD [\"python\", \"cli.py\", \"seed\"]");
+    assert!(!has(&lint_here(&other), "dev-server"));
+    // A wrapper script that ends in `flask run`, run directly or through sh.
+    write(
+        "serve.sh",
+        "#!/bin/sh\nset -e\nexec flask run --host 0.0.0.0\n",
+    );
+    for cmd in ["CMD [\"./serve.sh\"]", "CMD [\"sh\", \"serve.sh\"]"] {
+        let findings = lint_here(&edit("CMD", cmd));
+        let dev = findings
+            .iter()
+            .find(|f| f.rule == "dev-server")
+            .unwrap_or_else(|| panic!("{cmd}: {findings:#?}"));
+        assert!(
+            dev.message.contains("`flask run` on line 3 of the script"),
+            "{}",
+            dev.message
+        );
+    }
+    write(
+        "hand-over.sh",
+        "#!/bin/sh\n[ -n \"$DEV\" ] && exec flask run\nexec \"$@\"\n",
+    );
+    let hand_over = edit(
+        "CMD",
+        "ENTRYPOINT [\"./hand-over.sh\"]\nCMD [\"gunicorn\", \"app:app\"]",
+    );
+    assert!(!has(&lint_here(&hand_over), "dev-server"));
+    // ENTRYPOINT and CMD together run `python3 app.py`.
+    let joined = edit("CMD", "ENTRYPOINT [\"python3\", \"-u\"]\nCMD [\"app.py\"]");
+    let findings = lint_here(&joined);
+    let dev = findings
+        .iter()
+        .find(|f| f.rule == "dev-server")
+        .expect("ENTRYPOINT + CMD joined");
+    assert!(
+        dev.message.starts_with("`python3 -u app.py`"),
+        "{}",
+        dev.message
+    );
+    let shell_entry = edit("CMD", "ENTRYPOINT python3\nCMD [\"app.py\"]");
+    assert!(
+        !has(&lint_here(&shell_entry), "dev-server"),
+        "a shell-form ENTRYPOINT ignores CMD"
+    );
+    let joined_worker = edit("CMD", "ENTRYPOINT [\"python3\"]\nCMD [\"worker.py\"]");
+    assert!(!has(&lint_here(&joined_worker), "dev-server"));
 
     assert!(!has(&lint_here(GOOD), "dockerignore-incomplete"));
     write(".dockerignore", "__pycache__/\n.git\n");
@@ -1671,4 +1905,105 @@ fn duplicated_build_between_dockerfile_and_dev() {
             .iter()
             .any(|f| f.rule == "duplicated-build")
     );
+}
+
+#[test]
+fn the_production_stage_is_the_last_one_that_is_not_a_dev_target() {
+    let stage_of = |src: &str| {
+        let file = crate::dockerfile::parse(src);
+        let config = Config::default();
+        let cx = super::DockerfileContext::new(&file, Path::new("Dockerfile"), &config);
+        (
+            cx.production_stage().and_then(|s| s.name.clone()),
+            cx.dev_target,
+        )
+    };
+    assert_eq!(
+        stage_of("FROM a:1 AS build\nFROM b:1 AS app\nFROM app AS dev-envs\n"),
+        (Some("app".into()), false)
+    );
+    assert_eq!(
+        stage_of("FROM a:1 AS app\nFROM app AS development\nFROM app AS debug\n"),
+        (Some("app".into()), false)
+    );
+    assert_eq!(
+        stage_of("FROM a:1 AS dev\nFROM a:1 AS test\n"),
+        (Some("test".into()), false)
+    );
+    assert_eq!(
+        stage_of("FROM a:1 AS dev\nFROM dev AS devcontainer\n"),
+        (Some("devcontainer".into()), true)
+    );
+    assert!(super::is_dev_stage("dev-envs"));
+    assert!(super::is_dev_stage("app_debug"));
+    assert!(!super::is_dev_stage("devops"));
+}
+
+#[test]
+fn a_stock_nginx_proxy_image_is_root_at_info() {
+    let severity = |src: &str| {
+        lint("Dockerfile", src)
+            .into_iter()
+            .find(|f| f.rule == "root-user")
+            .map(|f| (f.severity, f.message))
+    };
+    let proxy =
+        "FROM docker.io/library/nginx:1.27.3-alpine\nCOPY default.conf /etc/nginx/conf.d/\n";
+    let (level, message) = severity(proxy).expect("reported");
+    assert_eq!(level, crate::Severity::Info);
+    assert!(message.contains("by design"), "{message}");
+    let started = format!("{proxy}CMD [\"nginx\", \"-g\", \"daemon off;\"]\n");
+    assert_eq!(severity(&started).map(|s| s.0), Some(crate::Severity::Info));
+    let other = format!("{proxy}CMD [\"/srv/app\"]\n");
+    assert_eq!(severity(&other).map(|s| s.0), Some(crate::Severity::Error));
+    let root = format!("{proxy}USER root\n");
+    assert_eq!(severity(&root).map(|s| s.0), Some(crate::Severity::Error));
+    let not_official = "FROM example/nginx:1.27\n";
+    assert_eq!(
+        severity(not_official).map(|s| s.0),
+        Some(crate::Severity::Error)
+    );
+}
+
+#[test]
+fn a_plain_file_beside_a_production_one_is_for_development() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let touch = |name: &str| std::fs::write(dir.path().join(name), "").expect("write");
+    let plain = dir.path().join("docker-compose.yml");
+    touch("docker-compose.yml");
+    assert!(!super::is_dev_file(&plain));
+    touch("compose.production.yaml");
+    assert!(super::is_dev_file(&plain));
+    assert!(!super::is_dev_file(
+        &dir.path().join("compose.production.yaml")
+    ));
+    assert!(
+        !super::is_dev_file(&dir.path().join("compose.staging.yaml")),
+        "only the plain file becomes the dev one"
+    );
+    let dockerfile = dir.path().join("Dockerfile");
+    assert!(
+        !super::is_dev_file(&dockerfile),
+        "a compose file is not its variant"
+    );
+    touch("Dockerfile.prod");
+    assert!(super::is_dev_file(&dockerfile));
+    let src = "FROM python:3.12-slim\nUSER 1000\nCMD [\"flask\", \"run\"]\n";
+    let findings = lint_source(&dockerfile, src, FileKind::Dockerfile, &Config::default());
+    assert!(!has(&findings, "dev-server"), "{findings:#?}");
+}
+
+#[test]
+fn a_tool_removed_in_a_later_layer_still_has_its_bytes_in_the_image() {
+    let src = "FROM python:3.12-slim\nUSER 1000\nRUN apt-get update \\\n && apt-get install -y --no-install-recommends gcc\nRUN pip install --no-cache-dir x==1\nRUN apt-get purge -y gcc\n";
+    let findings = lint("Dockerfile", src);
+    let tool = findings
+        .iter()
+        .find(|f| f.rule == "build-tools-in-final")
+        .expect("reported");
+    assert_eq!(
+        tool.message,
+        "`gcc` is removed in line 6, but its bytes stay in the layer of line 3"
+    );
+    assert_eq!(tool.location.line, 4);
 }
