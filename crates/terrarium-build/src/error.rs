@@ -19,6 +19,9 @@ pub enum BuildError {
         /// What is missing.
         message: String,
     },
+    /// The image's own tools could not run at build time (bytecode, build steps, sdists).
+    #[error(transparent)]
+    Sandbox(#[from] terrarium_sandbox::SandboxError),
     /// The build context's `.dockerignore` rules or files cannot be read.
     #[error(transparent)]
     Context(#[from] terrarium_project::DetectError),

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod app;
+mod bytecode;
 mod error;
 mod git;
 mod lockfile;
@@ -29,11 +30,12 @@ use terrarium_debian::{
 };
 use terrarium_image::{
     Cache, Digest, Epoch, Fetcher, Healthcheck, Image, ImageLayer, ImageRef, ImageSpec, Layer,
-    LayerOptions, Platform, Port, Progress, RunConfig, canonical_json, write_docker_archive,
-    write_oci_layout,
+    LayerOptions, LayerPath, Platform, Port, Progress, RunConfig, canonical_json,
+    write_docker_archive, write_oci_layout,
 };
 use terrarium_plan::Plan;
 use terrarium_project::{DependencySource, ManifestFormat};
+use terrarium_sandbox::Rootfs;
 use terrarium_wheels::{Index, PYPI_SIMPLE, Pin, Target, build_deps_layer, parse_requirement};
 
 pub use app::{APP_DIR, app_tree};
@@ -41,8 +43,32 @@ pub use error::BuildError;
 pub use lockfile::{DebianLock, DistroLock, LOCKFILE, Lockfile, WheelsLock};
 
 /// Paths left out of the runtime layer: glibc's iconv modules (8 MB; CPython's own codecs do
-/// not use them).
-pub const RUNTIME_EXCLUDES: &[&str] = &["usr/lib/x86_64-linux-gnu/gconv"];
+/// not use them), Berkeley DB and the `dbm.ndbm` module that alone loads it (1.8 MB;
+/// `dbm` falls back to its other back ends), and the parts of the standard library a service
+/// never runs: CPython's own test support and test extension modules, and `help()`'s topic
+/// texts. Together about 4 MB, which pays for most of the bytecode of what a service imports
+/// at start-up.
+pub fn runtime_excludes(distro: Distro) -> Vec<String> {
+    let stdlib = format!("usr/lib/python{}", distro.python_version());
+    let mut excludes = vec![
+        "usr/lib/x86_64-linux-gnu/gconv".to_owned(),
+        "usr/lib/x86_64-linux-gnu/libdb-*".to_owned(),
+    ];
+    for path in [
+        "test",
+        "pydoc_data",
+        "idlelib",
+        "turtledemo",
+        "lib-dynload/_test*",
+        "lib-dynload/_ctypes_test*",
+        "lib-dynload/_xxtestfuzz*",
+        "lib-dynload/xxlimited*",
+        "lib-dynload/_dbm.*",
+    ] {
+        excludes.push(format!("{stdlib}/{path}"));
+    }
+    excludes
+}
 
 /// Version of the lock inputs; bump to re-resolve every lock section.
 const INPUTS_VERSION: &str = "terrarium build inputs v1";
@@ -197,6 +223,8 @@ pub fn build(
     let mut layers = vec![session.runtime_layer(&debian.runtime)?];
     layers.extend(session.system_layer(&debian.system)?);
     layers.push(session.deps_layer(&pins.wheel, &target)?);
+    let mut warnings = Vec::new();
+    layers.extend(session.startup_bytecode_layer(&layers, &mut warnings)?);
 
     // Record the lock before the app layer: nothing below depends on the network any more.
     section.debian = Some(debian);
@@ -207,21 +235,16 @@ pub fn build(
         .insert(distro.codename().to_owned(), section);
     let (lockfile_path, lockfile_written) = lockfile.write(&plan.root)?;
 
-    layers.push(session.app_layer(&target)?);
-
-    let warnings = plan
-        .build_steps
-        .value
-        .iter()
-        .map(|step| {
-            format!(
-                "build step `{}` is not run by terrarium build (it needs the image's Python at \
-                 build time); run it before building so its output is in the project, or use \
-                 the Dockerfile",
-                step.join(" ")
-            )
-        })
-        .collect();
+    let app = session.app_layer(&target, &layers, &mut warnings)?;
+    layers.push(app);
+    warnings.extend(plan.build_steps.value.iter().map(|step| {
+        format!(
+            "build step `{}` is not run by terrarium build (it needs the image's Python at \
+             build time); run it before building so its output is in the project, or use \
+             the Dockerfile",
+            step.join(" ")
+        )
+    }));
 
     let spec = ImageSpec {
         layers: layers
@@ -250,9 +273,9 @@ pub fn build(
 }
 
 impl Session<'_> {
-    fn unpack_options() -> UnpackOptions {
+    fn unpack_options(&self) -> UnpackOptions {
         UnpackOptions {
-            exclude: RUNTIME_EXCLUDES.iter().map(|p| (*p).to_owned()).collect(),
+            exclude: runtime_excludes(self.distro),
             ..UnpackOptions::default()
         }
     }
@@ -340,7 +363,7 @@ impl Session<'_> {
 
     fn runtime_layer(&self, packages: &[DebianPin]) -> Result<LayerReport, BuildError> {
         let set = self.package_set(packages);
-        let unpack = Self::unpack_options();
+        let unpack = self.unpack_options();
         let mtime = self.options.mtime;
         let cached = self
             .options
@@ -372,7 +395,7 @@ impl Session<'_> {
         let (layer, cached) = build_packages_layer(
             &self.archive,
             &set,
-            &Self::unpack_options(),
+            &self.unpack_options(),
             self.options.mtime,
             self.reporter,
         )?;
@@ -403,9 +426,89 @@ impl Session<'_> {
         })
     }
 
-    fn app_layer(&self, target: &Target) -> Result<LayerReport, BuildError> {
+    /// The bytecode of the standard-library and dependency modules the service imports at
+    /// start-up (see [`bytecode`]), cached by the layers below and the command.
+    fn startup_bytecode_layer(
+        &self,
+        below: &[LayerReport],
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<LayerReport>, BuildError> {
         let cache = &self.options.cache;
-        let tree = app_tree(self.plan, target)?;
+        let digests: Vec<Digest> = below.iter().map(|l| l.layer.digest).collect();
+        let key = bytecode::startup_key(self.plan, &digests);
+        let description = "bytecode of the modules start-up imports".to_owned();
+        if let Some(layer) = cache.cached_layer(&key)? {
+            return Ok(Some(LayerReport {
+                name: "bytecode",
+                layer,
+                cached: true,
+                description,
+            }));
+        }
+        self.reporter.stage("compiling start-up bytecode");
+        let layers: Vec<Layer> = below.iter().map(|l| l.layer.clone()).collect();
+        let root = Rootfs::assemble(cache, &layers)?;
+        let out = tempfile::Builder::new()
+            .prefix("bytecode-")
+            .tempdir_in(cache.tmp_dir()?)
+            .map_err(error::io_error(cache.root()))?;
+        let (tree, traced) =
+            bytecode::startup_tree(self.plan, &root, self.distro.python_version(), out.path())?;
+        warnings.extend(traced);
+        if tree.is_empty() {
+            return Ok(None);
+        }
+        let layer = tree.write(
+            cache,
+            LayerOptions {
+                mtime: self.options.mtime,
+            },
+        )?;
+        cache.remember_layer(&key, &layer)?;
+        Ok(Some(LayerReport {
+            name: "bytecode",
+            layer,
+            cached: false,
+            description,
+        }))
+    }
+
+    fn app_layer(
+        &self,
+        target: &Target,
+        below: &[LayerReport],
+        warnings: &mut Vec<String>,
+    ) -> Result<LayerReport, BuildError> {
+        let cache = &self.options.cache;
+        let mut tree = app_tree(self.plan, target)?;
+        let sources: Vec<(String, PathBuf)> = self
+            .plan
+            .context_rules()?
+            .walk(&self.plan.root)?
+            .into_iter()
+            .filter(|e| {
+                e.path.ends_with(".py")
+                    && matches!(e.kind, terrarium_project::ContextKind::File { .. })
+            })
+            .map(|e| (format!("/{APP_DIR}/{}", e.path), e.source))
+            .collect();
+        let python = self.distro.python_version();
+        // The runtime (and its start-up bytecode, so the compiler starts fast) is enough.
+        let root = || {
+            let layers: Vec<Layer> = below
+                .iter()
+                .filter(|l| matches!(l.name, "runtime" | "bytecode"))
+                .map(|l| l.layer.clone())
+                .collect();
+            Ok(Rootfs::assemble(cache, &layers)?)
+        };
+        let (compiled, skipped) = bytecode::app_bytecode(cache, root, self.plan, python, &sources)?;
+        warnings.extend(skipped.into_iter().map(|w| format!("bytecode: {w}")));
+        for (source, pyc) in compiled {
+            if let Some(path) = bytecode::pyc_path(&source, python) {
+                tree.insert_bytes(LayerPath::new(path.trim_start_matches('/'))?, 0o644, pyc);
+            }
+        }
         let layer = tree.write(
             cache,
             LayerOptions {

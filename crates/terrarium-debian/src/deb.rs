@@ -23,7 +23,8 @@ pub struct UnpackOptions {
     pub drop_docs: bool,
     /// More paths to leave out, each with everything below it, as they appear in the package
     /// (before merging /usr), e.g. `usr/lib/x86_64-linux-gnu/gconv` (iconv modules, 8 MB,
-    /// unused by CPython itself).
+    /// unused by CPython itself). A last component ending in `*` matches every name that
+    /// starts with what comes before it (`…/lib-dynload/_test*`).
     pub exclude: Vec<String>,
 }
 
@@ -269,11 +270,15 @@ fn excluded(options: &UnpackOptions, path: &str) -> bool {
         .exclude
         .iter()
         .map(|prefix| prefix.trim_matches('/'))
-        .any(|prefix| {
-            path == prefix
-                || path
-                    .strip_prefix(prefix)
-                    .is_some_and(|r| r.starts_with('/'))
+        .any(|prefix| match prefix.strip_suffix('*') {
+            // Every name starting with the stem, and everything below such a directory.
+            Some(stem) => path.starts_with(stem),
+            None => {
+                path == prefix
+                    || path
+                        .strip_prefix(prefix)
+                        .is_some_and(|r| r.starts_with('/'))
+            }
         })
         || (options.drop_docs && !keep_doc_path(path))
 }
@@ -454,6 +459,27 @@ fn add_data(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn excludes_prefixes_and_name_stems() {
+        let options = super::UnpackOptions {
+            exclude: vec![
+                "usr/lib/gconv".into(),
+                "usr/lib/py/lib-dynload/_test*".into(),
+            ],
+            ..super::UnpackOptions::default()
+        };
+        for (path, out) in [
+            ("usr/lib/gconv", true),
+            ("usr/lib/gconv/x.so", true),
+            ("usr/lib/gconvx", false),
+            ("usr/lib/py/lib-dynload/_testcapi.so", true),
+            ("usr/lib/py/lib-dynload/_ssl.so", false),
+            ("usr/lib/py/lib-dynload", false),
+        ] {
+            assert_eq!(super::excluded(&options, path), out, "{path}");
+        }
+    }
+
     use super::*;
 
     #[test]
