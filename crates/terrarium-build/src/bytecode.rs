@@ -134,9 +134,7 @@ pub(crate) fn sandbox_env(plan: &Plan) -> Vec<(String, String)> {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     env.extend(plan.image_env());
-    for setting in plan.documented_env() {
-        env.push((setting.name.clone(), placeholder(&setting.name)));
-    }
+    env.extend(plan.build_placeholders());
     let mut path = vec!["/app".to_owned()];
     if let Some(install) = &plan.install_project.value
         && install.import_root != "/app"
@@ -146,11 +144,6 @@ pub(crate) fn sandbox_env(plan: &Plan) -> Vec<(String, String)> {
     env.push(("PYTHONPATH".into(), path.join(":")));
     env.push(("HOME".into(), "/tmp".into()));
     env
-}
-
-/// The value a required setting gets at build time: never a real secret, and obviously so.
-pub(crate) fn placeholder(name: &str) -> String {
-    format!("terrarium-build-placeholder-{}", name.to_ascii_lowercase())
 }
 
 /// A tree of everything under `dir`, at the same paths in the layer: root-owned, 0755
@@ -339,13 +332,5 @@ mod tests {
             Some("/app/pkg/__pycache__/mod.cpython-313.pyc")
         );
         assert_eq!(pyc_path("/app/README.md", "3.13"), None);
-    }
-
-    #[test]
-    fn placeholders_are_obvious() {
-        assert_eq!(
-            placeholder("DJANGO_SECRET_KEY"),
-            "terrarium-build-placeholder-django_secret_key"
-        );
     }
 }

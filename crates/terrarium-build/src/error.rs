@@ -19,6 +19,14 @@ pub enum BuildError {
         /// What is missing.
         message: String,
     },
+    /// A build step (Django's collectstatic, …) failed in the sandbox.
+    #[error("build step `{step}` failed: {source}\n  fix: run it in `terrarium shell` to see why; settings it needs at build time get placeholders (set them in [tool.terrarium] env to give real defaults)")]
+    BuildStep {
+        /// The step.
+        step: String,
+        /// What happened.
+        source: Box<terrarium_sandbox::SandboxError>,
+    },
     /// The image's own tools could not run at build time (bytecode, build steps, sdists).
     #[error(transparent)]
     Sandbox(#[from] terrarium_sandbox::SandboxError),

@@ -18,6 +18,7 @@ mod bytecode;
 mod error;
 mod git;
 mod lockfile;
+mod steps;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,9 +30,9 @@ use terrarium_debian::{
     build_packages_layer, build_runtime_layer, resolve, runtime_layer_key,
 };
 use terrarium_image::{
-    Cache, Digest, Epoch, Fetcher, Healthcheck, Image, ImageLayer, ImageRef, ImageSpec, Layer,
-    LayerOptions, LayerPath, Platform, Port, Progress, RunConfig, canonical_json,
-    write_docker_archive, write_oci_layout,
+    Cache, Content, Digest, Entry, Epoch, Fetcher, Healthcheck, Image, ImageLayer, ImageRef,
+    ImageSpec, Layer, LayerOptions, LayerPath, Platform, Port, Progress, RunConfig,
+    canonical_json, write_docker_archive, write_oci_layout,
 };
 use terrarium_plan::Plan;
 use terrarium_project::{DependencySource, ManifestFormat};
@@ -43,7 +44,7 @@ pub use error::BuildError;
 pub use lockfile::{DebianLock, DistroLock, LOCKFILE, Lockfile, WheelsLock};
 
 /// Paths left out of the runtime layer: glibc's iconv modules (8 MB; CPython's own codecs do
-/// not use them), Berkeley DB and the `dbm.ndbm` module that alone loads it (1.8 MB;
+/// not use them), tzdata's leap-second `right/` zones (1.9 MB on bookworm), Berkeley DB and the `dbm.ndbm` module that alone loads it (1.8 MB;
 /// `dbm` falls back to its other back ends), and the parts of the standard library a service
 /// never runs: CPython's own test support and test extension modules, and `help()`'s topic
 /// texts. Together about 4 MB, which pays for most of the bytecode of what a service imports
@@ -53,6 +54,8 @@ pub fn runtime_excludes(distro: Distro) -> Vec<String> {
     let mut excludes = vec![
         "usr/lib/x86_64-linux-gnu/gconv".to_owned(),
         "usr/lib/x86_64-linux-gnu/libdb-*".to_owned(),
+        // tzdata's leap-second "right/" zones: only asked for by name, never by a service.
+        "usr/share/zoneinfo/right".to_owned(),
     ];
     for path in [
         "test",
@@ -84,6 +87,9 @@ pub struct BuildOptions {
     pub mtime: Epoch,
     /// The Python package index (Simple API root).
     pub index_url: String,
+    /// Precompile bytecode (start-up modules and the app); off gives a smaller image whose
+    /// containers compile at every start.
+    pub bytecode: bool,
 }
 
 impl BuildOptions {
@@ -94,6 +100,7 @@ impl BuildOptions {
             cache: Cache::from_env()?,
             mtime: Epoch::from_env()?,
             index_url: PYPI_SIMPLE.to_owned(),
+            bytecode: true,
         })
     }
 }
@@ -224,7 +231,9 @@ pub fn build(
     layers.extend(session.system_layer(&debian.system)?);
     layers.push(session.deps_layer(&pins.wheel, &target)?);
     let mut warnings = Vec::new();
-    layers.extend(session.startup_bytecode_layer(&layers, &mut warnings)?);
+    if options.bytecode {
+        layers.extend(session.startup_bytecode_layer(&layers, &mut warnings)?);
+    }
 
     // Record the lock before the app layer: nothing below depends on the network any more.
     section.debian = Some(debian);
@@ -237,14 +246,6 @@ pub fn build(
 
     let app = session.app_layer(&target, &layers, &mut warnings)?;
     layers.push(app);
-    warnings.extend(plan.build_steps.value.iter().map(|step| {
-        format!(
-            "build step `{}` is not run by terrarium build (it needs the image's Python at \
-             build time); run it before building so its output is in the project, or use \
-             the Dockerfile",
-            step.join(" ")
-        )
-    }));
 
     let spec = ImageSpec {
         layers: layers
@@ -502,7 +503,35 @@ impl Session<'_> {
                 .collect();
             Ok(Rootfs::assemble(cache, &layers)?)
         };
-        let (compiled, skipped) = bytecode::app_bytecode(cache, root, self.plan, python, &sources)?;
+        let digests: Vec<Digest> = below.iter().map(|l| l.layer.digest).collect();
+        let whole_root = || {
+            let layers: Vec<Layer> = below.iter().map(|l| l.layer.clone()).collect();
+            Ok(Rootfs::assemble(cache, &layers)?)
+        };
+        if !self.plan.build_steps.value.is_empty() {
+            self.reporter.stage("running the build steps");
+        }
+        for output in steps::outputs(cache, self.plan, &digests, whole_root)? {
+            let path = LayerPath::new(&format!("{APP_DIR}/{}", output.path))?;
+            match output.blob {
+                None => tree.insert(Entry::directory(path, 0o755), Content::Empty),
+                Some(digest) => {
+                    let file = cache.get(&digest)?.ok_or_else(|| BuildError::Runtime {
+                        message: format!("a build step's output {digest} left the cache"),
+                    })?;
+                    let size = std::fs::metadata(&file)
+                        .map_err(error::io_error(&file))?
+                        .len();
+                    let mode = if output.executable { 0o755 } else { 0o644 };
+                    tree.insert(Entry::file(path, size, mode), Content::Path(file));
+                }
+            }
+        }
+        let (compiled, skipped) = if self.options.bytecode {
+            bytecode::app_bytecode(cache, root, self.plan, python, &sources)?
+        } else {
+            Default::default()
+        };
         warnings.extend(skipped.into_iter().map(|w| format!("bytecode: {w}")));
         for (source, pyc) in compiled {
             if let Some(path) = bytecode::pyc_path(&source, python) {

@@ -64,12 +64,4 @@ pub enum EngineError {
     /// The build context could not be read.
     #[error(transparent)]
     Context(#[from] terrarium_project::DetectError),
-    /// A copy of the build context could not be made.
-    #[error("{}: cannot copy into a build context: {source}", path.display())]
-    CopyContext {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
 }

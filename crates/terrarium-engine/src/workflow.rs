@@ -225,7 +225,7 @@ fn build_inputs(engine: &Engine, plan: &Plan, name: &str) -> Result<BuildInputs,
         plan.root.clone()
     } else {
         let context = dir.path().join("context");
-        copy_context(plan, &context)?;
+        plan.context_rules()?.materialize(&plan.root, &context, true)?;
         context
     };
     Ok(BuildInputs {
@@ -233,33 +233,6 @@ fn build_inputs(engine: &Engine, plan: &Plan, name: &str) -> Result<BuildInputs,
         context,
         _temp: Some(dir),
     })
-}
-
-/// Copy the project's build context (the plan's rules applied) to `to`: hard links where the
-/// file system allows, copies elsewhere.
-fn copy_context(plan: &Plan, to: &Path) -> Result<(), EngineError> {
-    let failed = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| EngineError::CopyContext { path, source }
-    };
-    std::fs::create_dir_all(to).map_err(failed(to))?;
-    for entry in plan.context_rules()?.walk(&plan.root)? {
-        let target = to.join(&entry.path);
-        match entry.kind {
-            terrarium_project::ContextKind::Directory => {
-                std::fs::create_dir_all(&target).map_err(failed(&target))?;
-            }
-            terrarium_project::ContextKind::Symlink(link) => {
-                std::os::unix::fs::symlink(link, &target).map_err(failed(&target))?;
-            }
-            terrarium_project::ContextKind::File { .. } => {
-                if std::fs::hard_link(&entry.source, &target).is_err() {
-                    std::fs::copy(&entry.source, &target).map_err(failed(&target))?;
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The host user's UID and GID, for dev images whose files must stay the user's (L11, L16).

@@ -358,6 +358,22 @@ impl Plan {
             .collect()
     }
 
+    /// What build steps run with besides the image's environment: a placeholder for every
+    /// setting the image must be given at run time, so settings code that reads one at import
+    /// (`os.environ["DJANGO_ALLOWED_HOSTS"].split()`) can be imported at build time. Never a
+    /// real value, and obviously not one; never in the image.
+    pub fn build_placeholders(&self) -> Vec<(String, String)> {
+        self.documented_env()
+            .into_iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    format!("terrarium-build-placeholder-{}", s.name.to_ascii_lowercase()),
+                )
+            })
+            .collect()
+    }
+
     /// The build context's rules, compiled.
     pub fn context_rules(&self) -> Result<ContextRules, DetectError> {
         ContextRules::parse(

@@ -149,6 +149,41 @@ impl ContextRules {
         Ok(entries)
     }
 
+    /// Lay the context out under `to`: directories made, symlinks recreated, files copied, or
+    /// hard-linked where the file system allows when `link` is true (only for readers: a
+    /// command writing to a hard-linked file would change the project's own). What a build
+    /// that runs in a directory (a classic `docker build`, a build step) sees.
+    pub fn materialize(
+        &self,
+        root: &Path,
+        to: &Path,
+        link: bool,
+    ) -> Result<Vec<ContextEntry>, DetectError> {
+        let failed = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| DetectError::Read { path, source }
+        };
+        std::fs::create_dir_all(to).map_err(failed(to))?;
+        let entries = self.walk(root)?;
+        for entry in &entries {
+            let target = to.join(&entry.path);
+            match &entry.kind {
+                ContextKind::Directory => {
+                    std::fs::create_dir_all(&target).map_err(failed(&target))?;
+                }
+                ContextKind::Symlink(link) => {
+                    std::os::unix::fs::symlink(link, &target).map_err(failed(&target))?;
+                }
+                ContextKind::File { .. } => {
+                    if !link || std::fs::hard_link(&entry.source, &target).is_err() {
+                        std::fs::copy(&entry.source, &target).map_err(failed(&target))?;
+                    }
+                }
+            }
+        }
+        Ok(entries)
+    }
+
     fn walk_dir(
         &self,
         dir: &Path,

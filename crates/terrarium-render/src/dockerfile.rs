@@ -171,9 +171,28 @@ pub(crate) fn production(plan: &Plan) -> String {
     out.push_str("COPY --from=build /install /usr/local\n");
     out.push_str("WORKDIR /app\n");
     out.push_str("COPY . .\n");
+    let placeholders = plan.build_placeholders();
     for step in &plan.build_steps.value {
-        let _ = writeln!(out, "RUN {}", json_array(step));
+        if !placeholders.is_empty() {
+            out.push_str(
+                "# Settings the service must be given at run time get placeholders for this step only.\n",
+            );
+        }
+        let mut argv: Vec<String> = Vec::new();
+        if !placeholders.is_empty() {
+            argv.push("env".into());
+            argv.extend(placeholders.iter().map(|(k, v)| format!("{k}={v}")));
+        }
+        argv.extend(step.iter().cloned());
+        let _ = writeln!(out, "RUN {}", json_array(&argv));
     }
+    out.push_str(
+        "# Bytecode for the app, checked by hash (PEP 552): never recompiled at start on a read-only\n\
+         # root, and the same bytes from every build. A file that doesn't compile fails at import.\n",
+    );
+    out.push_str(
+        "RUN python -m compileall -q --invalidation-mode unchecked-hash /app || true\n",
+    );
     let volumes: Vec<&str> = plan.volumes.value.iter().map(|v| v.path.as_str()).collect();
     if !volumes.is_empty() {
         out.push_str(

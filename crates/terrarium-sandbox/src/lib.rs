@@ -198,6 +198,31 @@ impl Rootfs {
         &self.dir
     }
 
+    /// `program` as an absolute path inside the root: as given when it has a `/`, else the
+    /// first match in the `PATH` of `env` (looked up in the root, as the shell inside would).
+    fn resolve(&self, program: &str, env: &[(String, String)]) -> Result<String, SandboxError> {
+        if program.contains('/') {
+            return Ok(program.to_owned());
+        }
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map_or("/usr/local/bin:/usr/bin:/bin", |(_, v)| v.as_str());
+        path.split(':')
+            .filter(|dir| dir.starts_with('/'))
+            .map(|dir| format!("{}/{program}", dir.trim_end_matches('/')))
+            .find(|candidate| {
+                // A symlink is followed inside the root, not on the host.
+                let host = self.dir.join(candidate.trim_start_matches('/'));
+                std::fs::symlink_metadata(host).is_ok()
+            })
+            .ok_or_else(|| SandboxError::Failed {
+                command: program.to_owned(),
+                status: "not found".into(),
+                tail: format!("no `{program}` in the root's PATH ({path})"),
+            })
+    }
+
     /// Run `run` inside the root; fails with its last 30 lines of output when it exits
     /// non-zero.
     pub fn run(&self, run: &Run) -> Result<Output, SandboxError> {
@@ -215,6 +240,7 @@ impl Rootfs {
         let Some((program, args)) = run.argv.split_first() else {
             return Err(SandboxError::Nul("empty command".into()));
         };
+        let program = self.resolve(program, &run.env)?;
         let cwd = c_string(&run.cwd)?;
         let mut command = Command::new(program);
         command

@@ -168,6 +168,28 @@ fn serves(name: &str, distro: &str, port: u16, health: &str, volume: Option<&str
         response.err(),
         container.logs()
     );
+    if name == "django-hashes" {
+        // collectstatic ran natively, in the sandbox: whitenoise serves its output.
+        let css = http("GET", host_port, "/static/site.css", None).unwrap();
+        assert_eq!(css.status, 200, "{name} {distro}: {}", css.body);
+    }
+    // Bytecode for the app and what start-up imports, checked by hash: nothing to write.
+    let pyc = docker(&[
+        "exec",
+        &container.name,
+        "python3",
+        "-c",
+        "import glob, sys; print(len(glob.glob('/app/**/__pycache__/*.pyc', recursive=True)), \
+         len(glob.glob(sys.prefix + '/lib/python3*/__pycache__/*.pyc')))",
+    ]);
+    let counts: Vec<usize> = pyc
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert!(
+        counts.len() == 2 && counts[0] > 0 && counts[1] > 20,
+        "{name} {distro}: app and standard-library bytecode: {pyc}"
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let state = docker(&[
@@ -595,4 +617,71 @@ fn offline_with_a_missing_wheel_says_what_is_missing() {
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains(&digest));
     assert!(project.path().join("out/index.json").is_file());
+}
+
+/// Django settings that read a setting at import with no fallback
+/// (`os.environ.get("DJANGO_ALLOWED_HOSTS").split(",")`): `collectstatic` runs at build time
+/// with a placeholder for it, natively and in the generated Dockerfile, and neither image keeps
+/// the placeholder; both serve the collected files once the real value is given.
+#[test]
+fn build_steps_get_placeholders_for_required_settings_on_both_paths() {
+    let project = fixture("django-hashes");
+    let settings = project.path().join("mysite/settings.py");
+    let text = std::fs::read_to_string(&settings).unwrap().replace(
+        r#"os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",")"#,
+        r#"os.environ.get("DJANGO_ALLOWED_HOSTS").split(",")"#,
+    );
+    assert!(text.contains(r#"get("DJANGO_ALLOWED_HOSTS").split"#));
+    replace(&settings, text.as_bytes());
+
+    let native = Image {
+        tag: "terrarium-e2e-build/django-required:native".into(),
+    };
+    let output = build_cmd(
+        project.path(),
+        &shared_cache(),
+        &["--distro", "bookworm", "--load", "--tag", &native.tag],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "native build:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    terrarium()
+        .args(["init", "--base", TEST_BASE])
+        .arg(project.path())
+        .assert()
+        .success();
+    let dockerfile = std::fs::read_to_string(project.path().join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("DJANGO_ALLOWED_HOSTS=terrarium-build-placeholder-"),
+        "{dockerfile}"
+    );
+    let built = build_image(
+        "terrarium-e2e-build/django-required:dockerfile",
+        project.path(),
+        "Dockerfile",
+        &[],
+    );
+    for tag in [&native.tag, &built.tag] {
+        let env = docker(&["image", "inspect", "--format", "{{json .Config.Env}}", tag]);
+        assert!(!env.contains("placeholder"), "{tag}: {env}");
+        let port = free_port();
+        let container = Container::run(
+            &format!("required-{}", tag.rsplit(':').next().unwrap_or("x")),
+            &[
+                "-e",
+                "DJANGO_ALLOWED_HOSTS=*",
+                "-p",
+                &format!("127.0.0.1:{port}:8000"),
+                tag,
+            ],
+        );
+        let css = wait_for(port, "/static/site.css", Duration::from_secs(60), |r| {
+            r.status == 200
+        });
+        assert!(css.is_ok(), "{tag}: {:?}\n{}", css.err(), container.logs());
+    }
 }

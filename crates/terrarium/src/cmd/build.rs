@@ -36,6 +36,10 @@ pub struct Args {
     /// Use only the cache; fail naming what is missing.
     #[arg(long)]
     pub offline: bool,
+    /// Leave bytecode out: a smaller image whose containers compile every module they import
+    /// at each start (the root is read-only, so nothing is kept).
+    #[arg(long)]
+    pub no_bytecode: bool,
 }
 
 fn parse_distro(text: &str) -> Result<Distro, String> {
@@ -131,6 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?;
     let mut options = BuildOptions::from_env()?;
     options.offline = args.offline;
+    options.bytecode = !args.no_bytecode;
     let bars = Bars::new();
     let build = terrarium_build::build(&plan, &options, &bars)?;
 
