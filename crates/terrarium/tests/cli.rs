@@ -143,7 +143,7 @@ fn init_writes_files_and_next_steps_then_refuses_to_overwrite() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "Dockerfile, Dockerfile.dev, .dockerignore already exist",
+            "Dockerfile, Dockerfile.dev already exist",
         ))
         .stderr(predicate::str::contains("--force"));
     assert_eq!(
