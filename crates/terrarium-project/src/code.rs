@@ -404,9 +404,12 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan, routes: &mut Vec<Fact<Stri
             }
             let default = c.get(4).map(|m| m.as_str()).and_then(|d| match d {
                 "None" => None,
-                quoted if quoted.starts_with(['"', '\'']) => {
-                    Some(quoted[1..quoted.len() - 1].to_string())
-                }
+                quoted if quoted.starts_with(['"', '\'']) => Some(
+                    quoted
+                        .get(1..quoted.len().saturating_sub(1))
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
                 other => Some(other.to_string()),
             });
             scan.env.push(Fact::new(

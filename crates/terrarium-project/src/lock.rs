@@ -6,9 +6,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use crate::PackageName;
-use crate::error::{DetectError, toml_error};
+use crate::error::{DetectError, line_of, read_text, toml_error};
 use crate::requirements::RequirementsFile;
 
 /// A content hash as written in a lock (`sha256:…`).
@@ -137,13 +138,6 @@ impl Lock {
     }
 }
 
-fn read_text(root: &Path, rel: &Path) -> Result<String, DetectError> {
-    std::fs::read_to_string(root.join(rel)).map_err(|source| DetectError::Read {
-        path: rel.to_path_buf(),
-        source,
-    })
-}
-
 fn parse_toml<T: serde::de::DeserializeOwned>(
     rel: &Path,
     text: &str,
@@ -200,7 +194,7 @@ struct UvLockFile {
 
 #[derive(Deserialize)]
 struct UvPackage {
-    name: String,
+    name: Spanned<String>,
     version: Option<String>,
     #[serde(default)]
     source: BTreeMap<String, toml::Value>,
@@ -254,7 +248,7 @@ pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
     let by_name: BTreeMap<PackageName, &UvPackage> = file
         .package
         .iter()
-        .map(|p| (PackageName::new(&p.name), p))
+        .map(|p| (PackageName::new(p.name.get_ref()), p))
         .collect();
     let roots: Vec<&UvPackage> = file.package.iter().filter(|p| is_local(p)).collect();
     let main = reachable(&by_name, roots.iter().flat_map(|p| p.dependencies.iter()));
@@ -271,7 +265,7 @@ pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
     );
     let mut packages = Vec::new();
     for package in file.package.iter().filter(|p| !is_local(p)) {
-        let name = PackageName::new(&package.name);
+        let name = PackageName::new(package.name.get_ref());
         let (group, condition) = match (main.get(&name), dev.get(&name)) {
             (Some(condition), _) => (Group::Main, Some(condition)),
             (None, Some(condition)) => (Group::Dev, Some(condition)),
@@ -281,8 +275,8 @@ pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
         let Some(version) = package.version.clone() else {
             return Err(DetectError::malformed(
                 rel,
-                None,
-                format!("package `{}` has no version", package.name),
+                Some(line_of(&text, package.name.span().start)),
+                format!("package `{}` has no version", package.name.get_ref()),
                 "regenerate it with `uv lock`",
             ));
         };
@@ -386,7 +380,9 @@ fn reachable<'a>(
         if !changed {
             continue;
         }
-        let current = conditions[&name].clone();
+        let Some(current) = conditions.get(&name).cloned() else {
+            continue;
+        };
         if let Some(package) = by_name.get(&name) {
             work.extend(package.dependencies.iter().map(|d| {
                 (
@@ -462,14 +458,14 @@ pub fn read_poetry_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
 #[derive(Deserialize)]
 struct PylockFile {
     #[serde(rename = "lock-version")]
-    lock_version: Option<String>,
+    lock_version: Option<Spanned<String>>,
     #[serde(default)]
     packages: Vec<PylockPackage>,
 }
 
 #[derive(Deserialize)]
 struct PylockPackage {
-    name: String,
+    name: Spanned<String>,
     version: Option<String>,
     marker: Option<String>,
     #[serde(default)]
@@ -494,15 +490,15 @@ pub fn read_pylock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
         &text,
         "regenerate it with `uv export --format pylock.toml` or `pip lock`",
     )?;
-    match file.lock_version.as_deref() {
-        Some(v) if v.starts_with("1.") || v == "1" => {}
+    match &file.lock_version {
+        Some(v) if v.get_ref().starts_with("1.") || v.get_ref() == "1" => {}
         other => {
             return Err(DetectError::malformed(
                 rel,
-                None,
+                other.as_ref().map(|v| line_of(&text, v.span().start)),
                 format!(
                     "lock-version {:?} is not supported (terrarium reads PEP 751 version 1.x)",
-                    other.unwrap_or("missing")
+                    other.as_ref().map_or("missing", |v| v.get_ref().as_str())
                 ),
                 "regenerate it with a PEP 751 tool",
             ));
@@ -513,8 +509,8 @@ pub fn read_pylock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
         let Some(version) = p.version else {
             return Err(DetectError::malformed(
                 rel,
-                None,
-                format!("package `{}` has no version", p.name),
+                Some(line_of(&text, p.name.span().start)),
+                format!("package `{}` has no version", p.name.get_ref()),
                 "terrarium installs only pinned packages; regenerate the lock",
             ));
         };
@@ -523,7 +519,7 @@ pub fn read_pylock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
             .as_deref()
             .is_some_and(|m| m.contains("dependency_groups") && !m.contains("'default'"));
         packages.push(LockedPackage {
-            name: PackageName::new(&p.name),
+            name: PackageName::new(p.name.get_ref()),
             version,
             group: if dev { Group::Dev } else { Group::Main },
             marker: p.marker,
@@ -572,7 +568,7 @@ pub fn read_pipfile_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
     let file: PipfileLockFile = serde_json::from_str(&text).map_err(|err| {
         DetectError::malformed(
             rel,
-            Some(err.line()),
+            (err.line() > 0).then_some(err.line()),
             err.to_string(),
             "regenerate it with `pipenv lock`",
         )
@@ -726,6 +722,32 @@ source = { registry = "https://pypi.org/simple" }
     }
 
     #[test]
+    fn packages_without_versions_name_their_line() {
+        let dir = write(
+            "uv.lock",
+            "version = 1\n\n[[package]]\nname = \"flask\"\nsource = { registry = \"https://pypi.org/simple\" }\n",
+        );
+        let err = read_uv_lock(dir.path(), Path::new("uv.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("uv.lock:4: package `flask` has no version"),
+            "{err}"
+        );
+        let dir = write(
+            "pylock.toml",
+            "lock-version = \"1.0\"\n[[packages]]\nname = \"anyio\"\n",
+        );
+        let err = read_pylock(dir.path(), Path::new("pylock.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("pylock.toml:3: package `anyio` has no version"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn malformed_toml_lock_names_file_and_line() {
         let dir = write(
             "poetry.lock",
@@ -767,7 +789,7 @@ files = []
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("lock-version") && err.contains("pylock.toml"),
+            err.starts_with("pylock.toml:1: lock-version \"2.0\""),
             "{err}"
         );
         let dir = write(

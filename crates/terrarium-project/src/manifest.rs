@@ -9,7 +9,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{DetectError, line_of, toml_error};
+use crate::error::{DetectError, line_of, read_text, toml_error};
 use crate::lock::{self, Group, Lock};
 use crate::requirements::{self, RequirementsFile};
 use crate::{Fact, PackageName, Source};
@@ -253,16 +253,10 @@ struct PipfileRequires {
 }
 
 fn read_optional(root: &Path, rel: &str) -> Result<Option<String>, DetectError> {
-    let path = root.join(rel);
-    if !path.is_file() {
+    if !root.join(rel).is_file() {
         return Ok(None);
     }
-    std::fs::read_to_string(&path)
-        .map(Some)
-        .map_err(|source| DetectError::Read {
-            path: PathBuf::from(rel),
-            source,
-        })
+    read_text(root, Path::new(rel)).map(Some)
 }
 
 /// Requirement name from a PEP 508 string; `None` for strings that don't parse (they are
@@ -273,6 +267,19 @@ fn requirement_name(spec: &str) -> Option<PackageName> {
         .unwrap_or(spec.len());
     let name = spec[..end].trim();
     (!name.is_empty()).then(|| PackageName::new(name))
+}
+
+/// The `major.minor` of a dotted numeric version (`3.12`, `3.12.4`); `None` unless it has at
+/// least two parts and every part is a number.
+fn feature_version(version: &str) -> Option<(u64, u64)> {
+    let parts: Vec<u64> = version
+        .split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    match parts.as_slice() {
+        [major, minor, ..] => Some((*major, *minor)),
+        _ => None,
+    }
 }
 
 /// Read every manifest and lock in `root`.
@@ -297,23 +304,23 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
         let version = text
             .lines()
             .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with('#'));
-        if let Some(version) = version {
-            let parts: Vec<&str> = version.split('.').collect();
-            let valid = parts.len() >= 2 && parts.iter().all(|p| p.parse::<u64>().is_ok());
-            if !valid {
+            .enumerate()
+            .find(|(_, l)| !l.is_empty() && !l.starts_with('#'));
+        if let Some((index, version)) = version {
+            let line = index + 1;
+            let Some((major, minor)) = feature_version(version) else {
                 return Err(DetectError::malformed(
                     ".python-version",
-                    Some(1),
+                    Some(line),
                     format!("`{version}` is not a Python version"),
                     "write a version such as 3.12 (pyenv or uv style)",
                 ));
-            }
+            };
             m.python.push(Fact::new(
                 PythonConstraint {
-                    specifiers: format!("=={}.{}.*", parts[0], parts[1]),
+                    specifiers: format!("=={major}.{minor}.*"),
                 },
-                Source::line(".python-version", 1),
+                Source::line(".python-version", line),
             ));
         }
     }
@@ -495,14 +502,25 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
         if let Some(requires) = pipfile.requires
             && let Some(v) = requires.python_full_version.or(requires.python_version)
         {
-            let parts: Vec<&str> = v.get_ref().split('.').collect();
-            if parts.len() >= 2 {
-                m.python.push(Fact::new(
+            let version = v.get_ref().trim();
+            let line = line_of(&text, v.span().start);
+            match feature_version(version) {
+                Some((major, minor)) => m.python.push(Fact::new(
                     PythonConstraint {
-                        specifiers: format!("=={}.{}.*", parts[0], parts[1]),
+                        specifiers: format!("=={major}.{minor}.*"),
                     },
-                    Source::line(pipfile_rel, line_of(&text, v.span().start)),
-                ));
+                    Source::line(pipfile_rel, line),
+                )),
+                // A bare major version (`3`) allows every feature release: no constraint.
+                None if version.parse::<u64>().is_ok() => {}
+                None => {
+                    return Err(DetectError::malformed(
+                        pipfile_rel,
+                        Some(line),
+                        format!("python_version = {version:?} is not a Python version"),
+                        "write it like \"3.11\" under [requires]",
+                    ));
+                }
             }
         }
         if unlocked_manifest.is_none() && !pipfile.packages.is_empty() {
@@ -646,10 +664,10 @@ fn poetry_to_pep440(spec: &str) -> Option<String> {
             .map(|p| p.parse().ok())
             .collect::<Option<_>>()?;
         let upper = match (caret, parts.as_slice()) {
-            (true, [major, ..]) if *major > 0 => format!("{}", major + 1),
-            (true, [0, minor, ..]) => format!("0.{}", minor + 1),
-            (false, [major, minor, ..]) => format!("{major}.{}", minor + 1),
-            (_, [major]) => format!("{}", major + 1),
+            (true, [major, ..]) if *major > 0 => format!("{}", major.checked_add(1)?),
+            (true, [0, minor, ..]) => format!("0.{}", minor.checked_add(1)?),
+            (false, [major, minor, ..]) => format!("{major}.{}", minor.checked_add(1)?),
+            (_, [major]) => format!("{}", major.checked_add(1)?),
             _ => return None,
         };
         Some(format!(">={v},<{upper}"))
@@ -697,6 +715,58 @@ mod tests {
         );
         assert_eq!(poetry_to_pep440("3.11.*").as_deref(), Some("==3.11.*"));
         assert!(poetry_to_pep440("^three").is_none());
+    }
+
+    #[test]
+    fn poetry_constraint_at_the_integer_limit_is_refused_not_overflowed() {
+        // `major + 1` once overflowed (a panic in debug builds).
+        assert!(poetry_to_pep440("^18446744073709551615").is_none());
+        assert!(poetry_to_pep440("^0.18446744073709551615").is_none());
+        assert!(poetry_to_pep440("~3.18446744073709551615").is_none());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("pyproject.toml"),
+            "[tool.poetry]\nname = \"x\"\n[tool.poetry.dependencies]\npython = \"^18446744073709551615\"\n",
+        )
+        .unwrap();
+        let err = read(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("pyproject.toml:4: python = ") && err.contains("fix:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn python_version_files_name_the_line_of_the_version() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".python-version"), "# pinned\n\n3.12.4\n").unwrap();
+        let m = read(dir.path()).unwrap();
+        assert_eq!(m.python[0].value.specifiers, "==3.12.*");
+        assert_eq!(m.python[0].source.line, Some(3));
+        std::fs::write(dir.path().join(".python-version"), "# pinned\nsystem\n").unwrap();
+        let err = read(dir.path()).unwrap_err().to_string();
+        assert!(err.starts_with(".python-version:2: `system`"), "{err}");
+    }
+
+    #[test]
+    fn pipfile_python_version_must_be_a_version() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Pipfile"),
+            "[packages]\nflask = \"*\"\n[requires]\npython_version = \"3.x\"\n",
+        )
+        .unwrap();
+        let err = read(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("Pipfile:4: python_version = \"3.x\"") && err.contains("fix:"),
+            "{err}"
+        );
+        std::fs::write(
+            dir.path().join("Pipfile"),
+            "[packages]\nflask = \"*\"\n[requires]\npython_version = \"3\"\n",
+        )
+        .unwrap();
+        assert!(read(dir.path()).unwrap().python.is_empty());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{DetectError, line_of, toml_error};
+use crate::error::{DetectError, line_of, read_text, toml_error};
 use crate::{Project, Source, detect};
 
 /// A Python service of a system.
@@ -171,10 +171,7 @@ pub fn detect_system(root: &Path) -> Result<Option<System>, DetectError> {
     if !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).map_err(|source| DetectError::Read {
-        path: path.clone(),
-        source,
-    })?;
+    let text = read_text(root, rel).map_err(|err| err.under(root))?;
     let probe: Probe = toml::from_str(&text).map_err(|err| toml_error(&path, &text, &err, FIX))?;
     if probe.services.is_none() {
         return Ok(None);
