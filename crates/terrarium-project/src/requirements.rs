@@ -80,8 +80,10 @@ fn read_into(
     chain: &mut Vec<PathBuf>,
 ) -> Result<(), DetectError> {
     let text = read_text(root, rel)?;
+    // pip ignores a byte-order mark, which some editors write.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     chain.push(normalize(rel));
-    for (line_no, logical) in logical_lines(&text) {
+    for (line_no, logical) in logical_lines(text) {
         let content = strip_comment(&logical);
         let content = content.trim();
         if content.is_empty() {
@@ -233,11 +235,40 @@ fn parse_requirement(
         }
     }
     let spec = spec.join(" ");
+    // pep508_rs 0.9.2 slices by character counts in markers, and panics on a non-ASCII
+    // character there (`a; python_version > "3" é`). Names, versions and markers are ASCII.
+    if let Some(c) = spec.chars().find(|c| !c.is_ascii()) {
+        return Err(DetectError::malformed(
+            rel,
+            Some(line_no),
+            format!(
+                "not a valid requirement: it contains {c:?} (U+{:04X}), which is not ASCII",
+                u32::from(c)
+            ),
+            "requirements are ASCII (names, versions, markers); remove the character (copy and paste can bring invisible ones)",
+        ));
+    }
+    // pep508_rs 0.9 panics on a name that ends in `-`, `_` or `.` when more text follows
+    // (`flask- ==1`): refuse those names before it sees them.
+    let name_end = spec
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .unwrap_or(spec.len());
+    let name = spec.get(..name_end).unwrap_or_default();
+    if name.ends_with(['-', '_', '.']) {
+        return Err(DetectError::malformed(
+            rel,
+            Some(line_no),
+            format!("not a valid requirement: the name `{name}` must end with a letter or digit"),
+            "write a PEP 508 requirement such as `flask==3.0.3`",
+        ));
+    }
     let requirement = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(&spec).map_err(|err| {
         DetectError::malformed(
             rel,
             Some(line_no),
-            format!("not a valid requirement: {}", first_line(&err.to_string())),
+            // The message only: pep508_rs's caret drawing (its `Display`) can slice inside a
+            // character.
+            format!("not a valid requirement: {}", first_line(&err.message.to_string())),
             "write a PEP 508 requirement such as `flask==3.0.3` or `flask>=3; python_version >= \"3.11\"`",
         )
     })?;
@@ -439,5 +470,52 @@ mod tests {
                 && err.contains("fix:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn names_ending_in_a_separator_are_an_error_not_a_panic() {
+        // pep508_rs 0.9.2 panicked ("`PackageName` validation should match PEP 508 parsing")
+        // on these.
+        for line in [
+            "A-!",
+            "flask- ==1.0",
+            "a_[x]",
+            "zope. ; python_version > '3'",
+            "b.@ x",
+        ] {
+            let err = parse(&format!("{line}\n")).unwrap_err().to_string();
+            assert!(
+                err.starts_with("requirements.txt:1: not a valid requirement: the name")
+                    && err.contains("fix:"),
+                "{line}: {err}"
+            );
+        }
+        let err = parse("flask-\n").unwrap_err().to_string();
+        assert!(err.starts_with("requirements.txt:1:"), "{err}");
+    }
+
+    #[test]
+    fn non_ascii_in_a_requirement_is_an_error_not_a_panic() {
+        // pep508_rs 0.9.2 sliced inside the U+FEFF here (markers are read by character count).
+        for line in [
+            "flask[async]==3.1.2 ; python_version >= \"3.11\"\u{feff} x",
+            "a ; python_version > '3' é",
+            "a ; python_version > '3' xé",
+            "flåsk==1.0",
+        ] {
+            let err = parse(&format!("{line}\n")).unwrap_err().to_string();
+            assert!(
+                err.starts_with("requirements.txt:1: not a valid requirement: it contains")
+                    && err.contains("not ASCII")
+                    && err.contains("fix:"),
+                "{line}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored_like_pip_does() {
+        let file = parse("\u{feff}flask==3.0.3\n").unwrap();
+        assert_eq!(file.requirements[0].name.as_str(), "flask");
     }
 }
