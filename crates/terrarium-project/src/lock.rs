@@ -399,6 +399,8 @@ fn reachable<'a>(
 struct PoetryLockFile {
     #[serde(default)]
     package: Vec<PoetryPackage>,
+    #[serde(default)]
+    metadata: PoetryMetadata,
 }
 
 #[derive(Deserialize)]
@@ -412,27 +414,77 @@ struct PoetryPackage {
     files: Vec<PoetryFile>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+struct PoetryMetadata {
+    /// Poetry 1.1 locks (lock-version 1.x) keep the files of every package here, by package
+    /// name, instead of in each `[[package]]`.
+    #[serde(default)]
+    files: BTreeMap<String, Vec<PoetryFile>>,
+}
+
+#[derive(Deserialize, Clone)]
 struct PoetryFile {
     file: Option<String>,
     hash: Option<String>,
 }
 
-/// Read `poetry.lock` (Poetry 1 `category` or Poetry 2 `groups`).
+impl PoetryFile {
+    fn artifact(self) -> Artifact {
+        Artifact {
+            filename: self.file,
+            url: None,
+            hash: self.hash.as_deref().and_then(Hash::parse),
+        }
+    }
+}
+
+/// Read `poetry.lock`: Poetry 1.1 (`category`, files under `[metadata.files]`), 1.2+ (files
+/// in each package) and 2.x (`groups`).
 pub fn read_poetry_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
     let text = read_text(root, rel)?;
     let file: PoetryLockFile = parse_toml(rel, &text, "regenerate it with `poetry lock`")?;
+    let mut legacy_files: BTreeMap<PackageName, Vec<PoetryFile>> = BTreeMap::new();
+    for (name, files) in file.metadata.files {
+        legacy_files
+            .entry(PackageName::new(&name))
+            .or_default()
+            .extend(files);
+    }
+    let mut versions_of: BTreeMap<PackageName, usize> = BTreeMap::new();
+    for p in &file.package {
+        *versions_of.entry(PackageName::new(&p.name)).or_default() += 1;
+    }
     let packages = file
         .package
         .into_iter()
         .map(|p| {
+            let name = PackageName::new(&p.name);
             let main = match (&p.groups, &p.category) {
                 (Some(groups), _) => groups.iter().any(|g| g == "main"),
                 (None, Some(category)) => category == "main",
                 (None, None) => true,
             };
+            let files = if p.files.is_empty() {
+                // `[metadata.files]` lists every version of a name together: when the lock
+                // pins more than one, keep the files named for this version.
+                let several = versions_of.get(&name).is_some_and(|&n| n > 1);
+                legacy_files
+                    .get(&name)
+                    .into_iter()
+                    .flatten()
+                    .filter(|f| {
+                        !several
+                            || f.file
+                                .as_deref()
+                                .is_some_and(|file| names_version(file, &p.version))
+                    })
+                    .cloned()
+                    .collect()
+            } else {
+                p.files
+            };
             LockedPackage {
-                name: PackageName::new(&p.name),
+                name,
                 version: p.version,
                 group: if main { Group::Main } else { Group::Dev },
                 marker: p
@@ -440,19 +492,26 @@ pub fn read_poetry_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
                     .as_ref()
                     .and_then(|m| m.as_str())
                     .map(str::to_string),
-                artifacts: p
-                    .files
-                    .into_iter()
-                    .map(|f| Artifact {
-                        filename: f.file,
-                        url: None,
-                        hash: f.hash.as_deref().and_then(Hash::parse),
-                    })
-                    .collect(),
+                artifacts: files.into_iter().map(PoetryFile::artifact).collect(),
             }
         })
         .collect();
     Ok(sorted(LockFormat::PoetryLock, rel, packages))
+}
+
+/// Whether a distribution file name is of `version`: a wheel's second `-` field, or what an
+/// sdist's name ends with before its extension.
+fn names_version(file: &str, version: &str) -> bool {
+    if let Some(wheel) = file.strip_suffix(".whl") {
+        return wheel.split('-').nth(1) == Some(version);
+    }
+    [".tar.gz", ".tar.bz2", ".tgz", ".tar", ".zip"]
+        .iter()
+        .find_map(|ext| file.strip_suffix(ext))
+        .is_some_and(|stem| {
+            stem.strip_suffix(version)
+                .is_some_and(|head| head.ends_with('-'))
+        })
 }
 
 #[derive(Deserialize)]
@@ -780,6 +839,156 @@ files = []
         let lock = read_poetry_lock(dir.path(), Path::new("poetry.lock")).unwrap();
         assert_eq!(lock.packages[0].group, Group::Main);
         assert_eq!(lock.packages[1].group, Group::Dev);
+    }
+
+    #[test]
+    fn poetry_1_1_locks_keep_files_under_metadata() {
+        let dir = write(
+            "poetry.lock",
+            r#"[[package]]
+name = "click"
+version = "8.0.1"
+description = "Composable command line interface toolkit"
+category = "main"
+optional = false
+python-versions = ">=3.6"
+
+[package.dependencies]
+colorama = {version = "*", markers = "platform_system == \"Windows\""}
+
+[[package]]
+name = "colorama"
+version = "0.4.4"
+description = "Cross-platform colored terminal text."
+category = "main"
+optional = false
+python-versions = ">=2.7, !=3.0.*, !=3.1.*, !=3.2.*, !=3.3.*, !=3.4.*"
+markers = "platform_system == \"Windows\""
+
+[[package]]
+name = "typing-extensions"
+version = "3.10.0.0"
+description = "Backported and Experimental Type Hints for Python 3.5+"
+category = "dev"
+optional = false
+python-versions = "*"
+
+[[package]]
+name = "zipp"
+version = "3.5.0"
+description = "Backport of pathlib-compatible object wrapper for zip files"
+category = "main"
+optional = false
+python-versions = ">=3.6"
+
+[[package]]
+name = "zipp"
+version = "1.2.0"
+description = "Backport of pathlib-compatible object wrapper for zip files"
+category = "main"
+optional = false
+python-versions = ">=2.7"
+
+[metadata]
+lock-version = "1.1"
+python-versions = "^3.8"
+content-hash = "2b3f1f0ea8b6e3ec6ac1d2ab1b4a7c49c3f5d0bd0d31d47e9a50e2d8a08f8e3a"
+
+[metadata.files]
+click = [
+    {file = "click-8.0.1-py3-none-any.whl", hash = "sha256:fba402a4a47334742d782209a7c79bc448911afe1149d07bdabdf480b3e2f4b6"},
+    {file = "click-8.0.1.tar.gz", hash = "sha256:8c04c11192119b1ef78ea049e0a6f0463e4c48ef00a30160c704337586f3ad7a"},
+]
+colorama = [
+    {file = "colorama-0.4.4-py2.py3-none-any.whl", hash = "sha256:9f47eda37229f68eee03b24b9748937c7dc3868f906e8ba69fbcbdd3bc5dc3e2"},
+    {file = "colorama-0.4.4.tar.gz", hash = "sha256:5941b2b48a20143d2267e95b1c2a7603ce057ee39fd88e7329b0c292aa16869b"},
+]
+typing-extensions = [
+    {file = "typing_extensions-3.10.0.0-py3-none-any.whl", hash = "sha256:779383f6086d90c99ae41cf0ff39aac8a7937a9283ce0a414e5dd782f4c94a84"},
+]
+zipp = [
+    {file = "zipp-3.5.0-py3-none-any.whl", hash = "sha256:957cfda87797e389580cb8b9e3870841ca991e2125350677b2ca83a0e99390a3"},
+    {file = "zipp-3.5.0.tar.gz", hash = "sha256:f5812b1e007e48cff63449a5e9f4e7ebea716b4111f9c4f9a645f91d579bf0c4"},
+    {file = "zipp-1.2.0-py2.py3-none-any.whl", hash = "sha256:e0d9e63797e483a30d27e09fffd308c59a700d365ec34e93cc100844168bf921"},
+]
+"#,
+        );
+        let lock = read_poetry_lock(dir.path(), Path::new("poetry.lock")).unwrap();
+        assert!(lock.fully_hashed());
+        let files = |name: &str, version: &str| -> Vec<String> {
+            lock.packages
+                .iter()
+                .find(|p| p.name.as_str() == name && p.version == version)
+                .unwrap()
+                .artifacts
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} {}",
+                        a.filename.as_deref().unwrap(),
+                        a.hash.as_ref().unwrap().digest.get(..8).unwrap()
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            files("click", "8.0.1"),
+            [
+                "click-8.0.1-py3-none-any.whl fba402a4",
+                "click-8.0.1.tar.gz 8c04c111"
+            ]
+        );
+        assert_eq!(files("typing-extensions", "3.10.0.0").len(), 1);
+        assert_eq!(
+            files("zipp", "3.5.0"),
+            [
+                "zipp-3.5.0-py3-none-any.whl 957cfda8",
+                "zipp-3.5.0.tar.gz f5812b1e"
+            ]
+        );
+        assert_eq!(
+            files("zipp", "1.2.0"),
+            ["zipp-1.2.0-py2.py3-none-any.whl e0d9e637"]
+        );
+        let colorama = lock
+            .packages
+            .iter()
+            .find(|p| p.name.as_str() == "colorama")
+            .unwrap();
+        assert_eq!(
+            colorama.marker.as_deref(),
+            Some("platform_system == \"Windows\"")
+        );
+        assert_eq!(lock.names(Group::Dev).len(), 1);
+    }
+
+    #[test]
+    fn per_package_files_win_over_metadata_files() {
+        let sha = |c: &str| c.repeat(64);
+        let dir = write(
+            "poetry.lock",
+            &format!(
+                "[[package]]\nname = \"six\"\nversion = \"1.16.0\"\nfiles = [{{file = \"six-1.16.0.tar.gz\", hash = \"sha256:{}\"}}]\n\n[metadata.files]\nsix = [{{file = \"six-1.16.0-py2.py3-none-any.whl\", hash = \"sha256:{}\"}}]\n",
+                sha("a"),
+                sha("b")
+            ),
+        );
+        let lock = read_poetry_lock(dir.path(), Path::new("poetry.lock")).unwrap();
+        assert_eq!(lock.packages[0].artifacts.len(), 1);
+        assert_eq!(
+            lock.packages[0].artifacts[0].filename.as_deref(),
+            Some("six-1.16.0.tar.gz")
+        );
+    }
+
+    #[test]
+    fn file_names_carry_their_version() {
+        assert!(names_version("zipp-3.5.0-py3-none-any.whl", "3.5.0"));
+        assert!(names_version("zipp-3.5.0.tar.gz", "3.5.0"));
+        assert!(!names_version("zipp-3.5.0.1.tar.gz", "3.5.0"));
+        assert!(!names_version("zipp-13.5.0.tar.gz", "3.5.0"));
+        assert!(!names_version("zipp-3.5.0-py3-none-any.whl", "3.5"));
+        assert!(!names_version("README", "3.5"));
     }
 
     #[test]
