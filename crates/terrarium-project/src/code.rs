@@ -361,7 +361,9 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan, routes: &mut Vec<Fact<Stri
                 Source::line(rel, line_no),
             ));
         } else if let Some(c) = TOP_DEF.captures(line) {
-            let body: Vec<&str> = lines[index + 1..]
+            let body: Vec<&str> = lines
+                .get(index + 1..)
+                .unwrap_or_default()
                 .iter()
                 .take_while(|l| {
                     l.is_empty() || l.starts_with([' ', '\t']) || l.trim_start().starts_with('#')

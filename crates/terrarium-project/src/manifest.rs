@@ -812,10 +812,11 @@ fn read_optional(root: &Path, rel: &str) -> Result<Option<String>, DetectError> 
 /// Requirement name from a PEP 508 string; `None` for strings that don't parse (they are
 /// reported by the tool that owns the file; here they only feed name-based detection).
 fn requirement_name(spec: &str) -> Option<PackageName> {
-    let end = spec
-        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-        .unwrap_or(spec.len());
-    let name = spec[..end].trim();
+    let name = spec
+        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .next()
+        .unwrap_or_default()
+        .trim();
     (!name.is_empty()).then(|| PackageName::new(name))
 }
 

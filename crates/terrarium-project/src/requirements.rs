@@ -321,7 +321,7 @@ fn strip_comment(line: &str) -> &str {
         return "";
     }
     match line.find(" #").or_else(|| line.find("\t#")) {
-        Some(index) => &line[..index],
+        Some(index) => line.get(..index).unwrap_or(line),
         None => line,
     }
 }
