@@ -229,6 +229,9 @@ pub(crate) fn startup_key(plan: &Plan, layers: &[Digest]) -> Digest {
     Digest::of(key.as_bytes())
 }
 
+/// Compiled `.pyc` bytes by their source's in-image path, and what could not be compiled.
+pub(crate) type Compiled = (BTreeMap<String, Vec<u8>>, Vec<String>);
+
 /// `.pyc` bytes for each `(in-image path, host path)` source, from the cache or compiled in
 /// `root` (one sandbox run for every source not cached yet). Sources that don't compile are
 /// left out, with a warning.
@@ -238,7 +241,7 @@ pub(crate) fn app_bytecode(
     plan: &Plan,
     python: &str,
     sources: &[(String, PathBuf)],
-) -> Result<(BTreeMap<String, Vec<u8>>, Vec<String>), BuildError> {
+) -> Result<Compiled, BuildError> {
     let mut compiled = BTreeMap::new();
     let mut missing = Vec::new();
     let mut keys = BTreeMap::new();

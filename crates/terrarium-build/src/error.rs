@@ -20,7 +20,9 @@ pub enum BuildError {
         message: String,
     },
     /// A build step (Django's collectstatic, …) failed in the sandbox.
-    #[error("build step `{step}` failed: {source}\n  fix: run it in `terrarium shell` to see why; settings it needs at build time get placeholders (set them in [tool.terrarium] env to give real defaults)")]
+    #[error(
+        "build step `{step}` failed: {source}\n  fix: run it in `terrarium shell` to see why; settings it needs at build time get placeholders (set them in [tool.terrarium] env to give real defaults)"
+    )]
     BuildStep {
         /// The step.
         step: String,

@@ -31,8 +31,8 @@ use terrarium_debian::{
 };
 use terrarium_image::{
     Cache, Content, Digest, Entry, Epoch, Fetcher, Healthcheck, Image, ImageLayer, ImageRef,
-    ImageSpec, Layer, LayerOptions, LayerPath, Platform, Port, Progress, RunConfig,
-    canonical_json, write_docker_archive, write_oci_layout,
+    ImageSpec, Layer, LayerOptions, LayerPath, Platform, Port, Progress, RunConfig, canonical_json,
+    write_docker_archive, write_oci_layout,
 };
 use terrarium_plan::Plan;
 use terrarium_project::{DependencySource, ManifestFormat};

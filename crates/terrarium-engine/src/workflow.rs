@@ -225,7 +225,8 @@ fn build_inputs(engine: &Engine, plan: &Plan, name: &str) -> Result<BuildInputs,
         plan.root.clone()
     } else {
         let context = dir.path().join("context");
-        plan.context_rules()?.materialize(&plan.root, &context, true)?;
+        plan.context_rules()?
+            .materialize(&plan.root, &context, true)?;
         context
     };
     Ok(BuildInputs {

@@ -368,7 +368,10 @@ impl Plan {
             .map(|s| {
                 (
                     s.name.clone(),
-                    format!("terrarium-build-placeholder-{}", s.name.to_ascii_lowercase()),
+                    format!(
+                        "terrarium-build-placeholder-{}",
+                        s.name.to_ascii_lowercase()
+                    ),
                 )
             })
             .collect()

@@ -361,7 +361,9 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan, routes: &mut Vec<Fact<Stri
                 Source::line(rel, line_no),
             ));
         } else if let Some(c) = TOP_DEF.captures(line) {
-            let body: Vec<&str> = lines[index + 1..]
+            let body: Vec<&str> = lines
+                .get(index + 1..)
+                .unwrap_or_default()
                 .iter()
                 .take_while(|l| {
                     l.is_empty() || l.starts_with([' ', '\t']) || l.trim_start().starts_with('#')
@@ -404,9 +406,12 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan, routes: &mut Vec<Fact<Stri
             }
             let default = c.get(4).map(|m| m.as_str()).and_then(|d| match d {
                 "None" => None,
-                quoted if quoted.starts_with(['"', '\'']) => {
-                    Some(quoted[1..quoted.len() - 1].to_string())
-                }
+                quoted if quoted.starts_with(['"', '\'']) => Some(
+                    quoted
+                        .get(1..quoted.len().saturating_sub(1))
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
                 other => Some(other.to_string()),
             });
             scan.env.push(Fact::new(

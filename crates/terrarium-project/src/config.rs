@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{DetectError, line_of, toml_error};
+use crate::error::{DetectError, line_of, read_text, toml_error};
 use crate::{Fact, Source};
 
 /// A health-check setting: a path to probe over HTTP, or disabled.
@@ -131,14 +131,10 @@ pub(crate) fn read(root: &Path, pyproject_text: Option<&str>) -> Result<Config, 
         }
     }
     let rel = Path::new("terrarium.toml");
-    let path = root.join(rel);
-    if !path.is_file() {
+    if !root.join(rel).is_file() {
         return Ok(Config::default());
     }
-    let text = std::fs::read_to_string(&path).map_err(|source| DetectError::Read {
-        path: rel.to_path_buf(),
-        source,
-    })?;
+    let text = read_text(root, rel)?;
     let raw: RawConfig = toml::from_str(&text).map_err(|err| {
         let fix = if err.message().contains("unknown field `tool`") {
             "terrarium.toml takes the keys at the top level: drop the [tool.terrarium] header"

@@ -59,7 +59,10 @@ static MEDIA_ROOT_ENV: LazyLock<Regex> = LazyLock::new(|| {
 /// Detect a Django project from `manage.py` and its settings module.
 pub(crate) fn detect(root: &Path, files: &[PathBuf]) -> Result<Option<DjangoProject>, DetectError> {
     let manage = Path::new("manage.py");
-    let Ok(text) = std::fs::read_to_string(root.join(manage)) else {
+    // Python source is read like the code scan reads it: bytes that are not UTF-8 are replaced.
+    let Ok(text) =
+        std::fs::read(root.join(manage)).map(|b| String::from_utf8_lossy(&b).into_owned())
+    else {
         return Ok(None);
     };
     let Some((line_no, settings)) = text.lines().enumerate().find_map(|(i, l)| {
@@ -85,8 +88,9 @@ pub(crate) fn detect(root: &Path, files: &[PathBuf]) -> Result<Option<DjangoProj
                 "fix DJANGO_SETTINGS_MODULE in manage.py, or set `command` in [tool.terrarium]",
             )
         })?;
-    let settings_text =
-        std::fs::read_to_string(root.join(&settings_path)).map_err(|source| DetectError::Read {
+    let settings_text = std::fs::read(root.join(&settings_path))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map_err(|source| DetectError::Read {
             path: settings_path.clone(),
             source,
         })?;

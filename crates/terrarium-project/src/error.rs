@@ -85,10 +85,39 @@ impl DetectError {
     }
 }
 
+/// Read a project file, `rel` under `root`, as UTF-8 text. Bytes that are not UTF-8 are a
+/// [`DetectError::Malformed`] at the line where they start, so the user can find them.
+pub(crate) fn read_text(
+    root: &std::path::Path,
+    rel: &std::path::Path,
+) -> Result<String, DetectError> {
+    let bytes = std::fs::read(root.join(rel)).map_err(|source| DetectError::Read {
+        path: rel.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|err| {
+        let valid = err.utf8_error().valid_up_to();
+        let line = err
+            .as_bytes()
+            .iter()
+            .take(valid)
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        DetectError::malformed(
+            rel,
+            Some(line),
+            "the file is not UTF-8 text",
+            "save it as UTF-8 (or regenerate it with the tool that wrote it)",
+        )
+    })
+}
+
 /// The 1-based line of a byte offset in `text`.
 pub fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
+    text.as_bytes()
         .iter()
+        .take(offset)
         .filter(|&&b| b == b'\n')
         .count()
         + 1

@@ -6,9 +6,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use crate::PackageName;
-use crate::error::{DetectError, toml_error};
+use crate::error::{DetectError, line_of, read_text, toml_error};
 use crate::requirements::RequirementsFile;
 
 /// A content hash as written in a lock (`sha256:…`).
@@ -137,13 +138,6 @@ impl Lock {
     }
 }
 
-fn read_text(root: &Path, rel: &Path) -> Result<String, DetectError> {
-    std::fs::read_to_string(root.join(rel)).map_err(|source| DetectError::Read {
-        path: rel.to_path_buf(),
-        source,
-    })
-}
-
 fn parse_toml<T: serde::de::DeserializeOwned>(
     rel: &Path,
     text: &str,
@@ -200,7 +194,7 @@ struct UvLockFile {
 
 #[derive(Deserialize)]
 struct UvPackage {
-    name: String,
+    name: Spanned<String>,
     version: Option<String>,
     #[serde(default)]
     source: BTreeMap<String, toml::Value>,
@@ -254,7 +248,7 @@ pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
     let by_name: BTreeMap<PackageName, &UvPackage> = file
         .package
         .iter()
-        .map(|p| (PackageName::new(&p.name), p))
+        .map(|p| (PackageName::new(p.name.get_ref()), p))
         .collect();
     let roots: Vec<&UvPackage> = file.package.iter().filter(|p| is_local(p)).collect();
     let main = reachable(&by_name, roots.iter().flat_map(|p| p.dependencies.iter()));
@@ -271,7 +265,7 @@ pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
     );
     let mut packages = Vec::new();
     for package in file.package.iter().filter(|p| !is_local(p)) {
-        let name = PackageName::new(&package.name);
+        let name = PackageName::new(package.name.get_ref());
         let (group, condition) = match (main.get(&name), dev.get(&name)) {
             (Some(condition), _) => (Group::Main, Some(condition)),
             (None, Some(condition)) => (Group::Dev, Some(condition)),
@@ -281,8 +275,8 @@ pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
         let Some(version) = package.version.clone() else {
             return Err(DetectError::malformed(
                 rel,
-                None,
-                format!("package `{}` has no version", package.name),
+                Some(line_of(&text, package.name.span().start)),
+                format!("package `{}` has no version", package.name.get_ref()),
                 "regenerate it with `uv lock`",
             ));
         };
@@ -386,7 +380,9 @@ fn reachable<'a>(
         if !changed {
             continue;
         }
-        let current = conditions[&name].clone();
+        let Some(current) = conditions.get(&name).cloned() else {
+            continue;
+        };
         if let Some(package) = by_name.get(&name) {
             work.extend(package.dependencies.iter().map(|d| {
                 (
@@ -403,6 +399,8 @@ fn reachable<'a>(
 struct PoetryLockFile {
     #[serde(default)]
     package: Vec<PoetryPackage>,
+    #[serde(default)]
+    metadata: PoetryMetadata,
 }
 
 #[derive(Deserialize)]
@@ -416,27 +414,77 @@ struct PoetryPackage {
     files: Vec<PoetryFile>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+struct PoetryMetadata {
+    /// Poetry 1.1 locks (lock-version 1.x) keep the files of every package here, by package
+    /// name, instead of in each `[[package]]`.
+    #[serde(default)]
+    files: BTreeMap<String, Vec<PoetryFile>>,
+}
+
+#[derive(Deserialize, Clone)]
 struct PoetryFile {
     file: Option<String>,
     hash: Option<String>,
 }
 
-/// Read `poetry.lock` (Poetry 1 `category` or Poetry 2 `groups`).
+impl PoetryFile {
+    fn artifact(self) -> Artifact {
+        Artifact {
+            filename: self.file,
+            url: None,
+            hash: self.hash.as_deref().and_then(Hash::parse),
+        }
+    }
+}
+
+/// Read `poetry.lock`: Poetry 1.1 (`category`, files under `[metadata.files]`), 1.2+ (files
+/// in each package) and 2.x (`groups`).
 pub fn read_poetry_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
     let text = read_text(root, rel)?;
     let file: PoetryLockFile = parse_toml(rel, &text, "regenerate it with `poetry lock`")?;
+    let mut legacy_files: BTreeMap<PackageName, Vec<PoetryFile>> = BTreeMap::new();
+    for (name, files) in file.metadata.files {
+        legacy_files
+            .entry(PackageName::new(&name))
+            .or_default()
+            .extend(files);
+    }
+    let mut versions_of: BTreeMap<PackageName, usize> = BTreeMap::new();
+    for p in &file.package {
+        *versions_of.entry(PackageName::new(&p.name)).or_default() += 1;
+    }
     let packages = file
         .package
         .into_iter()
         .map(|p| {
+            let name = PackageName::new(&p.name);
             let main = match (&p.groups, &p.category) {
                 (Some(groups), _) => groups.iter().any(|g| g == "main"),
                 (None, Some(category)) => category == "main",
                 (None, None) => true,
             };
+            let files = if p.files.is_empty() {
+                // `[metadata.files]` lists every version of a name together: when the lock
+                // pins more than one, keep the files named for this version.
+                let several = versions_of.get(&name).is_some_and(|&n| n > 1);
+                legacy_files
+                    .get(&name)
+                    .into_iter()
+                    .flatten()
+                    .filter(|f| {
+                        !several
+                            || f.file
+                                .as_deref()
+                                .is_some_and(|file| names_version(file, &p.version))
+                    })
+                    .cloned()
+                    .collect()
+            } else {
+                p.files
+            };
             LockedPackage {
-                name: PackageName::new(&p.name),
+                name,
                 version: p.version,
                 group: if main { Group::Main } else { Group::Dev },
                 marker: p
@@ -444,32 +492,39 @@ pub fn read_poetry_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
                     .as_ref()
                     .and_then(|m| m.as_str())
                     .map(str::to_string),
-                artifacts: p
-                    .files
-                    .into_iter()
-                    .map(|f| Artifact {
-                        filename: f.file,
-                        url: None,
-                        hash: f.hash.as_deref().and_then(Hash::parse),
-                    })
-                    .collect(),
+                artifacts: files.into_iter().map(PoetryFile::artifact).collect(),
             }
         })
         .collect();
     Ok(sorted(LockFormat::PoetryLock, rel, packages))
 }
 
+/// Whether a distribution file name is of `version`: a wheel's second `-` field, or what an
+/// sdist's name ends with before its extension.
+fn names_version(file: &str, version: &str) -> bool {
+    if let Some(wheel) = file.strip_suffix(".whl") {
+        return wheel.split('-').nth(1) == Some(version);
+    }
+    [".tar.gz", ".tar.bz2", ".tgz", ".tar", ".zip"]
+        .iter()
+        .find_map(|ext| file.strip_suffix(ext))
+        .is_some_and(|stem| {
+            stem.strip_suffix(version)
+                .is_some_and(|head| head.ends_with('-'))
+        })
+}
+
 #[derive(Deserialize)]
 struct PylockFile {
     #[serde(rename = "lock-version")]
-    lock_version: Option<String>,
+    lock_version: Option<Spanned<String>>,
     #[serde(default)]
     packages: Vec<PylockPackage>,
 }
 
 #[derive(Deserialize)]
 struct PylockPackage {
-    name: String,
+    name: Spanned<String>,
     version: Option<String>,
     marker: Option<String>,
     #[serde(default)]
@@ -494,15 +549,15 @@ pub fn read_pylock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
         &text,
         "regenerate it with `uv export --format pylock.toml` or `pip lock`",
     )?;
-    match file.lock_version.as_deref() {
-        Some(v) if v.starts_with("1.") || v == "1" => {}
+    match &file.lock_version {
+        Some(v) if v.get_ref().starts_with("1.") || v.get_ref() == "1" => {}
         other => {
             return Err(DetectError::malformed(
                 rel,
-                None,
+                other.as_ref().map(|v| line_of(&text, v.span().start)),
                 format!(
                     "lock-version {:?} is not supported (terrarium reads PEP 751 version 1.x)",
-                    other.unwrap_or("missing")
+                    other.as_ref().map_or("missing", |v| v.get_ref().as_str())
                 ),
                 "regenerate it with a PEP 751 tool",
             ));
@@ -513,8 +568,8 @@ pub fn read_pylock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
         let Some(version) = p.version else {
             return Err(DetectError::malformed(
                 rel,
-                None,
-                format!("package `{}` has no version", p.name),
+                Some(line_of(&text, p.name.span().start)),
+                format!("package `{}` has no version", p.name.get_ref()),
                 "terrarium installs only pinned packages; regenerate the lock",
             ));
         };
@@ -523,7 +578,7 @@ pub fn read_pylock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
             .as_deref()
             .is_some_and(|m| m.contains("dependency_groups") && !m.contains("'default'"));
         packages.push(LockedPackage {
-            name: PackageName::new(&p.name),
+            name: PackageName::new(p.name.get_ref()),
             version,
             group: if dev { Group::Dev } else { Group::Main },
             marker: p.marker,
@@ -572,7 +627,7 @@ pub fn read_pipfile_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
     let file: PipfileLockFile = serde_json::from_str(&text).map_err(|err| {
         DetectError::malformed(
             rel,
-            Some(err.line()),
+            (err.line() > 0).then_some(err.line()),
             err.to_string(),
             "regenerate it with `pipenv lock`",
         )
@@ -726,6 +781,32 @@ source = { registry = "https://pypi.org/simple" }
     }
 
     #[test]
+    fn packages_without_versions_name_their_line() {
+        let dir = write(
+            "uv.lock",
+            "version = 1\n\n[[package]]\nname = \"flask\"\nsource = { registry = \"https://pypi.org/simple\" }\n",
+        );
+        let err = read_uv_lock(dir.path(), Path::new("uv.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("uv.lock:4: package `flask` has no version"),
+            "{err}"
+        );
+        let dir = write(
+            "pylock.toml",
+            "lock-version = \"1.0\"\n[[packages]]\nname = \"anyio\"\n",
+        );
+        let err = read_pylock(dir.path(), Path::new("pylock.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("pylock.toml:3: package `anyio` has no version"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn malformed_toml_lock_names_file_and_line() {
         let dir = write(
             "poetry.lock",
@@ -761,13 +842,163 @@ files = []
     }
 
     #[test]
+    fn poetry_1_1_locks_keep_files_under_metadata() {
+        let dir = write(
+            "poetry.lock",
+            r#"[[package]]
+name = "click"
+version = "8.0.1"
+description = "Composable command line interface toolkit"
+category = "main"
+optional = false
+python-versions = ">=3.6"
+
+[package.dependencies]
+colorama = {version = "*", markers = "platform_system == \"Windows\""}
+
+[[package]]
+name = "colorama"
+version = "0.4.4"
+description = "Cross-platform colored terminal text."
+category = "main"
+optional = false
+python-versions = ">=2.7, !=3.0.*, !=3.1.*, !=3.2.*, !=3.3.*, !=3.4.*"
+markers = "platform_system == \"Windows\""
+
+[[package]]
+name = "typing-extensions"
+version = "3.10.0.0"
+description = "Backported and Experimental Type Hints for Python 3.5+"
+category = "dev"
+optional = false
+python-versions = "*"
+
+[[package]]
+name = "zipp"
+version = "3.5.0"
+description = "Backport of pathlib-compatible object wrapper for zip files"
+category = "main"
+optional = false
+python-versions = ">=3.6"
+
+[[package]]
+name = "zipp"
+version = "1.2.0"
+description = "Backport of pathlib-compatible object wrapper for zip files"
+category = "main"
+optional = false
+python-versions = ">=2.7"
+
+[metadata]
+lock-version = "1.1"
+python-versions = "^3.8"
+content-hash = "2b3f1f0ea8b6e3ec6ac1d2ab1b4a7c49c3f5d0bd0d31d47e9a50e2d8a08f8e3a"
+
+[metadata.files]
+click = [
+    {file = "click-8.0.1-py3-none-any.whl", hash = "sha256:fba402a4a47334742d782209a7c79bc448911afe1149d07bdabdf480b3e2f4b6"},
+    {file = "click-8.0.1.tar.gz", hash = "sha256:8c04c11192119b1ef78ea049e0a6f0463e4c48ef00a30160c704337586f3ad7a"},
+]
+colorama = [
+    {file = "colorama-0.4.4-py2.py3-none-any.whl", hash = "sha256:9f47eda37229f68eee03b24b9748937c7dc3868f906e8ba69fbcbdd3bc5dc3e2"},
+    {file = "colorama-0.4.4.tar.gz", hash = "sha256:5941b2b48a20143d2267e95b1c2a7603ce057ee39fd88e7329b0c292aa16869b"},
+]
+typing-extensions = [
+    {file = "typing_extensions-3.10.0.0-py3-none-any.whl", hash = "sha256:779383f6086d90c99ae41cf0ff39aac8a7937a9283ce0a414e5dd782f4c94a84"},
+]
+zipp = [
+    {file = "zipp-3.5.0-py3-none-any.whl", hash = "sha256:957cfda87797e389580cb8b9e3870841ca991e2125350677b2ca83a0e99390a3"},
+    {file = "zipp-3.5.0.tar.gz", hash = "sha256:f5812b1e007e48cff63449a5e9f4e7ebea716b4111f9c4f9a645f91d579bf0c4"},
+    {file = "zipp-1.2.0-py2.py3-none-any.whl", hash = "sha256:e0d9e63797e483a30d27e09fffd308c59a700d365ec34e93cc100844168bf921"},
+]
+"#,
+        );
+        let lock = read_poetry_lock(dir.path(), Path::new("poetry.lock")).unwrap();
+        assert!(lock.fully_hashed());
+        let files = |name: &str, version: &str| -> Vec<String> {
+            lock.packages
+                .iter()
+                .find(|p| p.name.as_str() == name && p.version == version)
+                .unwrap()
+                .artifacts
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} {}",
+                        a.filename.as_deref().unwrap(),
+                        a.hash.as_ref().unwrap().digest.get(..8).unwrap()
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            files("click", "8.0.1"),
+            [
+                "click-8.0.1-py3-none-any.whl fba402a4",
+                "click-8.0.1.tar.gz 8c04c111"
+            ]
+        );
+        assert_eq!(files("typing-extensions", "3.10.0.0").len(), 1);
+        assert_eq!(
+            files("zipp", "3.5.0"),
+            [
+                "zipp-3.5.0-py3-none-any.whl 957cfda8",
+                "zipp-3.5.0.tar.gz f5812b1e"
+            ]
+        );
+        assert_eq!(
+            files("zipp", "1.2.0"),
+            ["zipp-1.2.0-py2.py3-none-any.whl e0d9e637"]
+        );
+        let colorama = lock
+            .packages
+            .iter()
+            .find(|p| p.name.as_str() == "colorama")
+            .unwrap();
+        assert_eq!(
+            colorama.marker.as_deref(),
+            Some("platform_system == \"Windows\"")
+        );
+        assert_eq!(lock.names(Group::Dev).len(), 1);
+    }
+
+    #[test]
+    fn per_package_files_win_over_metadata_files() {
+        let sha = |c: &str| c.repeat(64);
+        let dir = write(
+            "poetry.lock",
+            &format!(
+                "[[package]]\nname = \"six\"\nversion = \"1.16.0\"\nfiles = [{{file = \"six-1.16.0.tar.gz\", hash = \"sha256:{}\"}}]\n\n[metadata.files]\nsix = [{{file = \"six-1.16.0-py2.py3-none-any.whl\", hash = \"sha256:{}\"}}]\n",
+                sha("a"),
+                sha("b")
+            ),
+        );
+        let lock = read_poetry_lock(dir.path(), Path::new("poetry.lock")).unwrap();
+        assert_eq!(lock.packages[0].artifacts.len(), 1);
+        assert_eq!(
+            lock.packages[0].artifacts[0].filename.as_deref(),
+            Some("six-1.16.0.tar.gz")
+        );
+    }
+
+    #[test]
+    fn file_names_carry_their_version() {
+        assert!(names_version("zipp-3.5.0-py3-none-any.whl", "3.5.0"));
+        assert!(names_version("zipp-3.5.0.tar.gz", "3.5.0"));
+        assert!(!names_version("zipp-3.5.0.1.tar.gz", "3.5.0"));
+        assert!(!names_version("zipp-13.5.0.tar.gz", "3.5.0"));
+        assert!(!names_version("zipp-3.5.0-py3-none-any.whl", "3.5"));
+        assert!(!names_version("README", "3.5"));
+    }
+
+    #[test]
     fn pylock_needs_version_one() {
         let dir = write("pylock.toml", "lock-version = \"2.0\"\n");
         let err = read_pylock(dir.path(), Path::new("pylock.toml"))
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("lock-version") && err.contains("pylock.toml"),
+            err.starts_with("pylock.toml:1: lock-version \"2.0\""),
             "{err}"
         );
         let dir = write(

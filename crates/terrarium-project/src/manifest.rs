@@ -9,7 +9,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{DetectError, line_of, toml_error};
+use crate::error::{DetectError, line_of, read_text, toml_error};
 use crate::lock::{self, Group, Lock};
 use crate::requirements::{self, RequirementsFile};
 use crate::{Fact, PackageName, Source};
@@ -31,6 +31,12 @@ impl PythonConstraint {
         [0, 99]
             .iter()
             .any(|patch| specifiers.contains(&pep440_rs::Version::new([major, minor, *patch])))
+    }
+}
+
+impl fmt::Display for PythonConstraint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.specifiers)
     }
 }
 
@@ -177,6 +183,148 @@ impl Manifests {
     }
 }
 
+const PYPROJECT: &str = "pyproject.toml";
+const PIPFILE: &str = "Pipfile";
+const PYTHON_VERSION: &str = ".python-version";
+
+/// Names declared in manifests, and the manifest that would drive an install without a lock.
+#[derive(Default)]
+struct Declared {
+    main: BTreeSet<PackageName>,
+    dev: BTreeSet<PackageName>,
+    unlocked: Option<(PathBuf, ManifestFormat)>,
+}
+
+impl Declared {
+    /// Install from `manifest` when nothing stronger was declared before it.
+    fn unlocked_default(&mut self, manifest: &str, format: ManifestFormat) {
+        self.unlocked
+            .get_or_insert_with(|| (PathBuf::from(manifest), format));
+    }
+}
+
+/// Read every manifest and lock in `root`.
+///
+/// Each format has its own function below; this one fixes the order they are read in (which
+/// decides which error is reported first, and the order of the Python constraints) and picks
+/// the [`DependencySource`]: a lock, else requirements files, else an unlocked manifest.
+pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
+    let mut m = Manifests::default();
+    let mut declared = Declared::default();
+    let pyproject_text = read_optional(root, PYPROJECT)?;
+    let pyproject = pyproject_text.as_deref().map(parse_pyproject).transpose()?;
+    m.src_layout = root.join("src").is_dir();
+
+    m.python.extend(read_python_version(root)?);
+
+    if let (Some(pyproject), Some(text)) = (&pyproject, &pyproject_text) {
+        m.found_any = true;
+        if let Some(project) = &pyproject.project {
+            read_pep621(project, text, &mut m, &mut declared)?;
+        }
+        read_dependency_groups(pyproject, &mut declared);
+        if let Some(poetry) = &pyproject.tool.poetry {
+            read_poetry(
+                poetry,
+                pyproject.project.is_some(),
+                text,
+                &mut m,
+                &mut declared,
+            )?;
+        }
+        m.package = build_system_package(pyproject, m.src_layout);
+        m.version = pyproject
+            .project
+            .as_ref()
+            .and_then(|p| p.version.clone())
+            .or_else(|| {
+                pyproject
+                    .tool
+                    .poetry
+                    .as_ref()
+                    .and_then(|p| p.version.clone())
+            })
+            .map(|v| Fact::new(v, Source::file(PYPROJECT)));
+    }
+    if m.package.is_none() && root.join("setup.py").is_file() {
+        m.found_any = true;
+        m.package = Some(Package {
+            build_backend: None,
+            src_layout: m.src_layout,
+            source: Source::file("setup.py"),
+        });
+    }
+
+    if let Some(text) = read_optional(root, PIPFILE)? {
+        m.found_any = true;
+        read_pipfile(&text, &mut m, &mut declared)?;
+    }
+
+    let locked = read_lock(root)?;
+    let requirements = find_requirements(root)?;
+    let pep621 = pyproject
+        .as_ref()
+        .and_then(|p| p.project.as_ref())
+        .map(|p| p.dependencies.clone())
+        .unwrap_or_default();
+    m.dependencies = dependency_source(
+        root,
+        locked,
+        requirements,
+        declared.unlocked,
+        pep621,
+        &mut m,
+    )?;
+    m.runtime_packages.extend(declared.main);
+    m.dev_packages.extend(
+        declared
+            .dev
+            .into_iter()
+            .filter(|d| !m.runtime_packages.contains(d)),
+    );
+    m.pyproject_text = pyproject_text;
+    Ok(m)
+}
+
+/// Where `span` of `text` starts, as a source in `file`.
+fn source_at(file: &str, text: &str, span: std::ops::Range<usize>) -> Source {
+    Source::line(file, line_of(text, span.start))
+}
+
+// .python-version ---------------------------------------------------------------------------
+
+/// `.python-version` (pyenv, uv): its first version line becomes `==MAJOR.MINOR.*`.
+fn read_python_version(root: &Path) -> Result<Option<Fact<PythonConstraint>>, DetectError> {
+    let Some(text) = read_optional(root, PYTHON_VERSION)? else {
+        return Ok(None);
+    };
+    let version = text
+        .lines()
+        .map(str::trim)
+        .enumerate()
+        .find(|(_, l)| !l.is_empty() && !l.starts_with('#'));
+    let Some((index, version)) = version else {
+        return Ok(None);
+    };
+    let line = index + 1;
+    let Some((major, minor)) = feature_version(version) else {
+        return Err(DetectError::malformed(
+            PYTHON_VERSION,
+            Some(line),
+            format!("`{version}` is not a Python version"),
+            "write a version such as 3.12 (pyenv or uv style)",
+        ));
+    };
+    Ok(Some(Fact::new(
+        PythonConstraint {
+            specifiers: format!("=={major}.{minor}.*"),
+        },
+        Source::line(PYTHON_VERSION, line),
+    )))
+}
+
+// pyproject.toml ----------------------------------------------------------------------------
+
 #[derive(Deserialize, Default)]
 struct PyProject {
     project: Option<ProjectTable>,
@@ -242,6 +390,248 @@ struct UvTable {
     dev_dependencies: Vec<String>,
 }
 
+fn parse_pyproject(text: &str) -> Result<PyProject, DetectError> {
+    toml::from_str(text).map_err(|err| {
+        toml_error(
+            Path::new(PYPROJECT),
+            text,
+            &err,
+            "fix the TOML syntax (see https://packaging.python.org/en/latest/specifications/pyproject-toml/)",
+        )
+    })
+}
+
+/// PEP 621 `[project]`: name, `requires-python`, dependencies, dev extras, console scripts.
+fn read_pep621(
+    project: &ProjectTable,
+    text: &str,
+    m: &mut Manifests,
+    declared: &mut Declared,
+) -> Result<(), DetectError> {
+    if let Some(name) = &project.name {
+        m.name = Some(Fact::new(
+            name.get_ref().clone(),
+            source_at(PYPROJECT, text, name.span()),
+        ));
+    }
+    if let Some(requires) = &project.requires_python {
+        m.python.push(requires_python(requires, text)?);
+    }
+    declared.main.extend(
+        project
+            .dependencies
+            .iter()
+            .filter_map(|d| requirement_name(d)),
+    );
+    declared.dev.extend(
+        project
+            .optional_dependencies
+            .iter()
+            .filter(|(extra, _)| is_dev_group(extra))
+            .flat_map(|(_, deps)| deps.iter().filter_map(|d| requirement_name(d))),
+    );
+    for (name, target) in &project.scripts {
+        m.scripts.push(Fact::new(
+            ConsoleScript {
+                name: name.clone(),
+                target: target.get_ref().clone(),
+            },
+            source_at(PYPROJECT, text, target.span()),
+        ));
+    }
+    if !project.dependencies.is_empty() {
+        declared.unlocked = Some((PathBuf::from(PYPROJECT), ManifestFormat::Pyproject));
+    }
+    Ok(())
+}
+
+/// `requires-python`, which must be PEP 440 specifiers.
+fn requires_python(
+    requires: &Spanned<String>,
+    text: &str,
+) -> Result<Fact<PythonConstraint>, DetectError> {
+    let source = source_at(PYPROJECT, text, requires.span());
+    if pep440_rs::VersionSpecifiers::from_str(requires.get_ref()).is_err() {
+        return Err(DetectError::malformed(
+            PYPROJECT,
+            source.line,
+            format!(
+                "requires-python = {:?} is not a PEP 440 version specifier",
+                requires.get_ref()
+            ),
+            "write it like \">=3.11\"",
+        ));
+    }
+    Ok(Fact::new(
+        PythonConstraint {
+            specifiers: requires.get_ref().clone(),
+        },
+        source,
+    ))
+}
+
+/// PEP 735 `[dependency-groups]` and uv's `[tool.uv] dev-dependencies`: development names.
+fn read_dependency_groups(pyproject: &PyProject, declared: &mut Declared) {
+    for (group, deps) in &pyproject.dependency_groups {
+        if is_dev_group(group) {
+            declared.dev.extend(
+                deps.iter()
+                    .filter_map(|d| d.as_str())
+                    .filter_map(requirement_name),
+            );
+        }
+    }
+    if let Some(uv) = &pyproject.tool.uv {
+        declared.dev.extend(
+            uv.dev_dependencies
+                .iter()
+                .filter_map(|d| requirement_name(d)),
+        );
+    }
+}
+
+/// `[tool.poetry]`: name (unless `[project]` has one), the `python` dependency, dependencies,
+/// dev dependencies and groups, scripts. Poetry drives an unlocked install only without
+/// a `[project]` table.
+fn read_poetry(
+    poetry: &PoetryTable,
+    has_project: bool,
+    text: &str,
+    m: &mut Manifests,
+    declared: &mut Declared,
+) -> Result<(), DetectError> {
+    if m.name.is_none()
+        && let Some(name) = &poetry.name
+    {
+        m.name = Some(Fact::new(
+            name.get_ref().clone(),
+            source_at(PYPROJECT, text, name.span()),
+        ));
+    }
+    for (dep, spec) in &poetry.dependencies {
+        if dep == "python" {
+            m.python.extend(poetry_python(spec, text)?);
+        } else {
+            declared.main.insert(PackageName::new(dep));
+        }
+    }
+    declared
+        .dev
+        .extend(poetry.dev_dependencies.keys().map(|d| PackageName::new(d)));
+    for (group, table) in &poetry.group {
+        if is_dev_group(group) {
+            declared
+                .dev
+                .extend(table.dependencies.keys().map(|d| PackageName::new(d)));
+        }
+    }
+    for (name, target) in &poetry.scripts {
+        if let Some(target_text) = poetry_script_target(target.get_ref()) {
+            m.scripts.push(Fact::new(
+                ConsoleScript {
+                    name: name.clone(),
+                    target: target_text,
+                },
+                source_at(PYPROJECT, text, target.span()),
+            ));
+        }
+    }
+    if !poetry.dependencies.is_empty() && !has_project {
+        declared.unlocked = Some((PathBuf::from(PYPROJECT), ManifestFormat::Poetry));
+    }
+    Ok(())
+}
+
+/// Poetry's `python = "^3.11"` as PEP 440; a table (`{ version = … }`) is not read.
+fn poetry_python(
+    spec: &Spanned<toml::Value>,
+    text: &str,
+) -> Result<Option<Fact<PythonConstraint>>, DetectError> {
+    let Some(constraint) = spec.get_ref().as_str() else {
+        return Ok(None);
+    };
+    let source = source_at(PYPROJECT, text, spec.span());
+    let specifiers = poetry_to_pep440(constraint).ok_or_else(|| {
+        DetectError::malformed(
+            PYPROJECT,
+            source.line,
+            format!("python = {constraint:?} is not a version constraint terrarium understands"),
+            "write it like \"^3.11\" or \">=3.11,<3.14\"",
+        )
+    })?;
+    Ok(Some(Fact::new(PythonConstraint { specifiers }, source)))
+}
+
+/// A Poetry script: `"module:function"` or `{ reference = "module:function", … }`.
+fn poetry_script_target(value: &toml::Value) -> Option<String> {
+    match value {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Table(t) => t
+            .get("reference")
+            .and_then(|r| r.as_str())
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+/// Convert a Poetry version constraint (`^3.11`, `~3.11`, `>=3.10,<3.13`, `3.11.*`) to PEP 440.
+fn poetry_to_pep440(spec: &str) -> Option<String> {
+    let spec = spec.trim();
+    let bump = |v: &str, caret: bool| -> Option<String> {
+        let parts: Vec<u64> = v
+            .split('.')
+            .map(|p| p.parse().ok())
+            .collect::<Option<_>>()?;
+        let upper = match (caret, parts.as_slice()) {
+            (true, [major, ..]) if *major > 0 => format!("{}", major.checked_add(1)?),
+            (true, [0, minor, ..]) => format!("0.{}", minor.checked_add(1)?),
+            (false, [major, minor, ..]) => format!("{major}.{}", minor.checked_add(1)?),
+            (_, [major]) => format!("{}", major.checked_add(1)?),
+            _ => return None,
+        };
+        Some(format!(">={v},<{upper}"))
+    };
+    let parts: Option<Vec<String>> = spec
+        .split(',')
+        .map(|part| {
+            let part = part.trim();
+            if let Some(v) = part.strip_prefix('^') {
+                bump(v.trim(), true)
+            } else if let Some(v) = part.strip_prefix("~=") {
+                Some(format!("~={}", v.trim()))
+            } else if let Some(v) = part.strip_prefix('~') {
+                bump(v.trim(), false)
+            } else if part.starts_with(|c: char| c.is_ascii_digit()) {
+                Some(format!("=={part}"))
+            } else {
+                Some(part.to_string())
+            }
+        })
+        .collect();
+    let joined = parts?.join(",");
+    pep440_rs::VersionSpecifiers::from_str(&joined)
+        .ok()
+        .map(|_| joined)
+}
+
+/// A `[build-system]` makes the project a package, unless Poetry's `package-mode = false`.
+fn build_system_package(pyproject: &PyProject, src_layout: bool) -> Option<Package> {
+    let poetry_package_mode = pyproject
+        .tool
+        .poetry
+        .as_ref()
+        .and_then(|p| p.package_mode)
+        .unwrap_or(true);
+    let build = pyproject.build_system.as_ref()?;
+    poetry_package_mode.then(|| Package {
+        build_backend: build.build_backend.clone(),
+        src_layout,
+        source: Source::file(PYPROJECT),
+    })
+}
+
+// Pipfile -----------------------------------------------------------------------------------
+
 #[derive(Deserialize)]
 struct Pipfile {
     #[serde(default)]
@@ -257,387 +647,60 @@ struct PipfileRequires {
     python_full_version: Option<Spanned<String>>,
 }
 
-fn read_optional(root: &Path, rel: &str) -> Result<Option<String>, DetectError> {
-    let path = root.join(rel);
-    if !path.is_file() {
-        return Ok(None);
+/// A Pipfile: `[packages]`, `[dev-packages]` and `[requires]`'s Python version. It drives an
+/// unlocked install when pyproject.toml declared nothing.
+fn read_pipfile(text: &str, m: &mut Manifests, declared: &mut Declared) -> Result<(), DetectError> {
+    let pipfile: Pipfile = toml::from_str(text).map_err(|err| {
+        toml_error(
+            Path::new(PIPFILE),
+            text,
+            &err,
+            "fix the TOML syntax of the Pipfile",
+        )
+    })?;
+    declared
+        .main
+        .extend(pipfile.packages.keys().map(|k| PackageName::new(k)));
+    declared
+        .dev
+        .extend(pipfile.dev_packages.keys().map(|k| PackageName::new(k)));
+    if let Some(requires) = pipfile.requires
+        && let Some(version) = requires.python_full_version.or(requires.python_version)
+    {
+        m.python.extend(pipfile_python(&version, text)?);
     }
-    std::fs::read_to_string(&path)
-        .map(Some)
-        .map_err(|source| DetectError::Read {
-            path: PathBuf::from(rel),
+    if !pipfile.packages.is_empty() {
+        declared.unlocked_default(PIPFILE, ManifestFormat::Pipfile);
+    }
+    Ok(())
+}
+
+/// `python_version = "3.11"` (or `python_full_version`) as `==3.11.*`.
+fn pipfile_python(
+    version: &Spanned<String>,
+    text: &str,
+) -> Result<Option<Fact<PythonConstraint>>, DetectError> {
+    let source = source_at(PIPFILE, text, version.span());
+    let version = version.get_ref().trim();
+    match feature_version(version) {
+        Some((major, minor)) => Ok(Some(Fact::new(
+            PythonConstraint {
+                specifiers: format!("=={major}.{minor}.*"),
+            },
             source,
-        })
+        ))),
+        // A bare major version (`3`) allows every feature release: no constraint.
+        None if version.parse::<u64>().is_ok() => Ok(None),
+        None => Err(DetectError::malformed(
+            PIPFILE,
+            source.line,
+            format!("python_version = {version:?} is not a Python version"),
+            "write it like \"3.11\" under [requires]",
+        )),
+    }
 }
 
-/// Requirement name from a PEP 508 string; `None` for strings that don't parse (they are
-/// reported by the tool that owns the file; here they only feed name-based detection).
-fn requirement_name(spec: &str) -> Option<PackageName> {
-    let end = spec
-        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-        .unwrap_or(spec.len());
-    let name = spec[..end].trim();
-    (!name.is_empty()).then(|| PackageName::new(name))
-}
-
-/// Read every manifest and lock in `root`.
-pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
-    let mut m = Manifests::default();
-    let pyproject_text = read_optional(root, "pyproject.toml")?;
-    let pyproject: Option<PyProject> = match &pyproject_text {
-        Some(text) => Some(toml::from_str(text).map_err(|err| {
-            toml_error(
-                Path::new("pyproject.toml"),
-                text,
-                &err,
-                "fix the TOML syntax (see https://packaging.python.org/en/latest/specifications/pyproject-toml/)",
-            )
-        })?),
-        None => None,
-    };
-    let pyproject_rel = Path::new("pyproject.toml");
-    m.src_layout = root.join("src").is_dir();
-
-    if let Some(text) = read_optional(root, ".python-version")? {
-        let version = text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with('#'));
-        if let Some(version) = version {
-            let parts: Vec<&str> = version.split('.').collect();
-            let valid = parts.len() >= 2 && parts.iter().all(|p| p.parse::<u64>().is_ok());
-            if !valid {
-                return Err(DetectError::malformed(
-                    ".python-version",
-                    Some(1),
-                    format!("`{version}` is not a Python version"),
-                    "write a version such as 3.12 (pyenv or uv style)",
-                ));
-            }
-            m.python.push(Fact::new(
-                PythonConstraint {
-                    specifiers: format!("=={}.{}.*", parts[0], parts[1]),
-                },
-                Source::line(".python-version", 1),
-            ));
-        }
-    }
-
-    let mut declared_main = BTreeSet::new();
-    let mut declared_dev = BTreeSet::new();
-    let mut unlocked_manifest = None;
-
-    if let (Some(pyproject), Some(text)) = (&pyproject, &pyproject_text) {
-        m.found_any = true;
-        let spanned_line = |span: std::ops::Range<usize>| line_of(text, span.start);
-        if let Some(project) = &pyproject.project {
-            if let Some(name) = &project.name {
-                m.name = Some(Fact::new(
-                    name.get_ref().clone(),
-                    Source::line(pyproject_rel, spanned_line(name.span())),
-                ));
-            }
-            if let Some(requires) = &project.requires_python {
-                let line = spanned_line(requires.span());
-                if pep440_rs::VersionSpecifiers::from_str(requires.get_ref()).is_err() {
-                    return Err(DetectError::malformed(
-                        pyproject_rel,
-                        Some(line),
-                        format!(
-                            "requires-python = {:?} is not a PEP 440 version specifier",
-                            requires.get_ref()
-                        ),
-                        "write it like \">=3.11\"",
-                    ));
-                }
-                m.python.push(Fact::new(
-                    PythonConstraint {
-                        specifiers: requires.get_ref().clone(),
-                    },
-                    Source::line(pyproject_rel, line),
-                ));
-            }
-            declared_main.extend(
-                project
-                    .dependencies
-                    .iter()
-                    .filter_map(|d| requirement_name(d)),
-            );
-            declared_dev.extend(
-                project
-                    .optional_dependencies
-                    .iter()
-                    .filter(|(extra, _)| is_dev_group(extra))
-                    .flat_map(|(_, deps)| deps.iter().filter_map(|d| requirement_name(d))),
-            );
-            for (name, target) in &project.scripts {
-                m.scripts.push(Fact::new(
-                    ConsoleScript {
-                        name: name.clone(),
-                        target: target.get_ref().clone(),
-                    },
-                    Source::line(pyproject_rel, spanned_line(target.span())),
-                ));
-            }
-            if !project.dependencies.is_empty() {
-                unlocked_manifest = Some((pyproject_rel.to_path_buf(), ManifestFormat::Pyproject));
-            }
-        }
-        for (group, deps) in &pyproject.dependency_groups {
-            if is_dev_group(group) {
-                declared_dev.extend(
-                    deps.iter()
-                        .filter_map(|d| d.as_str())
-                        .filter_map(requirement_name),
-                );
-            }
-        }
-        if let Some(uv) = &pyproject.tool.uv {
-            declared_dev.extend(
-                uv.dev_dependencies
-                    .iter()
-                    .filter_map(|d| requirement_name(d)),
-            );
-        }
-        if let Some(poetry) = &pyproject.tool.poetry {
-            if m.name.is_none()
-                && let Some(name) = &poetry.name
-            {
-                m.name = Some(Fact::new(
-                    name.get_ref().clone(),
-                    Source::line(pyproject_rel, spanned_line(name.span())),
-                ));
-            }
-            for (dep, spec) in &poetry.dependencies {
-                if dep == "python" {
-                    if let Some(text_spec) = spec.get_ref().as_str() {
-                        let line = spanned_line(spec.span());
-                        let specifiers = poetry_to_pep440(text_spec).ok_or_else(|| {
-                            DetectError::malformed(
-                                pyproject_rel,
-                                Some(line),
-                                format!("python = {text_spec:?} is not a version constraint terrarium understands"),
-                                "write it like \"^3.11\" or \">=3.11,<3.14\"",
-                            )
-                        })?;
-                        m.python.push(Fact::new(
-                            PythonConstraint { specifiers },
-                            Source::line(pyproject_rel, line),
-                        ));
-                    }
-                } else {
-                    declared_main.insert(PackageName::new(dep));
-                }
-            }
-            declared_dev.extend(poetry.dev_dependencies.keys().map(|d| PackageName::new(d)));
-            for (group, table) in &poetry.group {
-                if is_dev_group(group) {
-                    declared_dev.extend(table.dependencies.keys().map(|d| PackageName::new(d)));
-                }
-            }
-            for (name, target) in &poetry.scripts {
-                let target_text = match target.get_ref() {
-                    toml::Value::String(s) => Some(s.clone()),
-                    toml::Value::Table(t) => t
-                        .get("reference")
-                        .and_then(|r| r.as_str())
-                        .map(str::to_string),
-                    _ => None,
-                };
-                if let Some(target_text) = target_text {
-                    m.scripts.push(Fact::new(
-                        ConsoleScript {
-                            name: name.clone(),
-                            target: target_text,
-                        },
-                        Source::line(pyproject_rel, spanned_line(target.span())),
-                    ));
-                }
-            }
-            if !poetry.dependencies.is_empty() && pyproject.project.is_none() {
-                unlocked_manifest = Some((pyproject_rel.to_path_buf(), ManifestFormat::Poetry));
-            }
-        }
-        m.version = pyproject
-            .project
-            .as_ref()
-            .and_then(|p| p.version.clone())
-            .or_else(|| {
-                pyproject
-                    .tool
-                    .poetry
-                    .as_ref()
-                    .and_then(|p| p.version.clone())
-            })
-            .map(|v| Fact::new(v, Source::file(pyproject_rel)));
-        let poetry_package_mode = pyproject
-            .tool
-            .poetry
-            .as_ref()
-            .and_then(|p| p.package_mode)
-            .unwrap_or(true);
-        if let Some(build) = &pyproject.build_system
-            && poetry_package_mode
-        {
-            m.package = Some(Package {
-                build_backend: build.build_backend.clone(),
-                src_layout: m.src_layout,
-                source: Source::file(pyproject_rel),
-            });
-        }
-    }
-    if m.package.is_none() && root.join("setup.py").is_file() {
-        m.found_any = true;
-        m.package = Some(Package {
-            build_backend: None,
-            src_layout: m.src_layout,
-            source: Source::file("setup.py"),
-        });
-    }
-
-    // Pipfile.
-    let pipfile_rel = Path::new("Pipfile");
-    if let Some(text) = read_optional(root, "Pipfile")? {
-        m.found_any = true;
-        let pipfile: Pipfile = toml::from_str(&text).map_err(|err| {
-            toml_error(
-                pipfile_rel,
-                &text,
-                &err,
-                "fix the TOML syntax of the Pipfile",
-            )
-        })?;
-        declared_main.extend(pipfile.packages.keys().map(|k| PackageName::new(k)));
-        declared_dev.extend(pipfile.dev_packages.keys().map(|k| PackageName::new(k)));
-        if let Some(requires) = pipfile.requires
-            && let Some(v) = requires.python_full_version.or(requires.python_version)
-        {
-            let parts: Vec<&str> = v.get_ref().split('.').collect();
-            if parts.len() >= 2 {
-                m.python.push(Fact::new(
-                    PythonConstraint {
-                        specifiers: format!("=={}.{}.*", parts[0], parts[1]),
-                    },
-                    Source::line(pipfile_rel, line_of(&text, v.span().start)),
-                ));
-            }
-        }
-        if unlocked_manifest.is_none() && !pipfile.packages.is_empty() {
-            unlocked_manifest = Some((pipfile_rel.to_path_buf(), ManifestFormat::Pipfile));
-        }
-    }
-
-    // Locks, strongest first.
-    let locked = if root.join("uv.lock").is_file() {
-        Some((
-            lock::read_uv_lock(root, Path::new("uv.lock"))?,
-            Some(pyproject_rel),
-        ))
-    } else if let Some(pylock) = find_pylock(root) {
-        Some((lock::read_pylock(root, &pylock)?, None))
-    } else if root.join("poetry.lock").is_file() {
-        Some((
-            lock::read_poetry_lock(root, Path::new("poetry.lock"))?,
-            Some(pyproject_rel),
-        ))
-    } else if root.join("Pipfile.lock").is_file() {
-        Some((
-            lock::read_pipfile_lock(root, Path::new("Pipfile.lock"))?,
-            Some(pipfile_rel),
-        ))
-    } else {
-        None
-    };
-
-    let requirements = find_requirements(root)?;
-    let dependencies = if let Some((lock, manifest)) = locked {
-        m.found_any = true;
-        if let Some(manifest) = manifest
-            && !root.join(manifest).is_file()
-        {
-            return Err(DetectError::malformed(
-                &lock.path,
-                None,
-                format!("{} needs {} beside it", lock.format, manifest.display()),
-                format!("add {} or remove the stale lock", manifest.display()),
-            ));
-        }
-        m.runtime_packages.extend(lock.names(Group::Main));
-        m.dev_packages.extend(lock.names(Group::Dev));
-        DependencySource::Locked {
-            lock,
-            manifest: manifest.map(Path::to_path_buf),
-        }
-    } else if let Some((main, dev)) = requirements {
-        m.found_any = true;
-        m.runtime_packages
-            .extend(main.requirements.iter().map(|r| r.name.clone()));
-        if let Some(dev) = &dev {
-            m.dev_packages
-                .extend(dev.requirements.iter().map(|r| r.name.clone()));
-        }
-        let lock = if main.requirements.iter().any(|r| !r.hashes.is_empty()) {
-            Some(lock::from_requirements(&main, Group::Main)?)
-        } else {
-            None
-        };
-        DependencySource::Requirements {
-            file: main,
-            lock,
-            dev,
-        }
-    } else if let Some((manifest, format)) = unlocked_manifest {
-        let requirements = match format {
-            ManifestFormat::Pyproject => pyproject
-                .as_ref()
-                .and_then(|p| p.project.as_ref())
-                .map(|p| p.dependencies.clone())
-                .unwrap_or_default(),
-            ManifestFormat::Poetry | ManifestFormat::Pipfile => Vec::new(),
-        };
-        DependencySource::Unlocked {
-            manifest,
-            format,
-            requirements,
-        }
-    } else {
-        DependencySource::None
-    };
-    m.runtime_packages.extend(declared_main);
-    m.dev_packages.extend(
-        declared_dev
-            .into_iter()
-            .filter(|d| !m.runtime_packages.contains(d)),
-    );
-    m.dependencies = dependencies;
-    m.pyproject_text = pyproject_text;
-    Ok(m)
-}
-
-/// Extras and groups that hold development tools.
-fn is_dev_group(name: &str) -> bool {
-    matches!(
-        name,
-        "dev" | "develop" | "development" | "test" | "tests" | "testing" | "lint"
-    )
-}
-
-fn find_pylock(root: &Path) -> Option<PathBuf> {
-    if root.join("pylock.toml").is_file() {
-        return Some(PathBuf::from("pylock.toml"));
-    }
-    let mut named: Vec<PathBuf> = std::fs::read_dir(root)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| PathBuf::from(e.file_name()))
-        .filter(|p| {
-            let name = p.to_string_lossy();
-            name.starts_with("pylock.") && name.ends_with(".toml")
-        })
-        .collect();
-    named.sort();
-    named.into_iter().next()
-}
+// requirements files ------------------------------------------------------------------------
 
 /// `requirements.txt` (or the only `requirements*.txt`) and a dev file beside it.
 fn find_requirements(
@@ -666,50 +729,153 @@ fn find_requirements(
     Ok(Some((main, dev)))
 }
 
-/// Convert a Poetry version constraint (`^3.11`, `~3.11`, `>=3.10,<3.13`, `3.11.*`) to PEP 440.
-fn poetry_to_pep440(spec: &str) -> Option<String> {
-    let spec = spec.trim();
-    let bump = |v: &str, caret: bool| -> Option<String> {
-        let parts: Vec<u64> = v
-            .split('.')
-            .map(|p| p.parse().ok())
-            .collect::<Option<_>>()?;
-        let upper = match (caret, parts.as_slice()) {
-            (true, [major, ..]) if *major > 0 => format!("{}", major + 1),
-            (true, [0, minor, ..]) => format!("0.{}", minor + 1),
-            (false, [major, minor, ..]) => format!("{major}.{}", minor + 1),
-            (_, [major]) => format!("{}", major + 1),
-            _ => return None,
-        };
-        Some(format!(">={v},<{upper}"))
-    };
-    let parts: Option<Vec<String>> = spec
-        .split(',')
-        .map(|part| {
-            let part = part.trim();
-            if let Some(v) = part.strip_prefix('^') {
-                bump(v.trim(), true)
-            } else if let Some(v) = part.strip_prefix("~=") {
-                Some(format!("~={}", v.trim()))
-            } else if let Some(v) = part.strip_prefix('~') {
-                bump(v.trim(), false)
-            } else if part.starts_with(|c: char| c.is_ascii_digit()) {
-                Some(format!("=={part}"))
-            } else {
-                Some(part.to_string())
-            }
-        })
-        .collect();
-    let joined = parts?.join(",");
-    pep440_rs::VersionSpecifiers::from_str(&joined)
-        .ok()
-        .map(|_| joined)
+// Locks and the dependency source -----------------------------------------------------------
+
+/// The strongest lock present (uv.lock, pylock.toml, poetry.lock, Pipfile.lock), with the
+/// manifest its tool needs beside it.
+fn read_lock(root: &Path) -> Result<Option<(Lock, Option<&'static str>)>, DetectError> {
+    let present = |name: &str| root.join(name).is_file();
+    Ok(if present("uv.lock") {
+        Some((
+            lock::read_uv_lock(root, Path::new("uv.lock"))?,
+            Some(PYPROJECT),
+        ))
+    } else if let Some(pylock) = find_pylock(root) {
+        Some((lock::read_pylock(root, &pylock)?, None))
+    } else if present("poetry.lock") {
+        Some((
+            lock::read_poetry_lock(root, Path::new("poetry.lock"))?,
+            Some(PYPROJECT),
+        ))
+    } else if present("Pipfile.lock") {
+        Some((
+            lock::read_pipfile_lock(root, Path::new("Pipfile.lock"))?,
+            Some(PIPFILE),
+        ))
+    } else {
+        None
+    })
 }
 
-impl fmt::Display for PythonConstraint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.specifiers)
+/// `pylock.toml`, else the first `pylock.NAME.toml`.
+fn find_pylock(root: &Path) -> Option<PathBuf> {
+    if root.join("pylock.toml").is_file() {
+        return Some(PathBuf::from("pylock.toml"));
     }
+    let mut named: Vec<PathBuf> = std::fs::read_dir(root)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| PathBuf::from(e.file_name()))
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            name.starts_with("pylock.") && name.ends_with(".toml")
+        })
+        .collect();
+    named.sort();
+    named.into_iter().next()
+}
+
+/// How the dependencies are installed: from the lock, else the requirements files, else the
+/// unlocked manifest. Records the locked or required names in `m`.
+fn dependency_source(
+    root: &Path,
+    locked: Option<(Lock, Option<&'static str>)>,
+    requirements: Option<(RequirementsFile, Option<RequirementsFile>)>,
+    unlocked: Option<(PathBuf, ManifestFormat)>,
+    pep621: Vec<String>,
+    m: &mut Manifests,
+) -> Result<DependencySource, DetectError> {
+    if let Some((lock, manifest)) = locked {
+        m.found_any = true;
+        if let Some(manifest) = manifest
+            && !root.join(manifest).is_file()
+        {
+            return Err(DetectError::malformed(
+                &lock.path,
+                None,
+                format!("{} needs {manifest} beside it", lock.format),
+                format!("add {manifest} or remove the stale lock"),
+            ));
+        }
+        m.runtime_packages.extend(lock.names(Group::Main));
+        m.dev_packages.extend(lock.names(Group::Dev));
+        return Ok(DependencySource::Locked {
+            lock,
+            manifest: manifest.map(PathBuf::from),
+        });
+    }
+    if let Some((main, dev)) = requirements {
+        m.found_any = true;
+        m.runtime_packages
+            .extend(main.requirements.iter().map(|r| r.name.clone()));
+        if let Some(dev) = &dev {
+            m.dev_packages
+                .extend(dev.requirements.iter().map(|r| r.name.clone()));
+        }
+        let lock = if main.requirements.iter().any(|r| !r.hashes.is_empty()) {
+            Some(lock::from_requirements(&main, Group::Main)?)
+        } else {
+            None
+        };
+        return Ok(DependencySource::Requirements {
+            file: main,
+            lock,
+            dev,
+        });
+    }
+    Ok(match unlocked {
+        Some((manifest, format)) => DependencySource::Unlocked {
+            manifest,
+            format,
+            requirements: match format {
+                ManifestFormat::Pyproject => pep621,
+                ManifestFormat::Poetry | ManifestFormat::Pipfile => Vec::new(),
+            },
+        },
+        None => DependencySource::None,
+    })
+}
+
+// Helpers -----------------------------------------------------------------------------------
+
+/// The text of `rel` under `root`, when that file exists.
+fn read_optional(root: &Path, rel: &str) -> Result<Option<String>, DetectError> {
+    if !root.join(rel).is_file() {
+        return Ok(None);
+    }
+    read_text(root, Path::new(rel)).map(Some)
+}
+
+/// Requirement name from a PEP 508 string; `None` for strings that don't parse (they are
+/// reported by the tool that owns the file; here they only feed name-based detection).
+fn requirement_name(spec: &str) -> Option<PackageName> {
+    let name = spec
+        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .next()
+        .unwrap_or_default()
+        .trim();
+    (!name.is_empty()).then(|| PackageName::new(name))
+}
+
+/// The `major.minor` of a dotted numeric version (`3.12`, `3.12.4`); `None` unless it has at
+/// least two parts and every part is a number.
+fn feature_version(version: &str) -> Option<(u64, u64)> {
+    let parts: Vec<u64> = version
+        .split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    match parts.as_slice() {
+        [major, minor, ..] => Some((*major, *minor)),
+        _ => None,
+    }
+}
+
+/// Extras and groups that hold development tools.
+fn is_dev_group(name: &str) -> bool {
+    matches!(
+        name,
+        "dev" | "develop" | "development" | "test" | "tests" | "testing" | "lint"
+    )
 }
 
 #[cfg(test)]
@@ -726,6 +892,58 @@ mod tests {
         );
         assert_eq!(poetry_to_pep440("3.11.*").as_deref(), Some("==3.11.*"));
         assert!(poetry_to_pep440("^three").is_none());
+    }
+
+    #[test]
+    fn poetry_constraint_at_the_integer_limit_is_refused_not_overflowed() {
+        // `major + 1` once overflowed (a panic in debug builds).
+        assert!(poetry_to_pep440("^18446744073709551615").is_none());
+        assert!(poetry_to_pep440("^0.18446744073709551615").is_none());
+        assert!(poetry_to_pep440("~3.18446744073709551615").is_none());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("pyproject.toml"),
+            "[tool.poetry]\nname = \"x\"\n[tool.poetry.dependencies]\npython = \"^18446744073709551615\"\n",
+        )
+        .unwrap();
+        let err = read(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("pyproject.toml:4: python = ") && err.contains("fix:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn python_version_files_name_the_line_of_the_version() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".python-version"), "# pinned\n\n3.12.4\n").unwrap();
+        let m = read(dir.path()).unwrap();
+        assert_eq!(m.python[0].value.specifiers, "==3.12.*");
+        assert_eq!(m.python[0].source.line, Some(3));
+        std::fs::write(dir.path().join(".python-version"), "# pinned\nsystem\n").unwrap();
+        let err = read(dir.path()).unwrap_err().to_string();
+        assert!(err.starts_with(".python-version:2: `system`"), "{err}");
+    }
+
+    #[test]
+    fn pipfile_python_version_must_be_a_version() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Pipfile"),
+            "[packages]\nflask = \"*\"\n[requires]\npython_version = \"3.x\"\n",
+        )
+        .unwrap();
+        let err = read(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("Pipfile:4: python_version = \"3.x\"") && err.contains("fix:"),
+            "{err}"
+        );
+        std::fs::write(
+            dir.path().join("Pipfile"),
+            "[packages]\nflask = \"*\"\n[requires]\npython_version = \"3\"\n",
+        )
+        .unwrap();
+        assert!(read(dir.path()).unwrap().python.is_empty());
     }
 
     #[test]

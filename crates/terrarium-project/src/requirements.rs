@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::PackageName;
-use crate::error::DetectError;
+use crate::error::{DetectError, read_text};
 use crate::lock::Hash;
 
 /// One requirement of a requirements file.
@@ -65,37 +65,32 @@ pub fn read(root: &Path, rel: &Path) -> Result<RequirementsFile, DetectError> {
         includes: Vec::new(),
         local_paths: Vec::new(),
     };
-    read_into(root, rel, &mut file, 0)?;
+    read_into(root, rel, &mut file, &mut Vec::new())?;
     Ok(file)
 }
 
+/// How deep `-r` includes may nest.
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// Read `rel` into `out`. `chain` holds the files that include it, outermost first.
 fn read_into(
     root: &Path,
     rel: &Path,
     out: &mut RequirementsFile,
-    depth: usize,
+    chain: &mut Vec<PathBuf>,
 ) -> Result<(), DetectError> {
-    let path = root.join(rel);
-    if depth > 8 {
-        return Err(DetectError::malformed(
-            rel,
-            None,
-            "requirements files include each other too deeply (a `-r` cycle?)",
-            "remove the circular `-r` include",
-        ));
-    }
-    let text = std::fs::read_to_string(&path).map_err(|source| DetectError::Read {
-        path: rel.to_path_buf(),
-        source,
-    })?;
-    for (line_no, logical) in logical_lines(&text) {
+    let text = read_text(root, rel)?;
+    // pip ignores a byte-order mark, which some editors write.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    chain.push(normalize(rel));
+    for (line_no, logical) in logical_lines(text) {
         let content = strip_comment(&logical);
         let content = content.trim();
         if content.is_empty() {
             continue;
         }
         if let Some(option) = content.strip_prefix('-') {
-            parse_option(root, rel, line_no, option, out, depth)?;
+            parse_option(root, rel, line_no, option, out, chain)?;
             continue;
         }
         if content.starts_with('.') || content.starts_with('/') || content.contains("://") {
@@ -105,7 +100,25 @@ fn read_into(
         out.requirements
             .push(parse_requirement(rel, line_no, content)?);
     }
+    chain.pop();
     Ok(())
+}
+
+/// `path` with `.` dropped and `..` applied, so that one file has one spelling.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn parse_option(
@@ -114,13 +127,13 @@ fn parse_option(
     line_no: usize,
     option: &str,
     out: &mut RequirementsFile,
-    depth: usize,
+    chain: &mut Vec<PathBuf>,
 ) -> Result<(), DetectError> {
     let (flag, value) = split_flag(option);
     match flag {
         "r" | "-requirement" => {
             let included = rel.parent().unwrap_or(Path::new("")).join(value);
-            if !root.join(&included).is_file() {
+            if value.is_empty() || !root.join(&included).is_file() {
                 return Err(DetectError::malformed(
                     rel,
                     Some(line_no),
@@ -128,8 +141,26 @@ fn parse_option(
                     "fix the path or remove the line",
                 ));
             }
+            if chain.contains(&normalize(&included)) {
+                return Err(DetectError::malformed(
+                    rel,
+                    Some(line_no),
+                    format!(
+                        "`-r {value}` includes a file that is already being read (an include cycle)"
+                    ),
+                    "remove the circular `-r` include",
+                ));
+            }
+            if chain.len() > MAX_INCLUDE_DEPTH {
+                return Err(DetectError::malformed(
+                    rel,
+                    Some(line_no),
+                    format!("`-r {value}` nests includes more than {MAX_INCLUDE_DEPTH} files deep"),
+                    "include the files from one top-level requirements file instead",
+                ));
+            }
             out.includes.push(included.clone());
-            read_into(root, &included, out, depth + 1)
+            read_into(root, &included, out, chain)
         }
         "e" | "-editable" => {
             out.local_paths.push(value.to_string());
@@ -157,7 +188,12 @@ fn split_flag(option: &str) -> (&str, &str) {
     }
     match option.split_once(char::is_whitespace) {
         Some((flag, value)) => (flag, value.trim()),
-        None if option.len() > 1 && !option.starts_with('-') => (&option[..1], option[1..].trim()),
+        // A short flag glued to its value: `rbase.txt`, `e.`.
+        None if !option.starts_with('-') => {
+            let first = option.chars().next().map_or(0, char::len_utf8);
+            let (flag, value) = option.split_at(first);
+            (flag, value.trim())
+        }
         None => (option, ""),
     }
 }
@@ -199,11 +235,40 @@ fn parse_requirement(
         }
     }
     let spec = spec.join(" ");
+    // pep508_rs 0.9.2 slices by character counts in markers, and panics on a non-ASCII
+    // character there (`a; python_version > "3" é`). Names, versions and markers are ASCII.
+    if let Some(c) = spec.chars().find(|c| !c.is_ascii()) {
+        return Err(DetectError::malformed(
+            rel,
+            Some(line_no),
+            format!(
+                "not a valid requirement: it contains {c:?} (U+{:04X}), which is not ASCII",
+                u32::from(c)
+            ),
+            "requirements are ASCII (names, versions, markers); remove the character (copy and paste can bring invisible ones)",
+        ));
+    }
+    // pep508_rs 0.9 panics on a name that ends in `-`, `_` or `.` when more text follows
+    // (`flask- ==1`): refuse those names before it sees them.
+    let name_end = spec
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .unwrap_or(spec.len());
+    let name = spec.get(..name_end).unwrap_or_default();
+    if name.ends_with(['-', '_', '.']) {
+        return Err(DetectError::malformed(
+            rel,
+            Some(line_no),
+            format!("not a valid requirement: the name `{name}` must end with a letter or digit"),
+            "write a PEP 508 requirement such as `flask==3.0.3`",
+        ));
+    }
     let requirement = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(&spec).map_err(|err| {
         DetectError::malformed(
             rel,
             Some(line_no),
-            format!("not a valid requirement: {}", first_line(&err.to_string())),
+            // The message only: pep508_rs's caret drawing (its `Display`) can slice inside a
+            // character.
+            format!("not a valid requirement: {}", first_line(&err.message.to_string())),
             "write a PEP 508 requirement such as `flask==3.0.3` or `flask>=3; python_version >= \"3.11\"`",
         )
     })?;
@@ -256,7 +321,7 @@ fn strip_comment(line: &str) -> &str {
         return "";
     }
     match line.find(" #").or_else(|| line.find("\t#")) {
-        Some(index) => &line[..index],
+        Some(index) => line.get(..index).unwrap_or(line),
         None => line,
     }
 }
@@ -329,5 +394,128 @@ mod tests {
             err.contains("requirements.txt:1") && err.contains("missing.txt"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn non_ascii_option_is_an_error_not_a_panic() {
+        // `-é` once sliced the flag at byte 1, inside the `é`.
+        let err = parse("flask==3.0\n-é\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("requirements.txt:2: unknown option `-é`") && err.contains("fix:"),
+            "{err}"
+        );
+        let err = parse("-ré.txt\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("requirements.txt:1: `-r é.txt` names a file that does not exist"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn include_cycles_name_the_line() {
+        let err = parse("six==1.16.0\n-r ./requirements.txt\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("requirements.txt:2:") && err.contains("include cycle"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("requirements")).unwrap();
+        std::fs::write(dir.path().join("requirements/a.txt"), "-r b.txt\n").unwrap();
+        std::fs::write(
+            dir.path().join("requirements/b.txt"),
+            "six==1.16.0\n-r ../requirements/a.txt\n",
+        )
+        .unwrap();
+        let err = read(dir.path(), Path::new("requirements/a.txt"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("requirements/b.txt:2:") && err.contains("include cycle"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn deep_includes_are_refused_at_the_including_line() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..12 {
+            std::fs::write(
+                dir.path().join(format!("r{i}.txt")),
+                format!("-r r{}.txt\n", i + 1),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.path().join("r12.txt"), "six==1.16.0\n").unwrap();
+        let err = read(dir.path(), Path::new("r0.txt"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(".txt:1:") && err.contains("deep"), "{err}");
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("requirements.txt"),
+            b"flask==3.0\nsix\xff==1\n",
+        )
+        .unwrap();
+        let err = read(dir.path(), Path::new("requirements.txt"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("requirements.txt:2: the file is not UTF-8 text")
+                && err.contains("fix:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn names_ending_in_a_separator_are_an_error_not_a_panic() {
+        // pep508_rs 0.9.2 panicked ("`PackageName` validation should match PEP 508 parsing")
+        // on these.
+        for line in [
+            "A-!",
+            "flask- ==1.0",
+            "a_[x]",
+            "zope. ; python_version > '3'",
+            "b.@ x",
+        ] {
+            let err = parse(&format!("{line}\n")).unwrap_err().to_string();
+            assert!(
+                err.starts_with("requirements.txt:1: not a valid requirement: the name")
+                    && err.contains("fix:"),
+                "{line}: {err}"
+            );
+        }
+        let err = parse("flask-\n").unwrap_err().to_string();
+        assert!(err.starts_with("requirements.txt:1:"), "{err}");
+    }
+
+    #[test]
+    fn non_ascii_in_a_requirement_is_an_error_not_a_panic() {
+        // pep508_rs 0.9.2 sliced inside the U+FEFF here (markers are read by character count).
+        for line in [
+            "flask[async]==3.1.2 ; python_version >= \"3.11\"\u{feff} x",
+            "a ; python_version > '3' é",
+            "a ; python_version > '3' xé",
+            "flåsk==1.0",
+        ] {
+            let err = parse(&format!("{line}\n")).unwrap_err().to_string();
+            assert!(
+                err.starts_with("requirements.txt:1: not a valid requirement: it contains")
+                    && err.contains("not ASCII")
+                    && err.contains("fix:"),
+                "{line}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored_like_pip_does() {
+        let file = parse("\u{feff}flask==3.0.3\n").unwrap();
+        assert_eq!(file.requirements[0].name.as_str(), "flask");
     }
 }

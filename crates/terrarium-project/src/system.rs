@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{DetectError, line_of, toml_error};
+use crate::error::{DetectError, line_of, read_text, toml_error};
 use crate::{Project, Source, detect};
 
 /// A Python service of a system.
@@ -164,6 +164,23 @@ fn valid_name(name: &str) -> bool {
         && name.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
+/// A relative path that does not climb above its starting directory.
+fn stays_inside(path: &Path) -> bool {
+    let mut depth = 0usize;
+    for component in path.components() {
+        match component {
+            std::path::Component::Normal(_) => depth += 1,
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            std::path::Component::RootDir | std::path::Component::Prefix(_) => return false,
+        }
+    }
+    true
+}
+
 /// Read a multi-service project: `None` when `root` has no terrarium.toml with `[services]`.
 pub fn detect_system(root: &Path) -> Result<Option<System>, DetectError> {
     let rel = Path::new("terrarium.toml");
@@ -171,10 +188,7 @@ pub fn detect_system(root: &Path) -> Result<Option<System>, DetectError> {
     if !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).map_err(|source| DetectError::Read {
-        path: path.clone(),
-        source,
-    })?;
+    let text = read_text(root, rel).map_err(|err| err.under(root))?;
     let probe: Probe = toml::from_str(&text).map_err(|err| toml_error(&path, &text, &err, FIX))?;
     if probe.services.is_none() {
         return Ok(None);
@@ -201,6 +215,16 @@ pub fn detect_system(root: &Path) -> Result<Option<System>, DetectError> {
                 line,
                 format!("service name `{name}` is not a valid compose service name"),
                 "use lowercase letters, digits, - and _",
+            ));
+        }
+        if !stays_inside(Path::new(&service.get_ref().path)) {
+            return Err(bad(
+                line,
+                format!(
+                    "service `{name}`: path `{}` leaves the system's directory",
+                    service.get_ref().path
+                ),
+                "give a path relative to terrarium.toml, inside its directory (like \"api\")",
             ));
         }
         let dir = root.join(&service.get_ref().path);
@@ -430,6 +454,15 @@ mod tests {
             err.contains("terrarium.toml:3") && err.contains("`nope`, which is not a service"),
             "{err}"
         );
+        for outside in ["/", "..", "api/../..", "/tmp"] {
+            let err = system(&format!("[services.api]\npath = {outside:?}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("terrarium.toml:1") && err.contains("leaves the system's directory"),
+                "{err}"
+            );
+        }
         let err = system("[services.api]\npath = \"missing\"\n")
             .unwrap_err()
             .to_string();

@@ -190,9 +190,7 @@ pub(crate) fn production(plan: &Plan) -> String {
         "# Bytecode for the app, checked by hash (PEP 552): never recompiled at start on a read-only\n\
          # root, and the same bytes from every build. A file that doesn't compile fails at import.\n",
     );
-    out.push_str(
-        "RUN python -m compileall -q --invalidation-mode unchecked-hash /app || true\n",
-    );
+    out.push_str("RUN python -m compileall -q --invalidation-mode unchecked-hash /app || true\n");
     let volumes: Vec<&str> = plan.volumes.value.iter().map(|v| v.path.as_str()).collect();
     if !volumes.is_empty() {
         out.push_str(
