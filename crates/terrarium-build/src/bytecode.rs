@@ -186,13 +186,31 @@ pub(crate) fn startup_tree(
     python: &str,
     out: &Path,
 ) -> Result<(LayerTree, Vec<String>), BuildError> {
+    let warnings = run_script(root, plan, python, TRACE, server_modules(plan), out, 120)?
+        .into_iter()
+        .map(|l| format!("start-up bytecode: {l} (the modules it would load compile at start)"))
+        .collect();
+    Ok((tree_of(out)?, warnings))
+}
+
+/// Run one of the scripts above in `root` with the project at `/app` (read-only) and `out`
+/// at `/terrarium/out`; returns the lines it reported (`terrarium: …`).
+fn run_script(
+    root: &Rootfs,
+    plan: &Plan,
+    python: &str,
+    script: &str,
+    args: Vec<String>,
+    out: &Path,
+    timeout_secs: u64,
+) -> Result<Vec<String>, BuildError> {
     let mut argv = vec![
         interpreter(python),
         "-c".into(),
-        TRACE.into(),
+        script.into(),
         "/terrarium/out".into(),
     ];
-    argv.extend(server_modules(plan));
+    argv.extend(args);
     let output = root.run(&Run {
         argv,
         env: sandbox_env(plan),
@@ -209,14 +227,13 @@ pub(crate) fn startup_tree(
                 writable: true,
             },
         ],
-        timeout: Some(Duration::from_secs(120)),
+        timeout: Some(Duration::from_secs(timeout_secs)),
     })?;
-    let warnings = String::from_utf8_lossy(&output.stderr)
+    Ok(String::from_utf8_lossy(&output.stderr)
         .lines()
         .filter_map(|l| l.strip_prefix("terrarium: "))
-        .map(|l| format!("start-up bytecode: {l} (the modules it would load compile at start)"))
-        .collect();
-    Ok((tree_of(out)?, warnings))
+        .map(str::to_owned)
+        .collect())
 }
 
 /// The key of the start-up bytecode layer.
@@ -272,37 +289,15 @@ pub(crate) fn app_bytecode(
         .prefix("pyc-")
         .tempdir_in(cache.tmp_dir()?)
         .map_err(io_error(cache.root()))?;
-    let mut argv = vec![
-        interpreter(python),
-        "-c".into(),
-        COMPILE.into(),
-        "/terrarium/out".into(),
-    ];
-    argv.extend(missing.iter().cloned());
-    let output = root.run(&Run {
-        argv,
-        env: sandbox_env(plan),
-        cwd: "/app".into(),
-        mounts: vec![
-            Mount {
-                host: plan.root.clone(),
-                at: "/app".into(),
-                writable: false,
-            },
-            Mount {
-                host: out.path().to_path_buf(),
-                at: "/terrarium/out".into(),
-                writable: true,
-            },
-        ],
-        timeout: Some(Duration::from_secs(300)),
-    })?;
-    warnings.extend(
-        String::from_utf8_lossy(&output.stderr)
-            .lines()
-            .filter_map(|l| l.strip_prefix("terrarium: "))
-            .map(str::to_owned),
-    );
+    warnings.extend(run_script(
+        &root,
+        plan,
+        python,
+        COMPILE,
+        missing.clone(),
+        out.path(),
+        300,
+    )?);
     for at in missing {
         let path = out.path().join(at.trim_start_matches('/'));
         if let Ok(pyc) = std::fs::read(&path) {

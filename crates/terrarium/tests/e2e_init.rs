@@ -232,22 +232,10 @@ fn env_of(image: &str) -> Vec<String> {
 /// `terrarium build` of `dir` on bookworm (the test base's CPython 3.11) against the image the
 /// generated Dockerfile made: the same files under /app and the same config.
 fn same_as_native(name: &str, dir: &Path, docker_image: &str) {
-    let native = Image {
-        tag: format!("terrarium-e2e/{name}:native"),
-    };
-    let output = terrarium()
-        .arg("build")
-        .arg(dir)
-        .args(["--distro", "bookworm", "--load", "--tag", &native.tag])
-        .env("TERRARIUM_CACHE_DIR", build_cache())
-        .env("TERRARIUM_DOCKER", docker_bin())
-        .timeout(Duration::from_secs(600))
-        .output()
-        .expect("terrarium build");
-    assert!(
-        output.status.success(),
-        "{name}: native build failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let native = native_image(
+        dir,
+        &format!("terrarium-e2e/{name}:native"),
+        &["--distro", "bookworm"],
     );
     // terrarium.lock is written by the native build; the Dockerfile's context leaves it out.
     let theirs = describe(docker_image, &env_of(TEST_BASE));

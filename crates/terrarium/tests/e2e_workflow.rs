@@ -366,21 +366,7 @@ fn secrets_never_reach_an_image_on_any_path() {
     assert!(status.success(), "{output}");
 
     // 2. `terrarium build`: the native app layer applies the same rules.
-    let native = Image {
-        tag: "terrarium-e2e/leaky:native".into(),
-    };
-    let built = terrarium()
-        .args(["build", &dir_text, "--load", "--tag", &native.tag])
-        .env("TERRARIUM_CACHE_DIR", build_cache())
-        .env("TERRARIUM_DOCKER", docker_bin())
-        .timeout(Duration::from_secs(600))
-        .output()
-        .expect("build");
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let native = native_image(&dir, "terrarium-e2e/leaky:native", &[]);
     assert_no_secrets("terrarium build", &native.tag);
 
     // 3. `terrarium init` puts its rules before the project's own; `docker build` honours both.

@@ -196,6 +196,30 @@ pub fn build_image(tag: &str, context: &Path, dockerfile: &str, build_args: &[St
     }
 }
 
+/// `terrarium build DIR ARGS --load --tag TAG` with the shared download cache; panics with its
+/// output when it fails. The image is removed when the returned value is dropped.
+pub fn native_image(dir: &Path, tag: &str, args: &[&str]) -> Image {
+    let output = terrarium()
+        .arg("build")
+        .arg(dir)
+        .args(args)
+        .args(["--load", "--tag", tag])
+        .env("TERRARIUM_CACHE_DIR", build_cache())
+        .env("TERRARIUM_DOCKER", docker_bin())
+        .timeout(Duration::from_secs(600))
+        .output()
+        .expect("terrarium build");
+    assert!(
+        output.status.success(),
+        "terrarium build {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Image {
+        tag: tag.to_string(),
+    }
+}
+
 /// An HTTP response: status and body.
 #[derive(Debug)]
 pub struct Response {
