@@ -81,6 +81,9 @@ impl BuildError {
                     | W::NotOnIndex { .. }
                     | W::Unresolvable { .. }
                     | W::Parse { .. }
+                    | W::BadSdist { .. }
+                    | W::SdistBuild { .. }
+                    | W::NotReproducible { .. }
             ),
             _ => false,
         }

@@ -17,6 +17,7 @@ mod app;
 mod error;
 mod git;
 mod lockfile;
+mod sdist;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -192,11 +193,11 @@ pub fn build(
 
     let debian = session.debian_packages(section.debian.take())?;
     let target = target_of(distro, &debian.runtime)?;
-    let pins = session.wheels(section.wheels.take(), &target)?;
+    let pins = session.wheels(section.wheels.take(), &target, &debian.runtime)?;
 
     let mut layers = vec![session.runtime_layer(&debian.runtime)?];
     layers.extend(session.system_layer(&debian.system)?);
-    layers.push(session.deps_layer(&pins.wheel, &target)?);
+    layers.push(session.deps_layer(&pins.installed(), &target)?);
 
     // Record the lock before the app layer: nothing below depends on the network any more.
     section.debian = Some(debian);
@@ -318,10 +319,12 @@ impl Session<'_> {
         &self,
         locked: Option<WheelsLock>,
         target: &Target,
+        runtime: &[DebianPin],
     ) -> Result<WheelsLock, BuildError> {
         let (inputs, requirements) = wheel_inputs(self.plan, self.distro)?;
+        let builder = sdist::Builder::new(self, target, runtime, locked.as_ref());
         if let Some(locked) = locked.filter(|w| w.inputs == inputs) {
-            return Ok(locked);
+            return builder.finish(locked);
         }
         self.reporter.stage("resolving wheels");
         let index = Index::new(self.fetcher.clone(), self.options.index_url.clone());
@@ -329,12 +332,20 @@ impl Session<'_> {
             Some(lock) => terrarium_wheels::pins_from_lock(lock, target, &index)?,
             None => Vec::new(),
         };
-        let extra = terrarium_wheels::resolve(requirements, &pins, target, &index, self.reporter)?;
+        let extra = terrarium_wheels::resolve(
+            requirements,
+            &pins,
+            target,
+            &index,
+            self.reporter,
+            &builder,
+        )?;
         pins.extend(extra);
         pins.sort();
-        Ok(WheelsLock {
+        builder.finish(WheelsLock {
             inputs,
             wheel: pins,
+            built: Vec::new(),
         })
     }
 
