@@ -94,6 +94,9 @@ impl BuildError {
                     | W::NotOnIndex { .. }
                     | W::Unresolvable { .. }
                     | W::Parse { .. }
+                    | W::BadSdist { .. }
+                    | W::SdistBuild { .. }
+                    | W::NotReproducible { .. }
             ),
             _ => false,
         }

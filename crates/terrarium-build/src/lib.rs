@@ -18,6 +18,7 @@ mod bytecode;
 mod error;
 mod git;
 mod lockfile;
+mod sdist;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -225,11 +226,11 @@ pub fn build(
 
     let debian = session.debian_packages(section.debian.take())?;
     let target = target_of(distro, &debian.runtime)?;
-    let pins = session.wheels(section.wheels.take(), &target)?;
+    let pins = session.wheels(section.wheels.take(), &target, &debian.runtime)?;
 
     let mut layers = vec![session.runtime_layer(&debian.runtime)?];
     layers.extend(session.system_layer(&debian.system)?);
-    layers.push(session.deps_layer(&pins.wheel, &target)?);
+    layers.push(session.deps_layer(&pins.installed(), &target)?);
     let mut warnings = Vec::new();
     if options.bytecode {
         layers.extend(session.startup_bytecode_layer(&layers, &mut warnings)?);
@@ -342,10 +343,12 @@ impl Session<'_> {
         &self,
         locked: Option<WheelsLock>,
         target: &Target,
+        runtime: &[DebianPin],
     ) -> Result<WheelsLock, BuildError> {
         let (inputs, requirements) = wheel_inputs(self.plan, self.distro)?;
+        let builder = sdist::Builder::new(self, target, runtime, locked.as_ref());
         if let Some(locked) = locked.filter(|w| w.inputs == inputs) {
-            return Ok(locked);
+            return builder.finish(locked);
         }
         self.reporter.stage("resolving wheels");
         let index = Index::new(self.fetcher.clone(), self.options.index_url.clone());
@@ -353,12 +356,20 @@ impl Session<'_> {
             Some(lock) => terrarium_wheels::pins_from_lock(lock, target, &index)?,
             None => Vec::new(),
         };
-        let extra = terrarium_wheels::resolve(requirements, &pins, target, &index, self.reporter)?;
+        let extra = terrarium_wheels::resolve(
+            requirements,
+            &pins,
+            target,
+            &index,
+            self.reporter,
+            &builder,
+        )?;
         pins.extend(extra);
         pins.sort();
-        Ok(WheelsLock {
+        builder.finish(WheelsLock {
             inputs,
             wheel: pins,
+            built: Vec::new(),
         })
     }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use terrarium_debian::DebianPin;
 use terrarium_image::Digest;
-use terrarium_wheels::Pin;
+use terrarium_wheels::{BuiltWheel, Pin, is_sdist};
 
 use crate::error::{BuildError, io_error};
 
@@ -56,9 +56,32 @@ pub struct DebianLock {
 pub struct WheelsLock {
     /// Digest of the inputs (the project's lock or requirements, added packages, target).
     pub inputs: Digest,
-    /// The wheels.
+    /// The wheels (and the source distributions of packages that publish no wheel for the
+    /// target).
     #[serde(default)]
     pub wheel: Vec<Pin>,
+    /// The wheels terrarium built from those source distributions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub built: Vec<BuiltWheel>,
+}
+
+impl WheelsLock {
+    /// What the deps layer installs: every wheel, with each sdist replaced by the wheel built
+    /// from it.
+    pub fn installed(&self) -> Vec<Pin> {
+        self.wheel
+            .iter()
+            .map(|pin| {
+                if !is_sdist(&pin.filename) {
+                    return pin.clone();
+                }
+                self.built
+                    .iter()
+                    .find(|built| built.sdist == pin.sha256)
+                    .map_or_else(|| pin.clone(), BuiltWheel::pin)
+            })
+            .collect()
+    }
 }
 
 impl Lockfile {

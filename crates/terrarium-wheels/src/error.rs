@@ -87,6 +87,61 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// A source distribution is not a usable archive.
+    #[error(
+        "{file}: not a usable source distribution: {message}; pin a version that publishes a \
+         wheel, or report it to the package's maintainers"
+    )]
+    BadSdist {
+        /// The sdist's file name.
+        file: String,
+        /// The problem.
+        message: String,
+    },
+    /// Building a wheel from a source distribution failed.
+    #[error(
+        "{package} {version}: building its wheel from source failed: {message}\n\
+         last lines of the build:\n{tail}\n  fix: add the Debian packages it needs to \
+         `build-packages` under [tool.terrarium] in pyproject.toml (or in terrarium.toml), or pin \
+         a version of {package} that publishes a wheel"
+    )]
+    SdistBuild {
+        /// The package.
+        package: String,
+        /// Its version.
+        version: String,
+        /// What went wrong.
+        message: String,
+        /// The last 30 lines of the backend's output.
+        tail: String,
+    },
+    /// A wheel rebuilt from the sdist `terrarium.lock` records differs from the one it records.
+    #[error(
+        "{package} {version}: the wheel built again from its sdist has sha256 {actual}, but \
+         terrarium.lock records {expected}: its build is not reproducible. Delete its `built` \
+         entry from terrarium.lock to accept the new wheel"
+    )]
+    NotReproducible {
+        /// The package.
+        package: String,
+        /// Its version.
+        version: String,
+        /// The hash in the lock.
+        expected: Digest,
+        /// The hash of the new build.
+        actual: Digest,
+    },
+    /// The build sandbox could not run.
+    #[error(transparent)]
+    Sandbox(#[from] terrarium_sandbox::SandboxError),
+    /// A build root could not be made (its Debian packages could not be resolved or fetched).
+    #[error("{package}: its build root: {source}")]
+    BuildRoot {
+        /// The package being built.
+        package: String,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A requirement, marker or version could not be parsed.
     #[error("{what}: {message}")]
     Parse {

@@ -7,6 +7,9 @@
 //! - [`resolve`](crate::resolve()): pins for requirements that are not locked (a server terrarium
 //!   adds, an unlocked project), greedily, reading dependencies from the wheels themselves.
 //! - [`fetch_wheel`] / [`fetch_all`]: verified downloads into the blob cache.
+//! - [`Source`]: a source distribution unpacked and built into a wheel by its PEP 517 backend
+//!   on the target's own Python in a sandbox, the wheel normalised to be reproducible
+//!   ([`normalize_wheel`]) and its ELF files' needed libraries read ([`elf_needed`]).
 //! - [`install_wheel`] / [`build_deps_layer`]: wheels installed per the wheel spec into a
 //!   reproducible layer (site-packages, `.data/` schemes, console scripts, RECORD, INSTALLER),
 //!   every member checked against the wheel's RECORD first.
@@ -19,6 +22,7 @@ mod index;
 mod install;
 mod layer;
 mod resolve;
+mod sdist;
 mod select;
 mod tags;
 
@@ -28,5 +32,10 @@ pub use index::{DEFAULT_PAGE_MAX_AGE, Index, IndexFile, PYPI_SIMPLE, SIMPLE_JSON
 pub use install::{Installed, Spool, console_scripts, install_wheel, launcher, requires_dist};
 pub use layer::{DepsLayer, build_deps_layer};
 pub use resolve::{parse_requirement, resolve};
+pub use sdist::{
+    BUILD_EPOCH, BuildContext, BuildSystem, Built, BuiltWheel, FRONTEND, LEGACY_BACKEND,
+    LEGACY_REQUIRES, NoBuilds, Source, WheelBuilder, elf_needed, is_sdist, missing_header,
+    normalize_wheel,
+};
 pub use select::{Pin, pins_from_lock};
 pub use tags::{Tag, Target, WheelName};

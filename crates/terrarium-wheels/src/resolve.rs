@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::fetch::fetch_wheel;
 use crate::index::{Index, IndexFile};
 use crate::install::requires_dist;
+use crate::sdist::{WheelBuilder, is_sdist};
 use crate::select::{Pin, no_wheel};
 use crate::tags::{Target, WheelName};
 
@@ -40,13 +41,16 @@ struct Pending {
 
 /// Resolve `requirements` (with who asked for them) for `target`, given `locked` pins that are
 /// already decided. Requirements whose marker does not hold on the target are skipped (as
-/// top-level requirements, no extras are active). Returns only the new pins, sorted by name.
+/// top-level requirements, no extras are active). A version without a wheel for the target is
+/// pinned to its source distribution when `builder` builds them (its dependencies are read
+/// from the wheel `builder` makes). Returns only the new pins, sorted by name.
 pub fn resolve(
     requirements: Vec<(Requirement, String)>,
     locked: &[Pin],
     target: &Target,
     index: &Index,
     progress: &dyn Progress,
+    builder: &dyn WheelBuilder,
 ) -> Result<Vec<Pin>, Error> {
     let env = target.marker_environment()?;
     let supported = target.supported_tags();
@@ -132,7 +136,7 @@ pub fn resolve(
             other => other,
         })?;
         let (version, wheel_file) =
-            pick(&files, &specifiers, &python, &supported).ok_or_else(|| {
+            pick(&files, &specifiers, &python, &supported, builder.builds()).ok_or_else(|| {
                 let allowed: Vec<&IndexFile> = files
                     .iter()
                     .filter(|f| version_of(&f.filename).is_some_and(|v| specifiers.contains(&v)))
@@ -175,7 +179,11 @@ pub fn resolve(
             url: wheel_file.url.clone(),
             sha256,
         };
-        let stored = fetch_wheel(index.fetcher(), &pin, progress)?;
+        let stored = if is_sdist(&pin.filename) {
+            builder.build(&pin)?
+        } else {
+            fetch_wheel(index.fetcher(), &pin, progress)?
+        };
         let dependencies: Vec<Requirement> = requires_dist(&stored, &pin.filename)?
             .iter()
             .map(|text| parse_requirement(text, &pin.filename))
@@ -210,12 +218,15 @@ fn version_of(filename: &str) -> Option<Version> {
     Version::from_str(&raw).ok()
 }
 
-/// The highest acceptable version with a wheel for the target, and that wheel.
+/// The highest acceptable version with a wheel for the target, and that wheel; with `sdists`,
+/// the highest acceptable version with a wheel or else a source distribution (`.tar.gz`
+/// preferred to `.zip`).
 fn pick<'a>(
     files: &'a [IndexFile],
     specifiers: &VersionSpecifiers,
     python: &Version,
     supported: &[crate::tags::Tag],
+    sdists: bool,
 ) -> Option<(Version, &'a IndexFile)> {
     let mut by_version: BTreeMap<Version, Vec<&IndexFile>> = BTreeMap::new();
     for file in files.iter().filter(|f| !f.yanked) {
@@ -234,14 +245,22 @@ fn pick<'a>(
         }
     }
     by_version.into_iter().rev().find_map(|(version, files)| {
-        files
-            .into_iter()
+        let wheel = files
+            .iter()
             .filter_map(|f| {
                 let wheel = WheelName::from_str(&f.filename).ok()?;
-                Some((wheel.priority(supported)?, f))
+                Some((wheel.priority(supported)?, *f))
             })
             .min_by(|(pa, a), (pb, b)| pa.cmp(pb).then(a.filename.cmp(&b.filename)))
-            .map(|(_, f)| (version.clone(), f))
+            .map(|(_, f)| f);
+        let sdist = || {
+            files
+                .iter()
+                .copied()
+                .filter(|f| sdists && is_sdist(&f.filename) && f.sha256.is_some())
+                .min_by_key(|f| (!f.filename.ends_with(".tar.gz"), f.filename.clone()))
+        };
+        wheel.or_else(sdist).map(|f| (version.clone(), f))
     })
 }
 
@@ -252,6 +271,7 @@ mod tests {
     use terrarium_image::{Cache, Fetcher, NoProgress};
 
     use super::*;
+    use crate::sdist::NoBuilds;
 
     /// A wheel of `name` 1.0 whose METADATA lists `requires` as `Requires-Dist`.
     fn wheel(name: &str, requires: &[&str]) -> Vec<u8> {
@@ -340,6 +360,7 @@ mod tests {
             &Target::bookworm(),
             &index,
             &NoProgress,
+            &NoBuilds,
         )
         .unwrap();
         let names: Vec<&str> = pins.iter().map(|pin| pin.name.as_str()).collect();
@@ -352,6 +373,7 @@ mod tests {
             &Target::bookworm(),
             &index,
             &NoProgress,
+            &NoBuilds,
         )
         .unwrap_err();
         assert!(err.to_string().contains("pywin32"), "{err}");

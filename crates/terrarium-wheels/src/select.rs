@@ -11,6 +11,7 @@ use terrarium_project::{Group, Lock, LockedPackage};
 
 use crate::error::Error;
 use crate::index::{Index, IndexFile};
+use crate::sdist::is_sdist;
 use crate::tags::{Tag, Target, WheelName};
 
 /// One wheel chosen for the image: enough to fetch and verify it again without any index.
@@ -69,8 +70,9 @@ fn best(candidates: Vec<Candidate>, supported: &[Tag]) -> Option<Candidate> {
         .map(|(_, c)| c)
 }
 
-/// The wheels to install for the main group of `lock` on `target`. Packages whose marker does
-/// not hold on the target are left out; when a lock lists several versions of a package (forks
+/// The wheels to install for the main group of `lock` on `target`: the best wheel of each
+/// package, or its source distribution when no wheel runs on the target (terrarium builds it).
+/// Packages whose marker does not hold on the target are left out; when a lock lists several versions of a package (forks
 /// by Python version), the highest one with a wheel for the target is taken. Locks that record
 /// only hashes (Pipfile.lock, requirements files) or file names without URLs (poetry.lock) are
 /// completed from `index` by matching the hashes.
@@ -158,7 +160,23 @@ fn pin_package(
             Some(Candidate { wheel, url, sha256 })
         })
         .collect();
-    let (candidates, filenames) = if with_urls.is_empty() {
+    let locked_sdists = sdist_pin(
+        package,
+        package
+            .artifacts
+            .iter()
+            .filter_map(|artifact| {
+                let url = artifact.url.clone()?;
+                let filename = artifact
+                    .filename
+                    .clone()
+                    .or_else(|| url.rsplit('/').next().map(str::to_owned))?;
+                let hash = artifact.hash.as_ref().filter(|h| h.algorithm == "sha256")?;
+                Some((filename, url, Digest::from_hex(&hash.digest).ok()?))
+            })
+            .collect(),
+    );
+    let (candidates, filenames, sdists) = if with_urls.is_empty() && locked_sdists.is_none() {
         let mut files = index.files(name, false)?;
         if !files
             .iter()
@@ -182,6 +200,13 @@ fn pin_package(
             });
         }
         let filenames: Vec<String> = matching.iter().map(|f| f.filename.clone()).collect();
+        let sdists = sdist_pin(
+            package,
+            matching
+                .iter()
+                .filter_map(|f| Some((f.filename.clone(), f.url.clone(), f.sha256?)))
+                .collect(),
+        );
         let candidates = matching
             .into_iter()
             .filter_map(|f| {
@@ -192,7 +217,7 @@ fn pin_package(
                 })
             })
             .collect();
-        (candidates, filenames)
+        (candidates, filenames, sdists)
     } else {
         let filenames = package
             .artifacts
@@ -203,7 +228,7 @@ fn pin_package(
                     .or_else(|| a.url.as_deref()?.rsplit('/').next().map(str::to_owned))
             })
             .collect();
-        (with_urls, filenames)
+        (with_urls, filenames, locked_sdists)
     };
     let wheels: Vec<String> = candidates.iter().map(|c| c.wheel.tag_summary()).collect();
     match best(candidates, supported) {
@@ -214,14 +239,33 @@ fn pin_package(
             url: candidate.url,
             sha256: candidate.sha256,
         }),
-        None => Err(no_wheel(
-            name,
-            &package.version,
-            target,
-            &wheels,
-            &filenames,
-        )),
+        None => match sdists {
+            // No wheel runs on the target: terrarium builds one from the source distribution.
+            Some(sdist) => Ok(sdist),
+            None => Err(no_wheel(
+                name,
+                &package.version,
+                target,
+                &wheels,
+                &filenames,
+            )),
+        },
     }
+}
+
+/// The source distribution among `files` (name, URL, sha256), `.tar.gz` preferred.
+fn sdist_pin(package: &LockedPackage, files: Vec<(String, String, Digest)>) -> Option<Pin> {
+    files
+        .into_iter()
+        .filter(|(filename, _, _)| is_sdist(filename))
+        .min_by_key(|(filename, _, _)| (!filename.ends_with(".tar.gz"), filename.clone()))
+        .map(|(filename, url, sha256)| Pin {
+            name: package.name.as_str().to_owned(),
+            version: package.version.clone(),
+            filename,
+            url,
+            sha256,
+        })
 }
 
 /// The error for a package version without a usable wheel: sdist-only or unsupported platform.
