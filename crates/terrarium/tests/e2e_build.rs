@@ -79,16 +79,19 @@ fn build_archive(dir: &Path, cache: &Path, distro: &str) -> (String, Vec<Vec<Str
 /// A copy of the shared cache made of hard links; damage it only by replacing files.
 fn linked_cache() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("cp")
-        .arg("-al")
-        .arg(format!("{}/.", shared_cache().display()))
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    // Temporary files of builds running right now are theirs, not this copy's.
-    for file in walk(&dir.path().join("tmp")) {
-        std::fs::remove_file(file).unwrap();
+    // Not `tmp/` (builds running right now make and remove their work there) nor `roots/`
+    // (assembled build roots, made again from the layers when needed).
+    for entry in std::fs::read_dir(shared_cache()).unwrap().flatten() {
+        if matches!(entry.file_name().to_str(), Some("tmp" | "roots")) {
+            continue;
+        }
+        let status = std::process::Command::new("cp")
+            .arg("-al")
+            .arg(entry.path())
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "cp -al {}", entry.path().display());
     }
     dir
 }
