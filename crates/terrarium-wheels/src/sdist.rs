@@ -101,6 +101,10 @@ pub struct BuiltWheel {
     /// The shared libraries its extension modules link (ELF `DT_NEEDED`), by soname.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub needed: Vec<String>,
+    /// The Debian packages, beyond the runtime, that ship those libraries: the system layer
+    /// installs them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system_packages: Vec<String>,
     /// The wheels its backend needed, with their hashes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub build_requires: Vec<Pin>,

@@ -73,6 +73,7 @@ fn plan_json_is_the_documented_schema() {
             "volumes",
             "healthcheck",
             "system-packages",
+            "build-packages",
             "install-project",
             "build-steps",
             "context",
