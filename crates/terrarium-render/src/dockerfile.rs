@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use terrarium_plan::build::DOCKER_COMPILER_PACKAGES;
 use terrarium_plan::{Plan, tools};
 
 use crate::install::{self, ImageKind};
@@ -49,6 +50,33 @@ fn apt_install(plan: &Plan) -> Vec<String> {
     if packages.is_empty() {
         return Vec::new();
     }
+    vec![
+        "apt-get update".to_string(),
+        format!(
+            "apt-get install -y --no-install-recommends {}",
+            packages.join(" ")
+        ),
+        "rm -rf /var/lib/apt/lists/*".to_string(),
+    ]
+}
+
+/// The compiler and `-dev` packages that dependencies built from source need (the plan's
+/// `build-packages`), for a build stage; nothing when no dependency is built from source.
+fn apt_build_install(plan: &Plan) -> Vec<String> {
+    let dev = &plan.build_packages.value;
+    if dev.is_empty() {
+        return Vec::new();
+    }
+    let mut packages: Vec<String> = DOCKER_COMPILER_PACKAGES
+        .iter()
+        .map(|p| (*p).to_owned())
+        .collect();
+    packages.extend(
+        dev.iter()
+            .filter(|p| !packages.contains(p))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     vec![
         "apt-get update".to_string(),
         format!(
@@ -121,6 +149,14 @@ pub(crate) fn production(plan: &Plan) -> String {
         "UV_NO_CACHE=1".into(),
         "PYTHONDONTWRITEBYTECODE=1".into(),
     ]));
+    let build_apt = apt_build_install(plan);
+    if !build_apt.is_empty() {
+        out.push_str(
+            "# Compilers and headers for dependencies built from source (build-packages); the\n\
+             # runtime stage gets only the libraries they load (system-packages).\n",
+        );
+        let _ = writeln!(out, "RUN {}", build_apt.join(RUN_JOIN));
+    }
     tool_install(&mut out, &steps);
     out.push_str("WORKDIR /src\n");
     if !steps.commands.is_empty() {
@@ -244,7 +280,19 @@ pub(crate) fn development(plan: &Plan) -> String {
         "UV_NO_CACHE=1".to_string(),
     ]);
     out.push_str(&env_block(&pairs));
-    let apt = apt_install(plan);
+    let mut apt = apt_install(plan);
+    let build_apt = apt_build_install(plan);
+    if !build_apt.is_empty() {
+        // One update and one install: the runtime libraries and, for dependencies built from
+        // source, the compiler and headers (a development image keeps them).
+        apt = build_apt;
+        if let Some(install) = apt.get_mut(1) {
+            for package in &plan.system_packages.value {
+                install.push(' ');
+                install.push_str(package);
+            }
+        }
+    }
     if !apt.is_empty() {
         let _ = writeln!(out, "RUN {}", apt.join(RUN_JOIN));
     }
@@ -276,6 +324,57 @@ pub(crate) fn development(plan: &Plan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plan_of(files: &[(&str, &str)]) -> Plan {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let project = terrarium_project::detect(dir.path()).unwrap();
+        terrarium_plan::plan(&project, &terrarium_plan::PlanOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn c_extensions_get_compilers_in_the_build_stage_and_libraries_at_run_time() {
+        let plan = plan_of(&[
+            (
+                "requirements.txt",
+                "flask==3.1.2\ngunicorn==23.0.0\npsycopg2==2.9.10\n",
+            ),
+            (
+                "app.py",
+                "from flask import Flask\napp = Flask(__name__)\n\n@app.get('/health')\ndef health():\n    return 'ok'\n",
+            ),
+        ]);
+        let file = production(&plan);
+        let (build, runtime) = file.split_once("AS runtime").unwrap();
+        assert!(
+            build.contains(
+                "apt-get install -y --no-install-recommends gcc libc6-dev make libpq-dev"
+            ),
+            "{file}"
+        );
+        assert!(
+            !runtime.contains("gcc") && !runtime.contains("libpq-dev"),
+            "{file}"
+        );
+        assert!(
+            runtime.contains("apt-get install -y --no-install-recommends libpq5"),
+            "{file}"
+        );
+        // A development image installs both in one step.
+        let dev = development(&plan);
+        assert!(
+            dev.contains("--no-install-recommends gcc libc6-dev make libpq-dev libpq5"),
+            "{dev}"
+        );
+
+        let pure = plan_of(&[
+            ("requirements.txt", "flask==3.1.2\nflask-mail==0.9.1\n"),
+            ("app.py", "from flask import Flask\napp = Flask(__name__)\n"),
+        ]);
+        assert!(!production(&pure).contains("apt-get"));
+    }
 
     #[test]
     fn env_values_are_quoted_when_needed() {
