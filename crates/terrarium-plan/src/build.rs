@@ -19,6 +19,9 @@ pub struct KnownNeeds {
     pub runtime: &'static [&'static str],
     /// Whether it never publishes a Linux wheel (so it is built from source whatever the lock).
     pub source_only: bool,
+    /// Whether it embeds Python (links `libpython3.X.so`, which a statically linked interpreter
+    /// such as Debian's does not come with).
+    pub embeds_python: bool,
 }
 
 /// The packages terrarium knows the build needs of.
@@ -28,30 +31,35 @@ pub const KNOWN_NEEDS: &[KnownNeeds] = &[
         build: &["libpq-dev"],
         runtime: &["libpq5"],
         source_only: true,
+        embeds_python: false,
     },
     KnownNeeds {
         package: "uwsgi",
         build: &["libpcre2-dev", "libssl-dev"],
         runtime: &[],
         source_only: true,
+        embeds_python: true,
     },
     KnownNeeds {
         package: "mysqlclient",
         build: &["libmariadb-dev", "pkg-config"],
         runtime: &["libmariadb3"],
         source_only: true,
+        embeds_python: false,
     },
     KnownNeeds {
         package: "lxml",
         build: &["libxml2-dev", "libxslt1-dev"],
         runtime: &["libxml2", "libxslt1.1"],
         source_only: false,
+        embeds_python: false,
     },
     KnownNeeds {
         package: "cffi",
         build: &["libffi-dev"],
         runtime: &[],
         source_only: false,
+        embeds_python: false,
     },
 ];
 

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use terrarium_plan::build::DOCKER_COMPILER_PACKAGES;
+use terrarium_plan::build::{DOCKER_COMPILER_PACKAGES, source_built};
 use terrarium_plan::{Plan, tools};
 
 use crate::install::{self, ImageKind};
@@ -47,18 +47,30 @@ fn image_env(plan: &Plan) -> Vec<String> {
 /// removed (L05).
 fn apt_install(plan: &Plan) -> Vec<String> {
     let packages = &plan.system_packages.value;
-    if packages.is_empty() {
+    let embeds_python = source_built(&plan.dependencies.value)
+        .iter()
+        .any(|needs| needs.embeds_python);
+    if packages.is_empty() && !embeds_python {
         return Vec::new();
     }
-    vec![
-        "apt-get update".to_string(),
-        format!(
+    let mut lines = vec!["apt-get update".to_string()];
+    if !packages.is_empty() {
+        lines.push(format!(
             "apt-get install -y --no-install-recommends {}",
             packages.join(" ")
-        ),
-        "rm -rf /var/lib/apt/lists/*".to_string(),
-    ]
+        ));
+    }
+    if embeds_python {
+        lines.push(SHARED_LIBPYTHON.to_string());
+    }
+    lines.push("rm -rf /var/lib/apt/lists/*".to_string());
+    lines
 }
+
+/// Debian's shared libpython for a dependency that embeds Python (uWSGI), when the base image's
+/// Python has no shared library in place (the official images' has; Debian's interpreter is
+/// static and its `libpython3.X` package is separate).
+const SHARED_LIBPYTHON: &str = "if ! python -c 'import os, sysconfig as s; raise SystemExit(not os.path.exists(os.path.join(s.get_config_var(\"LIBDIR\"), s.get_config_var(\"INSTSONAME\"))))'; then apt-get install -y --no-install-recommends \"libpython$(python -c 'import sysconfig; print(sysconfig.get_python_version())')\"; fi";
 
 /// The compiler and `-dev` packages that dependencies built from source need (the plan's
 /// `build-packages`), for a build stage; nothing when no dependency is built from source.
@@ -83,9 +95,14 @@ fn apt_build_install(plan: &Plan) -> Vec<String> {
             "apt-get install -y --no-install-recommends {}",
             packages.join(" ")
         ),
+        PYTHON_HEADERS.to_string(),
         "rm -rf /var/lib/apt/lists/*".to_string(),
     ]
 }
+
+/// Python's headers from Debian when the base image's Python has none (the official images
+/// have them; a base built on Debian's own Python does not).
+const PYTHON_HEADERS: &str = "if [ ! -e \"$(python -c 'import sysconfig; print(sysconfig.get_path(\"include\"))')/Python.h\" ]; then apt-get install -y --no-install-recommends \"python$(python -c 'import sysconfig; print(sysconfig.get_python_version())')-dev\"; fi";
 
 fn header(out: &mut String, lines: &[String]) {
     for line in lines {
@@ -367,6 +384,29 @@ mod tests {
         assert!(
             dev.contains("--no-install-recommends gcc libc6-dev make libpq-dev libpq5"),
             "{dev}"
+        );
+
+        // uWSGI embeds Python: a base whose Python has no shared libpython gets Debian's.
+        let uwsgi = plan_of(&[
+            ("requirements.txt", "uwsgi==2.0.31\n"),
+            (
+                "terrarium.toml",
+                "command = [\"uwsgi\", \"--http-socket\", \"0.0.0.0:8000\", \"--wsgi-file\", \"app.py\"]\nport = 8000\n",
+            ),
+            (
+                "app.py",
+                "def application(environ, start_response):\n    return []\n",
+            ),
+        ]);
+        let file = production(&uwsgi);
+        let (build, runtime) = file.split_once("AS runtime").unwrap();
+        assert!(
+            build.contains("libpcre2-dev libssl-dev") && build.contains("Python.h"),
+            "{file}"
+        );
+        assert!(
+            runtime.contains("INSTSONAME") && !runtime.contains("gcc"),
+            "{file}"
         );
 
         let pure = plan_of(&[
