@@ -40,7 +40,7 @@ const BUILD_ESSENTIALS: &[&str] = &["dash", "perl-base"];
 const BUILD_LINKS: &[(&str, &str)] = &[("usr/bin/sh", "dash"), ("usr/bin/cc", "gcc")];
 
 /// Version of how wheels are built from sdists; part of the build cache key.
-const RECIPE: &str = "sdist-build-v1";
+const RECIPE: &str = "sdist-build-v2";
 
 /// Builds the sdists of one build, at most once each, and remembers what it built.
 pub(crate) struct Builder<'s, 'a> {

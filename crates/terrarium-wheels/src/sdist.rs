@@ -496,8 +496,6 @@ impl Source {
                 ("LANG".into(), "C.UTF-8".into()),
                 ("LC_ALL".into(), "C.UTF-8".into()),
                 ("TZ".into(), "UTC".into()),
-                // gcc and friends: no paths of this machine in what they write.
-                ("CFLAGS".into(), format!("-ffile-prefix-map={WORK}=.")),
             ],
             cwd: source.clone(),
             mounts: vec![Mount {

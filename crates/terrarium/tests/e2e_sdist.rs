@@ -158,6 +158,37 @@ fn serve(label: &str, image: &str, args: &[&str], port: u16, path: &str) -> Stri
     }
 }
 
+/// A copy of the shared cache (blobs and metadata hard-linked, assembled roots shared) that
+/// knows no wheel built from an sdist, and lacks the wheels `lock` records as built.
+fn cache_without_built_wheels(lock: Option<&str>) -> tempfile::TempDir {
+    let cache = tempfile::tempdir().unwrap();
+    let shared = build_cache();
+    for part in ["blobs", "meta"] {
+        let status = std::process::Command::new("cp")
+            .arg("-al")
+            .arg(shared.join(part))
+            .arg(cache.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let _ = std::fs::remove_dir_all(cache.path().join("meta/sdist-builds"));
+    std::os::unix::fs::symlink(shared.join("roots"), cache.path().join("roots")).unwrap();
+    let mut in_built = false;
+    for line in lock.unwrap_or("").lines() {
+        if line.starts_with("[[") {
+            in_built = line.ends_with(".wheels.built]]");
+        } else if in_built && let Some(hex) = line.strip_prefix("sha256 = \"sha256:") {
+            let blob = cache
+                .path()
+                .join("blobs/sha256")
+                .join(hex.trim_end_matches('"'));
+            std::fs::remove_file(&blob).unwrap();
+        }
+    }
+    cache
+}
+
 /// The text of `terrarium.lock` in `dir`.
 fn lock_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("terrarium.lock")).unwrap()
@@ -275,6 +306,15 @@ fn psycopg2_is_compiled_from_its_sdist_and_talks_to_postgres() {
         "{}",
         built.stdout
     );
+    // Built again from the locked sdist and build requirements, in a cache without the wheel:
+    // the same bytes (terrarium.lock's hash is checked), so the same image.
+    let rebuilt = build(
+        &project.path,
+        cache_without_built_wheels(Some(&lock)).path(),
+        &[],
+    );
+    assert!(rebuilt.built_from_source("psycopg2"), "{}", rebuilt.stderr);
+    assert_eq!(rebuilt.digest(), built.digest());
     // The compiler stayed in the build root; libpq is in the image.
     assert!(!has_file(&native.tag, "/usr/bin/gcc"));
     assert!(!has_file(&native.tag, "/usr/include/postgresql/libpq-fe.h"));
@@ -372,11 +412,13 @@ fn a_missing_header_names_it_and_build_packages_fixes_it() {
          return [json.dumps({\"ldap\": ldap.__version__}).encode()]\n",
     )
     .unwrap();
+    // The shared cache may hold the wheel a previous run built: fail with a copy without it.
+    let cache = cache_without_built_wheels(None);
     let output = terrarium()
         .arg("build")
         .arg(&dir)
         .args(["--distro", "bookworm"])
-        .env("TERRARIUM_CACHE_DIR", build_cache())
+        .env("TERRARIUM_CACHE_DIR", cache.path())
         .timeout(Duration::from_secs(1200))
         .output()
         .unwrap();
