@@ -391,6 +391,7 @@ impl Session<'_> {
         }
         let mut packages = packages.to_vec();
         packages.sort_by(|a, b| a.name.cmp(&b.name));
+        packages.dedup_by(|a, b| a.name == b.name);
         let set = self.package_set(&packages);
         let mut what: Vec<String> = self.plan.system_packages.value.clone();
         what.extend(wheels.system_reasons());
