@@ -550,8 +550,8 @@ fn decide_dependencies(
             .collect();
         if !source_only.is_empty() {
             unsettled.push(Unsettled {
-                message: format!("{} ship only source distributions: building them may need compilers and headers in the build stage", source_only.join(", ")),
-                key: "system-packages".into(),
+                message: format!("{} ship only source distributions: terrarium builds them, and one with C in it needs its -dev packages in the build root", source_only.join(", ")),
+                key: "build-packages".into(),
             });
         }
     }
