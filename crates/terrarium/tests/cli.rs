@@ -143,8 +143,9 @@ fn init_writes_files_and_next_steps_then_refuses_to_overwrite() {
         .arg(dir.path())
         .assert()
         .code(2)
+        // .dockerignore is merged, never a conflict (terrarium-render's write.rs).
         .stderr(predicate::str::contains(
-            "Dockerfile, Dockerfile.dev, .dockerignore already exist",
+            "Dockerfile, Dockerfile.dev already exist",
         ))
         .stderr(predicate::str::contains("--force"));
     assert_eq!(
