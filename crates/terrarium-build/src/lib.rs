@@ -134,6 +134,9 @@ pub struct Build {
     pub lockfile_written: bool,
     /// Things the user should know (build steps not run natively, ...).
     pub warnings: Vec<String>,
+    /// What the build decided that the summary shows (wheels built from source and the
+    /// libraries they brought into the system layer).
+    pub notes: Vec<String>,
 }
 
 /// Something a build is doing, for the CLI to show.
@@ -226,16 +229,17 @@ pub fn build(
 
     let debian = session.debian_packages(section.debian.take())?;
     let target = target_of(distro, &debian.runtime)?;
-    let pins = session.wheels(section.wheels.take(), &target, &debian.runtime)?;
+    let pins = session.wheels(section.wheels.take(), &target, &debian)?;
 
     let mut layers = vec![session.runtime_layer(&debian.runtime)?];
-    layers.extend(session.system_layer(&debian.system)?);
+    layers.extend(session.system_layer(&[&debian.system[..], &pins.system].concat(), &pins)?);
     layers.push(session.deps_layer(&pins.installed(), &target)?);
     let mut warnings = Vec::new();
     if options.bytecode {
         layers.extend(session.startup_bytecode_layer(&layers, &mut warnings)?);
     }
 
+    let notes = sdist::notes(&pins);
     // Record the lock before the app layer: nothing below depends on the network any more.
     section.debian = Some(debian);
     section.wheels = Some(pins);
@@ -271,6 +275,7 @@ pub fn build(
         lockfile: lockfile_path,
         lockfile_written,
         warnings,
+        notes,
     })
 }
 
@@ -343,10 +348,10 @@ impl Session<'_> {
         &self,
         locked: Option<WheelsLock>,
         target: &Target,
-        runtime: &[DebianPin],
+        debian: &DebianLock,
     ) -> Result<WheelsLock, BuildError> {
         let (inputs, requirements) = wheel_inputs(self.plan, self.distro)?;
-        let builder = sdist::Builder::new(self, target, runtime, locked.as_ref());
+        let builder = sdist::Builder::new(self, target, debian, locked.as_ref());
         if let Some(locked) = locked.filter(|w| w.inputs == inputs) {
             return builder.finish(locked);
         }
@@ -370,6 +375,7 @@ impl Session<'_> {
             inputs,
             wheel: pins,
             built: Vec::new(),
+            system: Vec::new(),
         })
     }
 
@@ -399,11 +405,20 @@ impl Session<'_> {
         })
     }
 
-    fn system_layer(&self, packages: &[DebianPin]) -> Result<Option<LayerReport>, BuildError> {
+    fn system_layer(
+        &self,
+        packages: &[DebianPin],
+        wheels: &WheelsLock,
+    ) -> Result<Option<LayerReport>, BuildError> {
         if packages.is_empty() {
             return Ok(None);
         }
-        let set = self.package_set(packages);
+        let mut packages = packages.to_vec();
+        packages.sort_by(|a, b| a.name.cmp(&b.name));
+        packages.dedup_by(|a, b| a.name == b.name);
+        let set = self.package_set(&packages);
+        let mut what: Vec<String> = self.plan.system_packages.value.clone();
+        what.extend(wheels.system_reasons());
         let (layer, cached) = build_packages_layer(
             &self.archive,
             &set,
@@ -415,10 +430,7 @@ impl Session<'_> {
             name: "system",
             layer,
             cached,
-            description: format!(
-                "system packages: {}",
-                self.plan.system_packages.value.join(", ")
-            ),
+            description: format!("system packages: {}", what.join(", ")),
         }))
     }
 

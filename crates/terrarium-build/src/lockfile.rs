@@ -63,9 +63,31 @@ pub struct WheelsLock {
     /// The wheels terrarium built from those source distributions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub built: Vec<BuiltWheel>,
+    /// The Debian packages the built wheels' libraries need beyond the runtime and the system
+    /// packages (with what they depend on): added to the system layer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system: Vec<DebianPin>,
 }
 
 impl WheelsLock {
+    /// Why each package of [`system`](Self::system) that a built wheel links directly is
+    /// there: `libpq5 (libpq.so.5, linked by psycopg2 2.9.10)`.
+    pub fn system_reasons(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        for pin in &self.system {
+            let users: Vec<String> = self
+                .built
+                .iter()
+                .filter(|b| b.system_packages.contains(&pin.name))
+                .map(|b| format!("{} {}", b.name, b.version))
+                .collect();
+            if !users.is_empty() {
+                reasons.push(format!("{} (linked by {})", pin.name, users.join(", ")));
+            }
+        }
+        reasons
+    }
+
     /// What the deps layer installs: every wheel, with each sdist replaced by the wheel built
     /// from it.
     pub fn installed(&self) -> Vec<Pin> {

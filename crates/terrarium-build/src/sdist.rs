@@ -4,13 +4,24 @@
 //! [`terrarium_wheels::Source`]), and the normalised wheel is kept in the cache under the sdist's
 //! sha256 and the target Python, and recorded in `terrarium.lock` (`built` entries), so the next
 //! build, of this project or another, and `--offline` builds take it from the cache.
+//!
+//! A source with C (or C++, Cython) in it, or one the known-needs table lists, builds in a root
+//! with one more layer: Debian's compiler, `make`, libc's and Python's headers, the table's
+//! `-dev` packages for it and the plan's `build-packages`, resolved and verified like the
+//! runtime. The built extension modules' `DT_NEEDED` libraries are looked up in that root's
+//! package file lists; the packages that ship them, less what the runtime has, join the system
+//! layer (recorded in `terrarium.lock`'s wheels `system`).
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::cell::{OnceCell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
-use terrarium_debian::DebianPin;
-use terrarium_image::Digest;
+use terrarium_debian::{
+    Architecture, DebianPin, PackageIndex, PackageSet, ResolveOptions, build_packages_layer,
+    resolve,
+};
+use terrarium_image::{Content, Digest, Entry, LayerOptions, LayerPath, LayerTree};
+use terrarium_plan::build::{compiler_packages, known_needs};
 use terrarium_sandbox::Rootfs;
 use terrarium_wheels::{
     BuildContext, BuiltWheel, Error as WheelError, Index, Pin, Source, Target, WheelBuilder,
@@ -18,18 +29,29 @@ use terrarium_wheels::{
 };
 
 use crate::error::BuildError;
-use crate::lockfile::WheelsLock;
+use crate::lockfile::{DebianLock, WheelsLock};
 use crate::{Reporter, Session};
 
+/// Essential packages a distroless runtime leaves out that build scripts take for granted:
+/// `/bin/sh` (setup scripts run shell commands) and `/usr/bin/perl` (libpq-dev's `pg_config`).
+const BUILD_ESSENTIALS: &[&str] = &["dash", "perl-base"];
+
+/// Links that maintainer scripts (update-alternatives, dash's) would make in a build root.
+const BUILD_LINKS: &[(&str, &str)] = &[("usr/bin/sh", "dash"), ("usr/bin/cc", "gcc")];
+
 /// Version of how wheels are built from sdists; part of the build cache key.
-const RECIPE: &str = "sdist-build-v1";
+const RECIPE: &str = "sdist-build-v2";
 
 /// Builds the sdists of one build, at most once each, and remembers what it built.
 pub(crate) struct Builder<'s, 'a> {
     session: &'s Session<'a>,
     target: &'s Target,
-    runtime: &'s [DebianPin],
+    debian: &'s DebianLock,
     index: Index,
+    /// The Debian index, read on first need.
+    debian_index: OnceCell<PackageIndex>,
+    /// Build roots made so far, by their extra packages.
+    roots: RefCell<BTreeMap<Vec<String>, Rootfs>>,
     /// What `terrarium.lock` recorded, by sdist hash.
     locked: BTreeMap<Digest, BuiltWheel>,
     /// What this build built or found, by sdist hash.
@@ -37,12 +59,12 @@ pub(crate) struct Builder<'s, 'a> {
 }
 
 impl<'s, 'a> Builder<'s, 'a> {
-    /// A builder for `session` on `target`, whose runtime is `runtime`, knowing the `built`
-    /// entries of the previous `terrarium.lock`.
+    /// A builder for `session` on `target`, whose Debian packages are `debian`, knowing the
+    /// `built` entries of the previous `terrarium.lock`.
     pub(crate) fn new(
         session: &'s Session<'a>,
         target: &'s Target,
-        runtime: &'s [DebianPin],
+        debian: &'s DebianLock,
         locked: Option<&WheelsLock>,
     ) -> Self {
         let locked = locked
@@ -56,7 +78,9 @@ impl<'s, 'a> Builder<'s, 'a> {
         Self {
             session,
             target,
-            runtime,
+            debian,
+            debian_index: OnceCell::new(),
+            roots: RefCell::new(BTreeMap::new()),
             index: Index::new(session.fetcher.clone(), session.options.index_url.clone()),
             locked,
             built: RefCell::new(BTreeMap::new()),
@@ -68,18 +92,83 @@ impl<'s, 'a> Builder<'s, 'a> {
     }
 
     /// The lock with a wheel built (or found) for each of its sdists.
-    pub(crate) fn finish(self, mut lock: WheelsLock) -> Result<WheelsLock, BuildError> {
+    pub(crate) fn finish(&self, mut lock: WheelsLock) -> Result<WheelsLock, BuildError> {
         for pin in lock.wheel.iter().filter(|pin| is_sdist(&pin.filename)) {
             self.wheel(pin)?;
         }
-        let built = self.built.into_inner();
+        let built = std::mem::take(&mut *self.built.borrow_mut());
         lock.built = lock
             .wheel
             .iter()
             .filter_map(|pin| built.get(&pin.sha256).map(|(wheel, _)| wheel.clone()))
             .collect();
         lock.built.sort();
+        lock.system = self.system_packages(&lock)?;
         Ok(lock)
+    }
+
+    /// The packages the built wheels' libraries need beyond the runtime and the system
+    /// packages: the lock's when they cover them, else resolved.
+    fn system_packages(&self, lock: &WheelsLock) -> Result<Vec<DebianPin>, BuildError> {
+        let present: BTreeSet<&str> = self
+            .debian
+            .runtime
+            .iter()
+            .chain(&self.debian.system)
+            .map(|p| p.name.as_str())
+            .collect();
+        let wanted: BTreeSet<&str> = lock
+            .built
+            .iter()
+            .flat_map(|b| b.system_packages.iter().map(String::as_str))
+            .filter(|name| !present.contains(name))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let locked: BTreeSet<&str> = lock.system.iter().map(|p| p.name.as_str()).collect();
+        if wanted.is_subset(&locked) {
+            return Ok(lock.system.clone());
+        }
+        let index = self.debian_index().map_err(BuildError::from)?;
+        let roots = self.session.distro.runtime_roots();
+        let names: Vec<&str> = roots
+            .iter()
+            .map(String::as_str)
+            .chain(
+                self.session
+                    .plan
+                    .system_packages
+                    .value
+                    .iter()
+                    .map(String::as_str),
+            )
+            .chain(wanted.iter().copied())
+            .collect();
+        let resolution = resolve(
+            index,
+            self.session.distro,
+            Architecture::Amd64,
+            &names,
+            &ResolveOptions::default(),
+        )?;
+        Ok(resolution
+            .packages
+            .packages
+            .into_iter()
+            .filter(|p| !present.contains(p.name.as_str()))
+            .collect())
+    }
+
+    fn debian_index(&self) -> Result<&PackageIndex, terrarium_debian::Error> {
+        if let Some(index) = self.debian_index.get() {
+            return Ok(index);
+        }
+        let index = self
+            .session
+            .archive
+            .index(self.session.distro, self.reporter())?;
+        Ok(self.debian_index.get_or_init(|| index))
     }
 
     /// The meta key of the wheel built from the sdist with `sha256` for this target.
@@ -142,7 +231,7 @@ impl<'s, 'a> Builder<'s, 'a> {
         ));
         let archive = fetch_wheel(&self.session.fetcher, sdist, self.reporter())?;
         let source = Source::unpack(sdist, &archive, &cache.tmp_dir()?)?;
-        let root = self.root_for(&source)?;
+        let (root, build_packages) = self.root_for(&source)?;
         let built = source.build(&BuildContext {
             root: &root,
             target: self.target,
@@ -161,14 +250,29 @@ impl<'s, 'a> Builder<'s, 'a> {
                 actual: sha256,
             });
         }
+        let system_packages = if build_packages.is_empty() {
+            Vec::new()
+        } else {
+            let runtime: BTreeSet<&str> = self
+                .debian
+                .runtime
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
+            library_packages(root.path(), &built.needed)?
+                .into_iter()
+                .filter(|name| !runtime.contains(name.as_str()))
+                .collect()
+        };
         let record = BuiltWheel {
             name: sdist.name.clone(),
             version: sdist.version.clone(),
             sdist: sdist.sha256,
             filename: built.filename,
             sha256,
-            build_packages: Vec::new(),
+            build_packages,
             needed: built.needed,
+            system_packages,
             build_requires: built.build_requires,
         };
         let json = serde_json::to_vec_pretty(&record)
@@ -180,25 +284,271 @@ impl<'s, 'a> Builder<'s, 'a> {
         Ok((record, cache.blob_path(&sha256)))
     }
 
-    /// The root `source` builds in: the runtime layer.
-    fn root_for(&self, source: &Source) -> Result<Rootfs, WheelError> {
+    /// The root `source` builds in, and the Debian packages added to the runtime for it: none
+    /// for pure Python, a compiler and headers for C.
+    fn root_for(&self, source: &Source) -> Result<(Rootfs, Vec<String>), WheelError> {
         let build_root = |err: BuildError| WheelError::BuildRoot {
             package: source.name.clone(),
             source: Box::new(err),
         };
+        let cache = &self.session.options.cache;
         let runtime = self
             .session
-            .runtime_layer(self.runtime)
+            .runtime_layer(&self.debian.runtime)
             .map_err(build_root)?;
-        Ok(Rootfs::assemble(
-            &self.session.options.cache,
-            &[runtime.layer],
-        )?)
+        let known = known_needs(&source.name);
+        if !source.compiled && known.is_none() {
+            return Ok((Rootfs::assemble(cache, &[runtime.layer])?, Vec::new()));
+        }
+        let mut extra = compiler_packages(&self.target.python_version());
+        extra.extend(self.session.plan.build_packages.value.iter().cloned());
+        extra.extend(
+            known
+                .iter()
+                .flat_map(|k| k.build.iter().map(|p| (*p).to_owned())),
+        );
+        let mut seen = BTreeSet::new();
+        extra.retain(|name| seen.insert(name.clone()));
+        if let Some(root) = self.roots.borrow().get(&extra) {
+            return Ok((root.clone(), extra));
+        }
+        let layers = self.build_layers(&extra).map_err(build_root)?;
+        let root = Rootfs::assemble(cache, &[&[runtime.layer][..], &layers].concat())?;
+        self.roots.borrow_mut().insert(extra.clone(), root.clone());
+        Ok((root, extra))
     }
+
+    /// The layers a build root adds to the runtime: the compilers (shared by every C build),
+    /// the other `extra` packages (with what they depend on), and the links maintainer scripts
+    /// would make.
+    fn build_layers(&self, extra: &[String]) -> Result<Vec<terrarium_image::Layer>, BuildError> {
+        let distro = self.session.distro;
+        self.reporter()
+            .stage(&format!("resolving the build root ({})", extra.join(", ")));
+        let index = self.debian_index()?;
+        let compilers = compiler_packages(&self.target.python_version());
+        let mut present: BTreeSet<String> =
+            self.debian.runtime.iter().map(|p| p.name.clone()).collect();
+        let mut layers = Vec::new();
+        let groups = [compilers.clone(), extra.to_vec()];
+        for (i, group) in groups.iter().enumerate() {
+            if i > 0 && group.iter().all(|name| compilers.contains(name)) {
+                break;
+            }
+            let roots = distro.runtime_roots();
+            let names: Vec<&str> = roots
+                .iter()
+                .map(String::as_str)
+                .chain(BUILD_ESSENTIALS.iter().copied())
+                .chain(compilers.iter().map(String::as_str))
+                .chain(group.iter().map(String::as_str))
+                .collect();
+            let resolution = resolve(
+                index,
+                distro,
+                Architecture::Amd64,
+                &names,
+                &ResolveOptions::default(),
+            )?;
+            let packages: Vec<DebianPin> = resolution
+                .packages
+                .packages
+                .into_iter()
+                .filter(|p| !present.contains(&p.name))
+                .collect();
+            present.extend(packages.iter().map(|p| p.name.clone()));
+            if packages.is_empty() {
+                continue;
+            }
+            let set = PackageSet {
+                distro,
+                architecture: Architecture::Amd64,
+                packages,
+            };
+            let (layer, _) = build_packages_layer(
+                &self.session.archive,
+                &set,
+                &self.session.unpack_options(),
+                self.session.options.mtime,
+                self.reporter(),
+            )?;
+            layers.push(layer);
+        }
+        let mut links = LayerTree::new();
+        for (link, target) in BUILD_LINKS {
+            links.insert(
+                Entry::symlink(LayerPath::new(link)?, *target),
+                Content::Empty,
+            );
+        }
+        let links = links.write(
+            &self.session.options.cache,
+            LayerOptions {
+                mtime: self.session.options.mtime,
+            },
+        )?;
+        layers.push(links);
+        Ok(layers)
+    }
+}
+
+/// The summary's lines about `lock`'s built wheels and the system packages they brought.
+pub(crate) fn notes(lock: &WheelsLock) -> Vec<String> {
+    let mut notes: Vec<String> = lock
+        .built
+        .iter()
+        .map(|built| {
+            let how = if built.build_packages.is_empty() {
+                "pure Python".to_owned()
+            } else {
+                format!("compiled with {}", built.build_packages.join(" "))
+            };
+            format!(
+                "built from source: {} {} -> {} ({how})",
+                built.name, built.version, built.filename
+            )
+        })
+        .collect();
+    notes.extend(
+        lock.system_reasons()
+            .into_iter()
+            .map(|reason| format!("system layer: {reason}")),
+    );
+    notes
+}
+
+/// The library directories of a Debian root, as the dynamic loader searches them.
+const LIBRARY_DIRS: &[&str] = &["usr/lib/x86_64-linux-gnu", "usr/lib", "usr/local/lib"];
+
+/// The Debian packages of the root at `root` that ship the libraries `sonames`, read from the
+/// packages' file lists (`var/lib/dpkg/status.d/*.md5sums`); sonames no package ships (the
+/// wheel's own, or missing) are left out.
+pub(crate) fn library_packages(root: &Path, sonames: &[String]) -> Result<Vec<String>, WheelError> {
+    if sonames.is_empty() {
+        return Ok(Vec::new());
+    }
+    let status = root.join("var/lib/dpkg/status.d");
+    let mut owners: BTreeMap<String, String> = BTreeMap::new();
+    let entries = match std::fs::read_dir(&status) {
+        Ok(entries) => entries,
+        Err(_) => return Ok(Vec::new()),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(package) = name.strip_suffix(".md5sums") else {
+            continue;
+        };
+        let text = std::fs::read_to_string(entry.path()).map_err(|source| WheelError::Io {
+            path: entry.path(),
+            source,
+        })?;
+        for line in text.lines() {
+            if let Some((_, path)) = line.split_once("  ") {
+                owners.insert(merged(path.trim()), package.to_owned());
+            }
+        }
+    }
+    let mut packages = BTreeSet::new();
+    for soname in sonames {
+        let found = LIBRARY_DIRS.iter().find_map(|dir| {
+            let path = resolve_in_root(root, &format!("{dir}/{soname}"))?;
+            owners.get(&merged(&path)).cloned()
+        });
+        packages.extend(found);
+    }
+    Ok(packages.into_iter().collect())
+}
+
+/// A root-relative path as merged /usr has it (`lib/x/libc.so.6` is `usr/lib/x/libc.so.6`).
+fn merged(path: &str) -> String {
+    let path = path.trim_start_matches("./").trim_start_matches('/');
+    match path.split_once('/') {
+        Some(("bin" | "sbin" | "lib" | "lib64" | "lib32", _)) => format!("usr/{path}"),
+        _ => path.to_owned(),
+    }
+}
+
+/// Follow the symlinks of the root-relative `path` inside `root` to the file it names; `None`
+/// when there is no such file.
+fn resolve_in_root(root: &Path, path: &str) -> Option<String> {
+    let mut current = PathBuf::from(path);
+    for _ in 0..16 {
+        let full = root.join(&current);
+        let meta = std::fs::symlink_metadata(&full).ok()?;
+        if !meta.file_type().is_symlink() {
+            return meta
+                .is_file()
+                .then(|| current.to_string_lossy().into_owned());
+        }
+        let target = std::fs::read_link(&full).ok()?;
+        current = if target.is_absolute() {
+            target.strip_prefix("/").ok()?.to_path_buf()
+        } else {
+            current.parent().unwrap_or(Path::new("")).join(target)
+        };
+        // Normalise `a/b/../c` without touching the host file system.
+        let mut parts: Vec<String> = Vec::new();
+        for part in current.components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    parts.pop();
+                }
+                std::path::Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+                _ => {}
+            }
+        }
+        current = parts.iter().collect();
+    }
+    None
 }
 
 impl WheelBuilder for Builder<'_, '_> {
     fn build(&self, sdist: &Pin) -> Result<PathBuf, WheelError> {
         self.wheel(sdist).map(|(_, path)| path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libraries_are_found_through_links_in_package_file_lists() {
+        let root = tempfile::tempdir().unwrap();
+        let lib = root.path().join("usr/lib/x86_64-linux-gnu");
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::write(lib.join("libpq.so.5.15"), b"elf").unwrap();
+        std::os::unix::fs::symlink("libpq.so.5.15", lib.join("libpq.so.5")).unwrap();
+        std::fs::write(lib.join("libc.so.6"), b"elf").unwrap();
+        let status = root.path().join("var/lib/dpkg/status.d");
+        std::fs::create_dir_all(&status).unwrap();
+        std::fs::write(
+            status.join("libpq5.md5sums"),
+            "0123  usr/lib/x86_64-linux-gnu/libpq.so.5.15\n",
+        )
+        .unwrap();
+        // libc6 lists its files before merged /usr.
+        std::fs::write(
+            status.join("libc6.md5sums"),
+            "0123  lib/x86_64-linux-gnu/libc.so.6\n",
+        )
+        .unwrap();
+        let found = library_packages(
+            root.path(),
+            &[
+                "libc.so.6".to_owned(),
+                "libpq.so.5".to_owned(),
+                "libnowhere.so.1".to_owned(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(found, ["libc6", "libpq5"]);
+    }
+
+    #[test]
+    fn merged_usr_paths() {
+        assert_eq!(merged("lib/x/libc.so.6"), "usr/lib/x/libc.so.6");
+        assert_eq!(merged("./usr/lib/x/a.so"), "usr/lib/x/a.so");
+        assert_eq!(merged("etc/x"), "etc/x");
     }
 }

@@ -154,11 +154,21 @@ fn parse_relation(text: &str) -> Result<Relation, String> {
     })
 }
 
+/// `text` without what `open`…`close` enclose, outside a version constraint's parentheses
+/// (so `<!nocheck>` goes and `(<< 2.37)` stays).
 fn strip_brackets(text: &str, open: char, close: char) -> String {
     let mut out = String::with_capacity(text.len());
     let mut depth = 0usize;
+    let mut in_constraint = false;
     for c in text.chars() {
-        if c == open {
+        if depth == 0 && c == '(' {
+            in_constraint = true;
+        } else if depth == 0 && c == ')' {
+            in_constraint = false;
+        }
+        if in_constraint {
+            out.push(c);
+        } else if c == open {
             depth += 1;
         } else if c == close && depth > 0 {
             depth -= 1;
@@ -176,10 +186,11 @@ mod tests {
     #[test]
     fn parses_depends() {
         let deps = parse_relations(
-            "libc6 (>= 2.34), debconf (>= 0.5) | debconf-2.0, python3:any, libfoo [amd64] <!nocheck>",
+            "libc6 (>= 2.34), debconf (>= 0.5) | debconf-2.0, python3:any, libfoo [amd64] <!nocheck>, libc6 (<< 2.37)",
         )
         .unwrap();
-        assert_eq!(deps.len(), 4);
+        assert_eq!(deps.len(), 5);
+        assert_eq!(deps[4].to_string(), "libc6 (<< 2.37)");
         assert_eq!(deps[1].to_string(), "debconf (>= 0.5) | debconf-2.0");
         assert_eq!(deps[2].alternatives[0].name, "python3");
         assert_eq!(deps[3].alternatives[0].name, "libfoo");

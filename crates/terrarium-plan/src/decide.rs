@@ -75,20 +75,7 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
             vec![],
         ),
     };
-    let system_packages = match &config.system_packages {
-        Some(p) => Decision::new(
-            p.value.clone(),
-            Origin::Config,
-            "set in the configuration",
-            vec![p.source.clone()],
-        ),
-        None => Decision::new(
-            Vec::new(),
-            Origin::Default,
-            "none requested; add `system-packages` for Debian libraries a dependency loads at run time",
-            vec![],
-        ),
-    };
+    let (system_packages, build_packages) = decide_debian_packages(config, &dependencies.value);
     let install_project = decide_install_project(project);
     let build_steps = match project.django.as_ref().and_then(|d| d.static_root.as_ref()) {
         Some(root) => Decision::new(
@@ -152,6 +139,7 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
         volumes,
         healthcheck,
         system_packages,
+        build_packages,
         install_project,
         build_steps,
         context,
@@ -562,8 +550,8 @@ fn decide_dependencies(
             .collect();
         if !source_only.is_empty() {
             unsettled.push(Unsettled {
-                message: format!("{} ship only source distributions: building them may need compilers and headers in the build stage", source_only.join(", ")),
-                key: "system-packages".into(),
+                message: format!("{} ship only source distributions: terrarium builds them, and one with C in it needs its -dev packages in the build root", source_only.join(", ")),
+                key: "build-packages".into(),
             });
         }
     }
@@ -573,6 +561,73 @@ fn decide_dependencies(
         Origin::Detected
     };
     Ok(Decision::new(source, origin, reason, files))
+}
+
+/// The extra Debian packages of the runtime and of source builds: the configuration's, plus
+/// what the known-needs table says dependencies built from source need.
+fn decide_debian_packages(
+    config: &terrarium_project::Config,
+    dependencies: &DependencySource,
+) -> (Decision<Vec<String>>, Decision<Vec<String>>) {
+    let built = crate::build::source_built(dependencies);
+    let names: Vec<&str> = built.iter().map(|n| n.package).collect();
+    let decide = |configured: &Option<terrarium_project::Fact<Vec<String>>>,
+                  table: &dyn Fn(&crate::build::KnownNeeds) -> &'static [&'static str],
+                  key: &str,
+                  none: &str| {
+        let mut value: Vec<String> = configured
+            .as_ref()
+            .map(|c| c.value.clone())
+            .unwrap_or_default();
+        let mut why = Vec::new();
+        for needs in &built {
+            let wanted: Vec<&str> = table(needs)
+                .iter()
+                .copied()
+                .filter(|p| !value.iter().any(|v| v == p))
+                .collect();
+            if !wanted.is_empty() {
+                why.push(format!("{} for {}", wanted.join(" "), needs.package));
+                value.extend(wanted.iter().map(|p| (*p).to_owned()));
+            }
+        }
+        let sources: Vec<Source> = configured.iter().map(|c| c.source.clone()).collect();
+        let (origin, reason) = match (configured.is_some(), why.is_empty()) {
+            (true, true) => (Origin::Config, "set in the configuration".to_owned()),
+            (true, false) => (
+                Origin::Config,
+                format!(
+                    "set in the configuration, plus {} ({} built from source)",
+                    why.join(", "),
+                    names.join(", ")
+                ),
+            ),
+            (false, false) => (
+                Origin::Detected,
+                format!(
+                    "{} ({} built from source; add others with `{key}`)",
+                    why.join(", "),
+                    names.join(", ")
+                ),
+            ),
+            (false, true) => (Origin::Default, none.to_owned()),
+        };
+        Decision::new(value, origin, reason, sources)
+    };
+    (
+        decide(
+            &config.system_packages,
+            &|n| n.runtime,
+            "system-packages",
+            "none requested; add `system-packages` for Debian libraries a dependency loads at run time",
+        ),
+        decide(
+            &config.build_packages,
+            &|n| n.build,
+            "build-packages",
+            "none: no known dependency is built from source; add `build-packages` for the -dev packages a source build needs",
+        ),
+    )
 }
 
 /// Choose the app to serve among those found, preferring conventional module names.

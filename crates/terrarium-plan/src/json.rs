@@ -216,6 +216,12 @@ impl Plan {
                 or_none(self.system_packages.value.join(" ")),
             ),
             record(
+                "build-packages",
+                &self.build_packages,
+                json!(self.build_packages.value),
+                or_none(self.build_packages.value.join(" ")),
+            ),
+            record(
                 "install-project",
                 &self.install_project,
                 serde_json::to_value(&self.install_project.value).unwrap_or(Value::Null),

@@ -3,6 +3,7 @@
 //! the reason for each, so `terrarium plan` can explain itself and `[tool.terrarium]` can
 //! override any of it. Rendering Dockerfiles and building images both start from a `Plan`.
 
+pub mod build;
 mod context;
 mod decide;
 mod json;
@@ -252,8 +253,13 @@ pub struct Plan {
     pub volumes: Decision<Vec<Volume>>,
     /// The health-check path, if the service has one (L18).
     pub healthcheck: Decision<Option<String>>,
-    /// Extra Debian packages needed at run time.
+    /// Extra Debian packages needed at run time (the configuration's, and the libraries of
+    /// dependencies built from source that the known-needs table lists).
     pub system_packages: Decision<Vec<String>>,
+    /// Debian packages (besides a compiler and Python's headers) needed to build dependencies
+    /// that ship only a source distribution: the configuration's `build-packages` and the
+    /// known-needs table's entries for such dependencies.
+    pub build_packages: Decision<Vec<String>>,
     /// The project itself is a package and gets installed: how.
     pub install_project: Decision<Option<ProjectInstall>>,
     /// Commands run at build time, after the source is in place (Django's collectstatic).

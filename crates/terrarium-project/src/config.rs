@@ -37,6 +37,9 @@ pub struct Config {
     pub base: Option<Fact<String>>,
     /// Extra Debian packages the service needs at run time.
     pub system_packages: Option<Fact<Vec<String>>>,
+    /// Extra Debian packages (headers, `-dev` packages) needed to build dependencies that ship
+    /// only a source distribution.
+    pub build_packages: Option<Fact<Vec<String>>>,
     /// Environment variables with their defaults.
     pub env: Option<Fact<BTreeMap<String, String>>>,
     /// Directories that hold data (volumes).
@@ -76,6 +79,7 @@ struct RawConfig {
     python: Option<Spanned<String>>,
     base: Option<Spanned<String>>,
     system_packages: Option<Spanned<Vec<String>>>,
+    build_packages: Option<Spanned<Vec<String>>>,
     env: Option<Spanned<BTreeMap<String, String>>>,
     volumes: Option<Spanned<Vec<String>>>,
     healthcheck: Option<Spanned<HealthcheckSetting>>,
@@ -118,7 +122,7 @@ struct ToolTable {
     terrarium: Option<RawConfig>,
 }
 
-const FIX: &str = "known keys: command, dev-command, port, python, base, system-packages, env, volumes, healthcheck, user, proxy-image, postgres-image, lint";
+const FIX: &str = "known keys: command, dev-command, port, python, base, system-packages, build-packages, env, volumes, healthcheck, user, proxy-image, postgres-image, lint";
 
 /// Read the overrides from pyproject.toml's `[tool.terrarium]`, else `terrarium.toml`.
 pub(crate) fn read(root: &Path, pyproject_text: Option<&str>) -> Result<Config, DetectError> {
@@ -226,6 +230,7 @@ fn convert(rel: &Path, text: &str, raw: RawConfig) -> Result<Config, DetectError
         python: raw.python.map(|s| take(s, &fact)),
         base: raw.base.map(|s| take(s, &fact)),
         system_packages: raw.system_packages.map(|s| take(s, &fact)),
+        build_packages: raw.build_packages.map(|s| take(s, &fact)),
         env: raw.env.map(|s| take(s, &fact)),
         volumes: raw.volumes.map(|s| take(s, &fact)),
         healthcheck: raw.healthcheck.map(|s| take(s, &fact)),

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use terrarium_plan::build::{DOCKER_COMPILER_PACKAGES, source_built};
 use terrarium_plan::{Plan, tools};
 
 use crate::install::{self, ImageKind};
@@ -46,18 +47,62 @@ fn image_env(plan: &Plan) -> Vec<String> {
 /// removed (L05).
 fn apt_install(plan: &Plan) -> Vec<String> {
     let packages = &plan.system_packages.value;
-    if packages.is_empty() {
+    let embeds_python = source_built(&plan.dependencies.value)
+        .iter()
+        .any(|needs| needs.embeds_python);
+    if packages.is_empty() && !embeds_python {
         return Vec::new();
     }
+    let mut lines = vec!["apt-get update".to_string()];
+    if !packages.is_empty() {
+        lines.push(format!(
+            "apt-get install -y --no-install-recommends {}",
+            packages.join(" ")
+        ));
+    }
+    if embeds_python {
+        lines.push(SHARED_LIBPYTHON.to_string());
+    }
+    lines.push("rm -rf /var/lib/apt/lists/*".to_string());
+    lines
+}
+
+/// Debian's shared libpython for a dependency that embeds Python (uWSGI), when the base image's
+/// Python has no shared library in place (the official images' has; Debian's interpreter is
+/// static and its `libpython3.X` package is separate).
+const SHARED_LIBPYTHON: &str = "if ! python -c 'import os, sysconfig as s; raise SystemExit(not os.path.exists(os.path.join(s.get_config_var(\"LIBDIR\"), s.get_config_var(\"INSTSONAME\"))))'; then apt-get install -y --no-install-recommends \"libpython$(python -c 'import sysconfig; print(sysconfig.get_python_version())')\"; fi";
+
+/// The compiler and `-dev` packages that dependencies built from source need (the plan's
+/// `build-packages`), for a build stage; nothing when no dependency is built from source.
+fn apt_build_install(plan: &Plan) -> Vec<String> {
+    let dev = &plan.build_packages.value;
+    if dev.is_empty() {
+        return Vec::new();
+    }
+    let mut packages: Vec<String> = DOCKER_COMPILER_PACKAGES
+        .iter()
+        .map(|p| (*p).to_owned())
+        .collect();
+    packages.extend(
+        dev.iter()
+            .filter(|p| !packages.contains(p))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     vec![
         "apt-get update".to_string(),
         format!(
             "apt-get install -y --no-install-recommends {}",
             packages.join(" ")
         ),
+        PYTHON_HEADERS.to_string(),
         "rm -rf /var/lib/apt/lists/*".to_string(),
     ]
 }
+
+/// Python's headers from Debian when the base image's Python has none (the official images
+/// have them; a base built on Debian's own Python does not).
+const PYTHON_HEADERS: &str = "if [ ! -e \"$(python -c 'import sysconfig; print(sysconfig.get_path(\"include\"))')/Python.h\" ]; then apt-get install -y --no-install-recommends \"python$(python -c 'import sysconfig; print(sysconfig.get_python_version())')-dev\"; fi";
 
 fn header(out: &mut String, lines: &[String]) {
     for line in lines {
@@ -121,6 +166,14 @@ pub(crate) fn production(plan: &Plan) -> String {
         "UV_NO_CACHE=1".into(),
         "PYTHONDONTWRITEBYTECODE=1".into(),
     ]));
+    let build_apt = apt_build_install(plan);
+    if !build_apt.is_empty() {
+        out.push_str(
+            "# Compilers and headers for dependencies built from source (build-packages); the\n\
+             # runtime stage gets only the libraries they load (system-packages).\n",
+        );
+        let _ = writeln!(out, "RUN {}", build_apt.join(RUN_JOIN));
+    }
     tool_install(&mut out, &steps);
     out.push_str("WORKDIR /src\n");
     if !steps.commands.is_empty() {
@@ -261,7 +314,19 @@ pub(crate) fn development(plan: &Plan) -> String {
         "UV_NO_CACHE=1".to_string(),
     ]);
     out.push_str(&env_block(&pairs));
-    let apt = apt_install(plan);
+    let mut apt = apt_install(plan);
+    let build_apt = apt_build_install(plan);
+    if !build_apt.is_empty() {
+        // One update and one install: the runtime libraries and, for dependencies built from
+        // source, the compiler and headers (a development image keeps them).
+        apt = build_apt;
+        if let Some(install) = apt.get_mut(1) {
+            for package in &plan.system_packages.value {
+                install.push(' ');
+                install.push_str(package);
+            }
+        }
+    }
     if !apt.is_empty() {
         let _ = writeln!(out, "RUN {}", apt.join(RUN_JOIN));
     }
@@ -293,6 +358,80 @@ pub(crate) fn development(plan: &Plan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plan_of(files: &[(&str, &str)]) -> Plan {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let project = terrarium_project::detect(dir.path()).unwrap();
+        terrarium_plan::plan(&project, &terrarium_plan::PlanOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn c_extensions_get_compilers_in_the_build_stage_and_libraries_at_run_time() {
+        let plan = plan_of(&[
+            (
+                "requirements.txt",
+                "flask==3.1.2\ngunicorn==23.0.0\npsycopg2==2.9.10\n",
+            ),
+            (
+                "app.py",
+                "from flask import Flask\napp = Flask(__name__)\n\n@app.get('/health')\ndef health():\n    return 'ok'\n",
+            ),
+        ]);
+        let file = production(&plan);
+        let (build, runtime) = file.split_once("AS runtime").unwrap();
+        assert!(
+            build.contains(
+                "apt-get install -y --no-install-recommends gcc libc6-dev make libpq-dev"
+            ),
+            "{file}"
+        );
+        assert!(
+            !runtime.contains("gcc") && !runtime.contains("libpq-dev"),
+            "{file}"
+        );
+        assert!(
+            runtime.contains("apt-get install -y --no-install-recommends libpq5"),
+            "{file}"
+        );
+        // A development image installs both in one step.
+        let dev = development(&plan);
+        assert!(
+            dev.contains("--no-install-recommends gcc libc6-dev make libpq-dev libpq5"),
+            "{dev}"
+        );
+
+        // uWSGI embeds Python: a base whose Python has no shared libpython gets Debian's.
+        let uwsgi = plan_of(&[
+            ("requirements.txt", "uwsgi==2.0.31\n"),
+            (
+                "terrarium.toml",
+                "command = [\"uwsgi\", \"--http-socket\", \"0.0.0.0:8000\", \"--wsgi-file\", \"app.py\"]\nport = 8000\n",
+            ),
+            (
+                "app.py",
+                "def application(environ, start_response):\n    return []\n",
+            ),
+        ]);
+        let file = production(&uwsgi);
+        let (build, runtime) = file.split_once("AS runtime").unwrap();
+        assert!(
+            build.contains("libpcre2-dev libssl-dev") && build.contains("Python.h"),
+            "{file}"
+        );
+        assert!(
+            runtime.contains("INSTSONAME") && !runtime.contains("gcc"),
+            "{file}"
+        );
+
+        let pure = plan_of(&[
+            ("requirements.txt", "flask==3.1.2\nflask-mail==0.9.1\n"),
+            ("app.py", "from flask import Flask\napp = Flask(__name__)\n"),
+        ]);
+        assert!(!production(&pure).contains("apt-get"));
+    }
 
     #[test]
     fn env_values_are_quoted_when_needed() {

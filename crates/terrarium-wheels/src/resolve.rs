@@ -379,6 +379,67 @@ mod tests {
         assert!(err.to_string().contains("pywin32"), "{err}");
     }
 
+    /// Builds every sdist into the wheel of the same name stored in the cache.
+    struct CachedBuilds {
+        cache: Cache,
+        built: std::cell::RefCell<Vec<String>>,
+    }
+
+    impl WheelBuilder for CachedBuilds {
+        fn build(&self, sdist: &Pin) -> Result<std::path::PathBuf, Error> {
+            self.built.borrow_mut().push(sdist.filename.clone());
+            let bytes = wheel(&sdist.name, &["dep-a"]);
+            let digest = self.cache.put_bytes(&bytes)?;
+            Ok(self.cache.blob_path(&digest))
+        }
+    }
+
+    #[test]
+    fn an_sdist_only_version_is_built_and_its_wheel_read_for_dependencies() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = offline_index(dir.path(), &[("dep-a", &[])]);
+        let sdist = IndexFile {
+            filename: "only-source-1.0.tar.gz".into(),
+            url: "http://127.0.0.1:9/only-source-1.0.tar.gz".into(),
+            sha256: Some(terrarium_image::Digest::of(b"sdist")),
+            size: None,
+            requires_python: None,
+            yanked: false,
+        };
+        index.remember("only-source", 0, &[sdist]).unwrap();
+        let builder = CachedBuilds {
+            cache: Cache::new(dir.path()),
+            built: Default::default(),
+        };
+        let pins = resolve(
+            requirements(&["only-source==1.0"]),
+            &[],
+            &Target::bookworm(),
+            &index,
+            &NoProgress,
+            &builder,
+        )
+        .unwrap();
+        let files: Vec<&str> = pins.iter().map(|p| p.filename.as_str()).collect();
+        assert_eq!(
+            files,
+            ["dep_a-1.0-py3-none-any.whl", "only-source-1.0.tar.gz"]
+        );
+        assert_eq!(*builder.built.borrow(), ["only-source-1.0.tar.gz"]);
+
+        // A resolver that builds nothing finds no version with a wheel, and says so.
+        let err = resolve(
+            requirements(&["only-source==1.0"]),
+            &[],
+            &Target::bookworm(),
+            &index,
+            &NoProgress,
+            &NoBuilds,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::SdistOnly { .. }), "{err}");
+    }
+
     #[test]
     fn versions_from_file_names() {
         assert_eq!(

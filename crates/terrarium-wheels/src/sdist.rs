@@ -101,6 +101,10 @@ pub struct BuiltWheel {
     /// The shared libraries its extension modules link (ELF `DT_NEEDED`), by soname.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub needed: Vec<String>,
+    /// The Debian packages, beyond the runtime, that ship those libraries: the system layer
+    /// installs them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system_packages: Vec<String>,
     /// The wheels its backend needed, with their hashes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub build_requires: Vec<Pin>,
@@ -492,8 +496,6 @@ impl Source {
                 ("LANG".into(), "C.UTF-8".into()),
                 ("LC_ALL".into(), "C.UTF-8".into()),
                 ("TZ".into(), "UTC".into()),
-                // gcc and friends: no paths of this machine in what they write.
-                ("CFLAGS".into(), format!("-ffile-prefix-map={WORK}=.")),
             ],
             cwd: source.clone(),
             mounts: vec![Mount {

@@ -298,3 +298,62 @@ pub(crate) fn no_wheel(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use terrarium_image::{Cache, Fetcher};
+    use terrarium_project::{Artifact, Hash, LockFormat, PackageName};
+
+    use super::*;
+
+    fn artifact(filename: &str, hex: &str) -> Artifact {
+        Artifact {
+            filename: Some(filename.to_owned()),
+            url: Some(format!("https://files.example.invalid/{filename}")),
+            hash: Some(Hash {
+                algorithm: "sha256".into(),
+                digest: hex.to_owned(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_package_without_a_wheel_for_the_target_is_pinned_to_its_sdist() {
+        let sdist = "1".repeat(64);
+        let mac = "2".repeat(64);
+        let lock = Lock {
+            format: LockFormat::UvLock,
+            path: "uv.lock".into(),
+            packages: vec![LockedPackage {
+                name: PackageName::new("psycopg2"),
+                version: "2.9.10".into(),
+                group: Group::Main,
+                marker: None,
+                artifacts: vec![
+                    artifact("psycopg2-2.9.10.tar.gz", &sdist),
+                    artifact("psycopg2-2.9.10-cp311-cp311-win_amd64.whl", &mac),
+                ],
+            }],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::new(
+            Fetcher::new(Cache::new(dir.path()), true).unwrap(),
+            "http://127.0.0.1:9",
+        );
+        let pins = pins_from_lock(&lock, &Target::bookworm(), &index).unwrap();
+        assert_eq!(pins.len(), 1);
+        assert_eq!(pins[0].filename, "psycopg2-2.9.10.tar.gz");
+        assert_eq!(pins[0].sha256.hex(), sdist);
+
+        // Without the sdist, the error names the platforms found.
+        let mut wheels_only = lock.clone();
+        wheels_only.packages[0].artifacts.remove(0);
+        let err = pins_from_lock(&wheels_only, &Target::bookworm(), &index)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unsupported wheel platform") && err.contains("win_amd64"),
+            "{err}"
+        );
+    }
+}

@@ -73,6 +73,7 @@ fn plan_json_is_the_documented_schema() {
             "volumes",
             "healthcheck",
             "system-packages",
+            "build-packages",
             "install-project",
             "build-steps",
             "context",
@@ -142,6 +143,7 @@ fn init_writes_files_and_next_steps_then_refuses_to_overwrite() {
         .arg(dir.path())
         .assert()
         .code(2)
+        // .dockerignore is merged, never a conflict (terrarium-render's write.rs).
         .stderr(predicate::str::contains(
             "Dockerfile, Dockerfile.dev already exist",
         ))

@@ -158,6 +158,37 @@ fn serve(label: &str, image: &str, args: &[&str], port: u16, path: &str) -> Stri
     }
 }
 
+/// A copy of the shared cache (blobs and metadata hard-linked, assembled roots shared) that
+/// knows no wheel built from an sdist, and lacks the wheels `lock` records as built.
+fn cache_without_built_wheels(lock: Option<&str>) -> tempfile::TempDir {
+    let cache = tempfile::tempdir().unwrap();
+    let shared = build_cache();
+    for part in ["blobs", "meta"] {
+        let status = std::process::Command::new("cp")
+            .arg("-al")
+            .arg(shared.join(part))
+            .arg(cache.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let _ = std::fs::remove_dir_all(cache.path().join("meta/sdist-builds"));
+    std::os::unix::fs::symlink(shared.join("roots"), cache.path().join("roots")).unwrap();
+    let mut in_built = false;
+    for line in lock.unwrap_or("").lines() {
+        if line.starts_with("[[") {
+            in_built = line.ends_with(".wheels.built]]");
+        } else if in_built && let Some(hex) = line.strip_prefix("sha256 = \"sha256:") {
+            let blob = cache
+                .path()
+                .join("blobs/sha256")
+                .join(hex.trim_end_matches('"'));
+            std::fs::remove_file(&blob).unwrap();
+        }
+    }
+    cache
+}
+
 /// The text of `terrarium.lock` in `dir`.
 fn lock_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("terrarium.lock")).unwrap()
@@ -219,4 +250,212 @@ fn separate_caches_build_the_same_wheel_and_image() {
     );
     assert_eq!(a.digest(), b.digest(), "same inputs, same image");
     assert_eq!(lock_of(&first.path), lock_of(&second.path));
+}
+
+/// A docker network removed when dropped.
+struct Network {
+    name: String,
+}
+
+impl Network {
+    fn new(label: &str) -> Network {
+        let name = format!("terrarium-test-{label}-{}", std::process::id());
+        let _ = docker_output(&["network", "rm", &name]);
+        docker(&["network", "create", &name]);
+        Network { name }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        let _ = docker_output(&["network", "rm", &self.name]);
+    }
+}
+
+/// Whether `image` has a file at `path` (asked of its own Python: the images have no shell).
+fn has_file(image: &str, path: &str) -> bool {
+    docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "python3",
+        image,
+        "-c",
+        &format!("import os; print(os.path.exists({path:?}))"),
+    ]) == "True"
+}
+
+#[test]
+fn psycopg2_is_compiled_from_its_sdist_and_talks_to_postgres() {
+    let project = Project::new("psycopg2-pg");
+    let (built, native) = build_and_load(
+        &project.path,
+        &build_cache(),
+        "terrarium-e2e-sdist/psycopg2:native",
+    );
+    let lock = lock_of(&project.path);
+    assert!(
+        lock.contains("filename = \"psycopg2-2.9.10-cp311-cp311-linux_x86_64.whl\"")
+            && lock.contains("needed = [\"libc.so.6\", \"libpq.so.5\"]")
+            && lock.contains("system_packages = [\"libpq5\"]")
+            && lock.contains("\"libpq-dev\""),
+        "{lock}"
+    );
+    assert!(
+        built.stdout.contains("built from source: psycopg2 2.9.10"),
+        "{}",
+        built.stdout
+    );
+    // Built again from the locked sdist and build requirements, in a cache without the wheel:
+    // the same bytes (terrarium.lock's hash is checked), so the same image.
+    let rebuilt = build(
+        &project.path,
+        cache_without_built_wheels(Some(&lock)).path(),
+        &[],
+    );
+    assert!(rebuilt.built_from_source("psycopg2"), "{}", rebuilt.stderr);
+    assert_eq!(rebuilt.digest(), built.digest());
+    // The compiler stayed in the build root; libpq is in the image.
+    assert!(!has_file(&native.tag, "/usr/bin/gcc"));
+    assert!(!has_file(&native.tag, "/usr/include/postgresql/libpq-fe.h"));
+    assert!(has_file(
+        &native.tag,
+        "/usr/lib/x86_64-linux-gnu/libpq.so.5"
+    ));
+
+    let network = Network::new("sdist-pg");
+    let _postgres = Container::run(
+        "sdist-postgres",
+        &[
+            "--network",
+            &network.name,
+            "--network-alias",
+            "db",
+            "-e",
+            "POSTGRES_PASSWORD=terrarium",
+            TEST_POSTGRES,
+        ],
+    );
+    let url = "DATABASE_URL=postgresql://postgres:terrarium@db/postgres";
+    let body = serve(
+        "sdist-psycopg2",
+        &native.tag,
+        &["--network", &network.name, "-e", url],
+        8000,
+        "/",
+    );
+    assert!(
+        body.contains("hello from psycopg2") && body.contains("\"answer\":42"),
+        "{body}"
+    );
+
+    let docker = dockerfile_image(&project.path, "terrarium-e2e-sdist/psycopg2:dockerfile");
+    let dockerfile = std::fs::read_to_string(project.path.join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile
+            .contains("apt-get install -y --no-install-recommends gcc libc6-dev make libpq-dev")
+            && dockerfile.contains("apt-get install -y --no-install-recommends libpq5"),
+        "{dockerfile}"
+    );
+    assert!(!has_file(&docker.tag, "/usr/bin/gcc"));
+    let body = serve(
+        "sdist-psycopg2-docker",
+        &docker.tag,
+        &["--network", &network.name, "-e", url],
+        8000,
+        "/",
+    );
+    assert!(body.contains("\"answer\":42"), "{body}");
+}
+
+#[test]
+fn uwsgi_is_compiled_from_its_sdist_and_serves() {
+    let project = Project::new("uwsgi-server");
+    let (built, native) = build_and_load(
+        &project.path,
+        &build_cache(),
+        "terrarium-e2e-sdist/uwsgi:native",
+    );
+    // The embedded Python links libpython, which the runtime (a static interpreter) lacks: its
+    // DT_NEEDED entry brought Debian's libpython3.11 into the system layer.
+    assert!(
+        built
+            .stdout
+            .contains("system layer: libpython3.11 (linked by uwsgi 2.0.31)"),
+        "{}",
+        built.stdout
+    );
+    assert!(!built.layer("system").is_empty(), "{}", built.stdout);
+    let body = serve("sdist-uwsgi", &native.tag, &[], 8000, "/");
+    assert!(
+        body.contains("hello from uwsgi") && body.contains("\"server\": \"2.0.31\""),
+        "{body}"
+    );
+
+    let docker = dockerfile_image(&project.path, "terrarium-e2e-sdist/uwsgi:dockerfile");
+    let body = serve("sdist-uwsgi-docker", &docker.tag, &[], 8000, "/");
+    assert!(body.contains("hello from uwsgi"), "{body}");
+}
+
+#[test]
+fn a_missing_header_names_it_and_build_packages_fixes_it() {
+    // python-ldap is not in the known-needs table and publishes no Linux wheel: without the
+    // OpenLDAP headers its build stops, naming the header and the key that adds them.
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("ldap-lookup");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("requirements.txt"), "python-ldap==3.4.4\n").unwrap();
+    std::fs::write(
+        dir.join("app.py"),
+        "import json\n\nimport ldap\n\n\ndef application(environ, start_response):\n    \
+         start_response(\"200 OK\", [(\"Content-Type\", \"application/json\")])\n    \
+         return [json.dumps({\"ldap\": ldap.__version__}).encode()]\n",
+    )
+    .unwrap();
+    // The shared cache may hold the wheel a previous run built: fail with a copy without it.
+    let cache = cache_without_built_wheels(None);
+    let output = terrarium()
+        .arg("build")
+        .arg(&dir)
+        .args(["--distro", "bookworm"])
+        .env("TERRARIUM_CACHE_DIR", cache.path())
+        .timeout(Duration::from_secs(1200))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("python-ldap 3.4.4: building its wheel from source failed")
+            && stderr.contains("the compiler found no `")
+            && stderr.contains(".h`")
+            && stderr.contains("build-packages")
+            && stderr.contains("last lines of the build"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        dir.join("terrarium.toml"),
+        "build-packages = [\"libldap2-dev\", \"libsasl2-dev\"]\nhealthcheck = \"/\"\n",
+    )
+    .unwrap();
+    let tag = "terrarium-e2e-sdist/ldap:native";
+    let (built, image) = build_and_load(&dir, &build_cache(), tag);
+    assert!(
+        built
+            .stdout
+            .contains("built from source: python-ldap 3.4.4")
+            && built.stdout.contains("libldap2-dev libsasl2-dev"),
+        "{}",
+        built.stdout
+    );
+    // Its libraries came into the image through DT_NEEDED alone.
+    assert!(
+        built
+            .stdout
+            .contains("system layer: libldap-2.5-0 (linked by python-ldap 3.4.4)"),
+        "{}",
+        built.stdout
+    );
+    let body = serve("sdist-ldap", &image.tag, &[], 8000, "/");
+    assert!(body.contains("\"ldap\": \"3.4.4\""), "{body}");
 }

@@ -202,6 +202,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         megabytes(total),
         format_duration(elapsed)
     );
+    for note in &build.notes {
+        outln!("{note}");
+    }
     if build.lockfile_written {
         outln!("wrote {}", build.lockfile.display());
     }
