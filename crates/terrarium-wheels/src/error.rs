@@ -101,9 +101,9 @@ pub enum Error {
     /// Building a wheel from a source distribution failed.
     #[error(
         "{package} {version}: building its wheel from source failed: {message}\n\
-         last lines of the build:\n{tail}\n  fix: pin a version of {package} that publishes a \
-         wheel for this Python, or try the other --distro (terrarium build has no compiler for C \
-         extensions yet)"
+         last lines of the build:\n{tail}\n  fix: add the Debian packages it needs to \
+         `build-packages` under [tool.terrarium] in pyproject.toml (or in terrarium.toml), or pin \
+         a version of {package} that publishes a wheel"
     )]
     SdistBuild {
         /// The package.

@@ -512,7 +512,8 @@ impl Source {
                 let message = match missing_header(&tail) {
                     Some(header) => format!(
                         "the compiler found no `{header}`: the Debian package that ships it is not \
-                         in the build root"
+                         in the build root; add it to `build-packages` under [tool.terrarium] (or \
+                         in terrarium.toml), e.g. build-packages = [\"lib…-dev\"]"
                     ),
                     None => format!("its build backend ({}) failed", self.build_system.backend),
                 };
