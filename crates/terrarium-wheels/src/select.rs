@@ -145,7 +145,8 @@ fn pin_package(
             version: package.version.clone(),
         });
     }
-    let with_urls: Vec<Candidate> = package
+    // The lock's own files: those with a URL and a sha256 (uv.lock, pylock.toml).
+    let locked_files: Vec<(String, String, Digest)> = package
         .artifacts
         .iter()
         .filter_map(|artifact| {
@@ -154,28 +155,21 @@ fn pin_package(
                 .filename
                 .clone()
                 .or_else(|| url.rsplit('/').next().map(str::to_owned))?;
-            let wheel = WheelName::from_str(&filename).ok()?;
             let hash = artifact.hash.as_ref().filter(|h| h.algorithm == "sha256")?;
-            let sha256 = Digest::from_hex(&hash.digest).ok()?;
-            Some(Candidate { wheel, url, sha256 })
+            Some((filename, url, Digest::from_hex(&hash.digest).ok()?))
         })
         .collect();
-    let locked_sdists = sdist_pin(
-        package,
-        package
-            .artifacts
-            .iter()
-            .filter_map(|artifact| {
-                let url = artifact.url.clone()?;
-                let filename = artifact
-                    .filename
-                    .clone()
-                    .or_else(|| url.rsplit('/').next().map(str::to_owned))?;
-                let hash = artifact.hash.as_ref().filter(|h| h.algorithm == "sha256")?;
-                Some((filename, url, Digest::from_hex(&hash.digest).ok()?))
+    let with_urls: Vec<Candidate> = locked_files
+        .iter()
+        .filter_map(|(filename, url, sha256)| {
+            Some(Candidate {
+                wheel: WheelName::from_str(filename).ok()?,
+                url: url.clone(),
+                sha256: *sha256,
             })
-            .collect(),
-    );
+        })
+        .collect();
+    let locked_sdists = sdist_pin(package, locked_files);
     let (candidates, filenames, sdists) = if with_urls.is_empty() && locked_sdists.is_none() {
         let mut files = index.files(name, false)?;
         if !files
