@@ -18,6 +18,7 @@ mod bytecode;
 mod error;
 mod git;
 mod lockfile;
+mod pinned;
 mod sdist;
 mod steps;
 
@@ -35,7 +36,7 @@ use terrarium_image::{
     ImageSpec, Layer, LayerOptions, LayerPath, Platform, Port, Progress, RunConfig, canonical_json,
     write_docker_archive, write_oci_layout,
 };
-use terrarium_plan::Plan;
+use terrarium_plan::{Origin, Plan};
 use terrarium_project::{DependencySource, ManifestFormat};
 use terrarium_sandbox::Rootfs;
 use terrarium_wheels::{Index, PYPI_SIMPLE, Pin, Target, build_deps_layer, parse_requirement};
@@ -43,6 +44,7 @@ use terrarium_wheels::{Index, PYPI_SIMPLE, Pin, Target, build_deps_layer, parse_
 pub use app::{APP_DIR, app_tree};
 pub use error::BuildError;
 pub use lockfile::{DebianLock, DistroLock, LOCKFILE, Lockfile, WheelsLock};
+pub use pinned::{needs_pinned_releases, pinned_releases};
 
 /// Paths left out of the runtime layer: glibc's iconv modules (8 MB; CPython's own codecs do
 /// not use them), tzdata's leap-second `right/` zones (1.9 MB on bookworm), Berkeley DB and the `dbm.ndbm` module that alone loads it (1.8 MB;
@@ -244,6 +246,10 @@ pub fn build(
     section.debian = Some(debian);
     section.wheels = Some(pins);
     lockfile.version = 1;
+    if plan.python.origin != Origin::Config {
+        // Remembered so the next plan doesn't flip to another Python (a flag or setting wins).
+        lockfile.python = Some(plan.python.value.to_string());
+    }
     lockfile
         .distro
         .insert(distro.codename().to_owned(), section);
@@ -356,7 +362,8 @@ impl Session<'_> {
             return builder.finish(locked);
         }
         self.reporter.stage("resolving wheels");
-        let index = Index::new(self.fetcher.clone(), self.options.index_url.clone());
+        let index = Index::new(self.fetcher.clone(), self.options.index_url.clone())
+            .with_exclude_newer(self.plan.exclude_newer.value);
         let mut pins = match self.plan.dependencies.value.lock() {
             Some(lock) => terrarium_wheels::pins_from_lock(lock, target, &index)?,
             None => Vec::new(),
@@ -643,12 +650,16 @@ fn wheel_inputs(
     for added in &plan.added_packages.value {
         requirements.push((added.clone(), "terrarium (added server)".to_owned()));
     }
-    let inputs = digest_json(&serde_json::json!({
+    let mut inputs = serde_json::json!({
         "v": INPUTS_VERSION,
         "distro": distro.codename(),
         "lock": lock_digest,
         "requirements": requirements.iter().map(|(r, _)| r).collect::<Vec<_>>(),
-    }))?;
+    });
+    if let Some(cutoff) = plan.exclude_newer.value {
+        inputs["exclude-newer"] = serde_json::json!(cutoff.to_string());
+    }
+    let inputs = digest_json(&inputs)?;
     let parsed = requirements
         .iter()
         .map(|(text, from)| Ok((parse_requirement(text, from)?, from.clone())))

@@ -25,6 +25,9 @@ const HEADER: &str = "# terrarium.lock: written by `terrarium build`. The exact 
 pub struct Lockfile {
     /// Format version (1).
     pub version: u32,
+    /// The Python the plan chose, so the next plan keeps it while the project still allows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<String>,
     /// Per distro codename.
     #[serde(default)]
     pub distro: BTreeMap<String, DistroLock>,

@@ -81,7 +81,8 @@ impl<'s, 'a> Builder<'s, 'a> {
             debian,
             debian_index: OnceCell::new(),
             roots: RefCell::new(BTreeMap::new()),
-            index: Index::new(session.fetcher.clone(), session.options.index_url.clone()),
+            index: Index::new(session.fetcher.clone(), session.options.index_url.clone())
+                .with_exclude_newer(session.plan.exclude_newer.value),
             locked,
             built: RefCell::new(BTreeMap::new()),
         }

@@ -1,7 +1,5 @@
 //! From a [`Project`] to a [`Plan`]: one function per decision, each returning its reason.
 
-use std::collections::BTreeSet;
-
 use terrarium_project::{
     App, AppObject, DependencySource, Fact, Framework, Group, HealthcheckSetting, Interface,
     ManifestFormat, PackageName, Project, Source,
@@ -9,7 +7,8 @@ use terrarium_project::{
 
 use terrarium_debian::Distro;
 
-use crate::tools::{self, KnownPython, PYTHONS};
+use crate::python::{self, PinnedRelease};
+use crate::tools::{self, PYTHONS};
 use crate::{
     Decision, EnvSetting, Origin, Plan, PlanError, ProjectInstall, PythonVersion, Server,
     Unsettled, User, Volume,
@@ -26,6 +25,9 @@ pub struct PlanOptions {
     pub postgres_image: Option<String>,
     /// `--distro NAME`: the Debian release (and so the CPython) to build on.
     pub distro: Option<Distro>,
+    /// What the package index says about the releases the project pins exactly (empty when
+    /// the index was not consulted).
+    pub pinned: Vec<PinnedRelease>,
 }
 
 /// The default port of a Python web service when nothing says otherwise.
@@ -43,11 +45,12 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
     let mut unsettled = Vec::new();
     let config = &project.config;
 
+    let exclude_newer = python::decide_exclude_newer(project, options);
     let python = match options.distro {
-        Some(distro) => python_of_distro(project, distro)?,
-        None => decide_python(project)?,
+        Some(distro) => python::python_of_distro(project, distro)?,
+        None => python::decide_python(project, options, &exclude_newer)?,
     };
-    let runtime = decide_runtime(&python);
+    let runtime = python::decide_runtime(&python);
     let base_image = decide_base(project, options, &python.value);
     let dependencies = decide_dependencies(project, &mut unsettled)?;
     let app = pick_app(project, &mut unsettled);
@@ -126,6 +129,7 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
         version: project.version.as_ref().map(|v| v.value.clone()),
         root: project.root.clone(),
         python,
+        exclude_newer,
         base_image,
         runtime,
         dependencies,
@@ -187,7 +191,7 @@ fn decide_install_project(project: &Project) -> Decision<Option<ProjectInstall>>
 }
 
 /// A project file as the user reaches it: joined to the root they passed.
-fn shown(project: &Project, file: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn shown(project: &Project, file: &std::path::Path) -> std::path::PathBuf {
     if project.root == std::path::Path::new(".") {
         file.to_path_buf()
     } else {
@@ -241,201 +245,6 @@ fn image_name(name: &str) -> String {
     } else {
         out
     }
-}
-
-fn decide_python(project: &Project) -> Result<Decision<PythonVersion>, PlanError> {
-    let version = |k: &KnownPython| PythonVersion {
-        major: k.major,
-        minor: k.minor,
-    };
-    if let Some(configured) = &project.config.python {
-        let (major, minor) = configured.value.split_once('.').unwrap_or(("3", "13"));
-        let major = major.parse().unwrap_or(3);
-        let minor = minor.parse().unwrap_or(13);
-        return Ok(Decision::new(
-            PythonVersion { major, minor },
-            Origin::Config,
-            "set in the configuration",
-            vec![configured.source.clone()],
-        ));
-    }
-    let wheel_pythons = binary_wheel_pythons(project);
-    // Releases both back ends provide (a Debian runtime for `terrarium build`, an official
-    // image for the Dockerfile) come first, so the two build the same Python.
-    let mut candidates: Vec<&KnownPython> = PYTHONS.iter().collect();
-    candidates.sort_by_key(|k| Distro::for_python(k.major, k.minor).is_none());
-    let mut sources = Vec::new();
-    for constraint in &project.python {
-        let before = candidates.clone();
-        candidates.retain(|k| constraint.value.allows(k.major, k.minor));
-        sources.push(constraint.source.clone());
-        if candidates.is_empty() {
-            return Err(PlanError::NoPython {
-                constraint: constraint.value.specifiers.clone(),
-                location: Source {
-                    file: shown(project, &constraint.source.file),
-                    line: constraint.source.line,
-                },
-                known: before
-                    .iter()
-                    .map(|k| format!("{}.{}", k.major, k.minor))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-    }
-    let constrained = !project.python.is_empty();
-    let mut reason = if constrained {
-        let written: Vec<String> = project
-            .python
-            .iter()
-            .map(|c| format!("{} ({})", c.value.specifiers, c.source))
-            .collect();
-        format!(
-            "the preferred supported release allowed by {} (a release a Debian runtime ships \
-             first, so `terrarium build` and the Dockerfile run the same Python)",
-            written.join(" and ")
-        )
-    } else {
-        "nothing constrains it: the newest mature CPython release".to_string()
-    };
-    if let Some((pythons, lock_source)) = &wheel_pythons {
-        let fitting: Vec<&KnownPython> = candidates
-            .iter()
-            .copied()
-            .filter(|k| pythons.contains(&(k.major, k.minor)))
-            .collect();
-        if !fitting.is_empty() && fitting.len() < candidates.len() {
-            reason.push_str(&format!(
-                "; the lock's binary wheels exist for it ({})",
-                lock_source
-            ));
-            sources.push(lock_source.clone());
-            candidates = fitting;
-        }
-    }
-    let chosen = candidates[0];
-    Ok(Decision::new(
-        version(chosen),
-        if constrained {
-            Origin::Detected
-        } else {
-            Origin::Default
-        },
-        reason,
-        sources,
-    ))
-}
-
-/// The Python of `--distro`: its CPython, when the project's constraints allow it.
-fn python_of_distro(
-    project: &Project,
-    distro: Distro,
-) -> Result<Decision<PythonVersion>, PlanError> {
-    let (major, minor) = distro.python();
-    if !project.python.iter().all(|c| c.value.allows(major, minor)) {
-        return Err(PlanError::DistroMismatch {
-            distro: distro.codename().to_owned(),
-            python: distro.python_version().to_owned(),
-            constraint: project
-                .python
-                .iter()
-                .map(|c| format!("{} ({})", c.value.specifiers, c.source))
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
-    }
-    Ok(Decision::new(
-        PythonVersion { major, minor },
-        Origin::Config,
-        format!("--distro {distro}: Debian {distro} ships CPython {major}.{minor}"),
-        project.python.iter().map(|c| c.source.clone()).collect(),
-    ))
-}
-
-/// The Debian release `terrarium build` takes the planned Python from.
-fn decide_runtime(python: &Decision<PythonVersion>) -> Decision<Option<Distro>> {
-    let PythonVersion { major, minor } = python.value;
-    let origin = python.origin.clone();
-    match Distro::for_python(major, minor) {
-        Some(distro) => Decision::new(
-            Some(distro),
-            origin,
-            format!(
-                "Debian {distro} ships CPython {major}.{minor}: `terrarium build` assembles the \
-                 runtime from its signed packages"
-            ),
-            python.sources.clone(),
-        ),
-        None => {
-            let known = Distro::ALL
-                .iter()
-                .map(|d| format!("{d}: {}", d.python_version()))
-                .collect::<Vec<_>>()
-                .join(", ");
-            Decision::new(
-                None,
-                origin,
-                format!(
-                    "no Debian release terrarium builds on ships CPython {major}.{minor} \
-                     ({known}): `terrarium build` can't assemble its runtime; `terrarium init` \
-                     and `docker build` can, or set `python` to one of those"
-                ),
-                python.sources.clone(),
-            )
-        }
-    }
-}
-
-/// The Python feature releases for which every locked binary-only package has a wheel.
-fn binary_wheel_pythons(project: &Project) -> Option<(BTreeSet<(u64, u64)>, Source)> {
-    let lock = project.dependencies.lock()?;
-    let mut allowed: Option<BTreeSet<(u64, u64)>> = None;
-    for package in lock.packages.iter().filter(|p| p.group == Group::Main) {
-        let filenames: Vec<&str> = package
-            .artifacts
-            .iter()
-            .filter_map(|a| a.filename.as_deref())
-            .collect();
-        if filenames.is_empty() || filenames.iter().any(|f| !f.ends_with(".whl")) {
-            continue; // unknown files, or an sdist that can build anywhere
-        }
-        let mut pythons = BTreeSet::new();
-        let mut any_version = false;
-        for name in &filenames {
-            let parts: Vec<&str> = name.trim_end_matches(".whl").split('-').collect();
-            if parts.len() < 5 {
-                continue;
-            }
-            let (python_tag, abi_tag) = (parts[parts.len() - 3], parts[parts.len() - 2]);
-            for tag in python_tag.split('.') {
-                match tag
-                    .strip_prefix("cp")
-                    .and_then(|v| v.get(1..))
-                    .and_then(|m| m.parse::<u64>().ok())
-                {
-                    Some(minor) if abi_tag == "abi3" => pythons.extend(
-                        PYTHONS
-                            .iter()
-                            .filter(|k| k.minor >= minor)
-                            .map(|k| (k.major, k.minor)),
-                    ),
-                    Some(minor) => {
-                        pythons.insert((3, minor));
-                    }
-                    None => any_version = true,
-                }
-            }
-        }
-        if any_version {
-            continue;
-        }
-        allowed = Some(match allowed {
-            Some(current) => current.intersection(&pythons).copied().collect(),
-            None => pythons,
-        });
-    }
-    allowed.map(|a| (a, Source::file(&lock.path)))
 }
 
 fn decide_base(
@@ -1024,8 +833,34 @@ fn decide_dev_command(
             vec![],
         );
     };
-    let sources = vec![app.source.clone()];
+    let mut sources = vec![app.source.clone()];
     match app.value.framework {
+        Framework::Flask
+            if let Some((major, minor)) = pinned_version(project, "flask")
+                && (major, minor) < (2, 2) =>
+        {
+            sources.extend(project.dependencies.files().into_iter().map(Source::file));
+            Decision::new(
+                strings(&[
+                    "env",
+                    &format!("FLASK_APP={}", app.value.target()),
+                    "FLASK_DEBUG=1",
+                    "flask",
+                    "run",
+                    "--host",
+                    "0.0.0.0",
+                    "--port",
+                    &port_text,
+                ]),
+                Origin::Detected,
+                format!(
+                    "Flask's development server with the reloader and debugger, bound to 0.0.0.0 \
+                     inside the container (L16); Flask {major}.{minor} predates `flask --app` and \
+                     `--debug` (2.2), so they are given as FLASK_APP and FLASK_DEBUG"
+                ),
+                sources,
+            )
+        }
         Framework::Flask => Decision::new(
             strings(&[
                 "flask",

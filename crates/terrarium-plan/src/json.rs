@@ -115,6 +115,18 @@ impl Plan {
                 self.python.value.to_string(),
             ),
             record(
+                "exclude-newer",
+                &self.exclude_newer,
+                match self.exclude_newer.value {
+                    Some(moment) => json!(moment.to_string()),
+                    None => Value::Null,
+                },
+                match self.exclude_newer.value {
+                    Some(moment) => moment.to_string(),
+                    None => "none".into(),
+                },
+            ),
+            record(
                 "base",
                 &self.base_image,
                 json!(self.base_image.value),

@@ -7,6 +7,7 @@ pub mod build;
 mod context;
 mod decide;
 mod json;
+mod python;
 mod system;
 pub mod tools;
 
@@ -19,6 +20,7 @@ use terrarium_project::{ConsoleScript, ContextRules, DependencySource, DetectErr
 pub use context::DEFAULT_IGNORES;
 pub use decide::{PlanOptions, is_secret, plan};
 pub use json::to_json;
+pub use python::PinnedRelease;
 pub use system::{ServicePlan, SystemPlan, plan_system};
 
 /// Why a project cannot be planned.
@@ -38,6 +40,15 @@ pub enum PlanError {
         location: Source,
         /// The releases terrarium knows.
         known: String,
+    },
+    /// No Python terrarium can provide has a wheel (or a source distribution) for every binary
+    /// package the project pins.
+    #[error(
+        "no Python release has wheels for every package the project pins, and some publish no source distribution to build:\n{pythons}\n  fix: pin releases that publish wheels for one of these Pythons, or set `python` in [tool.terrarium]"
+    )]
+    NoWheels {
+        /// Per Python, the two or three pins that rule it out.
+        pythons: String,
     },
     /// `--distro` names a Debian release whose CPython the project does not allow.
     #[error(
@@ -228,6 +239,10 @@ pub struct Plan {
     pub root: PathBuf,
     /// The Python feature release.
     pub python: Decision<PythonVersion>,
+    /// Requirements the project does not pin are resolved as of this moment (files uploaded
+    /// later are ignored), on both back ends; `None` when the lock pins everything or nothing
+    /// dates the project.
+    pub exclude_newer: Decision<Option<jiff::Timestamp>>,
     /// The base image of generated Dockerfiles.
     pub base_image: Decision<String>,
     /// The Debian release whose CPython `terrarium build` assembles the runtime from; `None`

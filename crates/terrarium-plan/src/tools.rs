@@ -9,6 +9,9 @@ pub struct KnownPython {
     pub minor: u64,
     /// The full patch release of the pinned official image.
     pub patch_release: &'static str,
+    /// The day its first final release came out (`YYYY-MM-DD`): a project older than that
+    /// was never run on it.
+    pub released: &'static str,
 }
 
 /// Known CPython releases in order of preference when nothing else decides: the newest mature
@@ -18,31 +21,37 @@ pub const PYTHONS: [KnownPython; 6] = [
         major: 3,
         minor: 13,
         patch_release: "3.13.9",
+        released: "2024-10-07",
     },
     KnownPython {
         major: 3,
         minor: 12,
         patch_release: "3.12.12",
+        released: "2023-10-02",
     },
     KnownPython {
         major: 3,
         minor: 14,
         patch_release: "3.14.0",
+        released: "2025-10-07",
     },
     KnownPython {
         major: 3,
         minor: 11,
         patch_release: "3.11.14",
+        released: "2022-10-24",
     },
     KnownPython {
         major: 3,
         minor: 10,
         patch_release: "3.10.19",
+        released: "2021-10-04",
     },
     KnownPython {
         major: 3,
         minor: 9,
         patch_release: "3.9.24",
+        released: "2020-10-05",
     },
 ];
 

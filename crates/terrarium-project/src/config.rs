@@ -52,6 +52,9 @@ pub struct Config {
     pub proxy_image: Option<Fact<String>>,
     /// The PostgreSQL image for compose (`--postgres`).
     pub postgres_image: Option<Fact<String>>,
+    /// `exclude-newer`: requirements the project does not pin are resolved as of this moment
+    /// (files uploaded later are ignored), like uv's option of the same name.
+    pub exclude_newer: Option<Fact<jiff::Timestamp>>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +89,7 @@ struct RawConfig {
     user: Option<Spanned<String>>,
     proxy_image: Option<Spanned<String>>,
     postgres_image: Option<Spanned<String>>,
+    exclude_newer: Option<Spanned<String>>,
     /// Read by `terrarium lint`.
     #[serde(default, rename = "lint")]
     _lint: Option<toml::Value>,
@@ -122,7 +126,7 @@ struct ToolTable {
     terrarium: Option<RawConfig>,
 }
 
-const FIX: &str = "known keys: command, dev-command, port, python, base, system-packages, build-packages, env, volumes, healthcheck, user, proxy-image, postgres-image, lint";
+const FIX: &str = "known keys: command, dev-command, port, python, base, system-packages, build-packages, env, volumes, healthcheck, user, proxy-image, postgres-image, exclude-newer, lint";
 
 /// Read the overrides from pyproject.toml's `[tool.terrarium]`, else `terrarium.toml`.
 pub(crate) fn read(root: &Path, pyproject_text: Option<&str>) -> Result<Config, DetectError> {
@@ -222,6 +226,23 @@ fn convert(rel: &Path, text: &str, raw: RawConfig) -> Result<Config, DetectError
             ));
         }
     }
+    let exclude_newer = match &raw.exclude_newer {
+        Some(cutoff) => match parse_cutoff(cutoff.get_ref()) {
+            Some(moment) => Some(Fact::new(moment, fact(cutoff.span()))),
+            None => {
+                return Err(DetectError::malformed(
+                    rel,
+                    Some(line_of(text, cutoff.span().start)),
+                    format!(
+                        "exclude-newer = {:?} is neither a date nor an RFC 3339 timestamp",
+                        cutoff.get_ref()
+                    ),
+                    "write it like \"2021-06-01\" or \"2021-06-01T12:00:00Z\"",
+                ));
+            }
+        },
+        None => None,
+    };
     Ok(Config {
         file: Some(rel.to_path_buf()),
         command,
@@ -237,7 +258,20 @@ fn convert(rel: &Path, text: &str, raw: RawConfig) -> Result<Config, DetectError
         user,
         proxy_image: raw.proxy_image.map(|s| take(s, &fact)),
         postgres_image: raw.postgres_image.map(|s| take(s, &fact)),
+        exclude_newer,
     })
+}
+
+/// `2021-06-01` (midnight UTC) or an RFC 3339 timestamp.
+fn parse_cutoff(text: &str) -> Option<jiff::Timestamp> {
+    let text = text.trim();
+    if let Ok(moment) = text.parse::<jiff::Timestamp>() {
+        return Some(moment);
+    }
+    let date: jiff::civil::Date = text.parse().ok()?;
+    date.to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|zoned| zoned.timestamp())
 }
 
 fn parse_user(text: &str) -> Option<(u32, u32)> {
@@ -268,6 +302,28 @@ mod tests {
             HealthcheckSetting::Path("/ping".into())
         );
         assert_eq!(config.user.unwrap().value, (1000, 1000));
+    }
+
+    #[test]
+    fn exclude_newer_takes_dates_and_timestamps() {
+        let config = from_pyproject("[tool.terrarium]\nexclude-newer = \"2021-06-01\"\n").unwrap();
+        let cutoff = config.exclude_newer.unwrap();
+        assert_eq!(cutoff.value.to_string(), "2021-06-01T00:00:00Z");
+        assert_eq!(cutoff.source.line, Some(2));
+        let config =
+            from_pyproject("[tool.terrarium]\nexclude-newer = \"2021-06-01T12:30:00+02:00\"\n")
+                .unwrap();
+        assert_eq!(
+            config.exclude_newer.unwrap().value.to_string(),
+            "2021-06-01T10:30:00Z"
+        );
+        let err = from_pyproject("[tool.terrarium]\nexclude-newer = \"last spring\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pyproject.toml:2") && err.contains("2021-06-01"),
+            "{err}"
+        );
     }
 
     #[test]

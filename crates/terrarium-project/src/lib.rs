@@ -9,6 +9,7 @@ mod config;
 mod context;
 mod django;
 mod error;
+mod history;
 mod lock;
 mod manifest;
 mod requirements;
@@ -161,6 +162,11 @@ pub struct Project {
     pub config: Config,
     /// The lines of the project's own `.dockerignore` (checked to be valid patterns).
     pub dockerignore: Option<Fact<Vec<String>>>,
+    /// When the declarations of dependencies the project does not lock last changed (the
+    /// commit time in git): the era their unpinned requirements are resolved as of.
+    pub dependencies_changed: Option<Fact<jiff::Timestamp>>,
+    /// The Python (`3.11`) `terrarium.lock` records from the last build.
+    pub locked_python: Option<Fact<String>>,
 }
 
 impl Project {
@@ -229,7 +235,14 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
         Fact::new(dir, Source::file("."))
     });
 
+    let dependencies_changed = if manifests.dependencies.has_unpinned() {
+        history::last_change(root, &manifests.dependencies.files())
+    } else {
+        None
+    };
     Ok(Project {
+        locked_python: history::locked_python(root),
+        dependencies_changed,
         root: root.to_path_buf(),
         name,
         version: manifests.version,

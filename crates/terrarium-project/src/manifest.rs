@@ -83,6 +83,15 @@ impl DependencySource {
         }
     }
 
+    /// Whether some requirement is left for the installer to resolve: no lock pins everything.
+    pub fn has_unpinned(&self) -> bool {
+        match self {
+            DependencySource::Requirements { lock, .. } => lock.is_none(),
+            DependencySource::Unlocked { .. } => true,
+            DependencySource::Locked { .. } | DependencySource::None => false,
+        }
+    }
+
     /// The files an install needs, relative to the project root (copied before the source, L06).
     pub fn files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = match self {

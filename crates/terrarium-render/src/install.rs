@@ -39,7 +39,11 @@ const REQUIREMENTS: &str = "/tmp/requirements.txt";
 
 /// The steps for `plan` and `target`.
 pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
-    let install = target.uv_install();
+    // What the project leaves unpinned is resolved as of its era, as `terrarium build` does.
+    let install = match plan.exclude_newer.value {
+        Some(cutoff) => format!("{} --exclude-newer {cutoff}", target.uv_install()),
+        None => target.uv_install().to_owned(),
+    };
     let dev = target == ImageKind::Development;
     let mut tools = Vec::new();
     let mut commands = Vec::new();
@@ -110,7 +114,12 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
         DependencySource::None => {}
     }
     if !plan.added_packages.value.is_empty() {
-        commands.push(format!("{install} {}", plan.added_packages.value.join(" ")));
+        // Pinned by terrarium: no cut-off, like `terrarium build` for exact pins.
+        commands.push(format!(
+            "{} {}",
+            target.uv_install(),
+            plan.added_packages.value.join(" ")
+        ));
     }
     InstallSteps {
         tools,

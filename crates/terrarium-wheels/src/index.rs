@@ -32,6 +32,9 @@ pub struct IndexFile {
     pub requires_python: Option<String>,
     /// Whether the file is yanked (PEP 592).
     pub yanked: bool,
+    /// When it was uploaded (PEP 700), when the index says.
+    #[serde(default)]
+    pub upload_time: Option<jiff::Timestamp>,
 }
 
 /// A Simple-API index reached through a [`Fetcher`] (which decides the cache and offline mode).
@@ -40,6 +43,7 @@ pub struct Index {
     fetcher: Fetcher,
     base: String,
     max_age: Duration,
+    exclude_newer: Option<jiff::Timestamp>,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +62,8 @@ struct PageFile {
     size: Option<u64>,
     #[serde(default)]
     yanked: serde_json::Value,
+    #[serde(rename = "upload-time")]
+    upload_time: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -73,7 +79,20 @@ impl Index {
             fetcher,
             base: base.into().trim_end_matches('/').to_owned(),
             max_age: DEFAULT_PAGE_MAX_AGE,
+            exclude_newer: None,
         }
+    }
+
+    /// Resolve requirements that are not pinned exactly as of `cutoff`: files uploaded later
+    /// are not candidates (uv's `--exclude-newer`).
+    pub fn with_exclude_newer(mut self, cutoff: Option<jiff::Timestamp>) -> Self {
+        self.exclude_newer = cutoff;
+        self
+    }
+
+    /// The cut-off of [`with_exclude_newer`](Self::with_exclude_newer).
+    pub fn exclude_newer(&self) -> Option<jiff::Timestamp> {
+        self.exclude_newer
     }
 
     /// Reuse cached project pages for up to `max_age` (offline builds always reuse them).
@@ -128,6 +147,7 @@ impl Index {
                 requires_python: file.requires_python.filter(|r| !r.trim().is_empty()),
                 yanked: !matches!(file.yanked, serde_json::Value::Bool(false))
                     && !file.yanked.is_null(),
+                upload_time: file.upload_time.and_then(|t| t.parse().ok()),
                 filename: file.filename,
             })
             .collect();

@@ -21,6 +21,7 @@ mod fetch;
 mod index;
 mod install;
 mod layer;
+mod releases;
 mod resolve;
 mod sdist;
 mod select;
@@ -31,6 +32,7 @@ pub use fetch::{fetch_all, fetch_wheel};
 pub use index::{DEFAULT_PAGE_MAX_AGE, Index, IndexFile, PYPI_SIMPLE, SIMPLE_JSON};
 pub use install::{Installed, Spool, console_scripts, install_wheel, launcher, requires_dist};
 pub use layer::{DepsLayer, build_deps_layer};
+pub use releases::{release_files, releases_files};
 pub use resolve::{parse_requirement, resolve};
 pub use sdist::{
     BUILD_EPOCH, BuildContext, BuildSystem, Built, BuiltWheel, FRONTEND, LEGACY_BACKEND,

@@ -128,46 +128,77 @@ pub fn resolve(
             }
             continue;
         }
-        let files = index.files(&name, false).map_err(|err| match err {
+        let not_found = |err| match err {
             Error::Image(terrarium_image::Error::NotFound { .. }) => Error::Unresolvable {
                 requirement: describe(),
                 message: format!("{name} is not on the index"),
             },
             other => other,
-        })?;
-        let (version, wheel_file) =
-            pick(&files, &specifiers, &python, &supported, builder.builds()).ok_or_else(|| {
-                let allowed: Vec<&IndexFile> = files
-                    .iter()
-                    .filter(|f| version_of(&f.filename).is_some_and(|v| specifiers.contains(&v)))
-                    .collect();
-                match allowed.last() {
-                    Some(last) => {
-                        let version = version_of(&last.filename)
-                            .map(|v| v.to_string())
-                            .unwrap_or_default();
-                        let same: Vec<&IndexFile> = allowed
-                            .iter()
-                            .copied()
-                            .filter(|f| {
-                                version_of(&f.filename).map(|v| v.to_string()).as_ref()
-                                    == Some(&version)
-                            })
-                            .collect();
-                        let wheels: Vec<String> = same
-                            .iter()
-                            .filter_map(|f| WheelName::from_str(&f.filename).ok())
-                            .map(|w| w.tag_summary())
-                            .collect();
-                        let names: Vec<String> = same.iter().map(|f| f.filename.clone()).collect();
-                        no_wheel(&name, &version, target, &wheels, &names)
-                    }
-                    None => Error::Unresolvable {
-                        requirement: describe(),
-                        message: format!("no version of {name} on the index satisfies it"),
-                    },
+        };
+        // An exact pin is the project's own choice; the cut-off dates only what it leaves open.
+        let cutoff = index.exclude_newer().filter(|_| !is_exact(&specifiers));
+        let mut files = index.files(&name, false).map_err(not_found)?;
+        if cutoff.is_some()
+            && !index.fetcher().offline()
+            && files.iter().any(|f| f.upload_time.is_none())
+        {
+            // A page cached before upload times were kept: fetch it again to have them.
+            files = index.files(&name, true).map_err(not_found)?;
+        }
+        let candidates: Vec<IndexFile> = match cutoff {
+            Some(cutoff) => files
+                .iter()
+                .filter(|f| f.upload_time.is_none_or(|t| t <= cutoff))
+                .cloned()
+                .collect(),
+            None => files.clone(),
+        };
+        let (version, wheel_file) = pick(
+            &candidates,
+            &specifiers,
+            &python,
+            &supported,
+            builder.builds(),
+        )
+        .ok_or_else(|| {
+            let allowed: Vec<&IndexFile> = candidates
+                .iter()
+                .filter(|f| version_of(&f.filename).is_some_and(|v| specifiers.contains(&v)))
+                .collect();
+            match allowed.last() {
+                Some(last) => {
+                    let version = version_of(&last.filename)
+                        .map(|v| v.to_string())
+                        .unwrap_or_default();
+                    let same: Vec<&IndexFile> = allowed
+                        .iter()
+                        .copied()
+                        .filter(|f| {
+                            version_of(&f.filename).map(|v| v.to_string()).as_ref()
+                                == Some(&version)
+                        })
+                        .collect();
+                    let wheels: Vec<String> = same
+                        .iter()
+                        .filter_map(|f| WheelName::from_str(&f.filename).ok())
+                        .map(|w| w.tag_summary())
+                        .collect();
+                    let names: Vec<String> = same.iter().map(|f| f.filename.clone()).collect();
+                    no_wheel(&name, &version, target, &wheels, &names)
                 }
-            })?;
+                None => Error::Unresolvable {
+                    requirement: describe(),
+                    message: match cutoff {
+                        Some(cutoff) => format!(
+                            "no version of {name} uploaded before {cutoff} (exclude-newer) \
+                                 satisfies it; set a later `exclude-newer` in [tool.terrarium] \
+                                 or pin {name}"
+                        ),
+                        None => format!("no version of {name} on the index satisfies it"),
+                    },
+                },
+            }
+        })?;
         let sha256 = wheel_file.sha256.ok_or_else(|| Error::Unresolvable {
             requirement: describe(),
             message: format!("the index gives no sha256 for {}", wheel_file.filename),
@@ -206,7 +237,7 @@ pub fn resolve(
     Ok(new_pins)
 }
 
-fn version_of(filename: &str) -> Option<Version> {
+pub(crate) fn version_of(filename: &str) -> Option<Version> {
     let raw = if filename.ends_with(".whl") {
         WheelName::from_str(filename).ok()?.version
     } else {
@@ -221,6 +252,14 @@ fn version_of(filename: &str) -> Option<Version> {
 /// The highest acceptable version with a wheel for the target, and that wheel; with `sdists`,
 /// the highest acceptable version with a wheel or else a source distribution (`.tar.gz`
 /// preferred to `.zip`).
+/// `==1.2.3` (or `===`): the requirement names one release.
+fn is_exact(specifiers: &VersionSpecifiers) -> bool {
+    use pep508_rs::pep440_rs::Operator;
+    specifiers
+        .iter()
+        .any(|s| matches!(s.operator(), Operator::Equal | Operator::ExactEqual))
+}
+
 fn pick<'a>(
     files: &'a [IndexFile],
     specifiers: &VersionSpecifiers,
@@ -315,6 +354,7 @@ mod tests {
                 size: Some(bytes.len() as u64),
                 requires_python: None,
                 yanked: false,
+                upload_time: None,
             };
             index.remember(name, 0, &[file]).unwrap();
         }
@@ -379,6 +419,55 @@ mod tests {
         assert!(err.to_string().contains("pywin32"), "{err}");
     }
 
+    #[test]
+    fn exclude_newer_dates_what_is_not_pinned_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let index = Index::new(
+            Fetcher::new(cache.clone(), true).unwrap(),
+            "http://127.0.0.1:9",
+        );
+        let files: Vec<IndexFile> = [
+            ("1.0", "2021-03-01T00:00:00Z"),
+            ("2.0", "2023-03-01T00:00:00Z"),
+        ]
+        .iter()
+        .map(|(version, uploaded)| {
+            let bytes = wheel("dep", &[]);
+            let filename = format!("dep-{version}-py3-none-any.whl");
+            IndexFile {
+                url: format!("http://127.0.0.1:9/{filename}"),
+                filename,
+                sha256: Some(cache.put_bytes(&bytes).unwrap()),
+                size: Some(bytes.len() as u64),
+                requires_python: None,
+                yanked: false,
+                upload_time: Some(uploaded.parse().unwrap()),
+            }
+        })
+        .collect();
+        index.remember("dep", 0, &files).unwrap();
+        let version = |index: &Index, text: &str| {
+            let pins = resolve(
+                requirements(&[text]),
+                &[],
+                &Target::bookworm(),
+                index,
+                &NoProgress,
+                &NoBuilds,
+            )?;
+            Ok::<_, Error>(pins[0].version.clone())
+        };
+        assert_eq!(version(&index, "dep").unwrap(), "2.0");
+        let dated = index
+            .clone()
+            .with_exclude_newer(Some("2022-01-01T00:00:00Z".parse().unwrap()));
+        assert_eq!(version(&dated, "dep>=0.5").unwrap(), "1.0");
+        assert_eq!(version(&dated, "dep==2.0").unwrap(), "2.0");
+        let err = version(&dated, "dep>1.0").unwrap_err().to_string();
+        assert!(err.contains("exclude-newer"), "{err}");
+    }
+
     /// Builds every sdist into the wheel of the same name stored in the cache.
     struct CachedBuilds {
         cache: Cache,
@@ -399,6 +488,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let index = offline_index(dir.path(), &[("dep-a", &[])]);
         let sdist = IndexFile {
+            upload_time: None,
             filename: "only-source-1.0.tar.gz".into(),
             url: "http://127.0.0.1:9/only-source-1.0.tar.gz".into(),
             sha256: Some(terrarium_image::Digest::of(b"sdist")),

@@ -60,6 +60,7 @@ fn plan_json_is_the_documented_schema() {
         keys,
         [
             "python",
+            "exclude-newer",
             "base",
             "runtime",
             "dependencies",
@@ -373,4 +374,124 @@ fn closed_stdout_is_not_a_panic() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(output.status.success(), "{stderr}");
+}
+
+/// `git` in `dir` with fixed identities and `date` as both author and commit date.
+fn git_at(dir: &std::path::Path, date: &str, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_DATE", date)
+        .env("GIT_COMMITTER_DATE", date)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+        .status()
+        .expect("git");
+    assert!(status.success(), "git {args:?}");
+}
+
+#[test]
+fn unpinned_requirements_are_dated_by_the_commit_that_last_changed_them() {
+    let dir = fixture("flask-2023-pins");
+    git_at(dir.path(), "2023-06-15T12:00:00Z", &["init", "-q"]);
+    git_at(dir.path(), "2023-06-15T12:00:00Z", &["add", "."]);
+    git_at(
+        dir.path(),
+        "2023-06-15T12:00:00Z",
+        &["commit", "-qm", "pins"],
+    );
+    // A later commit that leaves the requirements alone doesn't move the era.
+    std::fs::write(dir.path().join("NOTES.md"), "later\n").unwrap();
+    git_at(dir.path(), "2026-01-01T12:00:00Z", &["add", "."]);
+    git_at(
+        dir.path(),
+        "2026-01-01T12:00:00Z",
+        &["commit", "-qm", "notes"],
+    );
+    terrarium()
+        .arg("plan")
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "exclude-newer: 2023-06-15T12:00:00Z\n    the dependencies were last changed then",
+        ))
+        .stdout(predicate::str::contains("python: 3.11"));
+    terrarium().arg("init").arg(dir.path()).assert().success();
+    let dockerfile = std::fs::read_to_string(dir.path().join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("uv pip install --system --prefix /install --exclude-newer 2023-06-15T12:00:00Z -r requirements.txt"),
+        "{dockerfile}"
+    );
+}
+
+#[test]
+fn the_python_the_lock_records_is_kept_while_allowed() {
+    let dir = fixture("flask-requirements");
+    terrarium()
+        .arg("plan")
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("python: 3.13"));
+    std::fs::write(
+        dir.path().join("terrarium.lock"),
+        "version = 1\npython = \"3.11\"\n",
+    )
+    .unwrap();
+    terrarium()
+        .arg("plan")
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "python: 3.11\n    the Python the last build chose (terrarium.lock)",
+        ));
+}
+
+#[test]
+fn pins_without_wheels_for_any_python_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("pyproject.toml"),
+        "[project]\nname = \"old\"\nversion = \"1\"\ndependencies = [\"oldbin\", \"flask\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("app.py"),
+        "from flask import Flask\napp = Flask(__name__)\n",
+    )
+    .unwrap();
+    let wheel = |tag: &str| {
+        format!(
+            "    {{ url = \"https://files.example.invalid/oldbin-1.0-{tag}-{tag}-manylinux2014_x86_64.whl\", hash = \"sha256:{}\" }},\n",
+            "a".repeat(64)
+        )
+    };
+    std::fs::write(
+        root.join("uv.lock"),
+        format!(
+            "version = 1\nrevision = 3\n\n[[package]]\nname = \"oldbin\"\nversion = \"1.0\"\nsource = {{ registry = \"https://pypi.org/simple\" }}\nwheels = [\n{}{}]\n\n[[package]]\nname = \"flask\"\nversion = \"3.1.2\"\nsource = {{ registry = \"https://pypi.org/simple\" }}\nwheels = [\n    {{ url = \"https://files.example.invalid/flask-3.1.2-py3-none-any.whl\", hash = \"sha256:{}\" }},\n]\n",
+            wheel("cp37"),
+            wheel("cp38"),
+            "b".repeat(64)
+        ),
+    )
+    .unwrap();
+    terrarium()
+        .arg("plan")
+        .arg(root)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no Python release has wheels for every package the project pins",
+        ))
+        .stderr(predicate::str::contains(
+            "CPython 3.13: oldbin 1.0 (uv.lock) has wheels for CPython 3.7–3.8 only",
+        ))
+        .stderr(predicate::str::contains("CPython 3.11: oldbin 1.0"));
 }

@@ -27,7 +27,7 @@ struct Case {
     edit_to: &'static str,
 }
 
-const CASES: [Case; 10] = [
+const CASES: [Case; 11] = [
     Case {
         name: "django-hashes",
         port: 8000,
@@ -51,6 +51,14 @@ const CASES: [Case; 10] = [
         edit_file: "service/api.py",
         edit_from: "hello from weather",
         edit_to: "edited from weather",
+    },
+    Case {
+        name: "flask-2023-pins",
+        port: 8000,
+        health: "/health",
+        edit_file: "app.py",
+        edit_from: "hello from 2023",
+        edit_to: "edited in 2023",
     },
     Case {
         name: "flask-factory-uv",
@@ -355,6 +363,17 @@ fn production(name: &str) {
             let note = http("GET", host, &format!("/notes/{id}"), None).expect("get");
             assert!(note.body.contains("buy coffee"), "{}", note.body);
         }
+        "flask-2023-pins" => {
+            // Resolved as of the pins' era: Werkzeug 2 (3 breaks Flask 2.0), a setuptools with
+            // pkg_resources (gunicorn 20 imports it), on the Python psycopg2-binary has wheels for.
+            let index = http("GET", host, "/", None).expect("index");
+            assert!(
+                index.body.contains("\"werkzeug\":\"2.")
+                    && index.body.contains("\"psycopg2\":\"2.9.6\""),
+                "{}",
+                index.body
+            );
+        }
         "src-package" => {
             let version = docker(&["run", "--rm", &image.tag, "inventory", "--version"]);
             assert_eq!(version, "inventory 1.2.0");
@@ -453,6 +472,7 @@ fixture_tests! {
     django_hashes => "django-hashes",
     fastapi_poetry => "fastapi-poetry",
     fastapi_pylock => "fastapi-pylock",
+    flask_2023_pins => "flask-2023-pins",
     flask_factory_uv => "flask-factory-uv",
     flask_requirements => "flask-requirements",
     notes_volume => "notes-volume",

@@ -126,12 +126,13 @@ fn default_tag(name: &str) -> Result<ImageRef, terrarium_image::Error> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let project = terrarium_project::detect(&args.dir)?;
-    let plan = terrarium_plan::plan(
+    let plan = super::plan_project(
         &project,
         &terrarium_plan::PlanOptions {
             distro: args.distro,
             ..terrarium_plan::PlanOptions::default()
         },
+        args.offline,
     )?;
     let mut options = BuildOptions::from_env()?;
     options.offline = args.offline;

@@ -92,7 +92,25 @@ pub fn load_plan(
     options: &terrarium_plan::PlanOptions,
 ) -> anyhow::Result<terrarium_plan::Plan> {
     let project = terrarium_project::detect(dir)?;
-    Ok(terrarium_plan::plan(&project, options)?)
+    plan_project(&project, options, false)
+}
+
+/// Plan `project`, first asking the package index about the releases it pins exactly when
+/// the plan needs that (their wheels rule Pythons out, their upload times date the project).
+/// The index is best effort: unreachable, the plan decides without it.
+pub fn plan_project(
+    project: &terrarium_project::Project,
+    options: &terrarium_plan::PlanOptions,
+    offline: bool,
+) -> anyhow::Result<terrarium_plan::Plan> {
+    let mut options = options.clone();
+    if terrarium_build::needs_pinned_releases(project)
+        && let Ok(mut build) = terrarium_build::BuildOptions::from_env()
+    {
+        build.offline = offline;
+        options.pinned = terrarium_build::pinned_releases(project, &build);
+    }
+    Ok(terrarium_plan::plan(project, &options)?)
 }
 
 /// A usage mistake the user has to fix (exit code 2), with what to do.

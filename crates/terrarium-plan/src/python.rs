@@ -1,0 +1,508 @@
+//! The Python decision: which CPython feature release the image runs, from the configuration,
+//! the project's constraints, the wheels its locked or pinned packages publish, the Python the
+//! last build chose, and the project's era. Also the era itself (`exclude-newer`) and the
+//! Debian release the chosen Python comes from.
+
+use std::collections::BTreeSet;
+
+use terrarium_debian::Distro;
+use terrarium_project::{Group, PackageName, Project, Source};
+
+use crate::decide::{PlanOptions, shown};
+use crate::tools::{KnownPython, PYTHONS};
+use crate::{Decision, Origin, PlanError, PythonVersion};
+
+/// What the package index says about a release the project pins exactly (`flask==2.0.1` in a
+/// requirements file without hashes). Gathered before planning, since the plan reads no
+/// network: the wheel file names tell which Pythons the release supports before anything is
+/// downloaded, the upload time tells the project's era.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedRelease {
+    /// The distribution.
+    pub name: PackageName,
+    /// The pinned version.
+    pub version: String,
+    /// Where the pin is written.
+    pub source: Source,
+    /// The file names of the release's wheels (every platform).
+    pub wheels: Vec<String>,
+    /// The release has a source distribution (it can be built where no wheel fits).
+    pub has_sdist: bool,
+    /// When its newest file was uploaded (PEP 700), when the index says.
+    pub uploaded: Option<jiff::Timestamp>,
+}
+
+/// Which Pythons one package's binary wheels serve.
+#[derive(Debug, Clone)]
+struct WheelSupport {
+    /// `psycopg2-binary 2.9.6`.
+    what: String,
+    /// Where it is pinned or locked.
+    source: Source,
+    /// Feature releases with a Linux x86-64 wheel.
+    pythons: BTreeSet<(u64, u64)>,
+    /// A source distribution exists, so other Pythons can build it.
+    buildable: bool,
+}
+
+impl WheelSupport {
+    /// `psycopg2-binary 2.9.6 (requirements.txt:3) has wheels for CPython 3.7–3.11 only`.
+    fn describe(&self) -> String {
+        let versions: Vec<String> = self
+            .pythons
+            .iter()
+            .map(|(major, minor)| format!("{major}.{minor}"))
+            .collect();
+        let range = match (versions.first(), versions.last()) {
+            (Some(first), Some(last)) if first != last => format!("{first}–{last}"),
+            (Some(only), _) => only.clone(),
+            _ => "no Linux x86-64 Python".into(),
+        };
+        format!(
+            "{} ({}) has wheels for CPython {range} only",
+            self.what, self.source
+        )
+    }
+}
+
+/// The Pythons a release's wheels serve on Linux x86-64: `None` when a pure-Python wheel
+/// serves them all.
+fn wheel_pythons<'a>(filenames: impl IntoIterator<Item = &'a str>) -> Option<BTreeSet<(u64, u64)>> {
+    let mut pythons = BTreeSet::new();
+    for name in filenames {
+        let parts: Vec<&str> = name.trim_end_matches(".whl").split('-').collect();
+        if parts.len() < 5 {
+            continue;
+        }
+        let n = parts.len();
+        let (python_tag, abi_tag, platform_tag) = (parts[n - 3], parts[n - 2], parts[n - 1]);
+        let linux = platform_tag.split('.').any(|p| {
+            p == "any"
+                || (p.ends_with("x86_64") && (p.contains("manylinux") || p == "linux_x86_64"))
+        });
+        if !linux {
+            continue;
+        }
+        for tag in python_tag.split('.') {
+            let minor = tag
+                .strip_prefix("cp")
+                .and_then(|v| v.get(1..))
+                .and_then(|m| m.parse::<u64>().ok());
+            match minor {
+                // A free-threaded build's wheel: not the interpreter terrarium runs.
+                Some(_) if abi_tag.ends_with('t') => {}
+                Some(minor) if abi_tag == "abi3" => pythons.extend(
+                    PYTHONS
+                        .iter()
+                        .filter(|k| k.minor >= minor)
+                        .map(|k| (k.major, k.minor)),
+                ),
+                Some(minor) => {
+                    pythons.insert((3, minor));
+                }
+                // `py3`, `py2.py3`: any CPython 3.
+                None if tag.starts_with("py3") || tag.starts_with("py2") => return None,
+                None => {}
+            }
+        }
+    }
+    Some(pythons)
+}
+
+/// Binary packages of the lock and of the index's pinned releases, with the Pythons they serve.
+fn wheel_supports(project: &Project, options: &PlanOptions) -> Vec<WheelSupport> {
+    let mut supports = Vec::new();
+    if let Some(lock) = project.dependencies.lock() {
+        for package in lock.packages.iter().filter(|p| p.group == Group::Main) {
+            let filenames: Vec<&str> = package
+                .artifacts
+                .iter()
+                .filter_map(|a| a.filename.as_deref())
+                .collect();
+            if !filenames.iter().any(|f| f.ends_with(".whl")) {
+                continue; // file names unknown, or only a source distribution
+            }
+            if let Some(pythons) = wheel_pythons(filenames.iter().copied()) {
+                supports.push(WheelSupport {
+                    what: format!("{} {}", package.name, package.version),
+                    source: Source::file(&lock.path),
+                    pythons,
+                    buildable: filenames.iter().any(|f| !f.ends_with(".whl")),
+                });
+            }
+        }
+    }
+    for pin in &options.pinned {
+        if pin.wheels.is_empty() {
+            continue;
+        }
+        if let Some(pythons) = wheel_pythons(pin.wheels.iter().map(String::as_str)) {
+            supports.push(WheelSupport {
+                what: format!("{} {}", pin.name, pin.version),
+                source: pin.source.clone(),
+                pythons,
+                buildable: pin.has_sdist,
+            });
+        }
+    }
+    supports
+}
+
+/// The moment requirements the project does not pin are resolved as of: `exclude-newer` in
+/// the configuration, else the last commit that changed the dependency declarations, else the
+/// newest upload among the releases it pins. `None` when everything is locked or nothing tells.
+pub(crate) fn decide_exclude_newer(
+    project: &Project,
+    options: &PlanOptions,
+) -> Decision<Option<jiff::Timestamp>> {
+    if !project.dependencies.has_unpinned() {
+        return Decision::new(
+            None,
+            Origin::Detected,
+            "the lock pins every dependency",
+            vec![],
+        );
+    }
+    if let Some(cutoff) = &project.config.exclude_newer {
+        return Decision::new(
+            Some(cutoff.value),
+            Origin::Config,
+            "set in the configuration: requirements the project does not pin are resolved as \
+             of then",
+            vec![cutoff.source.clone()],
+        );
+    }
+    let newest_pin = options
+        .pinned
+        .iter()
+        .filter_map(|pin| pin.uploaded.map(|moment| (moment, pin)))
+        .max_by_key(|(moment, _)| *moment);
+    match (&project.dependencies_changed, newest_pin) {
+        (Some(changed), pin) if pin.is_none_or(|(moment, _)| moment <= changed.value) => {
+            Decision::new(
+                Some(changed.value),
+                Origin::Detected,
+                format!(
+                    "the dependencies were last changed then: what they don't pin is resolved \
+                     as of that day, so a {} project doesn't get today's releases",
+                    changed.value.strftime("%Y")
+                ),
+                vec![changed.source.clone()],
+            )
+        }
+        (_, Some((moment, pin))) => Decision::new(
+            Some(moment),
+            Origin::Detected,
+            format!(
+                "the newest release the project pins ({} {}) was uploaded then: what it doesn't \
+                 pin is resolved as of that moment",
+                pin.name, pin.version
+            ),
+            vec![pin.source.clone()],
+        ),
+        _ => Decision::new(
+            None,
+            Origin::Default,
+            "nothing dates the dependencies (no git history, no exact pins): what they don't \
+             pin is resolved as of today",
+            vec![],
+        ),
+    }
+}
+
+/// How well a Python serves the binary packages: every one has a wheel, or the missing ones
+/// can be built from source, or some can't be installed at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Fit {
+    Wheels,
+    Builds,
+    Fails,
+}
+
+fn fit(python: (u64, u64), supports: &[WheelSupport]) -> (Fit, Vec<&WheelSupport>) {
+    let missing: Vec<&WheelSupport> = supports
+        .iter()
+        .filter(|s| !s.pythons.contains(&python))
+        .collect();
+    let fit = if missing.is_empty() {
+        Fit::Wheels
+    } else if missing.iter().all(|s| s.buildable) {
+        Fit::Builds
+    } else {
+        Fit::Fails
+    };
+    (fit, missing)
+}
+
+fn parse_day(day: &str) -> Option<jiff::Timestamp> {
+    let date: jiff::civil::Date = day.parse().ok()?;
+    date.to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|z| z.timestamp())
+}
+
+/// Decide the Python when neither `--distro` nor the configuration fixes it.
+pub(crate) fn decide_python(
+    project: &Project,
+    options: &PlanOptions,
+    era: &Decision<Option<jiff::Timestamp>>,
+) -> Result<Decision<PythonVersion>, PlanError> {
+    if let Some(configured) = &project.config.python {
+        let (major, minor) = configured.value.split_once('.').unwrap_or(("3", "13"));
+        return Ok(Decision::new(
+            PythonVersion {
+                major: major.parse().unwrap_or(3),
+                minor: minor.parse().unwrap_or(13),
+            },
+            Origin::Config,
+            "set in the configuration",
+            vec![configured.source.clone()],
+        ));
+    }
+    // Releases both back ends provide (a Debian runtime for `terrarium build`, an official
+    // image for the Dockerfile) come first, so the two build the same Python.
+    let mut candidates: Vec<&KnownPython> = PYTHONS.iter().collect();
+    candidates.sort_by_key(|k| Distro::for_python(k.major, k.minor).is_none());
+    let mut sources = Vec::new();
+    for constraint in &project.python {
+        let before = candidates.clone();
+        candidates.retain(|k| constraint.value.allows(k.major, k.minor));
+        sources.push(constraint.source.clone());
+        if candidates.is_empty() {
+            return Err(PlanError::NoPython {
+                constraint: constraint.value.specifiers.clone(),
+                location: Source {
+                    file: shown(project, &constraint.source.file),
+                    line: constraint.source.line,
+                },
+                known: before
+                    .iter()
+                    .map(|k| format!("{}.{}", k.major, k.minor))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    let constrained = !project.python.is_empty();
+    let mut reasons = vec![if constrained {
+        let written: Vec<String> = project
+            .python
+            .iter()
+            .map(|c| format!("{} ({})", c.value.specifiers, c.source))
+            .collect();
+        format!(
+            "the preferred supported release allowed by {} (a release a Debian runtime ships \
+             first, so `terrarium build` and the Dockerfile run the same Python)",
+            written.join(" and ")
+        )
+    } else {
+        "nothing in the project constrains it".to_string()
+    }];
+
+    // The wheels the binary packages publish rule Pythons out before anything is downloaded.
+    let supports = wheel_supports(project, options);
+    let fits: Vec<(Fit, Vec<&WheelSupport>)> = candidates
+        .iter()
+        .map(|k| fit((k.major, k.minor), &supports))
+        .collect();
+    let best = fits.iter().map(|(f, _)| *f).min().unwrap_or(Fit::Wheels);
+    if best == Fit::Fails {
+        let lines: Vec<String> = candidates
+            .iter()
+            .zip(&fits)
+            .filter(|(k, _)| Distro::for_python(k.major, k.minor).is_some())
+            .map(|(k, (_, missing))| {
+                let named: Vec<String> = missing.iter().take(3).map(|s| s.describe()).collect();
+                let more = missing.len().saturating_sub(3);
+                format!(
+                    "  CPython {}.{}: {}{}",
+                    k.major,
+                    k.minor,
+                    named.join("; "),
+                    if more > 0 {
+                        format!("; and {more} more")
+                    } else {
+                        String::new()
+                    }
+                )
+            })
+            .collect();
+        return Err(PlanError::NoWheels {
+            pythons: lines.join("\n"),
+        });
+    }
+    let first_missing: Vec<&WheelSupport> = fits
+        .iter()
+        .find(|(f, _)| *f != Fit::Wheels)
+        .map(|(_, missing)| missing.clone())
+        .unwrap_or_default();
+    let before = candidates.len();
+    let mut kept = Vec::new();
+    for (k, (f, _)) in candidates.iter().zip(&fits) {
+        if *f == best {
+            kept.push(*k);
+        }
+    }
+    candidates = kept;
+    if candidates.len() < before {
+        let named: Vec<String> = first_missing.iter().take(3).map(|s| s.describe()).collect();
+        if best == Fit::Wheels && !named.is_empty() {
+            reasons.push(format!("ruled out by the wheels: {}", named.join("; ")));
+        }
+        sources.extend(first_missing.iter().take(3).map(|s| s.source.clone()));
+    }
+    if best == Fit::Builds {
+        let all_missing = fit((candidates[0].major, candidates[0].minor), &supports).1;
+        let named: Vec<String> = all_missing.iter().map(|s| s.what.clone()).collect();
+        reasons.push(format!(
+            "no release has wheels for every binary package: {} will be built from source",
+            named.join(", ")
+        ));
+    }
+
+    // The choice of the last build sticks while it is still allowed.
+    if let Some(locked) = &project.locked_python
+        && let Some(k) = candidates
+            .iter()
+            .find(|k| format!("{}.{}", k.major, k.minor) == locked.value)
+    {
+        sources.push(locked.source.clone());
+        return Ok(Decision::new(
+            PythonVersion {
+                major: k.major,
+                minor: k.minor,
+            },
+            Origin::Detected,
+            "the Python the last build chose (terrarium.lock), still allowed: kept so builds \
+             don't flip",
+            sources,
+        ));
+    }
+
+    // A project from before a release never ran on it: prefer the newest one of its era.
+    if let Some(moment) = era.value {
+        let debian_first = |k: &KnownPython| Distro::for_python(k.major, k.minor).is_none();
+        let after = |k: &KnownPython| parse_day(k.released).is_none_or(|day| day > moment);
+        let mut ordered = candidates.clone();
+        ordered.sort_by_key(|k| {
+            (
+                debian_first(k),
+                after(k),
+                // Among releases of its time the preference order stands; among later ones
+                // the oldest is closest to what the project knew.
+                if after(k) { k.minor } else { 0 },
+            )
+        });
+        if ordered[0] != candidates[0] {
+            let later = candidates[0];
+            reasons.push(format!(
+                "the dependencies date from {} (exclude-newer), before CPython {}.{} came out \
+                 ({}): the newest release of their time a Debian runtime ships",
+                moment.strftime("%Y-%m-%d"),
+                later.major,
+                later.minor,
+                later.released
+            ));
+            sources.extend(era.sources.iter().cloned());
+        }
+        candidates = ordered;
+    }
+    let chosen = candidates[0];
+    if reasons.len() == 1 && !constrained {
+        reasons[0].push_str(": the newest mature CPython release");
+    }
+    Ok(Decision::new(
+        PythonVersion {
+            major: chosen.major,
+            minor: chosen.minor,
+        },
+        if constrained || reasons.len() > 1 {
+            Origin::Detected
+        } else {
+            Origin::Default
+        },
+        reasons.join("; "),
+        sources,
+    ))
+}
+
+/// The Python of `--distro`: its CPython, when the project's constraints allow it.
+pub(crate) fn python_of_distro(
+    project: &Project,
+    distro: Distro,
+) -> Result<Decision<PythonVersion>, PlanError> {
+    let (major, minor) = distro.python();
+    if !project.python.iter().all(|c| c.value.allows(major, minor)) {
+        return Err(PlanError::DistroMismatch {
+            distro: distro.codename().to_owned(),
+            python: distro.python_version().to_owned(),
+            constraint: project
+                .python
+                .iter()
+                .map(|c| format!("{} ({})", c.value.specifiers, c.source))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok(Decision::new(
+        PythonVersion { major, minor },
+        Origin::Config,
+        format!("--distro {distro}: Debian {distro} ships CPython {major}.{minor}"),
+        project.python.iter().map(|c| c.source.clone()).collect(),
+    ))
+}
+
+/// The Debian release `terrarium build` takes the planned Python from.
+pub(crate) fn decide_runtime(python: &Decision<PythonVersion>) -> Decision<Option<Distro>> {
+    let PythonVersion { major, minor } = python.value;
+    let origin = python.origin.clone();
+    match Distro::for_python(major, minor) {
+        Some(distro) => Decision::new(
+            Some(distro),
+            origin,
+            format!(
+                "Debian {distro} ships CPython {major}.{minor}: `terrarium build` assembles the \
+                 runtime from its signed packages"
+            ),
+            python.sources.clone(),
+        ),
+        None => {
+            let known = Distro::ALL
+                .iter()
+                .map(|d| format!("{d}: {}", d.python_version()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Decision::new(
+                None,
+                origin,
+                format!(
+                    "no Debian release terrarium builds on ships CPython {major}.{minor} \
+                     ({known}): `terrarium build` can't assemble its runtime; `terrarium init` \
+                     and `docker build` can, or set `python` to one of those"
+                ),
+                python.sources.clone(),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wheel_tags_give_pythons() {
+        let pythons = wheel_pythons([
+            "psycopg2_binary-2.9.6-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            "psycopg2_binary-2.9.6-cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            "psycopg2_binary-2.9.6-cp312-cp312-macosx_11_0_arm64.whl",
+            "psycopg2_binary-2.9.6-cp313-cp313t-manylinux_2_17_x86_64.whl",
+        ])
+        .unwrap();
+        assert_eq!(pythons, BTreeSet::from([(3, 10), (3, 11)]));
+        assert_eq!(wheel_pythons(["flask-2.0.1-py3-none-any.whl"]), None);
+        let abi3 =
+            wheel_pythons(["cryptography-41.0.0-cp37-abi3-manylinux_2_28_x86_64.whl"]).unwrap();
+        assert!(abi3.contains(&(3, 11)) && abi3.contains(&(3, 13)));
+    }
+}

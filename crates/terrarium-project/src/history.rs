@@ -1,0 +1,133 @@
+//! What earlier work says about the project: when its dependency declarations last changed
+//! (their era, for requirements it does not pin) and which Python the last `terrarium build`
+//! chose (so the next one does not flip).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::{Fact, Source};
+
+/// The commit time of the last commit that touched `files` (relative to `root`), asked of
+/// `git` when `root` is inside a work tree. Anything missing (no repository, no git, a file
+/// never committed) gives `None`: the era then comes from elsewhere.
+pub(crate) fn last_change(root: &Path, files: &[PathBuf]) -> Option<Fact<jiff::Timestamp>> {
+    if files.is_empty() || !inside_work_tree(root) {
+        return None;
+    }
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["log", "-1", "--format=%H %ct", "--"])
+        .args(files)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(output.stdout).ok()?;
+    let (commit, seconds) = text.trim().split_once(' ')?;
+    let moment = jiff::Timestamp::from_second(seconds.parse().ok()?).ok()?;
+    let short = commit.get(..12).unwrap_or(commit);
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    Some(Fact::new(
+        moment,
+        Source::file(format!("git commit {short} ({})", names.join(", "))),
+    ))
+}
+
+fn inside_work_tree(root: &Path) -> bool {
+    let Ok(start) = std::fs::canonicalize(root) else {
+        return false;
+    };
+    start.ancestors().any(|dir| dir.join(".git").exists())
+}
+
+/// The Python `terrarium.lock` records (`python = "3.11"`), written by the last build.
+pub(crate) fn locked_python(root: &Path) -> Option<Fact<String>> {
+    let file = Path::new("terrarium.lock");
+    let text = std::fs::read_to_string(root.join(file)).ok()?;
+    // Only the top-level key is read: the rest of the file belongs to the build.
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            break;
+        }
+        let Some(value) = line
+            .strip_prefix("python")
+            .map(str::trim_start)
+            .and_then(|rest| rest.strip_prefix('='))
+        else {
+            continue;
+        };
+        let value = value.trim().trim_matches('"');
+        let valid = value.split_once('.').is_some_and(|(major, minor)| {
+            major.parse::<u64>().is_ok() && minor.parse::<u64>().is_ok()
+        });
+        return valid.then(|| Fact::new(value.to_owned(), Source::line(file, index + 1)));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_locked_python_only_from_the_top() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("terrarium.lock"),
+            "# header\nversion = 1\npython = \"3.11\"\n\n[distro.bookworm]\n",
+        )
+        .unwrap();
+        let fact = locked_python(dir.path()).unwrap();
+        assert_eq!(fact.value, "3.11");
+        assert_eq!(fact.source.line, Some(3));
+        std::fs::write(
+            dir.path().join("terrarium.lock"),
+            "version = 1\n[distro.bookworm]\npython = \"3.11\"\n",
+        )
+        .unwrap();
+        assert!(locked_python(dir.path()).is_none());
+    }
+
+    #[test]
+    fn last_change_is_the_commit_time_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("requirements.txt"), "flask==2.0.1\n").unwrap();
+        std::fs::write(root.join("app.py"), "x = 1\n").unwrap();
+        let git = |args: &[&str], date: &str| {
+            let status = Command::new("git")
+                .arg("-C")
+                .arg(root)
+                .args(args)
+                .env("GIT_AUTHOR_DATE", date)
+                .env("GIT_COMMITTER_DATE", date)
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+                .status()
+                .unwrap();
+            assert!(status.success());
+        };
+        assert!(last_change(root, &[PathBuf::from("requirements.txt")]).is_none());
+        git(&["init", "-q"], "2021-06-01T10:00:00Z");
+        git(&["add", "."], "2021-06-01T10:00:00Z");
+        git(&["commit", "-qm", "one"], "2021-06-01T10:00:00Z");
+        std::fs::write(root.join("app.py"), "x = 2\n").unwrap();
+        git(&["commit", "-qam", "two"], "2023-01-01T10:00:00Z");
+        let fact = last_change(root, &[PathBuf::from("requirements.txt")]).unwrap();
+        assert_eq!(fact.value.to_string(), "2021-06-01T10:00:00Z");
+        assert!(
+            fact.source
+                .file
+                .display()
+                .to_string()
+                .starts_with("git commit ")
+        );
+    }
+}
