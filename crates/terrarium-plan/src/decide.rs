@@ -2,7 +2,7 @@
 
 use terrarium_project::{
     App, AppObject, DependencySource, Fact, Framework, Group, HealthcheckSetting, Interface,
-    ManifestFormat, PackageName, Project, Source,
+    ManifestFormat, PackageName, Project, Source, Write, WriteReason,
 };
 
 use terrarium_debian::Distro;
@@ -56,7 +56,7 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
     let app = pick_app(project, &mut unsettled);
     let port = decide_port(project, app.map(|a| &a.value));
     let (server, added_packages) = decide_server(project, app);
-    let command = decide_command(project, app, &server.value, port.value)?;
+    let command = decide_command(project, app, &server.value, port.value, &exclude_newer)?;
     let dev_command = decide_dev_command(project, app, &server.value, &command.value, port.value);
     let volumes = decide_volumes(project);
     let env = decide_env(project, &volumes.value, port.value);
@@ -661,6 +661,7 @@ fn decide_command(
     app: Option<&Fact<App>>,
     server: &Server,
     port: u16,
+    exclude_newer: &Decision<Option<jiff::Timestamp>>,
 ) -> Result<Decision<Vec<String>>, PlanError> {
     if let Some(command) = &project.config.command {
         return Ok(Decision::new(
@@ -686,7 +687,10 @@ fn decide_command(
             if let Some(worker) = worker_class {
                 argv.extend(strings(&["--worker-class", worker]));
             }
-            let control_socket = pinned_version(project, "gunicorn").is_some_and(|v| v >= (25, 1));
+            let control_socket = match pinned_version(project, "gunicorn") {
+                Some(version) => version >= (25, 1),
+                None => resolves_to_a_control_socket_gunicorn(project, exclude_newer.value),
+            };
             if control_socket {
                 argv.extend(strings(&["--control-socket", "/tmp/gunicorn.ctl"]));
             }
@@ -745,6 +749,44 @@ fn decide_command(
         format!("{why}; exec form so the server is PID 1 and gets SIGTERM (L19)"),
         source.into_iter().collect(),
     ))
+}
+
+/// When gunicorn 25.1, the first with a control socket (by default under `$HOME`, read-only
+/// in the image), was uploaded.
+const GUNICORN_CONTROL_SOCKET_SINCE: &str = "2026-02-13T11:09:57Z";
+
+/// Whether an unpinned gunicorn dependency resolves to a release with a control socket: the
+/// resolver takes the newest release its specifiers allow as of the project's era, so it
+/// does when nothing caps it below 25.1 and the era is later than that release.
+fn resolves_to_a_control_socket_gunicorn(
+    project: &Project,
+    exclude_newer: Option<jiff::Timestamp>,
+) -> bool {
+    if !project.depends_on("gunicorn") {
+        return false;
+    }
+    let specifiers = match &project.dependencies {
+        DependencySource::Requirements { file, .. } => file
+            .requirements
+            .iter()
+            .find(|r| r.name == PackageName::new("gunicorn"))
+            .map(|r| r.specifiers.clone()),
+        DependencySource::Unlocked { requirements, .. } => requirements
+            .iter()
+            .find(|r| {
+                let name: String = r
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+                    .collect();
+                PackageName::new(&name) == PackageName::new("gunicorn")
+            })
+            .cloned(),
+        _ => None,
+    };
+    let capped =
+        specifiers.is_some_and(|s| s.contains('<') || s.contains("~=") || s.contains("=="));
+    let since: Option<jiff::Timestamp> = GUNICORN_CONTROL_SOCKET_SINCE.parse().ok();
+    !capped && since.is_some_and(|since| exclude_newer.is_none_or(|era| era >= since))
 }
 
 /// The `(major, minor)` version of a package the project pins (in its lock or with `==`).
@@ -945,7 +987,8 @@ fn decide_volumes(project: &Project) -> Decision<Vec<Volume>> {
             vec![volumes.source.clone()],
         );
     }
-    if project.data_dirs.is_empty() {
+    let writes = writes_needing_volumes(project);
+    if project.data_dirs.is_empty() && writes.is_empty() {
         return Decision::new(
             Vec::new(),
             Origin::Default,
@@ -973,15 +1016,85 @@ fn decide_volumes(project: &Project) -> Decision<Vec<Volume>> {
             });
         }
     }
-    Decision::new(
-        volumes,
-        Origin::Detected,
-        format!(
+    let mut sentences = Vec::new();
+    if !reasons.is_empty() {
+        sentences.push(format!(
             "data directories named by {}: declared as volumes so data outlives the container (L09)",
             reasons.join(", ")
-        ),
-        project.data_dirs.iter().map(|d| d.source.clone()).collect(),
-    )
+        ));
+    }
+    let mut sources: Vec<Source> = project.data_dirs.iter().map(|d| d.source.clone()).collect();
+    if !writes.is_empty() {
+        let mut written = Vec::new();
+        for fact in &writes {
+            let (path, what) = match &fact.value {
+                Write::Dir { path, why } => (format!("{APP_ROOT}/{path}"), why.to_string()),
+                Write::Sqlite { setting, file } => (
+                    DATA_ROOT.to_owned(),
+                    format!("the SQLite database {file}, moved there with {setting}"),
+                ),
+            };
+            written.push(format!("{path} ({what}, {})", fact.source));
+            sources.push(fact.source.clone());
+            if !volumes.iter().any(|v: &Volume| v.path == path) {
+                volumes.push(Volume { path, env: None });
+            }
+        }
+        sentences.push(format!(
+            "the code writes under the project at run time: {}; the project is read-only in the \
+             image, so each is a volume owned by the service user (L09)",
+            written.join(", ")
+        ));
+    }
+    Decision::new(volumes, Origin::Detected, sentences.join("; "), sources)
+}
+
+/// Where the project itself lives in the image (the working directory).
+const APP_ROOT: &str = "/app";
+
+/// A setting that sends the project's logs to stdout instead of files (`LOG_TO_STDOUT`).
+fn log_switch(project: &Project) -> Option<&Fact<terrarium_project::EnvVar>> {
+    project.env.iter().find(|e| {
+        let name = e.value.name.to_ascii_uppercase();
+        name.contains("LOG") && name.contains("STDOUT")
+    })
+}
+
+/// The project's writes under its directory that need a volume: all but log directories when
+/// the project has a switch that sends its logs to stdout (set instead, L14).
+fn writes_needing_volumes(project: &Project) -> Vec<&Fact<Write>> {
+    let switch = log_switch(project).is_some();
+    project
+        .writes
+        .iter()
+        .filter(|fact| match &fact.value {
+            Write::Dir { path, why } => {
+                !(switch
+                    && (*why == WriteReason::LogFiles
+                        || (*why == WriteReason::Created && path.starts_with("log"))))
+            }
+            Write::Sqlite { .. } => true,
+        })
+        .collect()
+}
+
+/// Settings whose default terrarium replaces so the service works in its image: a SQLite URL
+/// under the project moves to the data volume, a logs-to-stdout switch is turned on.
+fn env_overrides(project: &Project) -> Vec<(String, String, Source)> {
+    let mut overrides = Vec::new();
+    for fact in &project.writes {
+        if let Write::Sqlite { setting, file } = &fact.value {
+            overrides.push((
+                setting.clone(),
+                format!("sqlite:///{DATA_ROOT}/{file}"),
+                fact.source.clone(),
+            ));
+        }
+    }
+    if let Some(switch) = log_switch(project) {
+        overrides.push((switch.value.name.clone(), "1".into(), switch.source.clone()));
+    }
+    overrides
 }
 
 /// Whether a setting's name says it holds a secret.
@@ -1046,11 +1159,17 @@ fn decide_env(project: &Project, volumes: &[Volume], port: u16) -> Decision<Vec<
         },
     ];
     let mut sources = Vec::new();
+    let overrides = env_overrides(project);
+    let mut overridden = Vec::new();
     for fact in &project.env {
         if MANAGED.contains(&fact.value.name.as_str()) {
             continue;
         }
         let mut default = fact.value.default.clone();
+        if let Some((_, value, source)) = overrides.iter().find(|o| o.0 == fact.value.name) {
+            default = Some(value.clone());
+            overridden.push(format!("{}={value} ({source})", fact.value.name));
+        }
         if let Some(volume) = volumes
             .iter()
             .find(|v| v.env.as_deref() == Some(fact.value.name.as_str()))
@@ -1069,6 +1188,18 @@ fn decide_env(project: &Project, volumes: &[Volume], port: u16) -> Decision<Vec<
             required,
         });
         sources.push(fact.source.clone());
+    }
+    // An overridden setting the scan didn't see read (an `or` fallback) is added.
+    for (name, value, source) in &overrides {
+        if !env.iter().any(|e| &e.name == name) {
+            env.push(EnvSetting {
+                name: name.clone(),
+                default: Some(value.clone()),
+                secret: false,
+                required: false,
+            });
+            overridden.push(format!("{name}={value} ({source})"));
+        }
     }
     if let Some(configured) = &project.config.env {
         for (name, value) in &configured.value {
@@ -1098,6 +1229,13 @@ fn decide_env(project: &Project, volumes: &[Volume], port: u16) -> Decision<Vec<
         "PORT and WEB_CONCURRENCY for the server, and the {} settings the code reads, with the defaults it falls back to (L10)",
         env.len() - 2
     );
+    if !overridden.is_empty() {
+        reason.push_str(&format!(
+            "; {}: so the service writes to its volume and logs to stdout, not into the \
+             read-only project (L09, L14)",
+            overridden.join(", ")
+        ));
+    }
     if !secrets.is_empty() {
         reason.push_str(&format!(
             "; {} look like secrets (by name, or a default that carries credentials) and are \

@@ -167,6 +167,8 @@ pub(crate) struct Scan {
     pub ports: Vec<Fact<u16>>,
     pub env: Vec<Fact<EnvVar>>,
     pub health_routes: Vec<Fact<String>>,
+    /// Where the code writes under the project.
+    pub writes: Vec<Fact<crate::Write>>,
 }
 
 /// The project's own Python files, relative to the root, sorted. Tests, virtualenvs, hidden
@@ -295,6 +297,7 @@ pub(crate) fn scan(root: &Path, files: &[PathBuf]) -> Result<Scan, DetectError> 
             }
         };
         scan_file(rel, &text, &mut scan, &mut routes);
+        crate::writes::scan_file(root, rel, &text, &mut scan.writes);
     }
     routes.sort_by_key(|r| {
         HEALTH_PATHS

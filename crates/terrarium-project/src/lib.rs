@@ -14,6 +14,7 @@ mod lock;
 mod manifest;
 mod requirements;
 mod system;
+mod writes;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -28,6 +29,7 @@ pub use lock::{Artifact, Group, Hash, Lock, LockFormat, LockedPackage};
 pub use manifest::{ConsoleScript, DependencySource, ManifestFormat, Package, PythonConstraint};
 pub use requirements::{RequirementLine, RequirementsFile};
 pub use system::{Gateway, Job, Postgres, Route, System, SystemService, detect_system};
+pub use writes::{Write, WriteReason};
 
 /// Where a fact was found: a file relative to the project root, and the line when known.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -167,6 +169,8 @@ pub struct Project {
     pub dependencies_changed: Option<Fact<jiff::Timestamp>>,
     /// The Python (`3.11`) `terrarium.lock` records from the last build.
     pub locked_python: Option<Fact<String>>,
+    /// Where the code writes under the project directory at run time.
+    pub writes: Vec<Fact<Write>>,
 }
 
 impl Project {
@@ -257,6 +261,7 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
         ports,
         env,
         health_routes: scan.health_routes,
+        writes: scan.writes,
         data_dirs,
         config,
         dockerignore,

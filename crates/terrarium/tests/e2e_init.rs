@@ -27,7 +27,7 @@ struct Case {
     edit_to: &'static str,
 }
 
-const CASES: [Case; 11] = [
+const CASES: [Case; 13] = [
     Case {
         name: "django-hashes",
         port: 8000,
@@ -67,6 +67,22 @@ const CASES: [Case; 11] = [
         edit_file: "quotes/__init__.py",
         edit_from: "hello from quotes",
         edit_to: "edited from quotes",
+    },
+    Case {
+        name: "flask-instance",
+        port: 8000,
+        health: "/health",
+        edit_file: "guestbook/__init__.py",
+        edit_from: "hello from the guestbook",
+        edit_to: "edited guestbook",
+    },
+    Case {
+        name: "flask-logs-sqlite",
+        port: 8000,
+        health: "/health",
+        edit_file: "board/__init__.py",
+        edit_from: "hello from the board",
+        edit_to: "edited board",
     },
     Case {
         name: "flask-requirements",
@@ -374,6 +390,35 @@ fn production(name: &str) {
                 index.body
             );
         }
+        "flask-instance" => {
+            // The factory creates the instance folder and keeps SQLite there: a volume.
+            let created = http("POST", host, "/entries", Some(r#"{"name": "ada"}"#)).expect("post");
+            assert_eq!(
+                created.status,
+                201,
+                "{}\n{}",
+                created.body,
+                container.logs()
+            );
+            let listed = http("GET", host, "/entries", None).expect("get");
+            assert!(listed.body.contains("ada"), "{}", listed.body);
+        }
+        "flask-logs-sqlite" => {
+            // DATABASE_URL points into the /data volume and LOG_TO_STDOUT sends logs to stdout.
+            let created = http("POST", host, "/messages", Some(r#"{"text": "hi"}"#)).expect("post");
+            assert_eq!(
+                created.status,
+                201,
+                "{}\n{}",
+                created.body,
+                container.logs()
+            );
+            assert!(
+                container.logs().contains("board startup"),
+                "the app's log reaches docker logs:\n{}",
+                container.logs()
+            );
+        }
         "src-package" => {
             let version = docker(&["run", "--rm", &image.tag, "inventory", "--version"]);
             assert_eq!(version, "inventory 1.2.0");
@@ -474,6 +519,8 @@ fixture_tests! {
     fastapi_pylock => "fastapi-pylock",
     flask_2023_pins => "flask-2023-pins",
     flask_factory_uv => "flask-factory-uv",
+    flask_instance => "flask-instance",
+    flask_logs_sqlite => "flask-logs-sqlite",
     flask_requirements => "flask-requirements",
     notes_volume => "notes-volume",
     quart_hypercorn => "quart-hypercorn",

@@ -71,7 +71,7 @@ pub fn pip_install(cmd: &Command) -> Option<(bool, &[Word])> {
     (rest[sub].text == "install").then(|| (is_uv, &rest[sub + 1..]))
 }
 
-const PIP_VALUE_OPTIONS: [&str; 30] = [
+const PIP_VALUE_OPTIONS: [&str; 36] = [
     "-r",
     "--requirement",
     "-c",
@@ -102,6 +102,13 @@ const PIP_VALUE_OPTIONS: [&str; 30] = [
     "--report",
     "--log",
     "--progress-bar",
+    // uv pip's own
+    "--exclude-newer",
+    "--exclude-newer-package",
+    "--resolution",
+    "--prerelease",
+    "--index-strategy",
+    "--keyring-provider",
 ];
 
 /// The package arguments of a `pip install` (words that are not options or option values).

@@ -325,6 +325,15 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
             false,
         ),
         (
+            "unpinned-pip",
+            "Dockerfile",
+            edit(
+                "RUN pip",
+                "RUN uv pip install --system --exclude-newer 2023-04-03T11:36:39Z -r requirements.txt",
+            ),
+            false,
+        ),
+        (
             "pip-cache",
             "Dockerfile",
             d(

@@ -1,0 +1,244 @@
+//! Where the code writes under the project directory at run time: Flask's instance folder,
+//! directories it creates (`os.makedirs("logs")`), log files beside the code, a SQLite database
+//! named relative to the project. In an image the project is read-only and owned by root, so
+//! each needs a volume, or the setting that moves it (L09).
+//!
+//! Like the rest of detection this is a line-oriented scan of the idioms frameworks document,
+//! not a Python parser.
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::{Fact, Source};
+
+/// Something the code writes under the project directory.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Write {
+    /// A directory (relative to the project root) the code writes files into.
+    Dir {
+        /// The directory, relative to the project root (`instance`, `logs`).
+        path: String,
+        /// Why it is written: what the scan recognised.
+        why: WriteReason,
+    },
+    /// A SQLite database under the project, at the default of a setting that can move it.
+    Sqlite {
+        /// The setting read for the database URL (`DATABASE_URL`).
+        setting: String,
+        /// The database's file name (`app.db`).
+        file: String,
+    },
+}
+
+/// What made the scan decide that a directory is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteReason {
+    /// Flask's instance folder (`instance_relative_config=True`, `app.instance_path`).
+    FlaskInstance,
+    /// The code creates it (`os.makedirs`, `os.mkdir`, `Path(…).mkdir`).
+    Created,
+    /// A logging file handler writes there.
+    LogFiles,
+}
+
+impl std::fmt::Display for WriteReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WriteReason::FlaskInstance => "Flask's instance folder",
+            WriteReason::Created => "created by the code",
+            WriteReason::LogFiles => "log files",
+        })
+    }
+}
+
+static INSTANCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"instance_relative_config\s*=\s*True|\.instance_path\b").expect("static regex")
+});
+static MKDIR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?:os\.(?:mkdir|makedirs)\(\s*|Path\(\s*)(?:f?['"])([A-Za-z0-9_][A-Za-z0-9_./-]*)['"]\s*(?:\)\.mkdir|[,)])"#,
+    )
+    .expect("static regex")
+});
+static LOG_FILE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"FileHandler\(\s*['"]([A-Za-z0-9_][A-Za-z0-9_.-]*)/[^'"/]+['"]"#)
+        .expect("static regex")
+});
+static SQLITE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"['"]sqlite:///([^/'"][^'"]*)?['"]"#).expect("static regex"));
+static DB_FILE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"['"]([A-Za-z0-9_.-]+\.(?:db|sqlite3?))['"]"#).expect("static regex")
+});
+static SETTING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?:environ\.get|getenv|environ\[|env\.str|env)\(?\s*['"]([A-Z][A-Z0-9_]*)['"]"#)
+        .expect("static regex")
+});
+
+/// Scan one file (`rel` to the root, its `text`) for writes under the project.
+pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<Write>>) {
+    let flask = text.contains("flask") || text.contains("Flask");
+    for (index, line) in text.lines().enumerate() {
+        let code = line.split('#').next().unwrap_or("");
+        let source = || Source::line(rel, index + 1);
+        if flask && INSTANCE.is_match(code) {
+            let import_root = import_root(root, rel);
+            let path = import_root.join("instance").display().to_string();
+            push(
+                out,
+                Write::Dir {
+                    path,
+                    why: WriteReason::FlaskInstance,
+                },
+                source(),
+            );
+        }
+        for captures in MKDIR.captures_iter(code) {
+            let path = captures[1].trim_end_matches('/');
+            if !path.is_empty() && !path.starts_with("..") && !path.contains('{') {
+                push(
+                    out,
+                    Write::Dir {
+                        path: path.to_owned(),
+                        why: WriteReason::Created,
+                    },
+                    source(),
+                );
+            }
+        }
+        for captures in LOG_FILE.captures_iter(code) {
+            push(
+                out,
+                Write::Dir {
+                    path: captures[1].to_owned(),
+                    why: WriteReason::LogFiles,
+                },
+                source(),
+            );
+        }
+        if SQLITE.is_match(code)
+            && !code.contains(":memory:")
+            && let Some(setting) = SETTING.captures(code)
+        {
+            let file = DB_FILE
+                .captures(code)
+                .map(|c| c[1].to_owned())
+                .or_else(|| {
+                    SQLITE
+                        .captures(code)
+                        .and_then(|c| c.get(1))
+                        .and_then(|m| m.as_str().rsplit('/').next().map(str::to_owned))
+                })
+                .filter(|f| !f.is_empty())
+                .unwrap_or_else(|| "app.db".to_owned());
+            push(
+                out,
+                Write::Sqlite {
+                    setting: setting[1].to_owned(),
+                    file,
+                },
+                source(),
+            );
+        }
+    }
+}
+
+fn push(out: &mut Vec<Fact<Write>>, write: Write, source: Source) {
+    if !out.iter().any(|fact| fact.value == write) {
+        out.push(Fact::new(write, source));
+    }
+}
+
+/// The directory the top-level package of `rel` sits in (relative to the root): the project
+/// root, or `src` in a src layout. Flask puts an uninstalled package's instance folder there.
+fn import_root(root: &Path, rel: &Path) -> PathBuf {
+    let mut dir = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+    while !dir.as_os_str().is_empty() && root.join(&dir).join("__init__.py").is_file() {
+        dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    }
+    dir
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(files: &[(&str, &str)]) -> Vec<Write> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = Vec::new();
+        for (rel, text) in files {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+        }
+        for (rel, text) in files {
+            scan_file(dir.path(), Path::new(rel), text, &mut out);
+        }
+        out.into_iter().map(|f| f.value).collect()
+    }
+
+    #[test]
+    fn flask_instance_folder_beside_the_top_level_package() {
+        let found = scan(&[
+            (
+                "flaskr/__init__.py",
+                "from flask import Flask\ndef create_app():\n    app = Flask(__name__, instance_relative_config=True)\n    os.makedirs(app.instance_path, exist_ok=True)\n",
+            ),
+            ("src/shop/web/__init__.py", ""),
+            ("src/shop/__init__.py", ""),
+            (
+                "src/shop/web/app.py",
+                "import flask\napp = flask.Flask(__name__)\ndb = os.path.join(app.instance_path, 'x.db')\n",
+            ),
+        ]);
+        assert_eq!(
+            found,
+            [
+                Write::Dir {
+                    path: "instance".into(),
+                    why: WriteReason::FlaskInstance
+                },
+                Write::Dir {
+                    path: "src/instance".into(),
+                    why: WriteReason::FlaskInstance
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn created_directories_log_files_and_sqlite() {
+        let found = scan(&[(
+            "app/__init__.py",
+            "if not os.path.exists('logs'):\n    os.mkdir('logs')\nh = RotatingFileHandler('logs/microblog.log', maxBytes=10240)\nPath(\"uploads/img\").mkdir(parents=True)\nos.makedirs(os.path.join(base, 'x'))\nos.makedirs('/var/tmp/abs')\nSQLALCHEMY_DATABASE_URI = os.environ.get('DATABASE_URL') or 'sqlite:///' + os.path.join(basedir, 'app.db')\nDB = os.getenv(\"DB_URL\", \"sqlite:///data.sqlite3\")\nTEST = 'sqlite:///:memory:'\n",
+        )]);
+        assert_eq!(
+            found,
+            [
+                Write::Dir {
+                    path: "logs".into(),
+                    why: WriteReason::Created
+                },
+                Write::Dir {
+                    path: "logs".into(),
+                    why: WriteReason::LogFiles
+                },
+                Write::Dir {
+                    path: "uploads/img".into(),
+                    why: WriteReason::Created
+                },
+                Write::Sqlite {
+                    setting: "DATABASE_URL".into(),
+                    file: "app.db".into()
+                },
+                Write::Sqlite {
+                    setting: "DB_URL".into(),
+                    file: "data.sqlite3".into()
+                },
+            ]
+        );
+    }
+}
