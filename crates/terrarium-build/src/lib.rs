@@ -93,6 +93,9 @@ pub struct BuildOptions {
     /// Precompile bytecode (start-up modules and the app); off gives a smaller image whose
     /// containers compile at every start.
     pub bytecode: bool,
+    /// Use Debian Releases past their `Valid-Until` (a mirror frozen on purpose), with a
+    /// warning: `TERRARIUM_ALLOW_EXPIRED_INDEX=1`.
+    pub allow_expired_index: bool,
 }
 
 impl BuildOptions {
@@ -104,9 +107,14 @@ impl BuildOptions {
             mtime: Epoch::from_env()?,
             index_url: PYPI_SIMPLE.to_owned(),
             bytecode: true,
+            allow_expired_index: std::env::var_os(ALLOW_EXPIRED_INDEX_ENV)
+                .is_some_and(|v| !v.is_empty() && v != "0"),
         })
     }
 }
+
+/// The variable that lets a build use Debian Releases past their `Valid-Until`.
+pub const ALLOW_EXPIRED_INDEX_ENV: &str = "TERRARIUM_ALLOW_EXPIRED_INDEX";
 
 /// One layer of a built image.
 #[derive(Debug, Clone)]
@@ -213,7 +221,8 @@ pub fn build(
     // Temporary files of builds that were killed are older than any running build.
     options.cache.prune_tmp(Duration::from_secs(24 * 3600))?;
     let fetcher = Fetcher::new(options.cache.clone(), options.offline)?;
-    let archive = Archive::new(fetcher.clone(), Mirror::default(), Architecture::Amd64)?;
+    let archive = Archive::new(fetcher.clone(), Mirror::default(), Architecture::Amd64)?
+        .allow_expired(options.allow_expired_index);
     let session = Session {
         plan,
         options,
@@ -236,7 +245,17 @@ pub fn build(
     let mut layers = vec![session.runtime_layer(&debian.runtime)?];
     layers.extend(session.system_layer(&[&debian.system[..], &pins.system].concat(), &pins)?);
     layers.push(session.deps_layer(&pins.installed(), &target)?);
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = session
+        .archive
+        .expired_releases()
+        .into_iter()
+        .map(|release| {
+            format!(
+                "Debian {release} used anyway ({ALLOW_EXPIRED_INDEX_ENV} is set): the mirror \
+                 could be serving old packages"
+            )
+        })
+        .collect();
     if options.bytecode {
         layers.extend(session.startup_bytecode_layer(&layers, &mut warnings)?);
     }

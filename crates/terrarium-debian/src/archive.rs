@@ -27,6 +27,9 @@ pub struct Archive {
     keyring: std::sync::OnceLock<Keyring>,
     architecture: Architecture,
     index_max_age: Duration,
+    allow_expired: bool,
+    /// Releases used past their `Valid-Until` (only with [`Archive::allow_expired`]).
+    expired: std::sync::Mutex<Vec<String>>,
 }
 
 impl Archive {
@@ -42,7 +45,23 @@ impl Archive {
             keyring: std::sync::OnceLock::new(),
             architecture,
             index_max_age: DEFAULT_INDEX_MAX_AGE,
+            allow_expired: false,
+            expired: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Use a signed Release past its `Valid-Until` instead of refusing it: for a mirror that is
+    /// frozen on purpose (a snapshot), like apt's `Check-Valid-Until=false`. The signature is
+    /// still checked; what is lost is the protection against a mirror replaying old indices,
+    /// so each such Release is reported by [`expired_releases`](Self::expired_releases).
+    pub fn allow_expired(mut self, allow: bool) -> Self {
+        self.allow_expired = allow;
+        self
+    }
+
+    /// The Releases used past their `Valid-Until`, as `suite (expired at …)`.
+    pub fn expired_releases(&self) -> Vec<String> {
+        self.expired.lock().map(|e| e.clone()).unwrap_or_default()
     }
 
     /// The embedded Debian keyring, parsed once.
@@ -130,10 +149,19 @@ impl Archive {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             if valid_until < now {
-                return Err(Error::Expired {
-                    suite: name,
-                    valid_until: release.valid_until.clone().unwrap_or_default(),
-                });
+                let until = release.valid_until.clone().unwrap_or_default();
+                if !self.allow_expired {
+                    return Err(Error::Expired {
+                        suite: name,
+                        valid_until: until,
+                    });
+                }
+                if let Ok(mut expired) = self.expired.lock() {
+                    let note = format!("{name} (expired at {until})");
+                    if !expired.contains(&note) {
+                        expired.push(note);
+                    }
+                }
             }
         }
         Ok(release)

@@ -20,7 +20,8 @@ pub enum Error {
     /// The signed Release file has expired (`Valid-Until` is in the past).
     #[error(
         "{suite}: the signed Release expired at {valid_until}; the mirror is stale (try another \
-         mirror) or the system clock is wrong"
+         mirror) or the system clock is wrong\n  fix: for a mirror frozen on purpose (a snapshot), \
+         set TERRARIUM_ALLOW_EXPIRED_INDEX=1 to use it anyway (signatures are still checked)"
     )]
     Expired {
         /// The suite.

@@ -13,17 +13,21 @@ pub enum Distro {
     Bookworm,
     /// Debian 13, CPython 3.13.
     Trixie,
+    /// Debian 14 while it is testing, CPython 3.14 (its default `python3`). A moving target:
+    /// `terrarium.lock` pins what a build got.
+    Forky,
 }
 
 impl Distro {
     /// Every supported distro.
-    pub const ALL: [Distro; 2] = [Distro::Bookworm, Distro::Trixie];
+    pub const ALL: [Distro; 3] = [Distro::Bookworm, Distro::Trixie, Distro::Forky];
 
     /// The codename, e.g. `bookworm`.
     pub fn codename(self) -> &'static str {
         match self {
             Distro::Bookworm => "bookworm",
             Distro::Trixie => "trixie",
+            Distro::Forky => "forky",
         }
     }
 
@@ -32,6 +36,7 @@ impl Distro {
         match self {
             Distro::Bookworm => "12",
             Distro::Trixie => "13",
+            Distro::Forky => "14",
         }
     }
 
@@ -41,6 +46,7 @@ impl Distro {
         match self {
             Distro::Bookworm => "3.11",
             Distro::Trixie => "3.13",
+            Distro::Forky => "3.14",
         }
     }
 
@@ -98,7 +104,7 @@ impl fmt::Display for Distro {
 /// An unknown distro or suite name.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "unknown Debian suite `{0}` (supported: bookworm, bookworm-security, trixie, trixie-security)"
+    "unknown Debian suite `{0}` (supported: bookworm, bookworm-security, trixie, trixie-security, forky, forky-security)"
 )]
 pub struct UnknownSuite(String);
 

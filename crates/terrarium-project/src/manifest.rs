@@ -461,6 +461,11 @@ fn requires_python(
 ) -> Result<Fact<PythonConstraint>, DetectError> {
     let source = source_at(PYPROJECT, text, requires.span());
     if pep440_rs::VersionSpecifiers::from_str(requires.get_ref()).is_err() {
+        // Poetry's syntax (`^3.13`) slips into `[project]` in projects Poetry 2 manages; Poetry
+        // reads it, so terrarium does too rather than refusing the project.
+        if let Some(specifiers) = poetry_to_pep440(requires.get_ref()) {
+            return Ok(Fact::new(PythonConstraint { specifiers }, source));
+        }
         return Err(DetectError::malformed(
             PYPROJECT,
             source.line,
@@ -890,6 +895,20 @@ fn is_dev_group(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn poetry_syntax_in_requires_python_is_read_the_poetry_way() {
+        let text = "[project]\nname = \"x\"\nrequires-python = \"^3.13\"\n";
+        let raw: PyProject = toml::from_str(text).unwrap();
+        let requires = raw.project.unwrap().requires_python.unwrap();
+        let fact = requires_python(&requires, text).unwrap();
+        assert_eq!(fact.value.specifiers, ">=3.13,<4");
+        assert_eq!(fact.source.line, Some(3));
+        let text = "[project]\nname = \"x\"\nrequires-python = \"three\"\n";
+        let raw: PyProject = toml::from_str(text).unwrap();
+        let requires = raw.project.unwrap().requires_python.unwrap();
+        assert!(requires_python(&requires, text).is_err());
+    }
 
     #[test]
     fn poetry_constraints_convert() {

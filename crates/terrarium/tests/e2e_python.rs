@@ -1,0 +1,88 @@
+//! End to end for the Pythons Debian ships beyond its stable releases: a project under
+//! `tests/fixtures-python/` that requires CPython 3.14 plans onto Debian forky (testing) and
+//! `terrarium build` assembles, loads and serves it, answering from 3.14.
+//!
+//! The Dockerfile path renders the pinned official `python:3.14` base, which can't be pulled in
+//! this test environment (only the local 3.11 stand-in exists), so only its rendering is checked.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use support::*;
+
+fn project(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let path = parent.path().join(name);
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures-python")
+        .join(name);
+    copy_dir(&source, &path);
+    (parent, path)
+}
+
+#[test]
+fn a_project_that_needs_python_3_14_builds_on_forky_and_serves() {
+    let (_parent, dir) = project("fastapi-py314");
+    terrarium()
+        .arg("plan")
+        .arg(&dir)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("python: 3.14"))
+        .stdout(predicates::str::contains(
+            "runtime: Debian forky (CPython 3.14)",
+        ));
+    terrarium().arg("init").arg(&dir).assert().success();
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).expect("Dockerfile");
+    assert!(
+        dockerfile.contains("ARG PYTHON_IMAGE=python:3.14."),
+        "{dockerfile}"
+    );
+
+    let tag = "terrarium-e2e/fastapi-py314:native";
+    let output = terrarium()
+        .arg("build")
+        .arg(&dir)
+        .args(["--load", "--tag", tag])
+        .env("TERRARIUM_CACHE_DIR", build_cache())
+        .env("TERRARIUM_DOCKER", docker_bin())
+        // Debian testing's Release is valid for a week only, and this environment's mirror of
+        // testing is frozen: accept it, as a snapshot mirror needs (signatures still checked).
+        .env("TERRARIUM_ALLOW_EXPIRED_INDEX", "1")
+        .timeout(Duration::from_secs(900))
+        .output()
+        .expect("terrarium build");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let _image = Image {
+        tag: tag.to_owned(),
+    };
+    let host = free_port();
+    let container = Container::run(
+        "fastapi-py314",
+        &[
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "-p",
+            &format!("127.0.0.1:{host}:8000"),
+            tag,
+        ],
+    );
+    let health = wait_for(host, "/health", Duration::from_secs(60), |r| {
+        r.status == 200
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()));
+    assert!(
+        health.body.contains("\"python\":\"3.14\""),
+        "{}",
+        health.body
+    );
+    let lock = std::fs::read_to_string(dir.join("terrarium.lock")).expect("lock");
+    assert!(lock.contains("[distro.forky"), "{lock}");
+}
