@@ -43,6 +43,8 @@ pub enum WriteReason {
     Created,
     /// A logging file handler writes there.
     LogFiles,
+    /// Django's `MEDIA_ROOT` under the project: user uploads.
+    DjangoMedia,
 }
 
 impl std::fmt::Display for WriteReason {
@@ -51,6 +53,7 @@ impl std::fmt::Display for WriteReason {
             WriteReason::FlaskInstance => "Flask's instance folder",
             WriteReason::Created => "created by the code",
             WriteReason::LogFiles => "log files",
+            WriteReason::DjangoMedia => "Django's MEDIA_ROOT, for uploads",
         })
     }
 }
@@ -67,6 +70,12 @@ static MKDIR: LazyLock<Regex> = LazyLock::new(|| {
 static LOG_FILE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"FileHandler\(\s*['"]([A-Za-z0-9_][A-Za-z0-9_.-]*)/[^'"/]+['"]"#)
         .expect("static regex")
+});
+static MEDIA_ROOT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"^MEDIA_ROOT\s*=\s*(?:BASE_DIR\s*/\s*['"]([^'"]+)['"]|os\.path\.join\(\s*BASE_DIR\s*,\s*['"]([^'"]+)['"]\s*\))\s*$"#,
+    )
+    .expect("static regex")
 });
 static SQLITE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"['"]sqlite:///([^/'"][^'"]*)?['"]"#).expect("static regex"));
@@ -95,6 +104,24 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
                 },
                 source(),
             );
+        }
+        if let Some(captures) = MEDIA_ROOT.captures(code.trim_end()) {
+            let dir = captures
+                .get(1)
+                .or_else(|| captures.get(2))
+                .map_or("", |m| m.as_str());
+            let dir = dir.trim_matches('/');
+            if !dir.is_empty() && !dir.contains("..") {
+                let path = django_base(root, rel).join(dir).display().to_string();
+                push(
+                    out,
+                    Write::Dir {
+                        path,
+                        why: WriteReason::DjangoMedia,
+                    },
+                    source(),
+                );
+            }
         }
         for captures in MKDIR.captures_iter(code) {
             let path = captures[1].trim_end_matches('/');
@@ -152,6 +179,21 @@ fn push(out: &mut Vec<Fact<Write>>, write: Write, source: Source) {
     }
 }
 
+/// Django's `BASE_DIR` for a settings file (relative to the root): the nearest directory above
+/// it that holds `manage.py`, else the root.
+fn django_base(root: &Path, rel: &Path) -> PathBuf {
+    let mut dir = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+    loop {
+        if root.join(&dir).join("manage.py").is_file() {
+            return dir;
+        }
+        match dir.parent() {
+            Some(parent) => dir = parent.to_path_buf(),
+            None => return PathBuf::new(),
+        }
+    }
+}
+
 /// The directory the top-level package of `rel` sits in (relative to the root): the project
 /// root, or `src` in a src layout. Flask puts an uninstalled package's instance folder there.
 fn import_root(root: &Path, rel: &Path) -> PathBuf {
@@ -204,6 +246,34 @@ mod tests {
                 Write::Dir {
                     path: "src/instance".into(),
                     why: WriteReason::FlaskInstance
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn django_media_root_under_base_dir() {
+        let found = scan(&[
+            ("app/manage.py", ""),
+            (
+                "app/site/settings.py",
+                "MEDIA_URL = '/media/'\nMEDIA_ROOT = BASE_DIR / \"mediafiles\"\n",
+            ),
+            (
+                "other/settings.py",
+                "MEDIA_ROOT = os.path.join(BASE_DIR, 'uploads')\nMEDIA_ROOT = os.environ.get('MEDIA_ROOT', '/data')\n",
+            ),
+        ]);
+        assert_eq!(
+            found,
+            [
+                Write::Dir {
+                    path: "app/mediafiles".into(),
+                    why: WriteReason::DjangoMedia
+                },
+                Write::Dir {
+                    path: "uploads".into(),
+                    why: WriteReason::DjangoMedia
                 },
             ]
         );

@@ -437,6 +437,9 @@ fn production(name: &str) {
                 css.status, 200,
                 "collectstatic + whitenoise serve static files"
             );
+            // MEDIA_ROOT = BASE_DIR / "media" is a volume owned by the service user.
+            let saved = http("POST", host, "/upload/", Some("a note")).expect("upload");
+            assert_eq!(saved.status, 201, "{}\n{}", saved.body, container.logs());
         }
         _ => {}
     }
