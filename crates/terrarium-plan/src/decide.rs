@@ -559,12 +559,29 @@ fn decide_server(
     };
     let sources = vec![app.source.clone()];
     let what = what(&app.value);
-    let added = match choice.added {
+    let mut added = match choice.added {
         Some((requirement, why)) => {
             Decision::new(vec![requirement], Origin::Default, why, sources.clone())
         }
         None => none_added(),
     };
+    // gunicorn before 20.1 imports pkg_resources without declaring setuptools; images carry
+    // no setuptools, and setuptools 81 removed pkg_resources.
+    if let Some(version) = pinned_version(project, "gunicorn")
+        && version < (20, 1)
+        && !project.depends_on("setuptools")
+    {
+        let why = format!(
+            "setuptools<81 added: gunicorn {}.{} imports pkg_resources without declaring it",
+            version.0, version.1
+        );
+        if added.value.is_empty() {
+            added = Decision::new(Vec::new(), Origin::Default, why, project_files(project));
+        } else {
+            added.reason.push_str(&format!("; {why}"));
+        }
+        added.value.push(SETUPTOOLS_WITH_PKG_RESOURCES.to_owned());
+    }
     let origin = if added.value.is_empty() {
         Origin::Detected
     } else {
@@ -579,6 +596,19 @@ fn decide_server(
         ),
         added,
     )
+}
+
+/// The newest setuptools line that still ships `pkg_resources`.
+const SETUPTOOLS_WITH_PKG_RESOURCES: &str = "setuptools<81";
+
+/// The project's dependency files, as sources.
+fn project_files(project: &Project) -> Vec<Source> {
+    project
+        .dependencies
+        .files()
+        .into_iter()
+        .map(Source::file)
+        .collect()
 }
 
 /// A server for the app, and the pinned package added when the project doesn't have it.

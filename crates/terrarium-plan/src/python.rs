@@ -301,10 +301,28 @@ pub(crate) fn decide_python(
 
     // The wheels the binary packages publish rule Pythons out before anything is downloaded.
     let supports = wheel_supports(project, options);
-    let fits: Vec<(Fit, Vec<&WheelSupport>)> = candidates
+    let mut fits: Vec<(Fit, Vec<&WheelSupport>)> = candidates
         .iter()
         .map(|k| fit((k.major, k.minor), &supports))
         .collect();
+    // A release with a Debian runtime that can install everything (building what has no wheel)
+    // beats one without a runtime that has every wheel: old pins with wheels only for 3.9
+    // would otherwise pick an end-of-life Python neither back end here can build.
+    let runtime = |k: &KnownPython| Distro::for_python(k.major, k.minor).is_some();
+    if candidates
+        .iter()
+        .zip(&fits)
+        .any(|(k, (f, _))| runtime(k) && *f != Fit::Fails)
+    {
+        let (kept, kept_fits): (Vec<&KnownPython>, Vec<_>) = candidates
+            .iter()
+            .copied()
+            .zip(fits)
+            .filter(|(k, _)| runtime(k))
+            .unzip();
+        candidates = kept;
+        fits = kept_fits;
+    }
     let best = fits.iter().map(|(f, _)| *f).min().unwrap_or(Fit::Wheels);
     if best == Fit::Fails {
         let lines: Vec<String> = candidates

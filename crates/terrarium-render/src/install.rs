@@ -118,13 +118,31 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
         commands.push(format!(
             "{} {}",
             target.uv_install(),
-            plan.added_packages.value.join(" ")
+            plan.added_packages
+                .value
+                .iter()
+                .map(|requirement| shell_word(requirement))
+                .collect::<Vec<_>>()
+                .join(" ")
         ));
     }
     InstallSteps {
         tools,
         copies: group_by_directory(&files),
         commands,
+    }
+}
+
+/// `requirement` as one shell word: quoted when it holds characters the shell would read
+/// (`setuptools<81` would be a redirection).
+fn shell_word(requirement: &str) -> String {
+    if requirement
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.=+:/@".contains(c))
+    {
+        requirement.to_owned()
+    } else {
+        format!("'{}'", requirement.replace('\'', r"'\''"))
     }
 }
 
@@ -156,6 +174,13 @@ fn group_by_directory(files: &[PathBuf]) -> Vec<(Vec<PathBuf>, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requirements_are_single_shell_words() {
+        assert_eq!(shell_word("gunicorn==23.0.0"), "gunicorn==23.0.0");
+        assert_eq!(shell_word("setuptools<81"), "'setuptools<81'");
+        assert_eq!(shell_word("uvicorn[standard]"), "'uvicorn[standard]'");
+    }
 
     #[test]
     fn copies_keep_directories() {

@@ -381,7 +381,7 @@ fn production(name: &str) {
         }
         "flask-2023-pins" => {
             // Resolved as of the pins' era: Werkzeug 2 (3 breaks Flask 2.0), a setuptools with
-            // pkg_resources (gunicorn 20 imports it), on the Python psycopg2-binary has wheels for.
+            // pkg_resources (gunicorn 19 imports it), on the Python psycopg2-binary has wheels for.
             let index = http("GET", host, "/", None).expect("index");
             assert!(
                 index.body.contains("\"werkzeug\":\"2.")
