@@ -649,7 +649,7 @@ fn wheel_inputs(
             requirements: declared,
         } => {
             let what = manifest.display().to_string();
-            if *format != ManifestFormat::Pyproject {
+            if !matches!(format, ManifestFormat::Pyproject | ManifestFormat::SetupPy) {
                 return Err(BuildError::Dependencies {
                     file: what,
                     message: "the dependencies are not locked".into(),
@@ -661,7 +661,7 @@ fn wheel_inputs(
             requirements.extend(
                 declared
                     .iter()
-                    .map(|r| (r.clone(), format!("{what} [project].dependencies"))),
+                    .map(|r| (r.clone(), format!("{what} dependencies"))),
             );
         }
         DependencySource::None => {}

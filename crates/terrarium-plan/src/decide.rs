@@ -174,6 +174,7 @@ fn decide_install_project(project: &Project) -> Decision<Option<ProjectInstall>>
             "/app".into()
         },
         scripts: project.scripts.iter().map(|s| s.value.clone()).collect(),
+        scm_version: package.scm_version,
     };
     Decision::new(
         Some(install),
@@ -327,7 +328,7 @@ fn decide_dependencies(
                     "[tool.poetry] dependencies have no poetry.lock",
                     "run `poetry lock` and commit poetry.lock",
                 )),
-                ManifestFormat::Pyproject => None,
+                ManifestFormat::Pyproject | ManifestFormat::SetupPy => None,
             };
             if let Some((message, fix)) = missing_lock {
                 return Err(PlanError::Dependencies {
@@ -566,13 +567,14 @@ fn decide_server(
         None => none_added(),
     };
     // gunicorn before 20.1 imports pkg_resources without declaring setuptools; images carry
-    // no setuptools, and setuptools 81 removed pkg_resources.
+    // no setuptools, and setuptools 82 removed pkg_resources.
     if let Some(version) = pinned_version(project, "gunicorn")
         && version < (20, 1)
         && !project.depends_on("setuptools")
     {
         let why = format!(
-            "setuptools<81 added: gunicorn {}.{} imports pkg_resources without declaring it",
+            "{SETUPTOOLS_WITH_PKG_RESOURCES} added: gunicorn {}.{} imports pkg_resources without \
+             declaring setuptools (82 removed it)",
             version.0, version.1
         );
         if added.value.is_empty() {
@@ -598,8 +600,8 @@ fn decide_server(
     )
 }
 
-/// The newest setuptools line that still ships `pkg_resources`.
-const SETUPTOOLS_WITH_PKG_RESOURCES: &str = "setuptools<81";
+/// The last setuptools release that ships `pkg_resources` (82.0.0 removed it), pinned (L13).
+const SETUPTOOLS_WITH_PKG_RESOURCES: &str = "setuptools==81.0.0";
 
 /// The project's dependency files, as sources.
 fn project_files(project: &Project) -> Vec<Source> {

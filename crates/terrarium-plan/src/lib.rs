@@ -199,6 +199,9 @@ pub struct ProjectInstall {
     pub import_root: String,
     /// The console scripts it declares.
     pub scripts: Vec<ConsoleScript>,
+    /// Its version comes from git (setuptools-scm, hatch-vcs): a Dockerfile build, whose
+    /// context has no `.git`, gives `version` instead.
+    pub scm_version: bool,
 }
 
 /// The short name of the volume that holds a data directory, for compose files and

@@ -13,6 +13,7 @@ mod history;
 mod lock;
 mod manifest;
 mod requirements;
+mod setup_py;
 mod system;
 mod writes;
 

@@ -148,6 +148,8 @@ pub enum ManifestFormat {
     Poetry,
     /// A Pipfile.
     Pipfile,
+    /// `install_requires` of a `setup.py`, read as literals.
+    SetupPy,
 }
 
 /// A console script the project declares (`[project.scripts]`).
@@ -168,6 +170,9 @@ pub struct Package {
     pub src_layout: bool,
     /// What makes it a package (`pyproject.toml` `[build-system]`, `setup.py`).
     pub source: Source,
+    /// Its version comes from git through setuptools-scm (or hatch-vcs): building it without
+    /// `.git` needs the version given (`SETUPTOOLS_SCM_PRETEND_VERSION`).
+    pub scm_version: bool,
 }
 
 /// Everything read from manifests, before code is scanned.
@@ -195,6 +200,7 @@ impl Manifests {
 const PYPROJECT: &str = "pyproject.toml";
 const PIPFILE: &str = "Pipfile";
 const PYTHON_VERSION: &str = ".python-version";
+const SETUP_PY: &str = "setup.py";
 
 /// Names declared in manifests, and the manifest that would drive an install without a lock.
 #[derive(Default)]
@@ -255,13 +261,32 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
             })
             .map(|v| Fact::new(v, Source::file(PYPROJECT)));
     }
-    if m.package.is_none() && root.join("setup.py").is_file() {
+    let mut setup_requires = Vec::new();
+    let mut setup_requirements_file = None;
+    if let Some(text) = read_optional(root, SETUP_PY)? {
         m.found_any = true;
-        m.package = Some(Package {
-            build_backend: None,
-            src_layout: m.src_layout,
-            source: Source::file("setup.py"),
-        });
+        let setup = crate::setup_py::read(&text);
+        if m.package.is_none() {
+            m.package = Some(Package {
+                build_backend: None,
+                src_layout: m.src_layout,
+                source: Source::file(SETUP_PY),
+                scm_version: setup.scm_version,
+            });
+        }
+        if m.name.is_none() {
+            m.name = setup.name.map(|n| Fact::new(n, Source::file(SETUP_PY)));
+        }
+        if let Some(requires) = setup.install_requires.filter(|r| !r.is_empty()) {
+            declared
+                .main
+                .extend(requires.iter().filter_map(|r| requirement_name(r)));
+            declared.unlocked_default(SETUP_PY, ManifestFormat::SetupPy);
+            setup_requires = requires;
+        }
+        setup_requirements_file = setup
+            .requirements_file
+            .filter(|file| root.join(file).is_file());
     }
 
     if let Some(text) = read_optional(root, PIPFILE)? {
@@ -270,7 +295,7 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
     }
 
     let locked = read_lock(root)?;
-    let requirements = find_requirements(root)?;
+    let requirements = find_requirements(root, setup_requirements_file.as_deref())?;
     let pep621 = pyproject
         .as_ref()
         .and_then(|p| p.project.as_ref())
@@ -281,7 +306,7 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
         locked,
         requirements,
         declared.unlocked,
-        pep621,
+        (pep621, setup_requires),
         &mut m,
     )?;
     m.runtime_packages.extend(declared.main);
@@ -363,6 +388,8 @@ struct ProjectTable {
 struct BuildSystem {
     #[serde(rename = "build-backend")]
     build_backend: Option<String>,
+    #[serde(default)]
+    requires: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -637,10 +664,15 @@ fn build_system_package(pyproject: &PyProject, src_layout: bool) -> Option<Packa
         .and_then(|p| p.package_mode)
         .unwrap_or(true);
     let build = pyproject.build_system.as_ref()?;
+    let scm = |name: &str| {
+        let name = name.to_ascii_lowercase().replace('_', "-");
+        name.starts_with("setuptools-scm") || name.starts_with("hatch-vcs")
+    };
     poetry_package_mode.then(|| Package {
         build_backend: build.build_backend.clone(),
         src_layout,
         source: Source::file(PYPROJECT),
+        scm_version: build.requires.iter().any(|r| scm(r)),
     })
 }
 
@@ -719,9 +751,12 @@ fn pipfile_python(
 /// `requirements.txt` (or the only `requirements*.txt`) and a dev file beside it.
 fn find_requirements(
     root: &Path,
+    named_by_setup_py: Option<&str>,
 ) -> Result<Option<(RequirementsFile, Option<RequirementsFile>)>, DetectError> {
-    const MAIN: [&str; 3] = [
+    const MAIN: [&str; 5] = [
         "requirements.txt",
+        "requirements/requirements.txt",
+        "requirements/production.txt",
         "requirements/prod.txt",
         "requirements/base.txt",
     ];
@@ -732,7 +767,12 @@ fn find_requirements(
         "requirements/dev.txt",
         "requirements-test.txt",
     ];
-    let Some(main) = MAIN.iter().find(|p| root.join(p).is_file()) else {
+    let Some(main) = MAIN
+        .iter()
+        .copied()
+        .chain(named_by_setup_py)
+        .find(|p| root.join(p).is_file())
+    else {
         return Ok(None);
     };
     let main = requirements::read(root, Path::new(main))?;
@@ -796,7 +836,7 @@ fn dependency_source(
     locked: Option<(Lock, Option<&'static str>)>,
     requirements: Option<(RequirementsFile, Option<RequirementsFile>)>,
     unlocked: Option<(PathBuf, ManifestFormat)>,
-    pep621: Vec<String>,
+    (pep621, setup_py): (Vec<String>, Vec<String>),
     m: &mut Manifests,
 ) -> Result<DependencySource, DetectError> {
     if let Some((lock, manifest)) = locked {
@@ -843,6 +883,7 @@ fn dependency_source(
             format,
             requirements: match format {
                 ManifestFormat::Pyproject => pep621,
+                ManifestFormat::SetupPy => setup_py,
                 ManifestFormat::Poetry | ManifestFormat::Pipfile => Vec::new(),
             },
         },

@@ -181,6 +181,9 @@ pub(crate) fn production(plan: &Plan) -> String {
             "# Dependency manifests first, so the install is cached until they change (L06).\n",
         );
         copy_lines(&mut out, &steps);
+        for note in &steps.notes {
+            let _ = writeln!(out, "# {note}");
+        }
         let _ = writeln!(out, "RUN {}", steps.commands.join(RUN_JOIN));
     }
     if plan.install_project.value.is_some() {
@@ -188,7 +191,7 @@ pub(crate) fn production(plan: &Plan) -> String {
         let _ = writeln!(
             out,
             "RUN {}",
-            install::project_install(ImageKind::Production)
+            install::project_install(plan, ImageKind::Production)
         );
     }
     if steps.commands.is_empty() && plan.install_project.value.is_none() {
@@ -338,6 +341,9 @@ pub(crate) fn development(plan: &Plan) -> String {
     out.push_str("WORKDIR /app\n");
     if !steps.commands.is_empty() {
         copy_lines(&mut out, &steps);
+        for note in &steps.notes {
+            let _ = writeln!(out, "# {note}");
+        }
         let _ = writeln!(out, "RUN {}", steps.commands.join(RUN_JOIN));
     }
     if plan.install_project.value.is_some() {
@@ -346,7 +352,7 @@ pub(crate) fn development(plan: &Plan) -> String {
         let _ = writeln!(
             out,
             "RUN {}",
-            install::project_install(ImageKind::Development)
+            install::project_install(plan, ImageKind::Development)
         );
     }
     out.push_str("USER ${UID}:${GID}\n");

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use terrarium_plan::{Plan, tools};
-use terrarium_project::{DependencySource, LockFormat};
+use terrarium_project::{DependencySource, LockFormat, ManifestFormat};
 
 /// Which image an install is for: production (main dependencies, into `/install`) or
 /// development (with dev tools, into the image's own site-packages).
@@ -33,6 +33,8 @@ pub(crate) struct InstallSteps {
     pub copies: Vec<(Vec<PathBuf>, String)>,
     /// Shell commands of the dependency `RUN`, joined with `&&`.
     pub commands: Vec<String>,
+    /// Comment lines written just before that `RUN`.
+    pub notes: Vec<String>,
 }
 
 const REQUIREMENTS: &str = "/tmp/requirements.txt";
@@ -47,6 +49,7 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
     let dev = target == ImageKind::Development;
     let mut tools = Vec::new();
     let mut commands = Vec::new();
+    let mut notes = Vec::new();
     let files = plan.dependency_files();
     match &plan.dependencies.value {
         DependencySource::Requirements {
@@ -108,6 +111,21 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
                 commands.push(format!("{install} -r {}", lock.path.display()));
             }
         },
+        DependencySource::Unlocked {
+            format: ManifestFormat::SetupPy,
+            requirements,
+            ..
+        } => {
+            // Read from setup.py's literals: running it needs the whole source (and git, for
+            // setuptools-scm), which the dependency step is cached without (L06).
+            notes.push(
+                "terrarium: ignore=unpinned-pip setup.py declares ranges, not pins: lock them \
+                 (`uv pip compile setup.py -o requirements.txt`) to pin every version (L13)"
+                    .to_owned(),
+            );
+            let words: Vec<String> = requirements.iter().map(|r| shell_word(r)).collect();
+            commands.push(format!("{install} {}", words.join(" ")));
+        }
         DependencySource::Unlocked { manifest, .. } => {
             commands.push(format!("{install} -r {}", manifest.display()));
         }
@@ -130,11 +148,12 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
         tools,
         copies: group_by_directory(&files),
         commands,
+        notes,
     }
 }
 
 /// `requirement` as one shell word: quoted when it holds characters the shell would read
-/// (`setuptools<81` would be a redirection).
+/// (`setuptools<82` would be a redirection).
 fn shell_word(requirement: &str) -> String {
     if requirement
         .chars()
@@ -147,10 +166,19 @@ fn shell_word(requirement: &str) -> String {
 }
 
 /// The command that installs the project itself, after its source is copied.
-pub(crate) fn project_install(target: ImageKind) -> String {
+/// A version from git (setuptools-scm) is given as the plan's, since `.git` stays out of the
+/// build context.
+pub(crate) fn project_install(plan: &Plan, target: ImageKind) -> String {
+    let env = match &plan.install_project.value {
+        Some(install) if install.scm_version => format!(
+            "SETUPTOOLS_SCM_PRETEND_VERSION={} ",
+            shell_word(&install.version)
+        ),
+        _ => String::new(),
+    };
     match target {
-        ImageKind::Production => format!("{} --no-deps .", target.uv_install()),
-        ImageKind::Development => format!("{} --no-deps --editable .", target.uv_install()),
+        ImageKind::Production => format!("{env}{} --no-deps .", target.uv_install()),
+        ImageKind::Development => format!("{env}{} --no-deps --editable .", target.uv_install()),
     }
 }
 
@@ -178,7 +206,7 @@ mod tests {
     #[test]
     fn requirements_are_single_shell_words() {
         assert_eq!(shell_word("gunicorn==23.0.0"), "gunicorn==23.0.0");
-        assert_eq!(shell_word("setuptools<81"), "'setuptools<81'");
+        assert_eq!(shell_word("setuptools<82"), "'setuptools<82'");
         assert_eq!(shell_word("uvicorn[standard]"), "'uvicorn[standard]'");
     }
 

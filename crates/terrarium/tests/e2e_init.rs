@@ -27,7 +27,7 @@ struct Case {
     edit_to: &'static str,
 }
 
-const CASES: [Case; 13] = [
+const CASES: [Case; 14] = [
     Case {
         name: "django-hashes",
         port: 8000,
@@ -51,6 +51,14 @@ const CASES: [Case; 13] = [
         edit_file: "service/api.py",
         edit_from: "hello from weather",
         edit_to: "edited from weather",
+    },
+    Case {
+        name: "fastapi-setuppy",
+        port: 8000,
+        health: "/health",
+        edit_file: "src/stock/main.py",
+        edit_from: "hello from stock",
+        edit_to: "edited stock",
     },
     Case {
         name: "flask-2023-pins",
@@ -390,6 +398,11 @@ fn production(name: &str) {
                 index.body
             );
         }
+        "fastapi-setuppy" => {
+            // Dependencies read from setup.py's list; the setuptools-scm version given.
+            let index = http("GET", host, "/", None).expect("index");
+            assert!(index.body.contains("\"version\":\"0\""), "{}", index.body);
+        }
         "flask-instance" => {
             // The factory creates the instance folder and keeps SQLite there: a volume.
             let created = http("POST", host, "/entries", Some(r#"{"name": "ada"}"#)).expect("post");
@@ -520,6 +533,7 @@ fixture_tests! {
     django_hashes => "django-hashes",
     fastapi_poetry => "fastapi-poetry",
     fastapi_pylock => "fastapi-pylock",
+    fastapi_setuppy => "fastapi-setuppy",
     flask_2023_pins => "flask-2023-pins",
     flask_factory_uv => "flask-factory-uv",
     flask_instance => "flask-instance",
