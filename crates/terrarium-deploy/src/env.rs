@@ -121,6 +121,9 @@ mod tests {
         let err = DotEnv::parse("A=1\noops\n", Path::new("/s/.env"))
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("/s/.env:2: not a `NAME=value` line"), "{err}");
+        assert!(
+            err.starts_with("/s/.env:2: not a `NAME=value` line"),
+            "{err}"
+        );
     }
 }

@@ -174,10 +174,7 @@ pub fn callers_of(system: &SystemPlan, callee: &str) -> Vec<String> {
         .filter(|s| {
             s.env.values().any(|v| {
                 v.split("://").nth(1).is_some_and(|rest| {
-                    let host = rest
-                        .split(['/', ':', '?'])
-                        .next()
-                        .unwrap_or_default();
+                    let host = rest.split(['/', ':', '?']).next().unwrap_or_default();
                     host == callee
                 })
             })

@@ -91,14 +91,6 @@ impl Node {
         self
     }
 
-    /// The value under `key` of a mapping.
-    pub fn get(&self, key: &str) -> Option<&Node> {
-        match self {
-            Node::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
     fn is_empty_collection(&self) -> bool {
         matches!(self, Node::List(items) if items.is_empty())
             || matches!(self, Node::Map(entries) if entries.is_empty())
@@ -141,6 +133,25 @@ fn inline(node: &Node) -> Option<String> {
         Node::Int(n) => Some(n.to_string()),
         Node::Bool(b) => Some(b.to_string()),
         Node::List(items) if items.is_empty() => Some("[]".into()),
+        // Short lists of scalars read best on one line: `drop: [ALL]`.
+        Node::List(items)
+            if items
+                .iter()
+                .all(|i| matches!(i, Node::Str(_) | Node::Int(_) | Node::Bool(_))) =>
+        {
+            let parts: Vec<String> = items
+                .iter()
+                .map(|item| match item {
+                    // `:` is fine in plain block scalars but some readers stumble on it in flow.
+                    Node::Str(s) if s.contains(':') => {
+                        serde_json::Value::String(s.clone()).to_string()
+                    }
+                    other => inline(other).unwrap_or_default(),
+                })
+                .collect();
+            let line = format!("[{}]", parts.join(", "));
+            (line.len() <= 60).then_some(line)
+        }
         Node::Map(entries) if entries.is_empty() => Some("{}".into()),
         _ => None,
     }
@@ -225,9 +236,10 @@ mod tests {
                     ("replicas", Node::from(3u16)),
                     (
                         "containers",
-                        Node::List(vec![
-                            map([("name", "web".into()), ("args", strings(["a", "b c"]))]),
-                        ]),
+                        Node::List(vec![map([
+                            ("name", "web".into()),
+                            ("args", strings(["a", "b c"])),
+                        ])]),
                     ),
                     ("empty", Node::Map(vec![])),
                 ]),
@@ -235,16 +247,23 @@ mod tests {
         ]);
         assert_eq!(
             to_string(&doc),
-            "apiVersion: v1\nspec:\n  replicas: 3\n  containers:\n  - name: web\n    args:\n    - a\n    - \"b c\"\n  empty: {}\n"
+            "apiVersion: v1\nspec:\n  replicas: 3\n  containers:\n  - name: web\n    args: [a, \"b c\"]\n  empty: {}\n"
         );
     }
 
     #[test]
     fn ambiguous_strings_are_quoted() {
-        for s in ["true", "no", "8080", "1.0", "", "0.5", "a: b", "*x", "#c", "x ", "{a}"] {
+        for s in [
+            "true", "no", "8080", "1.0", "", "0.5", "a: b", "*x", "#c", "x ", "{a}",
+        ] {
             assert!(scalar(s).starts_with('"'), "{s} -> {}", scalar(s));
         }
-        for s in ["nginx:1.28.0-bookworm", "/health", "points", "RuntimeDefault"] {
+        for s in [
+            "nginx:1.28.0-bookworm",
+            "/health",
+            "points",
+            "RuntimeDefault",
+        ] {
             assert_eq!(scalar(s), s);
         }
     }

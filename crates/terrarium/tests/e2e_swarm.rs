@@ -85,7 +85,10 @@ impl Stack {
             "ps",
             "--quiet",
             "--filter",
-            &format!("label=com.docker.swarm.service.name={}", self.service(service)),
+            &format!(
+                "label=com.docker.swarm.service.name={}",
+                self.service(service)
+            ),
         ])
         .lines()
         .map(str::to_string)
@@ -209,7 +212,9 @@ impl Load {
                     while !stop.load(Ordering::Relaxed) {
                         match http("POST", port, "/api/redemptions", Some(&body)) {
                             Ok(r) if r.status == 201 => tally.redeemed += 1,
-                            Ok(r) => tally.failures.push(format!("redeem {} {}", r.status, r.body)),
+                            Ok(r) => tally
+                                .failures
+                                .push(format!("redeem {} {}", r.status, r.body)),
                             Err(err) => tally.failures.push(format!("redeem: {err}")),
                         }
                         match http("GET", port, &format!("/api/contributors/{login}"), None) {
@@ -379,7 +384,10 @@ fn the_loyalty_program_scales_out_on_swarm() {
         failures.len()
     );
     assert!(redeemed > 20, "the load ran: {tallies:?}");
-    assert!(failures.is_empty(), "failed during the update: {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "failed during the update: {failures:?}"
+    );
     let mut committed: Vec<usize> = tallies.iter().map(|(_, t)| t.redeemed).collect();
 
     // An image whose health check never passes: Swarm rolls back by itself, still no request
@@ -395,10 +403,17 @@ fn the_loyalty_program_scales_out_on_swarm() {
     let out = text(&broken);
     assert!(!broken.status.success(), "{out}");
     assert!(out.contains("rolled it back"), "{out}");
-    assert_eq!(stack.image("points"), new_image, "back on the previous image");
+    assert_eq!(
+        stack.image("points"),
+        new_image,
+        "back on the previous image"
+    );
     assert_eq!(stack.running("points"), "3/3");
     let failures: Vec<&String> = tallies.iter().flat_map(|(_, t)| &t.failures).collect();
-    assert!(failures.is_empty(), "failed during the rollback: {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "failed during the rollback: {failures:?}"
+    );
     for (count, (_, tally)) in committed.iter_mut().zip(&tallies) {
         *count += tally.redeemed;
     }
@@ -423,8 +438,7 @@ fn the_loyalty_program_scales_out_on_swarm() {
     let victim = stack.containers("points");
     docker(&["kill", &victim[0]]);
     let start = Instant::now();
-    while !(stack.running("points") == "3/3" && !stack.containers("points").contains(&victim[0]))
-    {
+    while !(stack.running("points") == "3/3" && !stack.containers("points").contains(&victim[0])) {
         assert!(
             start.elapsed() < Duration::from_secs(120),
             "points did not get its replica back"
@@ -457,7 +471,10 @@ fn the_loyalty_program_scales_out_on_swarm() {
         let [balance, ledger, debits] = numbers[..] else {
             panic!("{login}: {row}");
         };
-        assert_eq!(balance, ledger, "{login}: the ledger adds up to the balance");
+        assert_eq!(
+            balance, ledger,
+            "{login}: the ledger adds up to the balance"
+        );
         assert!(
             debits >= known && debits <= known + unknown,
             "{login}: {debits} debits booked, {known} confirmed, {unknown} unknown"
@@ -475,5 +492,8 @@ fn the_loyalty_program_scales_out_on_swarm() {
         .expect("rm");
     let out = text(&removed);
     assert!(removed.status.success(), "{out}");
-    assert!(out.contains(&format!("kept volumes: {name}_pgdata")), "{out}");
+    assert!(
+        out.contains(&format!("kept volumes: {name}_pgdata")),
+        "{out}"
+    );
 }

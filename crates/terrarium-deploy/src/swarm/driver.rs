@@ -75,7 +75,9 @@ pub enum DeployError {
         message: String,
     },
     /// An update or a job failed without a rollback.
-    #[error("{service}: {message}\n  fix: look at `docker service ps --no-trunc {service}` and `docker service logs {service}`")]
+    #[error(
+        "{service}: {message}\n  fix: look at `docker service ps --no-trunc {service}` and `docker service logs {service}`"
+    )]
     Failed {
         /// The Swarm service.
         service: String,
@@ -584,7 +586,9 @@ impl Swarm {
         let running = tasks
             .iter()
             .filter(|t| {
-                t.desired == "Running" && t.current.starts_with("Running") && t.image == service.image
+                t.desired == "Running"
+                    && t.current.starts_with("Running")
+                    && t.image == service.image
             })
             .count();
         let job_done = self.is_job(&service.name)
@@ -735,10 +739,7 @@ impl Swarm {
         for secret in secrets.lines().map(str::trim).filter(|l| !l.is_empty()) {
             // A secret stays in use until the last task's container is gone.
             loop {
-                match self
-                    .engine
-                    .output(&args(&["secret", "rm", secret]))
-                {
+                match self.engine.output(&args(&["secret", "rm", secret])) {
                     Ok(_) => break,
                     Err(err) if start.elapsed() < Duration::from_secs(90) => {
                         let _ = err;

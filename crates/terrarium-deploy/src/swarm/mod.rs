@@ -281,7 +281,10 @@ fn stack_file(target: &Target) -> String {
             ),
             ("secrets", strings(["postgres_password"])),
             ("volumes", strings(["pgdata:/var/lib/postgresql/data"])),
-            ("networks", strings([if front_back { "back" } else { "default" }])),
+            (
+                "networks",
+                strings([if front_back { "back" } else { "default" }]),
+            ),
             (
                 "healthcheck",
                 map([

@@ -35,6 +35,9 @@ pub struct SwarmArgs {
     /// Remove the stack and the secrets terrarium created for it; named volumes stay.
     #[arg(long)]
     pub rm: bool,
+    /// Write stack.yaml (and the gateway's config) when missing, then stop: no engine needed.
+    #[arg(long, conflicts_with_all = ["status", "rm"])]
+    pub write_only: bool,
     /// Seconds to wait for the rollout.
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
@@ -63,7 +66,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..PlanOptions::default()
     };
     let target = target(&args.dir, &options)?;
-    let engine = terrarium_engine::Engine::connect()?;
     if !args.status && !args.rm {
         let files: Vec<_> = terrarium_deploy::render_stack(&target)
             .into_iter()
@@ -73,6 +75,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             outln!("{written}");
         }
     }
+    if args.write_only {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let engine = terrarium_engine::Engine::connect()?;
     let swarm = Swarm::new(engine, target, &args.dir);
     if args.rm {
         let kept = swarm.remove()?;

@@ -31,9 +31,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "  kubectl kustomize {}/k8s/overlays/dev      # what would be applied",
         args.dir.display()
     );
-    outln!(
-        "  kubectl apply -k {}/k8s/overlays/dev",
-        args.dir.display()
-    );
+    outln!("  kubectl apply -k {}/k8s/overlays/dev", args.dir.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -61,12 +61,26 @@ impl Fixture {
 
 /// Copy a fixture project.
 pub fn fixture(name: &str) -> Fixture {
+    copy_project(&fixtures_dir().join(name), name)
+}
+
+/// Copy an example of the repository's `examples/` (the loyalty program).
+pub fn example(name: &str) -> Fixture {
+    copy_project(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples")
+            .join(name),
+        name,
+    )
+}
+
+fn copy_project(from: &Path, name: &str) -> Fixture {
     let parent = tempfile::Builder::new()
         .prefix("terrarium-test-")
         .tempdir()
         .expect("tempdir");
     let path = parent.path().join(name);
-    copy_dir(&fixtures_dir().join(name), &path);
+    copy_dir(from, &path);
     Fixture {
         _parent: parent,
         path,
