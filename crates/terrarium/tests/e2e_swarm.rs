@@ -438,7 +438,7 @@ fn the_loyalty_program_scales_out_on_swarm() {
     let victim = stack.containers("points");
     docker(&["kill", &victim[0]]);
     let start = Instant::now();
-    while !(stack.running("points") == "3/3" && !stack.containers("points").contains(&victim[0])) {
+    while stack.running("points") != "3/3" || stack.containers("points").contains(&victim[0]) {
         assert!(
             start.elapsed() < Duration::from_secs(120),
             "points did not get its replica back"

@@ -68,7 +68,11 @@ fn every_overlay_builds_validates_and_passes_trivy() {
     let kubectl = tool("kubectl");
     let mut secrets_checked = 0;
     for (name, dir) in projects() {
-        let out = terrarium().arg("k8s").arg(dir.path()).output().expect("k8s");
+        let out = terrarium()
+            .arg("k8s")
+            .arg(dir.path())
+            .output()
+            .expect("k8s");
         assert!(
             out.status.success(),
             "{name}: {}",
@@ -78,7 +82,17 @@ fn every_overlay_builds_validates_and_passes_trivy() {
             let manifests = run(Command::new(&kubectl)
                 .arg("kustomize")
                 .arg(dir.path().join("k8s/overlays").join(overlay)));
-            for kind in ["Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy", "Ingress", "Namespace", "ConfigMap", "Secret"] {
+            for kind in [
+                "Deployment",
+                "Service",
+                "PodDisruptionBudget",
+                "HorizontalPodAutoscaler",
+                "NetworkPolicy",
+                "Ingress",
+                "Namespace",
+                "ConfigMap",
+                "Secret",
+            ] {
                 assert!(
                     manifests.contains(&format!("\nkind: {kind}\n")),
                     "{name}/{overlay}: no {kind}"
@@ -119,7 +133,13 @@ fn every_overlay_builds_validates_and_passes_trivy() {
     run(&mut validate);
 
     let report = run(Command::new(tool("trivy"))
-        .args(["config", "--skip-check-update", "--quiet", "--format", "json"])
+        .args([
+            "config",
+            "--skip-check-update",
+            "--quiet",
+            "--format",
+            "json",
+        ])
         .arg("--cache-dir")
         .arg(build_cache().with_file_name("trivy"))
         .arg(rendered.path()));
@@ -157,7 +177,11 @@ fn every_overlay_builds_validates_and_passes_trivy() {
     }
     assert_eq!(scanned, files.len(), "trivy scanned every rendered overlay");
     eprintln!("trivy, below HIGH: {lower:#?}");
-    assert!(high.is_empty(), "HIGH/CRITICAL findings:\n{}", high.join("\n"));
+    assert!(
+        high.is_empty(),
+        "HIGH/CRITICAL findings:\n{}",
+        high.join("\n")
+    );
 }
 
 /// Files of `k8s/` that belong in version control (everything but the secrets files).
@@ -184,7 +208,11 @@ fn secrets_files_are_kept_and_the_rest_refused_without_force() {
         &std::fs::metadata(&secrets).expect("meta").permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
-    let again = terrarium().arg("k8s").arg(dir.path()).output().expect("k8s");
+    let again = terrarium()
+        .arg("k8s")
+        .arg(dir.path())
+        .output()
+        .expect("k8s");
     assert_eq!(again.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("--force"),

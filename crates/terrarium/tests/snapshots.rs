@@ -75,7 +75,11 @@ fn k8s_tree(dir: &std::path::Path) -> String {
     walk(&dir.join("k8s"), &mut files);
     let mut out = String::new();
     for file in files {
-        let rel = file.strip_prefix(dir).expect("inside").display().to_string();
+        let rel = file
+            .strip_prefix(dir)
+            .expect("inside")
+            .display()
+            .to_string();
         let text = std::fs::read_to_string(&file).expect("read");
         let text = if rel.ends_with("secrets.env") {
             text.lines()

@@ -559,31 +559,32 @@ fn stack_file(target: &Target) -> String {
     ));
     out.push_str("#   terrarium deploy swarm            build the images, create the secrets from .env, deploy, wait\n");
     out.push_str("#   terrarium deploy swarm --status   replicas, health and the last update of each service\n");
-    out.push_str(&format!(
-        "# By hand: build and push the images and set {}; create the secrets\n",
-        system
-            .services
-            .iter()
-            .map(|s| image_variable(&s.name))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    if !secrets.is_empty() {
+    let images = system
+        .services
+        .iter()
+        .map(|s| image_variable(&s.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if secrets.is_empty() {
         out.push_str(&format!(
-            "# ({}), then `docker stack deploy -c {STACK_FILE} {name}`.\n",
+            "# By hand: build and push the images, set {images}, then `docker stack deploy -c {STACK_FILE} {name}`.\n"
+        ));
+    } else {
+        out.push_str(&format!(
+            "# By hand: build and push the images, set {images}, create the secrets\n# ({}), then `docker stack deploy -c {STACK_FILE} {name}`.\n",
             secrets
                 .iter()
                 .map(|s| format!("{name}_{}", s.key))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-    } else {
-        out.push_str(&format!(
-            "# then `docker stack deploy -c {STACK_FILE} {name}`.\n"
-        ));
     }
-    out.push_str("# Services are found by DNS round robin (endpoint_mode: dnsrr) and published in host mode: no\n");
-    out.push_str("# IPVS needed; the gateway balances and retries per replica. Secrets are Swarm secrets, never values here.\n");
+    out.push_str("# Services are found by DNS round robin (endpoint_mode: dnsrr) and published in host mode, so no\n");
+    if system.gateway.is_some() {
+        out.push_str("# IPVS is needed; the gateway balances and retries per replica. Secrets are Swarm secrets, never values here.\n");
+    } else {
+        out.push_str("# IPVS is needed; the port is published on the node the service runs on.\n");
+    }
     out.push_str(&crate::yaml::to_string(&doc));
     out
 }
