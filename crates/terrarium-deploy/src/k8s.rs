@@ -1025,3 +1025,65 @@ pub fn render(target: &Target, env: &DotEnv) -> Vec<RenderedFile> {
     ));
     files
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered() -> Vec<RenderedFile> {
+        let (dir, target) = crate::test_system();
+        let env = DotEnv::parse(
+            "POSTGRES_PASSWORD=pw-from-dotenv\nAPI_TOKEN=token-from-dotenv\n",
+            &dir.path().join(".env"),
+        )
+        .expect("env");
+        render(&target, &env)
+    }
+
+    fn contents<'a>(files: &'a [RenderedFile], path: &str) -> &'a str {
+        &files
+            .iter()
+            .find(|f| f.path == PathBuf::from(path))
+            .unwrap_or_else(|| panic!("{path}"))
+            .contents
+    }
+
+    #[test]
+    fn secrets_only_in_the_overlays_secrets_files() {
+        let files = rendered();
+        for file in &files {
+            let is_secrets = file.path.ends_with(SECRETS_FILE);
+            assert_eq!(file.secret, is_secrets, "{}", file.path.display());
+            if !is_secrets {
+                assert!(!file.contents.contains("-from-dotenv"), "{}", file.path.display());
+            }
+        }
+        let dev = contents(&files, "k8s/overlays/dev/secrets.env");
+        assert!(dev.contains("POSTGRES_PASSWORD=pw-from-dotenv\nAPI_TOKEN=token-from-dotenv\n"));
+        let prod = contents(&files, "k8s/overlays/prod/secrets.env");
+        assert!(!prod.contains("-from-dotenv"));
+        assert!(prod.lines().any(|l| l.starts_with("API_TOKEN=") && l.len() == 46), "{prod}");
+    }
+
+    #[test]
+    fn wiring_becomes_network_policies() {
+        let files = rendered();
+        let policies = contents(&files, "k8s/base/network-policy.yaml");
+        let api = policies
+            .split("---\n")
+            .find(|d| d.contains("name: api-ingress"))
+            .expect("api policy");
+        assert!(api.contains("app.kubernetes.io/name: web"), "{api}");
+        assert!(!api.contains(INGRESS_NAMESPACE), "api is not routed: {api}");
+        let db = policies
+            .split("---\n")
+            .find(|d| d.contains("name: db-ingress"))
+            .expect("db policy");
+        assert!(db.contains("app.kubernetes.io/name: migrate"), "{db}");
+        let api_yaml = contents(&files, "k8s/base/api.yaml");
+        assert!(api_yaml.contains("value: \"postgresql://shop:$(POSTGRES_PASSWORD)@db:5432/shop\""));
+        assert!(api_yaml.contains("  replicas: 3\n"));
+        let dev = contents(&files, "k8s/overlays/dev/kustomization.yaml");
+        assert!(dev.contains("replicas:\n- name: api\n  count: 1\n"), "{dev}");
+    }
+}

@@ -193,9 +193,65 @@ pub fn short_digest(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// A small system for the unit tests: `api` (Flask, with a secret setting and a health route)
+/// called by `web` through its URL, a migration job, a gateway and PostgreSQL.
+#[cfg(test)]
+pub(crate) fn test_system() -> (tempfile::TempDir, Target) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (service, code) in [
+        (
+            "api",
+            "import os\nfrom flask import Flask\napp = Flask(__name__)\nSECRET = os.environ[\"API_TOKEN\"]\nLEVEL = os.environ.get(\"LOG_LEVEL\", \"INFO\")\n@app.get(\"/health\")\ndef health():\n    return \"ok\"\n",
+        ),
+        (
+            "web",
+            "from flask import Flask\napp = Flask(__name__)\n",
+        ),
+    ] {
+        std::fs::create_dir(dir.path().join(service)).expect("mkdir");
+        std::fs::write(dir.path().join(service).join("app.py"), code).expect("write");
+        std::fs::write(
+            dir.path().join(service).join("requirements.txt"),
+            "flask==3.1.2\n",
+        )
+        .expect("write");
+    }
+    std::fs::write(
+        dir.path().join("terrarium.toml"),
+        "name = \"shop\"\n[services.api]\npath = \"api\"\nreplicas = 3\n[services.web]\npath = \"web\"\nenv = { API_URL = \"http://api:8000/v1\" }\n[jobs.migrate]\nservice = \"api\"\ncommand = [\"python\", \"-m\", \"api.migrate\"]\n[gateway]\nroutes = [{ path = \"/\", service = \"web\" }]\n[postgres]\nservices = [\"api\", \"migrate\"]\n",
+    )
+    .expect("write");
+    let system = terrarium_project::detect_system(dir.path())
+        .expect("detect")
+        .expect("a system");
+    let plan = terrarium_plan::plan_system(&system, &Default::default()).expect("plan");
+    (dir, Target::system(plan))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_split_values_secrets_and_the_database_url() {
+        let (_dir, target) = test_system();
+        let system = &target.system;
+        let api = system.service("api").expect("api");
+        let api_settings = settings(system, api, "api");
+        assert!(api_settings.contains(&Setting::Secret {
+            name: "API_TOKEN".into(),
+            required: true
+        }));
+        assert!(api_settings.contains(&Setting::Value {
+            name: "LOG_LEVEL".into(),
+            value: "INFO".into()
+        }));
+        assert!(api_settings.contains(&Setting::DatabaseUrl));
+        let web = system.service("web").expect("web");
+        assert!(!settings(system, web, "web").contains(&Setting::DatabaseUrl));
+        assert_eq!(callers_of(system, "api"), ["web"]);
+        assert!(callers_of(system, "web").is_empty());
+    }
 
     #[test]
     fn dns_names() {

@@ -741,8 +741,7 @@ impl Swarm {
             loop {
                 match self.engine.output(&args(&["secret", "rm", secret])) {
                     Ok(_) => break,
-                    Err(err) if start.elapsed() < Duration::from_secs(90) => {
-                        let _ = err;
+                    Err(_) if start.elapsed() < Duration::from_secs(90) => {
                         std::thread::sleep(Duration::from_secs(1));
                     }
                     Err(err) => return Err(err.into()),

@@ -640,3 +640,53 @@ pub fn gateway_conf(system: &SystemPlan) -> String {
     out.push_str("}\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stack_holds_no_secret_and_publishes_only_the_gateway() {
+        let (_dir, target) = crate::test_system();
+        let files = render_stack(&target);
+        let stack = &files[0].contents;
+        assert_eq!(files[1].path, PathBuf::from(GATEWAY_CONF));
+        assert_eq!(stack.matches("published:").count(), 1, "{stack}");
+        assert!(stack.contains("published: \"${GATEWAY_PORT:-8080}\"\n      protocol: tcp\n      mode: host"), "{stack}");
+        for key in ["api_token", "postgres_password", "database_url"] {
+            assert!(
+                stack.contains(&format!("  {key}:\n    external: true\n    name: shop_{key}\n")),
+                "{key}: {stack}"
+            );
+        }
+        assert!(stack.contains("POSTGRES_PASSWORD_FILE: /run/secrets/postgres_password"));
+        assert!(stack.contains("- source: api_token\n      target: API_TOKEN"), "{stack}");
+        assert!(stack.contains("\"node.labels.terrarium.shop.db == true\""), "{stack}");
+        assert!(stack.contains("    deploy:\n      replicas: 3\n      endpoint_mode: dnsrr\n      update_config:\n        parallelism: 1\n        delay: 5s\n        order: start-first\n        failure_action: rollback"), "{stack}");
+        // Only what holds a secret starts through the launcher.
+        let web = stack.split("\n  web:\n").nth(1).expect("web");
+        let web = web.split("\n  gateway:\n").next().expect("web block");
+        assert!(!web.contains("command:"), "{web}");
+        assert!(web.contains("API_URL: \"${API_URL:-http://api:8000/v1}\""), "{web}");
+    }
+
+    #[test]
+    fn the_gateway_resolves_replicas_at_request_time() {
+        let (_dir, target) = crate::test_system();
+        let conf = gateway_conf(&target.system);
+        assert!(conf.contains("resolver 127.0.0.11 valid=2s ipv6=off;"));
+        assert!(conf.contains("set $svc_api api:8000;"), "{conf}");
+        assert!(conf.contains("location / {\n        proxy_pass http://$svc_web;"), "{conf}");
+        assert!(conf.contains("location = /health/api {\n        proxy_pass http://$svc_api/health;"), "{conf}");
+    }
+
+    #[test]
+    fn secrets_come_once_each() {
+        let (_dir, target) = crate::test_system();
+        let keys: Vec<String> = stack_secrets(&target.system)
+            .into_iter()
+            .map(|s| s.key)
+            .collect();
+        assert_eq!(keys, ["postgres_password", "api_token", "database_url"]);
+    }
+}
