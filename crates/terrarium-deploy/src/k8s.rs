@@ -1055,14 +1055,22 @@ mod tests {
             let is_secrets = file.path.ends_with(SECRETS_FILE);
             assert_eq!(file.secret, is_secrets, "{}", file.path.display());
             if !is_secrets {
-                assert!(!file.contents.contains("-from-dotenv"), "{}", file.path.display());
+                assert!(
+                    !file.contents.contains("-from-dotenv"),
+                    "{}",
+                    file.path.display()
+                );
             }
         }
         let dev = contents(&files, "k8s/overlays/dev/secrets.env");
         assert!(dev.contains("POSTGRES_PASSWORD=pw-from-dotenv\nAPI_TOKEN=token-from-dotenv\n"));
         let prod = contents(&files, "k8s/overlays/prod/secrets.env");
         assert!(!prod.contains("-from-dotenv"));
-        assert!(prod.lines().any(|l| l.starts_with("API_TOKEN=") && l.len() == 46), "{prod}");
+        assert!(
+            prod.lines()
+                .any(|l| l.starts_with("API_TOKEN=") && l.len() == 46),
+            "{prod}"
+        );
     }
 
     #[test]
@@ -1081,9 +1089,14 @@ mod tests {
             .expect("db policy");
         assert!(db.contains("app.kubernetes.io/name: migrate"), "{db}");
         let api_yaml = contents(&files, "k8s/base/api.yaml");
-        assert!(api_yaml.contains("value: \"postgresql://shop:$(POSTGRES_PASSWORD)@db:5432/shop\""));
+        assert!(
+            api_yaml.contains("value: \"postgresql://shop:$(POSTGRES_PASSWORD)@db:5432/shop\"")
+        );
         assert!(api_yaml.contains("  replicas: 3\n"));
         let dev = contents(&files, "k8s/overlays/dev/kustomization.yaml");
-        assert!(dev.contains("replicas:\n- name: api\n  count: 1\n"), "{dev}");
+        assert!(
+            dev.contains("replicas:\n- name: api\n  count: 1\n"),
+            "{dev}"
+        );
     }
 }

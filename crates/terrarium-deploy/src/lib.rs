@@ -203,10 +203,7 @@ pub(crate) fn test_system() -> (tempfile::TempDir, Target) {
             "api",
             "import os\nfrom flask import Flask\napp = Flask(__name__)\nSECRET = os.environ[\"API_TOKEN\"]\nLEVEL = os.environ.get(\"LOG_LEVEL\", \"INFO\")\n@app.get(\"/health\")\ndef health():\n    return \"ok\"\n",
         ),
-        (
-            "web",
-            "from flask import Flask\napp = Flask(__name__)\n",
-        ),
+        ("web", "from flask import Flask\napp = Flask(__name__)\n"),
     ] {
         std::fs::create_dir(dir.path().join(service)).expect("mkdir");
         std::fs::write(dir.path().join(service).join("app.py"), code).expect("write");

@@ -652,22 +652,38 @@ mod tests {
         let stack = &files[0].contents;
         assert_eq!(files[1].path, PathBuf::from(GATEWAY_CONF));
         assert_eq!(stack.matches("published:").count(), 1, "{stack}");
-        assert!(stack.contains("published: \"${GATEWAY_PORT:-8080}\"\n      protocol: tcp\n      mode: host"), "{stack}");
+        assert!(
+            stack.contains(
+                "published: \"${GATEWAY_PORT:-8080}\"\n      protocol: tcp\n      mode: host"
+            ),
+            "{stack}"
+        );
         for key in ["api_token", "postgres_password", "database_url"] {
             assert!(
-                stack.contains(&format!("  {key}:\n    external: true\n    name: shop_{key}\n")),
+                stack.contains(&format!(
+                    "  {key}:\n    external: true\n    name: shop_{key}\n"
+                )),
                 "{key}: {stack}"
             );
         }
         assert!(stack.contains("POSTGRES_PASSWORD_FILE: /run/secrets/postgres_password"));
-        assert!(stack.contains("- source: api_token\n      target: API_TOKEN"), "{stack}");
-        assert!(stack.contains("\"node.labels.terrarium.shop.db == true\""), "{stack}");
+        assert!(
+            stack.contains("- source: api_token\n      target: API_TOKEN"),
+            "{stack}"
+        );
+        assert!(
+            stack.contains("\"node.labels.terrarium.shop.db == true\""),
+            "{stack}"
+        );
         assert!(stack.contains("    deploy:\n      replicas: 3\n      endpoint_mode: dnsrr\n      update_config:\n        parallelism: 1\n        delay: 5s\n        order: start-first\n        failure_action: rollback"), "{stack}");
         // Only what holds a secret starts through the launcher.
         let web = stack.split("\n  web:\n").nth(1).expect("web");
         let web = web.split("\n  gateway:\n").next().expect("web block");
         assert!(!web.contains("command:"), "{web}");
-        assert!(web.contains("API_URL: \"${API_URL:-http://api:8000/v1}\""), "{web}");
+        assert!(
+            web.contains("API_URL: \"${API_URL:-http://api:8000/v1}\""),
+            "{web}"
+        );
     }
 
     #[test]
@@ -676,8 +692,14 @@ mod tests {
         let conf = gateway_conf(&target.system);
         assert!(conf.contains("resolver 127.0.0.11 valid=2s ipv6=off;"));
         assert!(conf.contains("set $svc_api api:8000;"), "{conf}");
-        assert!(conf.contains("location / {\n        proxy_pass http://$svc_web;"), "{conf}");
-        assert!(conf.contains("location = /health/api {\n        proxy_pass http://$svc_api/health;"), "{conf}");
+        assert!(
+            conf.contains("location / {\n        proxy_pass http://$svc_web;"),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("location = /health/api {\n        proxy_pass http://$svc_api/health;"),
+            "{conf}"
+        );
     }
 
     #[test]
