@@ -34,6 +34,15 @@ fn file(path: String, contents: String) -> RenderedFile {
     }
 }
 
+/// A Kubernetes object's head: `apiVersion`, `kind` and `metadata`.
+fn object(api_version: &str, kind: &str, metadata: Node) -> Node {
+    map([
+        ("apiVersion", Node::from(api_version)),
+        ("kind", Node::from(kind)),
+        ("metadata", metadata),
+    ])
+}
+
 fn header(system: &SystemPlan, what: &str) -> String {
     format!(
         "# {what} of the {} system, written by `terrarium k8s`. You own this file.\n",
@@ -287,11 +296,13 @@ fn service_documents(target: &Target, service: &ServicePlan) -> Vec<Node> {
                 map([("claimName", Node::Str(claim.clone()))]),
             ),
         ]));
-        claims.push(map([
-            ("apiVersion", "v1".into()),
-            ("kind", "PersistentVolumeClaim".into()),
-            ("metadata", metadata(system, &claim, "data")),
-            (
+        claims.push(
+            object(
+                "v1",
+                "PersistentVolumeClaim",
+                metadata(system, &claim, "data"),
+            )
+            .with(
                 "spec",
                 map([
                     ("accessModes", strings(["ReadWriteOnce"])),
@@ -301,7 +312,7 @@ fn service_documents(target: &Target, service: &ServicePlan) -> Vec<Node> {
                     ),
                 ]),
             ),
-        ]));
+        );
     }
     let mut spec = pod_spec(
         service,
@@ -310,111 +321,101 @@ fn service_documents(target: &Target, service: &ServicePlan) -> Vec<Node> {
     );
     // Longer than the preStop pause plus the server's own graceful shutdown.
     spec = spec.with("terminationGracePeriodSeconds", 40u16);
-    let deployment = map([
-        ("apiVersion", "apps/v1".into()),
-        ("kind", "Deployment".into()),
-        ("metadata", metadata(system, &name, "server")),
-        (
-            "spec",
-            map([
-                ("replicas", replicas.into()),
-                ("revisionHistoryLimit", 5u16.into()),
-                ("selector", map([("matchLabels", selector(system, &name))])),
-                (
-                    "strategy",
-                    map([
-                        ("type", "RollingUpdate".into()),
-                        (
-                            "rollingUpdate",
-                            map([("maxUnavailable", 0u16.into()), ("maxSurge", 1u16.into())]),
-                        ),
-                    ]),
-                ),
-                (
-                    "template",
-                    map([
-                        (
-                            "metadata",
-                            map([("labels", labels(system, &name, "server"))]),
-                        ),
-                        ("spec", spec),
-                    ]),
-                ),
-            ]),
-        ),
-    ]);
-    let svc = map([
-        ("apiVersion", "v1".into()),
-        ("kind", "Service".into()),
-        ("metadata", metadata(system, &name, "server")),
-        (
-            "spec",
-            map([
-                ("type", "ClusterIP".into()),
-                ("selector", selector(system, &name)),
-                (
-                    "ports",
-                    Node::List(vec![map([
-                        ("name", "http".into()),
-                        ("port", service.plan.port.value.into()),
-                        ("targetPort", "http".into()),
-                        ("protocol", "TCP".into()),
-                    ])]),
-                ),
-            ]),
-        ),
-    ]);
-    let pdb = map([
-        ("apiVersion", "policy/v1".into()),
-        ("kind", "PodDisruptionBudget".into()),
-        ("metadata", metadata(system, &name, "server")),
-        (
-            "spec",
-            map([
-                ("maxUnavailable", 1u16.into()),
-                ("selector", map([("matchLabels", selector(system, &name))])),
-            ]),
-        ),
-    ]);
-    let hpa = map([
-        ("apiVersion", "autoscaling/v2".into()),
-        ("kind", "HorizontalPodAutoscaler".into()),
-        ("metadata", metadata(system, &name, "server")),
-        (
-            "spec",
-            map([
-                (
-                    "scaleTargetRef",
-                    map([
-                        ("apiVersion", "apps/v1".into()),
-                        ("kind", "Deployment".into()),
-                        ("name", Node::Str(name.clone())),
-                    ]),
-                ),
-                ("minReplicas", replicas.into()),
-                ("maxReplicas", (replicas.saturating_mul(3)).max(3).into()),
-                (
-                    "metrics",
-                    Node::List(vec![map([
-                        ("type", "Resource".into()),
-                        (
-                            "resource",
-                            map([
-                                ("name", "cpu".into()),
-                                (
-                                    "target",
-                                    map([
-                                        ("type", "Utilization".into()),
-                                        ("averageUtilization", 70u16.into()),
-                                    ]),
-                                ),
-                            ]),
-                        ),
-                    ])]),
-                ),
-            ]),
-        ),
-    ]);
+    let deployment = object("apps/v1", "Deployment", metadata(system, &name, "server")).with(
+        "spec",
+        map([
+            ("replicas", replicas.into()),
+            ("revisionHistoryLimit", 5u16.into()),
+            ("selector", map([("matchLabels", selector(system, &name))])),
+            (
+                "strategy",
+                map([
+                    ("type", "RollingUpdate".into()),
+                    (
+                        "rollingUpdate",
+                        map([("maxUnavailable", 0u16.into()), ("maxSurge", 1u16.into())]),
+                    ),
+                ]),
+            ),
+            (
+                "template",
+                map([
+                    (
+                        "metadata",
+                        map([("labels", labels(system, &name, "server"))]),
+                    ),
+                    ("spec", spec),
+                ]),
+            ),
+        ]),
+    );
+    let svc = object("v1", "Service", metadata(system, &name, "server")).with(
+        "spec",
+        map([
+            ("type", "ClusterIP".into()),
+            ("selector", selector(system, &name)),
+            (
+                "ports",
+                Node::List(vec![map([
+                    ("name", "http".into()),
+                    ("port", service.plan.port.value.into()),
+                    ("targetPort", "http".into()),
+                    ("protocol", "TCP".into()),
+                ])]),
+            ),
+        ]),
+    );
+    let pdb = object(
+        "policy/v1",
+        "PodDisruptionBudget",
+        metadata(system, &name, "server"),
+    )
+    .with(
+        "spec",
+        map([
+            ("maxUnavailable", 1u16.into()),
+            ("selector", map([("matchLabels", selector(system, &name))])),
+        ]),
+    );
+    let hpa = object(
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        metadata(system, &name, "server"),
+    )
+    .with(
+        "spec",
+        map([
+            (
+                "scaleTargetRef",
+                map([
+                    ("apiVersion", "apps/v1".into()),
+                    ("kind", "Deployment".into()),
+                    ("name", Node::Str(name.clone())),
+                ]),
+            ),
+            ("minReplicas", replicas.into()),
+            ("maxReplicas", (replicas.saturating_mul(3)).max(3).into()),
+            (
+                "metrics",
+                Node::List(vec![map([
+                    ("type", "Resource".into()),
+                    (
+                        "resource",
+                        map([
+                            ("name", "cpu".into()),
+                            (
+                                "target",
+                                map([
+                                    ("type", "Utilization".into()),
+                                    ("averageUtilization", 70u16.into()),
+                                ]),
+                            ),
+                        ]),
+                    ),
+                ])]),
+            ),
+        ]),
+    );
     let mut docs = vec![deployment, svc, pdb, hpa];
     docs.extend(claims);
     docs
@@ -434,11 +435,8 @@ fn job_document(system: &SystemPlan, job: &terrarium_project::Job) -> Option<Nod
         vec![tmp_volume()],
     )
     .with("restartPolicy", "OnFailure");
-    Some(map([
-        ("apiVersion", "batch/v1".into()),
-        ("kind", "Job".into()),
-        ("metadata", metadata(system, &name, "migrations")),
-        (
+    Some(
+        object("batch/v1", "Job", metadata(system, &name, "migrations")).with(
             "spec",
             map([
                 ("backoffLimit", 4u16.into()),
@@ -455,7 +453,7 @@ fn job_document(system: &SystemPlan, job: &terrarium_project::Job) -> Option<Nod
                 ),
             ]),
         ),
-    ]))
+    )
 }
 
 fn postgres_documents(system: &SystemPlan) -> Vec<Node> {
@@ -544,66 +542,56 @@ fn postgres_documents(system: &SystemPlan) -> Vec<Node> {
             ]),
         ),
     ]);
-    let statefulset = map([
-        ("apiVersion", "apps/v1".into()),
-        ("kind", "StatefulSet".into()),
-        ("metadata", metadata(system, "db", "database")),
-        (
-            "spec",
-            map([
-                ("serviceName", "db".into()),
-                ("replicas", 1u16.into()),
-                ("selector", map([("matchLabels", selector(system, "db"))])),
-                (
-                    "template",
-                    map([
-                        (
-                            "metadata",
-                            map([("labels", labels(system, "db", "database"))]),
-                        ),
-                        ("spec", spec),
-                    ]),
-                ),
-                (
-                    "volumeClaimTemplates",
-                    Node::List(vec![map([
-                        ("metadata", map([("name", "data".into())])),
-                        (
-                            "spec",
-                            map([
-                                ("accessModes", strings(["ReadWriteOnce"])),
-                                (
-                                    "resources",
-                                    map([("requests", map([("storage", "5Gi".into())]))]),
-                                ),
-                            ]),
-                        ),
-                    ])]),
-                ),
-            ]),
-        ),
-    ]);
-    let service = map([
-        ("apiVersion", "v1".into()),
-        ("kind", "Service".into()),
-        ("metadata", metadata(system, "db", "database")),
-        (
-            "spec",
-            map([
-                ("clusterIP", "None".into()),
-                ("selector", selector(system, "db")),
-                (
-                    "ports",
-                    Node::List(vec![map([
-                        ("name", "postgres".into()),
-                        ("port", 5432u16.into()),
-                        ("targetPort", "postgres".into()),
-                        ("protocol", "TCP".into()),
-                    ])]),
-                ),
-            ]),
-        ),
-    ]);
+    let statefulset = object("apps/v1", "StatefulSet", metadata(system, "db", "database")).with(
+        "spec",
+        map([
+            ("serviceName", "db".into()),
+            ("replicas", 1u16.into()),
+            ("selector", map([("matchLabels", selector(system, "db"))])),
+            (
+                "template",
+                map([
+                    (
+                        "metadata",
+                        map([("labels", labels(system, "db", "database"))]),
+                    ),
+                    ("spec", spec),
+                ]),
+            ),
+            (
+                "volumeClaimTemplates",
+                Node::List(vec![map([
+                    ("metadata", map([("name", "data".into())])),
+                    (
+                        "spec",
+                        map([
+                            ("accessModes", strings(["ReadWriteOnce"])),
+                            (
+                                "resources",
+                                map([("requests", map([("storage", "5Gi".into())]))]),
+                            ),
+                        ]),
+                    ),
+                ])]),
+            ),
+        ]),
+    );
+    let service = object("v1", "Service", metadata(system, "db", "database")).with(
+        "spec",
+        map([
+            ("clusterIP", "None".into()),
+            ("selector", selector(system, "db")),
+            (
+                "ports",
+                Node::List(vec![map([
+                    ("name", "postgres".into()),
+                    ("port", 5432u16.into()),
+                    ("targetPort", "postgres".into()),
+                    ("protocol", "TCP".into()),
+                ])]),
+            ),
+        ]),
+    );
     vec![statefulset, service]
 }
 
@@ -639,40 +627,40 @@ fn ingress(target: &Target) -> Node {
             .take(1)
             .collect(),
     };
-    map([
-        ("apiVersion", "networking.k8s.io/v1".into()),
-        ("kind", "Ingress".into()),
-        ("metadata", metadata(system, "gateway", "gateway")),
-        (
-            "spec",
-            map([(
-                "rules",
-                Node::List(vec![map([("http", map([("paths", Node::List(paths))]))])]),
-            )]),
-        ),
-    ])
+    object(
+        "networking.k8s.io/v1",
+        "Ingress",
+        metadata(system, "gateway", "gateway"),
+    )
+    .with(
+        "spec",
+        map([(
+            "rules",
+            Node::List(vec![map([("http", map([("paths", Node::List(paths))]))])]),
+        )]),
+    )
 }
 
 fn policy(system: &SystemPlan, name: &str, pod: &str, from: Vec<Node>, port: Node) -> Node {
-    map([
-        ("apiVersion", "networking.k8s.io/v1".into()),
-        ("kind", "NetworkPolicy".into()),
-        ("metadata", metadata(system, name, "network-policy")),
-        (
-            "spec",
-            map([
-                ("podSelector", map([("matchLabels", selector(system, pod))])),
-                ("policyTypes", strings(["Ingress"])),
-                (
-                    "ingress",
-                    Node::List(vec![map([
-                        ("from", Node::List(from)),
-                        ("ports", Node::List(vec![map([("port", port)])])),
-                    ])]),
-                ),
-            ]),
-        ),
-    ])
+    object(
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        metadata(system, name, "network-policy"),
+    )
+    .with(
+        "spec",
+        map([
+            ("podSelector", map([("matchLabels", selector(system, pod))])),
+            ("policyTypes", strings(["Ingress"])),
+            (
+                "ingress",
+                Node::List(vec![map([
+                    ("from", Node::List(from)),
+                    ("ports", Node::List(vec![map([("port", port)])])),
+                ])]),
+            ),
+        ]),
+    )
 }
 
 fn pods(system: &SystemPlan, name: &str) -> Node {
@@ -686,21 +674,20 @@ fn pods(system: &SystemPlan, name: &str) -> Node {
 /// the services that call it, and PostgreSQL its clients.
 fn network_policies(target: &Target) -> Vec<Node> {
     let system = &target.system;
-    let mut docs = vec![map([
-        ("apiVersion", "networking.k8s.io/v1".into()),
-        ("kind", "NetworkPolicy".into()),
-        (
-            "metadata",
+    let mut docs = vec![
+        object(
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
             metadata(system, "default-deny-ingress", "network-policy"),
-        ),
-        (
+        )
+        .with(
             "spec",
             map([
                 ("podSelector", Node::Map(vec![])),
                 ("policyTypes", strings(["Ingress"])),
             ]),
         ),
-    ])];
+    ];
     for service in &system.services {
         let routed = match &system.gateway {
             Some((gateway, _)) => gateway.routes.iter().any(|r| r.service == service.name),
@@ -778,13 +765,18 @@ fn kustomization_base(target: &Target, resources: &[String]) -> String {
     )
 }
 
-fn overlay(target: &Target, env: &str) -> String {
-    let system = &target.system;
-    let namespace = if env == "prod" {
+/// The namespace of an overlay: the system's name, with `-dev` for the development one.
+fn namespace_name(system: &SystemPlan, env: &str) -> String {
+    if env == "prod" {
         dns_name(&system.name)
     } else {
         format!("{}-{env}", dns_name(&system.name))
-    };
+    }
+}
+
+fn overlay(target: &Target, env: &str) -> String {
+    let system = &target.system;
+    let namespace = namespace_name(system, env);
     let images: Vec<Node> = system
         .services
         .iter()
@@ -868,29 +860,22 @@ fn overlay(target: &Target, env: &str) -> String {
 
 fn namespace(target: &Target, env: &str) -> String {
     let system = &target.system;
-    let name = if env == "prod" {
-        dns_name(&system.name)
-    } else {
-        format!("{}-{env}", dns_name(&system.name))
-    };
-    let doc = map([
-        ("apiVersion", "v1".into()),
-        ("kind", "Namespace".into()),
-        (
-            "metadata",
-            map([
-                ("name", Node::Str(name)),
-                (
-                    "labels",
-                    map([
-                        ("pod-security.kubernetes.io/enforce", "restricted".into()),
-                        ("pod-security.kubernetes.io/audit", "restricted".into()),
-                        ("pod-security.kubernetes.io/warn", "restricted".into()),
-                    ]),
-                ),
-            ]),
-        ),
-    ]);
+    let name = namespace_name(system, env);
+    let doc = object(
+        "v1",
+        "Namespace",
+        map([
+            ("name", Node::Str(name)),
+            (
+                "labels",
+                map([
+                    ("pod-security.kubernetes.io/enforce", "restricted".into()),
+                    ("pod-security.kubernetes.io/audit", "restricted".into()),
+                    ("pod-security.kubernetes.io/warn", "restricted".into()),
+                ]),
+            ),
+        ]),
+    );
     format!(
         "{}# The restricted Pod Security profile is enforced for every pod in it.\n{}",
         header(system, "Namespace"),

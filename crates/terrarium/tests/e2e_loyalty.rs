@@ -95,23 +95,10 @@ fn the_loyalty_program_runs_under_terrarium() {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/loyalty"),
         &dir,
     );
-    terrarium()
-        .args([
-            "init",
-            "--base",
-            TEST_BASE,
-            "--proxy-image",
-            TEST_NGINX,
-            "--postgres-image",
-            TEST_POSTGRES,
-        ])
-        .arg(&dir)
-        .assert()
-        .success()
-        .stdout(
-            predicate::str::contains("wrote points/Dockerfile")
-                .and(predicate::str::contains("wrote gateway/nginx.conf")),
-        );
+    init_with_stand_ins(&dir).stdout(
+        predicate::str::contains("wrote points/Dockerfile")
+            .and(predicate::str::contains("wrote gateway/nginx.conf")),
+    );
     let env = std::fs::read_to_string(dir.join(".env")).expect(".env");
     let secret_of = |name: &str| {
         env.lines()

@@ -271,19 +271,7 @@ fn the_loyalty_program_scales_out_on_swarm() {
         "name = \"loyalty\"",
         &format!("name = \"{name}\""),
     );
-    terrarium()
-        .args([
-            "init",
-            "--base",
-            TEST_BASE,
-            "--proxy-image",
-            TEST_NGINX,
-            "--postgres-image",
-            TEST_POSTGRES,
-        ])
-        .arg(&dir)
-        .assert()
-        .success();
+    init_with_stand_ins(&dir);
     let env = std::fs::read_to_string(dir.join(".env")).expect(".env");
     let secret_of = |key: &str| {
         env.lines()

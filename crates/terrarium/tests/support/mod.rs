@@ -109,6 +109,24 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// `terrarium init` with the local stand-ins for the registry images (the python base, nginx
+/// and postgres), for projects whose Docker files the test builds on this machine.
+pub fn init_with_stand_ins(dir: &Path) -> assert_cmd::assert::Assert {
+    terrarium()
+        .args([
+            "init",
+            "--base",
+            TEST_BASE,
+            "--proxy-image",
+            TEST_NGINX,
+            "--postgres-image",
+            TEST_POSTGRES,
+        ])
+        .arg(dir)
+        .assert()
+        .success()
+}
+
 /// The terrarium binary under test.
 pub fn terrarium() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("terrarium").expect("terrarium binary")
