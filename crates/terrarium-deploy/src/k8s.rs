@@ -1028,7 +1028,7 @@ mod tests {
     fn contents<'a>(files: &'a [RenderedFile], path: &str) -> &'a str {
         &files
             .iter()
-            .find(|f| f.path == PathBuf::from(path))
+            .find(|f| f.path == std::path::Path::new(path))
             .unwrap_or_else(|| panic!("{path}"))
             .contents
     }

@@ -95,7 +95,7 @@ fn the_loyalty_program_runs_under_terrarium() {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/loyalty"),
         &dir,
     );
-    init_with_stand_ins(&dir).stdout(
+    init_with_stand_ins(&dir, &[]).stdout(
         predicate::str::contains("wrote points/Dockerfile")
             .and(predicate::str::contains("wrote gateway/nginx.conf")),
     );

@@ -271,7 +271,7 @@ fn the_loyalty_program_scales_out_on_swarm() {
         "name = \"loyalty\"",
         &format!("name = \"{name}\""),
     );
-    init_with_stand_ins(&dir);
+    init_with_stand_ins(&dir, &[]);
     let env = std::fs::read_to_string(dir.join(".env")).expect(".env");
     let secret_of = |key: &str| {
         env.lines()

@@ -109,12 +109,13 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// `terrarium init` with the local stand-ins for the registry images (the python base, nginx
-/// and postgres), for projects whose Docker files the test builds on this machine.
-pub fn init_with_stand_ins(dir: &Path) -> assert_cmd::assert::Assert {
+/// `terrarium init ARGS` with the local stand-ins for the registry images (the python base,
+/// nginx and postgres), for projects whose Docker files the test builds on this machine.
+pub fn init_with_stand_ins(dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
     terrarium()
+        .arg("init")
+        .args(args)
         .args([
-            "init",
             "--base",
             TEST_BASE,
             "--proxy-image",
