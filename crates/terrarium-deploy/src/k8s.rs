@@ -78,8 +78,17 @@ fn secret_name(system: &SystemPlan) -> String {
     format!("{}-secrets", dns_name(&system.name))
 }
 
-fn image(system: &SystemPlan, service: &ServicePlan) -> String {
+/// The image's name, which the overlays' `images:` match (without a registry: yours goes there).
+fn image_name(system: &SystemPlan, service: &ServicePlan) -> String {
     format!("{}/{}", dns_name(&system.name), dns_name(&service.name))
+}
+
+/// The image in the base: tagged with the project's version when it has one.
+fn image(system: &SystemPlan, service: &ServicePlan) -> String {
+    match &service.plan.version {
+        Some(version) => format!("{}:{version}", image_name(system, service)),
+        None => image_name(system, service),
+    }
 }
 
 fn pod_security(uid: u32, gid: u32) -> Node {
@@ -786,7 +795,7 @@ fn overlay(target: &Target, env: &str) -> String {
                 _ => "deploy".to_string(),
             };
             map([
-                ("name", Node::Str(image(system, s))),
+                ("name", Node::Str(image_name(system, s))),
                 ("newTag", Node::Str(tag)),
             ])
         })

@@ -19,6 +19,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "add an explicit tag (and ideally a digest)",
         dockerfile: Some(untagged_image),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "latest-tag",
@@ -34,6 +35,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "pin a specific version tag (and ideally a digest)",
         dockerfile: Some(latest_tag),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "tls-bypass",
@@ -47,6 +49,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "remove the bypass; install the CA certificate you need instead",
         dockerfile: Some(tls_bypass),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "pipe-to-shell",
@@ -59,6 +62,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "install a pinned package, or download, verify a checksum, then run",
         dockerfile: Some(pipe_to_shell),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "untrusted-registry",
@@ -72,6 +76,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "pull the image through a trusted registry, or add the registry to trusted-registries",
         dockerfile: Some(untrusted_registry),
         compose: Some(untrusted_registry_compose),
+        kubernetes: None,
     },
 ];
 
