@@ -4,7 +4,7 @@ use super::detect::{
     dev_server, has_url_password, is_database, is_database_port, is_debug_setting,
     is_literal_value, is_secret_name,
 };
-use super::supply::{floating_message, parse_image};
+use super::supply::unpinned_message;
 use super::{ComposeContext, Emitter, Rule, is_dev_name};
 use crate::compose::{MountKind, Service};
 use crate::finding::{LessonId, Severity};
@@ -427,13 +427,7 @@ fn floating_image(cx: &ComposeContext<'_>, out: &mut Emitter<'_>) {
         if image.value.contains('$') {
             continue;
         }
-        let r = parse_image(&image.value);
-        if r.digest {
-            continue;
-        }
-        if r.tag.is_none() {
-            out.at(image.at, format!("`{}` has no tag", image.value));
-        } else if let Some(message) = floating_message(&image.value) {
+        if let Some(message) = unpinned_message(&image.value) {
             out.at(image.at, message);
         }
     }

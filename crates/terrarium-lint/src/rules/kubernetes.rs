@@ -1,6 +1,6 @@
 //! Kubernetes rules: the lessons as they apply to the pods of manifests.
 
-use super::supply::{floating_message, parse_image};
+use super::supply::unpinned_message;
 use super::{Emitter, KubernetesContext, Rule};
 use crate::finding::{LessonId, Severity};
 use crate::kubernetes::{Container, Workload};
@@ -170,16 +170,7 @@ fn floating_image(cx: &KubernetesContext<'_>, out: &mut Emitter<'_>) {
     for w in &cx.file.workloads {
         for c in &w.containers {
             let Some(image) = &c.image else { continue };
-            let r = parse_image(&image.value);
-            if r.digest {
-                continue;
-            }
-            if r.tag.is_none() {
-                out.at(
-                    image.at,
-                    format!("{}: `{}` has no tag", label(w, c), image.value),
-                );
-            } else if let Some(message) = floating_message(&image.value) {
+            if let Some(message) = unpinned_message(&image.value) {
                 out.at(image.at, format!("{}: {message}", label(w, c)));
             }
         }

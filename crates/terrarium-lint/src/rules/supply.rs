@@ -208,6 +208,19 @@ fn latest_tag(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
 }
 
 /// What is wrong with an image whose tag floats, if it does.
+/// What is wrong with a deployed image reference: no tag at all, or one that floats; `None`
+/// for a digest or a versioned tag.
+pub(super) fn unpinned_message(image: &str) -> Option<String> {
+    let r = parse_image(image);
+    if r.digest {
+        return None;
+    }
+    if r.tag.is_none() {
+        return Some(format!("`{image}` has no tag"));
+    }
+    floating_message(image)
+}
+
 pub(super) fn floating_message(image: &str) -> Option<String> {
     let r = parse_image(image);
     if !r.floats() {
