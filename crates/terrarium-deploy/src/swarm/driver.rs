@@ -610,6 +610,7 @@ impl Swarm {
 
     /// Replicas, health and the last update of each service.
     pub fn status(&self) -> Result<Vec<ServiceStatus>, DeployError> {
+        self.manager()?;
         let services = self.inspect_all()?;
         if services.is_empty() {
             return Err(DeployError::NoStack(self.name().to_string()));
