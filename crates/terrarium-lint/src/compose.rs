@@ -173,9 +173,10 @@ pub fn parse(source: &str) -> Result<ComposeFile, ComposeError> {
     Ok(file)
 }
 
-type Map<'a> = saphyr::AnnotatedMapping<'a, MarkedYaml<'a>>;
+/// A YAML mapping with positions.
+pub(crate) type Map<'a> = saphyr::AnnotatedMapping<'a, MarkedYaml<'a>>;
 
-fn mapping<'a, 'b>(node: &'b MarkedYaml<'a>) -> Option<&'b Map<'a>> {
+pub(crate) fn mapping<'a, 'b>(node: &'b MarkedYaml<'a>) -> Option<&'b Map<'a>> {
     match &node.data {
         YamlData::Mapping(m) => Some(m),
         YamlData::Tagged(_, inner) => mapping(inner),
@@ -183,14 +184,14 @@ fn mapping<'a, 'b>(node: &'b MarkedYaml<'a>) -> Option<&'b Map<'a>> {
     }
 }
 
-fn sequence<'a, 'b>(node: &'b MarkedYaml<'a>) -> &'b [MarkedYaml<'a>] {
+pub(crate) fn sequence<'a, 'b>(node: &'b MarkedYaml<'a>) -> &'b [MarkedYaml<'a>] {
     match &node.data {
         YamlData::Sequence(s) => s,
         _ => &[],
     }
 }
 
-fn scalar<'b>(node: &'b MarkedYaml<'_>) -> Option<Cow<'b, str>> {
+pub(crate) fn scalar<'b>(node: &'b MarkedYaml<'_>) -> Option<Cow<'b, str>> {
     match &node.data {
         YamlData::Value(Scalar::String(s)) => Some(Cow::Borrowed(s.as_ref())),
         YamlData::Value(Scalar::Integer(i)) => Some(Cow::Owned(i.to_string())),
@@ -201,13 +202,13 @@ fn scalar<'b>(node: &'b MarkedYaml<'_>) -> Option<Cow<'b, str>> {
     }
 }
 
-fn get<'a, 'b>(map: &'b Map<'a>, key: &str) -> Option<&'b MarkedYaml<'a>> {
+pub(crate) fn get<'a, 'b>(map: &'b Map<'a>, key: &str) -> Option<&'b MarkedYaml<'a>> {
     map.iter()
         .find(|(k, _)| scalar(k).is_some_and(|s| s == key))
         .map(|(_, v)| v)
 }
 
-fn loc(node: &MarkedYaml<'_>) -> Location {
+pub(crate) fn loc(node: &MarkedYaml<'_>) -> Location {
     let (s, e) = (node.span.start, node.span.end);
     let mut at = Location {
         line: s.line().max(1),
@@ -222,7 +223,7 @@ fn loc(node: &MarkedYaml<'_>) -> Location {
     at
 }
 
-fn truthy(node: &MarkedYaml<'_>) -> bool {
+pub(crate) fn truthy(node: &MarkedYaml<'_>) -> bool {
     match &node.data {
         YamlData::Value(Scalar::Boolean(b)) => *b,
         _ => scalar(node).is_some_and(|s| matches!(s.as_ref(), "true" | "True" | "yes")),

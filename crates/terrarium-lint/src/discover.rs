@@ -27,7 +27,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<(PathBuf, FileKind)>, LintError
             if !entry.file_type().is_some_and(|t| t.is_file()) {
                 continue;
             }
-            if let Some(kind) = FileKind::from_name(entry.path()) {
+            if let Some(kind) =
+                FileKind::from_name(entry.path()).or_else(|| FileKind::sniff(entry.path()))
+            {
                 found.push((strip_dot(entry.path()), kind));
             }
         }

@@ -1,4 +1,4 @@
-//! terrarium lint: Dockerfile and Compose parsers, rules that enforce the lessons in
+//! terrarium lint: Dockerfile, Compose and Kubernetes manifest parsers, rules that enforce the lessons in
 //! `LESSONS.md` (plus the Dockerfile basics), inline ignores, configuration and formatters.
 //!
 //! The pipeline: discover files → parse (never fails: syntax problems become findings) →
@@ -13,6 +13,7 @@ pub mod dockerfile;
 pub mod error;
 pub mod finding;
 pub mod format;
+pub mod kubernetes;
 pub mod lint;
 pub mod rules;
 pub mod shell;

@@ -4,10 +4,12 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::finding::Finding;
-use crate::rules::{self, ComposeContext, DockerfileContext, Emitter, PARSE_ERROR, RawFinding};
+use crate::rules::{
+    self, ComposeContext, DockerfileContext, Emitter, KubernetesContext, PARSE_ERROR, RawFinding,
+};
 use crate::span::{Location, Span};
 use crate::suppress::Suppressions;
-use crate::{compose, dockerfile};
+use crate::{compose, dockerfile, kubernetes};
 
 /// What kind of file a path holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -16,6 +18,8 @@ pub enum FileKind {
     Dockerfile,
     /// A Compose file.
     Compose,
+    /// Kubernetes manifests (YAML with top-level `apiVersion` and `kind`).
+    Kubernetes,
 }
 
 impl FileKind {
@@ -39,17 +43,29 @@ impl FileKind {
         docker.then_some(FileKind::Dockerfile)
     }
 
-    /// The kind of a file named explicitly by the user: YAML is Compose, anything else is a
-    /// Dockerfile.
+    /// A YAML file that is not named like a Compose file but holds Kubernetes manifests.
+    pub fn sniff(path: &Path) -> Option<FileKind> {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !matches!(ext, "yml" | "yaml") {
+            return None;
+        }
+        let source = std::fs::read_to_string(path).ok()?;
+        kubernetes::looks_like(&source).then_some(FileKind::Kubernetes)
+    }
+
+    /// The kind of a file named explicitly by the user: Kubernetes manifests by their content,
+    /// other YAML is Compose, anything else is a Dockerfile.
     pub fn for_explicit(path: &Path) -> FileKind {
-        FileKind::from_name(path).unwrap_or_else(|| {
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if matches!(ext, "yml" | "yaml") {
-                FileKind::Compose
-            } else {
-                FileKind::Dockerfile
-            }
-        })
+        FileKind::from_name(path)
+            .or_else(|| FileKind::sniff(path))
+            .unwrap_or_else(|| {
+                let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+                if matches!(ext, "yml" | "yaml") {
+                    FileKind::Compose
+                } else {
+                    FileKind::Dockerfile
+                }
+            })
     }
 }
 
@@ -60,7 +76,7 @@ pub struct LintedFile {
     pub path: PathBuf,
     /// Its text.
     pub source: String,
-    /// Dockerfile or Compose.
+    /// Dockerfile, Compose or Kubernetes.
     pub kind: FileKind,
 }
 
@@ -107,23 +123,45 @@ pub fn lint_source(path: &Path, source: &str, kind: FileKind, config: &Config) -
                         }
                     }
                 }
-                Err(err) => {
-                    if let Some(rule) = parse_rule {
-                        raw.push(RawFinding {
-                            rule,
-                            location: err.at,
-                            severity: rule.severity,
-                            message: err.message.clone(),
-                            fix: Some(err.fix.clone()),
-                        });
+                Err(err) => raw.extend(yaml_error(&err)),
+            }
+            Suppressions::for_yaml(source)
+        }
+        FileKind::Kubernetes => {
+            match kubernetes::parse(source) {
+                Ok(file) => {
+                    let cx = KubernetesContext {
+                        file: &file,
+                        path,
+                        config,
+                    };
+                    let locate = |_: Span| Location::point(1, 1);
+                    for rule in rules::all() {
+                        if let Some(check) =
+                            rule.kubernetes.filter(|_| !config.is_disabled(rule.id))
+                        {
+                            check(&cx, &mut Emitter::new(rule, &locate, &mut raw));
+                        }
                     }
                 }
+                Err(err) => raw.extend(yaml_error(&err)),
             }
             Suppressions::for_yaml(source)
         }
     };
     raw.extend(invalid_ignores(&suppressions));
     finish(path, raw, &suppressions, config)
+}
+
+/// A YAML file that can't be parsed, as a `parse-error` finding.
+fn yaml_error(err: &compose::ComposeError) -> Option<RawFinding> {
+    rules::by_id(PARSE_ERROR).map(|rule| RawFinding {
+        rule,
+        location: err.at,
+        severity: rule.severity,
+        message: err.message.clone(),
+        fix: Some(err.fix.clone()),
+    })
 }
 
 /// Findings for ignore comments that name rules that do not exist.

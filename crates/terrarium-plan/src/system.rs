@@ -18,6 +18,8 @@ pub struct ServicePlan {
     pub path: PathBuf,
     /// Settings given to it in terrarium.toml.
     pub env: BTreeMap<String, String>,
+    /// How many copies an orchestrator runs (Swarm, Kubernetes).
+    pub replicas: u16,
     /// Its plan.
     pub plan: Plan,
 }
@@ -82,6 +84,7 @@ pub fn plan_system(system: &System, options: &PlanOptions) -> Result<SystemPlan,
             name: service.name.clone(),
             path: service.path.clone(),
             env: service.env.clone(),
+            replicas: service.replicas,
             plan: plan(&service.project, options)?,
         });
     }

@@ -29,7 +29,9 @@ pub use error::DetectError;
 pub use lock::{Artifact, Group, Hash, Lock, LockFormat, LockedPackage};
 pub use manifest::{ConsoleScript, DependencySource, ManifestFormat, Package, PythonConstraint};
 pub use requirements::{RequirementLine, RequirementsFile};
-pub use system::{Gateway, Job, Postgres, Route, System, SystemService, detect_system};
+pub use system::{
+    DEFAULT_REPLICAS, Gateway, Job, Postgres, Route, System, SystemService, detect_system,
+};
 pub use writes::{Write, WriteReason};
 
 /// Where a fact was found: a file relative to the project root, and the line when known.

@@ -20,6 +20,8 @@ pub struct SystemService {
     pub path: PathBuf,
     /// Settings given to it in terrarium.toml (they win over its code's defaults).
     pub env: BTreeMap<String, String>,
+    /// How many copies run on an orchestrator (Swarm, Kubernetes); compose runs one.
+    pub replicas: u16,
     /// The service's own project.
     pub project: Project,
 }
@@ -108,7 +110,14 @@ struct RawService {
     path: String,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    replicas: Option<u16>,
 }
+
+/// Replicas of a service when terrarium.toml doesn't say: two, so one can be replaced while the
+/// other serves (L20).
+pub const DEFAULT_REPLICAS: u16 = 2;
+/// The most replicas a service may ask for; more is a typo rather than a plan.
+const MAX_REPLICAS: u16 = 100;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,7 +163,7 @@ struct Probe {
     services: Option<toml::Value>,
 }
 
-const FIX: &str = "a system's terrarium.toml has `name`, [services.NAME] (path, env), [jobs.NAME] (service, command, before), [gateway] (port, port-env, routes, image) and [postgres] (database, user, services, image)";
+const FIX: &str = "a system's terrarium.toml has `name`, [services.NAME] (path, env, replicas), [jobs.NAME] (service, command, before), [gateway] (port, port-env, routes, image) and [postgres] (database, user, services, image)";
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -238,11 +247,20 @@ pub fn detect_system(root: &Path) -> Result<Option<System>, DetectError> {
                 "point path at the service's project directory, relative to terrarium.toml",
             ));
         }
+        let replicas = service.get_ref().replicas.unwrap_or(DEFAULT_REPLICAS);
+        if !(1..=MAX_REPLICAS).contains(&replicas) {
+            return Err(bad(
+                line,
+                format!("service `{name}`: replicas = {replicas} is out of range"),
+                "give a number of copies from 1 to 100",
+            ));
+        }
         let project = detect(&dir)?;
         services.push(SystemService {
             name: name.clone(),
             path: PathBuf::from(&service.get_ref().path),
             env: service.get_ref().env.clone(),
+            replicas,
             project,
         });
     }
@@ -431,6 +449,7 @@ mod tests {
         assert_eq!(s.name, "shop");
         assert_eq!(s.services.len(), 2);
         assert_eq!(s.services[0].env["A"], "1");
+        assert_eq!(s.services[0].replicas, DEFAULT_REPLICAS);
         assert_eq!(s.jobs[0].before, ["api"]);
         let gateway = s.gateway.unwrap();
         assert_eq!(
@@ -463,6 +482,17 @@ mod tests {
                 "{err}"
             );
         }
+        let three = system("[services.api]\npath = \"api\"\nreplicas = 3\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(three.services[0].replicas, 3);
+        let err = system("[services.api]\npath = \"api\"\nreplicas = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("terrarium.toml:1") && err.contains("replicas = 0 is out of range"),
+            "{err}"
+        );
         let err = system("[services.api]\npath = \"missing\"\n")
             .unwrap_err()
             .to_string();

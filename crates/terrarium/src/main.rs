@@ -42,6 +42,10 @@ enum Command {
     Up(cmd::up::Args),
     /// Remove the compose services (named volumes stay unless --volumes).
     Down(cmd::down::Args),
+    /// Deploy the system to an orchestrator: `deploy swarm` (Docker Swarm stack).
+    Deploy(cmd::deploy::Args),
+    /// Write Kustomize manifests for Kubernetes (k8s/base, k8s/overlays/dev and prod).
+    K8s(cmd::k8s::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,8 @@ fn main() -> ExitCode {
         Command::Stop(args) => cmd::stop::run(args),
         Command::Up(args) => cmd::up::run(args),
         Command::Down(args) => cmd::down::run(args),
+        Command::Deploy(args) => cmd::deploy::run(args),
+        Command::K8s(args) => cmd::k8s::run(args),
     };
     match result {
         Ok(code) => code,

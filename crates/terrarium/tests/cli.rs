@@ -495,3 +495,48 @@ fn pins_without_wheels_for_any_python_are_named() {
         ))
         .stderr(predicate::str::contains("CPython 3.11: oldbin 1.0"));
 }
+
+#[test]
+fn deploy_and_k8s_refuse_a_bad_replicas_count_naming_the_line() {
+    let dir = project(&[
+        ("api/app.py", FLASK_APP),
+        ("api/requirements.txt", "flask==3.1.2\n"),
+        (
+            "terrarium.toml",
+            "name = \"shop\"\n[services.api]\npath = \"api\"\nreplicas = 0\n",
+        ),
+    ]);
+    for args in [&["k8s"][..], &["deploy", "swarm", "--write-only"][..]] {
+        terrarium()
+            .args(args)
+            .arg(dir.path())
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("terrarium.toml:2"))
+            .stderr(predicate::str::contains("replicas = 0 is out of range"));
+    }
+    assert!(!dir.path().join("stack.yaml").exists());
+    assert!(!dir.path().join("k8s").exists());
+}
+
+#[test]
+fn deploy_swarm_write_only_keeps_a_stack_file_it_finds() {
+    let dir = fixture("flask-requirements");
+    terrarium()
+        .args(["deploy", "swarm", "--write-only"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout("wrote stack.yaml\n");
+    std::fs::write(dir.path().join("stack.yaml"), "# mine\n").expect("edit");
+    terrarium()
+        .args(["deploy", "swarm", "--write-only"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout("");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("stack.yaml")).expect("read"),
+        "# mine\n"
+    );
+}

@@ -58,21 +58,7 @@ impl Drop for ComposeProject {
 #[test]
 fn proxy_and_postgres_come_up_and_the_app_answers_through_the_proxy() {
     let dir = fixture("notes-volume");
-    terrarium()
-        .args([
-            "init",
-            "--proxy",
-            "--postgres",
-            "--base",
-            TEST_BASE,
-            "--proxy-image",
-            TEST_NGINX,
-            "--postgres-image",
-            TEST_POSTGRES,
-        ])
-        .arg(dir.path())
-        .assert()
-        .success();
+    init_with_stand_ins(dir.path(), &["--proxy", "--postgres"]);
     let env = std::fs::read_to_string(dir.path().join(".env")).expect(".env written");
     assert!(
         env.lines()

@@ -130,16 +130,26 @@ fn system_init_output_has_nothing_at_warning_or_above() {
         &dir,
     );
     terrarium().arg("init").arg(&dir).assert().success();
+    terrarium().arg("k8s").arg(&dir).assert().success();
     let output = terrarium()
         .args(["lint", "--format", "json"])
         .arg(&dir)
         .output()
         .expect("lint");
     let report = json_of(&output);
-    let files = report["files"].as_array().map_or(0, Vec::len);
+    let files: Vec<&str> = report["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f.as_str().or_else(|| f["path"].as_str()))
+        .collect();
     assert!(
-        files >= 5,
-        "two Dockerfiles, two Dockerfile.dev and compose.yaml: {files}"
+        files.len() >= 5 + 11,
+        "two Dockerfiles, two Dockerfile.dev, compose.yaml and the k8s manifests: {files:?}"
+    );
+    assert!(
+        files.iter().any(|f| f.ends_with("k8s/base/points.yaml")),
+        "{files:?}"
     );
     let loud: Vec<&Value> = report["findings"]
         .as_array()
@@ -149,6 +159,51 @@ fn system_init_output_has_nothing_at_warning_or_above() {
         .collect();
     assert!(loud.is_empty(), "{loud:#?}");
     assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn kubernetes_manifests_are_checked_for_the_lessons() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "deploy/web.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      hostPID: true\n      volumes:\n      - name: data\n        hostPath:\n          path: /srv/data\n      containers:\n      - name: web\n        image: web:latest\n        securityContext:\n          privileged: true\n",
+    );
+    let output = terrarium()
+        .args(["lint", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .expect("lint");
+    assert_eq!(output.status.code(), Some(1));
+    let report = json_of(&output);
+    let found: Vec<(String, u64)> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or_default().to_string(),
+                f["line"]
+                    .as_u64()
+                    .or_else(|| f["location"]["line"].as_u64())
+                    .unwrap_or(0),
+            )
+        })
+        .collect();
+    for (rule, line) in [
+        ("k8s-privileged", 8),
+        ("k8s-host-path", 12),
+        ("k8s-root", 14),
+        ("k8s-floating-image", 15),
+        ("k8s-privileged", 17),
+        ("k8s-no-probes", 14),
+        ("k8s-no-limits", 14),
+    ] {
+        assert!(
+            found.contains(&(rule.to_string(), line)),
+            "{rule} at line {line}: {found:?}"
+        );
+    }
 }
 
 #[test]

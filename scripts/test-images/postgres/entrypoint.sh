@@ -1,6 +1,10 @@
 #!/bin/bash
 # Initialise the cluster on first start the way the official image does (UTF-8), then exec postgres.
 set -euo pipefail
+# Like the official image, POSTGRES_PASSWORD_FILE (a Docker/Swarm secret) stands for the value.
+if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+  POSTGRES_PASSWORD=$(<"$POSTGRES_PASSWORD_FILE")
+fi
 : "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}"

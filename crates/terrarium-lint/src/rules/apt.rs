@@ -18,6 +18,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "put `apt-get update && apt-get install ...` in the same RUN",
         dockerfile: Some(update_alone),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "apt-lists-not-removed",
@@ -30,6 +31,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "end the RUN with `&& rm -rf /var/lib/apt/lists/*` (or use a cache mount)",
         dockerfile: Some(lists_not_removed),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "apt-no-yes",
@@ -42,6 +44,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "add -y",
         dockerfile: Some(no_yes),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "apt-no-recommends",
@@ -54,6 +57,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "add --no-install-recommends",
         dockerfile: Some(no_recommends),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "apt-not-apt-get",
@@ -66,6 +70,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "use apt-get",
         dockerfile: Some(apt_not_apt_get),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "apk-no-cache",
@@ -78,6 +83,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "add --no-cache",
         dockerfile: Some(apk_no_cache),
         compose: None,
+        kubernetes: None,
     },
 ];
 

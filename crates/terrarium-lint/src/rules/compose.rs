@@ -4,7 +4,7 @@ use super::detect::{
     dev_server, has_url_password, is_database, is_database_port, is_debug_setting,
     is_literal_value, is_secret_name,
 };
-use super::supply::{floating_message, parse_image};
+use super::supply::unpinned_message;
 use super::{ComposeContext, Emitter, Rule, is_dev_name};
 use crate::compose::{MountKind, Service};
 use crate::finding::{LessonId, Severity};
@@ -22,6 +22,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "remove `user: root` or set a non-root UID",
         dockerfile: None,
         compose: Some(root_user),
+        kubernetes: None,
     },
     Rule {
         id: "compose-privileged",
@@ -34,6 +35,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "remove `privileged: true` / `cap_add: [ALL, SYS_ADMIN]`; add only the capability needed",
         dockerfile: None,
         compose: Some(privileged),
+        kubernetes: None,
     },
     Rule {
         id: "docker-socket",
@@ -46,6 +48,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "do not mount the Docker socket",
         dockerfile: None,
         compose: Some(docker_socket),
+        kubernetes: None,
     },
     Rule {
         id: "compose-dev-server",
@@ -62,6 +65,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "run a production server here; move the dev command to compose.override.yaml",
         dockerfile: None,
         compose: Some(dev_server_rule),
+        kubernetes: None,
     },
     Rule {
         id: "compose-public-port",
@@ -75,6 +79,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "prefix the port with 127.0.0.1: (or do not publish it at all)",
         dockerfile: None,
         compose: Some(public_port),
+        kubernetes: None,
     },
     Rule {
         id: "compose-stateful-no-volume",
@@ -88,6 +93,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "mount a named volume at the database's data directory",
         dockerfile: None,
         compose: Some(stateful_no_volume),
+        kubernetes: None,
     },
     Rule {
         id: "compose-missing-healthcheck",
@@ -100,6 +106,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "add a `healthcheck:`",
         dockerfile: None,
         compose: Some(missing_healthcheck),
+        kubernetes: None,
     },
     Rule {
         id: "compose-literal-secret",
@@ -112,6 +119,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "use `${VAR}` from the environment or an env_file that is not committed",
         dockerfile: None,
         compose: Some(literal_secret),
+        kubernetes: None,
     },
     Rule {
         id: "compose-floating-image",
@@ -125,6 +133,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "pin a version tag",
         dockerfile: None,
         compose: Some(floating_image),
+        kubernetes: None,
     },
     Rule {
         id: "compose-config-mount",
@@ -140,6 +149,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "prefer environment variables; keep mounted config files read-only",
         dockerfile: None,
         compose: Some(config_mount),
+        kubernetes: None,
     },
     Rule {
         id: "compose-no-restart",
@@ -152,6 +162,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "add `restart: unless-stopped`",
         dockerfile: None,
         compose: Some(no_restart),
+        kubernetes: None,
     },
     Rule {
         id: "compose-no-limits",
@@ -164,6 +175,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "add deploy.resources.limits",
         dockerfile: None,
         compose: Some(no_limits),
+        kubernetes: None,
     },
     Rule {
         id: "compose-host-path",
@@ -177,6 +189,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "use a named volume or a path relative to the compose file",
         dockerfile: None,
         compose: Some(host_path),
+        kubernetes: None,
     },
     Rule {
         id: "compose-ssh",
@@ -189,6 +202,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "remove the SSH port and server",
         dockerfile: None,
         compose: Some(ssh),
+        kubernetes: None,
     },
     Rule {
         id: "compose-process-manager",
@@ -201,6 +215,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "give each process its own service",
         dockerfile: None,
         compose: Some(process_manager),
+        kubernetes: None,
     },
 ];
 
@@ -412,13 +427,7 @@ fn floating_image(cx: &ComposeContext<'_>, out: &mut Emitter<'_>) {
         if image.value.contains('$') {
             continue;
         }
-        let r = parse_image(&image.value);
-        if r.digest {
-            continue;
-        }
-        if r.tag.is_none() {
-            out.at(image.at, format!("`{}` has no tag", image.value));
-        } else if let Some(message) = floating_message(&image.value) {
+        if let Some(message) = unpinned_message(&image.value) {
             out.at(image.at, message);
         }
     }

@@ -20,6 +20,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "use an absolute path",
         dockerfile: Some(relative_workdir),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "repeated-instruction",
@@ -32,6 +33,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "keep only the last one",
         dockerfile: Some(repeated_instruction),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "invalid-expose",
@@ -45,6 +47,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "expose the container port only, e.g. `EXPOSE 8000`",
         dockerfile: Some(invalid_expose),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "unknown-stage",
@@ -58,6 +61,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "use the name from an earlier `FROM ... AS <name>`",
         dockerfile: Some(unknown_stage),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "duplicate-stage-name",
@@ -70,6 +74,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "give each stage its own name",
         dockerfile: Some(duplicate_stage_name),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "maintainer",
@@ -82,6 +87,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "replace it with LABEL org.opencontainers.image.authors=...",
         dockerfile: Some(maintainer),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "add-instead-of-copy",
@@ -95,6 +101,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "use COPY",
         dockerfile: Some(add_instead_of_copy),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "host-path",
@@ -108,6 +115,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "use paths relative to the build context",
         dockerfile: Some(host_path),
         compose: None,
+        kubernetes: None,
     },
 ];
 

@@ -20,6 +20,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "use WORKDIR for directories and ENV for variables",
         dockerfile: Some(run_noop),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "source-before-deps",
@@ -36,6 +37,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "copy only the dependency files (requirements.txt, pyproject.toml + lock) before installing; copy the source after",
         dockerfile: Some(source_before_deps),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "cache-bust-early",
@@ -49,6 +51,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "declare build-specific ARGs and remote ADDs after the dependency install",
         dockerfile: Some(cache_bust_early),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "cd-in-run",
@@ -61,6 +64,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "use WORKDIR",
         dockerfile: Some(cd_in_run),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "sudo",
@@ -74,6 +78,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "run the step before switching USER, without sudo",
         dockerfile: Some(sudo),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "pipefail",
@@ -87,6 +92,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "add SHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"] or `set -o pipefail &&` before the pipe",
         dockerfile: Some(pipefail),
         compose: None,
+        kubernetes: None,
     },
 ];
 

@@ -5,6 +5,7 @@ mod apt;
 mod compose;
 mod detect;
 mod instructions;
+mod kubernetes;
 mod layers;
 mod processes;
 pub mod project;
@@ -23,6 +24,7 @@ use crate::compose::ComposeFile;
 use crate::config::Config;
 use crate::dockerfile::{Dockerfile, Instruction, Kind, Stage};
 use crate::finding::{LessonId, Severity};
+use crate::kubernetes::Manifests;
 use crate::shell::Script;
 use crate::span::{Location, Span};
 
@@ -30,6 +32,8 @@ use crate::span::{Location, Span};
 pub type DockerfileCheck = fn(&DockerfileContext<'_>, &mut Emitter<'_>);
 /// A Compose check.
 pub type ComposeCheck = fn(&ComposeContext<'_>, &mut Emitter<'_>);
+/// A Kubernetes manifest check.
+pub type KubernetesCheck = fn(&KubernetesContext<'_>, &mut Emitter<'_>);
 
 /// One lint rule.
 #[derive(Debug)]
@@ -54,6 +58,8 @@ pub struct Rule {
     pub dockerfile: Option<DockerfileCheck>,
     /// The check on Compose files, if any.
     pub compose: Option<ComposeCheck>,
+    /// The check on Kubernetes manifests, if any.
+    pub kubernetes: Option<KubernetesCheck>,
 }
 
 /// The rule that reports files that cannot be parsed.
@@ -75,6 +81,7 @@ const SYNTAX: &[Rule] = &[
         fix: "fix the syntax at the reported position",
         dockerfile: None,
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: INVALID_IGNORE,
@@ -88,6 +95,7 @@ const SYNTAX: &[Rule] = &[
         fix: "use a rule id from `terrarium lint --list-rules` (or `all`)",
         dockerfile: None,
         compose: None,
+        kubernetes: None,
     },
 ];
 
@@ -107,6 +115,7 @@ pub fn all() -> &'static [&'static Rule] {
             instructions::RULES,
             project::RULES,
             compose::RULES,
+            kubernetes::RULES,
         ]
         .into_iter()
         .flatten()
@@ -614,6 +623,16 @@ pub struct ComposeContext<'a> {
     /// Whether the file is for development (dev servers allowed): a dev override, or the plain
     /// compose file beside a production one (see [`is_dev_file`]).
     pub dev_file: bool,
+    /// The settings.
+    pub config: &'a Config,
+}
+
+/// What a Kubernetes rule sees: the workloads of a manifest file.
+pub struct KubernetesContext<'a> {
+    /// The parsed manifests.
+    pub file: &'a Manifests,
+    /// Its path.
+    pub path: &'a Path,
     /// The settings.
     pub config: &'a Config,
 }

@@ -19,6 +19,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "run each process in its own container (one compose service each)",
         dockerfile: Some(process_manager),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "multiple-processes",
@@ -32,6 +33,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "start one process; move the others into their own services",
         dockerfile: Some(multiple_processes),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "ssh-server",
@@ -45,6 +47,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "remove the SSH server; use `docker exec` / `terrarium shell` to debug",
         dockerfile: Some(ssh_server),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "web-server-in-app",
@@ -58,6 +61,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "move the web server into its own compose service",
         dockerfile: Some(web_server_in_app),
         compose: None,
+        kubernetes: None,
     },
 ];
 

@@ -24,6 +24,7 @@ pub(super) const RULES: &[Rule] = &[Rule {
     fix: "share a base stage or base image between the dev and production Dockerfiles",
     dockerfile: None,
     compose: None,
+    kubernetes: None,
 }];
 
 fn normalized_runs(df: &Dockerfile) -> Vec<(String, Span)> {

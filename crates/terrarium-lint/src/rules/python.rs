@@ -30,6 +30,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "run a production server: gunicorn (WSGI) or uvicorn/gunicorn with uvicorn workers (ASGI)",
         dockerfile: Some(dev_server_rule),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "debug-mode",
@@ -43,6 +44,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "remove the debug setting from the production image",
         dockerfile: Some(debug_mode),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "virtualenv",
@@ -58,6 +60,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "install into the system site-packages (or a --prefix copied into /usr/local)",
         dockerfile: Some(virtualenv),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "unpinned-pip",
@@ -71,6 +74,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "pin the version (`flask==3.1.0`) or install from a locked requirements file",
         dockerfile: Some(unpinned_pip),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "pip-cache",
@@ -88,6 +92,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "add --no-cache-dir (or ENV PIP_NO_CACHE_DIR=1, or a cache mount)",
         dockerfile: Some(pip_cache),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "python-unbuffered",
@@ -103,6 +108,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "add `ENV PYTHONUNBUFFERED=1` to the final stage",
         dockerfile: Some(python_unbuffered),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "log-file",
@@ -116,6 +122,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "log to stdout/stderr (`-` for gunicorn's log files)",
         dockerfile: Some(log_file),
         compose: None,
+        kubernetes: None,
     },
 ];
 

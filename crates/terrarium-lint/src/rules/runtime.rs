@@ -25,6 +25,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "create a user and add `USER 65532:65532` (or a named non-root user) to the final stage",
         dockerfile: Some(root_user),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "missing-expose",
@@ -37,6 +38,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "add `EXPOSE <port>` for the port the server binds",
         dockerfile: Some(missing_expose),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "missing-volume",
@@ -50,6 +52,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "declare the directory with VOLUME",
         dockerfile: Some(missing_volume),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "writable-app-dir",
@@ -63,6 +66,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "keep code owned by root and read-only; write only to volumes and /tmp",
         dockerfile: Some(writable_app_dir),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "database-in-image",
@@ -76,6 +80,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "run the database as its own compose service with a volume",
         dockerfile: Some(database_in_image),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "build-tools-in-final",
@@ -92,6 +97,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "install build tools in a build stage and copy only the results into the final stage",
         dockerfile: Some(build_tools_in_final),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "full-base-image",
@@ -105,6 +111,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "use a -slim tag for the final stage",
         dockerfile: Some(full_base_image),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "missing-healthcheck",
@@ -120,6 +127,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "add a HEALTHCHECK that requests a health endpoint",
         dockerfile: Some(missing_healthcheck),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "shell-form-command",
@@ -133,6 +141,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "use the JSON form: CMD [\"executable\", \"arg\", ...]",
         dockerfile: Some(shell_form_command),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "shell-without-exec",
@@ -145,6 +154,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "prefix the server command with `exec`",
         dockerfile: Some(shell_without_exec),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "entrypoint-without-exec",
@@ -159,6 +169,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "start the final command of the entrypoint script with `exec`",
         dockerfile: Some(entrypoint_without_exec),
         compose: None,
+        kubernetes: None,
     },
 ];
 

@@ -20,6 +20,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "remove it from the Dockerfile; provide it at run time or via `RUN --mount=type=secret`",
         dockerfile: Some(secret_in_env),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "secret-file-copied",
@@ -32,6 +33,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "do not copy it; list it in .dockerignore and pass the values at run time",
         dockerfile: Some(secret_file_copied),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "missing-dockerignore",
@@ -45,6 +47,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "add a .dockerignore next to the Dockerfile (terrarium init writes one)",
         dockerfile: Some(missing_dockerignore),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "dockerignore-incomplete",
@@ -59,6 +62,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "add `.env`, `.env.*` and `.git` to .dockerignore",
         dockerfile: Some(dockerignore_incomplete),
         compose: None,
+        kubernetes: None,
     },
 ];
 

@@ -19,6 +19,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "add an explicit tag (and ideally a digest)",
         dockerfile: Some(untagged_image),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "latest-tag",
@@ -34,6 +35,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "pin a specific version tag (and ideally a digest)",
         dockerfile: Some(latest_tag),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "tls-bypass",
@@ -47,6 +49,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "remove the bypass; install the CA certificate you need instead",
         dockerfile: Some(tls_bypass),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "pipe-to-shell",
@@ -59,6 +62,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "install a pinned package, or download, verify a checksum, then run",
         dockerfile: Some(pipe_to_shell),
         compose: None,
+        kubernetes: None,
     },
     Rule {
         id: "untrusted-registry",
@@ -72,6 +76,7 @@ pub(super) const RULES: &[Rule] = &[
         fix: "pull the image through a trusted registry, or add the registry to trusted-registries",
         dockerfile: Some(untrusted_registry),
         compose: Some(untrusted_registry_compose),
+        kubernetes: None,
     },
 ];
 
@@ -203,6 +208,19 @@ fn latest_tag(cx: &DockerfileContext<'_>, out: &mut Emitter<'_>) {
 }
 
 /// What is wrong with an image whose tag floats, if it does.
+/// What is wrong with a deployed image reference: no tag at all, or one that floats; `None`
+/// for a digest or a versioned tag.
+pub(super) fn unpinned_message(image: &str) -> Option<String> {
+    let r = parse_image(image);
+    if r.digest {
+        return None;
+    }
+    if r.tag.is_none() {
+        return Some(format!("`{image}` has no tag"));
+    }
+    floating_message(image)
+}
+
 pub(super) fn floating_message(image: &str) -> Option<String> {
     let r = parse_image(image);
     if !r.floats() {

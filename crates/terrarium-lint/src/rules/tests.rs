@@ -58,7 +58,67 @@ fn lint(name: &str, src: &str) -> Vec<Finding> {
 
 fn lint_with(name: &str, src: &str, config: &Config) -> Vec<Finding> {
     let path = Path::new(name);
-    lint_source(path, src, FileKind::for_explicit(path), config)
+    // The cases' files don't exist, so Kubernetes manifests can't be told by their content.
+    let kind = if name == K8S {
+        FileKind::Kubernetes
+    } else {
+        FileKind::for_explicit(path)
+    };
+    lint_source(path, src, kind, config)
+}
+
+/// The name the Kubernetes cases are linted under.
+const K8S: &str = "manifest.yaml";
+
+/// A Deployment and a Job that break no Kubernetes rule.
+const GOOD_K8S: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 65532
+      volumes:
+      - name: tmp
+        emptyDir: {}
+      containers:
+      - name: web
+        image: registry.example.com/web:1.4.2
+        securityContext:
+          allowPrivilegeEscalation: false
+        readinessProbe:
+          httpGet:
+            path: /health
+            port: 8000
+        resources:
+          limits:
+            memory: 512Mi
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: migrate
+spec:
+  template:
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 65532
+      containers:
+      - name: migrate
+        image: registry.example.com/web@sha256:0123
+        resources:
+          limits:
+            memory: 256Mi
+"#;
+
+/// GOOD_K8S with the first `from` replaced by `to`.
+fn k8s(from: &str, to: &str) -> String {
+    assert!(GOOD_K8S.contains(from), "{from}");
+    GOOD_K8S.replacen(from, to, 1)
 }
 
 fn has(findings: &[Finding], rule: &str) -> bool {
@@ -1573,6 +1633,66 @@ fn cases() -> Vec<(&'static str, &'static str, String, bool)> {
             "compose.yaml",
             GOOD_COMPOSE.to_string(),
             false,
+        ),
+        ("k8s-root", K8S, GOOD_K8S.to_string(), false),
+        (
+            "k8s-root",
+            K8S,
+            k8s("        runAsNonRoot: true\n        runAsUser: 65532\n", ""),
+            true,
+        ),
+        (
+            "k8s-root",
+            K8S,
+            k8s("runAsUser: 65532", "runAsUser: 0"),
+            true,
+        ),
+        ("k8s-privileged", K8S, GOOD_K8S.to_string(), false),
+        (
+            "k8s-privileged",
+            K8S,
+            k8s("allowPrivilegeEscalation: false", "privileged: true"),
+            true,
+        ),
+        (
+            "k8s-privileged",
+            K8S,
+            k8s("      volumes:\n", "      hostNetwork: true\n      volumes:\n"),
+            true,
+        ),
+        ("k8s-no-probes", K8S, GOOD_K8S.to_string(), false),
+        (
+            "k8s-no-probes",
+            K8S,
+            k8s("        readinessProbe:\n          httpGet:\n            path: /health\n            port: 8000\n", ""),
+            true,
+        ),
+        ("k8s-no-limits", K8S, GOOD_K8S.to_string(), false),
+        (
+            "k8s-no-limits",
+            K8S,
+            k8s("        resources:\n          limits:\n            memory: 512Mi\n", ""),
+            true,
+        ),
+        ("k8s-floating-image", K8S, GOOD_K8S.to_string(), false),
+        (
+            "k8s-floating-image",
+            K8S,
+            k8s("web:1.4.2", "web:latest"),
+            true,
+        ),
+        (
+            "k8s-floating-image",
+            K8S,
+            k8s("web:1.4.2", "web"),
+            true,
+        ),
+        ("k8s-host-path", K8S, GOOD_K8S.to_string(), false),
+        (
+            "k8s-host-path",
+            K8S,
+            k8s("emptyDir: {}", "hostPath:\n          path: /srv/data"),
+            true,
         ),
     ]
 }

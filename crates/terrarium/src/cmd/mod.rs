@@ -1,10 +1,12 @@
 //! One module per subcommand; each has an `Args` (clap) and a `run` function.
 
 pub mod build;
+pub mod deploy;
 pub mod dev;
 pub mod down;
 pub mod engine;
 pub mod init;
+pub mod k8s;
 pub mod lint;
 pub mod logs;
 pub mod plan;
@@ -47,6 +49,9 @@ fn is_input_error(err: &anyhow::Error) -> bool {
                 cause.downcast_ref::<terrarium_engine::EngineError>(),
                 Some(terrarium_engine::EngineError::NoComposeFile(_))
             )
+            || cause
+                .downcast_ref::<terrarium_deploy::DeployError>()
+                .is_some_and(terrarium_deploy::DeployError::is_input_error)
             || matches!(
                 cause.downcast_ref::<terrarium_render::WriteError>(),
                 Some(terrarium_render::WriteError::Exists { .. })

@@ -3,6 +3,8 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod loyalty;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -59,12 +61,26 @@ impl Fixture {
 
 /// Copy a fixture project.
 pub fn fixture(name: &str) -> Fixture {
+    copy_project(&fixtures_dir().join(name), name)
+}
+
+/// Copy an example of the repository's `examples/` (the loyalty program).
+pub fn example(name: &str) -> Fixture {
+    copy_project(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples")
+            .join(name),
+        name,
+    )
+}
+
+fn copy_project(from: &Path, name: &str) -> Fixture {
     let parent = tempfile::Builder::new()
         .prefix("terrarium-test-")
         .tempdir()
         .expect("tempdir");
     let path = parent.path().join(name);
-    copy_dir(&fixtures_dir().join(name), &path);
+    copy_dir(from, &path);
     Fixture {
         _parent: parent,
         path,
@@ -91,6 +107,25 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).expect("copy");
         }
     }
+}
+
+/// `terrarium init ARGS` with the local stand-ins for the registry images (the python base,
+/// nginx and postgres), for projects whose Docker files the test builds on this machine.
+pub fn init_with_stand_ins(dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    terrarium()
+        .arg("init")
+        .args(args)
+        .args([
+            "--base",
+            TEST_BASE,
+            "--proxy-image",
+            TEST_NGINX,
+            "--postgres-image",
+            TEST_POSTGRES,
+        ])
+        .arg(dir)
+        .assert()
+        .success()
 }
 
 /// The terrarium binary under test.
