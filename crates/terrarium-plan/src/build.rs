@@ -73,6 +73,8 @@ pub fn known_needs(package: &str) -> Option<&'static KnownNeeds> {
 pub fn compiler_packages(python_version: &str) -> Vec<String> {
     vec![
         "gcc".into(),
+        // C++ extensions (greenlet, …) are as common among sdists as C ones.
+        "g++".into(),
         "make".into(),
         "libc6-dev".into(),
         format!("python{python_version}-dev"),
@@ -81,7 +83,7 @@ pub fn compiler_packages(python_version: &str) -> Vec<String> {
 
 /// What a Dockerfile's build stage installs to compile: the official Python images already
 /// have Python's headers.
-pub const DOCKER_COMPILER_PACKAGES: &[&str] = &["gcc", "libc6-dev", "make"];
+pub const DOCKER_COMPILER_PACKAGES: &[&str] = &["gcc", "g++", "libc6-dev", "make"];
 
 /// The project's main dependencies that the table knows and that will be built from source:
 /// locked ones without a Linux x86_64 wheel, or declared ones that never publish one.
@@ -153,7 +155,7 @@ mod tests {
         );
         assert_eq!(
             compiler_packages("3.11"),
-            ["gcc", "make", "libc6-dev", "python3.11-dev"]
+            ["gcc", "g++", "make", "libc6-dev", "python3.11-dev"]
         );
     }
 }

@@ -156,12 +156,22 @@ pub(crate) fn decide_exclude_newer(
     options: &PlanOptions,
 ) -> Decision<Option<jiff::Timestamp>> {
     if !project.dependencies.has_unpinned() {
-        return Decision::new(
-            None,
-            Origin::Detected,
-            "the lock pins every dependency",
-            vec![],
-        );
+        return match &project.dependencies_changed {
+            Some(changed) => Decision::new(
+                Some(changed.value),
+                Origin::Detected,
+                "the lock pins every dependency and was last changed then: what it doesn't \
+                 cover (the build requirements of source distributions) is resolved as of that \
+                 day, and the Python of its time is preferred",
+                vec![changed.source.clone()],
+            ),
+            None => Decision::new(
+                None,
+                Origin::Detected,
+                "the lock pins every dependency",
+                vec![],
+            ),
+        };
     }
     if let Some(cutoff) = &project.config.exclude_newer {
         return Decision::new(

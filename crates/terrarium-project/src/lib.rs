@@ -167,8 +167,8 @@ pub struct Project {
     pub config: Config,
     /// The lines of the project's own `.dockerignore` (checked to be valid patterns).
     pub dockerignore: Option<Fact<Vec<String>>>,
-    /// When the declarations of dependencies the project does not lock last changed (the
-    /// commit time in git): the era their unpinned requirements are resolved as of.
+    /// When the dependency declarations (or the lock) last changed, the commit time in git: the
+    /// era what they don't pin is resolved as of.
     pub dependencies_changed: Option<Fact<jiff::Timestamp>>,
     /// The Python (`3.11`) `terrarium.lock` records from the last build.
     pub locked_python: Option<Fact<String>>,
@@ -242,11 +242,7 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
         Fact::new(dir, Source::file("."))
     });
 
-    let dependencies_changed = if manifests.dependencies.has_unpinned() {
-        history::last_change(root, &manifests.dependencies.files())
-    } else {
-        None
-    };
+    let dependencies_changed = history::last_change(root, &manifests.dependencies.files());
     Ok(Project {
         locked_python: history::locked_python(root),
         dependencies_changed,

@@ -390,7 +390,7 @@ mod tests {
         let (build, runtime) = file.split_once("AS runtime").unwrap();
         assert!(
             build.contains(
-                "apt-get install -y --no-install-recommends gcc libc6-dev make libpq-dev"
+                "apt-get install -y --no-install-recommends gcc g++ libc6-dev make libpq-dev"
             ),
             "{file}"
         );
@@ -405,7 +405,7 @@ mod tests {
         // A development image installs both in one step.
         let dev = development(&plan);
         assert!(
-            dev.contains("--no-install-recommends gcc libc6-dev make libpq-dev libpq5"),
+            dev.contains("--no-install-recommends gcc g++ libc6-dev make libpq-dev libpq5"),
             "{dev}"
         );
 

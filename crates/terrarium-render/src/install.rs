@@ -43,8 +43,10 @@ const REQUIREMENTS: &str = "/tmp/requirements.txt";
 pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
     // What the project leaves unpinned is resolved as of its era, as `terrarium build` does.
     let install = match plan.exclude_newer.value {
-        Some(cutoff) => format!("{} --exclude-newer {cutoff}", target.uv_install()),
-        None => target.uv_install().to_owned(),
+        Some(cutoff) if plan.dependencies.value.has_unpinned() => {
+            format!("{} --exclude-newer {cutoff}", target.uv_install())
+        }
+        _ => target.uv_install().to_owned(),
     };
     let dev = target == ImageKind::Development;
     let mut tools = Vec::new();

@@ -353,7 +353,7 @@ fn psycopg2_is_compiled_from_its_sdist_and_talks_to_postgres() {
     let dockerfile = std::fs::read_to_string(project.path.join("Dockerfile")).unwrap();
     assert!(
         dockerfile
-            .contains("apt-get install -y --no-install-recommends gcc libc6-dev make libpq-dev")
+            .contains("apt-get install -y --no-install-recommends gcc g++ libc6-dev make libpq-dev")
             && dockerfile.contains("apt-get install -y --no-install-recommends libpq5"),
         "{dockerfile}"
     );
