@@ -90,8 +90,8 @@ static SETTING: LazyLock<Regex> = LazyLock::new(|| {
 /// Scan one file (`rel` to the root, its `text`) for writes under the project.
 pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<Write>>) {
     let flask = text.contains("flask") || text.contains("Flask");
-    for (index, line) in text.lines().enumerate() {
-        let code = line.split('#').next().unwrap_or("");
+    for (index, statement) in logical_lines(text) {
+        let code = statement.as_str();
         let source = || Source::line(rel, index + 1);
         if flask && INSTANCE.is_match(code) {
             let import_root = import_root(root, rel);
@@ -173,6 +173,40 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
     }
 }
 
+/// The file's statements with their first line's index: physical lines without comments,
+/// joined while brackets are open or a line ends in `\` (a setting whose fallback is on the
+/// next line is one statement).
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    let mut depth: i32 = 0;
+    for (index, line) in text.lines().enumerate() {
+        let code = line.split('#').next().unwrap_or("").trim_end();
+        for c in code.chars() {
+            match c {
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                _ => {}
+            }
+        }
+        let continues = depth > 0 || code.ends_with('\\');
+        let piece = code.trim_end_matches('\\');
+        match &mut current {
+            Some((_, joined)) => {
+                joined.push(' ');
+                joined.push_str(piece.trim_start());
+            }
+            None => current = Some((index, piece.to_owned())),
+        }
+        if !continues {
+            depth = 0;
+            out.extend(current.take());
+        }
+    }
+    out.extend(current);
+    out
+}
+
 fn push(out: &mut Vec<Fact<Write>>, write: Write, source: Source) {
     if !out.iter().any(|fact| fact.value == write) {
         out.push(Fact::new(write, source));
@@ -248,6 +282,21 @@ mod tests {
                     why: WriteReason::FlaskInstance
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn a_fallback_on_the_next_line_is_the_same_statement() {
+        let found = scan(&[(
+            "config.py",
+            "class Config:\n    SQLALCHEMY_DATABASE_URI = os.environ.get('DATABASE_URL', '').replace(\n        'postgres://', 'postgresql://') or \\\n        'sqlite:///' + os.path.join(basedir, 'app.db')\n    OTHER = 1\n",
+        )]);
+        assert_eq!(
+            found,
+            [Write::Sqlite {
+                setting: "DATABASE_URL".into(),
+                file: "app.db".into()
+            }]
         );
     }
 

@@ -352,9 +352,9 @@ fn psycopg2_is_compiled_from_its_sdist_and_talks_to_postgres() {
     let docker = dockerfile_image(&project.path, "terrarium-e2e-sdist/psycopg2:dockerfile");
     let dockerfile = std::fs::read_to_string(project.path.join("Dockerfile")).unwrap();
     assert!(
-        dockerfile
-            .contains("apt-get install -y --no-install-recommends gcc g++ libc6-dev make libpq-dev")
-            && dockerfile.contains("apt-get install -y --no-install-recommends libpq5"),
+        dockerfile.contains(
+            "apt-get install -y --no-install-recommends gcc g++ libc6-dev make libpq-dev"
+        ) && dockerfile.contains("apt-get install -y --no-install-recommends libpq5"),
         "{dockerfile}"
     );
     assert!(!has_file(&docker.tag, "/usr/bin/gcc"));
