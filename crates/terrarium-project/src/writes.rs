@@ -68,7 +68,7 @@ static MKDIR: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 static LOG_FILE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"FileHandler\(\s*['"]([A-Za-z0-9_][A-Za-z0-9_.-]*)/[^'"/]+['"]"#)
+    Regex::new(r#"(?:FileHandler|logger\.add)\(\s*['"]([A-Za-z0-9_][A-Za-z0-9_.-]*)/[^'"/]+['"]"#)
         .expect("static regex")
 });
 static MEDIA_ROOT: LazyLock<Regex> = LazyLock::new(|| {
@@ -332,7 +332,7 @@ mod tests {
     fn created_directories_log_files_and_sqlite() {
         let found = scan(&[(
             "app/__init__.py",
-            "if not os.path.exists('logs'):\n    os.mkdir('logs')\nh = RotatingFileHandler('logs/microblog.log', maxBytes=10240)\nPath(\"uploads/img\").mkdir(parents=True)\nos.makedirs(os.path.join(base, 'x'))\nos.makedirs('/var/tmp/abs')\nSQLALCHEMY_DATABASE_URI = os.environ.get('DATABASE_URL') or 'sqlite:///' + os.path.join(basedir, 'app.db')\nDB = os.getenv(\"DB_URL\", \"sqlite:///data.sqlite3\")\nTEST = 'sqlite:///:memory:'\n",
+            "if not os.path.exists('logs'):\n    os.mkdir('logs')\nh = RotatingFileHandler('logs/microblog.log', maxBytes=10240)\nPath(\"uploads/img\").mkdir(parents=True)\nlogger.add(\n    \"logs/error.log\",\n    level=\"ERROR\",\n)\nos.makedirs(os.path.join(base, 'x'))\nos.makedirs('/var/tmp/abs')\nSQLALCHEMY_DATABASE_URI = os.environ.get('DATABASE_URL') or 'sqlite:///' + os.path.join(basedir, 'app.db')\nDB = os.getenv(\"DB_URL\", \"sqlite:///data.sqlite3\")\nTEST = 'sqlite:///:memory:'\n",
         )]);
         assert_eq!(
             found,
