@@ -1226,7 +1226,7 @@ fn decide_env(project: &Project, volumes: &[Volume], port: u16) -> Decision<Vec<
         // setting from its environment: secret and required.
         let credentials = default.as_deref().is_some_and(carries_credentials);
         let secret = is_secret(&fact.value.name) || credentials;
-        let required = default.is_none() || credentials;
+        let required = (fact.value.required && default.is_none()) || credentials;
         env.push(EnvSetting {
             name: fact.value.name.clone(),
             default: if secret { None } else { default },

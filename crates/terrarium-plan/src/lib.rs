@@ -161,7 +161,8 @@ pub struct EnvSetting {
     pub default: Option<String>,
     /// Looks like a secret: never written into an image or a committed file (L22).
     pub secret: bool,
-    /// The code has no fallback: the service fails without it.
+    /// The code has no fallback: the service fails without it. A setting with neither a
+    /// default nor this is optional: documented, passed through when set.
     pub required: bool,
 }
 
@@ -355,7 +356,8 @@ impl Plan {
         env
     }
 
-    /// The settings the image documents but doesn't set: secrets and required ones.
+    /// The settings the image documents but doesn't set: secrets, required and optional ones
+    /// without a default.
     pub fn documented_env(&self) -> Vec<&EnvSetting> {
         self.env
             .value
@@ -371,6 +373,7 @@ impl Plan {
     pub fn build_placeholders(&self) -> Vec<(String, String)> {
         self.documented_env()
             .into_iter()
+            .filter(|s| s.required)
             .map(|s| {
                 (
                     s.name.clone(),

@@ -109,10 +109,7 @@ pub(crate) fn detect(root: &Path, files: &[PathBuf]) -> Result<Option<DjangoProj
         }
         if let Some(c) = MEDIA_ROOT_ENV.captures(line) {
             media_root = Some(Fact::new(
-                EnvVar {
-                    name: c[1].to_string(),
-                    default: c.get(2).map(|m| m.as_str().to_string()),
-                },
+                EnvVar::optional(&c[1], c.get(2).map(|m| m.as_str().to_string())),
                 source,
             ));
         }

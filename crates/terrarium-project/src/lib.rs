@@ -12,6 +12,7 @@ mod error;
 mod lock;
 mod manifest;
 mod requirements;
+mod settings;
 mod system;
 
 use std::collections::BTreeSet;
@@ -268,12 +269,16 @@ fn read_dockerignore(root: &Path) -> Result<Option<Fact<Vec<String>>>, DetectErr
     )))
 }
 
-/// Keep the first mention of each variable, but prefer one that has a default.
+/// Keep the first mention of each variable, but prefer one that has a default; without one,
+/// a variable any mention needs is required.
 fn dedup_env(env: &mut Vec<Fact<EnvVar>>) {
     let mut out: Vec<Fact<EnvVar>> = Vec::with_capacity(env.len());
     for fact in env.drain(..) {
         match out.iter_mut().find(|f| f.value.name == fact.value.name) {
             Some(existing) if existing.value.default.is_none() && fact.value.default.is_some() => {
+                *existing = fact
+            }
+            Some(existing) if existing.value.default.is_none() && fact.value.required => {
                 *existing = fact
             }
             Some(_) => {}

@@ -107,9 +107,10 @@ pub(crate) fn service_block(out: &mut String, block: &ServiceBlock<'_>) {
             }
             (_, true, false) => name.clone(),
             (Some(default), false, _) => format!("{name}=${{{name}:-{default}}}"),
-            (None, false, _) => {
+            (None, false, true) => {
                 format!("{name}=${{{name}:?set {name} in your environment or .env}}")
             }
+            (None, false, false) => name.clone(),
         });
     }
     env_lines.extend(

@@ -205,7 +205,8 @@ pub(crate) fn production(plan: &Plan) -> String {
             let what = match (setting.secret, setting.required) {
                 (true, true) => "secret, required",
                 (true, false) => "secret",
-                _ => "required",
+                (false, true) => "required",
+                (false, false) => "optional",
             };
             let _ = writeln!(out, "#   {} ({what})", setting.name);
         }
