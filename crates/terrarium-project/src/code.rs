@@ -285,10 +285,6 @@ regex!(
     ENV_INDEX,
     r#"os\.environ\[\s*["']([A-Za-z_][A-Za-z0-9_]*)["']\s*\]"#
 );
-regex!(
-    ROUTE,
-    r#"(?:@[\w.]+\.(?:route|get|head|api_route)|\bRoute|\bre_path|\bpath)\(\s*r?["']\^?(/?[\w\-/.]*)\$?["']"#
-);
 
 regex!(
     ENV_GUARD,
@@ -355,37 +351,18 @@ fn read_without_default(name: &str, before: &str, after: &str, guarded: bool) ->
     }
 }
 
-/// Health-check paths, best first.
-const HEALTH_PATHS: [&str; 9] = [
-    "/health",
-    "/healthz",
-    "/-/health",
-    "/health/",
-    "/healthz/",
-    "/healthcheck",
-    "/livez",
-    "/ping",
-    "/status",
-];
 
 /// Scan `files` (relative to `root`).
 pub(crate) fn scan(root: &Path, files: &[PathBuf]) -> Result<Scan, DetectError> {
     let mut scan = Scan::default();
-    let mut routes: Vec<Fact<String>> = Vec::new();
     let mut texts = Vec::with_capacity(files.len());
     for rel in files {
         let text = read_source(root, rel)?;
-        scan_file(rel, &text, &mut scan, &mut routes);
+        scan_file(rel, &text, &mut scan);
         texts.push((rel.clone(), text));
     }
     scan.env.extend(crate::settings::scan(&texts));
-    routes.sort_by_key(|r| {
-        HEALTH_PATHS
-            .iter()
-            .position(|p| *p == r.value)
-            .unwrap_or(usize::MAX)
-    });
-    scan.health_routes = routes;
+    scan.health_routes = crate::routes::health_routes(&texts);
     Ok(scan)
 }
 
@@ -422,7 +399,7 @@ fn imports(text: &str, framework: crate::Framework) -> bool {
     })
 }
 
-fn scan_file(rel: &Path, text: &str, scan: &mut Scan, routes: &mut Vec<Fact<String>>) {
+fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
     let module = module_name(rel);
     let lines: Vec<&str> = text.lines().collect();
     let guarded = guarded_names(text);
@@ -528,15 +505,6 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan, routes: &mut Vec<Fact<Stri
             };
             scan.env.push(Fact::new(var, Source::line(rel, line_no)));
         }
-        for c in ROUTE.captures_iter(line) {
-            let mut path = c[1].to_string();
-            if !path.starts_with('/') {
-                path.insert(0, '/');
-            }
-            if HEALTH_PATHS.contains(&path.as_str()) {
-                routes.push(Fact::new(path, Source::line(rel, line_no)));
-            }
-        }
     }
     // A module-level object wins over a factory in the same module.
     if variables.is_empty() {
@@ -552,9 +520,9 @@ mod tests {
 
     fn scan_text(path: &str, text: &str) -> Scan {
         let mut scan = Scan::default();
-        let mut routes = Vec::new();
-        scan_file(Path::new(path), text, &mut scan, &mut routes);
-        scan.health_routes = routes;
+        scan_file(Path::new(path), text, &mut scan);
+        scan.health_routes =
+            crate::routes::health_routes(&[(PathBuf::from(path), text.to_owned())]);
         scan
     }
 

@@ -12,6 +12,7 @@ mod error;
 mod lock;
 mod manifest;
 mod requirements;
+mod routes;
 mod settings;
 mod system;
 
