@@ -1149,10 +1149,28 @@ fn decide_volumes(project: &Project) -> Decision<Vec<Volume>> {
     )
 }
 
-/// Whether a setting's name says it holds a secret.
 /// Whether a setting's name says it holds a secret (`*_PASSWORD`, `*_TOKEN`, `*_KEY`, …).
 pub fn is_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
+    // A setting about a secret (how long a token lives, the prefix of its header) is not one.
+    const ABOUT_A_SECRET: [&str; 13] = [
+        "_EXPIRE",
+        "_EXPIRES",
+        "_EXPIRY",
+        "_SECONDS",
+        "_MINUTES",
+        "_HOURS",
+        "_DAYS",
+        "_TTL",
+        "_LIFETIME",
+        "_TIMEOUT",
+        "_LENGTH",
+        "_PREFIX",
+        "_ALGORITHM",
+    ];
+    if ABOUT_A_SECRET.iter().any(|suffix| upper.ends_with(suffix)) {
+        return false;
+    }
     [
         "SECRET",
         "PASSWORD",
@@ -1378,7 +1396,15 @@ mod tests {
         ] {
             assert!(is_secret(name), "{name}");
         }
-        for name in ["DATA_DIR", "GREETING", "PORT", "KEYBOARD_LAYOUT"] {
+        for name in [
+            "DATA_DIR",
+            "GREETING",
+            "PORT",
+            "KEYBOARD_LAYOUT",
+            "ACCESS_TOKEN_EXPIRE_MINUTES",
+            "JWT_TOKEN_PREFIX",
+            "PASSWORD_RESET_TIMEOUT",
+        ] {
             assert!(!is_secret(name), "{name}");
         }
     }
