@@ -77,11 +77,15 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
     };
     let (system_packages, build_packages) = decide_debian_packages(config, &dependencies.value);
     let install_project = decide_install_project(project);
-    let build_steps = match project.django.as_ref().and_then(|d| d.static_root.as_ref()) {
-        Some(root) => Decision::new(
+    let build_steps = match project
+        .django
+        .as_ref()
+        .and_then(|d| Some((d, d.static_root.as_ref()?)))
+    {
+        Some((django, root)) => Decision::new(
             vec![strings(&[
                 "python",
-                "manage.py",
+                &django.manage_py().to_string_lossy(),
                 "collectstatic",
                 "--noinput",
             ])],
@@ -881,12 +885,19 @@ fn decide_command(
             if control_socket {
                 argv.extend(strings(&["--control-socket", "/tmp/gunicorn.ctl"]));
             }
+            let chdir = django_dir(project, app);
+            if let Some(dir) = &chdir {
+                argv.extend(["--chdir".to_string(), format!("/app/{dir}")]);
+            }
             argv.push(app.value.target());
             (
                 argv,
                 format!(
-                    "gunicorn serves {} on {bind}, access log to stdout (L14){}; workers from WEB_CONCURRENCY",
+                    "gunicorn serves {}{} on {bind}, access log to stdout (L14){}; workers from WEB_CONCURRENCY",
                     describe_app(app),
+                    chdir.map_or_else(String::new, |dir| format!(
+                        " from /app/{dir}, the directory of manage.py"
+                    )),
                     if control_socket {
                         ", its control socket in /tmp so it works on a read-only root and `gunicornc` can be reached with exec (L09, L15)"
                     } else {
@@ -938,6 +949,14 @@ fn decide_command(
     ))
 }
 
+/// The directory a Django app is imported from, below /app, when `manage.py` is not at the
+/// root (`web` for `web/manage.py`).
+fn django_dir(project: &Project, app: &Fact<App>) -> Option<String> {
+    let django = project.django.as_ref()?;
+    (app.value.framework == Framework::Django && !django.dir.as_os_str().is_empty())
+        .then(|| django.dir.to_string_lossy().into_owned())
+}
+
 /// The `(major, minor)` version of a package the project pins (in its lock or with `==`).
 fn pinned_version(project: &Project, name: &str) -> Option<(u64, u64)> {
     let wanted = terrarium_project::PackageName::new(name);
@@ -972,8 +991,13 @@ fn what(app: &App) -> String {
 
 fn describe_app(app: &Fact<App>) -> String {
     if app.value.framework == Framework::Django {
+        let whence = if app.source.line.is_some() {
+            "WSGI_APPLICATION"
+        } else {
+            "the project's wsgi module"
+        };
         return format!(
-            "the Django WSGI application {} (WSGI_APPLICATION, {})",
+            "the Django WSGI application {} ({whence}, {})",
             app.value.target(),
             app.source
         );
@@ -1045,7 +1069,10 @@ fn decide_dev_command(
         Framework::Django => Decision::new(
             strings(&[
                 "python",
-                "manage.py",
+                &project
+                    .django
+                    .as_ref()
+                    .map_or_else(|| "manage.py".into(), |d| d.manage_py().to_string_lossy().into_owned()),
                 "runserver",
                 &format!("0.0.0.0:{port}"),
             ]),

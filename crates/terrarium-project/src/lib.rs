@@ -190,6 +190,16 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
     let scan = code::scan(root, &sources)?;
     let dockerignore = read_dockerignore(root)?;
     let django = django::detect(root, &sources)?;
+    if let Some(django) = &django
+        && !django.dir.as_os_str().is_empty()
+        && manifests.is_empty()
+        && manifest::declares_dependencies(&root.join(&django.dir))
+    {
+        return Err(DetectError::ProjectInSubdirectory {
+            root: root.to_path_buf(),
+            dir: django.dir.clone(),
+        });
+    }
 
     let mut apps = scan.apps;
     if let Some(django) = &django {

@@ -203,6 +203,12 @@ impl Declared {
     }
 }
 
+/// Whether `dir` declares dependencies of its own (a manifest, lock or requirements file that
+/// reads cleanly).
+pub(crate) fn declares_dependencies(dir: &Path) -> bool {
+    read(dir).is_ok_and(|m| !m.is_empty())
+}
+
 /// Read every manifest and lock in `root`.
 ///
 /// Each format has its own function below; this one fixes the order they are read in (which
