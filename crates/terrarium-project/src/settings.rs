@@ -70,13 +70,17 @@ pub(crate) fn scan(files: &[(PathBuf, String)]) -> Vec<Fact<EnvVar>> {
     found
 }
 
-/// Whether `text` binds `name` itself (`env = Env()`) or imports it (`from config.env import env`).
+/// Whether `text` binds `name` itself (`env = Env()`) or imports it (`from config.env import env`,
+/// or a star import, as settings modules do: `from .base import *`).
 fn defines_or_imports(text: &str, name: &str) -> bool {
     text.lines().any(|line| {
         if ENV_OBJECT.captures(line).is_some_and(|c| &c[1] == name) {
             return true;
         }
         let line = line.trim_start();
+        if line.starts_with("from ") && line.split('#').next().is_some_and(|l| l.trim_end().ends_with("import *")) {
+            return true;
+        }
         line.starts_with("from ")
             && line
                 .split_once(" import ")
@@ -117,8 +121,8 @@ fn env_calls(rel: &PathBuf, text: &str, objects: &[&str], found: &mut Vec<Fact<E
 
 /// The fallback of a call whose arguments after the name are `rest` (`, default=5)`):
 /// `Some(Some(text))` for a literal default, `Some(None)` for a default that is an expression
-/// or `None`, `None` when there is no default. A second positional argument counts only when
-/// it is a literal (django-environ's is a cast, `int`; environs' is the default).
+/// or `None`, `None` when there is no default. A second positional argument is environs'
+/// default, unless it is a type (django-environ's cast: `env("X", int)`).
 fn call_default(rest: &str) -> Option<Option<String>> {
     let args = rest.trim_start().strip_prefix(',')?;
     let arguments = split_arguments(args);
@@ -130,7 +134,11 @@ fn call_default(rest: &str) -> Option<Option<String>> {
         return Some(literal(value.trim()));
     }
     let first = arguments.first()?.trim();
-    (!first.contains('=') && (LITERAL.is_match(first) || first == "None")).then(|| literal(first))
+    let cast = matches!(
+        first,
+        "str" | "int" | "bool" | "float" | "list" | "tuple" | "dict" | ""
+    ) || first.contains('=');
+    (!cast).then(|| literal(first))
 }
 
 /// The top-level arguments of a call, up to its closing parenthesis.
@@ -310,7 +318,11 @@ mod tests {
             ),
             (
                 "config/settings.py",
-                "from config.env import BASE_DIR, env\n\nDEBUG = env.bool(\"DJANGO_DEBUG\", default=False)\nSECRET_KEY = env(\"DJANGO_SECRET_KEY\")\nDB = env.db(\"DATABASE_URL\", default=\"sqlite:///db.sqlite3\")\nTTL = env.int(\"TTL\", int)\nPAGE = env.int(\"PAGE_SIZE\", 20)\nHOSTS = env.list(\"ALLOWED_HOSTS\", default=[\"localhost\"])\nNAME = env.str(\"SITE_NAME\", \"shop, inc\")\n",
+                "from config.env import BASE_DIR, env\n\nDEBUG = env.bool(\"DJANGO_DEBUG\", default=False)\nSECRET_KEY = env(\"DJANGO_SECRET_KEY\")\nDB = env.db(\"DATABASE_URL\", default=\"sqlite:///db.sqlite3\")\nTTL = env.int(\"TTL\", int)\nPAGE = env.int(\"PAGE_SIZE\", 20)\nHOSTS = env.list(\"ALLOWED_HOSTS\", default=[\"localhost\"])\nNAME = env.str(\"SITE_NAME\", \"shop, inc\")\nCORS = env.list(\"CORS\", [\"a\", \"b\"])\n",
+            ),
+            (
+                "config/prod.py",
+                "from .settings import *  # noqa\nADMIN = env(\"ADMIN_EMAIL\")\n",
             ),
             ("other.py", "env(\"NOT_AN_ENV_OBJECT\")\n"),
         ]);
@@ -324,6 +336,8 @@ mod tests {
                 ("PAGE_SIZE".into(), Some("20".into()), false),
                 ("ALLOWED_HOSTS".into(), None, false),
                 ("SITE_NAME".into(), Some("shop, inc".into()), false),
+                ("CORS".into(), None, false),
+                ("ADMIN_EMAIL".into(), None, true),
             ]
         );
     }

@@ -25,9 +25,11 @@ struct Case {
     edit_file: &'static str,
     edit_from: &'static str,
     edit_to: &'static str,
+    /// Settings the production image is documented to need, passed with `-e`.
+    run_env: &'static [&'static str],
 }
 
-const CASES: [Case; 10] = [
+const CASES: [Case; 12] = [
     Case {
         name: "django-hashes",
         port: 8000,
@@ -35,6 +37,16 @@ const CASES: [Case; 10] = [
         edit_file: "mysite/views.py",
         edit_from: "hello from django",
         edit_to: "edited from django",
+        run_env: &[],
+    },
+    Case {
+        name: "django-settings-package",
+        port: 8000,
+        health: "/api/v3/status/",
+        edit_file: "web/shop/views.py",
+        edit_from: "hello from shop",
+        edit_to: "edited from shop",
+        run_env: &["DJANGO_SECRET_KEY=e2e-not-a-real-secret"],
     },
     Case {
         name: "fastapi-poetry",
@@ -43,6 +55,7 @@ const CASES: [Case; 10] = [
         edit_file: "main.py",
         edit_from: "hello from fastapi-poetry",
         edit_to: "edited from fastapi-poetry",
+        run_env: &[],
     },
     Case {
         name: "fastapi-pylock",
@@ -51,6 +64,7 @@ const CASES: [Case; 10] = [
         edit_file: "service/api.py",
         edit_from: "hello from weather",
         edit_to: "edited from weather",
+        run_env: &[],
     },
     Case {
         name: "flask-factory-uv",
@@ -59,6 +73,16 @@ const CASES: [Case; 10] = [
         edit_file: "quotes/__init__.py",
         edit_from: "hello from quotes",
         edit_to: "edited from quotes",
+        run_env: &[],
+    },
+    Case {
+        name: "flask-poetry-legacy",
+        port: 8000,
+        health: "/api/ping",
+        edit_file: "greeter/__init__.py",
+        edit_from: "hello from greeter",
+        edit_to: "edited from greeter",
+        run_env: &[],
     },
     Case {
         name: "flask-requirements",
@@ -67,6 +91,7 @@ const CASES: [Case; 10] = [
         edit_file: "app.py",
         edit_from: "from flask-requirements",
         edit_to: "from an edited flask app",
+        run_env: &[],
     },
     Case {
         name: "notes-volume",
@@ -75,6 +100,7 @@ const CASES: [Case; 10] = [
         edit_file: "notes.py",
         edit_from: "hello from notes",
         edit_to: "edited from notes",
+        run_env: &[],
     },
     Case {
         name: "quart-hypercorn",
@@ -83,6 +109,7 @@ const CASES: [Case; 10] = [
         edit_file: "app.py",
         edit_from: "hello from quart",
         edit_to: "edited from quart",
+        run_env: &[],
     },
     Case {
         name: "src-package",
@@ -91,6 +118,7 @@ const CASES: [Case; 10] = [
         edit_file: "src/inventory/web.py",
         edit_from: "hello from inventory",
         edit_to: "edited from inventory",
+        run_env: &[],
     },
     Case {
         name: "starlette-pipfile",
@@ -99,6 +127,7 @@ const CASES: [Case; 10] = [
         edit_file: "server.py",
         edit_from: "hello from starlette",
         edit_to: "edited from starlette",
+        run_env: &[],
     },
     Case {
         name: "wsgi-plain",
@@ -107,6 +136,7 @@ const CASES: [Case; 10] = [
         edit_file: "app.py",
         edit_from: "hello from wsgi-plain",
         edit_to: "edited from wsgi-plain",
+        run_env: &[],
     },
 ];
 
@@ -130,7 +160,14 @@ fn init(dir: &std::path::Path) {
 
 /// The UID of PID 1 in a running container.
 fn pid1_uid(container: &Container) -> u32 {
-    let status = docker(&["exec", &container.name, "cat", "/proc/1/status"]);
+    // Python, not cat: a natively built image has no coreutils.
+    let status = docker(&[
+        "exec",
+        &container.name,
+        "python3",
+        "-c",
+        "print(open('/proc/1/status').read())",
+    ]);
     status
         .lines()
         .find_map(|l| l.strip_prefix("Uid:"))
@@ -230,8 +267,9 @@ fn env_of(image: &str) -> Vec<String> {
 }
 
 /// `terrarium build` of `dir` on bookworm (the test base's CPython 3.11) against the image the
-/// generated Dockerfile made: the same files under /app and the same config.
-fn same_as_native(name: &str, dir: &Path, docker_image: &str) {
+/// generated Dockerfile made: the same files under /app and the same config. Returns the
+/// native image, for the test to serve too.
+fn same_as_native(name: &str, dir: &Path, docker_image: &str) -> Image {
     let native = native_image(
         dir,
         &format!("terrarium-e2e/{name}:native"),
@@ -281,6 +319,26 @@ fn same_as_native(name: &str, dir: &Path, docker_image: &str) {
         "{name}: the native image and the Dockerfile's differ:\n  {}",
         differences.join("\n  ")
     );
+    native
+}
+
+/// `docker run` of an image prod-like (read-only root, only /tmp writable: L09) with the
+/// case's documented settings, the port on 127.0.0.1; waits for its health route.
+fn serve(case: &Case, label: &str, tag: &str) -> (Container, u16) {
+    let host = free_port();
+    let published = format!("127.0.0.1:{host}:{}", case.port);
+    let mut args = vec!["--read-only", "--tmpfs", "/tmp", "-p", &published];
+    for setting in case.run_env {
+        args.extend(["-e", setting]);
+    }
+    args.push(tag);
+    let container = Container::run(&format!("{}-{label}", case.name), &args);
+    let health = wait_for(host, case.health, Duration::from_secs(60), |r| {
+        r.status == 200
+    })
+    .unwrap_or_else(|e| panic!("{label}: {e}\n{}", container.logs()));
+    assert!(health.body.contains("ok"), "{label}: {}", health.body);
+    (container, host)
 }
 
 fn production(name: &str) {
@@ -293,26 +351,12 @@ fn production(name: &str) {
         "Dockerfile",
         &[],
     );
-    same_as_native(name, dir.path(), &image.tag);
-    let host = free_port();
-    // Prod-like: the image must work with a read-only root and only /tmp writable (L09).
-    let container = Container::run(
-        &format!("{name}-prod"),
-        &[
-            "--read-only",
-            "--tmpfs",
-            "/tmp",
-            "-p",
-            &format!("127.0.0.1:{host}:{}", case.port),
-            &image.tag,
-        ],
-    );
-
-    let health = wait_for(host, case.health, Duration::from_secs(60), |r| {
-        r.status == 200
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()));
-    assert!(health.body.contains("ok"), "{}", health.body);
+    let native = same_as_native(name, dir.path(), &image.tag);
+    // The native image serves the same health route, as the same non-root user.
+    let (native_container, _) = serve(case, "native", &native.tag);
+    assert_eq!(pid1_uid(&native_container), 65532);
+    drop(native_container);
+    let (container, host) = serve(case, "prod", &image.tag);
 
     // The image's own HEALTHCHECK passes: it needs nothing but Python (no curl in the image).
     let test: Vec<String> = serde_json::from_str(&docker(&[
@@ -451,9 +495,11 @@ macro_rules! fixture_tests {
 
 fixture_tests! {
     django_hashes => "django-hashes",
+    django_settings_package => "django-settings-package",
     fastapi_poetry => "fastapi-poetry",
     fastapi_pylock => "fastapi-pylock",
     flask_factory_uv => "flask-factory-uv",
+    flask_poetry_legacy => "flask-poetry-legacy",
     flask_requirements => "flask-requirements",
     notes_volume => "notes-volume",
     quart_hypercorn => "quart-hypercorn",
