@@ -318,6 +318,12 @@ impl Plan {
         self.dependencies.value.files()
     }
 
+    /// The uv workspace the project is a member of, when its lock is the workspace's: a
+    /// Dockerfile's build context is then the workspace root, where the lock is.
+    pub fn workspace(&self) -> Option<&terrarium_project::Workspace> {
+        self.dependencies.value.lock()?.workspace.as_ref()
+    }
+
     /// The health probe, when the service has a health route.
     pub fn healthcheck_probe(&self) -> Option<Healthcheck> {
         let path = self.healthcheck.value.as_ref()?;

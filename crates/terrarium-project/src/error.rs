@@ -40,6 +40,14 @@ pub enum DetectError {
         /// The subdirectory that holds the service.
         dir: PathBuf,
     },
+    /// The directory is the virtual root of a uv workspace: the services are its members.
+    #[error("{}: a uv workspace root with no project of its own; its members are {}\n  fix: run terrarium on the member that is your service, e.g. {}", root.display(), members.iter().map(|m| m.display().to_string()).collect::<Vec<_>>().join(", "), members.first().map(|m| root.join(m).display().to_string()).unwrap_or_default())]
+    WorkspaceRoot {
+        /// The directory given.
+        root: PathBuf,
+        /// The workspace's members, relative to it.
+        members: Vec<PathBuf>,
+    },
     /// Two frameworks claim to be the service and nothing says which one to serve.
     #[error("{}: found more than one web application: {}\n  fix: choose one with `command` in [tool.terrarium] (pyproject.toml) or terrarium.toml", root.display(), apps.join(", "))]
     ConflictingApps {

@@ -25,7 +25,7 @@ pub use config::{Config, HealthcheckSetting};
 pub use context::{ContextEntry, ContextKind, ContextRules};
 pub use django::DjangoProject;
 pub use error::DetectError;
-pub use lock::{Artifact, Group, Hash, Lock, LockFormat, LockedPackage};
+pub use lock::{Artifact, Group, Hash, Lock, LockFormat, LockedPackage, Workspace};
 pub use manifest::{ConsoleScript, DependencySource, ManifestFormat, Package, PythonConstraint};
 pub use requirements::{RequirementLine, RequirementsFile};
 pub use system::{Gateway, Job, Postgres, Route, System, SystemService, detect_system};
@@ -182,6 +182,12 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
         return Err(DetectError::NoDirectory(root.to_path_buf()));
     }
     let manifests = manifest::read(root)?;
+    if !manifests.workspace_members.is_empty() {
+        return Err(DetectError::WorkspaceRoot {
+            root: root.to_path_buf(),
+            members: manifests.workspace_members.clone(),
+        });
+    }
     let config = config::read(root, manifests.pyproject_text.as_deref())?;
     let sources = code::python_files(root);
     if manifests.is_empty() && sources.is_empty() {

@@ -118,6 +118,23 @@ pub struct Lock {
     pub path: PathBuf,
     /// The packages, sorted by name.
     pub packages: Vec<LockedPackage>,
+    /// The uv workspace whose lock this is, when the project is one of its members.
+    pub workspace: Option<Workspace>,
+}
+
+/// A uv workspace the project is a member of: one `uv.lock` at the workspace root locks every
+/// member, and the project installs what its own package needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    /// The workspace root, relative to the project (`..`).
+    pub root: PathBuf,
+    /// The project's directory, relative to the workspace root (`api`).
+    pub member: PathBuf,
+    /// The project's package in the lock.
+    pub package: PackageName,
+    /// Every member's directory, relative to the workspace root: uv reads their
+    /// `pyproject.toml` with the lock.
+    pub members: Vec<PathBuf>,
 }
 
 impl Lock {
@@ -152,6 +169,7 @@ fn sorted(format: LockFormat, path: &Path, mut packages: Vec<LockedPackage>) -> 
         format,
         path: path.to_path_buf(),
         packages,
+        workspace: None,
     }
 }
 
@@ -238,6 +256,27 @@ impl UvArtifact {
 /// Read `uv.lock`. Packages reachable from the project's dependencies are main; those reachable
 /// only from its dev dependency groups are dev. The project itself is left out.
 pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
+    read_uv_lock_of(root, rel, None)
+}
+
+/// Read the `uv.lock` of a uv workspace (`rel`, up from `root`) for one member: what its own
+/// package needs is main, its dev groups dev; the other members and what only they need are
+/// left out.
+pub fn read_uv_workspace_lock(
+    root: &Path,
+    rel: &Path,
+    workspace: Workspace,
+) -> Result<Lock, DetectError> {
+    let mut lock = read_uv_lock_of(root, rel, Some(&workspace.package))?;
+    lock.workspace = Some(workspace);
+    Ok(lock)
+}
+
+fn read_uv_lock_of(
+    root: &Path,
+    rel: &Path,
+    member: Option<&PackageName>,
+) -> Result<Lock, DetectError> {
     let text = read_text(root, rel)?;
     let file: UvLockFile = parse_toml(rel, &text, "regenerate it with `uv lock`")?;
     let is_local = |p: &UvPackage| {
@@ -250,7 +289,22 @@ pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
         .iter()
         .map(|p| (PackageName::new(p.name.get_ref()), p))
         .collect();
-    let roots: Vec<&UvPackage> = file.package.iter().filter(|p| is_local(p)).collect();
+    let roots: Vec<&UvPackage> = file
+        .package
+        .iter()
+        .filter(|p| is_local(p))
+        .filter(|p| member.is_none_or(|m| PackageName::new(p.name.get_ref()) == *m))
+        .collect();
+    if let Some(member) = member
+        && roots.is_empty()
+    {
+        return Err(DetectError::malformed(
+            rel,
+            None,
+            format!("the workspace lock has no package `{member}` (this project's name)"),
+            "run `uv lock` at the workspace root",
+        ));
+    }
     let main = reachable(&by_name, roots.iter().flat_map(|p| p.dependencies.iter()));
     let dev = reachable(
         &by_name,
@@ -270,6 +324,8 @@ pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
             (Some(condition), _) => (Group::Main, Some(condition)),
             (None, Some(condition)) => (Group::Dev, Some(condition)),
             (None, None) if roots.is_empty() => (Group::Main, None),
+            // Another member's, or the workspace's own tools: not this project's.
+            (None, None) if member.is_some() => continue,
             (None, None) => (Group::Dev, None),
         };
         let Some(version) = package.version.clone() else {

@@ -78,10 +78,17 @@ pub(crate) fn service_block(out: &mut String, block: &ServiceBlock<'_>) {
     let plan = block.plan;
     let port = plan.port.value;
     let _ = writeln!(out, "  {}:", block.name);
+    // A uv workspace member is built from the workspace root, where its lock is.
+    let (context, dockerfile) = match plan.workspace() {
+        Some(workspace) => (
+            format!("{}/{}", block.context.trim_end_matches('/'), workspace.root.display()),
+            format!("{}/Dockerfile", workspace.member.display()),
+        ),
+        None => (block.context.to_string(), "Dockerfile".to_string()),
+    };
     let _ = writeln!(
         out,
-        "    build:\n      context: {}\n      dockerfile: Dockerfile",
-        block.context
+        "    build:\n      context: {context}\n      dockerfile: {dockerfile}"
     );
     if let Some(command) = block.job_command {
         let _ = writeln!(out, "    command: {}", json_array(command));

@@ -134,6 +134,13 @@ fn tool_install(out: &mut String, steps: &install::InstallSteps) {
     out.push('\n');
 }
 
+/// The build context of the Dockerfiles, from the project directory: `.`, or the uv
+/// workspace root (`..`) for a member, as its lock is there.
+fn context(plan: &Plan) -> String {
+    plan.workspace()
+        .map_or_else(|| ".".to_string(), |w| w.root.display().to_string())
+}
+
 /// The production Dockerfile.
 pub(crate) fn production(plan: &Plan) -> String {
     let steps = install::steps(plan, ImageKind::Production);
@@ -150,7 +157,7 @@ pub(crate) fn production(plan: &Plan) -> String {
             "(`terrarium plan` explains every choice). You own this file: edit it as you like."
                 .into(),
             String::new(),
-            format!("  docker build -t {} .", plan.name),
+            format!("  docker build -f Dockerfile -t {} {}", plan.name, context(plan)),
             format!("  docker run --rm -p 127.0.0.1:{port}:{port} {}", plan.name),
         ],
     );
@@ -184,7 +191,7 @@ pub(crate) fn production(plan: &Plan) -> String {
         let _ = writeln!(out, "RUN {}", steps.commands.join(RUN_JOIN));
     }
     if plan.install_project.value.is_some() {
-        out.push_str("COPY . .\n");
+        let _ = writeln!(out, "COPY {} .", install::source(plan));
         let _ = writeln!(
             out,
             "RUN {}",
@@ -224,7 +231,7 @@ pub(crate) fn production(plan: &Plan) -> String {
     let _ = writeln!(out, "RUN {}", setup.join(RUN_JOIN));
     out.push_str("COPY --from=build /install /usr/local\n");
     out.push_str("WORKDIR /app\n");
-    out.push_str("COPY . .\n");
+    let _ = writeln!(out, "COPY {} .", install::source(plan));
     let placeholders = plan.build_placeholders();
     for step in &plan.build_steps.value {
         if !placeholders.is_empty() {
@@ -293,8 +300,9 @@ pub(crate) fn development(plan: &Plan) -> String {
                 .into(),
             String::new(),
             format!(
-                "  docker build -f Dockerfile.dev --build-arg UID=$(id -u) --build-arg GID=$(id -g) -t {}-dev .",
-                plan.name
+                "  docker build -f Dockerfile.dev --build-arg UID=$(id -u) --build-arg GID=$(id -g) -t {}-dev {}",
+                plan.name,
+                context(plan)
             ),
             format!(
                 "  docker run --rm -it -p 127.0.0.1:{port}:{port} -v \"$PWD\":/app {}-dev",
@@ -343,7 +351,7 @@ pub(crate) fn development(plan: &Plan) -> String {
     }
     if plan.install_project.value.is_some() {
         out.push_str("# Installed editable: the mounted source is what runs.\n");
-        out.push_str("COPY . .\n");
+        let _ = writeln!(out, "COPY {} .", install::source(plan));
         let _ = writeln!(
             out,
             "RUN {}",
