@@ -3,6 +3,7 @@
 //! in its own container (L03, L20), PostgreSQL, and one-off jobs (migrations).
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use terrarium_plan::{Plan, volume_name};
 
@@ -81,7 +82,10 @@ pub(crate) fn service_block(out: &mut String, block: &ServiceBlock<'_>) {
     // A uv workspace member is built from the workspace root, where its lock is.
     let (context, dockerfile) = match plan.workspace() {
         Some(workspace) => (
-            format!("{}/{}", block.context.trim_end_matches('/'), workspace.root.display()),
+            match block.context {
+                "." => workspace.root.display().to_string(),
+                context => Path::new(context).join(&workspace.root).display().to_string(),
+            },
             format!("{}/Dockerfile", workspace.member.display()),
         ),
         None => (block.context.to_string(), "Dockerfile".to_string()),

@@ -157,7 +157,10 @@ pub(crate) fn production(plan: &Plan) -> String {
             "(`terrarium plan` explains every choice). You own this file: edit it as you like."
                 .into(),
             String::new(),
-            format!("  docker build -f Dockerfile -t {} {}", plan.name, context(plan)),
+            match plan.workspace() {
+                Some(_) => format!("  docker build -f Dockerfile -t {} {}", plan.name, context(plan)),
+                None => format!("  docker build -t {} .", plan.name),
+            },
             format!("  docker run --rm -p 127.0.0.1:{port}:{port} {}", plan.name),
         ],
     );

@@ -29,7 +29,7 @@ struct Case {
     run_env: &'static [&'static str],
 }
 
-const CASES: [Case; 12] = [
+const CASES: [Case; 13] = [
     Case {
         name: "django-hashes",
         port: 8000,
@@ -65,6 +65,15 @@ const CASES: [Case; 12] = [
         edit_from: "hello from weather",
         edit_to: "edited from weather",
         run_env: &[],
+    },
+    Case {
+        name: "fastapi-uv-workspace",
+        port: 8000,
+        health: "/api/v1/utils/health-check/",
+        edit_file: "catalog/config.py",
+        edit_from: "hello from catalog",
+        edit_to: "edited from catalog",
+        run_env: &["CATALOG_ADMIN_EMAIL=admin@example.invalid"],
     },
     Case {
         name: "flask-factory-uv",
@@ -344,14 +353,15 @@ fn serve(case: &Case, label: &str, tag: &str) -> (Container, u16) {
 fn production(name: &str) {
     let case = case(name);
     let dir = fixture(name);
-    init(dir.path());
+    init(&dir.service());
+    let (context, dockerfile) = dir.dockerfile("Dockerfile");
     let image = build_image(
         &format!("terrarium-e2e/{name}:prod"),
-        dir.path(),
-        "Dockerfile",
+        &context,
+        &dockerfile,
         &[],
     );
-    let native = same_as_native(name, dir.path(), &image.tag);
+    let native = same_as_native(name, &dir.service(), &image.tag);
     // The native image serves the same health route, as the same non-root user.
     let (native_container, _) = serve(case, "native", &native.tag);
     assert_eq!(pid1_uid(&native_container), 65532);
@@ -437,27 +447,26 @@ fn production(name: &str) {
 fn development(name: &str) {
     let case = case(name);
     let dir = fixture(name);
-    init(dir.path());
-    let meta = std::fs::metadata(dir.path()).expect("metadata");
+    let service = dir.service();
+    init(&service);
+    let meta = std::fs::metadata(&service).expect("metadata");
     let (uid, gid) = (meta.uid(), meta.gid());
+    let (context, dockerfile) = dir.dockerfile("Dockerfile.dev");
     let image = build_image(
         &format!("terrarium-e2e/{name}:dev"),
-        dir.path(),
-        "Dockerfile.dev",
+        &context,
+        &dockerfile,
         &[format!("UID={uid}"), format!("GID={gid}")],
     );
     let host = free_port();
-    let mount = format!("{}:/app", dir.path().display());
-    let container = Container::run(
-        &format!("{name}-dev"),
-        &[
-            "-p",
-            &format!("127.0.0.1:{host}:{}", case.port),
-            "-v",
-            &mount,
-            &image.tag,
-        ],
-    );
+    let mount = format!("{}:/app", service.display());
+    let published = format!("127.0.0.1:{host}:{}", case.port);
+    let mut args = vec!["-p", &published, "-v", &mount];
+    for setting in case.run_env {
+        args.extend(["-e", setting]);
+    }
+    args.push(&image.tag);
+    let container = Container::run(&format!("{name}-dev"), &args);
 
     wait_for(host, "/", Duration::from_secs(60), |r| {
         r.status == 200 && r.body.contains(case.edit_from)
@@ -472,7 +481,7 @@ fn development(name: &str) {
     // Stat-polling reloaders (uvicorn's StatReload, werkzeug's) take their baseline on their
     // first poll, up to a second after start; an edit before that would become the baseline.
     std::thread::sleep(Duration::from_millis(1500));
-    let file = dir.path().join(case.edit_file);
+    let file = service.join(case.edit_file);
     let source = std::fs::read_to_string(&file).expect("read source");
     assert!(source.contains(case.edit_from));
     std::fs::write(&file, source.replace(case.edit_from, case.edit_to)).expect("edit");
@@ -498,6 +507,7 @@ fixture_tests! {
     django_settings_package => "django-settings-package",
     fastapi_poetry => "fastapi-poetry",
     fastapi_pylock => "fastapi-pylock",
+    fastapi_uv_workspace => "fastapi-uv-workspace",
     flask_factory_uv => "flask-factory-uv",
     flask_poetry_legacy => "flask-poetry-legacy",
     flask_requirements => "flask-requirements",

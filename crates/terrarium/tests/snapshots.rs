@@ -12,18 +12,25 @@ fn read(dir: &std::path::Path, name: &str) -> String {
 #[test]
 fn generated_files_and_plans() {
     for name in fixture_names() {
-        let dir = fixture(&name);
-        terrarium().arg("init").arg(dir.path()).assert().success();
+        let fixture = fixture(&name);
+        let dir = fixture.service();
+        terrarium().arg("init").arg(&dir).assert().success();
         for file in ["Dockerfile", "Dockerfile.dev", "compose.yaml"] {
-            insta::assert_snapshot!(format!("{name}__{file}"), read(dir.path(), file));
+            insta::assert_snapshot!(format!("{name}__{file}"), read(&dir, file));
+        }
+        if dir.join("Dockerfile.dockerignore").is_file() {
+            insta::assert_snapshot!(
+                format!("{name}__Dockerfile.dockerignore"),
+                read(&dir, "Dockerfile.dockerignore")
+            );
         }
         let output = terrarium()
             .args(["plan", "--json"])
-            .arg(dir.path())
+            .arg(&dir)
             .output()
             .expect("plan");
         assert!(output.status.success());
-        let root = dir.path().display().to_string();
+        let root = dir.display().to_string();
         let json = String::from_utf8_lossy(&output.stdout).replace(&root, "[ROOT]");
         insta::assert_snapshot!(format!("{name}__plan.json"), json);
     }
