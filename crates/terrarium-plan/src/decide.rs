@@ -1069,10 +1069,10 @@ fn decide_dev_command(
         Framework::Django => Decision::new(
             strings(&[
                 "python",
-                &project
-                    .django
-                    .as_ref()
-                    .map_or_else(|| "manage.py".into(), |d| d.manage_py().to_string_lossy().into_owned()),
+                &project.django.as_ref().map_or_else(
+                    || "manage.py".into(),
+                    |d| d.manage_py().to_string_lossy().into_owned(),
+                ),
                 "runserver",
                 &format!("0.0.0.0:{port}"),
             ]),

@@ -253,12 +253,6 @@ pub(crate) fn module_name(rel: &Path) -> String {
     parts.join(".")
 }
 
-macro_rules! regex {
-    ($name:ident, $re:expr) => {
-        static $name: LazyLock<Regex> = LazyLock::new(|| Regex::new($re).expect("static regex"));
-    };
-}
-
 regex!(
     APP_VARIABLE,
     r"^([A-Za-z_]\w*)\s*(?::\s*[\w.]+\s*)?=\s*(?:[\w.]+\.)?(Flask|FastAPI|Starlette|Quart)\("
@@ -309,6 +303,23 @@ fn guarded_names(text: &str) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// The module a relative import names: `from .base import *` in module `a.settings.dev`
+/// imports `a.settings.base` (in a package's `__init__`, one dot is the package itself).
+pub(crate) fn absolute_module(module: &str, is_package: bool, from: &str) -> String {
+    let dots = from.chars().take_while(|c| *c == '.').count();
+    if dots == 0 {
+        return from.to_owned();
+    }
+    let mut parts: Vec<&str> = module.split('.').filter(|p| !p.is_empty()).collect();
+    let up = if is_package { dots - 1 } else { dots };
+    parts.truncate(parts.len().saturating_sub(up));
+    let rest = &from[dots..];
+    if !rest.is_empty() {
+        parts.push(rest);
+    }
+    parts.join(".")
+}
+
 /// A quoted or bare literal as the text of its value; `None` is no value.
 fn literal_value(literal: &str) -> Option<String> {
     match literal {
@@ -350,7 +361,6 @@ fn read_without_default(name: &str, before: &str, after: &str, guarded: bool) ->
         EnvVar::optional(name, None)
     }
 }
-
 
 /// Scan `files` (relative to `root`).
 pub(crate) fn scan(root: &Path, files: &[PathBuf]) -> Result<Scan, DetectError> {

@@ -65,9 +65,8 @@ static MEDIA_ROOT_ENV: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("static regex")
 });
-static STAR_IMPORT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*from\s+(\.*[\w.]*)\s+import\s+\*").expect("static regex")
-});
+static STAR_IMPORT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*from\s+(\.*[\w.]*)\s+import\s+\*").expect("static regex"));
 
 /// How deep `manage.py` may sit below the project root (`web/manage.py`, `src/site/manage.py`).
 const MANAGE_DEPTH: usize = 3;
@@ -153,8 +152,8 @@ pub(crate) fn detect(root: &Path, files: &[PathBuf]) -> Result<Option<DjangoProj
             wsgi = Some(Fact::new(c[1].to_string(), source.clone()));
         }
         if let Some(c) = STATIC_ROOT.captures(line) {
-            static_root = (c[1].trim() != "None")
-                .then(|| Fact::new(c[1].trim().to_string(), source.clone()));
+            static_root =
+                (c[1].trim() != "None").then(|| Fact::new(c[1].trim().to_string(), source.clone()));
         }
         if let Some(c) = MEDIA_ROOT_ENV.captures(line) {
             media_root = Some(Fact::new(
@@ -206,9 +205,7 @@ fn find_manage_py(root: &Path, files: &[PathBuf]) -> Option<(PathBuf, String)> {
     nested.sort_by_key(|f| (f.components().count(), (*f).clone()));
     nested.into_iter().find_map(|f| {
         let text = crate::code::read_source(root, f).ok()?;
-        SETTINGS_DEFAULT
-            .is_match(&text)
-            .then(|| (f.clone(), text))
+        SETTINGS_DEFAULT.is_match(&text).then(|| (f.clone(), text))
     })
 }
 
@@ -240,7 +237,7 @@ fn settings_lines(
     let is_package = file.file_name().is_some_and(|n| n == "__init__.py");
     for (index, line) in text.lines().enumerate() {
         if let Some(c) = STAR_IMPORT.captures(line) {
-            let target = absolute_module(&module, is_package, &c[1]);
+            let target = crate::code::absolute_module(&module, is_package, &c[1]);
             if let Some(imported) = modules.file(&target).cloned() {
                 settings_lines(root, modules, &imported, seen, out)?;
             }
@@ -249,22 +246,6 @@ fn settings_lines(
         out.push((file.to_path_buf(), index + 1, line.to_string()));
     }
     Ok(())
-}
-
-/// `from .base import *` in module `a.settings.dev` imports `a.settings.base`.
-fn absolute_module(module: &str, is_package: bool, from: &str) -> String {
-    let dots = from.chars().take_while(|c| *c == '.').count();
-    if dots == 0 {
-        return from.to_owned();
-    }
-    let mut parts: Vec<&str> = module.split('.').filter(|p| !p.is_empty()).collect();
-    let up = if is_package { dots - 1 } else { dots };
-    parts.truncate(parts.len().saturating_sub(up));
-    let rest = &from[dots..];
-    if !rest.is_empty() {
-        parts.push(rest);
-    }
-    parts.join(".")
 }
 
 /// The project's WSGI module when `WSGI_APPLICATION` doesn't name one that exists: `wsgi` in
@@ -435,7 +416,10 @@ mod tests {
         );
         let django = detect(dir.path(), &files).unwrap().unwrap();
         assert_eq!(django.app().value.target(), "site_a.wsgi:application");
-        assert_eq!(django.wsgi_application.source, Source::file("site_a/wsgi.py"));
+        assert_eq!(
+            django.wsgi_application.source,
+            Source::file("site_a/wsgi.py")
+        );
 
         std::fs::remove_file(dir.path().join("site_a/wsgi.py")).unwrap();
         let files = crate::code::python_files(dir.path());

@@ -31,23 +31,6 @@ pub enum DetectError {
     /// Nothing in the directory looks like a Python project.
     #[error("{}: no Python project found (no pyproject.toml, requirements*.txt, Pipfile, setup.py or *.py files)\n  fix: run terrarium in the directory of your Python service", .0.display())]
     NotPython(PathBuf),
-    /// The service lives in a subdirectory that declares its own dependencies, and the
-    /// directory given declares none: its dependencies would be left out of the image.
-    #[error("{}: the service is in {}/ (its manage.py and dependencies are there), and this directory declares no dependencies\n  fix: run terrarium on {}", root.display(), dir.display(), root.join(dir).display())]
-    ProjectInSubdirectory {
-        /// The directory given.
-        root: PathBuf,
-        /// The subdirectory that holds the service.
-        dir: PathBuf,
-    },
-    /// The directory is the virtual root of a uv workspace: the services are its members.
-    #[error("{}: a uv workspace root with no project of its own; its members are {}\n  fix: run terrarium on the member that is your service, e.g. {}", root.display(), members.iter().map(|m| m.display().to_string()).collect::<Vec<_>>().join(", "), members.first().map(|m| root.join(m).display().to_string()).unwrap_or_default())]
-    WorkspaceRoot {
-        /// The directory given.
-        root: PathBuf,
-        /// The workspace's members, relative to it.
-        members: Vec<PathBuf>,
-    },
     /// Two frameworks claim to be the service and nothing says which one to serve.
     #[error("{}: found more than one web application: {}\n  fix: choose one with `command` in [tool.terrarium] (pyproject.toml) or terrarium.toml", root.display(), apps.join(", "))]
     ConflictingApps {

@@ -229,7 +229,11 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
     if let (Some(pyproject), Some(text)) = (&pyproject, &pyproject_text) {
         m.found_any = true;
         if pyproject.project.is_none()
-            && let Some(workspace) = pyproject.tool.uv.as_ref().and_then(|uv| uv.workspace.as_ref())
+            && let Some(workspace) = pyproject
+                .tool
+                .uv
+                .as_ref()
+                .and_then(|uv| uv.workspace.as_ref())
         {
             m.workspace_members = workspace_members(root, workspace);
         }
@@ -815,8 +819,8 @@ fn find_workspace(
         let Some(text) = read_optional(root, &rel.to_string_lossy())? else {
             continue;
         };
-        let pyproject: PyProject =
-            toml::from_str(&text).map_err(|err| toml_error(&rel, &text, &err, "fix the TOML syntax"))?;
+        let pyproject: PyProject = toml::from_str(&text)
+            .map_err(|err| toml_error(&rel, &text, &err, "fix the TOML syntax"))?;
         let Some(workspace) = pyproject.tool.uv.and_then(|uv| uv.workspace) else {
             continue;
         };

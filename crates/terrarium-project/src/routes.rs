@@ -9,19 +9,10 @@
 //! resolved is left out rather than probed at the wrong path.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::LazyLock;
+use std::path::{Path, PathBuf};
 
-use regex::Regex;
-
-use crate::code::module_name;
+use crate::code::{absolute_module, module_name};
 use crate::{Fact, Source};
-
-macro_rules! regex {
-    ($name:ident, $re:expr) => {
-        static $name: LazyLock<Regex> = LazyLock::new(|| Regex::new($re).expect("static regex"));
-    };
-}
 
 regex!(
     ROUTER,
@@ -181,24 +172,7 @@ fn call_text(lines: &[&str], index: usize) -> String {
     text
 }
 
-/// A relative import (`from .routes import x` in `app/api/main.py`) as an absolute module.
-fn absolute(module: &str, rel: &PathBuf, from: &str) -> String {
-    let dots = from.chars().take_while(|c| *c == '.').count();
-    if dots == 0 {
-        return from.to_owned();
-    }
-    let mut base: Vec<&str> = module.split('.').collect();
-    let is_package = rel.file_name().is_some_and(|n| n == "__init__.py");
-    let up = if is_package { dots - 1 } else { dots };
-    base.truncate(base.len().saturating_sub(up));
-    let rest = &from[dots..];
-    if !rest.is_empty() {
-        base.push(rest);
-    }
-    base.join(".")
-}
-
-fn parse(rel: &PathBuf, text: &str) -> FileRoutes {
+fn parse(rel: &Path, text: &str) -> FileRoutes {
     let module = module_name(rel);
     let lines: Vec<&str> = text.lines().collect();
     let mut file = FileRoutes {
@@ -225,7 +199,8 @@ fn parse(rel: &PathBuf, text: &str) -> FileRoutes {
         }
         for c in LISTED.captures_iter(line) {
             let function = c[2].rsplit('.').next().unwrap_or_default().to_owned();
-            file.routes.push((None, c[1].to_owned(), function, index + 1));
+            file.routes
+                .push((None, c[1].to_owned(), function, index + 1));
         }
         if let Some(c) = INCLUDE.captures(line) {
             let text = call_text(&lines, index);
@@ -243,7 +218,8 @@ fn parse(rel: &PathBuf, text: &str) -> FileRoutes {
             });
         }
         if let Some(c) = FROM_IMPORT.captures(line) {
-            let from = absolute(&module, rel, &c[1]);
+            let is_package = rel.file_name().is_some_and(|n| n == "__init__.py");
+            let from = absolute_module(&module, is_package, &c[1]);
             for name in c[2].split(',') {
                 let mut words = name.split_whitespace();
                 let (Some(original), alias) = (words.next(), words.nth(1)) else {
@@ -320,8 +296,7 @@ impl Resolver<'_> {
                             // A bare name: this file's own router, or one imported from it.
                             (i == index && tail == name)
                                 || other.imports.get(tail).is_some_and(|(module, original)| {
-                                    original == name
-                                        && module.rsplit('.').next() == Some(stem)
+                                    original == name && module.rsplit('.').next() == Some(stem)
                                 })
                         } else {
                             // `module.router`: the module is this file.

@@ -6,19 +6,10 @@
 //! and leaves anything cleverer to `[tool.terrarium]`.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::sync::LazyLock;
-
-use regex::Regex;
+use std::path::{Path, PathBuf};
 
 use crate::code::EnvVar;
 use crate::{Fact, Source};
-
-macro_rules! regex {
-    ($name:ident, $re:expr) => {
-        static $name: LazyLock<Regex> = LazyLock::new(|| Regex::new($re).expect("static regex"));
-    };
-}
 
 regex!(
     ENV_OBJECT,
@@ -28,10 +19,7 @@ regex!(
     ENV_CALL,
     r#"(?:^|[^\w.])([A-Za-z_]\w*)(?:\.(str|int|bool|float|decimal|list|tuple|dict|json|url|db|db_url|cache|cache_url|email|email_url|search_url|path|date|datetime|time|timedelta|log_level|uuid|enum|bytes|NOTSET))?\(\s*["']([A-Za-z_][A-Za-z0-9_]*)["']\s*(.*)$"#
 );
-regex!(
-    CLASS,
-    r"^class\s+([A-Za-z_]\w*)\s*\(([^)]*)\)\s*:"
-);
+regex!(CLASS, r"^class\s+([A-Za-z_]\w*)\s*\(([^)]*)\)\s*:");
 regex!(
     FIELD,
     r"^([A-Za-z_]\w*)\s*:\s*([^=]+?)\s*(?:=\s*(.+?))?\s*(?:#.*)?$"
@@ -78,30 +66,33 @@ fn defines_or_imports(text: &str, name: &str) -> bool {
             return true;
         }
         let line = line.trim_start();
-        if line.starts_with("from ") && line.split('#').next().is_some_and(|l| l.trim_end().ends_with("import *")) {
+        if line.starts_with("from ")
+            && line
+                .split('#')
+                .next()
+                .is_some_and(|l| l.trim_end().ends_with("import *"))
+        {
             return true;
         }
         line.starts_with("from ")
-            && line
-                .split_once(" import ")
-                .is_some_and(|(_, names)| {
-                    names
-                        .trim_matches(|c: char| c == '(' || c == ')' || c.is_whitespace())
-                        .split(',')
-                        .any(|n| {
-                            let mut words = n.split_whitespace();
-                            match (words.next(), words.next(), words.next()) {
-                                (Some(_), Some("as"), Some(alias)) => alias == name,
-                                (Some(n), None, None) => n == name,
-                                _ => false,
-                            }
-                        })
-                })
+            && line.split_once(" import ").is_some_and(|(_, names)| {
+                names
+                    .trim_matches(|c: char| c == '(' || c == ')' || c.is_whitespace())
+                    .split(',')
+                    .any(|n| {
+                        let mut words = n.split_whitespace();
+                        match (words.next(), words.next(), words.next()) {
+                            (Some(_), Some("as"), Some(alias)) => alias == name,
+                            (Some(n), None, None) => n == name,
+                            _ => false,
+                        }
+                    })
+            })
     })
 }
 
 /// `env("X")`, `env.int("X", default=5)`, `env.str("X", "fallback")` in one file.
-fn env_calls(rel: &PathBuf, text: &str, objects: &[&str], found: &mut Vec<Fact<EnvVar>>) {
+fn env_calls(rel: &Path, text: &str, objects: &[&str], found: &mut Vec<Fact<EnvVar>>) {
     for (index, line) in text.lines().enumerate() {
         let Some(c) = ENV_CALL.captures(line) else {
             continue;
@@ -213,7 +204,7 @@ fn settings_classes(files: &[(PathBuf, String)]) -> BTreeSet<String> {
 /// `{env_prefix}{FIELD}` (pydantic matches names case-insensitively), optional when it has a
 /// default.
 fn settings_fields(
-    rel: &PathBuf,
+    rel: &Path,
     text: &str,
     classes: &BTreeSet<String>,
     found: &mut Vec<Fact<EnvVar>>,
@@ -250,8 +241,7 @@ fn settings_fields(
                 continue;
             };
             let (name, annotation) = (&f[1], &f[2]);
-            if name.starts_with('_') || name == "model_config" || annotation.contains("ClassVar")
-            {
+            if name.starts_with('_') || name == "model_config" || annotation.contains("ClassVar") {
                 continue;
             }
             let value = f.get(3).map(|m| m.as_str().trim());
@@ -312,10 +302,7 @@ mod tests {
     #[test]
     fn environs_and_django_environ_calls() {
         let found = vars(&[
-            (
-                "config/env.py",
-                "import environ\n\nenv = environ.Env()\n",
-            ),
+            ("config/env.py", "import environ\n\nenv = environ.Env()\n"),
             (
                 "config/settings.py",
                 "from config.env import BASE_DIR, env\n\nDEBUG = env.bool(\"DJANGO_DEBUG\", default=False)\nSECRET_KEY = env(\"DJANGO_SECRET_KEY\")\nDB = env.db(\"DATABASE_URL\", default=\"sqlite:///db.sqlite3\")\nTTL = env.int(\"TTL\", int)\nPAGE = env.int(\"PAGE_SIZE\", 20)\nHOSTS = env.list(\"ALLOWED_HOSTS\", default=[\"localhost\"])\nNAME = env.str(\"SITE_NAME\", \"shop, inc\")\nCORS = env.list(\"CORS\", [\"a\", \"b\"])\n",
@@ -331,7 +318,11 @@ mod tests {
             vec![
                 ("DJANGO_DEBUG".into(), Some("False".into()), false),
                 ("DJANGO_SECRET_KEY".into(), None, true),
-                ("DATABASE_URL".into(), Some("sqlite:///db.sqlite3".into()), false),
+                (
+                    "DATABASE_URL".into(),
+                    Some("sqlite:///db.sqlite3".into()),
+                    false
+                ),
                 ("TTL".into(), None, true),
                 ("PAGE_SIZE".into(), Some("20".into()), false),
                 ("ALLOWED_HOSTS".into(), None, false),

@@ -84,7 +84,10 @@ pub(crate) fn service_block(out: &mut String, block: &ServiceBlock<'_>) {
         Some(workspace) => (
             match block.context {
                 "." => workspace.root.display().to_string(),
-                context => Path::new(context).join(&workspace.root).display().to_string(),
+                context => Path::new(context)
+                    .join(&workspace.root)
+                    .display()
+                    .to_string(),
             },
             format!("{}/Dockerfile", workspace.member.display()),
         ),

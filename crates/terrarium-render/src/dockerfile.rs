@@ -158,7 +158,11 @@ pub(crate) fn production(plan: &Plan) -> String {
                 .into(),
             String::new(),
             match plan.workspace() {
-                Some(_) => format!("  docker build -f Dockerfile -t {} {}", plan.name, context(plan)),
+                Some(_) => format!(
+                    "  docker build -f Dockerfile -t {} {}",
+                    plan.name,
+                    context(plan)
+                ),
                 None => format!("  docker build -t {} .", plan.name),
             },
             format!("  docker run --rm -p 127.0.0.1:{port}:{port} {}", plan.name),

@@ -74,7 +74,9 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
                 let groups = if dev { "" } else { " --no-dev" };
                 let what = match &lock.workspace {
                     // The member's own dependencies, none of the workspace's packages.
-                    Some(workspace) => format!(" --package {} --no-emit-workspace", workspace.package),
+                    Some(workspace) => {
+                        format!(" --package {} --no-emit-workspace", workspace.package)
+                    }
                     None => " --no-emit-project".to_string(),
                 };
                 commands.push(format!(
@@ -136,10 +138,8 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
 /// Where the project's source is in the build context: `.`, or a workspace member's
 /// directory (`api/`) when the context is the workspace root.
 pub(crate) fn source(plan: &Plan) -> String {
-    plan.workspace().map_or_else(
-        || ".".to_string(),
-        |w| format!("{}/", w.member.display()),
-    )
+    plan.workspace()
+        .map_or_else(|| ".".to_string(), |w| format!("{}/", w.member.display()))
 }
 
 /// The command that installs the project itself, after its source is copied.

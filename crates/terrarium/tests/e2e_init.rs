@@ -70,7 +70,7 @@ const CASES: [Case; 13] = [
         name: "fastapi-uv-workspace",
         port: 8000,
         health: "/api/v1/utils/health-check/",
-        edit_file: "catalog/config.py",
+        edit_file: "catalog/main.py",
         edit_from: "hello from catalog",
         edit_to: "edited from catalog",
         run_env: &["CATALOG_ADMIN_EMAIL=admin@example.invalid"],
