@@ -235,9 +235,20 @@ fn settings_fields(
             .iter()
             .find_map(|(_, l)| ENV_PREFIX.captures(l).map(|p| p[1].to_owned()))
             .unwrap_or_default();
-        for (i, field) in body {
+        for (position, (i, field)) in body.iter().enumerate() {
             let own_level = field.len() - field.trim_start().len() == indent;
-            let Some(f) = own_level.then(|| FIELD.captures(field.trim())).flatten() else {
+            // An annotation over several lines (`Annotated[\n …\n] = []`) is read whole.
+            let mut statement = field.trim().to_owned();
+            for (_, next) in body.iter().skip(position + 1).take(10) {
+                let open = statement.matches(['[', '(']).count();
+                let closed = statement.matches([']', ')']).count();
+                if open <= closed {
+                    break;
+                }
+                statement.push(' ');
+                statement.push_str(next.trim());
+            }
+            let Some(f) = own_level.then(|| FIELD.captures(&statement)).flatten() else {
                 continue;
             };
             let (name, annotation) = (&f[1], &f[2]);
@@ -258,7 +269,7 @@ fn settings_fields(
                 },
                 Some(v) => EnvVar::optional(variable, literal(v)),
             };
-            found.push(Fact::new(var, Source::line(rel, i + 1)));
+            found.push(Fact::new(var, Source::line(rel, *i + 1)));
         }
     }
 }
@@ -357,7 +368,7 @@ mod tests {
             ),
             (
                 "app/core/config.py",
-                "from pydantic import Field\nfrom app.core.base import Base\n\n\nclass Settings(Base):\n    model_config = SettingsConfigDict(env_prefix=\"shop_\")\n    API_V1_STR: str = \"/api/v1\"\n    secret_key: str\n    sentry_dsn: str | None = None\n    workers: int = Field(4, ge=1)\n    db: str = Field(..., validation_alias=\"DATABASE_URL\")\n    tags: list[str] = Field(default_factory=list)\n    _cache: dict = {}\n\n    @property\n    def url(self) -> str:\n        x: int = 5\n        return self.db\n\nclass NotSettings:\n    name: str\n",
+                "from pydantic import Field\nfrom app.core.base import Base\n\n\nclass Settings(Base):\n    model_config = SettingsConfigDict(env_prefix=\"shop_\")\n    API_V1_STR: str = \"/api/v1\"\n    secret_key: str\n    sentry_dsn: str | None = None\n    workers: int = Field(4, ge=1)\n    origins: Annotated[\n        list[str], BeforeValidator(split)\n    ] = []\n    db: str = Field(..., validation_alias=\"DATABASE_URL\")\n    tags: list[str] = Field(default_factory=list)\n    _cache: dict = {}\n\n    @property\n    def url(self) -> str:\n        x: int = 5\n        return self.db\n\nclass NotSettings:\n    name: str\n",
             ),
         ]);
         assert_eq!(
@@ -368,6 +379,7 @@ mod tests {
                 ("SHOP_SECRET_KEY".into(), None, true),
                 ("SHOP_SENTRY_DSN".into(), None, false),
                 ("SHOP_WORKERS".into(), Some("4".into()), false),
+                ("SHOP_ORIGINS".into(), None, false),
                 ("DATABASE_URL".into(), None, true),
                 ("SHOP_TAGS".into(), None, false),
             ]
