@@ -231,6 +231,9 @@ struct UvPackage {
 struct UvDependency {
     name: String,
     marker: Option<String>,
+    /// The extras the edge asks for (`psycopg[binary]`): their optional dependencies come too.
+    #[serde(default)]
+    extra: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -416,16 +419,18 @@ fn reachable<'a>(
     by_name: &BTreeMap<PackageName, &'a UvPackage>,
     start: impl Iterator<Item = &'a UvDependency>,
 ) -> BTreeMap<PackageName, Condition> {
+    let edge = |d: &'a UvDependency, from: &Condition| {
+        (
+            PackageName::new(&d.name),
+            from.through(d.marker.as_deref()),
+            d.extra.as_slice(),
+        )
+    };
     let mut conditions: BTreeMap<PackageName, Condition> = BTreeMap::new();
-    let mut work: Vec<(PackageName, Condition)> = start
-        .map(|d| {
-            (
-                PackageName::new(&d.name),
-                Condition::Always.through(d.marker.as_deref()),
-            )
-        })
-        .collect();
-    while let Some((name, condition)) = work.pop() {
+    let mut extras: BTreeMap<PackageName, BTreeSet<&'a str>> = BTreeMap::new();
+    let mut work: Vec<(PackageName, Condition, &'a [String])> =
+        start.map(|d| edge(d, &Condition::Always)).collect();
+    while let Some((name, condition, wanted)) = work.pop() {
         let changed = match conditions.get_mut(&name) {
             Some(existing) => existing.absorb(&condition),
             None => {
@@ -433,19 +438,29 @@ fn reachable<'a>(
                 true
             }
         };
-        if !changed {
-            continue;
-        }
-        let Some(current) = conditions.get(&name).cloned() else {
+        let known = extras.entry(name.clone()).or_default();
+        let new_extras: Vec<&str> = wanted
+            .iter()
+            .map(String::as_str)
+            .filter(|e| known.insert(e))
+            .collect();
+        let (Some(current), Some(package)) = (conditions.get(&name).cloned(), by_name.get(&name))
+        else {
             continue;
         };
-        if let Some(package) = by_name.get(&name) {
-            work.extend(package.dependencies.iter().map(|d| {
-                (
-                    PackageName::new(&d.name),
-                    current.through(d.marker.as_deref()),
-                )
-            }));
+        // A changed condition goes down every edge again; new extras only down their own.
+        let expand: Vec<&str> = if changed {
+            known.iter().copied().collect()
+        } else {
+            new_extras
+        };
+        if changed {
+            work.extend(package.dependencies.iter().map(|d| edge(d, &current)));
+        }
+        for extra in expand {
+            if let Some(deps) = package.optional_dependencies.get(extra) {
+                work.extend(deps.iter().map(|d| edge(d, &current)));
+            }
         }
     }
     conditions
@@ -779,6 +794,66 @@ source = { registry = "https://pypi.org/simple" }
             Some("flask-3.0.3-py3-none-any.whl")
         );
         assert!(!lock.fully_hashed());
+    }
+
+    #[test]
+    fn uv_lock_extras_on_an_edge_bring_their_dependencies() {
+        let dir = write(
+            "uv.lock",
+            r#"version = 1
+[[package]]
+name = "app"
+version = "0.1.0"
+source = { virtual = "." }
+dependencies = [{ name = "psycopg" }, { name = "fastapi", extra = ["standard"] }]
+
+[[package]]
+name = "psycopg"
+version = "3.2.3"
+source = { registry = "https://pypi.org/simple" }
+[package.optional-dependencies]
+binary = [{ name = "psycopg-binary", marker = "implementation_name != 'pypy'" }]
+
+[[package]]
+name = "fastapi"
+version = "0.115.0"
+source = { registry = "https://pypi.org/simple" }
+dependencies = [{ name = "psycopg", extra = ["binary"] }]
+[package.optional-dependencies]
+standard = [{ name = "uvicorn" }]
+
+[[package]]
+name = "psycopg-binary"
+version = "3.2.3"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "uvicorn"
+version = "0.32.0"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "unrelated"
+version = "1.0"
+source = { registry = "https://pypi.org/simple" }
+"#,
+        );
+        let lock = read_uv_lock(dir.path(), Path::new("uv.lock")).unwrap();
+        let main: Vec<String> = lock
+            .names(Group::Main)
+            .into_iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(main, ["fastapi", "psycopg", "psycopg-binary", "uvicorn"]);
+        let binary = lock
+            .packages
+            .iter()
+            .find(|p| p.name.as_str() == "psycopg-binary")
+            .unwrap();
+        assert_eq!(
+            binary.marker.as_deref(),
+            Some("implementation_name != 'pypy'")
+        );
     }
 
     #[test]
