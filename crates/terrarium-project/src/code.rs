@@ -320,6 +320,35 @@ pub(crate) fn absolute_module(module: &str, is_package: bool, from: &str) -> Str
     parts.join(".")
 }
 
+/// Whether line `index` is inside a top-level `if` whose condition looks at the environment
+/// (`if "A_TOKEN" in os.environ or "B_TOKEN" in os.environ:` guarding `os.environ["A_ZONE"]`).
+fn in_environ_guard(lines: &[&str], index: usize) -> bool {
+    let indented = |l: &str| l.starts_with([' ', '\t']);
+    if !lines.get(index).is_some_and(|l| indented(l)) {
+        return false;
+    }
+    let Some(start) = (0..index).rev().find(|&i| {
+        let line = lines[i];
+        // A line that closes brackets (`):`) continues the statement above it.
+        !line.trim().is_empty() && !indented(line) && !line.starts_with(['#', ')', ']', '}'])
+    }) else {
+        return false;
+    };
+    let head = lines[start];
+    if !(head.starts_with("if ") || head.starts_with("if(") || head.starts_with("elif ")) {
+        return false;
+    }
+    lines[start..index]
+        .iter()
+        .take_while(|l| !l.trim_end().ends_with(':'))
+        .chain(
+            lines[start..index]
+                .iter()
+                .find(|l| l.trim_end().ends_with(':')),
+        )
+        .any(|l| l.contains("environ") || l.contains("getenv"))
+}
+
 /// A quoted or bare literal as the text of its value; `None` is no value.
 fn literal_value(literal: &str) -> Option<String> {
     match literal {
@@ -508,7 +537,7 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
                 // `os.environ["X"] = …` sets it for the process: not a setting it reads.
                 continue;
             }
-            let var = if guarded.contains(&c[1]) {
+            let var = if guarded.contains(&c[1]) || in_environ_guard(&lines, index) {
                 EnvVar::optional(&c[1], None)
             } else {
                 EnvVar::required(&c[1])
@@ -593,7 +622,7 @@ mod tests {
     fn reads_the_code_can_do_without_are_optional() {
         let scan = scan_text(
             "settings.py",
-            "import os\nSENTRY = os.environ.get(\"SENTRY_DSN\")\nif os.getenv(\"USE_S3\"):\n    BUCKET = os.environ[\"USE_S3\"]\nif \"CSP_SRC\" in os.environ:\n    CSP = os.environ.get(\"CSP_SRC\").split(\",\")\nHOSTS = os.environ.get(\"ALLOWED_HOSTS\").split(\",\")\nWORKERS = int(os.getenv(\"WORKERS\"))\nREDIS = os.environ.get(\"REDIS_TLS_URL\", os.environ.get(\"REDIS_URL\"))\nLEVEL = os.getenv(\"LOG_LEVEL\") or \"info\"\nKEY = os.environ[\"API_KEY\"]\nSECRET_KEY = os.environ.get(\"DJANGO_KEY\")\nos.environ[\"TZ\"] = \"UTC\"\n",
+            "import os\nSENTRY = os.environ.get(\"SENTRY_DSN\")\nif os.getenv(\"USE_S3\"):\n    BUCKET = os.environ[\"USE_S3\"]\nif \"CSP_SRC\" in os.environ:\n    CSP = os.environ.get(\"CSP_SRC\").split(\",\")\nHOSTS = os.environ.get(\"ALLOWED_HOSTS\").split(\",\")\nWORKERS = int(os.getenv(\"WORKERS\"))\nREDIS = os.environ.get(\"REDIS_TLS_URL\", os.environ.get(\"REDIS_URL\"))\nLEVEL = os.getenv(\"LOG_LEVEL\") or \"info\"\nKEY = os.environ[\"API_KEY\"]\nif (\n    \"CDN_TOKEN\" in os.environ\n):\n    CDN = {\n        \"zone\": os.environ[\"CDN_ZONE\"],\n    }\nSECRET_KEY = os.environ.get(\"DJANGO_KEY\")\nos.environ[\"TZ\"] = \"UTC\"\n",
         );
         let env: Vec<(&str, Option<&str>, bool)> = scan
             .env
@@ -619,6 +648,7 @@ mod tests {
                 ("REDIS_URL", None, false),
                 ("LOG_LEVEL", Some("info"), false),
                 ("API_KEY", None, true),
+                ("CDN_ZONE", None, false),
                 ("DJANGO_KEY", None, true),
             ]
         );
