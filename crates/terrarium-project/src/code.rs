@@ -320,33 +320,26 @@ pub(crate) fn absolute_module(module: &str, is_package: bool, from: &str) -> Str
     parts.join(".")
 }
 
-/// Whether line `index` is inside a top-level `if` whose condition looks at the environment
-/// (`if "A_TOKEN" in os.environ or "B_TOKEN" in os.environ:` guarding `os.environ["A_ZONE"]`).
-fn in_environ_guard(lines: &[&str], index: usize) -> bool {
+/// Whether line `index` is inside a top-level `if`/`elif`/`else` block: a setting read there
+/// is needed in one configuration only (`if "A_TOKEN" in os.environ:`, `if STORAGE == "s3":`),
+/// so it is not required.
+pub(crate) fn in_conditional_block(lines: &[&str], index: usize) -> bool {
     let indented = |l: &str| l.starts_with([' ', '\t']);
     if !lines.get(index).is_some_and(|l| indented(l)) {
         return false;
     }
-    let Some(start) = (0..index).rev().find(|&i| {
-        let line = lines[i];
+    (0..index)
+        .rev()
+        .map(|i| lines[i])
         // A line that closes brackets (`):`) continues the statement above it.
-        !line.trim().is_empty() && !indented(line) && !line.starts_with(['#', ')', ']', '}'])
-    }) else {
-        return false;
-    };
-    let head = lines[start];
-    if !(head.starts_with("if ") || head.starts_with("if(") || head.starts_with("elif ")) {
-        return false;
-    }
-    lines[start..index]
-        .iter()
-        .take_while(|l| !l.trim_end().ends_with(':'))
-        .chain(
-            lines[start..index]
+        .find(|line| {
+            !line.trim().is_empty() && !indented(line) && !line.starts_with(['#', ')', ']', '}'])
+        })
+        .is_some_and(|head| {
+            ["if ", "if(", "elif ", "else:", "else :"]
                 .iter()
-                .find(|l| l.trim_end().ends_with(':')),
-        )
-        .any(|l| l.contains("environ") || l.contains("getenv"))
+                .any(|keyword| head.starts_with(keyword))
+        })
 }
 
 /// A quoted or bare literal as the text of its value; `None` is no value.
@@ -537,7 +530,7 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
                 // `os.environ["X"] = …` sets it for the process: not a setting it reads.
                 continue;
             }
-            let var = if guarded.contains(&c[1]) || in_environ_guard(&lines, index) {
+            let var = if guarded.contains(&c[1]) || in_conditional_block(&lines, index) {
                 EnvVar::optional(&c[1], None)
             } else {
                 EnvVar::required(&c[1])

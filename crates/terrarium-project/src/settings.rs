@@ -93,7 +93,8 @@ fn defines_or_imports(text: &str, name: &str) -> bool {
 
 /// `env("X")`, `env.int("X", default=5)`, `env.str("X", "fallback")` in one file.
 fn env_calls(rel: &Path, text: &str, objects: &[&str], found: &mut Vec<Fact<EnvVar>>) {
-    for (index, line) in text.lines().enumerate() {
+    let lines: Vec<&str> = text.lines().collect();
+    for (index, line) in lines.iter().enumerate() {
         let Some(c) = ENV_CALL.captures(line) else {
             continue;
         };
@@ -104,6 +105,9 @@ fn env_calls(rel: &Path, text: &str, objects: &[&str], found: &mut Vec<Fact<EnvV
         let rest = c.get(4).map_or("", |m| m.as_str());
         let var = match call_default(rest) {
             Some(default) => EnvVar::optional(name, default),
+            None if crate::code::in_conditional_block(&lines, index) => {
+                EnvVar::optional(name, None)
+            }
             None => EnvVar::required(name),
         };
         found.push(Fact::new(var, Source::line(rel, index + 1)));
@@ -320,7 +324,7 @@ mod tests {
             ),
             (
                 "config/prod.py",
-                "from .settings import *  # noqa\nADMIN = env(\"ADMIN_EMAIL\")\n",
+                "from .settings import *  # noqa\nADMIN = env(\"ADMIN_EMAIL\")\nif STORAGE == \"s3\":\n    BUCKET = env(\"S3_BUCKET\")\n",
             ),
             ("other.py", "env(\"NOT_AN_ENV_OBJECT\")\n"),
         ]);
@@ -340,6 +344,7 @@ mod tests {
                 ("SITE_NAME".into(), Some("shop, inc".into()), false),
                 ("CORS".into(), None, false),
                 ("ADMIN_EMAIL".into(), None, true),
+                ("S3_BUCKET".into(), None, false),
             ]
         );
     }
