@@ -170,12 +170,18 @@ pub(crate) fn is_data_dir_setting(var: &EnvVar) -> bool {
         Regex::new(r"^(?:[A-Z0-9]+_)*(?:DATA|STORAGE|UPLOADS?|MEDIA|STATE|FILES)(?:_(?:DIR|DIRECTORY|PATH|ROOT|FOLDER))?$|^[A-Z0-9_]*(?:_DIR|_DIRECTORY|_FOLDER)$")
             .expect("static regex")
     });
+    // A bare word (`uploads`) is a path only for a name that says directory: for
+    // `FILE_UPLOAD_STORAGE` it is a choice (`local`, `s3`).
+    let says_directory = ["_DIR", "_DIRECTORY", "_PATH", "_ROOT", "_FOLDER"]
+        .iter()
+        .any(|suffix| var.name.ends_with(suffix));
     let looks_like_path = var.default.as_deref().is_some_and(|d| {
         d.starts_with('/')
             || d.starts_with("./")
             || d.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_-/.".contains(c))
                 && !d.is_empty()
+                && (says_directory || d.contains('/'))
     });
     DATA.is_match(&var.name)
         && looks_like_path
@@ -654,6 +660,8 @@ mod tests {
         assert!(is_data_dir_setting(&var("UPLOAD_FOLDER", "uploads")));
         assert!(!is_data_dir_setting(&var("TEMPLATE_DIR", "templates")));
         assert!(!is_data_dir_setting(&var("SECRET_KEY", "x")));
+        assert!(!is_data_dir_setting(&var("FILE_UPLOAD_STORAGE", "local")));
+        assert!(is_data_dir_setting(&var("UPLOAD_STORAGE", "/srv/uploads")));
     }
 
     #[test]
