@@ -136,6 +136,16 @@ pub(crate) fn sandbox_env(plan: &Plan) -> Vec<(String, String)> {
     env.extend(plan.image_env());
     env.extend(plan.build_placeholders());
     let mut path = vec!["/app".to_owned()];
+    // gunicorn's `--chdir DIR` imports the app from DIR (a Django project in a subdirectory).
+    if let Some(dir) = plan
+        .command
+        .value
+        .windows(2)
+        .find(|pair| pair[0] == "--chdir")
+        .map(|pair| pair[1].clone())
+    {
+        path.insert(0, dir);
+    }
     if let Some(install) = &plan.install_project.value
         && install.import_root != "/app"
     {

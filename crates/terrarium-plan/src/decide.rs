@@ -80,11 +80,15 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
     };
     let (system_packages, build_packages) = decide_debian_packages(config, &dependencies.value);
     let install_project = decide_install_project(project);
-    let build_steps = match project.django.as_ref().and_then(|d| d.static_root.as_ref()) {
-        Some(root) => Decision::new(
+    let build_steps = match project
+        .django
+        .as_ref()
+        .and_then(|d| Some((d, d.static_root.as_ref()?)))
+    {
+        Some((django, root)) => Decision::new(
             vec![strings(&[
                 "python",
-                "manage.py",
+                &django.manage_py().to_string_lossy(),
                 "collectstatic",
                 "--noinput",
             ])],
@@ -726,12 +730,19 @@ fn decide_command(
             if control_socket {
                 argv.extend(strings(&["--control-socket", "/tmp/gunicorn.ctl"]));
             }
+            let chdir = django_dir(project, app);
+            if let Some(dir) = &chdir {
+                argv.extend(["--chdir".to_string(), format!("/app/{dir}")]);
+            }
             argv.push(app.value.target());
             (
                 argv,
                 format!(
-                    "gunicorn serves {} on {bind}, access log to stdout (L14){}; workers from WEB_CONCURRENCY",
+                    "gunicorn serves {}{} on {bind}, access log to stdout (L14){}; workers from WEB_CONCURRENCY",
                     describe_app(app),
+                    chdir.map_or_else(String::new, |dir| format!(
+                        " from /app/{dir}, the directory of manage.py"
+                    )),
                     if control_socket {
                         ", its control socket in /tmp so it works on a read-only root and `gunicornc` can be reached with exec (L09, L15)"
                     } else {
@@ -821,6 +832,14 @@ fn resolves_to_a_control_socket_gunicorn(
     !capped && since.is_some_and(|since| exclude_newer.is_none_or(|era| era >= since))
 }
 
+/// The directory a Django app is imported from, below /app, when `manage.py` is not at the
+/// root (`web` for `web/manage.py`).
+fn django_dir(project: &Project, app: &Fact<App>) -> Option<String> {
+    let django = project.django.as_ref()?;
+    (app.value.framework == Framework::Django && !django.dir.as_os_str().is_empty())
+        .then(|| django.dir.to_string_lossy().into_owned())
+}
+
 /// The `(major, minor)` version of a package the project pins (in its lock or with `==`).
 fn pinned_version(project: &Project, name: &str) -> Option<(u64, u64)> {
     let wanted = terrarium_project::PackageName::new(name);
@@ -855,8 +874,13 @@ fn what(app: &App) -> String {
 
 fn describe_app(app: &Fact<App>) -> String {
     if app.value.framework == Framework::Django {
+        let whence = if app.source.line.is_some() {
+            "WSGI_APPLICATION"
+        } else {
+            "the project's wsgi module"
+        };
         return format!(
-            "the Django WSGI application {} (WSGI_APPLICATION, {})",
+            "the Django WSGI application {} ({whence}, {})",
             app.value.target(),
             app.source
         );
@@ -954,7 +978,10 @@ fn decide_dev_command(
         Framework::Django => Decision::new(
             strings(&[
                 "python",
-                "manage.py",
+                &project.django.as_ref().map_or_else(
+                    || "manage.py".into(),
+                    |d| d.manage_py().to_string_lossy().into_owned(),
+                ),
                 "runserver",
                 &format!("0.0.0.0:{port}"),
             ]),
@@ -1129,10 +1156,28 @@ fn env_overrides(project: &Project) -> Vec<(String, String, Source)> {
     overrides
 }
 
-/// Whether a setting's name says it holds a secret.
 /// Whether a setting's name says it holds a secret (`*_PASSWORD`, `*_TOKEN`, `*_KEY`, …).
 pub fn is_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
+    // A setting about a secret (how long a token lives, the prefix of its header) is not one.
+    const ABOUT_A_SECRET: [&str; 13] = [
+        "_EXPIRE",
+        "_EXPIRES",
+        "_EXPIRY",
+        "_SECONDS",
+        "_MINUTES",
+        "_HOURS",
+        "_DAYS",
+        "_TTL",
+        "_LIFETIME",
+        "_TIMEOUT",
+        "_LENGTH",
+        "_PREFIX",
+        "_ALGORITHM",
+    ];
+    if ABOUT_A_SECRET.iter().any(|suffix| upper.ends_with(suffix)) {
+        return false;
+    }
     [
         "SECRET",
         "PASSWORD",
@@ -1212,7 +1257,7 @@ fn decide_env(project: &Project, volumes: &[Volume], port: u16) -> Decision<Vec<
         // setting from its environment: secret and required.
         let credentials = default.as_deref().is_some_and(carries_credentials);
         let secret = is_secret(&fact.value.name) || credentials;
-        let required = default.is_none() || credentials;
+        let required = (fact.value.required && default.is_none()) || credentials;
         env.push(EnvSetting {
             name: fact.value.name.clone(),
             default: if secret { None } else { default },
@@ -1383,7 +1428,15 @@ mod tests {
         ] {
             assert!(is_secret(name), "{name}");
         }
-        for name in ["DATA_DIR", "GREETING", "PORT", "KEYBOARD_LAYOUT"] {
+        for name in [
+            "DATA_DIR",
+            "GREETING",
+            "PORT",
+            "KEYBOARD_LAYOUT",
+            "ACCESS_TOKEN_EXPIRE_MINUTES",
+            "JWT_TOKEN_PREFIX",
+            "PASSWORD_RESET_TIMEOUT",
+        ] {
             assert!(!is_secret(name), "{name}");
         }
     }

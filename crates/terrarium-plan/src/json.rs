@@ -92,7 +92,8 @@ impl Plan {
                 (_, true, true) => format!("{} (secret, required)", e.name),
                 (_, true, false) => format!("{} (secret)", e.name),
                 (Some(d), _, _) => format!("{}={d}", e.name),
-                (None, _, _) => format!("{} (required)", e.name),
+                (None, _, true) => format!("{} (required)", e.name),
+                (None, _, false) => format!("{} (optional)", e.name),
             })
             .collect::<Vec<_>>()
             .join(" ");

@@ -172,7 +172,8 @@ pub struct EnvSetting {
     pub default: Option<String>,
     /// Looks like a secret: never written into an image or a committed file (L22).
     pub secret: bool,
-    /// The code has no fallback: the service fails without it.
+    /// The code has no fallback: the service fails without it. A setting with neither a
+    /// default nor this is optional: documented, passed through when set.
     pub required: bool,
 }
 
@@ -335,6 +336,12 @@ impl Plan {
         self.dependencies.value.files()
     }
 
+    /// The uv workspace the project is a member of, when its lock is the workspace's: a
+    /// Dockerfile's build context is then the workspace root, where the lock is.
+    pub fn workspace(&self) -> Option<&terrarium_project::Workspace> {
+        self.dependencies.value.lock()?.workspace.as_ref()
+    }
+
     /// The health probe, when the service has a health route.
     pub fn healthcheck_probe(&self) -> Option<Healthcheck> {
         let path = self.healthcheck.value.as_ref()?;
@@ -373,7 +380,8 @@ impl Plan {
         env
     }
 
-    /// The settings the image documents but doesn't set: secrets and required ones.
+    /// The settings the image documents but doesn't set: secrets, required and optional ones
+    /// without a default.
     pub fn documented_env(&self) -> Vec<&EnvSetting> {
         self.env
             .value
@@ -389,6 +397,7 @@ impl Plan {
     pub fn build_placeholders(&self) -> Vec<(String, String)> {
         self.documented_env()
             .into_iter()
+            .filter(|s| s.required)
             .map(|s| {
                 (
                     s.name.clone(),

@@ -137,8 +137,31 @@ impl App {
 pub struct EnvVar {
     /// Its name.
     pub name: String,
-    /// The default the code falls back to, as text; `None` when it is required.
+    /// The default the code falls back to, as text, when it names one.
     pub default: Option<String>,
+    /// The code can't do without it: `os.environ["X"]` unguarded, `os.environ.get("X").split()`,
+    /// a settings field with no default. A read whose absence the code handles is optional.
+    pub required: bool,
+}
+
+impl EnvVar {
+    /// A setting read with a fallback (`None` when the fallback is no value at all).
+    pub fn optional(name: impl Into<String>, default: Option<String>) -> Self {
+        EnvVar {
+            name: name.into(),
+            default,
+            required: false,
+        }
+    }
+
+    /// A setting the code needs: it has no fallback.
+    pub fn required(name: impl Into<String>) -> Self {
+        EnvVar {
+            name: name.into(),
+            default: None,
+            required: true,
+        }
+    }
 }
 
 /// Whether a setting names a data directory that should be a volume (L09).
@@ -147,12 +170,18 @@ pub(crate) fn is_data_dir_setting(var: &EnvVar) -> bool {
         Regex::new(r"^(?:[A-Z0-9]+_)*(?:DATA|STORAGE|UPLOADS?|MEDIA|STATE|FILES)(?:_(?:DIR|DIRECTORY|PATH|ROOT|FOLDER))?$|^[A-Z0-9_]*(?:_DIR|_DIRECTORY|_FOLDER)$")
             .expect("static regex")
     });
+    // A bare word (`uploads`) is a path only for a name that says directory: for
+    // `FILE_UPLOAD_STORAGE` it is a choice (`local`, `s3`).
+    let says_directory = ["_DIR", "_DIRECTORY", "_PATH", "_ROOT", "_FOLDER"]
+        .iter()
+        .any(|suffix| var.name.ends_with(suffix));
     let looks_like_path = var.default.as_deref().is_some_and(|d| {
         d.starts_with('/')
             || d.starts_with("./")
             || d.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_-/.".contains(c))
                 && !d.is_empty()
+                && (says_directory || d.contains('/'))
     });
     DATA.is_match(&var.name)
         && looks_like_path
@@ -232,12 +261,6 @@ pub(crate) fn module_name(rel: &Path) -> String {
     parts.join(".")
 }
 
-macro_rules! regex {
-    ($name:ident, $re:expr) => {
-        static $name: LazyLock<Regex> = LazyLock::new(|| Regex::new($re).expect("static regex"));
-    };
-}
-
 regex!(
     APP_VARIABLE,
     r"^([A-Za-z_]\w*)\s*(?::\s*[\w.]+\s*)?=\s*(?:[\w.]+\.)?(Flask|FastAPI|Starlette|Quart)\("
@@ -264,49 +287,134 @@ regex!(
     ENV_INDEX,
     r#"os\.environ\[\s*["']([A-Za-z_][A-Za-z0-9_]*)["']\s*\]"#
 );
+
 regex!(
-    ROUTE,
-    r#"(?:@[\w.]+\.(?:route|get|head|api_route)|\bRoute|\bre_path|\bpath)\(\s*r?["']\^?(/?[\w\-/.]*)\$?["']"#
+    ENV_GUARD,
+    r#"["']([A-Za-z_][A-Za-z0-9_]*)["']\s+in\s+(?:os\.)?environ\b|\bif\s+(?:os\.environ\.get|os\.getenv|environ\.get|getenv)\(\s*["']([A-Za-z_][A-Za-z0-9_]*)["']\s*\)\s*(?::|is\s+not\s+None|and\b|or\b)"#
+);
+regex!(
+    NEEDS_VALUE_BEFORE,
+    r"(?:\bint|\bfloat|\bDecimal|\bPath|\bjson\.loads|\bUUID)\(\s*$"
+);
+regex!(
+    FALLBACK_AFTER,
+    r#"^\)\s+or\s+("[^"]*"|'[^']*'|-?\d+(?:\.\d+)?|True|False)"#
 );
 
-/// Health-check paths, best first.
-const HEALTH_PATHS: [&str; 9] = [
-    "/health",
-    "/healthz",
-    "/-/health",
-    "/health/",
-    "/healthz/",
-    "/healthcheck",
-    "/livez",
-    "/ping",
-    "/status",
-];
+/// Names the file checks before it reads them (`if "X" in os.environ:`, `if os.getenv("X"):`):
+/// reads of these are optional wherever they are in the file.
+fn guarded_names(text: &str) -> std::collections::BTreeSet<String> {
+    ENV_GUARD
+        .captures_iter(text)
+        .filter_map(|c| c.get(1).or_else(|| c.get(2)))
+        .map(|m| m.as_str().to_owned())
+        .collect()
+}
+
+/// The module a relative import names: `from .base import *` in module `a.settings.dev`
+/// imports `a.settings.base` (in a package's `__init__`, one dot is the package itself).
+pub(crate) fn absolute_module(module: &str, is_package: bool, from: &str) -> String {
+    let dots = from.chars().take_while(|c| *c == '.').count();
+    if dots == 0 {
+        return from.to_owned();
+    }
+    let mut parts: Vec<&str> = module.split('.').filter(|p| !p.is_empty()).collect();
+    let up = if is_package { dots - 1 } else { dots };
+    parts.truncate(parts.len().saturating_sub(up));
+    let rest = &from[dots..];
+    if !rest.is_empty() {
+        parts.push(rest);
+    }
+    parts.join(".")
+}
+
+/// Whether line `index` is inside a top-level `if`/`elif`/`else` block: a setting read there
+/// is needed in one configuration only (`if "A_TOKEN" in os.environ:`, `if STORAGE == "s3":`),
+/// so it is not required.
+pub(crate) fn in_conditional_block(lines: &[&str], index: usize) -> bool {
+    let indented = |l: &str| l.starts_with([' ', '\t']);
+    if !lines.get(index).is_some_and(|l| indented(l)) {
+        return false;
+    }
+    (0..index)
+        .rev()
+        .map(|i| lines[i])
+        // A line that closes brackets (`):`) continues the statement above it.
+        .find(|line| {
+            !line.trim().is_empty() && !indented(line) && !line.starts_with(['#', ')', ']', '}'])
+        })
+        .is_some_and(|head| {
+            ["if ", "if(", "elif ", "else:", "else :"]
+                .iter()
+                .any(|keyword| head.starts_with(keyword))
+        })
+}
+
+/// A quoted or bare literal as the text of its value; `None` is no value.
+fn literal_value(literal: &str) -> Option<String> {
+    match literal {
+        "None" => None,
+        quoted if quoted.starts_with(['"', '\'']) => Some(
+            quoted
+                .get(1..quoted.len().saturating_sub(1))
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        other => Some(other.to_string()),
+    }
+}
+
+/// `os.environ.get("X")` with no default, judged by what the line does with the result:
+/// a method call or subscript on it (`.split(",")`) or `int(…)` around it fails without
+/// the setting, so it is required; `… or "fallback"` has that fallback; a second argument that
+/// is an expression is a fallback too; Django's `SECRET_KEY = os.environ.get("X")` is required;
+/// anything else (`if X:`, `X = os.getenv("X")`) is optional.
+fn read_without_default(name: &str, before: &str, after: &str, guarded: bool) -> EnvVar {
+    let after = after.trim_start();
+    if after.starts_with(',') || guarded {
+        return EnvVar::optional(name, None);
+    }
+    if let Some(c) = FALLBACK_AFTER.captures(after) {
+        return EnvVar::optional(name, literal_value(&c[1]));
+    }
+    // Django refuses to start with an empty SECRET_KEY: assigning it straight from the
+    // environment makes the variable required.
+    let django_secret = before.trim() == "SECRET_KEY =";
+    let used_as_value = after
+        .strip_prefix(')')
+        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+        || NEEDS_VALUE_BEFORE.is_match(before)
+        || django_secret;
+    if used_as_value {
+        EnvVar::required(name)
+    } else {
+        EnvVar::optional(name, None)
+    }
+}
 
 /// Scan `files` (relative to `root`).
 pub(crate) fn scan(root: &Path, files: &[PathBuf]) -> Result<Scan, DetectError> {
     let mut scan = Scan::default();
-    let mut routes: Vec<Fact<String>> = Vec::new();
+    let mut texts = Vec::with_capacity(files.len());
     for rel in files {
-        let text = match std::fs::read(root.join(rel)) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(source) => {
-                return Err(DetectError::Read {
-                    path: rel.clone(),
-                    source,
-                });
-            }
-        };
-        scan_file(rel, &text, &mut scan, &mut routes);
+        let text = read_source(root, rel)?;
+        scan_file(rel, &text, &mut scan);
         crate::writes::scan_file(root, rel, &text, &mut scan.writes);
+        texts.push((rel.clone(), text));
     }
-    routes.sort_by_key(|r| {
-        HEALTH_PATHS
-            .iter()
-            .position(|p| *p == r.value)
-            .unwrap_or(usize::MAX)
-    });
-    scan.health_routes = routes;
+    scan.env.extend(crate::settings::scan(&texts));
+    scan.health_routes = crate::routes::health_routes(&texts);
     Ok(scan)
+}
+
+/// A Python source file as text; bytes that are not UTF-8 are replaced.
+pub(crate) fn read_source(root: &Path, rel: &Path) -> Result<String, DetectError> {
+    std::fs::read(root.join(rel))
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .map_err(|source| DetectError::Read {
+            path: rel.to_path_buf(),
+            source,
+        })
 }
 
 /// `from os import …, NAME, …` appears in the file.
@@ -332,9 +440,10 @@ fn imports(text: &str, framework: crate::Framework) -> bool {
     })
 }
 
-fn scan_file(rel: &Path, text: &str, scan: &mut Scan, routes: &mut Vec<Fact<String>>) {
+fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
     let module = module_name(rel);
     let lines: Vec<&str> = text.lines().collect();
+    let guarded = guarded_names(text);
     let mut variables = Vec::new();
     let mut factories = Vec::new();
     for (index, line) in lines.iter().enumerate() {
@@ -407,41 +516,35 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan, routes: &mut Vec<Fact<Stri
                     continue;
                 }
             }
-            let default = c.get(4).map(|m| m.as_str()).and_then(|d| match d {
-                "None" => None,
-                quoted if quoted.starts_with(['"', '\'']) => Some(
-                    quoted
-                        .get(1..quoted.len().saturating_sub(1))
-                        .unwrap_or_default()
-                        .to_string(),
+            let name = &c[3];
+            let whole = c.get(0).map_or(0..0, |m| m.range());
+            let var = match c.get(4).map(|m| m.as_str()) {
+                Some(literal) => EnvVar::optional(name, literal_value(literal)),
+                None => read_without_default(
+                    name,
+                    line.get(..whole.start).unwrap_or_default(),
+                    line.get(whole.end..).unwrap_or_default(),
+                    guarded.contains(name),
                 ),
-                other => Some(other.to_string()),
-            });
-            scan.env.push(Fact::new(
-                EnvVar {
-                    name: c[3].to_string(),
-                    default,
-                },
-                Source::line(rel, line_no),
-            ));
+            };
+            scan.env.push(Fact::new(var, Source::line(rel, line_no)));
         }
         for c in ENV_INDEX.captures_iter(line) {
-            scan.env.push(Fact::new(
-                EnvVar {
-                    name: c[1].to_string(),
-                    default: None,
-                },
-                Source::line(rel, line_no),
-            ));
-        }
-        for c in ROUTE.captures_iter(line) {
-            let mut path = c[1].to_string();
-            if !path.starts_with('/') {
-                path.insert(0, '/');
+            let rest = c
+                .get(0)
+                .and_then(|m| line.get(m.end()..))
+                .unwrap_or_default()
+                .trim_start();
+            if rest.starts_with('=') && !rest.starts_with("==") {
+                // `os.environ["X"] = …` sets it for the process: not a setting it reads.
+                continue;
             }
-            if HEALTH_PATHS.contains(&path.as_str()) {
-                routes.push(Fact::new(path, Source::line(rel, line_no)));
-            }
+            let var = if guarded.contains(&c[1]) || in_conditional_block(&lines, index) {
+                EnvVar::optional(&c[1], None)
+            } else {
+                EnvVar::required(&c[1])
+            };
+            scan.env.push(Fact::new(var, Source::line(rel, line_no)));
         }
     }
     // A module-level object wins over a factory in the same module.
@@ -458,9 +561,9 @@ mod tests {
 
     fn scan_text(path: &str, text: &str) -> Scan {
         let mut scan = Scan::default();
-        let mut routes = Vec::new();
-        scan_file(Path::new(path), text, &mut scan, &mut routes);
-        scan.health_routes = routes;
+        scan_file(Path::new(path), text, &mut scan);
+        scan.health_routes =
+            crate::routes::health_routes(&[(PathBuf::from(path), text.to_owned())]);
         scan
     }
 
@@ -518,15 +621,50 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_code_can_do_without_are_optional() {
+        let scan = scan_text(
+            "settings.py",
+            "import os\nSENTRY = os.environ.get(\"SENTRY_DSN\")\nif os.getenv(\"USE_S3\"):\n    BUCKET = os.environ[\"USE_S3\"]\nif \"CSP_SRC\" in os.environ:\n    CSP = os.environ.get(\"CSP_SRC\").split(\",\")\nHOSTS = os.environ.get(\"ALLOWED_HOSTS\").split(\",\")\nWORKERS = int(os.getenv(\"WORKERS\"))\nREDIS = os.environ.get(\"REDIS_TLS_URL\", os.environ.get(\"REDIS_URL\"))\nLEVEL = os.getenv(\"LOG_LEVEL\") or \"info\"\nKEY = os.environ[\"API_KEY\"]\nif (\n    \"CDN_TOKEN\" in os.environ\n):\n    CDN = {\n        \"zone\": os.environ[\"CDN_ZONE\"],\n    }\nSECRET_KEY = os.environ.get(\"DJANGO_KEY\")\nos.environ[\"TZ\"] = \"UTC\"\n",
+        );
+        let env: Vec<(&str, Option<&str>, bool)> = scan
+            .env
+            .iter()
+            .map(|f| {
+                (
+                    f.value.name.as_str(),
+                    f.value.default.as_deref(),
+                    f.value.required,
+                )
+            })
+            .collect();
+        assert_eq!(
+            env,
+            vec![
+                ("SENTRY_DSN", None, false),
+                ("USE_S3", None, false),
+                ("USE_S3", None, false),
+                ("CSP_SRC", None, false),
+                ("ALLOWED_HOSTS", None, true),
+                ("WORKERS", None, true),
+                ("REDIS_TLS_URL", None, false),
+                ("REDIS_URL", None, false),
+                ("LOG_LEVEL", Some("info"), false),
+                ("API_KEY", None, true),
+                ("CDN_ZONE", None, false),
+                ("DJANGO_KEY", None, true),
+            ]
+        );
+    }
+
+    #[test]
     fn data_dir_settings() {
-        let var = |n: &str, d: &str| EnvVar {
-            name: n.into(),
-            default: Some(d.into()),
-        };
+        let var = |n: &str, d: &str| EnvVar::optional(n, Some(d.into()));
         assert!(is_data_dir_setting(&var("DATA_DIR", "/data")));
         assert!(is_data_dir_setting(&var("UPLOAD_FOLDER", "uploads")));
         assert!(!is_data_dir_setting(&var("TEMPLATE_DIR", "templates")));
         assert!(!is_data_dir_setting(&var("SECRET_KEY", "x")));
+        assert!(!is_data_dir_setting(&var("FILE_UPLOAD_STORAGE", "local")));
+        assert!(is_data_dir_setting(&var("UPLOAD_STORAGE", "/srv/uploads")));
     }
 
     #[test]

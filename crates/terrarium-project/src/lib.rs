@@ -4,6 +4,14 @@
 //! [`detect`] gathers facts only; every fact carries the [`Source`] it came from so that the
 //! plan built on top of it can explain itself. Decisions belong to `terrarium-plan`.
 
+/// A lazily compiled static regex.
+macro_rules! regex {
+    ($name:ident, $re:expr) => {
+        static $name: std::sync::LazyLock<regex::Regex> =
+            std::sync::LazyLock::new(|| regex::Regex::new($re).expect("static regex"));
+    };
+}
+
 mod code;
 mod config;
 mod context;
@@ -13,6 +21,8 @@ mod history;
 mod lock;
 mod manifest;
 mod requirements;
+mod routes;
+mod settings;
 mod setup_py;
 mod system;
 mod writes;
@@ -26,7 +36,7 @@ pub use config::{Config, HealthcheckSetting};
 pub use context::{ContextEntry, ContextKind, ContextRules};
 pub use django::DjangoProject;
 pub use error::DetectError;
-pub use lock::{Artifact, Group, Hash, Lock, LockFormat, LockedPackage};
+pub use lock::{Artifact, Group, Hash, Lock, LockFormat, LockedPackage, Workspace};
 pub use manifest::{ConsoleScript, DependencySource, ManifestFormat, Package, PythonConstraint};
 pub use requirements::{RequirementLine, RequirementsFile};
 pub use system::{
@@ -193,6 +203,25 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
         return Err(DetectError::NoDirectory(root.to_path_buf()));
     }
     let manifests = manifest::read(root)?;
+    if let Some(first) = manifests.workspace_members.first() {
+        let members: Vec<String> = manifests
+            .workspace_members
+            .iter()
+            .map(|m| m.display().to_string())
+            .collect();
+        return Err(DetectError::malformed(
+            "pyproject.toml",
+            None,
+            format!(
+                "a uv workspace root with no [project] of its own; its members are {}",
+                members.join(", ")
+            ),
+            format!(
+                "run terrarium on the member that is your service, e.g. {}",
+                root.join(first).display()
+            ),
+        ));
+    }
     let config = config::read(root, manifests.pyproject_text.as_deref())?;
     let sources = code::python_files(root);
     if manifests.is_empty() && sources.is_empty() {
@@ -201,6 +230,21 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
     let scan = code::scan(root, &sources)?;
     let dockerignore = read_dockerignore(root)?;
     let django = django::detect(root, &sources)?;
+    if let Some(django) = &django
+        && !django.dir.as_os_str().is_empty()
+        && manifests.is_empty()
+        && manifest::declares_dependencies(&root.join(&django.dir))
+    {
+        return Err(DetectError::malformed(
+            django.manage_py(),
+            None,
+            format!(
+                "the service is in {}/ (its manage.py and dependencies are there), and this directory declares no dependencies",
+                django.dir.display()
+            ),
+            format!("run terrarium on {}", root.join(&django.dir).display()),
+        ));
+    }
 
     let mut apps = scan.apps;
     if let Some(django) = &django {
@@ -285,12 +329,16 @@ fn read_dockerignore(root: &Path) -> Result<Option<Fact<Vec<String>>>, DetectErr
     )))
 }
 
-/// Keep the first mention of each variable, but prefer one that has a default.
+/// Keep the first mention of each variable, but prefer one that has a default; without one,
+/// a variable any mention needs is required.
 fn dedup_env(env: &mut Vec<Fact<EnvVar>>) {
     let mut out: Vec<Fact<EnvVar>> = Vec::with_capacity(env.len());
     for fact in env.drain(..) {
         match out.iter_mut().find(|f| f.value.name == fact.value.name) {
             Some(existing) if existing.value.default.is_none() && fact.value.default.is_some() => {
+                *existing = fact
+            }
+            Some(existing) if existing.value.default.is_none() && fact.value.required => {
                 *existing = fact
             }
             Some(_) => {}
@@ -315,5 +363,104 @@ mod tests {
             "zope-interface"
         );
         assert_eq!(PackageName::new("a-_.b").as_str(), "a-b");
+    }
+
+    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_service_below_a_directory_without_dependencies_is_named() {
+        let dir = project(&[
+            ("docker-compose.yml", "services: {}\n"),
+            ("app/requirements.txt", "django==5.2.8\n"),
+            (
+                "app/manage.py",
+                "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'site_a.settings')\n",
+            ),
+            ("app/site_a/__init__.py", ""),
+            (
+                "app/site_a/settings.py",
+                "WSGI_APPLICATION = 'site_a.wsgi.application'\n",
+            ),
+            (
+                "app/site_a/wsgi.py",
+                "application = get_wsgi_application()\n",
+            ),
+        ]);
+        let err = detect_in(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("app/manage.py: the service is in app/")
+                && err.contains("fix: run terrarium on"),
+            "{err}"
+        );
+        let django = detect_in(&dir.path().join("app")).unwrap().django.unwrap();
+        assert_eq!(django.dir, Path::new(""));
+    }
+
+    #[test]
+    fn a_virtual_workspace_root_names_its_members() {
+        let dir = project(&[
+            (
+                "pyproject.toml",
+                "[tool.uv.workspace]\nmembers = [\"services/*\"]\n",
+            ),
+            ("uv.lock", "version = 1\n"),
+            ("services/api/pyproject.toml", "[project]\nname = \"api\"\n"),
+            ("services/notes.txt", ""),
+        ]);
+        let err = detect_in(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("pyproject.toml: a uv workspace root with no [project] of its own; its members are services/api"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_workspace_member_installs_its_own_packages_from_the_lock_above() {
+        let hash = "sha256:".to_string() + &"a".repeat(64);
+        let wheel = |name: &str| {
+            format!(
+                "wheels = [{{ url = \"https://files.example/{name}-1.0-py3-none-any.whl\", hash = \"{hash}\" }}]\n"
+            )
+        };
+        let lock = format!(
+            "version = 1\n\n[[package]]\nname = \"api\"\nversion = \"0.1.0\"\nsource = {{ editable = \"api\" }}\ndependencies = [{{ name = \"flask\" }}]\n\n[[package]]\nname = \"worker\"\nversion = \"0.1.0\"\nsource = {{ editable = \"worker\" }}\ndependencies = [{{ name = \"celery\" }}]\n\n[[package]]\nname = \"flask\"\nversion = \"1.0\"\nsource = {{ registry = \"https://pypi.org/simple\" }}\n{}\n[[package]]\nname = \"celery\"\nversion = \"1.0\"\nsource = {{ registry = \"https://pypi.org/simple\" }}\n{}",
+            wheel("flask"),
+            wheel("celery")
+        );
+        let dir = project(&[
+            (
+                "pyproject.toml",
+                "[tool.uv.workspace]\nmembers = [\"api\", \"worker\"]\n",
+            ),
+            ("uv.lock", &lock),
+            (
+                "api/pyproject.toml",
+                "[project]\nname = \"api\"\ndependencies = [\"flask\"]\n",
+            ),
+            (
+                "api/app.py",
+                "from flask import Flask\napp = Flask(__name__)\n",
+            ),
+            (
+                "worker/pyproject.toml",
+                "[project]\nname = \"worker\"\ndependencies = [\"celery\"]\n",
+            ),
+        ]);
+        let project = detect_in(&dir.path().join("api")).unwrap();
+        let lock = project.dependencies.lock().unwrap();
+        assert_eq!(lock.path, Path::new("../uv.lock"));
+        let names: Vec<&str> = lock.packages.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["flask"]);
+        let workspace = lock.workspace.as_ref().unwrap();
+        assert_eq!(workspace.member, Path::new("api"));
+        assert_eq!(workspace.members, [Path::new("api"), Path::new("worker")]);
     }
 }

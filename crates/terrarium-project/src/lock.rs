@@ -118,6 +118,23 @@ pub struct Lock {
     pub path: PathBuf,
     /// The packages, sorted by name.
     pub packages: Vec<LockedPackage>,
+    /// The uv workspace whose lock this is, when the project is one of its members.
+    pub workspace: Option<Workspace>,
+}
+
+/// A uv workspace the project is a member of: one `uv.lock` at the workspace root locks every
+/// member, and the project installs what its own package needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    /// The workspace root, relative to the project (`..`).
+    pub root: PathBuf,
+    /// The project's directory, relative to the workspace root (`api`).
+    pub member: PathBuf,
+    /// The project's package in the lock.
+    pub package: PackageName,
+    /// Every member's directory, relative to the workspace root: uv reads their
+    /// `pyproject.toml` with the lock.
+    pub members: Vec<PathBuf>,
 }
 
 impl Lock {
@@ -152,6 +169,7 @@ fn sorted(format: LockFormat, path: &Path, mut packages: Vec<LockedPackage>) -> 
         format,
         path: path.to_path_buf(),
         packages,
+        workspace: None,
     }
 }
 
@@ -213,6 +231,9 @@ struct UvPackage {
 struct UvDependency {
     name: String,
     marker: Option<String>,
+    /// The extras the edge asks for (`psycopg[binary]`): their optional dependencies come too.
+    #[serde(default)]
+    extra: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -238,6 +259,27 @@ impl UvArtifact {
 /// Read `uv.lock`. Packages reachable from the project's dependencies are main; those reachable
 /// only from its dev dependency groups are dev. The project itself is left out.
 pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
+    read_uv_lock_of(root, rel, None)
+}
+
+/// Read the `uv.lock` of a uv workspace (`rel`, up from `root`) for one member: what its own
+/// package needs is main, its dev groups dev; the other members and what only they need are
+/// left out.
+pub fn read_uv_workspace_lock(
+    root: &Path,
+    rel: &Path,
+    workspace: Workspace,
+) -> Result<Lock, DetectError> {
+    let mut lock = read_uv_lock_of(root, rel, Some(&workspace.package))?;
+    lock.workspace = Some(workspace);
+    Ok(lock)
+}
+
+fn read_uv_lock_of(
+    root: &Path,
+    rel: &Path,
+    member: Option<&PackageName>,
+) -> Result<Lock, DetectError> {
     let text = read_text(root, rel)?;
     let file: UvLockFile = parse_toml(rel, &text, "regenerate it with `uv lock`")?;
     let is_local = |p: &UvPackage| {
@@ -250,7 +292,22 @@ pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
         .iter()
         .map(|p| (PackageName::new(p.name.get_ref()), p))
         .collect();
-    let roots: Vec<&UvPackage> = file.package.iter().filter(|p| is_local(p)).collect();
+    let roots: Vec<&UvPackage> = file
+        .package
+        .iter()
+        .filter(|p| is_local(p))
+        .filter(|p| member.is_none_or(|m| PackageName::new(p.name.get_ref()) == *m))
+        .collect();
+    if let Some(member) = member
+        && roots.is_empty()
+    {
+        return Err(DetectError::malformed(
+            rel,
+            None,
+            format!("the workspace lock has no package `{member}` (this project's name)"),
+            "run `uv lock` at the workspace root",
+        ));
+    }
     let main = reachable(&by_name, roots.iter().flat_map(|p| p.dependencies.iter()));
     let dev = reachable(
         &by_name,
@@ -270,6 +327,8 @@ pub fn read_uv_lock(root: &Path, rel: &Path) -> Result<Lock, DetectError> {
             (Some(condition), _) => (Group::Main, Some(condition)),
             (None, Some(condition)) => (Group::Dev, Some(condition)),
             (None, None) if roots.is_empty() => (Group::Main, None),
+            // Another member's, or the workspace's own tools: not this project's.
+            (None, None) if member.is_some() => continue,
             (None, None) => (Group::Dev, None),
         };
         let Some(version) = package.version.clone() else {
@@ -360,16 +419,18 @@ fn reachable<'a>(
     by_name: &BTreeMap<PackageName, &'a UvPackage>,
     start: impl Iterator<Item = &'a UvDependency>,
 ) -> BTreeMap<PackageName, Condition> {
+    let edge = |d: &'a UvDependency, from: &Condition| {
+        (
+            PackageName::new(&d.name),
+            from.through(d.marker.as_deref()),
+            d.extra.as_slice(),
+        )
+    };
     let mut conditions: BTreeMap<PackageName, Condition> = BTreeMap::new();
-    let mut work: Vec<(PackageName, Condition)> = start
-        .map(|d| {
-            (
-                PackageName::new(&d.name),
-                Condition::Always.through(d.marker.as_deref()),
-            )
-        })
-        .collect();
-    while let Some((name, condition)) = work.pop() {
+    let mut extras: BTreeMap<PackageName, BTreeSet<&'a str>> = BTreeMap::new();
+    let mut work: Vec<(PackageName, Condition, &'a [String])> =
+        start.map(|d| edge(d, &Condition::Always)).collect();
+    while let Some((name, condition, wanted)) = work.pop() {
         let changed = match conditions.get_mut(&name) {
             Some(existing) => existing.absorb(&condition),
             None => {
@@ -377,19 +438,29 @@ fn reachable<'a>(
                 true
             }
         };
-        if !changed {
-            continue;
-        }
-        let Some(current) = conditions.get(&name).cloned() else {
+        let known = extras.entry(name.clone()).or_default();
+        let new_extras: Vec<&str> = wanted
+            .iter()
+            .map(String::as_str)
+            .filter(|e| known.insert(e))
+            .collect();
+        let (Some(current), Some(package)) = (conditions.get(&name).cloned(), by_name.get(&name))
+        else {
             continue;
         };
-        if let Some(package) = by_name.get(&name) {
-            work.extend(package.dependencies.iter().map(|d| {
-                (
-                    PackageName::new(&d.name),
-                    current.through(d.marker.as_deref()),
-                )
-            }));
+        // A changed condition goes down every edge again; new extras only down their own.
+        let expand: Vec<&str> = if changed {
+            known.iter().copied().collect()
+        } else {
+            new_extras
+        };
+        if changed {
+            work.extend(package.dependencies.iter().map(|d| edge(d, &current)));
+        }
+        for extra in expand {
+            if let Some(deps) = package.optional_dependencies.get(extra) {
+                work.extend(deps.iter().map(|d| edge(d, &current)));
+            }
         }
     }
     conditions
@@ -723,6 +794,66 @@ source = { registry = "https://pypi.org/simple" }
             Some("flask-3.0.3-py3-none-any.whl")
         );
         assert!(!lock.fully_hashed());
+    }
+
+    #[test]
+    fn uv_lock_extras_on_an_edge_bring_their_dependencies() {
+        let dir = write(
+            "uv.lock",
+            r#"version = 1
+[[package]]
+name = "app"
+version = "0.1.0"
+source = { virtual = "." }
+dependencies = [{ name = "psycopg" }, { name = "fastapi", extra = ["standard"] }]
+
+[[package]]
+name = "psycopg"
+version = "3.2.3"
+source = { registry = "https://pypi.org/simple" }
+[package.optional-dependencies]
+binary = [{ name = "psycopg-binary", marker = "implementation_name != 'pypy'" }]
+
+[[package]]
+name = "fastapi"
+version = "0.115.0"
+source = { registry = "https://pypi.org/simple" }
+dependencies = [{ name = "psycopg", extra = ["binary"] }]
+[package.optional-dependencies]
+standard = [{ name = "uvicorn" }]
+
+[[package]]
+name = "psycopg-binary"
+version = "3.2.3"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "uvicorn"
+version = "0.32.0"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "unrelated"
+version = "1.0"
+source = { registry = "https://pypi.org/simple" }
+"#,
+        );
+        let lock = read_uv_lock(dir.path(), Path::new("uv.lock")).unwrap();
+        let main: Vec<String> = lock
+            .names(Group::Main)
+            .into_iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(main, ["fastapi", "psycopg", "psycopg-binary", "uvicorn"]);
+        let binary = lock
+            .packages
+            .iter()
+            .find(|p| p.name.as_str() == "psycopg-binary")
+            .unwrap();
+        assert_eq!(
+            binary.marker.as_deref(),
+            Some("implementation_name != 'pypy'")
+        );
     }
 
     #[test]

@@ -188,6 +188,9 @@ pub(crate) struct Manifests {
     pub package: Option<Package>,
     pub scripts: Vec<Fact<ConsoleScript>>,
     pub src_layout: bool,
+    /// The members of the uv workspace this directory is the virtual root of (a
+    /// `[tool.uv.workspace]` and no `[project]`): the services are in them.
+    pub workspace_members: Vec<PathBuf>,
     found_any: bool,
 }
 
@@ -218,6 +221,12 @@ impl Declared {
     }
 }
 
+/// Whether `dir` declares dependencies of its own (a manifest, lock or requirements file that
+/// reads cleanly).
+pub(crate) fn declares_dependencies(dir: &Path) -> bool {
+    read(dir).is_ok_and(|m| !m.is_empty())
+}
+
 /// Read every manifest and lock in `root`.
 ///
 /// Each format has its own function below; this one fixes the order they are read in (which
@@ -234,6 +243,15 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
 
     if let (Some(pyproject), Some(text)) = (&pyproject, &pyproject_text) {
         m.found_any = true;
+        if pyproject.project.is_none()
+            && let Some(workspace) = pyproject
+                .tool
+                .uv
+                .as_ref()
+                .and_then(|uv| uv.workspace.as_ref())
+        {
+            m.workspace_members = workspace_members(root, workspace);
+        }
         if let Some(project) = &pyproject.project {
             read_pep621(project, text, &mut m, &mut declared)?;
         }
@@ -294,7 +312,19 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
         read_pipfile(&text, &mut m, &mut declared)?;
     }
 
-    let locked = read_lock(root)?;
+    let project_name = pyproject
+        .as_ref()
+        .and_then(|p| p.project.as_ref())
+        .and_then(|p| p.name.as_ref())
+        .map(|n| n.get_ref().clone());
+    let locked = match read_lock(root)? {
+        Some(locked) => Some(locked),
+        None => find_workspace(root, project_name.as_deref())?
+            .map(|(rel, workspace)| {
+                lock::read_uv_workspace_lock(root, &rel, workspace).map(|l| (l, Some(PYPROJECT)))
+            })
+            .transpose()?,
+    };
     let requirements = find_requirements(root, setup_requirements_file.as_deref())?;
     let pep621 = pyproject
         .as_ref()
@@ -424,6 +454,15 @@ struct PoetryGroup {
 struct UvTable {
     #[serde(default, rename = "dev-dependencies")]
     dev_dependencies: Vec<String>,
+    workspace: Option<UvWorkspaceTable>,
+}
+
+#[derive(Deserialize)]
+struct UvWorkspaceTable {
+    #[serde(default)]
+    members: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
 }
 
 fn parse_pyproject(text: &str) -> Result<PyProject, DetectError> {
@@ -809,6 +848,116 @@ fn read_lock(root: &Path) -> Result<Option<(Lock, Option<&'static str>)>, Detect
     } else {
         None
     })
+}
+
+/// How many directories up a uv workspace root may be (`api/` is one below it).
+const WORKSPACE_DEPTH: usize = 3;
+
+/// The uv workspace `root` is a member of, when the project has no lock of its own: a
+/// directory up from it with a `uv.lock` and a `pyproject.toml` whose `[tool.uv.workspace]`
+/// members include it. Returns the lock's path relative to `root` and the workspace.
+fn find_workspace(
+    root: &Path,
+    name: Option<&str>,
+) -> Result<Option<(PathBuf, lock::Workspace)>, DetectError> {
+    let (Some(name), Ok(here)) = (name, std::fs::canonicalize(root)) else {
+        return Ok(None);
+    };
+    let mut up = PathBuf::new();
+    for ancestor in here.ancestors().skip(1).take(WORKSPACE_DEPTH) {
+        up.push("..");
+        if !ancestor.join("uv.lock").is_file() {
+            continue;
+        }
+        let rel = up.join(PYPROJECT);
+        let Some(text) = read_optional(root, &rel.to_string_lossy())? else {
+            continue;
+        };
+        let pyproject: PyProject = toml::from_str(&text)
+            .map_err(|err| toml_error(&rel, &text, &err, "fix the TOML syntax"))?;
+        let Some(workspace) = pyproject.tool.uv.and_then(|uv| uv.workspace) else {
+            continue;
+        };
+        let members = workspace_members(ancestor, &workspace);
+        let Ok(member) = here.strip_prefix(ancestor) else {
+            continue;
+        };
+        if !members.iter().any(|m| m == member) {
+            continue;
+        }
+        return Ok(Some((
+            up.join("uv.lock"),
+            lock::Workspace {
+                root: up.clone(),
+                member: member.to_path_buf(),
+                package: PackageName::new(name),
+                members,
+            },
+        )));
+    }
+    Ok(None)
+}
+
+/// The member directories of a uv workspace rooted at `dir`: each `members` pattern (`api`,
+/// `packages/*`) matched against directories that hold a `pyproject.toml`, less `exclude`.
+fn workspace_members(dir: &Path, workspace: &UvWorkspaceTable) -> Vec<PathBuf> {
+    let matching = |patterns: &[String]| -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for pattern in patterns {
+            let mut paths = vec![PathBuf::new()];
+            for part in pattern.trim_end_matches('/').split('/') {
+                paths = paths
+                    .into_iter()
+                    .flat_map(|path| {
+                        if !part.contains('*') {
+                            return vec![path.join(part)];
+                        }
+                        std::fs::read_dir(dir.join(&path))
+                            .map(|entries| {
+                                entries
+                                    .filter_map(Result::ok)
+                                    .filter(|e| e.path().is_dir())
+                                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                                    .filter(|n| wildcard_match(part, n))
+                                    .map(|n| path.join(n))
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    })
+                    .collect();
+            }
+            found.extend(paths);
+        }
+        found
+    };
+    let excluded = matching(&workspace.exclude);
+    let mut members: Vec<PathBuf> = matching(&workspace.members)
+        .into_iter()
+        .filter(|m| dir.join(m).join(PYPROJECT).is_file() && !excluded.contains(m))
+        .collect();
+    members.sort();
+    members.dedup();
+    members
+}
+
+/// `*` matches any run of characters in one path component.
+fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    for (i, part) in parts.iter().enumerate() {
+        if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        }
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 /// `pylock.toml`, else the first `pylock.NAME.toml`.

@@ -262,6 +262,24 @@ fn parse_requirement(
             "write a PEP 508 requirement such as `flask==3.0.3`",
         ));
     }
+    // Likewise for an extra (`uvicorn[standard.]`, `x[async..]`).
+    if let Some(extras) = spec
+        .get(name_end..)
+        .and_then(|rest| rest.trim_start().strip_prefix('['))
+        .and_then(|rest| rest.split_once(']'))
+        .map(|(extras, _)| extras)
+        && let Some(extra) = extras
+            .split(',')
+            .map(str::trim)
+            .find(|e| e.ends_with(['-', '_', '.']))
+    {
+        return Err(DetectError::malformed(
+            rel,
+            Some(line_no),
+            format!("not a valid requirement: the extra `{extra}` must end with a letter or digit"),
+            "write a PEP 508 requirement such as `uvicorn[standard]==0.34.0`",
+        ));
+    }
     let requirement = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(&spec).map_err(|err| {
         DetectError::malformed(
             rel,
@@ -492,6 +510,13 @@ mod tests {
         }
         let err = parse("flask-\n").unwrap_err().to_string();
         assert!(err.starts_with("requirements.txt:1:"), "{err}");
+        for line in ["x[async..]==1", "uvicorn[standard, http.]"] {
+            let err = parse(&format!("{line}\n")).unwrap_err().to_string();
+            assert!(
+                err.starts_with("requirements.txt:1: not a valid requirement: the extra"),
+                "{line}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! in its own container (L03, L20), PostgreSQL, and one-off jobs (migrations).
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use terrarium_plan::{Plan, volume_name};
 
@@ -78,10 +79,23 @@ pub(crate) fn service_block(out: &mut String, block: &ServiceBlock<'_>) {
     let plan = block.plan;
     let port = plan.port.value;
     let _ = writeln!(out, "  {}:", block.name);
+    // A uv workspace member is built from the workspace root, where its lock is.
+    let (context, dockerfile) = match plan.workspace() {
+        Some(workspace) => (
+            match block.context {
+                "." => workspace.root.display().to_string(),
+                context => Path::new(context)
+                    .join(&workspace.root)
+                    .display()
+                    .to_string(),
+            },
+            format!("{}/Dockerfile", workspace.member.display()),
+        ),
+        None => (block.context.to_string(), "Dockerfile".to_string()),
+    };
     let _ = writeln!(
         out,
-        "    build:\n      context: {}\n      dockerfile: Dockerfile",
-        block.context
+        "    build:\n      context: {context}\n      dockerfile: {dockerfile}"
     );
     if let Some(command) = block.job_command {
         let _ = writeln!(out, "    command: {}", json_array(command));
@@ -107,9 +121,10 @@ pub(crate) fn service_block(out: &mut String, block: &ServiceBlock<'_>) {
             }
             (_, true, false) => name.clone(),
             (Some(default), false, _) => format!("{name}=${{{name}:-{default}}}"),
-            (None, false, _) => {
+            (None, false, true) => {
                 format!("{name}=${{{name}:?set {name} in your environment or .env}}")
             }
+            (None, false, false) => name.clone(),
         });
     }
     env_lines.extend(

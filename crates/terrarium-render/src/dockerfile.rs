@@ -134,6 +134,13 @@ fn tool_install(out: &mut String, steps: &install::InstallSteps) {
     out.push('\n');
 }
 
+/// The build context of the Dockerfiles, from the project directory: `.`, or the uv
+/// workspace root (`..`) for a member, as its lock is there.
+fn context(plan: &Plan) -> String {
+    plan.workspace()
+        .map_or_else(|| ".".to_string(), |w| w.root.display().to_string())
+}
+
 /// The production Dockerfile.
 pub(crate) fn production(plan: &Plan) -> String {
     let steps = install::steps(plan, ImageKind::Production);
@@ -150,7 +157,14 @@ pub(crate) fn production(plan: &Plan) -> String {
             "(`terrarium plan` explains every choice). You own this file: edit it as you like."
                 .into(),
             String::new(),
-            format!("  docker build -t {} .", plan.name),
+            match plan.workspace() {
+                Some(_) => format!(
+                    "  docker build -f Dockerfile -t {} {}",
+                    plan.name,
+                    context(plan)
+                ),
+                None => format!("  docker build -t {} .", plan.name),
+            },
             format!("  docker run --rm -p 127.0.0.1:{port}:{port} {}", plan.name),
         ],
     );
@@ -187,7 +201,7 @@ pub(crate) fn production(plan: &Plan) -> String {
         let _ = writeln!(out, "RUN {}", steps.commands.join(RUN_JOIN));
     }
     if plan.install_project.value.is_some() {
-        out.push_str("COPY . .\n");
+        let _ = writeln!(out, "COPY {} .", install::source(plan));
         let _ = writeln!(
             out,
             "RUN {}",
@@ -208,7 +222,8 @@ pub(crate) fn production(plan: &Plan) -> String {
             let what = match (setting.secret, setting.required) {
                 (true, true) => "secret, required",
                 (true, false) => "secret",
-                _ => "required",
+                (false, true) => "required",
+                (false, false) => "optional",
             };
             let _ = writeln!(out, "#   {} ({what})", setting.name);
         }
@@ -226,7 +241,7 @@ pub(crate) fn production(plan: &Plan) -> String {
     let _ = writeln!(out, "RUN {}", setup.join(RUN_JOIN));
     out.push_str("COPY --from=build /install /usr/local\n");
     out.push_str("WORKDIR /app\n");
-    out.push_str("COPY . .\n");
+    let _ = writeln!(out, "COPY {} .", install::source(plan));
     let placeholders = plan.build_placeholders();
     for step in &plan.build_steps.value {
         if !placeholders.is_empty() {
@@ -295,8 +310,9 @@ pub(crate) fn development(plan: &Plan) -> String {
                 .into(),
             String::new(),
             format!(
-                "  docker build -f Dockerfile.dev --build-arg UID=$(id -u) --build-arg GID=$(id -g) -t {}-dev .",
-                plan.name
+                "  docker build -f Dockerfile.dev --build-arg UID=$(id -u) --build-arg GID=$(id -g) -t {}-dev {}",
+                plan.name,
+                context(plan)
             ),
             format!(
                 "  docker run --rm -it -p 127.0.0.1:{port}:{port} -v \"$PWD\":/app {}-dev",
@@ -348,7 +364,7 @@ pub(crate) fn development(plan: &Plan) -> String {
     }
     if plan.install_project.value.is_some() {
         out.push_str("# Installed editable: the mounted source is what runs.\n");
-        out.push_str("COPY . .\n");
+        let _ = writeln!(out, "COPY {} .", install::source(plan));
         let _ = writeln!(
             out,
             "RUN {}",

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use terrarium_plan::{DEFAULT_IGNORES, Plan};
+use terrarium_project::Workspace;
 
 /// The heading line of terrarium's rules: a `.dockerignore` that has it has had them merged.
 const HEADING: &str = "# Written by `terrarium init`: what never belongs in the build context.";
@@ -56,6 +57,31 @@ pub(crate) fn dockerignore(plan: &Plan) -> String {
         for rule in own {
             let _ = writeln!(out, "{rule}");
         }
+    }
+    out
+}
+
+/// The rules of a uv workspace member's Dockerfiles (`Dockerfile.dockerignore`, which BuildKit
+/// reads instead of the context's `.dockerignore`): the context is the workspace root, so
+/// everything is left out but the workspace's `pyproject.toml` and `uv.lock`, each member's
+/// `pyproject.toml` and this member, to which the plan's rules apply.
+pub(crate) fn workspace_dockerignore(plan: &Plan, workspace: &Workspace) -> String {
+    let member = workspace.member.display().to_string();
+    let mut out = format!(
+        "{HEADING}\n# The build context is the uv workspace root ({}): only the workspace's lock and\n\
+         # manifests and this member ({member}/) go in, under the project's rules.\n*\n!pyproject.toml\n!uv.lock\n",
+        workspace.root.display()
+    );
+    for other in &workspace.members {
+        let _ = writeln!(out, "!{}/pyproject.toml", other.display());
+    }
+    let _ = writeln!(out, "!{member}");
+    for rule in &plan.context.value {
+        let (negated, pattern) = match rule.strip_prefix('!') {
+            Some(pattern) => ("!", pattern),
+            None => ("", rule.as_str()),
+        };
+        let _ = writeln!(out, "{negated}{member}/{}", pattern.trim_start_matches('/'));
     }
     out
 }

@@ -81,8 +81,15 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
         DependencySource::Locked { lock, .. } => match lock.format {
             LockFormat::UvLock => {
                 let groups = if dev { "" } else { " --no-dev" };
+                let what = match &lock.workspace {
+                    // The member's own dependencies, none of the workspace's packages.
+                    Some(workspace) => {
+                        format!(" --package {} --no-emit-workspace", workspace.package)
+                    }
+                    None => " --no-emit-project".to_string(),
+                };
                 commands.push(format!(
-                    "uv export --frozen{groups} --no-emit-project --no-header --output-file {REQUIREMENTS}"
+                    "uv export --frozen{groups}{what} --no-header --output-file {REQUIREMENTS}"
                 ));
                 commands.push(format!(
                     "{install} --require-hashes --no-deps -r {REQUIREMENTS}"
@@ -146,6 +153,15 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
                 .join(" ")
         ));
     }
+    let files = match plan.workspace() {
+        // Paths from the workspace root, the build context: its pyproject.toml and uv.lock,
+        // and every member's pyproject.toml (uv reads them with the lock).
+        Some(workspace) => [PathBuf::from("pyproject.toml"), PathBuf::from("uv.lock")]
+            .into_iter()
+            .chain(workspace.members.iter().map(|m| m.join("pyproject.toml")))
+            .collect(),
+        None => files,
+    };
     InstallSteps {
         tools,
         copies: group_by_directory(&files),
@@ -165,6 +181,13 @@ fn shell_word(requirement: &str) -> String {
     } else {
         format!("'{}'", requirement.replace('\'', r"'\''"))
     }
+}
+
+/// Where the project's source is in the build context: `.`, or a workspace member's
+/// directory (`api/`) when the context is the workspace root.
+pub(crate) fn source(plan: &Plan) -> String {
+    plan.workspace()
+        .map_or_else(|| ".".to_string(), |w| format!("{}/", w.member.display()))
 }
 
 /// The command that installs the project itself, after its source is copied.

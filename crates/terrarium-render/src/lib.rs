@@ -82,6 +82,11 @@ pub fn render(plan: &Plan, options: RenderOptions) -> Vec<RenderedFile> {
         RenderedFile::dockerignore(plan),
         RenderedFile::new("compose.yaml", compose::compose(plan, options)),
     ];
+    if let Some(workspace) = plan.workspace() {
+        let rules = ignore::workspace_dockerignore(plan, workspace);
+        files.push(RenderedFile::new("Dockerfile.dockerignore", rules.clone()));
+        files.push(RenderedFile::new("Dockerfile.dev.dockerignore", rules));
+    }
     if options.proxy {
         files.push(RenderedFile::new(
             "proxy/nginx.conf",

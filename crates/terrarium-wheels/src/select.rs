@@ -328,6 +328,7 @@ mod tests {
                     artifact("psycopg2-2.9.10-cp311-cp311-win_amd64.whl", &mac),
                 ],
             }],
+            workspace: None,
         };
         let dir = tempfile::tempdir().unwrap();
         let index = Index::new(

@@ -25,9 +25,11 @@ struct Case {
     edit_file: &'static str,
     edit_from: &'static str,
     edit_to: &'static str,
+    /// Settings the production image is documented to need, passed with `-e`.
+    run_env: &'static [&'static str],
 }
 
-const CASES: [Case; 14] = [
+const CASES: [Case; 17] = [
     Case {
         name: "django-hashes",
         port: 8000,
@@ -35,6 +37,16 @@ const CASES: [Case; 14] = [
         edit_file: "mysite/views.py",
         edit_from: "hello from django",
         edit_to: "edited from django",
+        run_env: &[],
+    },
+    Case {
+        name: "django-settings-package",
+        port: 8000,
+        health: "/api/v3/status/",
+        edit_file: "web/shop/views.py",
+        edit_from: "hello from shop",
+        edit_to: "edited from shop",
+        run_env: &["DJANGO_SECRET_KEY=e2e-not-a-real-secret"],
     },
     Case {
         name: "fastapi-poetry",
@@ -43,6 +55,7 @@ const CASES: [Case; 14] = [
         edit_file: "main.py",
         edit_from: "hello from fastapi-poetry",
         edit_to: "edited from fastapi-poetry",
+        run_env: &[],
     },
     Case {
         name: "fastapi-pylock",
@@ -51,6 +64,7 @@ const CASES: [Case; 14] = [
         edit_file: "service/api.py",
         edit_from: "hello from weather",
         edit_to: "edited from weather",
+        run_env: &[],
     },
     Case {
         name: "fastapi-setuppy",
@@ -59,6 +73,16 @@ const CASES: [Case; 14] = [
         edit_file: "src/stock/main.py",
         edit_from: "hello from stock",
         edit_to: "edited stock",
+        run_env: &[],
+    },
+    Case {
+        name: "fastapi-uv-workspace",
+        port: 8000,
+        health: "/api/v1/utils/health-check/",
+        edit_file: "catalog/main.py",
+        edit_from: "hello from catalog",
+        edit_to: "edited from catalog",
+        run_env: &["CATALOG_ADMIN_EMAIL=admin@example.invalid"],
     },
     Case {
         name: "flask-2023-pins",
@@ -67,6 +91,7 @@ const CASES: [Case; 14] = [
         edit_file: "app.py",
         edit_from: "hello from 2023",
         edit_to: "edited in 2023",
+        run_env: &[],
     },
     Case {
         name: "flask-factory-uv",
@@ -75,6 +100,7 @@ const CASES: [Case; 14] = [
         edit_file: "quotes/__init__.py",
         edit_from: "hello from quotes",
         edit_to: "edited from quotes",
+        run_env: &[],
     },
     Case {
         name: "flask-instance",
@@ -83,6 +109,7 @@ const CASES: [Case; 14] = [
         edit_file: "guestbook/__init__.py",
         edit_from: "hello from the guestbook",
         edit_to: "edited guestbook",
+        run_env: &[],
     },
     Case {
         name: "flask-logs-sqlite",
@@ -91,6 +118,16 @@ const CASES: [Case; 14] = [
         edit_file: "board/__init__.py",
         edit_from: "hello from the board",
         edit_to: "edited board",
+        run_env: &[],
+    },
+    Case {
+        name: "flask-poetry-legacy",
+        port: 8000,
+        health: "/api/ping",
+        edit_file: "greeter/__init__.py",
+        edit_from: "hello from greeter",
+        edit_to: "edited from greeter",
+        run_env: &[],
     },
     Case {
         name: "flask-requirements",
@@ -99,6 +136,7 @@ const CASES: [Case; 14] = [
         edit_file: "app.py",
         edit_from: "from flask-requirements",
         edit_to: "from an edited flask app",
+        run_env: &[],
     },
     Case {
         name: "notes-volume",
@@ -107,6 +145,7 @@ const CASES: [Case; 14] = [
         edit_file: "notes.py",
         edit_from: "hello from notes",
         edit_to: "edited from notes",
+        run_env: &[],
     },
     Case {
         name: "quart-hypercorn",
@@ -115,6 +154,7 @@ const CASES: [Case; 14] = [
         edit_file: "app.py",
         edit_from: "hello from quart",
         edit_to: "edited from quart",
+        run_env: &[],
     },
     Case {
         name: "src-package",
@@ -123,6 +163,7 @@ const CASES: [Case; 14] = [
         edit_file: "src/inventory/web.py",
         edit_from: "hello from inventory",
         edit_to: "edited from inventory",
+        run_env: &[],
     },
     Case {
         name: "starlette-pipfile",
@@ -131,6 +172,7 @@ const CASES: [Case; 14] = [
         edit_file: "server.py",
         edit_from: "hello from starlette",
         edit_to: "edited from starlette",
+        run_env: &[],
     },
     Case {
         name: "wsgi-plain",
@@ -139,6 +181,7 @@ const CASES: [Case; 14] = [
         edit_file: "app.py",
         edit_from: "hello from wsgi-plain",
         edit_to: "edited from wsgi-plain",
+        run_env: &[],
     },
 ];
 
@@ -162,7 +205,14 @@ fn init(dir: &std::path::Path) {
 
 /// The UID of PID 1 in a running container.
 fn pid1_uid(container: &Container) -> u32 {
-    let status = docker(&["exec", &container.name, "cat", "/proc/1/status"]);
+    // Python, not cat: a natively built image has no coreutils.
+    let status = docker(&[
+        "exec",
+        &container.name,
+        "python3",
+        "-c",
+        "print(open('/proc/1/status').read())",
+    ]);
     status
         .lines()
         .find_map(|l| l.strip_prefix("Uid:"))
@@ -262,8 +312,9 @@ fn env_of(image: &str) -> Vec<String> {
 }
 
 /// `terrarium build` of `dir` on bookworm (the test base's CPython 3.11) against the image the
-/// generated Dockerfile made: the same files under /app and the same config.
-fn same_as_native(name: &str, dir: &Path, docker_image: &str) {
+/// generated Dockerfile made: the same files under /app and the same config. Returns the
+/// native image, for the test to serve too.
+fn same_as_native(name: &str, dir: &Path, docker_image: &str) -> Image {
     let native = native_image(
         dir,
         &format!("terrarium-e2e/{name}:native"),
@@ -313,38 +364,45 @@ fn same_as_native(name: &str, dir: &Path, docker_image: &str) {
         "{name}: the native image and the Dockerfile's differ:\n  {}",
         differences.join("\n  ")
     );
+    native
+}
+
+/// `docker run` of an image prod-like (read-only root, only /tmp writable: L09) with the
+/// case's documented settings, the port on 127.0.0.1; waits for its health route.
+fn serve(case: &Case, label: &str, tag: &str) -> (Container, u16) {
+    let host = free_port();
+    let published = format!("127.0.0.1:{host}:{}", case.port);
+    let mut args = vec!["--read-only", "--tmpfs", "/tmp", "-p", &published];
+    for setting in case.run_env {
+        args.extend(["-e", setting]);
+    }
+    args.push(tag);
+    let container = Container::run(&format!("{}-{label}", case.name), &args);
+    let health = wait_for(host, case.health, Duration::from_secs(60), |r| {
+        r.status == 200
+    })
+    .unwrap_or_else(|e| panic!("{label}: {e}\n{}", container.logs()));
+    assert!(health.body.contains("ok"), "{label}: {}", health.body);
+    (container, host)
 }
 
 fn production(name: &str) {
     let case = case(name);
     let dir = fixture(name);
-    init(dir.path());
+    init(&dir.service());
+    let (context, dockerfile) = dir.dockerfile("Dockerfile");
     let image = build_image(
         &format!("terrarium-e2e/{name}:prod"),
-        dir.path(),
-        "Dockerfile",
+        &context,
+        &dockerfile,
         &[],
     );
-    same_as_native(name, dir.path(), &image.tag);
-    let host = free_port();
-    // Prod-like: the image must work with a read-only root and only /tmp writable (L09).
-    let container = Container::run(
-        &format!("{name}-prod"),
-        &[
-            "--read-only",
-            "--tmpfs",
-            "/tmp",
-            "-p",
-            &format!("127.0.0.1:{host}:{}", case.port),
-            &image.tag,
-        ],
-    );
-
-    let health = wait_for(host, case.health, Duration::from_secs(60), |r| {
-        r.status == 200
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()));
-    assert!(health.body.contains("ok"), "{}", health.body);
+    let native = same_as_native(name, &dir.service(), &image.tag);
+    // The native image serves the same health route, as the same non-root user.
+    let (native_container, _) = serve(case, "native", &native.tag);
+    assert_eq!(pid1_uid(&native_container), 65532);
+    drop(native_container);
+    let (container, host) = serve(case, "prod", &image.tag);
 
     // The image's own HEALTHCHECK passes: it needs nothing but Python (no curl in the image).
     let test: Vec<String> = serde_json::from_str(&docker(&[
@@ -473,27 +531,26 @@ fn production(name: &str) {
 fn development(name: &str) {
     let case = case(name);
     let dir = fixture(name);
-    init(dir.path());
-    let meta = std::fs::metadata(dir.path()).expect("metadata");
+    let service = dir.service();
+    init(&service);
+    let meta = std::fs::metadata(&service).expect("metadata");
     let (uid, gid) = (meta.uid(), meta.gid());
+    let (context, dockerfile) = dir.dockerfile("Dockerfile.dev");
     let image = build_image(
         &format!("terrarium-e2e/{name}:dev"),
-        dir.path(),
-        "Dockerfile.dev",
+        &context,
+        &dockerfile,
         &[format!("UID={uid}"), format!("GID={gid}")],
     );
     let host = free_port();
-    let mount = format!("{}:/app", dir.path().display());
-    let container = Container::run(
-        &format!("{name}-dev"),
-        &[
-            "-p",
-            &format!("127.0.0.1:{host}:{}", case.port),
-            "-v",
-            &mount,
-            &image.tag,
-        ],
-    );
+    let mount = format!("{}:/app", service.display());
+    let published = format!("127.0.0.1:{host}:{}", case.port);
+    let mut args = vec!["-p", &published, "-v", &mount];
+    for setting in case.run_env {
+        args.extend(["-e", setting]);
+    }
+    args.push(&image.tag);
+    let container = Container::run(&format!("{name}-dev"), &args);
 
     wait_for(host, "/", Duration::from_secs(60), |r| {
         r.status == 200 && r.body.contains(case.edit_from)
@@ -508,7 +565,7 @@ fn development(name: &str) {
     // Stat-polling reloaders (uvicorn's StatReload, werkzeug's) take their baseline on their
     // first poll, up to a second after start; an edit before that would become the baseline.
     std::thread::sleep(Duration::from_millis(1500));
-    let file = dir.path().join(case.edit_file);
+    let file = service.join(case.edit_file);
     let source = std::fs::read_to_string(&file).expect("read source");
     assert!(source.contains(case.edit_from));
     std::fs::write(&file, source.replace(case.edit_from, case.edit_to)).expect("edit");
@@ -531,13 +588,16 @@ macro_rules! fixture_tests {
 
 fixture_tests! {
     django_hashes => "django-hashes",
+    django_settings_package => "django-settings-package",
     fastapi_poetry => "fastapi-poetry",
     fastapi_pylock => "fastapi-pylock",
     fastapi_setuppy => "fastapi-setuppy",
+    fastapi_uv_workspace => "fastapi-uv-workspace",
     flask_2023_pins => "flask-2023-pins",
     flask_factory_uv => "flask-factory-uv",
     flask_instance => "flask-instance",
     flask_logs_sqlite => "flask-logs-sqlite",
+    flask_poetry_legacy => "flask-poetry-legacy",
     flask_requirements => "flask-requirements",
     notes_volume => "notes-volume",
     quart_hypercorn => "quart-hypercorn",

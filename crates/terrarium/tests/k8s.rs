@@ -70,7 +70,7 @@ fn every_overlay_builds_validates_and_passes_trivy() {
     for (name, dir) in projects() {
         let out = terrarium()
             .arg("k8s")
-            .arg(dir.path())
+            .arg(dir.service())
             .output()
             .expect("k8s");
         assert!(
@@ -81,7 +81,7 @@ fn every_overlay_builds_validates_and_passes_trivy() {
         for overlay in ["dev", "prod"] {
             let manifests = run(Command::new(&kubectl)
                 .arg("kustomize")
-                .arg(dir.path().join("k8s/overlays").join(overlay)));
+                .arg(dir.service().join("k8s/overlays").join(overlay)));
             for kind in [
                 "Deployment",
                 "Service",
@@ -105,7 +105,7 @@ fn every_overlay_builds_validates_and_passes_trivy() {
             .expect("write rendered");
         }
         // The secrets reach the rendered Secret, never a file meant to be committed.
-        let secrets = std::fs::read_to_string(dir.path().join("k8s/overlays/prod/secrets.env"))
+        let secrets = std::fs::read_to_string(dir.service().join("k8s/overlays/prod/secrets.env"))
             .expect("secrets.env");
         for value in secrets
             .lines()
@@ -113,7 +113,7 @@ fn every_overlay_builds_validates_and_passes_trivy() {
             .filter_map(|l| l.split_once('=').map(|(_, v)| v))
             .filter(|v| !v.is_empty())
         {
-            for file in committed_files(&dir.path().join("k8s")) {
+            for file in committed_files(&dir.service().join("k8s")) {
                 let text = std::fs::read_to_string(&file).expect("read");
                 assert!(!text.contains(value), "a secret in {}", file.display());
             }

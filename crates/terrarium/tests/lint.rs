@@ -99,12 +99,12 @@ fn init_output_has_nothing_at_warning_or_above() {
         terrarium()
             .arg("init")
             .args(&flags)
-            .arg(project.path())
+            .arg(project.service())
             .assert()
             .success();
         let output = terrarium()
             .args(["lint", "--format", "json"])
-            .arg(project.path())
+            .arg(project.service())
             .output()
             .expect("lint");
         let report = json_of(&output);

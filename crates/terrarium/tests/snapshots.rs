@@ -12,18 +12,25 @@ fn read(dir: &std::path::Path, name: &str) -> String {
 #[test]
 fn generated_files_and_plans() {
     for name in fixture_names() {
-        let dir = fixture(&name);
-        terrarium().arg("init").arg(dir.path()).assert().success();
+        let fixture = fixture(&name);
+        let dir = fixture.service();
+        terrarium().arg("init").arg(&dir).assert().success();
         for file in ["Dockerfile", "Dockerfile.dev", "compose.yaml"] {
-            insta::assert_snapshot!(format!("{name}__{file}"), read(dir.path(), file));
+            insta::assert_snapshot!(format!("{name}__{file}"), read(&dir, file));
+        }
+        if dir.join("Dockerfile.dockerignore").is_file() {
+            insta::assert_snapshot!(
+                format!("{name}__Dockerfile.dockerignore"),
+                read(&dir, "Dockerfile.dockerignore")
+            );
         }
         let output = terrarium()
             .args(["plan", "--json"])
-            .arg(dir.path())
+            .arg(&dir)
             .output()
             .expect("plan");
         assert!(output.status.success());
-        let root = dir.path().display().to_string();
+        let root = dir.display().to_string();
         let json = String::from_utf8_lossy(&output.stdout).replace(&root, "[ROOT]");
         insta::assert_snapshot!(format!("{name}__plan.json"), json);
     }
@@ -109,20 +116,20 @@ fn swarm_stacks_and_kubernetes_manifests() {
     for (name, dir) in projects {
         terrarium()
             .args(["deploy", "swarm", "--write-only"])
-            .arg(dir.path())
+            .arg(dir.service())
             .assert()
             .success();
         insta::assert_snapshot!(
             format!("{name}__stack.yaml"),
-            read(dir.path(), "stack.yaml")
+            read(&dir.service(), "stack.yaml")
         );
         if name == "loyalty" {
             insta::assert_snapshot!(
                 "loyalty__nginx.stack.conf",
-                read(dir.path(), "gateway/nginx.stack.conf")
+                read(&dir.service(), "gateway/nginx.stack.conf")
             );
         }
-        terrarium().arg("k8s").arg(dir.path()).assert().success();
-        insta::assert_snapshot!(format!("{name}__k8s"), k8s_tree(dir.path()));
+        terrarium().arg("k8s").arg(dir.service()).assert().success();
+        insta::assert_snapshot!(format!("{name}__k8s"), k8s_tree(&dir.service()));
     }
 }

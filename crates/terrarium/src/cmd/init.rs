@@ -71,7 +71,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let published = if args.proxy { 8080 } else { port };
             outln!("\nNext:");
             outln!("  terrarium plan {dir}                # why each choice was made");
-            outln!("  docker build -t {} {dir}", plan.name);
+            match plan.workspace() {
+                // A uv workspace member is built from the workspace root, where its lock is.
+                Some(workspace) => outln!(
+                    "  docker build -f {} -t {} {}",
+                    args.dir.join("Dockerfile").display(),
+                    plan.name,
+                    args.dir.join(&workspace.root).display()
+                ),
+                None => outln!("  docker build -t {} {dir}", plan.name),
+            }
             outln!("  docker run --rm -p 127.0.0.1:{port}:{port} {}", plan.name);
             outln!(
                 "  terrarium up {dir}                  # then open http://127.0.0.1:{published}/"

@@ -45,17 +45,40 @@ pub fn fixture_names() -> Vec<String> {
     names
 }
 
+/// Fixtures that are uv workspaces: the fixture is the workspace root, the service is the
+/// member named here.
+const WORKSPACE_MEMBERS: [(&str, &str); 1] = [("fastapi-uv-workspace", "api")];
+
 /// A fresh copy of a fixture project, in a directory of the fixture's name inside a
 /// temporary directory (so a project without a declared name is named like the fixture).
 pub struct Fixture {
     _parent: tempfile::TempDir,
     path: PathBuf,
+    member: Option<&'static str>,
 }
 
 impl Fixture {
-    /// The project directory.
+    /// The fixture's directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The service's directory, which terrarium is run on: the fixture, or its workspace
+    /// member.
+    pub fn service(&self) -> PathBuf {
+        match self.member {
+            Some(member) => self.path.join(member),
+            None => self.path.clone(),
+        }
+    }
+
+    /// The build context of the service's generated Dockerfiles (the workspace root for a
+    /// member) and the path of the Dockerfile `name` in it.
+    pub fn dockerfile(&self, name: &str) -> (PathBuf, String) {
+        match self.member {
+            Some(member) => (self.path.clone(), format!("{member}/{name}")),
+            None => (self.path.clone(), name.to_string()),
+        }
     }
 }
 
@@ -84,6 +107,10 @@ fn copy_project(from: &Path, name: &str) -> Fixture {
     Fixture {
         _parent: parent,
         path,
+        member: WORKSPACE_MEMBERS
+            .iter()
+            .find(|(fixture, _)| *fixture == name)
+            .map(|(_, member)| *member),
     }
 }
 
