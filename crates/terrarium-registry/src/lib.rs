@@ -7,7 +7,8 @@
 //! - [`Session`]: one registry: HTTPS (plain HTTP only for loopback or `--insecure-registry`),
 //!   CA certificates from `certs.d`, basic or bearer-token auth, retries with backoff.
 //! - [`Pusher`]: blobs checked with `HEAD`, mounted across repositories, uploaded in one
-//!   request or in chunks, in parallel; then the manifest by tag.
+//!   request or in chunks, in parallel; then the manifest by tag. [`Pusher::attach`] adds an
+//!   OCI 1.1 referrer (an SBOM) to a pushed image, with the tag-schema fallback.
 
 #![deny(missing_docs)]
 
@@ -24,6 +25,6 @@ pub use credentials::{CredentialEnv, CredentialSource, Credentials};
 pub use error::Error;
 pub use push::{
     Artifact, Blob, BlobOutcome, BlobReport, CHUNK_SIZE_ENV, DEFAULT_CHUNK_SIZE, DEFAULT_WORKERS,
-    Manifest, PushOptions, PushReport, Pusher,
+    Manifest, PushOptions, PushReport, Pusher, ReferrerReport,
 };
 pub use reference::{DOCKER_HUB, Reference};

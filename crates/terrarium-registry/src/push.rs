@@ -177,6 +177,9 @@ pub struct PushReport {
     pub up_to_date: bool,
     /// Each blob, in the artifact's order (empty when up to date).
     pub blobs: Vec<BlobReport>,
+    /// The registry acknowledged the manifest's `subject` (`OCI-Subject` header): it keeps
+    /// the referrers list itself.
+    pub subject_acknowledged: bool,
 }
 
 impl PushReport {
@@ -294,6 +297,7 @@ impl<'a> Pusher<'a> {
                 digest: artifact.manifest.digest,
                 up_to_date: true,
                 blobs: Vec::new(),
+                subject_acknowledged: false,
             });
         }
 
@@ -377,6 +381,7 @@ impl<'a> Pusher<'a> {
                 .body(artifact.manifest.bytes.clone())
         })?;
         let response = session.check(&what, response, &[200, 201])?;
+        let subject_acknowledged = response.headers().contains_key("OCI-Subject");
         if let Some(actual) = response
             .headers()
             .get(CONTENT_DIGEST)
@@ -400,9 +405,171 @@ impl<'a> Pusher<'a> {
             digest: artifact.manifest.digest,
             up_to_date: false,
             blobs,
+            subject_acknowledged,
+        })
+    }
+
+    /// Attach `content` (of `artifact_type`, e.g. `application/spdx+json`, named `title`) to
+    /// the manifest `subject` pushed as `target`, as an OCI 1.1 referrer: an artifact manifest
+    /// whose `subject` is the image, pushed by digest. A registry without the referrers API
+    /// finds it through the `sha256-<hex>` tag schema instead (an index of referrers, updated
+    /// in place), which this also maintains then.
+    pub fn attach(
+        &mut self,
+        subject: &Manifest,
+        target: &Reference,
+        artifact_type: &str,
+        title: &str,
+        content: &[u8],
+        created: &str,
+    ) -> Result<ReferrerReport, Error> {
+        let content_digest = self.cache.put_bytes(content)?;
+        let empty_digest = self.cache.put_bytes(EMPTY_JSON)?;
+        let blob = |digest: Digest, size: usize| -> Result<Blob, Error> {
+            let path = self
+                .cache
+                .get(&digest)?
+                .ok_or(terrarium_image::Error::MissingBlob(digest))?;
+            Ok(Blob {
+                digest,
+                size: size as u64,
+                path,
+            })
+        };
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": {
+                "mediaType": OCI_EMPTY,
+                "digest": empty_digest.to_string(),
+                "size": EMPTY_JSON.len(),
+                "data": "e30=",
+            },
+            "layers": [{
+                "mediaType": artifact_type,
+                "digest": content_digest.to_string(),
+                "size": content.len(),
+                "annotations": {"org.opencontainers.image.title": title},
+            }],
+            "subject": {
+                "mediaType": subject.media_type,
+                "digest": subject.digest.to_string(),
+                "size": subject.bytes.len(),
+            },
+            "annotations": {"org.opencontainers.image.created": created},
+        });
+        let bytes = terrarium_image::canonical_json(&manifest)?;
+        let artifact = Artifact {
+            blobs: vec![
+                blob(empty_digest, EMPTY_JSON.len())?,
+                blob(content_digest, content.len())?,
+            ],
+            manifest: Manifest::new(OCI_MANIFEST, bytes),
+        };
+        let report = self.push_as(&artifact, target, &artifact.manifest.digest.to_string())?;
+        if report.subject_acknowledged {
+            return Ok(ReferrerReport {
+                digest: artifact.manifest.digest,
+                fallback_tag: None,
+            });
+        }
+        let session = self.session(target.registry())?;
+        let repository = target.repository();
+        let api = format!(
+            "{}/v2/{repository}/referrers/{}",
+            session.base(),
+            subject.digest
+        );
+        let what = format!("GET referrers of {}", subject.digest);
+        let response = session.send(&what, ATTEMPTS, || {
+            session.client().get(&api).header(ACCEPT, OCI_INDEX)
+        })?;
+        if response.status().is_success()
+            && response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with(OCI_INDEX))
+        {
+            return Ok(ReferrerReport {
+                digest: artifact.manifest.digest,
+                fallback_tag: None,
+            });
+        }
+        // The tag schema: an index at `sha256-<hex>` listing the referrers.
+        let tag = format!("sha256-{}", subject.digest.hex());
+        let url = format!("{}/v2/{repository}/manifests/{tag}", session.base());
+        let what = format!("GET {repository}:{tag}");
+        let response = session.send(&what, ATTEMPTS, || {
+            session.client().get(&url).header(ACCEPT, OCI_INDEX)
+        })?;
+        let mut index = if response.status().as_u16() == 404 {
+            serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []})
+        } else {
+            let response = session.check(&what, response, &[200])?;
+            let body = response.bytes().map_err(|err| Error::Network {
+                registry: target.registry().to_owned(),
+                what: what.clone(),
+                message: crate::client::error_chain(&err),
+            })?;
+            serde_json::from_slice(&body).map_err(|err| Error::Http {
+                registry: target.registry().to_owned(),
+                what: what.clone(),
+                status: 200,
+                message: format!("the referrers tag holds no OCI index: {err}"),
+            })?
+        };
+        let digest_text = artifact.manifest.digest.to_string();
+        let manifests = index["manifests"]
+            .as_array_mut()
+            .ok_or_else(|| Error::Http {
+                registry: target.registry().to_owned(),
+                what: what.clone(),
+                status: 200,
+                message: "the referrers tag holds no `manifests` list".into(),
+            })?;
+        if !manifests
+            .iter()
+            .any(|m| m["digest"].as_str() == Some(digest_text.as_str()))
+        {
+            manifests.push(serde_json::json!({
+                "mediaType": OCI_MANIFEST,
+                "digest": digest_text,
+                "size": artifact.manifest.bytes.len(),
+                "artifactType": artifact_type,
+                "annotations": {"org.opencontainers.image.created": created},
+            }));
+            let index = Artifact {
+                blobs: Vec::new(),
+                manifest: Manifest::new(OCI_INDEX, terrarium_image::canonical_json(&index)?),
+            };
+            self.push_as(&index, target, &tag)?;
+        }
+        Ok(ReferrerReport {
+            digest: artifact.manifest.digest,
+            fallback_tag: Some(tag),
         })
     }
 }
+
+/// Where a referrer went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferrerReport {
+    /// The referrer (artifact manifest) digest.
+    pub digest: Digest,
+    /// The `sha256-<hex>` tag listing it, when the registry has no referrers API.
+    pub fallback_tag: Option<String>,
+}
+
+/// The OCI image manifest media type.
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The OCI image index media type.
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// The OCI 1.1 empty descriptor's media type, the config of artifacts without one.
+const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// The empty descriptor's content.
+const EMPTY_JSON: &[u8] = b"{}";
 
 /// Bytes sent so far for one upload, polled by the progress reporter.
 struct Meter {

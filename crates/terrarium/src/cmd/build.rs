@@ -10,7 +10,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use terrarium_build::{BuildOptions, Output, Reporter};
 use terrarium_debian::Distro;
 use terrarium_image::{ImageRef, Progress, ProgressEvent};
-use terrarium_registry::{Artifact, BlobOutcome, PushOptions, PushReport, Pusher, Reference};
+use terrarium_registry::{
+    Artifact, BlobOutcome, PushOptions, PushReport, Pusher, Reference, ReferrerReport,
+};
 
 use crate::outln;
 
@@ -45,13 +47,16 @@ pub struct Args {
     /// Use only the cache; fail naming what is missing.
     #[arg(long)]
     pub offline: bool,
+    /// Don't attach the SBOM (SPDX 2.3) to pushed images as an OCI referrer.
+    #[arg(long)]
+    pub no_sbom: bool,
     /// Leave bytecode out: a smaller image whose containers compile every module they import
     /// at each start (the root is read-only, so nothing is kept).
     #[arg(long)]
     pub no_bytecode: bool,
 }
 
-fn parse_distro(text: &str) -> Result<Distro, String> {
+pub(crate) fn parse_distro(text: &str) -> Result<Distro, String> {
     text.parse()
         .map_err(|err: terrarium_debian::UnknownSuite| format!("{err}; use bookworm or trixie"))
 }
@@ -86,13 +91,13 @@ fn parse_tag(text: &str) -> Result<ImageRef, String> {
 }
 
 /// Progress bars on stderr (hidden when stderr is not a terminal) and stage lines.
-struct Bars {
+pub(crate) struct Bars {
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
 }
 
 impl Bars {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: Mutex::new(HashMap::new()),
@@ -187,13 +192,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         terrarium_build::publish(&options.cache, &build.image, output, &tags)?;
     }
     let mut pushed = Vec::new();
+    let mut referrers = Vec::new();
     if !pushes.is_empty() {
         let push_options = PushOptions::from_env(args.insecure_registry.clone())?;
         let artifact = Artifact::from_image(&options.cache, &build.image)?;
+        let spdx = if args.no_sbom {
+            None
+        } else {
+            Some(terrarium_build::sbom(&build, &options)?.spdx_json())
+        };
         let mut pusher = Pusher::new(&options.cache, push_options, &bars);
         for target in &pushes {
             bars.stage(&format!("pushing {target}"));
             pushed.push(pusher.push(&artifact, target)?);
+            if let Some(spdx) = &spdx {
+                let referrer = pusher.attach(
+                    &artifact.manifest,
+                    target,
+                    SPDX_MEDIA_TYPE,
+                    "sbom.spdx.json",
+                    spdx,
+                    &options.mtime.rfc3339(),
+                )?;
+                referrers.push((target.clone(), referrer));
+            }
         }
     }
     if args.load {
@@ -267,6 +289,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for report in &pushed {
         outln!("{}", push_summary(report));
     }
+    for (target, referrer) in &referrers {
+        outln!("{}", referrer_summary(target, referrer));
+    }
     let port = plan.port.value;
     if !pushed.is_empty() {
         // The pinned references come last, one per line, for scripts (`| tail -1`).
@@ -285,6 +310,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The artifact type of the SPDX SBOM referrer.
+const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
+
+/// `sbom REF: sha256:… (SPDX 2.3, referrer of the image[, listed in tag sha256-…])`.
+fn referrer_summary(target: &Reference, referrer: &ReferrerReport) -> String {
+    let listed = match &referrer.fallback_tag {
+        Some(tag) => format!(", listed in tag {tag}: the registry has no referrers API"),
+        None => String::new(),
+    };
+    format!(
+        "sbom {}@{} (SPDX 2.3, a referrer of the image{listed})",
+        target.name(),
+        referrer.digest
+    )
 }
 
 /// `pushed REF: 1 blob uploaded (0.1 MB), 2 mounted, 1 already there`.
