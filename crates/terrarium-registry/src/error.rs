@@ -24,6 +24,14 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// An environment setting has a value that can't be used.
+    #[error("{name}: {message}")]
+    Setting {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// The registry refused the credentials (or wanted some and there were none).
     #[error(
         "{registry}: {what} was refused (HTTP {status}: {message}); used {credentials}; check them, \

@@ -124,8 +124,8 @@ impl PushOptions {
                 .parse::<u64>()
                 .ok()
                 .filter(|n| *n >= 1024)
-                .ok_or_else(|| Error::Credentials {
-                    source_name: CHUNK_SIZE_ENV.into(),
+                .ok_or_else(|| Error::Setting {
+                    name: CHUNK_SIZE_ENV,
                     message: format!("`{text}` is not a byte count of at least 1024"),
                 })?,
             Err(_) => DEFAULT_CHUNK_SIZE,

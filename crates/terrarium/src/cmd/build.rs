@@ -76,7 +76,9 @@ fn parse_target(text: &str) -> Result<Target, String> {
         None => text
             .parse()
             .map(Target::File)
-            .map_err(|err: String| format!("{err} or registry:REF")),
+            .map_err(|_: String| {
+                format!("`{text}`: expected oci:DIR, docker-archive:FILE or registry:REF")
+            }),
     }
 }
 
