@@ -12,6 +12,8 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 
+pub(crate) use terrarium_image::error_chain;
+
 use crate::challenge::Challenge;
 use crate::credentials::{self, CredentialEnv, CredentialSource, Credentials};
 use crate::error::Error;
@@ -66,21 +68,6 @@ fn http_allowed(registry: &str, insecure: &[String]) -> bool {
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
     loopback || insecure.iter().any(|allowed| allowed == registry)
-}
-
-/// The full chain of an error, for messages (`error sending request: connection refused`).
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(err) = source {
-        let next = err.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = err.source();
-    }
-    text
 }
 
 /// The registry's own message from an error response: the `errors` list of the distribution

@@ -79,20 +79,9 @@ pub struct Hashes {
 
 /// PEP 503 normalisation: lowercase, runs of `-`, `_`, `.` become `-`.
 pub fn normalize_python_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut separator = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            separator = true;
-        } else {
-            if separator && !out.is_empty() {
-                out.push('-');
-            }
-            separator = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
+    terrarium_project::PackageName::new(name)
+        .as_str()
+        .to_owned()
 }
 
 impl Hashes {

@@ -73,12 +73,9 @@ pub enum Target {
 fn parse_target(text: &str) -> Result<Target, String> {
     match text.strip_prefix("registry:") {
         Some(reference) => parse_reference(reference).map(Target::Registry),
-        None => text
-            .parse()
-            .map(Target::File)
-            .map_err(|_: String| {
-                format!("`{text}`: expected oci:DIR, docker-archive:FILE or registry:REF")
-            }),
+        None => text.parse().map(Target::File).map_err(|_: String| {
+            format!("`{text}`: expected oci:DIR, docker-archive:FILE or registry:REF")
+        }),
     }
 }
 
@@ -158,19 +155,34 @@ fn default_tag(name: &str) -> Result<ImageRef, terrarium_image::Error> {
     format!("{name}:latest").parse()
 }
 
-/// Run `terrarium build`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    let project = terrarium_project::detect(&args.dir)?;
+/// Detect and plan the project in `dir` for a native build on `distro`, with the build
+/// options from the environment.
+pub(crate) fn prepare(
+    dir: &std::path::Path,
+    distro: Option<Distro>,
+    offline: bool,
+) -> anyhow::Result<(
+    terrarium_project::Project,
+    terrarium_plan::Plan,
+    BuildOptions,
+)> {
+    let project = terrarium_project::detect(dir)?;
     let plan = terrarium_plan::plan(
         &project,
         &terrarium_plan::PlanOptions {
-            distro: args.distro,
+            distro,
             ..terrarium_plan::PlanOptions::default()
         },
     )?;
     let mut options = BuildOptions::from_env()?;
-    options.offline = args.offline;
+    options.offline = offline;
+    Ok((project, plan, options))
+}
+
+/// Run `terrarium build`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let (project, plan, mut options) = prepare(&args.dir, args.distro, args.offline)?;
     options.bytecode = !args.no_bytecode;
     let bars = Bars::new();
     let build = terrarium_build::build(&plan, &options, &bars)?;

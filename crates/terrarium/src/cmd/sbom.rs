@@ -4,10 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use terrarium_build::BuildOptions;
 use terrarium_debian::Distro;
 
-use super::build::{Bars, parse_distro};
+use super::build::{Bars, parse_distro, prepare};
 
 /// Document formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -37,16 +36,7 @@ pub struct Args {
 
 /// Run `terrarium sbom`: build (usually all cached) and print the document on stdout.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let project = terrarium_project::detect(&args.dir)?;
-    let plan = terrarium_plan::plan(
-        &project,
-        &terrarium_plan::PlanOptions {
-            distro: args.distro,
-            ..terrarium_plan::PlanOptions::default()
-        },
-    )?;
-    let mut options = BuildOptions::from_env()?;
-    options.offline = args.offline;
+    let (_, plan, options) = prepare(&args.dir, args.distro, args.offline)?;
     let build = terrarium_build::build(&plan, &options, &Bars::new())?;
     let sbom = terrarium_build::sbom(&build, &options)?;
     let document = match args.format {
