@@ -152,32 +152,51 @@ fn read_certs(dirs: &[PathBuf], registry: &str) -> Result<Vec<reqwest::Certifica
     Ok(certs)
 }
 
+/// The HTTP client for `registry`: with `tls`, the system's roots plus the registry's
+/// certs.d certificates; without, no roots at all (for plain HTTP: loading the system's trust
+/// store is the slowest part of a warm push).
+fn build_client(registry: &str, options: &ClientOptions, tls: bool) -> Result<Client, Error> {
+    let mut builder = Client::builder()
+        .user_agent(concat!("terrarium/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(20))
+        .timeout(Duration::from_secs(900));
+    if tls {
+        let certs = read_certs(&options.certs_dirs, registry)?;
+        if !certs.is_empty() {
+            builder = builder.tls_certs_merge(certs);
+        }
+    } else {
+        builder = builder.tls_certs_only(Vec::new());
+    }
+    builder.build().map_err(|err| Error::Network {
+        registry: registry.to_owned(),
+        what: "setting up the HTTP client".into(),
+        message: error_chain(&err),
+    })
+}
+
 impl Session {
     /// Connect to `registry` (`host[:port]`): pick the scheme with `GET /v2/` and learn how it
     /// authenticates. Credentials are looked up only when the registry asks for them.
-    pub fn connect(registry: &str, options: &ClientOptions) -> Result<Self, Error> {
+    /// `plain_http_first`: the registry answered plain HTTP last time (and may: see
+    /// [`ClientOptions::insecure`]), so try that before HTTPS and skip loading the system's
+    /// trust store unless HTTPS is needed after all.
+    pub fn connect(
+        registry: &str,
+        options: &ClientOptions,
+        plain_http_first: bool,
+    ) -> Result<Self, Error> {
         let api_host = if registry == DOCKER_HUB {
             "registry-1.docker.io"
         } else {
             registry
         };
-        let mut builder = Client::builder()
-            .user_agent(concat!("terrarium/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(20))
-            .timeout(Duration::from_secs(900));
-        let certs = read_certs(&options.certs_dirs, registry)?;
-        if !certs.is_empty() {
-            builder = builder.tls_certs_merge(certs);
-        }
-        let client = builder.build().map_err(|err| Error::Network {
-            registry: registry.to_owned(),
-            what: "setting up the HTTP client".into(),
-            message: error_chain(&err),
-        })?;
+        let http_ok = http_allowed(registry, &options.insecure);
+        let plain_first = plain_http_first && http_ok;
         let mut session = Self {
             registry: registry.to_owned(),
-            base: format!("https://{api_host}"),
-            client,
+            base: format!("http://{api_host}"),
+            client: build_client(registry, options, !plain_first)?,
             challenge: None,
             credentials: None,
             options: options.clone(),
@@ -185,36 +204,45 @@ impl Session {
             scopes: Mutex::new(BTreeSet::new()),
             requests: AtomicU64::new(0),
         };
-        let ping = match session.ping() {
-            Ok(response) => response,
-            Err(Error::Network { message, .. }) if http_allowed(registry, &options.insecure) => {
-                session.base = format!("http://{api_host}");
+        // A TLS-only server answers plain HTTP with 400: only 200 and 401 mean "a registry".
+        let is_registry =
+            |r: &Response| matches!(r.status(), StatusCode::OK | StatusCode::UNAUTHORIZED);
+        let remembered = if plain_first {
+            session.ping().ok().filter(is_registry)
+        } else {
+            None
+        };
+        let ping = match remembered {
+            Some(response) => response,
+            None => {
+                if plain_first {
+                    session.client = build_client(registry, options, true)?;
+                }
+                session.base = format!("https://{api_host}");
                 match session.ping() {
-                    // A TLS-only server answers plain HTTP with 400: report the HTTPS error.
-                    Ok(response)
-                        if matches!(
-                            response.status(),
-                            StatusCode::OK | StatusCode::UNAUTHORIZED
-                        ) =>
-                    {
-                        response
+                    Ok(response) => response,
+                    Err(Error::Network { message, .. }) if http_ok && !plain_first => {
+                        session.base = format!("http://{api_host}");
+                        match session.ping() {
+                            Ok(response) if is_registry(&response) => response,
+                            _ => {
+                                return Err(Error::Network {
+                                    registry: registry.to_owned(),
+                                    what: "connecting (HTTPS, then HTTP)".into(),
+                                    message,
+                                });
+                            }
+                        }
                     }
-                    _ => {
-                        return Err(Error::Network {
+                    Err(Error::Network { message, .. }) if message.contains("certificate") => {
+                        return Err(Error::Insecure {
                             registry: registry.to_owned(),
-                            what: "connecting (HTTPS, then HTTP)".into(),
                             message,
                         });
                     }
+                    Err(err) => return Err(err),
                 }
             }
-            Err(Error::Network { message, .. }) if message.contains("certificate") => {
-                return Err(Error::Insecure {
-                    registry: registry.to_owned(),
-                    message,
-                });
-            }
-            Err(err) => return Err(err),
         };
         match ping.status() {
             StatusCode::OK => {}
@@ -247,6 +275,11 @@ impl Session {
             }
         }
         Ok(session)
+    }
+
+    /// Whether the session speaks plain HTTP (worth remembering for the next connection).
+    pub fn is_plain_http(&self) -> bool {
+        self.base.starts_with("http://")
     }
 
     fn ping(&self) -> Result<Response, Error> {

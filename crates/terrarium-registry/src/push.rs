@@ -217,9 +217,9 @@ impl std::fmt::Debug for Pusher<'_> {
     }
 }
 
-/// The cache metadata key remembering a repository of `registry` that holds `digest`.
-fn location_key(registry: &str, digest: &Digest) -> String {
-    let registry: String = registry
+/// `registry` as one path component of a cache metadata key.
+fn registry_component(registry: &str) -> String {
+    registry
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
@@ -228,8 +228,21 @@ fn location_key(registry: &str, digest: &Digest) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("registry-blobs/{registry}/{}", digest.hex())
+        .collect()
+}
+
+/// The cache metadata key remembering a repository of `registry` that holds `digest`.
+fn location_key(registry: &str, digest: &Digest) -> String {
+    format!(
+        "registry-blobs/{}/{}",
+        registry_component(registry),
+        digest.hex()
+    )
+}
+
+/// The cache metadata key remembering whether `registry` answered plain HTTP.
+fn scheme_key(registry: &str) -> String {
+    format!("registry-scheme/{}", registry_component(registry))
 }
 
 impl<'a> Pusher<'a> {
@@ -246,7 +259,17 @@ impl<'a> Pusher<'a> {
     /// The session for `registry`, connected on first use.
     pub fn session(&mut self, registry: &str) -> Result<&Session, Error> {
         if !self.sessions.contains_key(registry) {
-            let session = Session::connect(registry, &self.options.client)?;
+            let key = scheme_key(registry);
+            let plain_before = self.cache.read_meta(&key)?.as_deref() == Some(b"http");
+            let session = Session::connect(registry, &self.options.client, plain_before)?;
+            if session.is_plain_http() != plain_before {
+                let scheme: &[u8] = if session.is_plain_http() {
+                    b"http"
+                } else {
+                    b"https"
+                };
+                self.cache.write_meta(&key, scheme)?;
+            }
             self.sessions.insert(registry.to_owned(), session);
         }
         self.sessions.get(registry).ok_or_else(|| Error::Network {
