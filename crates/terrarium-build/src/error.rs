@@ -65,6 +65,9 @@ pub enum BuildError {
     /// Writing layers, the image or an output failed.
     #[error(transparent)]
     Image(#[from] terrarium_image::Error),
+    /// Reading the image for its software bill of materials failed.
+    #[error(transparent)]
+    Sbom(#[from] terrarium_sbom::Error),
     /// A local file operation failed.
     #[error("{}: {source}", path.display())]
     Io {

@@ -45,6 +45,7 @@ pub use app::{APP_DIR, app_tree};
 pub use error::BuildError;
 pub use lockfile::{DebianLock, DistroLock, LOCKFILE, Lockfile, WheelsLock};
 pub use pinned::{needs_pinned_releases, pinned_releases};
+pub use terrarium_sbom::{Hashes, Sbom};
 
 /// Paths left out of the runtime layer: glibc's iconv modules (8 MB; CPython's own codecs do
 /// not use them), tzdata's leap-second `right/` zones (1.9 MB on bookworm), Berkeley DB and the `dbm.ndbm` module that alone loads it (1.8 MB;
@@ -147,6 +148,22 @@ pub struct Build {
     /// What the build decided that the summary shows (wheels built from source and the
     /// libraries they brought into the system layer).
     pub notes: Vec<String>,
+    /// The image's name (the plan's).
+    pub name: String,
+    /// The sha256 of every `.deb` and wheel installed, for the SBOM.
+    pub hashes: Hashes,
+}
+
+/// The software bill of materials of `build`: what its layers install, with the lock's hashes
+/// (remembered in the cache by image digest).
+pub fn sbom(build: &Build, options: &BuildOptions) -> Result<Sbom, BuildError> {
+    Ok(terrarium_sbom::scan_cached(
+        &options.cache,
+        &build.image,
+        &build.hashes,
+        &build.name,
+        &options.mtime.rfc3339(),
+    )?)
 }
 
 /// Something a build is doing, for the CLI to show.
@@ -261,6 +278,18 @@ pub fn build(
     }
 
     let notes = sdist::notes(&pins);
+    let mut hashes = Hashes::default();
+    for pin in debian
+        .runtime
+        .iter()
+        .chain(&debian.system)
+        .chain(&pins.system)
+    {
+        hashes.add_debian(&pin.name, &pin.version.to_string(), pin.sha256);
+    }
+    for pin in pins.installed() {
+        hashes.add_python(&pin.name, &pin.version, pin.sha256);
+    }
     // Record the lock before the app layer: nothing below depends on the network any more.
     section.debian = Some(debian);
     section.wheels = Some(pins);
@@ -301,6 +330,8 @@ pub fn build(
         lockfile_written,
         warnings,
         notes,
+        name: plan.name.clone(),
+        hashes,
     })
 }
 

@@ -333,8 +333,9 @@ impl Fetcher {
     }
 }
 
-/// An error and its sources on one line.
-fn error_chain(err: &dyn std::error::Error) -> String {
+/// An error and its sources on one line (`error sending request: connection refused`), for
+/// messages that must say why, not only what.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

@@ -28,7 +28,7 @@ mod time;
 pub use cache::{BlobWriter, CACHE_DIR_ENV, Cache, StoredBlob, url_key};
 pub use digest::{Digest, DigestParseError, HashingWriter};
 pub use error::Error;
-pub use fetch::{Download, Expected, Fetcher, MAX_SMALL_DOWNLOAD};
+pub use fetch::{Download, Expected, Fetcher, MAX_SMALL_DOWNLOAD, error_chain};
 pub use image::{
     BlobRef, Healthcheck, Image, ImageLayer, ImageRef, ImageSpec, Platform, Port, Protocol,
     RunConfig, canonical_json,

@@ -22,6 +22,8 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Build the production image without a Docker daemon (OCI layout, docker-archive, --load).
     Build(cmd::build::Args),
+    /// Print the software bill of materials (SPDX or CycloneDX) of the image `build` makes.
+    Sbom(cmd::sbom::Args),
     /// Write Dockerfile, Dockerfile.dev, .dockerignore and compose.yaml for a project.
     Init(cmd::init::Args),
     /// Check Dockerfiles and compose files against the lessons.
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => cmd::plan::run(args),
         Command::Build(args) => cmd::build::run(args),
+        Command::Sbom(args) => cmd::sbom::run(args),
         Command::Init(args) => cmd::init::run(args),
         Command::Lint(args) => cmd::lint::run(args),
         Command::Dev(args) => cmd::dev::run(args),

@@ -10,6 +10,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use terrarium_build::{BuildOptions, Output, Reporter};
 use terrarium_debian::Distro;
 use terrarium_image::{ImageRef, Progress, ProgressEvent};
+use terrarium_registry::{
+    Artifact, BlobOutcome, PushOptions, PushReport, Pusher, Reference, ReferrerReport,
+};
 
 use crate::outln;
 
@@ -23,10 +26,18 @@ pub struct Args {
     /// from the project's Python constraints (`terrarium plan` shows the runtime and why).
     #[arg(long, value_parser = parse_distro)]
     pub distro: Option<Distro>,
-    /// Where to write the image: `oci:DIR` or `docker-archive:FILE` (repeatable; default: an OCI
-    /// layout in the project's build/oci).
-    #[arg(long, value_name = "TARGET", value_parser = parse_output)]
-    pub output: Vec<Output>,
+    /// Where to write the image: `oci:DIR`, `docker-archive:FILE` or `registry:REF`
+    /// (repeatable; default: an OCI layout in the project's build/oci).
+    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
+    pub output: Vec<Target>,
+    /// Push the image to a registry as REGISTRY/REPOSITORY:TAG (repeatable); prints
+    /// `REGISTRY/REPOSITORY@sha256:…` last.
+    #[arg(long, value_name = "REF", value_parser = parse_reference)]
+    pub push: Vec<Reference>,
+    /// A registry (`host:port`) that may be reached over plain HTTP (repeatable; localhost
+    /// always may).
+    #[arg(long, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
     /// Load the image into the local Docker engine.
     #[arg(long)]
     pub load: bool,
@@ -36,19 +47,41 @@ pub struct Args {
     /// Use only the cache; fail naming what is missing.
     #[arg(long)]
     pub offline: bool,
+    /// Don't attach the SBOM (SPDX 2.3) to pushed images as an OCI referrer.
+    #[arg(long)]
+    pub no_sbom: bool,
     /// Leave bytecode out: a smaller image whose containers compile every module they import
     /// at each start (the root is read-only, so nothing is kept).
     #[arg(long)]
     pub no_bytecode: bool,
 }
 
-fn parse_distro(text: &str) -> Result<Distro, String> {
+pub(crate) fn parse_distro(text: &str) -> Result<Distro, String> {
     text.parse()
         .map_err(|err: terrarium_debian::UnknownSuite| format!("{err}; use bookworm or trixie"))
 }
 
-fn parse_output(text: &str) -> Result<Output, String> {
+/// A `--output` value: a file target or a registry.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// `oci:DIR` or `docker-archive:FILE`.
+    File(Output),
+    /// `registry:REF`.
+    Registry(Reference),
+}
+
+fn parse_target(text: &str) -> Result<Target, String> {
+    match text.strip_prefix("registry:") {
+        Some(reference) => parse_reference(reference).map(Target::Registry),
+        None => text.parse().map(Target::File).map_err(|_: String| {
+            format!("`{text}`: expected oci:DIR, docker-archive:FILE or registry:REF")
+        }),
+    }
+}
+
+fn parse_reference(text: &str) -> Result<Reference, String> {
     text.parse()
+        .map_err(|err: terrarium_registry::Error| err.to_string())
 }
 
 fn parse_tag(text: &str) -> Result<ImageRef, String> {
@@ -57,13 +90,13 @@ fn parse_tag(text: &str) -> Result<ImageRef, String> {
 }
 
 /// Progress bars on stderr (hidden when stderr is not a terminal) and stage lines.
-struct Bars {
+pub(crate) struct Bars {
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
 }
 
 impl Bars {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: Mutex::new(HashMap::new()),
@@ -122,20 +155,35 @@ fn default_tag(name: &str) -> Result<ImageRef, terrarium_image::Error> {
     format!("{name}:latest").parse()
 }
 
-/// Run `terrarium build`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    let project = terrarium_project::detect(&args.dir)?;
+/// Detect and plan the project in `dir` for a native build on `distro`, with the build
+/// options from the environment.
+pub(crate) fn prepare(
+    dir: &std::path::Path,
+    distro: Option<Distro>,
+    offline: bool,
+) -> anyhow::Result<(
+    terrarium_project::Project,
+    terrarium_plan::Plan,
+    BuildOptions,
+)> {
+    let project = terrarium_project::detect(dir)?;
     let plan = super::plan_project(
         &project,
         &terrarium_plan::PlanOptions {
-            distro: args.distro,
+            distro,
             ..terrarium_plan::PlanOptions::default()
         },
-        args.offline,
+        offline,
     )?;
     let mut options = BuildOptions::from_env()?;
-    options.offline = args.offline;
+    options.offline = offline;
+    Ok((project, plan, options))
+}
+
+/// Run `terrarium build`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let (project, plan, mut options) = prepare(&args.dir, args.distro, args.offline)?;
     options.bytecode = !args.no_bytecode;
     let bars = Bars::new();
     let build = terrarium_build::build(&plan, &options, &bars)?;
@@ -144,12 +192,46 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.load && tags.is_empty() {
         tags.push(default_tag(&plan.name)?);
     }
-    let mut outputs = args.output.clone();
-    if outputs.is_empty() && !args.load {
+    let mut outputs = Vec::new();
+    let mut pushes = args.push.clone();
+    for target in &args.output {
+        match target {
+            Target::File(output) => outputs.push(output.clone()),
+            Target::Registry(reference) => pushes.push(reference.clone()),
+        }
+    }
+    if outputs.is_empty() && pushes.is_empty() && !args.load {
         outputs.push(terrarium_build::default_output(&project.root));
     }
     for output in &outputs {
         terrarium_build::publish(&options.cache, &build.image, output, &tags)?;
+    }
+    let mut pushed = Vec::new();
+    let mut referrers = Vec::new();
+    if !pushes.is_empty() {
+        let push_options = PushOptions::from_env(args.insecure_registry.clone())?;
+        let artifact = Artifact::from_image(&options.cache, &build.image)?;
+        let spdx = if args.no_sbom {
+            None
+        } else {
+            Some(terrarium_build::sbom(&build, &options)?.spdx_json())
+        };
+        let mut pusher = Pusher::new(&options.cache, push_options, &bars);
+        for target in &pushes {
+            bars.stage(&format!("pushing {target}"));
+            pushed.push(pusher.push(&artifact, target)?);
+            if let Some(spdx) = &spdx {
+                let referrer = pusher.attach(
+                    &artifact.manifest,
+                    target,
+                    SPDX_MEDIA_TYPE,
+                    "sbom.spdx.json",
+                    spdx,
+                    &options.mtime.rfc3339(),
+                )?;
+                referrers.push((target.clone(), referrer));
+            }
+        }
     }
     if args.load {
         let engine = terrarium_engine::Engine::connect()?;
@@ -219,7 +301,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ),
         }
     }
+    for report in &pushed {
+        outln!("{}", push_summary(report));
+    }
+    for (target, referrer) in &referrers {
+        outln!("{}", referrer_summary(target, referrer));
+    }
     let port = plan.port.value;
+    if !pushed.is_empty() {
+        // The pinned references come last, one per line, for scripts (`| tail -1`).
+        for report in &pushed {
+            outln!("{}", report.pinned());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.load {
         let tag = tags.first().map(ToString::to_string).unwrap_or_default();
         outln!("loaded {tag}; run it: docker run --rm -p 127.0.0.1:{port}:{port} {tag}");
@@ -230,6 +325,39 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The artifact type of the SPDX SBOM referrer.
+const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
+
+/// `sbom REF: sha256:… (SPDX 2.3, referrer of the image[, listed in tag sha256-…])`.
+fn referrer_summary(target: &Reference, referrer: &ReferrerReport) -> String {
+    let listed = match &referrer.fallback_tag {
+        Some(tag) => format!(", listed in tag {tag}: the registry has no referrers API"),
+        None => String::new(),
+    };
+    format!(
+        "sbom {}@{} (SPDX 2.3, a referrer of the image{listed})",
+        target.name(),
+        referrer.digest
+    )
+}
+
+/// `pushed REF: 1 blob uploaded (0.1 MB), 2 mounted, 1 already there`.
+fn push_summary(report: &PushReport) -> String {
+    if report.up_to_date {
+        return format!("pushed {}: up to date, nothing sent", report.target);
+    }
+    let count = |f: fn(&BlobOutcome) -> bool| report.blobs.iter().filter(|b| f(&b.outcome)).count();
+    let uploaded = count(|o| matches!(o, BlobOutcome::Uploaded { .. }));
+    let mounted = count(|o| matches!(o, BlobOutcome::Mounted { .. }));
+    let present = count(|o| matches!(o, BlobOutcome::Present));
+    format!(
+        "pushed {}: {uploaded} blob{} uploaded ({}), {mounted} mounted, {present} already there",
+        report.target,
+        if uploaded == 1 { "" } else { "s" },
+        megabytes(report.uploaded_bytes())
+    )
 }
 
 fn format_duration(duration: Duration) -> String {

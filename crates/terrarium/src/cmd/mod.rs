@@ -12,6 +12,7 @@ pub mod logs;
 pub mod plan;
 pub mod ps;
 pub mod run;
+pub mod sbom;
 pub mod shell;
 pub mod stop;
 pub mod up;

@@ -364,3 +364,5 @@ pub fn compose_command() -> Vec<String> {
         vec!["docker-compose".to_string()]
     }
 }
+
+pub mod registry;

@@ -1,0 +1,54 @@
+//! `terrarium sbom`: the software bill of materials of the image `terrarium build` makes.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use terrarium_debian::Distro;
+
+use super::build::{Bars, parse_distro, prepare};
+
+/// Document formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// SPDX 2.3 JSON.
+    Spdx,
+    /// CycloneDX 1.6 JSON.
+    Cyclonedx,
+}
+
+/// Arguments of `terrarium sbom`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The project directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Document format.
+    #[arg(long, value_enum, default_value = "spdx")]
+    pub format: Format,
+    /// Debian release the image is built on (as for `terrarium build`).
+    #[arg(long, value_parser = parse_distro)]
+    pub distro: Option<Distro>,
+    /// Use only the cache.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// Run `terrarium sbom`: build (usually all cached) and print the document on stdout.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (_, plan, options) = prepare(&args.dir, args.distro, args.offline)?;
+    let build = terrarium_build::build(&plan, &options, &Bars::new())?;
+    let sbom = terrarium_build::sbom(&build, &options)?;
+    let document = match args.format {
+        Format::Spdx => sbom.spdx_json(),
+        Format::Cyclonedx => sbom.cyclonedx_json(),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(&document)
+        .and_then(|()| stdout.write_all(b"\n"))
+    {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(err.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
