@@ -18,12 +18,19 @@ const RELEASE_PAGE_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// configuration, the Python `terrarium.lock` records, or git history).
 pub fn needs_pinned_releases(project: &Project) -> bool {
     let DependencySource::Requirements {
-        file, lock: None, ..
+        file,
+        lock: None,
+        dev,
     } = &project.dependencies
     else {
         return false;
     };
-    if !file.requirements.iter().any(|line| line.is_pinned()) {
+    if !file
+        .requirements
+        .iter()
+        .chain(dev.iter().flat_map(|d| d.requirements.iter()))
+        .any(|line| line.is_pinned())
+    {
         return false;
     }
     let python_settled = project.config.python.is_some() || project.locked_python.is_some();
@@ -39,33 +46,45 @@ pub fn pinned_releases(project: &Project, options: &BuildOptions) -> Vec<PinnedR
     if !needs_pinned_releases(project) {
         return Vec::new();
     }
-    let DependencySource::Requirements { file, .. } = &project.dependencies else {
+    let DependencySource::Requirements { file, dev, .. } = &project.dependencies else {
         return Vec::new();
     };
     let Ok(fetcher) = Fetcher::new(options.cache.clone(), options.offline) else {
         return Vec::new();
     };
     let index = Index::new(fetcher, options.index_url.clone()).with_max_age(RELEASE_PAGE_MAX_AGE);
-    let pinned: Vec<_> = file
+    // The development requirements' pins date the project too: the dev image resolves with
+    // the same cut-off, which must not exclude them.
+    let main = file
         .requirements
         .iter()
-        .filter(|line| line.marker.is_none())
-        .filter_map(|line| Some((line, line.pinned_version()?)))
+        .map(|line| (line, &file.path, false));
+    let dev_only = dev.iter().flat_map(|d| {
+        d.requirements
+            .iter()
+            .filter(|line| !file.requirements.iter().any(|m| m.name == line.name))
+            .map(move |line| (line, &d.path, true))
+    });
+    let pinned: Vec<_> = main
+        .chain(dev_only)
+        .filter(|(line, _, _)| line.marker.is_none())
+        .filter_map(|(line, path, dev)| Some((line, path, dev, line.pinned_version()?)))
         .collect();
     let wanted: Vec<(String, String)> = pinned
         .iter()
-        .map(|(line, version)| (line.name.as_str().to_owned(), (*version).to_owned()))
+        .map(|(line, _, _, version)| (line.name.as_str().to_owned(), (*version).to_owned()))
         .collect();
     let results = terrarium_wheels::releases_files(&index, &wanted);
     pinned
         .into_iter()
         .zip(results)
-        .filter_map(|((line, version), files)| {
+        .filter_map(|((line, path, dev, version), files)| {
             let files = files.ok().filter(|f| !f.is_empty())?;
             Some(PinnedRelease {
+                dev,
                 name: line.name.clone(),
                 version: version.to_owned(),
-                source: Source::line(&file.path, line.line),
+                source: Source::line(path, line.line),
                 wheels: files
                     .iter()
                     .filter(|f| f.filename.ends_with(".whl"))

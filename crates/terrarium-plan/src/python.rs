@@ -30,6 +30,9 @@ pub struct PinnedRelease {
     pub has_sdist: bool,
     /// When its newest file was uploaded (PEP 700), when the index says.
     pub uploaded: Option<jiff::Timestamp>,
+    /// Pinned only by the development requirements: it dates the project, but its wheels
+    /// don't decide the production Python.
+    pub dev: bool,
 }
 
 /// Which Pythons one package's binary wheels serve.
@@ -133,7 +136,7 @@ fn wheel_supports(project: &Project, options: &PlanOptions) -> Vec<WheelSupport>
         }
     }
     for pin in &options.pinned {
-        if pin.wheels.is_empty() {
+        if pin.wheels.is_empty() || pin.dev {
             continue;
         }
         if let Some(pythons) = wheel_pythons(pin.wheels.iter().map(String::as_str)) {

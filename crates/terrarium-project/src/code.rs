@@ -392,6 +392,29 @@ fn read_without_default(name: &str, before: &str, after: &str, guarded: bool) ->
     }
 }
 
+/// `x = os.environ.get("X")` followed by `if not x:` and a `raise` (or `sys.exit`) within the
+/// next lines: the code refuses to run without the setting, so it is required.
+fn refused_when_missing(before: &str, following: &[&str]) -> bool {
+    let Some(variable) = before
+        .trim()
+        .strip_suffix('=')
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_alphanumeric() || c == '_'))
+    else {
+        return false;
+    };
+    let check = format!("if not {variable}");
+    let mut lines = following.iter().take(4).map(|l| l.trim());
+    while let Some(line) = lines.next() {
+        if line.starts_with(&check) {
+            return lines
+                .take(2)
+                .any(|l| l.starts_with("raise") || l.starts_with("sys.exit"));
+        }
+    }
+    false
+}
+
 /// Scan `files` (relative to `root`).
 pub(crate) fn scan(root: &Path, files: &[PathBuf]) -> Result<Scan, DetectError> {
     let mut scan = Scan::default();
@@ -520,12 +543,20 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
             let whole = c.get(0).map_or(0..0, |m| m.range());
             let var = match c.get(4).map(|m| m.as_str()) {
                 Some(literal) => EnvVar::optional(name, literal_value(literal)),
-                None => read_without_default(
-                    name,
-                    line.get(..whole.start).unwrap_or_default(),
-                    line.get(whole.end..).unwrap_or_default(),
-                    guarded.contains(name),
-                ),
+                None => {
+                    let before = line.get(..whole.start).unwrap_or_default();
+                    let read = read_without_default(
+                        name,
+                        before,
+                        line.get(whole.end..).unwrap_or_default(),
+                        guarded.contains(name),
+                    );
+                    if !read.required && refused_when_missing(before, &lines[index + 1..]) {
+                        EnvVar::required(name)
+                    } else {
+                        read
+                    }
+                }
             };
             scan.env.push(Fact::new(var, Source::line(rel, line_no)));
         }
@@ -557,6 +588,19 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_setting_the_code_refuses_to_run_without_is_required() {
+        let text = "import os\n\ndef load():\n    secret = os.environ.get(\"WEBHOOK_SECRET\")\n    if not secret:\n        raise ConfigError(\"WEBHOOK_SECRET is not set\")\n    level = os.environ.get(\"LOG_LEVEL\")\n    if not level:\n        level = \"info\"\n";
+        let mut scan = Scan::default();
+        scan_file(Path::new("config.py"), text, &mut scan);
+        let required: Vec<(&str, bool)> = scan
+            .env
+            .iter()
+            .map(|f| (f.value.name.as_str(), f.value.required))
+            .collect();
+        assert_eq!(required, [("WEBHOOK_SECRET", true), ("LOG_LEVEL", false)]);
+    }
     use super::*;
 
     fn scan_text(path: &str, text: &str) -> Scan {
