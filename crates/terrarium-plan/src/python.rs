@@ -185,10 +185,16 @@ pub(crate) fn decide_exclude_newer(
             vec![cutoff.source.clone()],
         );
     }
+    // The next whole second after the upload: installers compare at their own precision (uv
+    // drops the fraction), and the pin itself must stay on the right side of the cut-off.
     let newest_pin = options
         .pinned
         .iter()
-        .filter_map(|pin| pin.uploaded.map(|moment| (moment, pin)))
+        .filter_map(|pin| {
+            let moment = pin.uploaded?;
+            let after = jiff::Timestamp::from_second(moment.as_second() + 1).ok()?;
+            Some((after, pin))
+        })
         .max_by_key(|(moment, _)| *moment);
     match (&project.dependencies_changed, newest_pin) {
         (Some(changed), pin) if pin.is_none_or(|(moment, _)| moment <= changed.value) => {
