@@ -76,13 +76,41 @@ fn bookworm_set() -> &'static PackageSet {
 
 #[test]
 fn verifies_real_inrelease_of_every_suite() {
+    let lenient = archive().allow_expired(true);
     let archive = archive();
     for distro in Distro::ALL {
         for suite in distro.suites() {
-            let release = archive.release(suite).unwrap();
+            let release = match archive.release(suite) {
+                Ok(release) => release,
+                // Debian testing's Release is valid for a week only, and a mirror frozen in
+                // time (this test environment's) serves an expired one: it is refused with
+                // that reason, and still verifies when expired Releases are allowed.
+                Err(terrarium_debian::Error::Expired { suite: name, .. })
+                    if distro == Distro::Forky =>
+                {
+                    assert_eq!(name, suite.name());
+                    let release = lenient.release(suite).unwrap();
+                    assert!(
+                        lenient
+                            .expired_releases()
+                            .iter()
+                            .any(|r| r.starts_with(&suite.name())),
+                        "{:?}",
+                        lenient.expired_releases()
+                    );
+                    release
+                }
+                Err(err) => panic!("{suite}: {err}"),
+            };
             assert_eq!(release.codename, suite.name());
             let packages = release.file("main/binary-amd64/Packages.xz").unwrap();
-            assert!(packages.size > 1000, "{suite}: {packages:?}");
+            // Testing's security suite carries no packages until it has updates: its index is
+            // an empty, but still listed and hashed, file.
+            let empty_allowed = suite.name() == "forky-security";
+            assert!(
+                packages.size > 1000 || (empty_allowed && packages.size > 0),
+                "{suite}: {packages:?}"
+            );
         }
     }
 }
