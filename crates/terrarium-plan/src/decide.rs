@@ -816,13 +816,7 @@ fn resolves_to_a_control_socket_gunicorn(
             .map(|r| r.specifiers.clone()),
         DependencySource::Unlocked { requirements, .. } => requirements
             .iter()
-            .find(|r| {
-                let name: String = r
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
-                    .collect();
-                PackageName::new(&name) == PackageName::new("gunicorn")
-            })
+            .find(|r| PackageName::of_requirement(r) == Some(PackageName::new("gunicorn")))
             .cloned(),
         _ => None,
     };
@@ -937,7 +931,7 @@ fn decide_dev_command(
             if let Some((major, minor)) = pinned_version(project, "flask")
                 && (major, minor) < (2, 2) =>
         {
-            sources.extend(project.dependencies.files().into_iter().map(Source::file));
+            sources.extend(project_files(project));
             Decision::new(
                 strings(&[
                     "env",

@@ -374,12 +374,13 @@ pub(crate) fn decide_python(
         .map(|(_, missing)| missing.clone())
         .unwrap_or_default();
     let before = candidates.len();
-    let mut kept = Vec::new();
-    for (k, (f, _)) in candidates.iter().zip(&fits) {
-        if *f == best {
-            kept.push(*k);
-        }
-    }
+    let (kept, kept_missing): (Vec<&KnownPython>, Vec<Vec<&WheelSupport>>) = candidates
+        .iter()
+        .copied()
+        .zip(fits)
+        .filter(|(_, (f, _))| *f == best)
+        .map(|(k, (_, missing))| (k, missing))
+        .unzip();
     candidates = kept;
     if candidates.len() < before {
         let named: Vec<String> = first_missing.iter().take(3).map(|s| s.describe()).collect();
@@ -389,8 +390,7 @@ pub(crate) fn decide_python(
         sources.extend(first_missing.iter().take(3).map(|s| s.source.clone()));
     }
     if best == Fit::Builds {
-        let all_missing = fit((candidates[0].major, candidates[0].minor), &supports).1;
-        let named: Vec<String> = all_missing.iter().map(|s| s.what.clone()).collect();
+        let named: Vec<String> = kept_missing[0].iter().map(|s| s.what.clone()).collect();
         reasons.push(format!(
             "no release has wheels for every binary package: {} will be built from source",
             named.join(", ")

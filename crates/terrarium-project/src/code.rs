@@ -440,6 +440,20 @@ pub(crate) fn read_source(root: &Path, rel: &Path) -> Result<String, DetectError
         })
 }
 
+/// `line` without a trailing `# comment` (a `#` inside a string is kept).
+pub(crate) fn strip_comment(line: &str) -> &str {
+    let mut quote = None;
+    for (index, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '#') => return &line[..index],
+            _ => {}
+        }
+    }
+    line
+}
+
 /// `from os import …, NAME, …` appears in the file.
 fn imports_from_os(text: &str, name: &str) -> bool {
     text.lines().any(|line| {

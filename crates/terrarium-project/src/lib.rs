@@ -122,6 +122,18 @@ impl PackageName {
         PackageName(out)
     }
 
+    /// The name a PEP 508 requirement string starts with (`pydantic` of `pydantic[email]>=2`),
+    /// without parsing the rest: name-based detection needs no more, and a string that doesn't
+    /// parse is reported by the tool that owns the file.
+    pub fn of_requirement(spec: &str) -> Option<Self> {
+        let name = spec
+            .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+            .next()
+            .unwrap_or_default()
+            .trim();
+        (!name.is_empty()).then(|| PackageName::new(name))
+    }
+
     /// The normalized name.
     pub fn as_str(&self) -> &str {
         &self.0

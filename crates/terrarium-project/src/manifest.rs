@@ -296,9 +296,11 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
             m.name = setup.name.map(|n| Fact::new(n, Source::file(SETUP_PY)));
         }
         if let Some(requires) = setup.install_requires.filter(|r| !r.is_empty()) {
-            declared
-                .main
-                .extend(requires.iter().filter_map(|r| requirement_name(r)));
+            declared.main.extend(
+                requires
+                    .iter()
+                    .filter_map(|r| PackageName::of_requirement(r)),
+            );
             declared.unlocked_default(SETUP_PY, ManifestFormat::SetupPy);
             setup_requires = requires;
         }
@@ -496,14 +498,14 @@ fn read_pep621(
         project
             .dependencies
             .iter()
-            .filter_map(|d| requirement_name(d)),
+            .filter_map(|d| PackageName::of_requirement(d)),
     );
     declared.dev.extend(
         project
             .optional_dependencies
             .iter()
             .filter(|(extra, _)| is_dev_group(extra))
-            .flat_map(|(_, deps)| deps.iter().filter_map(|d| requirement_name(d))),
+            .flat_map(|(_, deps)| deps.iter().filter_map(|d| PackageName::of_requirement(d))),
     );
     for (name, target) in &project.scripts {
         m.scripts.push(Fact::new(
@@ -557,7 +559,7 @@ fn read_dependency_groups(pyproject: &PyProject, declared: &mut Declared) {
             declared.dev.extend(
                 deps.iter()
                     .filter_map(|d| d.as_str())
-                    .filter_map(requirement_name),
+                    .filter_map(PackageName::of_requirement),
             );
         }
     }
@@ -565,7 +567,7 @@ fn read_dependency_groups(pyproject: &PyProject, declared: &mut Declared) {
         declared.dev.extend(
             uv.dev_dependencies
                 .iter()
-                .filter_map(|d| requirement_name(d)),
+                .filter_map(|d| PackageName::of_requirement(d)),
         );
     }
 }
@@ -1048,17 +1050,6 @@ fn read_optional(root: &Path, rel: &str) -> Result<Option<String>, DetectError> 
         return Ok(None);
     }
     read_text(root, Path::new(rel)).map(Some)
-}
-
-/// Requirement name from a PEP 508 string; `None` for strings that don't parse (they are
-/// reported by the tool that owns the file; here they only feed name-based detection).
-fn requirement_name(spec: &str) -> Option<PackageName> {
-    let name = spec
-        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-        .next()
-        .unwrap_or_default()
-        .trim();
-    (!name.is_empty()).then(|| PackageName::new(name))
 }
 
 /// The `major.minor` of a dotted numeric version (`3.12`, `3.12.4`); `None` unless it has at

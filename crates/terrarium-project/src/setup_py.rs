@@ -40,7 +40,7 @@ static TXT_FILE: LazyLock<Regex> = LazyLock::new(|| {
 pub(crate) fn read(text: &str) -> SetupPy {
     let code: String = text
         .lines()
-        .map(strip_comment)
+        .map(crate::code::strip_comment)
         .collect::<Vec<_>>()
         .join("\n");
     let setup_call = code.find("setup(").map_or("", |start| &code[start..]);
@@ -66,20 +66,6 @@ pub(crate) fn read(text: &str) -> SetupPy {
         requirements_file: TXT_FILE.captures(&code).map(|c| c[1].to_owned()),
         scm_version: code.contains("use_scm_version") || code.contains("setuptools_scm"),
     }
-}
-
-/// `line` without a trailing `# comment` (a `#` inside a string is kept).
-fn strip_comment(line: &str) -> &str {
-    let mut quote = None;
-    for (index, c) in line.char_indices() {
-        match (quote, c) {
-            (None, '\'' | '"') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, '#') => return &line[..index],
-            _ => {}
-        }
-    }
-    line
 }
 
 /// The string literals of the list whose `[` is at `open`, when it holds only literals.

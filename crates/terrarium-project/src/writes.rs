@@ -181,7 +181,7 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
     let mut current: Option<(usize, String)> = None;
     let mut depth: i32 = 0;
     for (index, line) in text.lines().enumerate() {
-        let code = line.split('#').next().unwrap_or("").trim_end();
+        let code = crate::code::strip_comment(line).trim_end();
         for c in code.chars() {
             match c {
                 '(' | '[' | '{' => depth += 1,
