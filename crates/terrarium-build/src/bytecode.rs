@@ -32,18 +32,78 @@ use terrarium_sandbox::{Mount, Rootfs, Run};
 use crate::error::{BuildError, io_error};
 
 /// Version of the bytecode recipes; bump to compile everything again.
-const RECIPE: &str = "terrarium bytecode v1";
+const RECIPE: &str = "terrarium bytecode v2";
 
-/// Imports the modules named on the command line, then compiles every standard-library and
-/// site-packages module loaded into `sys.argv[1]`, mirroring the in-image paths.
+/// Imports the modules named on the command line, then, when `TERRARIUM_TRACE_APP` names the
+/// served app (`module:object`, `module:factory()`), asks it for `TERRARIUM_TRACE_PATH` the
+/// way its server would (WSGI, or ASGI when `TERRARIUM_TRACE_INTERFACE` is `asgi`), so the
+/// modules a first request loads are compiled too (the start-up benchmark times the first
+/// 200). A request that fails or hangs is given up quietly after 20 s: what it imported so far
+/// still counts. Then compiles every standard-library and site-packages module loaded into
+/// `sys.argv[1]`, mirroring the in-image paths.
 const TRACE: &str = r#"
-import importlib, importlib.util, os, py_compile, sys
+import importlib, importlib.util, io, os, py_compile, signal, sys
 out, names = sys.argv[1], sys.argv[2:]
 for name in names:
     try:
         importlib.import_module(name)
     except BaseException as err:
         print("terrarium: importing %s: %r" % (name, err), file=sys.stderr)
+
+class Hung(Exception):
+    pass
+
+def hung(*_):
+    raise Hung()
+
+def first_request(spec, path, interface):
+    module, _, attr = spec.partition(":")
+    factory = attr.endswith("()")
+    app = getattr(importlib.import_module(module), attr[:-2] if factory else attr)
+    if factory:
+        app = app()
+    if interface == "asgi":
+        import asyncio
+        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+                 "http_version": "1.1", "method": "GET", "scheme": "http", "path": path,
+                 "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 40000),
+                 "server": ("127.0.0.1", 8000)}
+        received = []
+        async def receive():
+            received.append(1)
+            if len(received) == 1:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.disconnect"}
+        async def send(message):
+            pass
+        asyncio.run(app(scope, receive, send))
+    else:
+        environ = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": path,
+                   "QUERY_STRING": "", "SERVER_NAME": "localhost", "SERVER_PORT": "8000",
+                   "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "localhost",
+                   "REMOTE_ADDR": "127.0.0.1", "wsgi.version": (1, 0),
+                   "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""),
+                   "wsgi.errors": io.StringIO(), "wsgi.multithread": False,
+                   "wsgi.multiprocess": True, "wsgi.run_once": False}
+        body = app(environ, lambda status, headers, exc_info=None: (lambda data: None))
+        try:
+            for _ in body:
+                pass
+        finally:
+            getattr(body, "close", lambda: None)()
+
+spec = os.environ.get("TERRARIUM_TRACE_APP")
+if spec:
+    signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        first_request(spec, os.environ.get("TERRARIUM_TRACE_PATH", "/"),
+                      os.environ.get("TERRARIUM_TRACE_INTERFACE", "wsgi"))
+    except BaseException:
+        pass
+    finally:
+        signal.alarm(0)
 roots = ("/usr/lib/python3", "/usr/local/lib/python3")
 files = sorted({
     m.__file__ for m in list(sys.modules.values())
@@ -109,14 +169,46 @@ fn server_modules(plan: &Plan) -> Vec<String> {
     modules
 }
 
-/// The module of the app the command serves (`quotes` of `quotes:create_app()`).
-fn app_module(plan: &Plan) -> Option<String> {
-    let target = plan
-        .command
+/// The app the command serves, as the server is given it (`quotes:create_app()`, or
+/// `main:create_app` after uvicorn's `--factory`).
+fn app_target(plan: &Plan) -> Option<(usize, &str)> {
+    plan.command
         .value
         .iter()
+        .enumerate()
         .rev()
-        .find(|arg| arg.contains(':') && !arg.starts_with('-') && !arg.contains('/'))?;
+        .find(|(_, arg)| arg.contains(':') && !arg.starts_with('-') && !arg.contains('/'))
+        .map(|(index, arg)| (index, arg.as_str()))
+}
+
+/// What the trace asks for its first request: the app (`module:object` or
+/// `module:factory()`), the health route (or `/`) and the interface its server speaks.
+fn first_request_env(plan: &Plan) -> Vec<(String, String)> {
+    let Some((index, target)) = app_target(plan) else {
+        return Vec::new();
+    };
+    let factory = index > 0 && plan.command.value[index - 1] == "--factory";
+    let spec = if factory && !target.ends_with("()") {
+        format!("{target}()")
+    } else {
+        target.to_owned()
+    };
+    let interface = match &plan.server.value {
+        Server::Gunicorn { worker_class: None } => "wsgi",
+        Server::Gunicorn { .. } | Server::Uvicorn | Server::Hypercorn => "asgi",
+        Server::ConsoleScript { .. } | Server::Configured => return Vec::new(),
+    };
+    let path = plan.healthcheck.value.clone().unwrap_or_else(|| "/".into());
+    vec![
+        ("TERRARIUM_TRACE_APP".into(), spec),
+        ("TERRARIUM_TRACE_PATH".into(), path),
+        ("TERRARIUM_TRACE_INTERFACE".into(), interface.into()),
+    ]
+}
+
+/// The module of the app the command serves (`quotes` of `quotes:create_app()`).
+fn app_module(plan: &Plan) -> Option<String> {
+    let (_, target) = app_target(plan)?;
     let module = target.split(':').next()?;
     let valid = !module.is_empty()
         && module
@@ -136,12 +228,13 @@ pub(crate) fn sandbox_env(plan: &Plan) -> Vec<(String, String)> {
     env.extend(plan.image_env());
     env.extend(plan.build_placeholders());
     let mut path = vec!["/app".to_owned()];
-    // gunicorn's `--chdir DIR` imports the app from DIR (a Django project in a subdirectory).
+    // gunicorn's `--chdir DIR` and uvicorn's `--app-dir DIR` import the app from DIR (a
+    // Django project in a subdirectory, a `src/` whose modules import each other).
     if let Some(dir) = plan
         .command
         .value
         .windows(2)
-        .find(|pair| pair[0] == "--chdir")
+        .find(|pair| pair[0] == "--chdir" || pair[0] == "--app-dir")
         .map(|pair| pair[1].clone())
     {
         path.insert(0, dir);
@@ -196,11 +289,23 @@ pub(crate) fn startup_tree(
     python: &str,
     out: &Path,
 ) -> Result<(LayerTree, Vec<String>), BuildError> {
-    let warnings = run_script(root, plan, python, TRACE, server_modules(plan), out, 120)?
+    let trace = Script {
+        code: TRACE,
+        args: server_modules(plan),
+        env: first_request_env(plan),
+    };
+    let warnings = run_script(root, plan, python, trace, out, 120)?
         .into_iter()
         .map(|l| format!("start-up bytecode: {l} (the modules it would load compile at start)"))
         .collect();
     Ok((tree_of(out)?, warnings))
+}
+
+/// One of the scripts above, its arguments and what it adds to the sandbox's environment.
+struct Script {
+    code: &'static str,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 /// Run one of the scripts above in `root` with the project at `/app` (read-only) and `out`
@@ -209,21 +314,22 @@ fn run_script(
     root: &Rootfs,
     plan: &Plan,
     python: &str,
-    script: &str,
-    args: Vec<String>,
+    script: Script,
     out: &Path,
     timeout_secs: u64,
 ) -> Result<Vec<String>, BuildError> {
+    let mut env = sandbox_env(plan);
+    env.extend(script.env);
     let mut argv = vec![
         interpreter(python),
         "-c".into(),
-        script.into(),
+        script.code.into(),
         "/terrarium/out".into(),
     ];
-    argv.extend(args);
+    argv.extend(script.args);
     let output = root.run(&Run {
         argv,
-        env: sandbox_env(plan),
+        env,
         cwd: "/app".into(),
         mounts: vec![
             Mount {
@@ -248,7 +354,11 @@ fn run_script(
 
 /// The key of the start-up bytecode layer.
 pub(crate) fn startup_key(plan: &Plan, layers: &[Digest]) -> Digest {
-    let mut key = format!("{RECIPE}\nstartup\n{}\n", plan.command.value.join("\u{1f}"));
+    let mut key = format!(
+        "{RECIPE}\nstartup\n{}\n{:?}\n",
+        plan.command.value.join("\u{1f}"),
+        plan.healthcheck.value
+    );
     for layer in layers {
         key.push_str(&layer.to_string());
         key.push('\n');
@@ -303,8 +413,11 @@ pub(crate) fn app_bytecode(
         &root,
         plan,
         python,
-        COMPILE,
-        missing.clone(),
+        Script {
+            code: COMPILE,
+            args: missing.clone(),
+            env: Vec::new(),
+        },
         out.path(),
         300,
     )?);

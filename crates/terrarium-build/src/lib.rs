@@ -53,7 +53,11 @@ pub use terrarium_sbom::{Hashes, Sbom};
 /// never runs: CPython's own test support and test extension modules, and `help()`'s topic
 /// texts. Together about 4 MB, which pays for most of the bytecode of what a service imports
 /// at start-up.
-pub fn runtime_excludes(distro: Distro) -> Vec<String> {
+///
+/// With `libraries`, also the shared libraries only a module a service never imports loads
+/// (see [`UNUSED_LIBRARIES`]). Only for an image without a system layer: a Debian package
+/// added there (`libpq5`) may link them, and the resolver counts them as present.
+pub fn runtime_excludes(distro: Distro, libraries: bool) -> Vec<String> {
     let stdlib = format!("usr/lib/python{}", distro.python_version());
     let mut excludes = vec![
         "usr/lib/x86_64-linux-gnu/gconv".to_owned(),
@@ -74,8 +78,41 @@ pub fn runtime_excludes(distro: Distro) -> Vec<String> {
     ] {
         excludes.push(format!("{stdlib}/{path}"));
     }
+    if libraries {
+        for module in ["nis.", "_curses"] {
+            excludes.push(format!("{stdlib}/lib-dynload/{module}*"));
+        }
+        for library in UNUSED_LIBRARIES {
+            // As packaged: under /lib before the /usr merge (bookworm), /usr/lib after.
+            excludes.push(format!("lib/x86_64-linux-gnu/{library}"));
+            excludes.push(format!("usr/lib/x86_64-linux-gnu/{library}"));
+        }
+    }
     excludes
 }
+
+/// Libraries in the runtime's package closure that a service never loads (3.5 MB on
+/// bookworm): glibc's vector math library (CPython and manylinux wheels never link it); NIS
+/// and Sun RPC with the Kerberos and GSSAPI libraries they pull in, loaded only by the
+/// deprecated `nis` module (removed in 3.13); ncurses' wide-character libraries, loaded only
+/// by `curses` (readline's `libtinfo` stays, for `python` over `docker exec`).
+const UNUSED_LIBRARIES: [&str; 15] = [
+    "libmvec.so*",
+    "libnsl.so*",
+    "libtirpc.so*",
+    "libgssapi_krb5.so*",
+    "libkrb5.so*",
+    "libk5crypto.so*",
+    "libkrb5support.so*",
+    "libcom_err.so*",
+    "libkeyutils.so*",
+    "krb5",
+    "libncursesw.so*",
+    "libpanelw.so*",
+    "libformw.so*",
+    "libmenuw.so*",
+    "libtic.so*",
+];
 
 /// Version of the lock inputs; bump to re-resolve every lock section.
 const INPUTS_VERSION: &str = "terrarium build inputs v1";
@@ -259,7 +296,9 @@ pub fn build(
     let target = target_of(distro, &debian.runtime)?;
     let pins = session.wheels(section.wheels.take(), &target, &debian)?;
 
-    let mut layers = vec![session.runtime_layer(&debian.runtime)?];
+    // The trimmed runtime only when no Debian package is laid over it (see runtime_excludes).
+    let trim = debian.system.is_empty() && pins.system.is_empty();
+    let mut layers = vec![session.runtime_layer(&debian.runtime, trim)?];
     layers.extend(session.system_layer(&[&debian.system[..], &pins.system].concat(), &pins)?);
     layers.push(session.deps_layer(&pins.installed(), &target)?);
     let mut warnings: Vec<String> = session
@@ -336,9 +375,11 @@ pub fn build(
 }
 
 impl Session<'_> {
-    fn unpack_options(&self) -> UnpackOptions {
+    /// How runtime and system packages are unpacked; `libraries` also leaves out the unused
+    /// libraries (a runtime with no system layer over it).
+    fn unpack_options(&self, libraries: bool) -> UnpackOptions {
         UnpackOptions {
-            exclude: runtime_excludes(self.distro),
+            exclude: runtime_excludes(self.distro, libraries),
             ..UnpackOptions::default()
         }
     }
@@ -436,9 +477,13 @@ impl Session<'_> {
         })
     }
 
-    fn runtime_layer(&self, packages: &[DebianPin]) -> Result<LayerReport, BuildError> {
+    fn runtime_layer(
+        &self,
+        packages: &[DebianPin],
+        trim_libraries: bool,
+    ) -> Result<LayerReport, BuildError> {
         let set = self.package_set(packages);
-        let unpack = self.unpack_options();
+        let unpack = self.unpack_options(trim_libraries);
         let mtime = self.options.mtime;
         let cached = self
             .options
@@ -479,7 +524,7 @@ impl Session<'_> {
         let (layer, cached) = build_packages_layer(
             &self.archive,
             &set,
-            &self.unpack_options(),
+            &self.unpack_options(false),
             self.options.mtime,
             self.reporter,
         )?;

@@ -293,12 +293,15 @@ impl<'s, 'a> Builder<'s, 'a> {
             source: Box::new(err),
         };
         let cache = &self.session.options.cache;
+        let known = known_needs(&source.name);
+        // Pure Python builds on the trimmed runtime a service gets; compilers on the whole
+        // one, whose libraries the -dev packages' libraries link.
+        let pure = !source.compiled && known.is_none();
         let runtime = self
             .session
-            .runtime_layer(&self.debian.runtime)
+            .runtime_layer(&self.debian.runtime, pure)
             .map_err(build_root)?;
-        let known = known_needs(&source.name);
-        if !source.compiled && known.is_none() {
+        if pure {
             return Ok((Rootfs::assemble(cache, &[runtime.layer])?, Vec::new()));
         }
         let mut extra = compiler_packages(&self.target.python_version());
@@ -369,7 +372,7 @@ impl<'s, 'a> Builder<'s, 'a> {
             let (layer, _) = build_packages_layer(
                 &self.session.archive,
                 &set,
-                &self.session.unpack_options(),
+                &self.session.unpack_options(false),
                 self.session.options.mtime,
                 self.reporter(),
             )?;

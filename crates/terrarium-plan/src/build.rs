@@ -55,6 +55,13 @@ pub const KNOWN_NEEDS: &[KnownNeeds] = &[
         embeds_python: false,
     },
     KnownNeeds {
+        package: "pygraphviz",
+        build: &["libgraphviz-dev", "pkg-config"],
+        runtime: &["libcgraph6", "libgvc6"],
+        source_only: true,
+        embeds_python: false,
+    },
+    KnownNeeds {
         package: "cffi",
         build: &["libffi-dev"],
         runtime: &[],

@@ -730,8 +730,8 @@ fn decide_command(
             if control_socket {
                 argv.extend(strings(&["--control-socket", "/tmp/gunicorn.ctl"]));
             }
-            let chdir = django_dir(project, app);
-            if let Some(dir) = &chdir {
+            let chdir = import_dir(project, app);
+            if let Some((dir, _)) = &chdir {
                 argv.extend(["--chdir".to_string(), format!("/app/{dir}")]);
             }
             argv.push(app.value.target());
@@ -740,8 +740,8 @@ fn decide_command(
                 format!(
                     "gunicorn serves {}{} on {bind}, access log to stdout (L14){}; workers from WEB_CONCURRENCY",
                     describe_app(app),
-                    chdir.map_or_else(String::new, |dir| format!(
-                        " from /app/{dir}, the directory of manage.py"
+                    chdir.map_or_else(String::new, |(dir, why)| format!(
+                        " from /app/{dir} ({why})"
                     )),
                     if control_socket {
                         ", its control socket in /tmp so it works on a read-only root and `gunicornc` can be reached with exec (L09, L15)"
@@ -761,12 +761,19 @@ fn decide_command(
                 &port_text,
                 "--proxy-headers",
             ]);
+            let app_dir = import_dir(project, app);
+            if let Some((dir, _)) = &app_dir {
+                argv.extend(["--app-dir".to_string(), format!("/app/{dir}")]);
+            }
             push_asgi_target(&mut argv, &app.value);
             (
                 argv,
                 format!(
-                    "uvicorn serves {} on {bind} with WEB_CONCURRENCY workers",
-                    describe_app(app)
+                    "uvicorn serves {}{} on {bind} with WEB_CONCURRENCY workers",
+                    describe_app(app),
+                    app_dir.map_or_else(String::new, |(dir, why)| format!(
+                        " from /app/{dir} ({why})"
+                    )),
                 ),
                 Some(app.source.clone()),
             )
@@ -826,12 +833,23 @@ fn resolves_to_a_control_socket_gunicorn(
     !capped && since.is_some_and(|since| exclude_newer.is_none_or(|era| era >= since))
 }
 
-/// The directory a Django app is imported from, below /app, when `manage.py` is not at the
-/// root (`web` for `web/manage.py`).
-fn django_dir(project: &Project, app: &Fact<App>) -> Option<String> {
+/// The directory the app is imported from, below /app, when it is not /app itself, and why:
+/// a Django project's `manage.py` below the root (`web` for `web/manage.py`), or the
+/// non-package directory whose sibling modules the app imports (`src`).
+fn import_dir(project: &Project, app: &Fact<App>) -> Option<(String, &'static str)> {
+    if let Some(dir) = &app.value.import_dir {
+        return Some((
+            dir.clone(),
+            "the directory its modules import each other from",
+        ));
+    }
     let django = project.django.as_ref()?;
-    (app.value.framework == Framework::Django && !django.dir.as_os_str().is_empty())
-        .then(|| django.dir.to_string_lossy().into_owned())
+    (app.value.framework == Framework::Django && !django.dir.as_os_str().is_empty()).then(|| {
+        (
+            django.dir.to_string_lossy().into_owned(),
+            "the directory of manage.py",
+        )
+    })
 }
 
 /// The `(major, minor)` version of a package the project pins (in its lock or with `==`).
@@ -901,6 +919,19 @@ fn push_asgi_target(argv: &mut Vec<String>, app: &App) {
     }
 }
 
+/// The app as `flask --app` takes it: its target, or the file's path below /app when it is
+/// imported from a directory of its own (Flask puts the file's directory on `sys.path`).
+fn flask_target(app: &App) -> String {
+    match &app.import_dir {
+        Some(dir) => {
+            let object = app.target();
+            let object = object.split_once(':').map_or("app", |(_, o)| o);
+            format!("{dir}/{}.py:{object}", app.module.replace('.', "/"))
+        }
+        None => app.target(),
+    }
+}
+
 fn decide_dev_command(
     project: &Project,
     app: Option<&Fact<App>>,
@@ -935,7 +966,7 @@ fn decide_dev_command(
             Decision::new(
                 strings(&[
                     "env",
-                    &format!("FLASK_APP={}", app.value.target()),
+                    &format!("FLASK_APP={}", flask_target(&app.value)),
                     "FLASK_DEBUG=1",
                     "flask",
                     "run",
@@ -957,7 +988,7 @@ fn decide_dev_command(
             strings(&[
                 "flask",
                 "--app",
-                &app.value.target(),
+                &flask_target(&app.value),
                 "--debug",
                 "run",
                 "--host",
@@ -1013,6 +1044,9 @@ fn decide_dev_command(
             let mut argv = strings(&[
                 "uvicorn", "--host", "0.0.0.0", "--port", &port_text, "--reload",
             ]);
+            if let Some(dir) = &app.value.import_dir {
+                argv.extend(["--app-dir".to_string(), format!("/app/{dir}")]);
+            }
             push_asgi_target(&mut argv, &app.value);
             Decision::new(
                 argv,

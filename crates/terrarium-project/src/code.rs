@@ -120,6 +120,12 @@ pub struct App {
     pub module: String,
     /// The object in that module.
     pub object: AppObject,
+    /// The directory below the project root the module is imported from, when it is not the
+    /// root: a `src/` that is not a package, whose app imports its sibling modules by their
+    /// top-level names (`src/app.py` doing `from api.models import …`). Servers run with it
+    /// as their import directory (gunicorn `--chdir`, uvicorn `--app-dir`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import_dir: Option<String>,
 }
 
 impl App {
@@ -198,6 +204,21 @@ pub(crate) struct Scan {
     pub health_routes: Vec<Fact<String>>,
     /// Where the code writes under the project.
     pub writes: Vec<Fact<crate::Write>>,
+    /// Every factory found, also those a module-level object shadows.
+    factories: Vec<Fact<App>>,
+    /// Module-level `name = some_function(…)` assignments: a factory the project calls itself.
+    factory_calls: Vec<FactoryCall>,
+}
+
+/// `app = create_app()` at module level: the project makes its own app object from a factory,
+/// and may go on configuring it below (routes, start-up hooks), so that object is what to serve.
+#[derive(Debug)]
+struct FactoryCall {
+    module: String,
+    variable: String,
+    function: String,
+    imported: bool,
+    source: Source,
 }
 
 /// The project's own Python files, relative to the root, sorted. Tests, virtualenvs, hidden
@@ -266,6 +287,10 @@ regex!(
     r"^([A-Za-z_]\w*)\s*(?::\s*[\w.]+\s*)?=\s*(?:[\w.]+\.)?(Flask|FastAPI|Starlette|Quart)\("
 );
 regex!(TOP_DEF, r"^(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(");
+regex!(
+    FACTORY_CALL,
+    r"^([A-Za-z_]\w*)\s*(?::\s*[\w.]+\s*)?=\s*([A-Za-z_]\w*)\("
+);
 regex!(
     WSGI_CALLABLE,
     r"^def\s+([A-Za-z_]\w*)\s*\(\s*environ\s*,\s*start_response\s*\)"
@@ -427,7 +452,87 @@ pub(crate) fn scan(root: &Path, files: &[PathBuf]) -> Result<Scan, DetectError> 
     }
     scan.env.extend(crate::settings::scan(&texts));
     scan.health_routes = crate::routes::health_routes(&texts);
+    adopt_factory_calls(&mut scan);
+    for app in &mut scan.apps {
+        set_import_dir(&mut app.value, &app.source.file, files, &texts);
+    }
     Ok(scan)
+}
+
+/// Python imports a module run as a script from the script's directory; a module in `src/`
+/// (not a package) that imports `api.utils`, where `src/api/` exists and the root has no
+/// `api`, only works imported from `src/`. Moves `app` there (`src.app` becomes `app` with
+/// `import_dir` `src`).
+fn set_import_dir(app: &mut App, file: &Path, files: &[PathBuf], texts: &[(PathBuf, String)]) {
+    let is_package = |dir: &Path| files.iter().any(|f| f == &dir.join("__init__.py"));
+    let mut dir = file.parent().unwrap_or(Path::new(""));
+    while !dir.as_os_str().is_empty() && is_package(dir) {
+        dir = dir.parent().unwrap_or(Path::new(""));
+    }
+    if dir.as_os_str().is_empty() {
+        return;
+    }
+    let Some((_, text)) = texts.iter().find(|(rel, _)| rel == file) else {
+        return;
+    };
+    let exists_in = |base: &Path, name: &str| {
+        files
+            .iter()
+            .any(|f| f == &base.join(format!("{name}.py")) || f.starts_with(base.join(name)))
+    };
+    let imports_sibling = text
+        .lines()
+        .filter_map(imported_top_level)
+        .any(|name| exists_in(dir, name) && !exists_in(Path::new(""), name));
+    if !imports_sibling {
+        return;
+    }
+    let Ok(rel) = file.strip_prefix(dir) else {
+        return;
+    };
+    app.module = module_name(rel);
+    app.import_dir = Some(dir.to_string_lossy().into_owned());
+}
+
+/// The top-level module an absolute import line names (`api` of `from api.utils import x`
+/// or `import api.models`); `None` for relative imports and other lines.
+fn imported_top_level(line: &str) -> Option<&str> {
+    let line = line.trim_start();
+    let rest = line
+        .strip_prefix("from ")
+        .or_else(|| line.strip_prefix("import "))?
+        .trim_start();
+    let name = rest
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()?;
+    (!name.is_empty()).then_some(name)
+}
+
+/// Module-level objects made by calling a factory the scan found (in the same module, or
+/// imported by name) replace that factory: `app = create_application()` followed by
+/// `app.include_router(…)` or a start-up hook must be served as `main:app`, not as a fresh
+/// `main:create_application()` without them.
+fn adopt_factory_calls(scan: &mut Scan) {
+    let mut called = Vec::new();
+    for call in std::mem::take(&mut scan.factory_calls) {
+        let Some(factory) = scan.factories.iter().find(|f| {
+            matches!(&f.value.object, AppObject::Factory(name) if *name == call.function)
+                && (f.value.module == call.module || call.imported)
+        }) else {
+            continue;
+        };
+        called.push(factory.value.clone());
+        let app = App {
+            framework: factory.value.framework,
+            module: call.module,
+            object: AppObject::Variable(call.variable),
+            import_dir: None,
+        };
+        if !scan.apps.iter().any(|a| a.value == app) {
+            scan.apps.push(Fact::new(app, call.source));
+        }
+    }
+    scan.apps.retain(|a| !called.contains(&a.value));
 }
 
 /// A Python source file as text; bytes that are not UTF-8 are replaced.
@@ -492,6 +597,7 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
                         framework,
                         module: module.clone(),
                         object: AppObject::Variable(c[1].to_string()),
+                        import_dir: None,
                     },
                     Source::line(rel, line_no),
                 ));
@@ -506,9 +612,30 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
                     framework,
                     module: module.clone(),
                     object: AppObject::Variable(c[1].to_string()),
+                    import_dir: None,
                 },
                 Source::line(rel, line_no),
             ));
+        } else if let Some(c) = FACTORY_CALL.captures(line) {
+            let function = c[2].to_string();
+            let imported = text.lines().any(|l| {
+                let l = l.trim_start();
+                l.starts_with("from ")
+                    && l.contains(" import ")
+                    && l.split(" import ").nth(1).is_some_and(|names| {
+                        names.split(',').any(|n| {
+                            n.trim_matches(|c: char| c == '(' || c == ')' || c.is_whitespace())
+                                == function
+                        })
+                    })
+            });
+            scan.factory_calls.push(FactoryCall {
+                module: module.clone(),
+                variable: c[1].to_string(),
+                function,
+                imported,
+                source: Source::line(rel, line_no),
+            });
         } else if let Some(c) = TOP_DEF.captures(line) {
             let body: Vec<&str> = lines
                 .get(index + 1..)
@@ -534,6 +661,7 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
                         framework,
                         module: module.clone(),
                         object: AppObject::Factory(c[1].to_string()),
+                        import_dir: None,
                     },
                     Source::line(rel, line_no),
                 ));
@@ -593,6 +721,7 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
         }
     }
     // A module-level object wins over a factory in the same module.
+    scan.factories.extend(factories.iter().cloned());
     if variables.is_empty() {
         scan.apps.extend(factories);
     } else {
@@ -623,6 +752,53 @@ mod tests {
         scan.health_routes =
             crate::routes::health_routes(&[(PathBuf::from(path), text.to_owned())]);
         scan
+    }
+
+    #[test]
+    fn a_module_level_object_made_by_a_factory_is_served_instead_of_the_factory() {
+        let mut scan = Scan::default();
+        scan_file(
+            Path::new("app/main.py"),
+            "from fastapi import FastAPI\n\ndef create_application() -> FastAPI:\n    application = FastAPI()\n    return application\n\napp = create_application()\n\n@app.on_event(\"startup\")\nasync def startup():\n    pass\n",
+            &mut scan,
+        );
+        adopt_factory_calls(&mut scan);
+        let targets: Vec<String> = scan.apps.iter().map(|a| a.value.target()).collect();
+        assert_eq!(targets, ["app.main:app"]);
+        assert_eq!(scan.apps[0].value.framework, Framework::FastApi);
+        assert_eq!(scan.apps[0].source.line, Some(7));
+
+        // Across modules: microblog.py imports the package's factory and calls it.
+        let mut scan = Scan::default();
+        scan_file(
+            Path::new("blog/__init__.py"),
+            "from flask import Flask\n\ndef create_app(config_class=None):\n    app = Flask(__name__)\n    return app\n",
+            &mut scan,
+        );
+        scan_file(
+            Path::new("microblog.py"),
+            "import sqlalchemy as sa\nfrom blog import create_app, db\n\napp = create_app()\nsettings = Settings()\n",
+            &mut scan,
+        );
+        adopt_factory_calls(&mut scan);
+        let targets: Vec<String> = scan.apps.iter().map(|a| a.value.target()).collect();
+        assert_eq!(targets, ["microblog:app"]);
+
+        // A function of the same name that the module neither defines nor imports is not it.
+        let mut scan = Scan::default();
+        scan_file(
+            Path::new("web.py"),
+            "from flask import Flask\n\ndef create_app():\n    app = Flask(__name__)\n    return app\n",
+            &mut scan,
+        );
+        scan_file(
+            Path::new("tools.py"),
+            "from other import thing\n\napp = create_app()\n",
+            &mut scan,
+        );
+        adopt_factory_calls(&mut scan);
+        let targets: Vec<String> = scan.apps.iter().map(|a| a.value.target()).collect();
+        assert_eq!(targets, ["web:create_app()"]);
     }
 
     #[test]

@@ -39,6 +39,7 @@ impl DjangoProject {
                 framework: Framework::Django,
                 module: module.to_string(),
                 object: AppObject::Variable(object.to_string()),
+                import_dir: None,
             },
             self.wsgi_application.source.clone(),
         )

@@ -259,6 +259,14 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
     }
 
     let mut apps = scan.apps;
+    if manifests.package.as_ref().is_some_and(|p| p.src_layout) {
+        // An installed src layout imports from site-packages, not from src/.
+        for app in &mut apps {
+            if app.value.import_dir.as_deref() == Some("src") {
+                app.value.import_dir = None;
+            }
+        }
+    }
     if let Some(django) = &django {
         apps.push(django.app());
     }

@@ -157,6 +157,9 @@ fn serves(name: &str, distro: &str, port: u16, health: &str, volume: Option<&str
         &[
             "--health-interval",
             "1s",
+            // Python reports each module it compiles from source instead of loading bytecode.
+            "-e",
+            "PYTHONVERBOSE=1",
             "-p",
             &format!("127.0.0.1:{host_port}:{port}"),
             &tag,
@@ -170,6 +173,17 @@ fn serves(name: &str, distro: &str, port: u16, health: &str, volume: Option<&str
         "{name} {distro}: {:?}\n{}",
         response.err(),
         container.logs()
+    );
+    // Start-up and the first request ran on bytecode: no module was compiled from source.
+    let logs = container.logs();
+    let compiled: Vec<&str> = logs
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("# code object from "))
+        .filter(|path| path.trim_matches('\'').ends_with(".py"))
+        .collect();
+    assert!(
+        compiled.is_empty(),
+        "{name} {distro}: compiled at start instead of loaded from bytecode: {compiled:?}"
     );
     if name == "django-hashes" {
         // collectstatic ran natively, in the sandbox: whitenoise serves its output.

@@ -29,7 +29,7 @@ struct Case {
     run_env: &'static [&'static str],
 }
 
-const CASES: [Case; 17] = [
+const CASES: [Case; 18] = [
     Case {
         name: "django-hashes",
         port: 8000,
@@ -136,6 +136,15 @@ const CASES: [Case; 17] = [
         edit_file: "app.py",
         edit_from: "from flask-requirements",
         edit_to: "from an edited flask app",
+        run_env: &[],
+    },
+    Case {
+        name: "flask-src-dir",
+        port: 3000,
+        health: "/health",
+        edit_file: "src/utils.py",
+        edit_from: "hello from src-dir",
+        edit_to: "edited src-dir",
         run_env: &[],
     },
     Case {
@@ -461,6 +470,12 @@ fn production(name: &str) {
             let index = http("GET", host, "/", None).expect("index");
             assert!(index.body.contains("\"version\":\"0\""), "{}", index.body);
         }
+        "flask-src-dir" => {
+            // src/ is not a package: the server imports from it, so `from utils import …` works.
+            let hello = http("GET", host, "/api/hello", None).expect("hello");
+            assert_eq!(hello.status, 200, "{}\n{}", hello.body, container.logs());
+            assert!(hello.body.contains("api.routes"), "{}", hello.body);
+        }
         "flask-instance" => {
             // The factory creates the instance folder and keeps SQLite there: a volume.
             let created = http("POST", host, "/entries", Some(r#"{"name": "ada"}"#)).expect("post");
@@ -599,6 +614,7 @@ fixture_tests! {
     flask_logs_sqlite => "flask-logs-sqlite",
     flask_poetry_legacy => "flask-poetry-legacy",
     flask_requirements => "flask-requirements",
+    flask_src_dir => "flask-src-dir",
     notes_volume => "notes-volume",
     quart_hypercorn => "quart-hypercorn",
     src_package => "src-package",
