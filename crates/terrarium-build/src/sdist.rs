@@ -176,7 +176,7 @@ impl<'s, 'a> Builder<'s, 'a> {
     fn cache_key(&self, sha256: &Digest) -> String {
         format!(
             "sdist-builds/{RECIPE}/{}-py{}/{}.json",
-            self.session.distro.codename(),
+            self.session.runtime_key(),
             self.target.python_version(),
             sha256.hex()
         )
@@ -293,11 +293,27 @@ impl<'s, 'a> Builder<'s, 'a> {
             source: Box::new(err),
         };
         let cache = &self.session.options.cache;
+        let known = known_needs(&source.name);
+        if let Some(base) = self.session.base {
+            if !source.compiled && known.is_none() {
+                return Ok((Rootfs::assemble(cache, &base.layers)?, Vec::new()));
+            }
+            return Err(build_root(BuildError::Base {
+                base: base.source.clone(),
+                message: format!(
+                    "{} {} has C code to compile, and compilers can't be added to a base \
+                     image yet",
+                    source.name, source.version
+                ),
+                fix: "pin a release with a wheel for this Python, or remove `base` to build on \
+                      Debian's runtime"
+                    .into(),
+            }));
+        }
         let runtime = self
             .session
             .runtime_layer(&self.debian.runtime)
             .map_err(build_root)?;
-        let known = known_needs(&source.name);
         if !source.compiled && known.is_none() {
             return Ok((Rootfs::assemble(cache, &[runtime.layer])?, Vec::new()));
         }

@@ -36,7 +36,7 @@ pub struct Args {
 
 /// Run `terrarium sbom`: build (usually all cached) and print the document on stdout.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (_, plan, options) = prepare(&args.dir, args.distro, args.offline)?;
+    let (_, plan, options) = prepare(&args.dir, args.distro, None, args.offline)?;
     let build = terrarium_build::build(&plan, &options, &Bars::new())?;
     let sbom = terrarium_build::sbom(&build, &options)?;
     let document = match args.format {
