@@ -203,7 +203,20 @@ pub(crate) fn resolve(
                 &reference,
                 access.offline,
                 access.progress,
-            )?;
+            )
+            .map_err(|err| match err {
+                terrarium_registry::Error::NotFound { what, .. } => fail(
+                    what,
+                    "check the repository and tag (`skopeo list-tags docker://REPOSITORY` \
+                     lists them), or the digest pinned in terrarium.lock",
+                ),
+                err @ terrarium_registry::Error::WrongDigest { .. } => fail(
+                    err.to_string(),
+                    "pull from a registry you trust; delete the `[base]` entry of \
+                     terrarium.lock only if the image was meant to change",
+                ),
+                err => err.into(),
+            })?;
             let config = read_blob(cache, &pulled.config.digest)?;
             let layers = pulled
                 .layers
@@ -746,7 +759,7 @@ fn find_python(
         probe
             .path
             .iter()
-            .find(|p| p.ends_with("-packages") && p.starts_with("/usr/local"))
+            .find(|p| p.ends_with("/site-packages") || p.ends_with("/dist-packages"))
             .cloned()
             .ok_or_else(|| {
                 fail(
