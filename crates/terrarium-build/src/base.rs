@@ -17,7 +17,7 @@ use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
-use terrarium_image::{BlobRef, Cache, Digest, GZIP_LEVEL, HashingWriter, Layer, Progress};
+use terrarium_image::{BlobRef, Cache, Digest, HashingWriter, Layer, Progress};
 use terrarium_registry::{ClientOptions, ManifestDocument, PullReference};
 use terrarium_sandbox::{Rootfs, Run};
 use terrarium_wheels::{PythonLayout, Target};
@@ -613,7 +613,9 @@ fn import_layer(
     let compressed = if gzip {
         path.to_path_buf()
     } else {
-        let mut encoder = GzEncoder::new(cache.writer()?, Compression::new(GZIP_LEVEL));
+        // The fastest level: these layers come from the engine, their digests are ours and
+        // pinned by the image ID, and a 100 MB layer is compressed once.
+        let mut encoder = GzEncoder::new(cache.writer()?, Compression::fast());
         let mut input = std::fs::File::open(path).map_err(io_error(path))?;
         io::copy(&mut input, &mut encoder).map_err(io_error(path))?;
         encoder.finish().map_err(io_error(path))?.commit()?.path
