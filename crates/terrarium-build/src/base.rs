@@ -265,7 +265,11 @@ pub(crate) fn resolve(
     }
     let diff_ids: Vec<Digest> = config["rootfs"]["diff_ids"]
         .as_array()
-        .map(|ids| ids.iter().filter_map(|d| d.as_str()?.parse().ok()).collect())
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|d| d.as_str()?.parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     if diff_ids.len() != layers.len() {
         return Err(fail(
@@ -413,12 +417,15 @@ fn from_docker(
         })?;
     let entry = &manifest[0];
     let inside = |value: &serde_json::Value| -> Result<PathBuf, BuildError> {
-        let rel = value.as_str().filter(|p| !p.contains("..")).ok_or_else(|| {
-            fail(
-                "`docker save`'s manifest.json names no file".into(),
-                "use a registry base",
-            )
-        })?;
+        let rel = value
+            .as_str()
+            .filter(|p| !p.contains(".."))
+            .ok_or_else(|| {
+                fail(
+                    "`docker save`'s manifest.json names no file".into(),
+                    "use a registry base",
+                )
+            })?;
         Ok(unpacked.join(rel))
     };
     let config_path = inside(&entry["Config"])?;
@@ -524,9 +531,7 @@ fn from_oci(
         (Some(digest), _) if described.iter().any(|(b, _)| b.digest == digest) => {
             described.iter().find(|(b, _)| b.digest == digest)
         }
-        (_, Some(name)) => described
-            .iter()
-            .find(|(_, n)| n.as_deref() == Some(name)),
+        (_, Some(name)) => described.iter().find(|(_, n)| n.as_deref() == Some(name)),
         (_, None) if described.len() == 1 => described.first(),
         (_, None) => None,
     };
@@ -538,7 +543,10 @@ fn from_oci(
         return Err(fail(
             format!(
                 "the layout has no {} (it has: {})",
-                name.map_or_else(|| "single image".to_owned(), |n| format!("image named `{n}`")),
+                name.map_or_else(
+                    || "single image".to_owned(),
+                    |n| format!("image named `{n}`")
+                ),
                 names.join(", ")
             ),
             "name one: oci:DIR:NAME",
@@ -556,8 +564,8 @@ fn from_oci(
         manifest_ref = entry.manifest.clone();
         bytes = read_verified(&manifest_ref)?;
     }
-    let ManifestDocument::Image { config, layers } = ManifestDocument::parse(&bytes)
-        .map_err(|message| fail(message, "use another base"))?
+    let ManifestDocument::Image { config, layers } =
+        ManifestDocument::parse(&bytes).map_err(|message| fail(message, "use another base"))?
     else {
         return Err(fail("an index inside an index".into(), "use another base"));
     };
@@ -699,8 +707,10 @@ fn find_python(
         .iter()
         .find(|(k, _)| k == "PATH")
         .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
-    let exists = |inside: &str| std::fs::metadata(root.path().join(inside.trim_start_matches('/'))).is_ok()
-        || std::fs::symlink_metadata(root.path().join(inside.trim_start_matches('/'))).is_ok();
+    let exists = |inside: &str| {
+        std::fs::metadata(root.path().join(inside.trim_start_matches('/'))).is_ok()
+            || std::fs::symlink_metadata(root.path().join(inside.trim_start_matches('/'))).is_ok()
+    };
     let dirs: Vec<&str> = path.split(':').filter(|d| d.starts_with('/')).collect();
     let found = ["python3", "python"].iter().find_map(|name| {
         dirs.iter()
@@ -739,10 +749,7 @@ fn find_python(
         ));
     }
     let glibc_minor = match probe.libc.as_slice() {
-        [lib, version] if lib == "glibc" => version
-            .split('.')
-            .nth(1)
-            .and_then(|m| m.parse().ok()),
+        [lib, version] if lib == "glibc" => version.split('.').nth(1).and_then(|m| m.parse().ok()),
         _ => None,
     };
     let Some(glibc_minor) = glibc_minor else {
@@ -794,7 +801,9 @@ fn find_python(
 /// `/etc/passwd` and `/etc/group` of the base with the service's user and group added when
 /// the base has no entry for their IDs (`None` when it has both).
 pub(crate) fn accounts(root: &Rootfs, uid: u32, gid: u32) -> Option<(String, String)> {
-    let read = |name: &str| std::fs::read_to_string(root.path().join("etc").join(name)).unwrap_or_default();
+    let read = |name: &str| {
+        std::fs::read_to_string(root.path().join("etc").join(name)).unwrap_or_default()
+    };
     let (mut passwd, mut group) = (read("passwd"), read("group"));
     let has = |text: &str, id: u32| {
         text.lines()
@@ -844,7 +853,10 @@ mod tests {
                 name: Some("py".into())
             }
         );
-        assert_eq!(BaseSource::parse(&with_name).unwrap().to_string(), with_name);
+        assert_eq!(
+            BaseSource::parse(&with_name).unwrap().to_string(),
+            with_name
+        );
         for bad in ["docker://", "oci:", "Python:3.12"] {
             let err = BaseSource::parse(bad).unwrap_err().to_string();
             assert!(err.contains("fix:"), "{bad}: {err}");
@@ -855,7 +867,11 @@ mod tests {
     fn adds_the_service_account_when_the_base_lacks_it() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("etc")).unwrap();
-        std::fs::write(dir.path().join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash").unwrap();
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/bash",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("etc/group"), "root:x:0:\n").unwrap();
         let root = Rootfs::from_dir(dir.path());
         let (passwd, group) = accounts(&root, 65532, 65532).unwrap();

@@ -712,8 +712,7 @@ impl Session<'_> {
             .prefix("bytecode-")
             .tempdir_in(cache.tmp_dir()?)
             .map_err(error::io_error(cache.root()))?;
-        let (tree, traced) =
-            bytecode::startup_tree(self.plan, &root, target, out.path())?;
+        let (tree, traced) = bytecode::startup_tree(self.plan, &root, target, out.path())?;
         warnings.extend(traced);
         if tree.is_empty() {
             return Ok(None);

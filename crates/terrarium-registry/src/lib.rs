@@ -26,9 +26,9 @@ pub use challenge::Challenge;
 pub use client::{CERTS_DIR_ENV, ClientOptions, Session};
 pub use credentials::{CredentialEnv, CredentialSource, Credentials};
 pub use error::Error;
+pub use pull::{IndexEntry, ManifestDocument, PullReference, PulledImage, pull};
 pub use push::{
     Artifact, Blob, BlobOutcome, BlobReport, CHUNK_SIZE_ENV, DEFAULT_CHUNK_SIZE, DEFAULT_WORKERS,
     Manifest, PushOptions, PushReport, Pusher, ReferrerReport,
 };
-pub use pull::{IndexEntry, ManifestDocument, PullReference, PulledImage, pull};
 pub use reference::{DOCKER_HUB, Reference};

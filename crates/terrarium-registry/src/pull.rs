@@ -143,8 +143,8 @@ fn blob_ref(raw: &RawDescriptor, what: &str) -> Result<BlobRef, String> {
 impl ManifestDocument {
     /// Parse an OCI or Docker v2 manifest or index; the error says what is wrong with it.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let raw: RawManifest = serde_json::from_slice(bytes)
-            .map_err(|err| format!("not a manifest (JSON: {err})"))?;
+        let raw: RawManifest =
+            serde_json::from_slice(bytes).map_err(|err| format!("not a manifest (JSON: {err})"))?;
         if let Some(manifests) = raw.manifests {
             let entries = manifests
                 .iter()

@@ -148,7 +148,12 @@ fn a_registry_base_serves_is_pinned_and_needs_no_registry_the_second_time() {
         "the plan names the base and takes its Python from it:\n{plan_text}"
     );
 
-    let version = serves(project.path(), &[], "terrarium-test-base-registry:1", "base-reg");
+    let version = serves(
+        project.path(),
+        &[],
+        "terrarium-test-base-registry:1",
+        "base-reg",
+    );
     assert_eq!(version.trim(), "3.11.2", "the base's own Python runs");
 
     let lock = std::fs::read_to_string(project.path().join("terrarium.lock")).unwrap();
@@ -171,7 +176,10 @@ fn a_registry_base_serves_is_pinned_and_needs_no_registry_the_second_time() {
     let second = build_ok(project.path(), &[]);
     assert_eq!(digest_of(&first), digest_of(&second), "{first}\n{second}");
     assert!(
-        second.lines().filter(|l| l.starts_with("base ")).all(|l| l.contains(" yes ")),
+        second
+            .lines()
+            .filter(|l| l.starts_with("base "))
+            .all(|l| l.contains(" yes ")),
         "every base layer from the cache:\n{second}"
     );
 }
@@ -234,7 +242,10 @@ fn bad_bases_are_named_with_the_fix() {
         "base without Python:\n{no_python}"
     );
 
-    let liar = build_fails(dir, &["--base", &format!("{repository}:3.12-slim-bookworm")]);
+    let liar = build_fails(
+        dir,
+        &["--base", &format!("{repository}:3.12-slim-bookworm")],
+    );
     assert!(
         liar.contains("its Python is CPython 3.11.2")
             && liar.contains("the plan expects 3.12 (the base's tag names it)"),
@@ -243,9 +254,8 @@ fn bad_bases_are_named_with_the_fix() {
 
     // A lock whose pin the registry doesn't have (the image was deleted, or the lock edited).
     let good = format!("{repository}:3.12-slim-bookworm");
-    let lock = format!(
-        "version = 1\n\n[base.\"{good}\"]\ndigest = \"{missing}\"\npython = \"3.11.2\"\n"
-    );
+    let lock =
+        format!("version = 1\n\n[base.\"{good}\"]\ndigest = \"{missing}\"\npython = \"3.11.2\"\n");
     std::fs::write(dir.join("terrarium.lock"), lock).unwrap();
     let stale = build_fails(dir, &["--base", &good]);
     assert!(
