@@ -348,6 +348,10 @@ fn read_blob(cache: &Cache, digest: &Digest) -> Result<Vec<u8>, BuildError> {
 
 type Fail<'a> = dyn Fn(String, &str) -> BuildError + 'a;
 
+/// What a source gives: the digest to pin, the config's bytes, and each layer's file (in the
+/// cache) with its descriptor.
+type Fetched = (Digest, Vec<u8>, Vec<(PathBuf, BlobRef)>);
+
 /// The pinned digest, the config's bytes and the layer files of the local engine's image
 /// `name`, from `docker save` (the image ID is the config's digest, checked).
 fn from_docker(
@@ -355,7 +359,7 @@ fn from_docker(
     pinned: Option<Digest>,
     cache: &Cache,
     fail: &Fail<'_>,
-) -> Result<(Digest, Vec<u8>, Vec<(PathBuf, BlobRef)>), BuildError> {
+) -> Result<Fetched, BuildError> {
     let engine = terrarium_engine::Engine::connect().map_err(|err| {
         fail(
             format!("the local engine can't be reached: {err}"),
@@ -491,7 +495,7 @@ fn from_oci(
     pinned: Option<Digest>,
     cache: &Cache,
     fail: &Fail<'_>,
-) -> Result<(Digest, Vec<u8>, Vec<(PathBuf, BlobRef)>), BuildError> {
+) -> Result<Fetched, BuildError> {
     let index_path = dir.join("index.json");
     let index = std::fs::read(&index_path).map_err(|err| {
         fail(
