@@ -190,6 +190,52 @@ pub(crate) fn resolve(
         message,
         fix: fix.to_owned(),
     };
+    let (digest, config, layers) = fetch(source, pinned, access)?;
+    let env: Vec<(String, String)> = config["config"]["Env"]
+        .as_array()
+        .map(|vars| {
+            vars.iter()
+                .filter_map(|v| v.as_str()?.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let root = Rootfs::assemble(cache, &layers)?;
+    let python = find_python(&root, &env, &fail)?;
+    let record = Record {
+        layers: layers.clone(),
+        env: env.clone(),
+        python: python.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&record).map_err(|err| BuildError::Runtime {
+        message: format!("writing the base record: {err}"),
+    })?;
+    cache.write_meta(&record_key(&digest), &json)?;
+    Ok(BaseImage {
+        source: text,
+        digest,
+        layers,
+        env,
+        python,
+        fetched: true,
+    })
+}
+
+/// The image `source` (at `pinned` when given) in the cache: the digest to pin, its config,
+/// and its layers gzip-compressed and checked against the config's `diff_ids`; linux/amd64
+/// only.
+pub(crate) fn fetch(
+    source: &BaseSource,
+    pinned: Option<Digest>,
+    access: &Access<'_>,
+) -> Result<(Digest, serde_json::Value, Vec<Layer>), BuildError> {
+    let cache = access.cache;
+    let text = source.to_string();
+    let fail = |message: String, fix: &str| BuildError::Base {
+        base: text.clone(),
+        message,
+        fix: fix.to_owned(),
+    };
     let (digest, config, layers) = match source {
         BaseSource::Registry(reference) => {
             let reference = match pinned {
@@ -286,34 +332,7 @@ pub(crate) fn resolve(
         .zip(&diff_ids)
         .map(|((path, blob), diff_id)| import_layer(cache, path, blob, *diff_id, &fail))
         .collect::<Result<Vec<_>, _>>()?;
-    let env: Vec<(String, String)> = config["config"]["Env"]
-        .as_array()
-        .map(|vars| {
-            vars.iter()
-                .filter_map(|v| v.as_str()?.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let root = Rootfs::assemble(cache, &layers)?;
-    let python = find_python(&root, &env, &fail)?;
-    let record = Record {
-        layers: layers.clone(),
-        env: env.clone(),
-        python: python.clone(),
-    };
-    let json = serde_json::to_vec_pretty(&record).map_err(|err| BuildError::Runtime {
-        message: format!("writing the base record: {err}"),
-    })?;
-    cache.write_meta(&record_key(&digest), &json)?;
-    Ok(BaseImage {
-        source: text,
-        digest,
-        layers,
-        env,
-        python,
-        fetched: true,
-    })
+    Ok((digest, config, layers))
 }
 
 /// The base remembered under `digest`, when every layer is still in the cache.

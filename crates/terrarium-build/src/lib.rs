@@ -180,6 +180,53 @@ pub fn sbom(build: &Build, options: &BuildOptions) -> Result<Sbom, BuildError> {
     )?)
 }
 
+/// The software bill of materials of an image terrarium did not just build: `REF` in a
+/// registry, `docker://NAME` or `oci:DIR[:NAME]`, fetched and verified as a base image is, its
+/// layers read for Debian packages (dpkg's `status` and `status.d`) and Python distributions.
+pub fn image_sbom(
+    image: &str,
+    options: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<Sbom, BuildError> {
+    let source = BaseSource::parse(image)?;
+    reporter.stage(&format!("reading {image}"));
+    let (digest, config, layers) = base::fetch(
+        &source,
+        None,
+        &base::Access {
+            cache: &options.cache,
+            offline: options.offline,
+            insecure_registries: &options.insecure_registries,
+            progress: reporter,
+        },
+    )?;
+    let stored = Image {
+        manifest: terrarium_image::BlobRef {
+            digest,
+            size: 0,
+            media_type: String::new(),
+        },
+        config: terrarium_image::BlobRef {
+            digest: Digest::of(&canonical_json(&config)?),
+            size: 0,
+            media_type: String::new(),
+        },
+        layers,
+        platform: Platform::LinuxAmd64,
+    };
+    let created = config["created"]
+        .as_str()
+        .unwrap_or("1970-01-01T00:00:00Z")
+        .to_owned();
+    Ok(terrarium_sbom::scan(
+        &options.cache,
+        &stored,
+        &Hashes::default(),
+        image,
+        &created,
+    )?)
+}
+
 /// Something a build is doing, for the CLI to show.
 pub trait Reporter: Progress {
     /// A new stage began (`resolving Debian packages`, ...).

