@@ -45,6 +45,22 @@ fn installed_stanzas(status: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The purl's `upstream` of a binary package from its `Source:` field: `NAME` when the source
+/// is named otherwise, `NAME@VERSION` when the source's version differs from the binary's
+/// (`Source: bash (5.2.15-2)` of a binNMU `5.2.15-2+b13`), as syft writes it; `None` when the
+/// source is the package itself at its version.
+fn upstream(package: &str, source: &str) -> Option<String> {
+    let mut parts = source.split_whitespace();
+    let name = parts.next()?;
+    match parts
+        .next()
+        .map(|v| v.trim_matches(|c| c == '(' || c == ')'))
+    {
+        Some(version) if !version.is_empty() => Some(format!("{name}@{version}")),
+        _ => (name != package).then(|| name.to_owned()),
+    }
+}
+
 /// `Key: value` fields of an RFC 822 stanza (the first line of each; continuations ignored).
 fn field<'a>(stanza: &'a str, key: &str) -> Option<&'a str> {
     stanza.lines().find_map(|line| {
@@ -151,10 +167,7 @@ pub fn scan(
             continue;
         };
         let architecture = field(stanza, "Architecture").unwrap_or("all").to_owned();
-        let source = field(stanza, "Source")
-            .and_then(|s| s.split_whitespace().next())
-            .filter(|s| *s != package)
-            .map(str::to_owned);
+        let source = field(stanza, "Source").and_then(|s| upstream(package, s));
         let copyright = found.copyright.get(package).or_else(|| {
             found
                 .doc_links
@@ -243,6 +256,16 @@ mod tests {
         assert_eq!(field(stanza, "Package"), Some("libc6"));
         assert_eq!(field(stanza, "Source"), Some("glibc (2.36-9)"));
         assert_eq!(field(stanza, "Missing"), None);
+    }
+
+    #[test]
+    fn upstream_names_the_source_and_its_version_when_they_differ() {
+        assert_eq!(upstream("libc6", "glibc"), Some("glibc".into()));
+        assert_eq!(
+            upstream("bash", "bash (5.2.15-2)"),
+            Some("bash@5.2.15-2".into())
+        );
+        assert_eq!(upstream("bash", "bash"), None);
     }
 
     #[test]
