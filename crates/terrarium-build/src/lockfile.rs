@@ -29,7 +29,7 @@ pub struct Lockfile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python: Option<String>,
     /// Per distro codename.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub distro: BTreeMap<String, DistroLock>,
     /// Per base image (as written in `base`), for builds on a base image.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
