@@ -28,6 +28,7 @@ use std::time::Duration;
 use terrarium_image::{Cache, Content, Digest, Entry, LayerPath, LayerTree};
 use terrarium_plan::{Plan, Server};
 use terrarium_sandbox::{Mount, Rootfs, Run};
+use terrarium_wheels::Target;
 
 use crate::error::{BuildError, io_error};
 
@@ -104,7 +105,7 @@ if spec:
         pass
     finally:
         signal.alarm(0)
-roots = ("/usr/lib/python3", "/usr/local/lib/python3")
+roots = tuple({"/usr/lib/python3", "/usr/local/lib/python3", sys.base_prefix + "/lib/python3"})
 files = sorted({
     m.__file__ for m in list(sys.modules.values())
     if isinstance(getattr(m, "__file__", None), str)
@@ -131,11 +132,6 @@ for path in sys.argv[2:]:
     except py_compile.PyCompileError as err:
         print("terrarium: not compiled: %s" % err.msg.strip().splitlines()[-1], file=sys.stderr)
 "#;
-
-/// The interpreter inside the root.
-fn interpreter(python: &str) -> String {
-    format!("/usr/bin/python{python}")
-}
 
 /// The modules starting the plan's server loads before the app: its entry point and workers.
 fn server_modules(plan: &Plan) -> Vec<String> {
@@ -286,7 +282,7 @@ fn tree_of(dir: &Path) -> Result<LayerTree, BuildError> {
 pub(crate) fn startup_tree(
     plan: &Plan,
     root: &Rootfs,
-    python: &str,
+    target: &Target,
     out: &Path,
 ) -> Result<(LayerTree, Vec<String>), BuildError> {
     let trace = Script {
@@ -294,7 +290,7 @@ pub(crate) fn startup_tree(
         args: server_modules(plan),
         env: first_request_env(plan),
     };
-    let warnings = run_script(root, plan, python, trace, out, 120)?
+    let warnings = run_script(root, plan, target, trace, out, 120)?
         .into_iter()
         .map(|l| format!("start-up bytecode: {l} (the modules it would load compile at start)"))
         .collect();
@@ -313,7 +309,7 @@ struct Script {
 fn run_script(
     root: &Rootfs,
     plan: &Plan,
-    python: &str,
+    target: &Target,
     script: Script,
     out: &Path,
     timeout_secs: u64,
@@ -321,7 +317,7 @@ fn run_script(
     let mut env = sandbox_env(plan);
     env.extend(script.env);
     let mut argv = vec![
-        interpreter(python),
+        target.interpreter(),
         "-c".into(),
         script.code.into(),
         "/terrarium/out".into(),
@@ -376,9 +372,10 @@ pub(crate) fn app_bytecode(
     cache: &Cache,
     root: impl FnOnce() -> Result<Rootfs, BuildError>,
     plan: &Plan,
-    python: &str,
+    target: &Target,
     sources: &[(String, PathBuf)],
 ) -> Result<Compiled, BuildError> {
+    let python = target.python_version();
     let mut compiled = BTreeMap::new();
     let mut missing = Vec::new();
     let mut keys = BTreeMap::new();
@@ -412,7 +409,7 @@ pub(crate) fn app_bytecode(
     warnings.extend(run_script(
         &root,
         plan,
-        python,
+        target,
         Script {
             code: COMPILE,
             args: missing.clone(),

@@ -68,6 +68,19 @@ pub enum BuildError {
     /// Reading the image for its software bill of materials failed.
     #[error(transparent)]
     Sbom(#[from] terrarium_sbom::Error),
+    /// A base image can't be used (not found, wrong digest, no Python, not linux/amd64, …).
+    #[error("base {base}: {message}\n  fix: {fix}")]
+    Base {
+        /// The base as written.
+        base: String,
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        fix: String,
+    },
+    /// Pulling a base image from its registry failed.
+    #[error(transparent)]
+    Registry(#[from] terrarium_registry::Error),
     /// A local file operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -88,7 +101,14 @@ impl BuildError {
             | BuildError::Context(_)
             | BuildError::BadLockfile { .. }
             | BuildError::Dependencies { .. }
+            | BuildError::Base { .. }
             | BuildError::SourceDateEpoch(_) => true,
+            BuildError::Registry(err) => matches!(
+                err,
+                terrarium_registry::Error::NotFound { .. }
+                    | terrarium_registry::Error::BadReference { .. }
+                    | terrarium_registry::Error::WrongDigest { .. }
+            ),
             BuildError::Wheels(err) => matches!(
                 err,
                 W::NoCompatibleWheel { .. }

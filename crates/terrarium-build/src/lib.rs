@@ -9,11 +9,18 @@
 //! the image to an OCI layout or a docker-archive (building and publishing are separate, as in
 //! ko and jib).
 //!
-//! The resolved Debian packages and wheels are recorded in `terrarium.lock` ([`Lockfile`]).
+//! With `base` set (`python:3.12-slim-bookworm`, `docker://NAME`, `oci:DIR`), the runtime is
+//! that image instead: its layers are pulled and verified ([`BaseSource`]), its own Python is
+//! found and asked for its tags and site-packages, and the deps, bytecode and app layers go on
+//! top.
+//!
+//! The resolved Debian packages and wheels, and the base's digest, are recorded in
+//! `terrarium.lock` ([`Lockfile`]).
 
 #![deny(missing_docs)]
 
 mod app;
+mod base;
 mod bytecode;
 mod error;
 mod git;
@@ -42,8 +49,9 @@ use terrarium_sandbox::Rootfs;
 use terrarium_wheels::{Index, PYPI_SIMPLE, Pin, Target, build_deps_layer, parse_requirement};
 
 pub use app::{APP_DIR, app_tree};
+pub use base::{BaseImage, BasePython, BaseSource};
 pub use error::BuildError;
-pub use lockfile::{DebianLock, DistroLock, LOCKFILE, Lockfile, WheelsLock};
+pub use lockfile::{BaseLock, DebianLock, DistroLock, LOCKFILE, Lockfile, WheelsLock};
 pub use pinned::{needs_pinned_releases, pinned_releases};
 pub use terrarium_sbom::{Hashes, Sbom};
 
@@ -134,6 +142,9 @@ pub struct BuildOptions {
     /// Use Debian Releases past their `Valid-Until` (a mirror frozen on purpose), with a
     /// warning: `TERRARIUM_ALLOW_EXPIRED_INDEX=1`.
     pub allow_expired_index: bool,
+    /// Registries (`host:port`) a base image may be pulled from over plain HTTP (localhost
+    /// always may).
+    pub insecure_registries: Vec<String>,
 }
 
 impl BuildOptions {
@@ -147,6 +158,7 @@ impl BuildOptions {
             bytecode: true,
             allow_expired_index: std::env::var_os(ALLOW_EXPIRED_INDEX_ENV)
                 .is_some_and(|v| !v.is_empty() && v != "0"),
+            insecure_registries: Vec::new(),
         })
     }
 }
@@ -157,7 +169,7 @@ pub const ALLOW_EXPIRED_INDEX_ENV: &str = "TERRARIUM_ALLOW_EXPIRED_INDEX";
 /// One layer of a built image.
 #[derive(Debug, Clone)]
 pub struct LayerReport {
-    /// `runtime`, `system`, `deps` or `app`.
+    /// `base`, `runtime`, `system`, `deps`, `bytecode` or `app`.
     pub name: &'static str,
     /// The layer.
     pub layer: Layer,
@@ -172,8 +184,10 @@ pub struct LayerReport {
 pub struct Build {
     /// The image (stored in the cache).
     pub image: Image,
-    /// The distro it is built on.
-    pub distro: Distro,
+    /// What it runs on: `Debian bookworm`, or `base python:3.12-slim-bookworm (sha256:…)`.
+    pub runtime: String,
+    /// Its Python's version (`3.11`, or the base's full version).
+    pub python: String,
     /// Its layers, bottom first.
     pub layers: Vec<LayerReport>,
     /// `terrarium.lock`.
@@ -200,6 +214,53 @@ pub fn sbom(build: &Build, options: &BuildOptions) -> Result<Sbom, BuildError> {
         &build.hashes,
         &build.name,
         &options.mtime.rfc3339(),
+    )?)
+}
+
+/// The software bill of materials of an image terrarium did not just build: `REF` in a
+/// registry, `docker://NAME` or `oci:DIR[:NAME]`, fetched and verified as a base image is, its
+/// layers read for Debian packages (dpkg's `status` and `status.d`) and Python distributions.
+pub fn image_sbom(
+    image: &str,
+    options: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<Sbom, BuildError> {
+    let source = BaseSource::parse(image)?;
+    reporter.stage(&format!("reading {image}"));
+    let (digest, config, layers) = base::fetch(
+        &source,
+        None,
+        &base::Access {
+            cache: &options.cache,
+            offline: options.offline,
+            insecure_registries: &options.insecure_registries,
+            progress: reporter,
+        },
+    )?;
+    let stored = Image {
+        manifest: terrarium_image::BlobRef {
+            digest,
+            size: 0,
+            media_type: String::new(),
+        },
+        config: terrarium_image::BlobRef {
+            digest: Digest::of(&canonical_json(&config)?),
+            size: 0,
+            media_type: String::new(),
+        },
+        layers,
+        platform: Platform::LinuxAmd64,
+    };
+    let created = config["created"]
+        .as_str()
+        .unwrap_or("1970-01-01T00:00:00Z")
+        .to_owned();
+    Ok(terrarium_sbom::scan(
+        &options.cache,
+        &stored,
+        &Hashes::default(),
+        image,
+        &created,
     )?)
 }
 
@@ -245,6 +306,7 @@ pub fn target_of(distro: Distro, runtime: &[DebianPin]) -> Result<Target, BuildE
         python_minor: u32::try_from(minor).unwrap_or_default(),
         python_full,
         glibc_minor,
+        layout: None,
     })
 }
 
@@ -258,9 +320,24 @@ struct Session<'a> {
     plan: &'a Plan,
     options: &'a BuildOptions,
     reporter: &'a dyn Reporter,
+    /// The Debian release of the runtime; on a base image only the Debian-free steps run (see
+    /// [`build_on_base`]).
     distro: Distro,
     fetcher: Fetcher,
     archive: Archive,
+    /// The base image the build stacks on, instead of a Debian runtime.
+    base: Option<&'a BaseImage>,
+}
+
+impl Session<'_> {
+    /// What the wheel set and the wheels built from source are keyed by besides the project:
+    /// the Debian release, or the pinned base.
+    fn runtime_key(&self) -> String {
+        match self.base {
+            Some(base) => format!("base-{}", base.digest.hex()),
+            None => self.distro.codename().to_owned(),
+        }
+    }
 }
 
 /// Build the image of `plan`: everything it needs was decided there.
@@ -269,6 +346,9 @@ pub fn build(
     options: &BuildOptions,
     reporter: &dyn Reporter,
 ) -> Result<Build, BuildError> {
+    if let (Some(base), None) = (&plan.build_base.value, plan.runtime.value) {
+        return build_on_base(plan, options, reporter, base);
+    }
     let distro = plan.runtime.value.ok_or_else(|| BuildError::NoRuntime {
         reason: plan.runtime.reason.clone(),
     })?;
@@ -284,6 +364,7 @@ pub fn build(
         distro,
         fetcher,
         archive,
+        base: None,
     };
     let mut lockfile = Lockfile::read(&plan.root)?;
     let mut section = lockfile
@@ -313,7 +394,7 @@ pub fn build(
         })
         .collect();
     if options.bytecode {
-        layers.extend(session.startup_bytecode_layer(&layers, &mut warnings)?);
+        layers.extend(session.startup_bytecode_layer(&layers, &target, &mut warnings)?);
     }
 
     let notes = sdist::notes(&pins);
@@ -345,6 +426,27 @@ pub fn build(
     let app = session.app_layer(&target, &layers, &mut warnings)?;
     layers.push(app);
 
+    let image = store_image(&layers, run_config(plan), options)?;
+    Ok(Build {
+        image,
+        runtime: format!("Debian {distro}"),
+        python: distro.python_version().to_owned(),
+        layers,
+        lockfile: lockfile_path,
+        lockfile_written,
+        warnings,
+        notes,
+        name: plan.name.clone(),
+        hashes,
+    })
+}
+
+/// Store the image of `layers` with `run` in the cache.
+fn store_image(
+    layers: &[LayerReport],
+    run: RunConfig,
+    options: &BuildOptions,
+) -> Result<Image, BuildError> {
     let spec = ImageSpec {
         layers: layers
             .iter()
@@ -356,14 +458,137 @@ pub fn build(
                 ),
             })
             .collect(),
-        run: run_config(plan),
+        run,
         created: options.mtime,
         platform: Platform::LinuxAmd64,
     };
-    let image = spec.store(&options.cache)?;
+    Ok(spec.store(&options.cache)?)
+}
+
+/// Build on the base image `written` (the plan's `base`): its layers, then the deps, the
+/// start-up bytecode and the app, with its Python's tags, paths and environment. Debian
+/// packages can't be added to a base yet, so `system-packages` and dependencies that need a
+/// compiler stop the build with that reason.
+fn build_on_base(
+    plan: &Plan,
+    options: &BuildOptions,
+    reporter: &dyn Reporter,
+    written: &str,
+) -> Result<Build, BuildError> {
+    options.cache.prune_tmp(Duration::from_secs(24 * 3600))?;
+    let source = BaseSource::parse(written)?;
+    if !plan.system_packages.value.is_empty() {
+        return Err(BuildError::Base {
+            base: written.to_owned(),
+            message: format!(
+                "system packages ({}) can't be added to a base image yet",
+                plan.system_packages.value.join(", ")
+            ),
+            fix: "use a base that already has them, or remove `base` to build on Debian's \
+                  runtime"
+                .into(),
+        });
+    }
+    let mut lockfile = Lockfile::read(&plan.root)?;
+    let mut section = lockfile.base.get(written).cloned();
+    reporter.stage(&format!("reading the base {written}"));
+    let base = base::resolve(
+        &source,
+        section.as_ref().map(|s| s.digest),
+        &base::Access {
+            cache: &options.cache,
+            offline: options.offline,
+            insecure_registries: &options.insecure_registries,
+            progress: reporter,
+        },
+    )?;
+    let planned = plan.python.value;
+    let expected_by = if plan.python.origin == Origin::Config {
+        Some("`python` is set to it".to_owned())
+    } else {
+        terrarium_plan::tag_python(written).map(|_| "the base's tag names it".to_owned())
+    };
+    if let Some(why) = expected_by
+        && (planned.major, u64::from(base.python.minor)) != (3, planned.minor)
+    {
+        return Err(BuildError::Base {
+            base: written.to_owned(),
+            message: format!(
+                "its Python is CPython {} ({}), but the plan expects {planned} ({why})",
+                base.python.version, base.python.found
+            ),
+            fix: format!(
+                "use a base with CPython {planned}, or set `python = \"3.{}\"`",
+                base.python.minor
+            ),
+        });
+    }
+    let target = base.python.target();
+    let fetcher = Fetcher::new(options.cache.clone(), options.offline)?;
+    let archive = Archive::new(fetcher.clone(), Mirror::default(), Architecture::Amd64)?;
+    let session = Session {
+        plan,
+        options,
+        reporter,
+        distro: Distro::Bookworm,
+        fetcher,
+        archive,
+        base: Some(&base),
+    };
+    let no_debian = DebianLock {
+        inputs: base.digest,
+        runtime: Vec::new(),
+        system: Vec::new(),
+    };
+    let locked_wheels = section.as_mut().and_then(|s| s.wheels.take());
+    let pins = session.wheels(locked_wheels, &target, &no_debian)?;
+    let short = base.digest.hex();
+    let short = short.get(..12).unwrap_or_default();
+    let mut layers: Vec<LayerReport> = base
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| LayerReport {
+            name: "base",
+            layer: layer.clone(),
+            cached: !base.fetched,
+            description: format!(
+                "{written} (sha256:{short}…) layer {} of {}",
+                i + 1,
+                base.layers.len()
+            ),
+        })
+        .collect();
+    layers.push(session.deps_layer(&pins.installed(), &target)?);
+    let mut warnings = Vec::new();
+    if options.bytecode {
+        layers.extend(session.startup_bytecode_layer(&layers, &target, &mut warnings)?);
+    }
+    let notes = sdist::notes(&pins);
+    let mut hashes = Hashes::default();
+    for pin in pins.installed() {
+        hashes.add_python(&pin.name, &pin.version, pin.sha256);
+    }
+    lockfile.version = 1;
+    if plan.python.origin != Origin::Config {
+        lockfile.python = Some(target.python_version());
+    }
+    lockfile.base.insert(
+        written.to_owned(),
+        BaseLock {
+            digest: base.digest,
+            python: base.python.version.clone(),
+            wheels: Some(pins),
+        },
+    );
+    let (lockfile_path, lockfile_written) = lockfile.write(&plan.root)?;
+    let app = session.app_layer(&target, &layers, &mut warnings)?;
+    layers.push(app);
+    let image = store_image(&layers, run_config_on(plan, &base.env), options)?;
     Ok(Build {
         image,
-        distro,
+        runtime: format!("base {written} (sha256:{short}…)"),
+        python: base.python.version.clone(),
         layers,
         lockfile: lockfile_path,
         lockfile_written,
@@ -447,7 +672,7 @@ impl Session<'_> {
         target: &Target,
         debian: &DebianLock,
     ) -> Result<WheelsLock, BuildError> {
-        let (inputs, requirements) = wheel_inputs(self.plan, self.distro)?;
+        let (inputs, requirements) = wheel_inputs(self.plan, &self.runtime_key())?;
         let builder = sdist::Builder::new(self, target, debian, locked.as_ref());
         if let Some(locked) = locked.filter(|w| w.inputs == inputs) {
             return builder.finish(locked);
@@ -557,6 +782,7 @@ impl Session<'_> {
     fn startup_bytecode_layer(
         &self,
         below: &[LayerReport],
+        target: &Target,
         warnings: &mut Vec<String>,
     ) -> Result<Option<LayerReport>, BuildError> {
         let cache = &self.options.cache;
@@ -578,8 +804,7 @@ impl Session<'_> {
             .prefix("bytecode-")
             .tempdir_in(cache.tmp_dir()?)
             .map_err(error::io_error(cache.root()))?;
-        let (tree, traced) =
-            bytecode::startup_tree(self.plan, &root, self.distro.python_version(), out.path())?;
+        let (tree, traced) = bytecode::startup_tree(self.plan, &root, target, out.path())?;
         warnings.extend(traced);
         if tree.is_empty() {
             return Ok(None);
@@ -607,6 +832,30 @@ impl Session<'_> {
     ) -> Result<LayerReport, BuildError> {
         let cache = &self.options.cache;
         let mut tree = app_tree(self.plan, target)?;
+        if let Some(base) = self.base {
+            // The base's own accounts, with the service's added when it has none for its IDs.
+            let root = Rootfs::assemble(cache, &base.layers)?;
+            let user = self.plan.user.value;
+            let passwd = LayerPath::new("etc/passwd")?;
+            let group = LayerPath::new("etc/group")?;
+            tree.remove(&passwd);
+            tree.remove(&group);
+            if let Some((passwd_text, group_text)) = base::accounts(&root, user.uid, user.gid) {
+                tree.insert_bytes(passwd, 0o644, passwd_text.into_bytes());
+                tree.insert_bytes(group, 0o644, group_text.into_bytes());
+                tree.insert(
+                    Entry::directory(LayerPath::new("home/nonroot")?, 0o700).owned_by(
+                        terrarium_image::Ownership {
+                            uid: user.uid.into(),
+                            gid: user.gid.into(),
+                            uname: "nonroot".into(),
+                            gname: "nonroot".into(),
+                        },
+                    ),
+                    Content::Empty,
+                );
+            }
+        }
         let sources: Vec<(String, PathBuf)> = self
             .plan
             .context_rules()?
@@ -618,12 +867,12 @@ impl Session<'_> {
             })
             .map(|e| (format!("/{APP_DIR}/{}", e.path), e.source))
             .collect();
-        let python = self.distro.python_version();
+        let python = target.python_version();
         // The runtime (and its start-up bytecode, so the compiler starts fast) is enough.
         let root = || {
             let layers: Vec<Layer> = below
                 .iter()
-                .filter(|l| matches!(l.name, "runtime" | "bytecode"))
+                .filter(|l| matches!(l.name, "base" | "runtime" | "bytecode"))
                 .map(|l| l.layer.clone())
                 .collect();
             Ok(Rootfs::assemble(cache, &layers)?)
@@ -653,13 +902,13 @@ impl Session<'_> {
             }
         }
         let (compiled, skipped) = if self.options.bytecode {
-            bytecode::app_bytecode(cache, root, self.plan, python, &sources)?
+            bytecode::app_bytecode(cache, root, self.plan, target, &sources)?
         } else {
             Default::default()
         };
         warnings.extend(skipped.into_iter().map(|w| format!("bytecode: {w}")));
         for (source, pyc) in compiled {
-            if let Some(path) = bytecode::pyc_path(&source, python) {
+            if let Some(path) = bytecode::pyc_path(&source, &python) {
                 tree.insert_bytes(LayerPath::new(path.trim_start_matches('/'))?, 0o644, pyc);
             }
         }
@@ -694,7 +943,7 @@ fn layers_seen(cache: &Cache, layer: &Layer) -> Result<bool, BuildError> {
 #[allow(clippy::type_complexity)]
 fn wheel_inputs(
     plan: &Plan,
-    distro: Distro,
+    runtime: &str,
 ) -> Result<(Digest, Vec<(pep508_rs::Requirement, String)>), BuildError> {
     let mut requirements: Vec<(String, String)> = Vec::new();
     let mut lock_digest = None;
@@ -747,7 +996,7 @@ fn wheel_inputs(
     }
     let mut inputs = serde_json::json!({
         "v": INPUTS_VERSION,
-        "distro": distro.codename(),
+        "distro": runtime,
         "lock": lock_digest,
         "requirements": requirements.iter().map(|(r, _)| r).collect::<Vec<_>>(),
     });
@@ -776,11 +1025,24 @@ pub const RUNTIME_ENV: &[(&str, &str)] = &[
 /// The image config of `plan`: user, /app, the runtime's environment then the plan's,
 /// exec-form command, port, volumes, health check and OCI labels.
 pub fn run_config(plan: &Plan) -> RunConfig {
-    let mut env: Vec<(String, String)> = RUNTIME_ENV
+    let runtime: Vec<(String, String)> = RUNTIME_ENV
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    env.extend(plan.image_env());
+    run_config_on(plan, &runtime)
+}
+
+/// The image config of `plan` on a runtime whose own environment is `runtime` (a base
+/// image's: its `PATH`, `LANG`, `PYTHON_VERSION`, …), the plan's settings replacing the
+/// runtime's of the same name.
+pub fn run_config_on(plan: &Plan, runtime: &[(String, String)]) -> RunConfig {
+    let planned = plan.image_env();
+    let mut env: Vec<(String, String)> = runtime
+        .iter()
+        .filter(|(k, _)| !planned.iter().any(|(p, _)| p == k))
+        .cloned()
+        .collect();
+    env.extend(planned);
     let mut labels = BTreeMap::new();
     labels.insert(
         "org.opencontainers.image.title".to_owned(),

@@ -29,8 +29,23 @@ pub struct Lockfile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python: Option<String>,
     /// Per distro codename.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub distro: BTreeMap<String, DistroLock>,
+    /// Per base image (as written in `base`), for builds on a base image.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub base: BTreeMap<String, BaseLock>,
+}
+
+/// What a build on a base image installs, and the exact base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseLock {
+    /// The base's manifest digest (the image ID for `docker://`): the next build uses exactly
+    /// these bytes.
+    pub digest: Digest,
+    /// Its Python's full version, as it reported it.
+    pub python: String,
+    /// The wheels.
+    pub wheels: Option<WheelsLock>,
 }
 
 /// What one distro's image installs.

@@ -176,7 +176,7 @@ impl<'s, 'a> Builder<'s, 'a> {
     fn cache_key(&self, sha256: &Digest) -> String {
         format!(
             "sdist-builds/{RECIPE}/{}-py{}/{}.json",
-            self.session.distro.codename(),
+            self.session.runtime_key(),
             self.target.python_version(),
             sha256.hex()
         )
@@ -297,6 +297,22 @@ impl<'s, 'a> Builder<'s, 'a> {
         // Pure Python builds on the trimmed runtime a service gets; compilers on the whole
         // one, whose libraries the -dev packages' libraries link.
         let pure = !source.compiled && known.is_none();
+        if let Some(base) = self.session.base {
+            if pure {
+                return Ok((Rootfs::assemble(cache, &base.layers)?, Vec::new()));
+            }
+            return Err(build_root(BuildError::Base {
+                base: base.source.clone(),
+                message: format!(
+                    "{} {} has C code to compile, and compilers can't be added to a base \
+                     image yet",
+                    source.name, source.version
+                ),
+                fix: "pin a release with a wheel for this Python, or remove `base` to build on \
+                      Debian's runtime"
+                    .into(),
+            }));
+        }
         let runtime = self
             .session
             .runtime_layer(&self.debian.runtime, pure)

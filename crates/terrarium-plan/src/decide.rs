@@ -17,7 +17,7 @@ use crate::{
 /// Choices made on the command line, which win over `[tool.terrarium]`.
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
-    /// `--base IMAGE`: the base image of generated Dockerfiles.
+    /// `--base IMAGE`: the base image of generated Dockerfiles and of `terrarium build`.
     pub base: Option<String>,
     /// `--proxy-image IMAGE`: the reverse-proxy image.
     pub proxy_image: Option<String>,
@@ -46,11 +46,24 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
     let config = &project.config;
 
     let exclude_newer = python::decide_exclude_newer(project, options);
-    let python = match options.distro {
-        Some(distro) => python::python_of_distro(project, distro)?,
-        None => python::decide_python(project, options, &exclude_newer)?,
+    let build_base = decide_build_base(project, options);
+    let python = match (options.distro, &build_base.value) {
+        (Some(distro), _) => python::python_of_distro(project, distro)?,
+        (None, Some(base)) => python::python_of_base(project, options, &exclude_newer, base)?,
+        (None, None) => python::decide_python(project, options, &exclude_newer)?,
     };
-    let runtime = python::decide_runtime(&python);
+    let runtime = match &build_base.value {
+        Some(base) if options.distro.is_none() => Decision::new(
+            None,
+            build_base.origin.clone(),
+            format!(
+                "`terrarium build` puts its layers on the base {base} and runs its Python \
+                 (no Debian runtime is assembled)"
+            ),
+            build_base.sources.clone(),
+        ),
+        _ => python::decide_runtime(&python),
+    };
     let base_image = decide_base(project, options, &python.value);
     let dependencies = decide_dependencies(project, &mut unsettled)?;
     let app = pick_app(project, &mut unsettled);
@@ -135,6 +148,7 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
         python,
         exclude_newer,
         base_image,
+        build_base,
         runtime,
         dependencies,
         added_packages,
@@ -252,20 +266,59 @@ fn image_name(name: &str) -> String {
     }
 }
 
+/// The base `terrarium build` puts its layers on: `--base` or `base`, when set.
+fn decide_build_base(project: &Project, options: &PlanOptions) -> Decision<Option<String>> {
+    if let Some(base) = &options.base {
+        return Decision::new(
+            Some(base.clone()),
+            Origin::Config,
+            "given with --base: pulled (verified by digest, cached) and pinned in terrarium.lock",
+            vec![],
+        );
+    }
+    if let Some(base) = &project.config.base {
+        return Decision::new(
+            Some(base.value.clone()),
+            Origin::Config,
+            "set in the configuration: pulled (verified by digest, cached) and pinned in \
+             terrarium.lock",
+            vec![base.source.clone()],
+        );
+    }
+    Decision::new(
+        None,
+        Origin::Default,
+        "no `base` set: the runtime is assembled from Debian's signed packages",
+        vec![],
+    )
+}
+
 fn decide_base(
     project: &Project,
     options: &PlanOptions,
     python: &PythonVersion,
 ) -> Decision<String> {
-    if let Some(base) = &options.base {
-        return Decision::new(base.clone(), Origin::Config, "given with --base", vec![]);
+    // A base from the local engine is the same image to `docker build`; an OCI layout is not
+    // something a Dockerfile can start FROM, so the Dockerfile keeps the official image.
+    let for_dockerfile = |base: &str| {
+        if base.starts_with("oci:") {
+            None
+        } else {
+            let base = base.strip_prefix("docker://").unwrap_or(base);
+            Some(base.strip_prefix("registry://").unwrap_or(base).to_owned())
+        }
+    };
+    if let Some(base) = options.base.as_deref().and_then(for_dockerfile) {
+        return Decision::new(base, Origin::Config, "given with --base", vec![]);
     }
-    if let Some(base) = &project.config.base {
+    if let Some(fact) = &project.config.base
+        && let Some(base) = for_dockerfile(&fact.value)
+    {
         return Decision::new(
-            base.value.clone(),
+            base,
             Origin::Config,
             "set in the configuration",
-            vec![base.source.clone()],
+            vec![fact.source.clone()],
         );
     }
     let release = PYTHONS

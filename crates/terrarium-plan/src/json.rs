@@ -134,6 +134,15 @@ impl Plan {
                 self.base_image.value.clone(),
             ),
             record(
+                "build-base",
+                &self.build_base,
+                json!(self.build_base.value),
+                self.build_base
+                    .value
+                    .clone()
+                    .unwrap_or_else(|| "none (Debian runtime)".into()),
+            ),
+            record(
                 "runtime",
                 &self.runtime,
                 match self.runtime.value {

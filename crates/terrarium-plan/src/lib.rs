@@ -20,7 +20,7 @@ use terrarium_project::{ConsoleScript, ContextRules, DependencySource, DetectErr
 pub use context::DEFAULT_IGNORES;
 pub use decide::{PlanOptions, is_secret, plan};
 pub use json::to_json;
-pub use python::PinnedRelease;
+pub use python::{PinnedRelease, tag_python};
 pub use system::{ServicePlan, SystemPlan, plan_system};
 
 /// Why a project cannot be planned.
@@ -58,6 +58,18 @@ pub enum PlanError {
         /// The distro asked for.
         distro: String,
         /// Its CPython.
+        python: String,
+        /// The project's constraints, with their files and lines.
+        constraint: String,
+    },
+    /// The base image's tag names a Python the project does not allow.
+    #[error(
+        "the base {base} runs CPython {python} (its tag says so), which the project does not allow ({constraint})\n  fix: choose a base whose tag names an allowed Python (python:3.X-slim-bookworm), or relax the constraint"
+    )]
+    BaseMismatch {
+        /// The base as written.
+        base: String,
+        /// The Python its tag names.
         python: String,
         /// The project's constraints, with their files and lines.
         constraint: String,
@@ -249,6 +261,10 @@ pub struct Plan {
     pub exclude_newer: Decision<Option<jiff::Timestamp>>,
     /// The base image of generated Dockerfiles.
     pub base_image: Decision<String>,
+    /// The base image `terrarium build` puts its layers on (`python:3.12-slim-bookworm`,
+    /// `docker://NAME`, `oci:DIR`) when one is set; `None`: the runtime assembled from Debian
+    /// packages ([`runtime`](Self::runtime)).
+    pub build_base: Decision<Option<String>>,
     /// The Debian release whose CPython `terrarium build` assembles the runtime from; `None`
     /// when no release terrarium builds on ships the planned Python (the reason says so).
     pub runtime: Decision<Option<Distro>>,

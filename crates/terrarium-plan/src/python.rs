@@ -489,6 +489,85 @@ pub(crate) fn python_of_distro(
     ))
 }
 
+/// The CPython a base image's tag names (`python:3.12-slim-bookworm`, `…:3.11.9-bookworm`,
+/// `docker://python:3.13`): the first `3.N` of the tag, not followed by another digit.
+pub fn tag_python(base: &str) -> Option<(u64, u64)> {
+    let name = base.split('@').next().unwrap_or(base);
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let (_, tag) = last.split_once(':')?;
+    let bytes = tag.as_bytes();
+    (0..bytes.len()).find_map(|i| {
+        let boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        let rest = tag[i..].strip_prefix("3.")?;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        (boundary && !digits.is_empty())
+            .then(|| digits.parse().ok())
+            .flatten()
+            .map(|minor| (3, minor))
+    })
+}
+
+/// The Python of a build on a base image: its tag's, the one the last build found in it
+/// (`terrarium.lock`), or (when neither says) the usual choice, which the build then checks
+/// against the base's own.
+pub(crate) fn python_of_base(
+    project: &Project,
+    options: &PlanOptions,
+    era: &Decision<Option<jiff::Timestamp>>,
+    base: &str,
+) -> Result<Decision<PythonVersion>, PlanError> {
+    if project.config.python.is_some() {
+        return decide_python(project, options, era);
+    }
+    let constraints = || {
+        project
+            .python
+            .iter()
+            .map(|c| format!("{} ({})", c.value.specifiers, c.source))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut sources: Vec<Source> = project.python.iter().map(|c| c.source.clone()).collect();
+    if let Some((major, minor)) = tag_python(base) {
+        if !project.python.iter().all(|c| c.value.allows(major, minor)) {
+            return Err(PlanError::BaseMismatch {
+                base: base.to_owned(),
+                python: format!("{major}.{minor}"),
+                constraint: constraints(),
+            });
+        }
+        return Ok(Decision::new(
+            PythonVersion { major, minor },
+            Origin::Detected,
+            format!(
+                "the base {base} runs CPython {major}.{minor} (its tag says so; the build \
+                 checks the base's own Python)"
+            ),
+            sources,
+        ));
+    }
+    if let Some(locked) = &project.locked_python
+        && let Some((major, minor)) = locked.value.split_once('.')
+        && let (Ok(major), Ok(minor)) = (major.parse(), minor.parse())
+    {
+        sources.push(locked.source.clone());
+        return Ok(Decision::new(
+            PythonVersion { major, minor },
+            Origin::Detected,
+            format!(
+                "the Python the last build found in the base {base} (terrarium.lock; its tag \
+                 names none)"
+            ),
+            sources,
+        ));
+    }
+    let mut decision = decide_python(project, options, era)?;
+    decision.reason.push_str(&format!(
+        "; the base {base}'s tag names no Python: the build uses the base's own and records it"
+    ));
+    Ok(decision)
+}
+
 /// The Debian release `terrarium build` takes the planned Python from.
 pub(crate) fn decide_runtime(python: &Decision<PythonVersion>) -> Decision<Option<Distro>> {
     let PythonVersion { major, minor } = python.value;
@@ -526,6 +605,21 @@ pub(crate) fn decide_runtime(python: &Decision<PythonVersion>) -> Decision<Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_tags_name_their_python() {
+        assert_eq!(tag_python("python:3.12-slim-bookworm"), Some((3, 12)));
+        assert_eq!(tag_python("docker://python:3.11.9-bookworm"), Some((3, 11)));
+        assert_eq!(
+            tag_python("127.0.0.1:5000/terrarium-test/python:3.10-slim"),
+            Some((3, 10))
+        );
+        assert_eq!(tag_python("ghcr.io/acme/py:prod-3.13"), Some((3, 13)));
+        assert_eq!(tag_python("python:latest"), None);
+        assert_eq!(tag_python("localhost:5000/python"), None);
+        assert_eq!(tag_python("oci:/tmp/layout"), None);
+        assert_eq!(tag_python("acme:v13.3"), None);
+    }
 
     #[test]
     fn wheel_tags_give_pythons() {

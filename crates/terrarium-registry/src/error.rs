@@ -103,6 +103,38 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The image to pull does not exist (unknown repository, tag or digest, or no
+    /// linux/amd64 manifest).
+    #[error("{image}: {what}")]
+    NotFound {
+        /// The image as written.
+        image: String,
+        /// What is missing.
+        what: String,
+    },
+    /// A pulled manifest can't be read.
+    #[error("{image}: the manifest can't be used: {message}")]
+    BadManifest {
+        /// The image.
+        image: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Pulled bytes don't hash to the digest they were asked for by (or announced with).
+    #[error(
+        "{image}: {what} hashes to {actual}, not {expected}: refused (a wrong pin, or the \
+         registry served other bytes)"
+    )]
+    WrongDigest {
+        /// The image.
+        image: String,
+        /// The manifest or blob.
+        what: String,
+        /// The digest asked for.
+        expected: Digest,
+        /// The digest of what arrived.
+        actual: Digest,
+    },
     /// A blob or manifest could not be read from the cache.
     #[error(transparent)]
     Image(#[from] terrarium_image::Error),

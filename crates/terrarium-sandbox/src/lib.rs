@@ -340,7 +340,9 @@ fn wait(
     })
 }
 
-/// Unpack one layer into `dir` (no whiteouts: terrarium's layers never delete).
+/// Unpack one layer into `dir`, applying OCI whiteouts (`.wh.NAME` deletes `NAME` of the
+/// layers below, `.wh..wh..opq` empties its directory): terrarium's own layers never delete,
+/// but a base image's may.
 fn unpack(cache: &Cache, layer: &Layer, dir: &Path) -> Result<(), SandboxError> {
     let failed = |source| SandboxError::Unpack {
         digest: layer.digest,
@@ -366,7 +368,42 @@ fn unpack(cache: &Cache, layer: &Layer, dir: &Path) -> Result<(), SandboxError> 
     archive.set_preserve_ownerships(false);
     archive.set_overwrite(true);
     archive.set_unpack_xattrs(false);
-    archive.unpack(dir).map_err(failed)
+    for entry in archive.entries().map_err(failed)? {
+        let mut entry = entry.map_err(failed)?;
+        let name = entry.path().map_err(failed)?.into_owned();
+        let Some(file_name) = name.file_name().and_then(OsStr::to_str) else {
+            entry.unpack_in(dir).map_err(failed)?;
+            continue;
+        };
+        let parent = dir.join(name.parent().unwrap_or(Path::new("")));
+        if file_name == ".wh..wh..opq" {
+            if let Ok(children) = std::fs::read_dir(&parent) {
+                for child in children.flatten() {
+                    remove_path(&child.path()).map_err(failed)?;
+                }
+            }
+        } else if let Some(hidden) = file_name.strip_prefix(".wh.") {
+            remove_path(&parent.join(hidden)).map_err(failed)?;
+        } else if matches!(
+            entry.header().entry_type(),
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo
+        ) {
+            // Device nodes can't be made without privilege; the sandbox mounts the host's /dev.
+        } else {
+            entry.unpack_in(dir).map_err(failed)?;
+        }
+    }
+    Ok(())
+}
+
+/// Remove a file, link or directory tree (nothing when it is absent).
+fn remove_path(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err),
+    }
 }
 
 fn c_string(text: &str) -> Result<CString, SandboxError> {

@@ -30,7 +30,8 @@ pub enum Ecosystem {
     Debian {
         /// `amd64`, `all`, …
         architecture: String,
-        /// The source package, when it differs from the binary package's name.
+        /// The source package when it differs from the binary package's name (`NAME`), or its
+        /// version from the binary's (`NAME@VERSION`, a binNMU).
         source: Option<String>,
     },
     /// A Python distribution (wheel).

@@ -14,7 +14,7 @@ use crate::{Ecosystem, Error, Hashes, Package, Sbom};
 const MAX_FILE: u64 = 4 << 20;
 
 /// Bumped when the scan's output changes, so cached results are not reused.
-const SCAN_VERSION: u32 = 2;
+const SCAN_VERSION: u32 = 3;
 
 #[derive(Default)]
 struct Found {
@@ -23,6 +23,42 @@ struct Found {
     doc_links: BTreeMap<String, String>,
     metadata: Vec<(String, String)>,
     os_release: Option<String>,
+    /// dpkg's own database (`var/lib/dpkg/status`) of the topmost layer that has one: an image
+    /// built with apt (a base image) keeps its packages there, not in `status.d`.
+    dpkg_status: Option<String>,
+}
+
+/// The most of dpkg's status file read (a few MB for a large image).
+const MAX_STATUS: u64 = 64 << 20;
+
+/// The stanzas of dpkg's status file for packages that are installed (not removed with their
+/// configuration files left, not half-installed).
+fn installed_stanzas(status: &str) -> Vec<&str> {
+    status
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|stanza| {
+            field(stanza, "Status").is_some_and(|s| {
+                s.split_whitespace().collect::<Vec<_>>() == ["install", "ok", "installed"]
+            })
+        })
+        .collect()
+}
+
+/// The purl's `upstream` of a binary package from its `Source:` field: `NAME` when the source
+/// is named otherwise, `NAME@VERSION` when the source's version differs from the binary's
+/// (`Source: bash (5.2.15-2)` of a binNMU `5.2.15-2+b13`), as syft writes it; `None` when the
+/// source is the package itself at its version.
+fn upstream(package: &str, source: &str) -> Option<String> {
+    let mut parts = source.split_whitespace();
+    let name = parts.next()?;
+    match parts
+        .next()
+        .map(|v| v.trim_matches(|c| c == '(' || c == ')'))
+    {
+        Some(version) if !version.is_empty() => Some(format!("{name}@{version}")),
+        _ => (name != package).then(|| name.to_owned()),
+    }
 }
 
 /// `Key: value` fields of an RFC 822 stanza (the first line of each; continuations ignored).
@@ -91,6 +127,13 @@ fn read_layers(cache: &Cache, image: &Image) -> Result<Found, Error> {
                     let target = target.rsplit('/').next().unwrap_or(target);
                     found.doc_links.insert(rest.to_owned(), target.to_owned());
                 }
+            } else if name == "var/lib/dpkg/status" && kind.is_file() {
+                let mut text = String::new();
+                (&mut entry)
+                    .take(MAX_STATUS)
+                    .read_to_string(&mut text)
+                    .map_err(|err| bad(format!("{name}: {err}")))?;
+                found.dpkg_status = Some(text);
             } else if name.ends_with(".dist-info/METADATA") && kind.is_file() {
                 found.metadata.push((name.clone(), read(&mut entry)?));
             } else if (name == "etc/os-release" || name == "usr/lib/os-release") && kind.is_file() {
@@ -109,7 +152,14 @@ pub fn scan(
     name: &str,
     created: &str,
 ) -> Result<Sbom, Error> {
-    let found = read_layers(cache, image)?;
+    let mut found = read_layers(cache, image)?;
+    if let Some(status) = found.dpkg_status.take() {
+        for stanza in installed_stanzas(&status) {
+            found
+                .status
+                .push(("var/lib/dpkg/status".to_owned(), stanza.to_owned()));
+        }
+    }
     let mut packages = Vec::new();
     for (path, stanza) in &found.status {
         let (Some(package), Some(version)) = (field(stanza, "Package"), field(stanza, "Version"))
@@ -117,10 +167,7 @@ pub fn scan(
             continue;
         };
         let architecture = field(stanza, "Architecture").unwrap_or("all").to_owned();
-        let source = field(stanza, "Source")
-            .and_then(|s| s.split_whitespace().next())
-            .filter(|s| *s != package)
-            .map(str::to_owned);
+        let source = field(stanza, "Source").and_then(|s| upstream(package, s));
         let copyright = found.copyright.get(package).or_else(|| {
             found
                 .doc_links
@@ -209,5 +256,27 @@ mod tests {
         assert_eq!(field(stanza, "Package"), Some("libc6"));
         assert_eq!(field(stanza, "Source"), Some("glibc (2.36-9)"));
         assert_eq!(field(stanza, "Missing"), None);
+    }
+
+    #[test]
+    fn upstream_names_the_source_and_its_version_when_they_differ() {
+        assert_eq!(upstream("libc6", "glibc"), Some("glibc".into()));
+        assert_eq!(
+            upstream("bash", "bash (5.2.15-2)"),
+            Some("bash@5.2.15-2".into())
+        );
+        assert_eq!(upstream("bash", "bash"), None);
+    }
+
+    #[test]
+    fn reads_installed_packages_from_dpkg_status() {
+        let status = "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9\n\n\
+                      Package: old\nStatus: deinstall ok config-files\nVersion: 1\n\n\
+                      Package: python3.11\nStatus: install ok installed\nVersion: 3.11.2-6\n";
+        let names: Vec<&str> = installed_stanzas(status)
+            .into_iter()
+            .filter_map(|s| field(s, "Package"))
+            .collect();
+        assert_eq!(names, ["libc6", "python3.11"]);
     }
 }

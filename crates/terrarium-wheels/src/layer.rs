@@ -40,12 +40,16 @@ pub fn build_deps_layer(
     let cache = fetcher.cache();
     let mut sorted = pins.to_vec();
     sorted.sort();
-    let key = serde_json::json!({
+    let mut key = serde_json::json!({
         "recipe": RECIPE,
         "python": target.python_version(),
         "pins": sorted.iter().map(|p| format!("{} {}", p.filename, p.sha256)).collect::<Vec<_>>(),
         "mtime": mtime.seconds(),
     });
+    if target.layout.is_some() {
+        key["interpreter"] = target.interpreter().into();
+        key["site"] = target.site_packages().into();
+    }
     let key = Digest::of(&canonical_json(&key)?);
     if let Some(layer) = cache.cached_layer(&key)? {
         return Ok(DepsLayer {
@@ -61,7 +65,12 @@ pub fn build_deps_layer(
     }
     let interpreter = target.interpreter();
     for name in ["python", "python3"] {
-        let link = path(&format!("usr/local/bin/{name}"))?;
+        let at = format!("usr/local/bin/{name}");
+        if interpreter.trim_start_matches('/') == at {
+            // A base image's interpreter that is itself /usr/local/bin/python3.
+            continue;
+        }
+        let link = path(&at)?;
         tree.insert(Entry::symlink(link, interpreter.clone()), Content::Empty);
     }
     // The site-packages directory exists even with no dependencies, so it is on sys.path.

@@ -40,4 +40,4 @@ pub use sdist::{
     normalize_wheel,
 };
 pub use select::{Pin, pins_from_lock};
-pub use tags::{Tag, Target, WheelName};
+pub use tags::{PythonLayout, Tag, Target, WheelName};

@@ -16,6 +16,19 @@ pub struct Target {
     pub python_full: String,
     /// glibc minor version (2.`glibc_minor`).
     pub glibc_minor: u32,
+    /// Where the interpreter and site-packages are when not where Debian's CPython has them
+    /// (a base image's own Python, e.g. `/usr/local/bin/python3.12`).
+    pub layout: Option<PythonLayout>,
+}
+
+/// Where a Python that is not Debian's keeps its interpreter and its site-packages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonLayout {
+    /// The interpreter, absolute (`/usr/local/bin/python3.12`).
+    pub interpreter: String,
+    /// The site-packages directory wheels go into, without a leading `/`
+    /// (`usr/local/lib/python3.12/site-packages`).
+    pub site_packages: String,
 }
 
 impl Target {
@@ -25,6 +38,7 @@ impl Target {
             python_minor: 11,
             python_full: "3.11.2".into(),
             glibc_minor: 36,
+            layout: None,
         }
     }
 
@@ -34,6 +48,7 @@ impl Target {
             python_minor: 13,
             python_full: "3.13.5".into(),
             glibc_minor: 41,
+            layout: None,
         }
     }
 
@@ -42,17 +57,25 @@ impl Target {
         format!("3.{}", self.python_minor)
     }
 
-    /// The interpreter path inside the image, e.g. `/usr/bin/python3.11`.
+    /// The interpreter path inside the image, e.g. `/usr/bin/python3.11` (Debian's), or the
+    /// base image's.
     pub fn interpreter(&self) -> String {
-        format!("/usr/bin/python3.{}", self.python_minor)
+        match &self.layout {
+            Some(layout) => layout.interpreter.clone(),
+            None => format!("/usr/bin/python3.{}", self.python_minor),
+        }
     }
 
     /// The site-packages directory wheels go into (without a leading `/`):
     /// `usr/local/lib/python3.X/dist-packages`, which Debian's `site` puts on `sys.path` ahead
     /// of the distro's own `/usr/lib/python3/dist-packages` (the place for locally installed,
     /// non-Debian packages; the runtime has no Debian Python packages to clash with).
+    /// On a base image: its Python's own site-packages.
     pub fn site_packages(&self) -> String {
-        format!("usr/local/lib/python3.{}/dist-packages", self.python_minor)
+        match &self.layout {
+            Some(layout) => layout.site_packages.clone(),
+            None => format!("usr/local/lib/python3.{}/dist-packages", self.python_minor),
+        }
     }
 
     /// The marker environment of the target (PEP 508).

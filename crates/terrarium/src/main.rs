@@ -22,7 +22,8 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Build the production image without a Docker daemon (OCI layout, docker-archive, --load).
     Build(cmd::build::Args),
-    /// Print the software bill of materials (SPDX or CycloneDX) of the image `build` makes.
+    /// Print the software bill of materials (SPDX or CycloneDX) of the image `build` makes, or
+    /// of any image (REGISTRY/REPO:TAG, docker://NAME, oci:DIR).
     Sbom(cmd::sbom::Args),
     /// Write Dockerfile, Dockerfile.dev, .dockerignore and compose.yaml for a project.
     Init(cmd::init::Args),

@@ -62,6 +62,7 @@ fn plan_json_is_the_documented_schema() {
             "python",
             "exclude-newer",
             "base",
+            "build-base",
             "runtime",
             "dependencies",
             "added-packages",

@@ -26,6 +26,11 @@ pub struct Args {
     /// from the project's Python constraints (`terrarium plan` shows the runtime and why).
     #[arg(long, value_parser = parse_distro)]
     pub distro: Option<Distro>,
+    /// Build on this base image instead of a Debian runtime (overrides `base`):
+    /// REGISTRY/REPOSITORY:TAG[@sha256:…], docker://NAME:TAG (the local engine) or
+    /// oci:DIR[:NAME] (an OCI layout); its own Python runs the service.
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
     /// Where to write the image: `oci:DIR`, `docker-archive:FILE` or `registry:REF`
     /// (repeatable; default: an OCI layout in the project's build/oci).
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
@@ -34,8 +39,8 @@ pub struct Args {
     /// `REGISTRY/REPOSITORY@sha256:…` last.
     #[arg(long, value_name = "REF", value_parser = parse_reference)]
     pub push: Vec<Reference>,
-    /// A registry (`host:port`) that may be reached over plain HTTP (repeatable; localhost
-    /// always may).
+    /// A registry (`host:port`) that may be reached over plain HTTP, for pushes and base
+    /// images (repeatable; localhost always may).
     #[arg(long, value_name = "HOST")]
     pub insecure_registry: Vec<String>,
     /// Load the image into the local Docker engine.
@@ -160,6 +165,7 @@ fn default_tag(name: &str) -> Result<ImageRef, terrarium_image::Error> {
 pub(crate) fn prepare(
     dir: &std::path::Path,
     distro: Option<Distro>,
+    base: Option<String>,
     offline: bool,
 ) -> anyhow::Result<(
     terrarium_project::Project,
@@ -171,6 +177,7 @@ pub(crate) fn prepare(
         &project,
         &terrarium_plan::PlanOptions {
             distro,
+            base,
             ..terrarium_plan::PlanOptions::default()
         },
         offline,
@@ -183,8 +190,10 @@ pub(crate) fn prepare(
 /// Run `terrarium build`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let (project, plan, mut options) = prepare(&args.dir, args.distro, args.offline)?;
+    let (project, plan, mut options) =
+        prepare(&args.dir, args.distro, args.base.clone(), args.offline)?;
     options.bytecode = !args.no_bytecode;
+    options.insecure_registries = args.insecure_registry.clone();
     let bars = Bars::new();
     let build = terrarium_build::build(&plan, &options, &bars)?;
 
@@ -280,8 +289,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     outln!(
         "image {} ({}, CPython {}, {} uncompressed) built in {}",
         build.image.digest(),
-        build.distro,
-        build.distro.python_version(),
+        build.runtime,
+        build.python,
         megabytes(total),
         format_duration(elapsed)
     );

@@ -18,7 +18,8 @@ pub struct Args {
     /// system; documented in the README).
     #[arg(long)]
     pub json: bool,
-    /// Use this base image instead of the pinned official python image.
+    /// Use this base image instead of the pinned official python image, for the Dockerfile and
+    /// for `terrarium build` (which then runs the base's Python: the plan takes it from the tag).
     #[arg(long, value_name = "IMAGE")]
     pub base: Option<String>,
 }
