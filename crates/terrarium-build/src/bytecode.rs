@@ -106,11 +106,19 @@ if spec:
     finally:
         signal.alarm(0)
 roots = tuple({"/usr/lib/python3", "/usr/local/lib/python3", sys.base_prefix + "/lib/python3"})
-files = sorted({
-    m.__file__ for m in list(sys.modules.values())
-    if isinstance(getattr(m, "__file__", None), str)
-    and m.__file__.endswith(".py") and m.__file__.startswith(roots)
-})
+loaded = [m for m in list(sys.modules.values())
+          if isinstance(getattr(m, "__file__", None), str)
+          and m.__file__.endswith(".py") and m.__file__.startswith(roots)]
+files = {m.__file__ for m in loaded}
+# The server's own packages import parts of themselves lazily, in the workers it starts
+# (multiprocessing's spawn, uvicorn's supervisors, h11, gunicorn's control socket): every
+# module beside one that loaded.
+whole = set(os.environ.get("TERRARIUM_TRACE_WHOLE", "").split())
+for m in loaded:
+    if m.__name__.partition(".")[0] in whole:
+        folder = os.path.dirname(m.__file__)
+        files.update(os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".py"))
+files = sorted(files)
 mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
 for path in files:
     target = out + importlib.util.cache_from_source(path)
@@ -159,7 +167,7 @@ fn server_modules(plan: &Plan) -> Vec<String> {
         Server::Hypercorn => vec!["hypercorn.__main__", "hypercorn.asyncio.run"],
         Server::ConsoleScript { .. } | Server::Configured => Vec::new(),
     };
-    modules.extend(["encodings.idna", "json", "logging.config"]);
+    modules.extend(["encodings.idna", "json", "logging.config", "pkgutil"]);
     let mut modules: Vec<String> = modules.into_iter().map(str::to_owned).collect();
     modules.extend(app_module(plan));
     modules
@@ -176,6 +184,19 @@ fn app_target(plan: &Plan) -> Option<(usize, &str)> {
         .find(|(_, arg)| arg.contains(':') && !arg.starts_with('-') && !arg.contains('/'))
         .map(|(index, arg)| (index, arg.as_str()))
 }
+
+/// Packages of the servers whose workers import parts of them after start-up: wherever one of
+/// their modules loads, the modules beside it are compiled too (1–2 MB at most, against the
+/// 10+ MB of compiling whole dependencies).
+const SERVER_PACKAGES: [&str; 7] = [
+    "gunicorn",
+    "uvicorn",
+    "hypercorn",
+    "h11",
+    "h2",
+    "wsproto",
+    "multiprocessing",
+];
 
 /// What the trace asks for its first request: the app (`module:object` or
 /// `module:factory()`), the health route (or `/`) and the interface its server speaks.
@@ -288,7 +309,10 @@ pub(crate) fn startup_tree(
     let trace = Script {
         code: TRACE,
         args: server_modules(plan),
-        env: first_request_env(plan),
+        env: [("TERRARIUM_TRACE_WHOLE".into(), SERVER_PACKAGES.join(" "))]
+            .into_iter()
+            .chain(first_request_env(plan))
+            .collect(),
     };
     let warnings = run_script(root, plan, target, trace, out, 120)?
         .into_iter()

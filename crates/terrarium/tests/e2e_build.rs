@@ -176,11 +176,7 @@ fn serves(name: &str, distro: &str, port: u16, health: &str, volume: Option<&str
     );
     // Start-up and the first request ran on bytecode: no module was compiled from source.
     let logs = container.logs();
-    let compiled: Vec<&str> = logs
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("# code object from "))
-        .filter(|path| path.trim_matches('\'').ends_with(".py"))
-        .collect();
+    let compiled = compiled_from_source(&logs);
     assert!(
         compiled.is_empty(),
         "{name} {distro}: compiled at start instead of loaded from bytecode: {compiled:?}"
@@ -261,6 +257,41 @@ fn serves(name: &str, distro: &str, port: u16, health: &str, volume: Option<&str
         stopped < Duration::from_secs(9) && code == "0",
         "{name} {distro}: stop took {stopped:?}, exit code {code}\n{}",
         container.logs()
+    );
+}
+
+/// The modules `PYTHONVERBOSE` says were compiled from source (`# code object from /x.py`;
+/// bytecode shows as `# code object from '/x.pyc'`). Two workers write at once, so a message
+/// may start in the middle of a line or run into the next one.
+fn compiled_from_source(logs: &str) -> Vec<String> {
+    const MARK: &str = "# code object from ";
+    let mut paths: Vec<String> = logs
+        .match_indices(MARK)
+        .filter_map(|(at, _)| {
+            let rest = &logs[at + MARK.len()..];
+            let path: String = rest
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '#' && *c != '\'')
+                .collect();
+            (path.starts_with('/') && path.ends_with(".py")).then_some(path)
+        })
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+#[test]
+fn compiled_from_source_reads_interleaved_verbose_output() {
+    let logs = "# code object from '/usr/lib/python3.11/__pycache__/abc.cpython-311.pyc'# /usr/lib/a/__pycache__/b.cpython-311.pyc matches /usr/lib/a/b.py\n\
+                # code object from /usr/lib/python3.11/pkgutil.py\n\
+                x # code object from /usr/lib/python3.11/spawn.py# code object from '/y.pyc'\n";
+    assert_eq!(
+        compiled_from_source(logs),
+        [
+            "/usr/lib/python3.11/pkgutil.py",
+            "/usr/lib/python3.11/spawn.py"
+        ]
     );
 }
 
