@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use terrarium_plan::PlanOptions;
@@ -49,9 +51,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let targets = terrarium_test::targets(&args.dir, args.service.as_deref())?;
     let engine = terrarium_engine::Engine::connect()?;
     let cleanup = Cleanup::new(&engine);
+    let interrupted = Arc::new(AtomicBool::new(false));
     {
         let cleanup = cleanup.clone();
+        let interrupted = Arc::clone(&interrupted);
         ctrlc::set_handler(move || {
+            interrupted.store(true, Ordering::SeqCst);
             eprintln!("interrupted: removing the test containers and networks…");
             cleanup.now();
             std::process::exit(130);
@@ -62,7 +67,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(service) = &target.service {
             eprintln!("testing service {service}…");
         }
-        for outcome in test_target(&args, &engine, &cleanup, target)? {
+        let result = test_target(&args, &engine, &cleanup, target);
+        if interrupted.load(Ordering::SeqCst) {
+            // The handler removes what is left and ends the process with 130.
+            loop {
+                std::thread::park();
+            }
+        }
+        for outcome in result? {
             outcomes.push((target.service.clone(), outcome));
         }
     }
