@@ -268,3 +268,20 @@ fn the_loyalty_programs_suites_run_points_against_postgres() {
         assert_nothing_left(&dir.join(service));
     }
 }
+
+#[test]
+fn poetrys_dev_group_goes_into_the_test_layer_only() {
+    let (_parent, dir) = project("poetry-group");
+    let _images = TestImages(vec!["terrarium/poetry-group:test-3.11".into()]);
+    let output = test_cmd(&dir, &["--python", "3.11"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(row(&stdout, None, "3.11"), (2, 0, 0), "{stdout}");
+    let lock = std::fs::read_to_string(dir.join("terrarium.lock")).expect("terrarium.lock");
+    let (production, test) = lock
+        .split_once("[distro.bookworm.test]")
+        .unwrap_or_else(|| panic!("no test section: {lock}"));
+    assert!(!production.contains("pytest"), "pytest in the production wheels: {production}");
+    assert!(test.contains("name = \"pytest-mock\""), "{test}");
+    assert_nothing_left(&dir);
+}
