@@ -54,8 +54,14 @@ impl Session<'_> {
             .collect::<Result<Vec<_>, terrarium_wheels::Error>>()?;
         let mut below = production.installed();
         below.extend(pins.iter().cloned());
-        let extra =
-            terrarium_wheels::resolve(requirements, &below, target, &index, self.reporter, &builder)?;
+        let extra = terrarium_wheels::resolve(
+            requirements,
+            &below,
+            target,
+            &index,
+            self.reporter,
+            &builder,
+        )?;
         pins.extend(extra);
         pins.sort();
         pins.dedup_by(|a, b| a.name == b.name);

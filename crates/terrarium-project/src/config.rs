@@ -360,8 +360,7 @@ mod tests {
 
     #[test]
     fn test_services_are_read_and_checked() {
-        let config =
-            from_pyproject("[tool.terrarium.test]\nservices = [\"postgres\"]\n").unwrap();
+        let config = from_pyproject("[tool.terrarium.test]\nservices = [\"postgres\"]\n").unwrap();
         let services = config.test_services.unwrap();
         assert_eq!(services.value, ["postgres"]);
         assert_eq!(services.source.line, Some(2));

@@ -24,8 +24,8 @@ pub use deps::{RUNNER, test_dependencies};
 pub use error::TestError;
 pub use junit::{Counts, counts};
 pub use pythons::{PythonChoice, pythons};
-pub use targets::{Target, TargetError, targets};
 pub use suite::{Outcome, SuiteOptions, TestImage, build_image, run_suite, write_junit};
+pub use targets::{Target, TargetError, targets};
 
 /// pytest's exit code when it collected no tests; `terrarium test` exits with it too.
 pub const NO_TESTS: i32 = 5;

@@ -53,7 +53,11 @@ fn known() -> String {
 
 fn allowed_by(project: &Project, distro: Distro) -> Result<(), (String, String)> {
     let (major, minor) = distro.python();
-    match project.python.iter().find(|c| !c.value.allows(major, minor)) {
+    match project
+        .python
+        .iter()
+        .find(|c| !c.value.allows(major, minor))
+    {
         Some(constraint) => Err((constraint.value.to_string(), constraint.source.to_string())),
         None => Ok(()),
     }

@@ -138,7 +138,16 @@ pub fn run_suite(
         image.distro.python_version().replace('.', "")
     );
     let mut started: Vec<String> = Vec::new();
-    let result = run_in(engine, plan, image, options, cleanup, &project, &base, &mut started);
+    let result = run_in(
+        engine,
+        plan,
+        image,
+        options,
+        cleanup,
+        &project,
+        &base,
+        &mut started,
+    );
     match &result {
         Ok(outcome) if options.keep => cleanup.forget(&outcome.kept),
         _ => cleanup.release(&started),
@@ -274,10 +283,9 @@ pub fn write_junit(path: &Path, xml: &str) -> Result<(), TestError> {
     };
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
     std::io::Write::write_all(&mut file, xml.as_bytes()).map_err(io_error(path))?;
-    file.persist(path)
-        .map_err(|err| TestError::Io {
-            path: path.display().to_string(),
-            source: err.error,
-        })?;
+    file.persist(path).map_err(|err| TestError::Io {
+        path: path.display().to_string(),
+        source: err.error,
+    })?;
     Ok(())
 }

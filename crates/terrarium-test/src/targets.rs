@@ -26,7 +26,9 @@ pub enum TargetError {
     #[error(transparent)]
     Detect(#[from] DetectError),
     /// `--service` named no service of the system.
-    #[error("{root}: the system has no service `{service}` (its services: {known})\n  fix: name one of them")]
+    #[error(
+        "{root}: the system has no service `{service}` (its services: {known})\n  fix: name one of them"
+    )]
     UnknownService {
         /// The system's directory.
         root: String,
@@ -36,7 +38,9 @@ pub enum TargetError {
         known: String,
     },
     /// `--service` without a system.
-    #[error("{dir}: --service needs a terrarium.toml system with [services]\n  fix: drop --service")]
+    #[error(
+        "{dir}: --service needs a terrarium.toml system with [services]\n  fix: drop --service"
+    )]
     NotASystem {
         /// The directory.
         dir: String,
@@ -82,8 +86,7 @@ pub fn targets(dir: &Path, service: Option<&str>) -> Result<Vec<Target>, TargetE
     if let Some(parent) = parent
         && let Ok(Some(system)) = terrarium_project::detect_system(&parent)
         && let Some(own) = system.services.iter().find(|s| {
-            std::fs::canonicalize(system.root.join(&s.path)).ok()
-                == std::fs::canonicalize(dir).ok()
+            std::fs::canonicalize(system.root.join(&s.path)).ok() == std::fs::canonicalize(dir).ok()
         })
     {
         let name = own.name.clone();

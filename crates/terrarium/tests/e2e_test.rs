@@ -74,7 +74,10 @@ fn assert_nothing_left(dir: &Path) {
         dir.canonicalize().expect("dir").display()
     );
     let containers = docker(&["ps", "--all", "--quiet", "--filter", &label]);
-    assert!(containers.trim().is_empty(), "containers left: {containers}");
+    assert!(
+        containers.trim().is_empty(),
+        "containers left: {containers}"
+    );
     let networks = docker(&["network", "ls", "--quiet", "--filter", &label]);
     assert!(networks.trim().is_empty(), "networks left: {networks}");
 }
@@ -89,7 +92,12 @@ fn a_test_failing_only_on_3_13_fails_one_row_and_the_run() {
     let junit = dir.parent().expect("parent").join("report.xml");
     let output = test_cmd(
         &dir,
-        &["--python", "3.11,3.13", "--junit", junit.to_str().expect("utf-8")],
+        &[
+            "--python",
+            "3.11,3.13",
+            "--junit",
+            junit.to_str().expect("utf-8"),
+        ],
     );
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
@@ -102,12 +110,21 @@ fn a_test_failing_only_on_3_13_fails_one_row_and_the_run() {
     );
     assert!(stdout.contains("Python 3.11.") && stdout.contains("Python 3.13."));
     for (python, failures) in [("3.11", "failures=\"0\""), ("3.13", "failures=\"1\"")] {
-        let path = dir.parent().expect("parent").join(format!("report-{python}.xml"));
+        let path = dir
+            .parent()
+            .expect("parent")
+            .join(format!("report-{python}.xml"));
         let xml = std::fs::read_to_string(&path).expect("junit file");
-        assert!(xml.contains("<testsuite") && xml.contains(failures), "{xml}");
+        assert!(
+            xml.contains("<testsuite") && xml.contains(failures),
+            "{xml}"
+        );
     }
     let lock = std::fs::read_to_string(dir.join("terrarium.lock")).expect("terrarium.lock");
-    assert!(lock.contains("pytest-mock"), "the test wheels are locked: {lock}");
+    assert!(
+        lock.contains("pytest-mock"),
+        "the test wheels are locked: {lock}"
+    );
     assert_nothing_left(&dir);
 
     // Nothing changed: the images are neither rebuilt nor loaded again.
@@ -146,19 +163,31 @@ fn dependency_groups_install_on_every_allowed_python_and_bad_pythons_are_refused
     let output = test_cmd(&dir, &["--python", "3.12"]);
     let (_, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("CPython 3.12") && stderr.contains("3.11, 3.13, 3.14"), "{stderr}");
+    assert!(
+        stderr.contains("CPython 3.12") && stderr.contains("3.11, 3.13, 3.14"),
+        "{stderr}"
+    );
 
     // --keep leaves the container for debugging.
     let output = test_cmd(&dir, &["--python", "3.11", "--keep", "--", "-k", "health"]);
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(row(&stdout, None, "3.11"), (1, 0, 0), "pytest args passed on: {stdout}");
+    assert_eq!(
+        row(&stdout, None, "3.11"),
+        (1, 0, 0),
+        "pytest args passed on: {stdout}"
+    );
     let kept = stdout
         .lines()
         .find_map(|l| l.strip_prefix("kept (--keep): "))
         .unwrap_or_else(|| panic!("{stdout}"));
     let container = kept.split(';').next().expect("name").trim();
-    let state = docker(&["inspect", "--format", "{{.State.Status}} {{.Config.User}} {{.HostConfig.ReadonlyRootfs}}", container]);
+    let state = docker(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.Config.User}} {{.HostConfig.ReadonlyRootfs}}",
+        container,
+    ]);
     assert_eq!(state.trim(), "exited 65532:65532 true", "{state}");
     docker(&["rm", "--force", container]);
 }
@@ -167,7 +196,10 @@ fn dependency_groups_install_on_every_allowed_python_and_bad_pythons_are_refused
 fn a_postgres_service_is_started_for_the_suite_and_one_never_healthy_is_named() {
     let (_parent, dir) = project("pg-notes");
     let _images = TestImages(vec!["terrarium/pg-notes:test-3.13".into()]);
-    let output = test_cmd(&dir, &["--python", "3.13", "--postgres-image", TEST_POSTGRES]);
+    let output = test_cmd(
+        &dir,
+        &["--python", "3.13", "--postgres-image", TEST_POSTGRES],
+    );
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert_eq!(row(&stdout, None, "3.13"), (2, 0, 0), "{stdout}");
@@ -176,7 +208,14 @@ fn a_postgres_service_is_started_for_the_suite_and_one_never_healthy_is_named() 
     // nginx never answers pg_isready.
     let output = test_cmd(
         &dir,
-        &["--python", "3.13", "--postgres-image", TEST_NGINX, "--service-timeout", "5"],
+        &[
+            "--python",
+            "3.13",
+            "--postgres-image",
+            TEST_NGINX,
+            "--service-timeout",
+            "5",
+        ],
     );
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
@@ -196,7 +235,15 @@ fn ctrl_c_removes_the_containers_and_the_network() {
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("terrarium"))
         .arg("test")
         .arg(&dir)
-        .args(["--python", "3.11", "--postgres-image", TEST_POSTGRES, "--", "-m", "slow"])
+        .args([
+            "--python",
+            "3.11",
+            "--postgres-image",
+            TEST_POSTGRES,
+            "--",
+            "-m",
+            "slow",
+        ])
         .env("TERRARIUM_CACHE_DIR", build_cache())
         .env("TERRARIUM_DOCKER", docker_bin())
         .stdout(Stdio::null())
@@ -215,7 +262,10 @@ fn ctrl_c_removes_the_containers_and_the_network() {
             break;
         }
         assert!(Instant::now() < deadline, "the suite never started");
-        assert!(child.try_wait().expect("wait").is_none(), "terrarium test ended early");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "terrarium test ended early"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     std::thread::sleep(Duration::from_secs(2));
@@ -255,7 +305,10 @@ fn the_loyalty_programs_suites_run_points_against_postgres() {
             .flat_map(|s| ["3.11", "3.13"].map(|p| format!("terrarium/{s}:test-{p}")))
             .collect(),
     );
-    let output = test_cmd(&dir, &["--python", "3.11,3.13", "--postgres-image", TEST_POSTGRES]);
+    let output = test_cmd(
+        &dir,
+        &["--python", "3.11,3.13", "--postgres-image", TEST_POSTGRES],
+    );
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     for service in ["points", "rewards"] {
@@ -281,7 +334,10 @@ fn poetrys_dev_group_goes_into_the_test_layer_only() {
     let (production, test) = lock
         .split_once("[distro.bookworm.test]")
         .unwrap_or_else(|| panic!("no test section: {lock}"));
-    assert!(!production.contains("pytest"), "pytest in the production wheels: {production}");
+    assert!(
+        !production.contains("pytest"),
+        "pytest in the production wheels: {production}"
+    );
     assert!(test.contains("name = \"pytest-mock\""), "{test}");
     assert_nothing_left(&dir);
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use terrarium_plan::PlanOptions;
 use terrarium_test::{
-    Cleanup, NO_TESTS, Outcome, PythonChoice, SuiteOptions, Target, TestImage, TestError,
+    Cleanup, NO_TESTS, Outcome, PythonChoice, SuiteOptions, Target, TestError, TestImage,
 };
 
 use crate::outln;
@@ -26,7 +26,8 @@ pub struct Args {
     /// In a system, test only this service.
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
-    /// Write pytest's JUnit XML here (with several Pythons, one file each: FILE-3.11.xml, …).
+    /// Write pytest's JUnit XML here (with several runs, one file each: junit.xml gives
+    /// junit-3.11.xml, junit-3.13.xml, junit-points-3.11.xml in a system).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// Leave the test containers, services and network after the run, for debugging.
@@ -147,9 +148,8 @@ fn test_target(
             .iter()
             .map(|(plan, image): &(terrarium_plan::Plan, TestImage)| {
                 let options = &options;
-                scope.spawn(move || {
-                    terrarium_test::run_suite(engine, plan, image, options, cleanup)
-                })
+                scope
+                    .spawn(move || terrarium_test::run_suite(engine, plan, image, options, cleanup))
             })
             .collect();
         handles
@@ -258,7 +258,10 @@ fn print_outcomes(args: &Args, outcomes: &[(Option<String>, Outcome)]) -> anyhow
     if !kept.is_empty() {
         outln!(
             "kept (--keep): {}; remove them with `docker rm -f -v CONTAINER` and `docker network rm NETWORK`",
-            kept.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+            kept.iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     Ok(())
