@@ -172,6 +172,10 @@ pub struct Project {
     /// The PEP 508 requirements of the development dependency groups (PEP 735
     /// `[dependency-groups]`, uv's `dev-dependencies`), for installing them without a lock.
     pub dev_requirements: Vec<String>,
+    /// The CPython feature versions `[project].classifiers` names (`Programming Language ::
+    /// Python :: 3.12`): the ones the project says it supports, which `terrarium test --python
+    /// all` runs on.
+    pub python_classifiers: Vec<Fact<String>>,
     /// The project is itself an installable package (a `[build-system]` or `setup.py`).
     pub package: Option<Package>,
     /// Console scripts the project declares.
@@ -313,6 +317,7 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
         runtime_packages: manifests.runtime_packages,
         dev_packages: manifests.dev_packages,
         dev_requirements: manifests.dev_requirements,
+        python_classifiers: manifests.python_classifiers,
         package: manifests.package,
         scripts: manifests.scripts,
         apps,

@@ -186,6 +186,7 @@ pub(crate) struct Manifests {
     pub runtime_packages: BTreeSet<PackageName>,
     pub dev_packages: BTreeSet<PackageName>,
     pub dev_requirements: Vec<String>,
+    pub python_classifiers: Vec<Fact<String>>,
     pub package: Option<Package>,
     pub scripts: Vec<Fact<ConsoleScript>>,
     pub src_layout: bool,
@@ -417,6 +418,8 @@ struct ProjectTable {
     optional_dependencies: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     scripts: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    classifiers: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -497,6 +500,16 @@ fn read_pep621(
     if let Some(requires) = &project.requires_python {
         m.python.push(requires_python(requires, text)?);
     }
+    m.python_classifiers.extend(project.classifiers.iter().filter_map(|c| {
+        let version = c
+            .get_ref()
+            .strip_prefix("Programming Language :: Python :: ")?
+            .trim();
+        let (major, minor) = version.split_once('.')?;
+        (major.parse::<u64>().is_ok() && minor.parse::<u64>().is_ok()).then(|| {
+            Fact::new(version.to_string(), source_at(PYPROJECT, text, c.span()))
+        })
+    }));
     declared.main.extend(
         project
             .dependencies

@@ -29,7 +29,7 @@ pub enum TestError {
     },
     /// `--python all` and no Python terrarium provides is allowed.
     #[error(
-        "no Python terrarium can provide ({known}) is allowed by the project's constraints ({constraints})\n  fix: widen `requires-python`"
+        "no Python terrarium can provide ({known}) is allowed by the project's constraints ({constraints})\n  fix: widen `requires-python`, or list a Python terrarium provides in the classifiers"
     )]
     NoPython {
         /// The Pythons terrarium can provide.

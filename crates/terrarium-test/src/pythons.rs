@@ -63,11 +63,24 @@ fn allowed_by(project: &Project, distro: Distro) -> Result<(), (String, String)>
     }
 }
 
-/// The Debian releases (and so CPythons) to run the suite on, oldest Python first.
+/// The Debian releases (and so CPythons) to run the suite on, oldest Python first. `all` is
+/// every one the constraints allow, narrowed to those the `classifiers` name when they name
+/// any.
 pub fn pythons(project: &Project, choice: &PythonChoice) -> Result<Vec<Distro>, TestError> {
     let allowed: Vec<Distro> = Distro::ALL
         .into_iter()
         .filter(|d| allowed_by(project, *d).is_ok())
+        .collect();
+    let classified: Vec<Distro> = allowed
+        .iter()
+        .copied()
+        .filter(|d| {
+            project.python_classifiers.is_empty()
+                || project
+                    .python_classifiers
+                    .iter()
+                    .any(|c| c.value == d.python_version())
+        })
         .collect();
     let allowed_text = || {
         allowed
@@ -77,16 +90,22 @@ pub fn pythons(project: &Project, choice: &PythonChoice) -> Result<Vec<Distro>, 
             .join(", ")
     };
     match choice {
-        PythonChoice::All if allowed.is_empty() => Err(TestError::NoPython {
+        PythonChoice::All if classified.is_empty() => Err(TestError::NoPython {
             known: known(),
             constraints: project
                 .python
                 .iter()
                 .map(|c| format!("`{}` in {}", c.value, c.source))
+                .chain(
+                    project
+                        .python_classifiers
+                        .iter()
+                        .map(|c| format!("classifier {} in {}", c.value, c.source)),
+                )
                 .collect::<Vec<_>>()
                 .join(", "),
         }),
-        PythonChoice::All => Ok(allowed),
+        PythonChoice::All => Ok(classified),
         PythonChoice::Listed(listed) => {
             let mut distros = Vec::new();
             for python in listed {
@@ -129,5 +148,47 @@ mod tests {
         for bad in ["", "3", "three", "3.11.2", "3.11,x"] {
             assert!(bad.parse::<PythonChoice>().is_err(), "{bad}");
         }
+    }
+
+    fn project(pyproject: &str) -> (tempfile::TempDir, Project) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pyproject.toml"), pyproject).unwrap();
+        std::fs::write(
+            dir.path().join("app.py"),
+            "from flask import Flask\napp = Flask(__name__)\n",
+        )
+        .unwrap();
+        let project = terrarium_project::detect(dir.path()).unwrap();
+        (dir, project)
+    }
+
+    #[test]
+    fn all_is_the_allowed_pythons_the_classifiers_name() {
+        let (_dir, constrained) = project(
+            "[project]\nname = \"x\"\nrequires-python = \">=3.11,<3.14\"\ndependencies = [\"flask\"]\n",
+        );
+        assert_eq!(
+            pythons(&constrained, &PythonChoice::All).unwrap(),
+            [Distro::Bookworm, Distro::Trixie]
+        );
+        let (_dir, classified) = project(
+            "[project]\nname = \"x\"\nrequires-python = \">=3.11\"\ndependencies = [\"flask\"]\nclassifiers = [\n  \"Programming Language :: Python :: 3\",\n  \"Programming Language :: Python :: 3.11\",\n  \"Programming Language :: Python :: 3.12\",\n]\n",
+        );
+        assert_eq!(
+            pythons(&classified, &PythonChoice::All).unwrap(),
+            [Distro::Bookworm]
+        );
+        // An explicit list is not narrowed by the classifiers, only by the constraints.
+        assert_eq!(
+            pythons(&classified, &"3.13".parse().unwrap()).unwrap(),
+            [Distro::Trixie]
+        );
+        let err = pythons(&constrained, &"3.14".parse().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(">=3.11,<3.14") && err.contains("pyproject.toml:3"),
+            "{err}"
+        );
     }
 }
