@@ -500,16 +500,16 @@ fn read_pep621(
     if let Some(requires) = &project.requires_python {
         m.python.push(requires_python(requires, text)?);
     }
-    m.python_classifiers.extend(project.classifiers.iter().filter_map(|c| {
-        let version = c
-            .get_ref()
-            .strip_prefix("Programming Language :: Python :: ")?
-            .trim();
-        let (major, minor) = version.split_once('.')?;
-        (major.parse::<u64>().is_ok() && minor.parse::<u64>().is_ok()).then(|| {
-            Fact::new(version.to_string(), source_at(PYPROJECT, text, c.span()))
-        })
-    }));
+    m.python_classifiers
+        .extend(project.classifiers.iter().filter_map(|c| {
+            let version = c
+                .get_ref()
+                .strip_prefix("Programming Language :: Python :: ")?
+                .trim();
+            let (major, minor) = version.split_once('.')?;
+            (major.parse::<u64>().is_ok() && minor.parse::<u64>().is_ok())
+                .then(|| Fact::new(version.to_string(), source_at(PYPROJECT, text, c.span())))
+        }));
     declared.main.extend(
         project
             .dependencies
