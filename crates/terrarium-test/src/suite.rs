@@ -203,10 +203,6 @@ fn run_in(
     let _ = engine.remove(&name);
     let user = &plan.user.value;
     let mut args: Vec<String> = vec!["run".into(), "--name".into(), name.clone()];
-    if !options.keep {
-        // The engine removes it as it exits: one docker call less on every run.
-        args.push("--rm".into());
-    }
     for (key, value) in project.labels(Role::Test) {
         args.extend(["--label".into(), format!("{key}={value}")]);
     }
@@ -252,10 +248,6 @@ fn run_in(
             source,
         })?;
     let duration = started_at.elapsed();
-    if !options.keep {
-        cleanup.forget(std::slice::from_ref(&name));
-        started.retain(|n| *n != name);
-    }
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
