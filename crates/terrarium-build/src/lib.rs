@@ -28,6 +28,7 @@ mod lockfile;
 mod pinned;
 mod sdist;
 mod steps;
+mod test_deps;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,6 +55,7 @@ pub use error::BuildError;
 pub use lockfile::{BaseLock, DebianLock, DistroLock, LOCKFILE, Lockfile, WheelsLock};
 pub use pinned::{needs_pinned_releases, pinned_releases};
 pub use terrarium_sbom::{Hashes, Sbom};
+pub use test_deps::TestDependencies;
 
 /// Paths left out of the runtime layer: glibc's iconv modules (8 MB; CPython's own codecs do
 /// not use them), tzdata's leap-second `right/` zones (1.9 MB on bookworm), Berkeley DB and the `dbm.ndbm` module that alone loads it (1.8 MB;
@@ -145,6 +147,9 @@ pub struct BuildOptions {
     /// Registries (`host:port`) a base image may be pulled from over plain HTTP (localhost
     /// always may).
     pub insecure_registries: Vec<String>,
+    /// Build `terrarium test`'s image instead: the production image plus a `test` layer with
+    /// these development and test dependencies (and the lock's dev group).
+    pub test: Option<TestDependencies>,
 }
 
 impl BuildOptions {
@@ -159,6 +164,7 @@ impl BuildOptions {
             allow_expired_index: std::env::var_os(ALLOW_EXPIRED_INDEX_ENV)
                 .is_some_and(|v| !v.is_empty() && v != "0"),
             insecure_registries: Vec::new(),
+            test: None,
         })
     }
 }
@@ -376,6 +382,13 @@ pub fn build(
     let debian = session.debian_packages(section.debian.take())?;
     let target = target_of(distro, &debian.runtime)?;
     let pins = session.wheels(section.wheels.take(), &target, &debian)?;
+    let test_pins = match &options.test {
+        Some(test) => {
+            let locked = section.test.take();
+            Some(session.test_wheels(test, locked, &target, &debian, &pins)?)
+        }
+        None => None,
+    };
 
     // The trimmed runtime only when no Debian package is laid over it (see runtime_excludes).
     let trim = debian.system.is_empty() && pins.system.is_empty();
@@ -413,6 +426,9 @@ pub fn build(
     // Record the lock before the app layer: nothing below depends on the network any more.
     section.debian = Some(debian);
     section.wheels = Some(pins);
+    if test_pins.is_some() {
+        section.test = test_pins.clone();
+    }
     lockfile.version = 1;
     if plan.python.origin != Origin::Config {
         // Remembered so the next plan doesn't flip to another Python (a flag or setting wins).
@@ -425,6 +441,17 @@ pub fn build(
 
     let app = session.app_layer(&target, &layers, &mut warnings)?;
     layers.push(app);
+    if let Some(test) = &test_pins {
+        let installed = test.installed();
+        let mut report = session.deps_layer(&installed, &target)?;
+        report.name = "test";
+        report.description = format!(
+            "{} test and development wheels into {}",
+            installed.len(),
+            target.site_packages()
+        );
+        layers.push(report);
+    }
 
     let image = store_image(&layers, run_config(plan), options)?;
     Ok(Build {

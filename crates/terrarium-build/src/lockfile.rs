@@ -55,6 +55,9 @@ pub struct DistroLock {
     pub debian: Option<DebianLock>,
     /// The wheels.
     pub wheels: Option<WheelsLock>,
+    /// The wheels `terrarium test` adds over them (development and test dependencies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<WheelsLock>,
 }
 
 /// The Debian packages of the runtime and system layers.

@@ -26,6 +26,8 @@ pub enum Role {
     Run,
     /// A one-off shell or command in a dev container.
     Shell,
+    /// `terrarium test`: the test suite, or a service it needs.
+    Test,
 }
 
 impl Role {
@@ -35,6 +37,7 @@ impl Role {
             Role::Dev => "dev",
             Role::Run => "run",
             Role::Shell => "shell",
+            Role::Test => "test",
         }
     }
 }
@@ -90,7 +93,8 @@ impl ProjectRef {
         vec![format!("{LABEL_PROJECT}={}", self.root.display())]
     }
 
-    fn labels(&self, role: Role) -> Vec<(String, String)> {
+    /// The labels of a container this project starts in `role`.
+    pub fn labels(&self, role: Role) -> Vec<(String, String)> {
         vec![
             (LABEL_PROJECT.to_string(), self.root.display().to_string()),
             (LABEL_ROLE.to_string(), role.as_str().to_string()),

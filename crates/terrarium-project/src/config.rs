@@ -55,7 +55,12 @@ pub struct Config {
     /// `exclude-newer`: requirements the project does not pin are resolved as of this moment
     /// (files uploaded later are ignored), like uv's option of the same name.
     pub exclude_newer: Option<Fact<jiff::Timestamp>>,
+    /// `[test] services`: what `terrarium test` starts beside the tests (`postgres`).
+    pub test_services: Option<Fact<Vec<String>>>,
 }
+
+/// The services `terrarium test` knows how to start for a project's tests.
+pub const TEST_SERVICES: &[&str] = &["postgres"];
 
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -93,6 +98,13 @@ struct RawConfig {
     /// Read by `terrarium lint`.
     #[serde(default, rename = "lint")]
     _lint: Option<toml::Value>,
+    test: Option<RawTest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawTest {
+    services: Option<Spanned<Vec<String>>>,
 }
 
 impl<'de> Deserialize<'de> for HealthcheckSetting {
@@ -126,7 +138,7 @@ struct ToolTable {
     terrarium: Option<RawConfig>,
 }
 
-const FIX: &str = "known keys: command, dev-command, port, python, base, system-packages, build-packages, env, volumes, healthcheck, user, proxy-image, postgres-image, exclude-newer, lint";
+const FIX: &str = "known keys: command, dev-command, port, python, base, system-packages, build-packages, env, volumes, healthcheck, user, proxy-image, postgres-image, exclude-newer, lint, test";
 
 /// Read the overrides from pyproject.toml's `[tool.terrarium]`, else `terrarium.toml`.
 pub(crate) fn read(root: &Path, pyproject_text: Option<&str>) -> Result<Config, DetectError> {
@@ -243,6 +255,25 @@ fn convert(rel: &Path, text: &str, raw: RawConfig) -> Result<Config, DetectError
         },
         None => None,
     };
+    let test_services = match raw.test.and_then(|t| t.services) {
+        Some(services) => {
+            let source = fact(services.span());
+            if let Some(unknown) = services
+                .get_ref()
+                .iter()
+                .find(|s| !TEST_SERVICES.contains(&s.as_str()))
+            {
+                return Err(DetectError::malformed(
+                    rel,
+                    source.line,
+                    format!("test services: `{unknown}` is not a service terrarium can start"),
+                    format!("known services: {}", TEST_SERVICES.join(", ")),
+                ));
+            }
+            Some(Fact::new(services.into_inner(), source))
+        }
+        None => None,
+    };
     Ok(Config {
         file: Some(rel.to_path_buf()),
         command,
@@ -259,6 +290,7 @@ fn convert(rel: &Path, text: &str, raw: RawConfig) -> Result<Config, DetectError
         proxy_image: raw.proxy_image.map(|s| take(s, &fact)),
         postgres_image: raw.postgres_image.map(|s| take(s, &fact)),
         exclude_newer,
+        test_services,
     })
 }
 
@@ -322,6 +354,21 @@ mod tests {
             .to_string();
         assert!(
             err.contains("pyproject.toml:2") && err.contains("2021-06-01"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn test_services_are_read_and_checked() {
+        let config = from_pyproject("[tool.terrarium.test]\nservices = [\"postgres\"]\n").unwrap();
+        let services = config.test_services.unwrap();
+        assert_eq!(services.value, ["postgres"]);
+        assert_eq!(services.source.line, Some(2));
+        let err = from_pyproject("[tool.terrarium.test]\nservices = [\"redis\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pyproject.toml:2") && err.contains("`redis`") && err.contains("postgres"),
             "{err}"
         );
     }

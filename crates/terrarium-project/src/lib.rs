@@ -32,7 +32,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use code::{App, AppObject, EnvVar, Framework, Interface};
-pub use config::{Config, HealthcheckSetting};
+pub use config::{Config, HealthcheckSetting, TEST_SERVICES};
 pub use context::{ContextEntry, ContextKind, ContextRules};
 pub use django::DjangoProject;
 pub use error::DetectError;
@@ -169,6 +169,13 @@ pub struct Project {
     pub runtime_packages: BTreeSet<PackageName>,
     /// Names of the development-only dependencies.
     pub dev_packages: BTreeSet<PackageName>,
+    /// The PEP 508 requirements of the development dependency groups (PEP 735
+    /// `[dependency-groups]`, uv's `dev-dependencies`), for installing them without a lock.
+    pub dev_requirements: Vec<String>,
+    /// The CPython feature versions `[project].classifiers` names (`Programming Language ::
+    /// Python :: 3.12`): the ones the project says it supports, which `terrarium test --python
+    /// all` runs on.
+    pub python_classifiers: Vec<Fact<String>>,
     /// The project is itself an installable package (a `[build-system]` or `setup.py`).
     pub package: Option<Package>,
     /// Console scripts the project declares.
@@ -317,6 +324,8 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
         dependencies: manifests.dependencies,
         runtime_packages: manifests.runtime_packages,
         dev_packages: manifests.dev_packages,
+        dev_requirements: manifests.dev_requirements,
+        python_classifiers: manifests.python_classifiers,
         package: manifests.package,
         scripts: manifests.scripts,
         apps,

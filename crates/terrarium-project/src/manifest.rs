@@ -185,6 +185,8 @@ pub(crate) struct Manifests {
     pub dependencies: DependencySource,
     pub runtime_packages: BTreeSet<PackageName>,
     pub dev_packages: BTreeSet<PackageName>,
+    pub dev_requirements: Vec<String>,
+    pub python_classifiers: Vec<Fact<String>>,
     pub package: Option<Package>,
     pub scripts: Vec<Fact<ConsoleScript>>,
     pub src_layout: bool,
@@ -210,6 +212,7 @@ const SETUP_PY: &str = "setup.py";
 struct Declared {
     main: BTreeSet<PackageName>,
     dev: BTreeSet<PackageName>,
+    dev_requirements: Vec<String>,
     unlocked: Option<(PathBuf, ManifestFormat)>,
 }
 
@@ -342,6 +345,7 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
         &mut m,
     )?;
     m.runtime_packages.extend(declared.main);
+    m.dev_requirements = declared.dev_requirements;
     m.dev_packages.extend(
         declared
             .dev
@@ -414,6 +418,8 @@ struct ProjectTable {
     optional_dependencies: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     scripts: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    classifiers: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -494,6 +500,16 @@ fn read_pep621(
     if let Some(requires) = &project.requires_python {
         m.python.push(requires_python(requires, text)?);
     }
+    m.python_classifiers
+        .extend(project.classifiers.iter().filter_map(|c| {
+            let version = c
+                .get_ref()
+                .strip_prefix("Programming Language :: Python :: ")?
+                .trim();
+            let (major, minor) = version.split_once('.')?;
+            (major.parse::<u64>().is_ok() && minor.parse::<u64>().is_ok())
+                .then(|| Fact::new(version.to_string(), source_at(PYPROJECT, text, c.span())))
+        }));
     declared.main.extend(
         project
             .dependencies
@@ -556,11 +572,13 @@ fn requires_python(
 fn read_dependency_groups(pyproject: &PyProject, declared: &mut Declared) {
     for (group, deps) in &pyproject.dependency_groups {
         if is_dev_group(group) {
-            declared.dev.extend(
-                deps.iter()
-                    .filter_map(|d| d.as_str())
-                    .filter_map(PackageName::of_requirement),
-            );
+            let requirements = deps.iter().filter_map(|d| d.as_str());
+            declared
+                .dev
+                .extend(requirements.clone().filter_map(PackageName::of_requirement));
+            declared
+                .dev_requirements
+                .extend(requirements.map(str::to_string));
         }
     }
     if let Some(uv) = &pyproject.tool.uv {
@@ -569,6 +587,9 @@ fn read_dependency_groups(pyproject: &PyProject, declared: &mut Declared) {
                 .iter()
                 .filter_map(|d| PackageName::of_requirement(d)),
         );
+        declared
+            .dev_requirements
+            .extend(uv.dev_dependencies.iter().cloned());
     }
 }
 

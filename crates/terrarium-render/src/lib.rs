@@ -2,6 +2,7 @@
 //! nginx config of the optional proxy) that `terrarium init` writes, and the all-or-nothing
 //! writer that puts them on disk.
 
+mod ci;
 mod compose;
 mod dockerfile;
 mod ignore;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 
 use terrarium_plan::Plan;
 
+pub use ci::{CiImage, GITHUB_WORKFLOW, github_workflow};
 pub use system::render_system;
 pub use write::{WriteError, Written, write_all};
 

@@ -39,5 +39,5 @@ pub use sdist::{
     LEGACY_REQUIRES, NoBuilds, Source, WheelBuilder, elf_needed, is_sdist, missing_header,
     normalize_wheel,
 };
-pub use select::{Pin, pins_from_lock};
+pub use select::{Pin, pins_from_lock, pins_from_lock_group};
 pub use tags::{PythonLayout, Tag, Target, WheelName};

@@ -77,12 +77,23 @@ fn best(candidates: Vec<Candidate>, supported: &[Tag]) -> Option<Candidate> {
 /// only hashes (Pipfile.lock, requirements files) or file names without URLs (poetry.lock) are
 /// completed from `index` by matching the hashes.
 pub fn pins_from_lock(lock: &Lock, target: &Target, index: &Index) -> Result<Vec<Pin>, Error> {
+    pins_from_lock_group(lock, Group::Main, target, index)
+}
+
+/// The wheels to install for one `group` of `lock` on `target`, chosen as [`pins_from_lock`]
+/// chooses the main group's: `terrarium test` installs the dev group over the main one.
+pub fn pins_from_lock_group(
+    lock: &Lock,
+    group: Group,
+    target: &Target,
+    index: &Index,
+) -> Result<Vec<Pin>, Error> {
     let env = target.marker_environment()?;
     let supported = target.supported_tags();
     let what = lock.path.display().to_string();
     let mut by_name: BTreeMap<String, Vec<&LockedPackage>> = BTreeMap::new();
     for package in &lock.packages {
-        if package.group != Group::Main || !marker_holds(package.marker.as_deref(), &env, &what)? {
+        if package.group != group || !marker_holds(package.marker.as_deref(), &env, &what)? {
             continue;
         }
         by_name

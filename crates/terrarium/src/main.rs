@@ -41,6 +41,8 @@ enum Command {
     Ps(cmd::ps::Args),
     /// Stop and remove the containers terrarium started for this project.
     Stop(cmd::stop::Args),
+    /// Run the project's tests in its image (production plus dev dependencies), on each Python.
+    Test(cmd::test::Args),
     /// Start every service of compose.yaml, wait for health, print the URLs.
     Up(cmd::up::Args),
     /// Remove the compose services (named volumes stay unless --volumes).
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Logs(args) => cmd::logs::run(args),
         Command::Ps(args) => cmd::ps::run(args),
         Command::Stop(args) => cmd::stop::run(args),
+        Command::Test(args) => cmd::test::run(args),
         Command::Up(args) => cmd::up::run(args),
         Command::Down(args) => cmd::down::run(args),
         Command::Deploy(args) => cmd::deploy::run(args),

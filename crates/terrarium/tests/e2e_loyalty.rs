@@ -2,8 +2,8 @@
 //! on FastAPI, an nginx gateway, migrations as a one-off job) initialised and brought up by
 //! terrarium on the real engine, then used through the gateway like GitHub and contributors
 //! would: signed webhooks, balances, redemptions, replays, bad signatures, 20 concurrent
-//! redemptions, a restart with the data intact; and each service's pytest suite run inside
-//! its own container.
+//! redemptions, a restart with the data intact. Each service's pytest suite runs under
+//! `terrarium test` in `e2e_test.rs`.
 
 mod support;
 
@@ -56,37 +56,6 @@ impl Drop for Loyalty {
     }
 }
 
-fn run_pytest(dir: &Path, service: &str, env: &[String]) -> String {
-    let tag = format!("terrarium-e2e/loyalty-{service}:dev");
-    let context = dir.join(service);
-    let image = build_image(&tag, &context, "Dockerfile.dev", &[]);
-    let mount = format!("{}:/app", context.display());
-    let mut args = vec!["run", "--rm", "--network", "loyalty_default", "-v", &mount];
-    for e in env {
-        args.extend(["-e", e.as_str()]);
-    }
-    args.extend([
-        image.tag.as_str(),
-        "python",
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-    ]);
-    let output = docker_output(&args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success(),
-        "{service}'s tests failed in their container:\n{text}"
-    );
-    text
-}
-
 #[test]
 fn the_loyalty_program_runs_under_terrarium() {
     let parent = tempfile::tempdir().expect("tempdir");
@@ -136,18 +105,8 @@ fn the_loyalty_program_runs_under_terrarium() {
         .success()
         .stdout("65532\n");
 
-    // Each service's own tests, inside its dev container (points against the real PostgreSQL).
-    let password = secret_of("POSTGRES_PASSWORD");
-    let points = run_pytest(
-        &dir,
-        "points",
-        &[format!(
-            "TEST_DATABASE_URL=postgresql://loyalty:{password}@db:5432/loyalty"
-        )],
-    );
-    assert!(points.contains(" passed"), "{points}");
-    let rewards = run_pytest(&dir, "rewards", &[]);
-    assert!(rewards.contains(" passed"), "{rewards}");
+    // Each service's own tests run with `terrarium test` (e2e_test.rs), points against its
+    // own PostgreSQL.
 
     // Down and up again: every balance is intact (named volume).
     terrarium().arg("down").arg(&dir).assert().success();

@@ -32,6 +32,17 @@ pub struct Args {
     /// The image of the --postgres service (or of a system's PostgreSQL).
     #[arg(long, value_name = "IMAGE")]
     pub postgres_image: Option<String>,
+    /// Also write a CI workflow: `github` (.github/workflows/terrarium.yml: lint, test on
+    /// every supported Python, build and push to ghcr.io).
+    #[arg(long, value_name = "SYSTEM", value_enum)]
+    pub ci: Option<Ci>,
+}
+
+/// The CI systems `--ci` writes a workflow for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Ci {
+    /// GitHub Actions.
+    Github,
 }
 
 /// Run `terrarium init`.
@@ -50,13 +61,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    let files = super::render(
+    let mut files = super::render(
         &loaded,
         RenderOptions {
             proxy: args.proxy,
             postgres: args.postgres,
         },
     );
+    if args.ci == Some(Ci::Github) {
+        let images = match &loaded {
+            super::Loaded::Project(_) => vec![terrarium_render::CiImage {
+                dir: ".".into(),
+                name: String::new(),
+            }],
+            super::Loaded::System(system) => system
+                .services
+                .iter()
+                .map(|s| terrarium_render::CiImage {
+                    dir: s.path.display().to_string(),
+                    name: s.name.clone(),
+                })
+                .collect(),
+        };
+        files.push(terrarium_render::github_workflow(
+            &images,
+            env!("CARGO_PKG_REPOSITORY"),
+        ));
+    }
     let written = terrarium_render::write_all(&args.dir, &files, args.force)?;
     for outcome in &written {
         outln!("{outcome}");

@@ -15,6 +15,7 @@ pub mod run;
 pub mod sbom;
 pub mod shell;
 pub mod stop;
+pub mod test;
 pub mod up;
 
 use std::process::ExitCode;
@@ -50,6 +51,10 @@ fn is_input_error(err: &anyhow::Error) -> bool {
                 cause.downcast_ref::<terrarium_engine::EngineError>(),
                 Some(terrarium_engine::EngineError::NoComposeFile(_))
             )
+            || cause
+                .downcast_ref::<terrarium_test::TestError>()
+                .is_some_and(terrarium_test::TestError::is_input_error)
+            || cause.is::<terrarium_test::TargetError>()
             || cause
                 .downcast_ref::<terrarium_deploy::DeployError>()
                 .is_some_and(terrarium_deploy::DeployError::is_input_error)

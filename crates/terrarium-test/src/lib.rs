@@ -1,0 +1,31 @@
+//! `terrarium test`: a project's test suite inside an image made from the same plan as
+//! production plus its development and test dependencies, on every CPython it supports.
+//!
+//! The image is built natively ([`terrarium_build`] with a `test` layer over the production
+//! layers), loaded into the engine once per change, and run with the source mounted
+//! read-only on /app, as the plan's non-root user, read-only root, a tmpfs /tmp, and no
+//! network except an internal one to the services the tests need (PostgreSQL). pytest's JUnit
+//! XML gives the counts; everything started is removed after the run, on errors and on
+//! Ctrl-C ([`Cleanup`]).
+
+#![deny(missing_docs)]
+
+mod cleanup;
+mod deps;
+mod error;
+mod junit;
+mod pythons;
+mod services;
+mod suite;
+mod targets;
+
+pub use cleanup::Cleanup;
+pub use deps::{RUNNER, test_dependencies};
+pub use error::TestError;
+pub use junit::{Counts, counts};
+pub use pythons::{PythonChoice, pythons};
+pub use suite::{Outcome, SuiteOptions, TestImage, build_image, run_suite, write_junit};
+pub use targets::{Target, TargetError, targets};
+
+/// pytest's exit code when it collected no tests; `terrarium test` exits with it too.
+pub const NO_TESTS: i32 = 5;
