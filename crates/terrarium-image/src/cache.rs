@@ -306,6 +306,11 @@ impl BlobWriter {
                 actual: digest,
             });
         }
+        // A blob the cache already holds intact (an unchanged app layer, config or manifest)
+        // is not written again: no sync, no rename.
+        if let Some(path) = self.cache.get(&digest)? {
+            return Ok(StoredBlob { digest, size, path });
+        }
         file.as_file().sync_all().map_err(io_error(&tmp_dir))?;
         let path = self.cache.blob_path(&digest);
         let dir = path.parent().unwrap_or(&self.cache.root);
