@@ -19,6 +19,7 @@ mod cache;
 mod digest;
 mod error;
 mod fetch;
+mod gzip;
 mod image;
 mod layer;
 mod progress;

@@ -2,7 +2,7 @@
 //! its lock allows CPython 3.13) trixie, loaded into Docker, run with the port on 127.0.0.1,
 //! answering its health route as UID 65532 with no shell, stopped gracefully; reproducible
 //! digests across caches; a one-file edit rewrites only the app layer; `--load` sends only what
-//! the engine lacks; and the failure cases
+//! the engine lacks; a killed cold build resumes without fetching again; and the failure cases
 //! (bad signature, hash mismatch, truncated download, corrupt cache entry, malformed locks,
 //! unsupported wheel platform, offline with a missing artifact).
 //!
@@ -476,6 +476,66 @@ fn load_sends_only_what_the_engine_lacks() {
         app_source(&tag).contains(&nonce),
         "the edit is in the image"
     );
+}
+
+/// Every blob in `cache` with its inode: a blob fetched again is a new file.
+fn blob_inodes(cache: &Path) -> Vec<(PathBuf, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = cache.join("blobs/sha256");
+    let mut blobs: Vec<(PathBuf, u64)> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| (e.path(), e.metadata().unwrap().ino()))
+                .collect()
+        })
+        .unwrap_or_default();
+    blobs.sort();
+    blobs
+}
+
+#[test]
+fn an_interrupted_cold_build_resumes_without_fetching_again() {
+    let project = fixture("flask-requirements");
+    let cache = tempfile::tempdir().unwrap();
+    let out = project.path().parent().unwrap().join("oci");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("terrarium"))
+        .arg("build")
+        .arg(project.path())
+        .args(["--distro", "bookworm", "--output"])
+        .arg(format!("oci:{}", out.display()))
+        .env("TERRARIUM_CACHE_DIR", cache.path())
+        .env_remove("SOURCE_DATE_EPOCH")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Blobs appear only once verified: kill the build (SIGKILL, no clean-up) after a few.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while blob_inodes(cache.path()).len() < 5 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the build ended before it could be interrupted"
+        );
+        assert!(Instant::now() < deadline, "no downloads in 5 minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let verified = blob_inodes(cache.path());
+
+    let (digest, _) = build_archive(project.path(), cache.path(), "bookworm");
+    let after = blob_inodes(cache.path());
+    for blob in &verified {
+        assert!(
+            after.contains(blob),
+            "{} was fetched again",
+            blob.0.display()
+        );
+    }
+    let reference = fixture("flask-requirements");
+    let (expected, _) = build_archive(reference.path(), &shared_cache(), "bookworm");
+    assert_eq!(digest, expected, "the resumed build gives the same image");
 }
 
 /// A failing build: exit code and stderr.
