@@ -14,7 +14,7 @@ use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::Compression;
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 use terrarium_image::{BlobRef, Cache, Digest, HashingWriter, Layer, Progress};
@@ -654,7 +654,7 @@ fn import_layer(
     let input = std::fs::File::open(&compressed).map_err(io_error(&compressed))?;
     let size = input.metadata().map_err(io_error(&compressed))?.len();
     let mut tee = Tee {
-        inner: GzDecoder::new(BufReader::with_capacity(1 << 16, input)),
+        inner: MultiGzDecoder::new(BufReader::with_capacity(1 << 16, input)),
         hash: HashingWriter::new(io::sink()),
     };
     let mut entries = 0u64;

@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use terrarium_debian::{
     Architecture, Archive, DebianPin, Distro, Mirror, PackageSet, ResolveOptions, UnpackOptions,
-    build_packages_layer, build_runtime_layer, resolve, runtime_layer_key,
+    build_packages_layer, build_runtime_layer, runtime_layer_key,
 };
 use terrarium_image::{
     Cache, Content, Digest, Entry, Epoch, Fetcher, Healthcheck, Image, ImageLayer, ImageRef,
@@ -381,7 +381,16 @@ pub fn build(
 
     let debian = session.debian_packages(section.debian.take())?;
     let target = target_of(distro, &debian.runtime)?;
-    let pins = session.wheels(section.wheels.take(), &target, &debian)?;
+    // The .debs download while the wheels resolve; the runtime layer then finds them cached
+    // (a failed download is fetched again, and reported, there).
+    let pins = std::thread::scope(|scope| {
+        if !session.runtime_layer_cached(&debian.runtime, true)? {
+            let set = session.package_set(&debian.runtime);
+            let archive = &session.archive;
+            scope.spawn(move || archive.fetch_all(&set, reporter));
+        }
+        session.wheels(section.wheels.take(), &target, &debian)
+    })?;
     let test_pins = match &options.test {
         Some(test) => {
             let locked = section.test.take();
@@ -661,16 +670,10 @@ impl Session<'_> {
         }
         self.reporter
             .stage(&format!("resolving Debian {distro} packages"));
-        let index = self.archive.index(distro, self.reporter)?;
         let resolve_roots = |names: &[&str]| {
-            resolve(
-                &index,
-                distro,
-                Architecture::Amd64,
-                names,
-                &ResolveOptions::default(),
-            )
-            .map(|r| r.packages)
+            self.archive
+                .resolve(distro, names, &ResolveOptions::default(), self.reporter)
+                .map(|r| r.packages)
         };
         let mut names: Vec<&str> = roots.iter().map(String::as_str).collect();
         let runtime = resolve_roots(&names)?;
@@ -729,6 +732,21 @@ impl Session<'_> {
         })
     }
 
+    /// Whether the runtime layer of `packages` (trimmed or whole, see [`runtime_excludes`])
+    /// is in the cache.
+    fn runtime_layer_cached(
+        &self,
+        packages: &[DebianPin],
+        trim_libraries: bool,
+    ) -> Result<bool, BuildError> {
+        let key = runtime_layer_key(
+            &self.package_set(packages),
+            &self.unpack_options(trim_libraries),
+            self.options.mtime,
+        )?;
+        Ok(self.options.cache.cached_layer(&key)?.is_some())
+    }
+
     fn runtime_layer(
         &self,
         packages: &[DebianPin],
@@ -737,11 +755,7 @@ impl Session<'_> {
         let set = self.package_set(packages);
         let unpack = self.unpack_options(trim_libraries);
         let mtime = self.options.mtime;
-        let cached = self
-            .options
-            .cache
-            .cached_layer(&runtime_layer_key(&set, &unpack, mtime)?)?
-            .is_some();
+        let cached = self.runtime_layer_cached(packages, trim_libraries)?;
         if !cached {
             self.reporter.stage("building the runtime layer");
         }

@@ -12,13 +12,12 @@
 //! package file lists; the packages that ship them, less what the runtime has, join the system
 //! layer (recorded in `terrarium.lock`'s wheels `system`).
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use terrarium_debian::{
-    Architecture, DebianPin, PackageIndex, PackageSet, ResolveOptions, build_packages_layer,
-    resolve,
+    Architecture, DebianPin, PackageSet, Resolution, ResolveOptions, build_packages_layer,
 };
 use terrarium_image::{Content, Digest, Entry, LayerOptions, LayerPath, LayerTree};
 use terrarium_plan::build::{compiler_packages, known_needs};
@@ -49,7 +48,6 @@ pub(crate) struct Builder<'s, 'a> {
     debian: &'s DebianLock,
     index: Index,
     /// The Debian index, read on first need.
-    debian_index: OnceCell<PackageIndex>,
     /// Build roots made so far, by their extra packages.
     roots: RefCell<BTreeMap<Vec<String>, Rootfs>>,
     /// What `terrarium.lock` recorded, by sdist hash.
@@ -79,7 +77,6 @@ impl<'s, 'a> Builder<'s, 'a> {
             session,
             target,
             debian,
-            debian_index: OnceCell::new(),
             roots: RefCell::new(BTreeMap::new()),
             index: Index::new(session.fetcher.clone(), session.options.index_url.clone())
                 .with_exclude_newer(session.plan.exclude_newer.value),
@@ -131,7 +128,6 @@ impl<'s, 'a> Builder<'s, 'a> {
         if wanted.is_subset(&locked) {
             return Ok(lock.system.clone());
         }
-        let index = self.debian_index().map_err(BuildError::from)?;
         let roots = self.session.distro.runtime_roots();
         let names: Vec<&str> = roots
             .iter()
@@ -146,13 +142,7 @@ impl<'s, 'a> Builder<'s, 'a> {
             )
             .chain(wanted.iter().copied())
             .collect();
-        let resolution = resolve(
-            index,
-            self.session.distro,
-            Architecture::Amd64,
-            &names,
-            &ResolveOptions::default(),
-        )?;
+        let resolution = self.resolve_debian(&names).map_err(BuildError::from)?;
         Ok(resolution
             .packages
             .packages
@@ -161,15 +151,14 @@ impl<'s, 'a> Builder<'s, 'a> {
             .collect())
     }
 
-    fn debian_index(&self) -> Result<&PackageIndex, terrarium_debian::Error> {
-        if let Some(index) = self.debian_index.get() {
-            return Ok(index);
-        }
-        let index = self
-            .session
-            .archive
-            .index(self.session.distro, self.reporter())?;
-        Ok(self.debian_index.get_or_init(|| index))
+    /// Resolve `names` against the distro's index (remembered by the archive).
+    fn resolve_debian(&self, names: &[&str]) -> Result<Resolution, terrarium_debian::Error> {
+        self.session.archive.resolve(
+            self.session.distro,
+            names,
+            &ResolveOptions::default(),
+            self.reporter(),
+        )
     }
 
     /// The meta key of the wheel built from the sdist with `sha256` for this target.
@@ -345,7 +334,6 @@ impl<'s, 'a> Builder<'s, 'a> {
         let distro = self.session.distro;
         self.reporter()
             .stage(&format!("resolving the build root ({})", extra.join(", ")));
-        let index = self.debian_index()?;
         let compilers = compiler_packages(&self.target.python_version());
         let mut present: BTreeSet<String> =
             self.debian.runtime.iter().map(|p| p.name.clone()).collect();
@@ -363,13 +351,7 @@ impl<'s, 'a> Builder<'s, 'a> {
                 .chain(compilers.iter().map(String::as_str))
                 .chain(group.iter().map(String::as_str))
                 .collect();
-            let resolution = resolve(
-                index,
-                distro,
-                Architecture::Amd64,
-                &names,
-                &ResolveOptions::default(),
-            )?;
+            let resolution = self.resolve_debian(&names)?;
             let packages: Vec<DebianPin> = resolution
                 .packages
                 .packages

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, OnceLock};
 
 use crate::error::EngineError;
 
@@ -21,7 +22,9 @@ enum BuildKit {
 #[derive(Debug, Clone)]
 pub struct Engine {
     client: PathBuf,
-    buildkit: BuildKit,
+    /// Detected on first need: asking costs a process or two, and loading an image or running
+    /// a container never needs it.
+    buildkit: Arc<OnceLock<BuildKit>>,
 }
 
 /// A container terrarium started, as `docker ps` reports it.
@@ -74,7 +77,7 @@ pub struct BuildRequest<'a> {
     pub labels: Vec<(String, String)>,
 }
 
-fn command_line(client: &Path, args: &[String]) -> String {
+pub(crate) fn command_line(client: &Path, args: &[String]) -> String {
     let mut line = client.display().to_string();
     for arg in args {
         line.push(' ');
@@ -87,9 +90,26 @@ impl Engine {
     /// Find the client (`$TERRARIUM_DOCKER`, else `docker` on PATH) and check that it reaches an
     /// engine.
     pub fn connect() -> Result<Engine, EngineError> {
+        let engine = Engine::unchecked();
+        engine.check()?;
+        Ok(engine)
+    }
+
+    /// The client (`$TERRARIUM_DOCKER`, else `docker` on PATH), not yet asked whether it reaches
+    /// an engine: for a caller whose first command tells (see [`Engine::check`]).
+    pub fn unchecked() -> Engine {
         let client =
             PathBuf::from(std::env::var("TERRARIUM_DOCKER").unwrap_or_else(|_| "docker".into()));
-        let output = Command::new(&client)
+        Engine {
+            client,
+            buildkit: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Check that the client exists and reaches an engine; the error says what to fix.
+    pub fn check(&self) -> Result<(), EngineError> {
+        let client = &self.client;
+        let output = Command::new(client)
             .args(["info", "--format", "{{.ServerVersion}}"])
             .stdin(Stdio::null())
             .output()
@@ -109,13 +129,16 @@ impl Engine {
                 .to_string();
             return Err(EngineError::NoEngine { detail });
         }
-        let buildkit = detect_buildkit(&client);
-        Ok(Engine { client, buildkit })
+        Ok(())
     }
 
     /// Whether builds go through BuildKit (which reads `<Dockerfile>.dockerignore`).
     pub fn has_buildkit(&self) -> bool {
-        !matches!(self.buildkit, BuildKit::Unavailable)
+        !matches!(self.buildkit(), BuildKit::Unavailable)
+    }
+
+    fn buildkit(&self) -> BuildKit {
+        *self.buildkit.get_or_init(|| detect_buildkit(&self.client))
     }
 
     /// The client binary.
@@ -126,7 +149,7 @@ impl Engine {
     /// A `docker` command with the environment terrarium wants.
     pub fn command(&self) -> Command {
         let mut command = Command::new(&self.client);
-        match self.buildkit {
+        match self.buildkit() {
             BuildKit::Plugin => {}
             BuildKit::Builtin => {
                 command.env("DOCKER_BUILDKIT", "1");

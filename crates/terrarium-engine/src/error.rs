@@ -61,6 +61,9 @@ pub enum EngineError {
     /// A generated file could not be written.
     #[error(transparent)]
     Write(#[from] terrarium_render::WriteError),
+    /// An image could not be read from terrarium's cache.
+    #[error(transparent)]
+    Image(#[from] terrarium_image::Error),
     /// The build context could not be read.
     #[error(transparent)]
     Context(#[from] terrarium_project::DetectError),

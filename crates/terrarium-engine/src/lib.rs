@@ -8,11 +8,13 @@
 mod compose;
 mod docker;
 mod error;
+mod load;
 mod workflow;
 
 pub use compose::{Compose, ServiceState, compose_file};
 pub use docker::{BuildRequest, ContainerInfo, Engine, ensure_port_free};
 pub use error::EngineError;
+pub use load::LoadOutcome;
 pub use workflow::{
     LABEL_PROJECT, LABEL_ROLE, ProjectRef, Role, RunSpec, build_dev_image, build_prod_image,
     default_shell, dev_spec, host_user, project_containers, run_and_follow, run_spec, shell_spec,

@@ -11,7 +11,7 @@ use tempfile::NamedTempFile;
 
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, io_error};
-use crate::layer::Layer;
+use crate::layer::{LAYER_FORMAT, Layer};
 
 /// The environment variable that overrides the cache location.
 pub const CACHE_DIR_ENV: &str = "TERRARIUM_CACHE_DIR";
@@ -219,7 +219,7 @@ impl Cache {
     /// when its blob is still in the cache and intact; lets a build skip re-creating a layer
     /// whose inputs did not change.
     pub fn cached_layer(&self, key: &Digest) -> Result<Option<Layer>, Error> {
-        let meta_key = format!("layers/{}", key.hex());
+        let meta_key = format!("layers/{LAYER_FORMAT}/{}", key.hex());
         let Some(bytes) = self.read_meta(&meta_key)? else {
             return Ok(None);
         };
@@ -240,7 +240,7 @@ impl Cache {
             what: "layer record",
             message: err.to_string(),
         })?;
-        self.write_meta(&format!("layers/{}", key.hex()), &json)
+        self.write_meta(&format!("layers/{LAYER_FORMAT}/{}", key.hex()), &json)
     }
 
     fn meta_path(&self, key: &str) -> Result<PathBuf, Error> {
@@ -305,6 +305,11 @@ impl BlobWriter {
                 expected: *expected,
                 actual: digest,
             });
+        }
+        // A blob the cache already holds intact (an unchanged app layer, config or manifest)
+        // is not written again: no sync, no rename.
+        if let Some(path) = self.cache.get(&digest)? {
+            return Ok(StoredBlob { digest, size, path });
         }
         file.as_file().sync_all().map_err(io_error(&tmp_dir))?;
         let path = self.cache.blob_path(&digest);

@@ -1,5 +1,6 @@
 //! Reproducible, streaming layer tars: [`LayerWriter`] writes entries in sorted order into a
-//! gzip-compressed tar inside the blob cache, hashing both the tar (the diff_id) and the gzip
+//! gzip-compressed tar (1 MiB members compressed in parallel, see [`crate::gzip`]) inside the
+//! blob cache, hashing both the tar (the diff_id) and the gzip
 //! stream (the blob digest) on the way; [`LayerTree`] collects entries from anywhere and writes
 //! them sorted.
 
@@ -11,16 +12,19 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
-
 use crate::cache::{BlobWriter, Cache};
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, io_error};
+use crate::gzip::ParallelGzEncoder;
 use crate::time::Epoch;
 
 /// The gzip level every layer is compressed with (pinned so digests are reproducible).
 pub const GZIP_LEVEL: u32 = 6;
+
+/// How layers are compressed (gzip level and member size). Remembered layers live under it in
+/// the cache, so a change of format never mixes old blobs into new images: a cache filled by an
+/// older terrarium gives the same digests as an empty one.
+pub const LAYER_FORMAT: &str = "gzip6-members1m";
 
 /// The media type of terrarium's layers.
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -209,7 +213,7 @@ pub struct Layer {
     pub entries: u64,
 }
 
-type Sink = tar::Builder<HashingWriter<GzEncoder<BlobWriter>>>;
+type Sink = tar::Builder<HashingWriter<ParallelGzEncoder<BlobWriter>>>;
 
 /// Writes one layer: entries must come in sorted path order (byte order), so parents precede
 /// their children and the same entries always give the same bytes. Nothing is held in memory
@@ -237,10 +241,7 @@ impl LayerWriter {
     /// Start a layer in `cache`.
     pub fn new(cache: &Cache, options: LayerOptions) -> Result<Self, Error> {
         let blob = cache.writer()?;
-        let gzip = flate2::GzBuilder::new()
-            .mtime(0)
-            .operating_system(255)
-            .write(blob, Compression::new(GZIP_LEVEL));
+        let gzip = ParallelGzEncoder::new(blob, GZIP_LEVEL);
         Ok(Self {
             tar: tar::Builder::new(HashingWriter::new(gzip)),
             mtime: options.mtime.seconds(),

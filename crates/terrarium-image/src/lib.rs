@@ -19,6 +19,7 @@ mod cache;
 mod digest;
 mod error;
 mod fetch;
+mod gzip;
 mod image;
 mod layer;
 mod progress;
@@ -38,5 +39,5 @@ pub use layer::{
     LayerTree, LayerWriter, Ownership, add_dir,
 };
 pub use progress::{NoProgress, Progress, ProgressEvent};
-pub use publish::{write_docker_archive, write_oci_layout};
+pub use publish::{stream_docker_archive, write_docker_archive, write_oci_layout};
 pub use time::{BadSourceDateEpoch, Epoch, SOURCE_DATE_EPOCH};

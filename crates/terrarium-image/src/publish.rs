@@ -140,62 +140,8 @@ pub fn write_docker_archive(
         .tempfile_in(&parent)
         .map_err(io_error(&parent))?;
     {
-        let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 16, staged.as_file_mut()));
-        let mtime = Epoch::default().seconds();
-        let blob_path = |digest: &Digest| format!("blobs/sha256/{}", digest.hex());
-        let manifest = json!([{
-            "Config": blob_path(&image.config.digest),
-            "RepoTags": tags.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "Layers": image.layers.iter().map(|layer| blob_path(&layer.digest)).collect::<Vec<_>>(),
-        }]);
-        let mut repositories = BTreeMap::<String, BTreeMap<String, String>>::new();
-        for tag in tags {
-            if let Some(top) = image.layers.last() {
-                repositories
-                    .entry(tag.name().to_owned())
-                    .or_default()
-                    .insert(tag.tag().to_owned(), top.digest.hex());
-            }
-        }
-        let mut blobs: Vec<Digest> = image.blobs().collect();
-        blobs.sort();
-        blobs.dedup();
-
-        let path = |p: &str| LayerPath::new(p);
-        let add_bytes = |tar: &mut tar::Builder<_>, name: &str, bytes: &[u8]| {
-            let entry = Entry::file(path(name)?, bytes.len() as u64, 0o644);
-            append_entry(tar, &entry, bytes, mtime)
-        };
-        append_entry(
-            &mut tar,
-            &Entry::directory(path("blobs")?, 0o755),
-            io::empty(),
-            mtime,
-        )?;
-        append_entry(
-            &mut tar,
-            &Entry::directory(path("blobs/sha256")?, 0o755),
-            io::empty(),
-            mtime,
-        )?;
-        for digest in &blobs {
-            let source = blob_source(cache, digest)?;
-            let reader = File::open(&source).map_err(io_error(&source))?;
-            let size = reader.metadata().map_err(io_error(&source))?.len();
-            let entry = Entry::file(path(&blob_path(digest))?, size, 0o644);
-            append_entry(&mut tar, &entry, io::BufReader::new(reader), mtime)?;
-        }
-        add_bytes(&mut tar, "index.json", &index_json(image, tags)?)?;
-        add_bytes(&mut tar, "manifest.json", &canonical_json(&manifest)?)?;
-        add_bytes(&mut tar, "oci-layout", OCI_LAYOUT)?;
-        if !repositories.is_empty() {
-            let repositories = serde_json::to_value(&repositories).map_err(|err| Error::Oci {
-                what: "repositories",
-                message: err.to_string(),
-            })?;
-            add_bytes(&mut tar, "repositories", &canonical_json(&repositories)?)?;
-        }
-        let mut out = tar.into_inner().map_err(io_error(file))?;
+        let out = BufWriter::with_capacity(1 << 16, staged.as_file_mut());
+        let mut out = docker_archive(cache, image, tags, 0, out, file)?;
         out.flush().map_err(io_error(file))?;
     }
     staged.as_file().sync_all().map_err(io_error(file))?;
@@ -203,6 +149,92 @@ pub fn write_docker_archive(
         .persist(file)
         .map_err(|err| io_error(file)(err.error))?;
     Ok(())
+}
+
+/// Stream `image` as a `docker load`-able tar (the bytes [`write_docker_archive`] writes) into
+/// `out`, leaving out the blobs of its first `present` layers: an engine that already has those
+/// layers (the same diff IDs in the same order below) skips loading them without opening their
+/// files, so a build that changed only the top layer sends only that layer. `what` names `out`
+/// in errors (e.g. `docker load`).
+pub fn stream_docker_archive<W: Write>(
+    cache: &Cache,
+    image: &Image,
+    tags: &[ImageRef],
+    present: usize,
+    out: W,
+    what: &Path,
+) -> Result<W, Error> {
+    docker_archive(cache, image, tags, present, out, what)
+}
+
+fn docker_archive<W: Write>(
+    cache: &Cache,
+    image: &Image,
+    tags: &[ImageRef],
+    present: usize,
+    out: W,
+    what: &Path,
+) -> Result<W, Error> {
+    let mut tar = tar::Builder::new(out);
+    let mtime = Epoch::default().seconds();
+    let blob_path = |digest: &Digest| format!("blobs/sha256/{}", digest.hex());
+    let manifest = json!([{
+        "Config": blob_path(&image.config.digest),
+        "RepoTags": tags.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "Layers": image.layers.iter().map(|layer| blob_path(&layer.digest)).collect::<Vec<_>>(),
+    }]);
+    let mut repositories = BTreeMap::<String, BTreeMap<String, String>>::new();
+    for tag in tags {
+        if let Some(top) = image.layers.last() {
+            repositories
+                .entry(tag.name().to_owned())
+                .or_default()
+                .insert(tag.tag().to_owned(), top.digest.hex());
+        }
+    }
+    let left_out: Vec<Digest> = image.layers[..present.min(image.layers.len())]
+        .iter()
+        .map(|layer| layer.digest)
+        .collect();
+    let mut blobs: Vec<Digest> = image.blobs().filter(|d| !left_out.contains(d)).collect();
+    blobs.sort();
+    blobs.dedup();
+
+    let path = |p: &str| LayerPath::new(p);
+    let add_bytes = |tar: &mut tar::Builder<_>, name: &str, bytes: &[u8]| {
+        let entry = Entry::file(path(name)?, bytes.len() as u64, 0o644);
+        append_entry(tar, &entry, bytes, mtime)
+    };
+    append_entry(
+        &mut tar,
+        &Entry::directory(path("blobs")?, 0o755),
+        io::empty(),
+        mtime,
+    )?;
+    append_entry(
+        &mut tar,
+        &Entry::directory(path("blobs/sha256")?, 0o755),
+        io::empty(),
+        mtime,
+    )?;
+    for digest in &blobs {
+        let source = blob_source(cache, digest)?;
+        let reader = File::open(&source).map_err(io_error(&source))?;
+        let size = reader.metadata().map_err(io_error(&source))?.len();
+        let entry = Entry::file(path(&blob_path(digest))?, size, 0o644);
+        append_entry(&mut tar, &entry, io::BufReader::new(reader), mtime)?;
+    }
+    add_bytes(&mut tar, "index.json", &index_json(image, tags)?)?;
+    add_bytes(&mut tar, "manifest.json", &canonical_json(&manifest)?)?;
+    add_bytes(&mut tar, "oci-layout", OCI_LAYOUT)?;
+    if !repositories.is_empty() {
+        let repositories = serde_json::to_value(&repositories).map_err(|err| Error::Oci {
+            what: "repositories",
+            message: err.to_string(),
+        })?;
+        add_bytes(&mut tar, "repositories", &canonical_json(&repositories)?)?;
+    }
+    tar.into_inner().map_err(io_error(what))
 }
 
 fn parent_dir(path: &Path) -> Result<PathBuf, Error> {

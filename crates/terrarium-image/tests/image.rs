@@ -145,7 +145,7 @@ fn layer_tar_is_sorted_deterministic_and_keeps_long_names() {
     let image = build(&cache, &dir.path().join("src"));
     let blob = cache.get(&image.layers[0].digest).unwrap().unwrap();
     let mut tar_bytes = Vec::new();
-    flate2::read::GzDecoder::new(fs::File::open(blob).unwrap())
+    flate2::read::MultiGzDecoder::new(fs::File::open(blob).unwrap())
         .read_to_end(&mut tar_bytes)
         .unwrap();
     assert_eq!(Digest::of(&tar_bytes), image.layers[0].diff_id);
@@ -386,8 +386,9 @@ fn hard_links_that_sort_before_their_target_are_reordered() {
     };
     let layer = tree.write(&cache, options).unwrap();
     let blob = cache.get(&layer.digest).unwrap().unwrap();
-    let mut archive =
-        tar::Archive::new(flate2::read::GzDecoder::new(fs::File::open(blob).unwrap()));
+    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(
+        fs::File::open(blob).unwrap(),
+    ));
     let mut seen = Vec::new();
     for entry in archive.entries().unwrap() {
         let entry = entry.unwrap();

@@ -359,7 +359,7 @@ fn unpack(cache: &Cache, layer: &Layer, dir: &Path) -> Result<(), SandboxError> 
     reader.read_exact(&mut magic).map_err(failed)?;
     reader.rewind().map_err(failed)?;
     let stream: Box<dyn Read> = if magic == [0x1f, 0x8b] {
-        Box::new(flate2::read::GzDecoder::new(reader))
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
     } else {
         Box::new(reader)
     };

@@ -1,7 +1,8 @@
 //! End to end for `terrarium build`: every fixture built without a daemon on bookworm and (where
 //! its lock allows CPython 3.13) trixie, loaded into Docker, run with the port on 127.0.0.1,
 //! answering its health route as UID 65532 with no shell, stopped gracefully; reproducible
-//! digests across caches; a one-file edit rewrites only the app layer; and the failure cases
+//! digests across caches; a one-file edit rewrites only the app layer; `--load` sends only what
+//! the engine lacks; a killed cold build resumes without fetching again; and the failure cases
 //! (bad signature, hash mismatch, truncated download, corrupt cache entry, malformed locks,
 //! unsupported wheel platform, offline with a missing artifact).
 //!
@@ -428,6 +429,158 @@ fn one_file_edit_rewrites_only_the_app_layer() {
             assert_eq!(new[5], "yes", "{} layer from cache", old[0]);
         }
     }
+}
+
+/// `terrarium build --load --tag TAG` of `dir` with the shared cache: the `loaded …` line.
+fn load(dir: &Path, tag: &str) -> String {
+    let output = build_cmd(
+        dir,
+        &shared_cache(),
+        &["--distro", "bookworm", "--load", "--tag", tag],
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "build --load failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .find(|l| l.starts_with("loaded "))
+        .unwrap_or_else(|| panic!("no `loaded` line:\n{stdout}"))
+        .to_owned()
+}
+
+/// What `/app/app.py` says in the image `tag`.
+fn app_source(tag: &str) -> String {
+    docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/usr/bin/python3.11",
+        tag,
+        "-c",
+        "print(open('/app/app.py').read())",
+    ])
+}
+
+#[test]
+fn load_sends_only_what_the_engine_lacks() {
+    let project = fixture("flask-requirements");
+    let tag = format!("terrarium-e2e-build/load:{}", std::process::id());
+    let _image = Image { tag: tag.clone() };
+    let _ = docker_output(&["rmi", "-f", &tag]);
+    let first = load(project.path(), &tag);
+    assert!(first.contains(" sent, "), "{first}");
+    let id = docker(&["image", "inspect", "--format", "{{.Id}}", &tag]);
+
+    // The engine has it: nothing is sent, the tag is left alone.
+    let again = load(project.path(), &tag);
+    assert!(
+        again.contains("the engine already had it, nothing sent"),
+        "{again}"
+    );
+    assert_eq!(
+        docker(&["image", "inspect", "--format", "{{.Id}}", &tag]),
+        id
+    );
+
+    // The tag points at another image: it is moved back, nothing loaded.
+    docker(&["tag", "terrarium-test/debian:bookworm", &tag]);
+    let moved = load(project.path(), &tag);
+    assert!(
+        moved.contains(&format!("the engine already had it, tagged {tag}")),
+        "{moved}"
+    );
+    assert_eq!(
+        docker(&["image", "inspect", "--format", "{{.Id}}", &tag]),
+        id
+    );
+
+    // A one-line edit: only the app layer is sent, and the image has the edit.
+    let app = project.path().join("app.py");
+    let nonce = format!(
+        "LOAD_NONCE = {}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let text = std::fs::read_to_string(&app).unwrap();
+    std::fs::write(&app, format!("{text}\n{nonce}\n")).unwrap();
+    let edited = load(project.path(), &tag);
+    assert!(edited.contains("(1 layer sent, "), "{edited}");
+    assert!(!edited.contains(", 0 already"), "{edited}");
+    assert_ne!(
+        docker(&["image", "inspect", "--format", "{{.Id}}", &tag]),
+        id
+    );
+    assert!(
+        app_source(&tag).contains(&nonce),
+        "the edit is in the image"
+    );
+}
+
+/// Every blob in `cache` with its inode: a blob fetched again is a new file.
+fn blob_inodes(cache: &Path) -> Vec<(PathBuf, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = cache.join("blobs/sha256");
+    let mut blobs: Vec<(PathBuf, u64)> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| (e.path(), e.metadata().unwrap().ino()))
+                .collect()
+        })
+        .unwrap_or_default();
+    blobs.sort();
+    blobs
+}
+
+#[test]
+fn an_interrupted_cold_build_resumes_without_fetching_again() {
+    let project = fixture("flask-requirements");
+    let cache = tempfile::tempdir().unwrap();
+    let out = project.path().parent().unwrap().join("oci");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("terrarium"))
+        .arg("build")
+        .arg(project.path())
+        .args(["--distro", "bookworm", "--output"])
+        .arg(format!("oci:{}", out.display()))
+        .env("TERRARIUM_CACHE_DIR", cache.path())
+        .env_remove("SOURCE_DATE_EPOCH")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Blobs appear only once verified: kill the build (SIGKILL, no clean-up) after a few.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while blob_inodes(cache.path()).len() < 5 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the build ended before it could be interrupted"
+        );
+        assert!(Instant::now() < deadline, "no downloads in 5 minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let verified = blob_inodes(cache.path());
+
+    let (digest, _) = build_archive(project.path(), cache.path(), "bookworm");
+    let after = blob_inodes(cache.path());
+    for blob in &verified {
+        assert!(
+            after.contains(blob),
+            "{} was fetched again",
+            blob.0.display()
+        );
+    }
+    let reference = fixture("flask-requirements");
+    let (expected, _) = build_archive(reference.path(), &shared_cache(), "bookworm");
+    assert_eq!(digest, expected, "the resumed build gives the same image");
 }
 
 /// A failing build: exit code and stderr.

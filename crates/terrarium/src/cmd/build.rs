@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use terrarium_build::{BuildOptions, Output, Reporter};
 use terrarium_debian::Distro;
+use terrarium_engine::LoadOutcome;
 use terrarium_image::{ImageRef, Progress, ProgressEvent};
 use terrarium_registry::{
     Artifact, BlobOutcome, PushOptions, PushReport, Pusher, Reference, ReferrerReport,
@@ -242,26 +243,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    if args.load {
-        let engine = terrarium_engine::Engine::connect()?;
-        let archive = tempfile::Builder::new()
-            .prefix("terrarium-load-")
-            .suffix(".tar")
-            .tempfile_in(options.cache.tmp_dir()?)?;
-        let archive_path = archive.path().to_owned();
-        terrarium_build::publish(
-            &options.cache,
-            &build.image,
-            &Output::DockerArchive(archive_path.clone()),
-            &tags,
-        )?;
-        engine.output(&[
-            "load".into(),
-            "-q".into(),
-            "-i".into(),
-            archive_path.display().to_string(),
-        ])?;
-    }
+    let loaded = if args.load {
+        let engine = terrarium_engine::Engine::unchecked();
+        Some(engine.load_image(&options.cache, &build.image, &tags)?)
+    } else {
+        None
+    };
     let elapsed = started.elapsed();
 
     for warning in &build.warnings {
@@ -324,9 +311,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if args.load {
+    if let Some(loaded) = &loaded {
         let tag = tags.first().map(ToString::to_string).unwrap_or_default();
-        outln!("loaded {tag}; run it: docker run --rm -p 127.0.0.1:{port}:{port} {tag}");
+        let how = match loaded {
+            LoadOutcome::UpToDate => "the engine already had it, nothing sent".to_owned(),
+            LoadOutcome::Retagged(moved) => {
+                format!("the engine already had it, tagged {}", moved.join(", "))
+            }
+            LoadOutcome::Loaded {
+                layers_sent,
+                layers_present,
+            } => format!(
+                "{layers_sent} layer{} sent, {layers_present} already in the engine",
+                if *layers_sent == 1 { "" } else { "s" }
+            ),
+        };
+        outln!("loaded {tag} ({how}); run it: docker run --rm -p 127.0.0.1:{port}:{port} {tag}");
     } else {
         outln!(
             "run it: terrarium build --load {} && docker run --rm -p 127.0.0.1:{port}:{port} IMAGE",
