@@ -33,7 +33,7 @@ use terrarium_wheels::Target;
 use crate::error::{BuildError, io_error};
 
 /// Version of the bytecode recipes; bump to compile everything again.
-const RECIPE: &str = "terrarium bytecode v2";
+const RECIPE: &str = "terrarium bytecode v5";
 
 /// Imports the modules named on the command line, then, when `TERRARIUM_TRACE_APP` names the
 /// served app (`module:object`, `module:factory()`), asks it for `TERRARIUM_TRACE_PATH` the
@@ -46,10 +46,12 @@ const TRACE: &str = r#"
 import importlib, importlib.util, io, os, py_compile, signal, sys
 out, names = sys.argv[1], sys.argv[2:]
 for name in names:
+    optional = name.startswith("?")
     try:
-        importlib.import_module(name)
+        importlib.import_module(name.lstrip("?"))
     except BaseException as err:
-        print("terrarium: importing %s: %r" % (name, err), file=sys.stderr)
+        if not optional:
+            print("terrarium: importing %s: %r" % (name, err), file=sys.stderr)
 
 class Hung(Exception):
     pass
@@ -70,15 +72,38 @@ def first_request(spec, path, interface):
                  "raw_path": path.encode(), "query_string": b"", "root_path": "",
                  "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 40000),
                  "server": ("127.0.0.1", 8000)}
-        received = []
-        async def receive():
-            received.append(1)
-            if len(received) == 1:
-                return {"type": "http.request", "body": b"", "more_body": False}
-            return {"type": "http.disconnect"}
-        async def send(message):
-            pass
-        asyncio.run(app(scope, receive, send))
+        async def lifespan_and_request():
+            # Start-up first, as the server does (`lifespan` hooks import and connect), then
+            # the request, then shut down; a hook that fails or doesn't answer in 10 s is
+            # left behind.
+            state = {}
+            events = asyncio.Queue()
+            events.put_nowait({"type": "lifespan.startup"})
+            answered = asyncio.Event()
+            async def lifespan_send(message):
+                answered.set()
+            lifespan = asyncio.ensure_future(app(
+                {"type": "lifespan", "asgi": {"version": "3.0"}, "state": state},
+                events.get, lifespan_send))
+            waiter = asyncio.ensure_future(answered.wait())
+            await asyncio.wait([lifespan, waiter], timeout=10,
+                               return_when=asyncio.FIRST_COMPLETED)
+            scope["state"] = dict(state)
+            received = []
+            async def receive():
+                received.append(1)
+                if len(received) == 1:
+                    return {"type": "http.request", "body": b"", "more_body": False}
+                return {"type": "http.disconnect"}
+            async def send(message):
+                pass
+            try:
+                await asyncio.wait_for(app(scope, receive, send), 10)
+            finally:
+                events.put_nowait({"type": "lifespan.shutdown"})
+                await asyncio.wait([lifespan], timeout=5)
+                waiter.cancel()
+        asyncio.run(lifespan_and_request())
     else:
         environ = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": path,
                    "QUERY_STRING": "", "SERVER_NAME": "localhost", "SERVER_PORT": "8000",
@@ -143,6 +168,25 @@ for path in sys.argv[2:]:
 
 /// The modules starting the plan's server loads before the app: its entry point and workers.
 fn server_modules(plan: &Plan) -> Vec<String> {
+    // Modules a `?` marks are imported when they exist (they depend on the server's version
+    // and extras); a missing one is no warning.
+    let uvicorn_core = [
+        "uvicorn.lifespan.on",
+        "uvicorn.loops.auto",
+        "uvicorn.protocols.http.auto",
+        "uvicorn.protocols.websockets.auto",
+    ];
+    let uvicorn_workers = [
+        "?uvicorn.supervisors.multiprocess",
+        "?uvicorn.loops.asyncio",
+        "?uvicorn.protocols.utils",
+        "?uvicorn.protocols.http.h11_impl",
+        "?uvicorn.protocols.http.httptools_impl",
+        "?h11",
+        "multiprocessing.spawn",
+        "multiprocessing.popen_spawn_posix",
+        "multiprocessing.resource_tracker",
+    ];
     let mut modules: Vec<&str> = match &plan.server.value {
         Server::Gunicorn { worker_class } => {
             let mut m = vec![
@@ -150,24 +194,35 @@ fn server_modules(plan: &Plan) -> Vec<String> {
                 "gunicorn.arbiter",
                 "gunicorn.workers.sync",
                 "gunicorn.glogging",
+                "?gunicorn.ctl.server",
             ];
             if let Some(class) = worker_class {
                 m.push(class.rsplit_once('.').map_or(class.as_str(), |(m, _)| m));
+                if class.starts_with("uvicorn") {
+                    m.extend(uvicorn_core);
+                    m.extend(uvicorn_workers);
+                }
             }
             m
         }
-        Server::Uvicorn => vec![
-            "uvicorn",
-            "uvicorn.main",
-            "uvicorn.lifespan.on",
-            "uvicorn.loops.auto",
-            "uvicorn.protocols.http.auto",
-            "uvicorn.protocols.websockets.auto",
-        ],
+        Server::Uvicorn => {
+            let mut m = vec!["uvicorn", "uvicorn.main"];
+            m.extend(uvicorn_core);
+            m.extend(uvicorn_workers);
+            m
+        }
         Server::Hypercorn => vec!["hypercorn.__main__", "hypercorn.asyncio.run"],
         Server::ConsoleScript { .. } | Server::Configured => Vec::new(),
     };
-    modules.extend(["encodings.idna", "json", "logging.config", "pkgutil"]);
+    modules.extend([
+        "encodings.idna",
+        "encodings.ascii",
+        "encodings.latin_1",
+        "encodings.utf_8_sig",
+        "json",
+        "logging.config",
+        "pkgutil",
+    ]);
     let mut modules: Vec<String> = modules.into_iter().map(str::to_owned).collect();
     modules.extend(app_module(plan));
     modules
