@@ -167,6 +167,18 @@ pub(crate) struct Access<'a> {
     pub progress: &'a dyn Progress,
 }
 
+impl<'a> Access<'a> {
+    /// The access `options` allow, reporting to `progress`.
+    pub(crate) fn new(options: &'a crate::BuildOptions, progress: &'a dyn Progress) -> Self {
+        Access {
+            cache: &options.cache,
+            offline: options.offline,
+            insecure_registries: &options.insecure_registries,
+            progress,
+        }
+    }
+}
+
 fn record_key(digest: &Digest) -> String {
     format!("{RECORD}/{}.json", digest.hex())
 }

@@ -233,16 +233,8 @@ pub fn image_sbom(
 ) -> Result<Sbom, BuildError> {
     let source = BaseSource::parse(image)?;
     reporter.stage(&format!("reading {image}"));
-    let (digest, config, layers) = base::fetch(
-        &source,
-        None,
-        &base::Access {
-            cache: &options.cache,
-            offline: options.offline,
-            insecure_registries: &options.insecure_registries,
-            progress: reporter,
-        },
-    )?;
+    let (digest, config, layers) =
+        base::fetch(&source, None, &base::Access::new(options, reporter))?;
     let stored = Image {
         manifest: terrarium_image::BlobRef {
             digest,
@@ -531,12 +523,7 @@ fn build_on_base(
     let base = base::resolve(
         &source,
         section.as_ref().map(|s| s.digest),
-        &base::Access {
-            cache: &options.cache,
-            offline: options.offline,
-            insecure_registries: &options.insecure_registries,
-            progress: reporter,
-        },
+        &base::Access::new(options, reporter),
     )?;
     let planned = plan.python.value;
     let expected_by = if plan.python.origin == Origin::Config {
@@ -708,8 +695,7 @@ impl Session<'_> {
             return builder.finish(locked);
         }
         self.reporter.stage("resolving wheels");
-        let index = Index::new(self.fetcher.clone(), self.options.index_url.clone())
-            .with_exclude_newer(self.plan.exclude_newer.value);
+        let index = self.index();
         let mut pins = match self.plan.dependencies.value.lock() {
             Some(lock) => terrarium_wheels::pins_from_lock(lock, target, &index)?,
             None => Vec::new(),
@@ -730,6 +716,12 @@ impl Session<'_> {
             built: Vec::new(),
             system: Vec::new(),
         })
+    }
+
+    /// The package index, with the plan's era as its cut-off.
+    fn index(&self) -> Index {
+        Index::new(self.fetcher.clone(), self.options.index_url.clone())
+            .with_exclude_newer(self.plan.exclude_newer.value)
     }
 
     /// Whether the runtime layer of `packages` (trimmed or whole, see [`runtime_excludes`])

@@ -78,8 +78,7 @@ impl<'s, 'a> Builder<'s, 'a> {
             target,
             debian,
             roots: RefCell::new(BTreeMap::new()),
-            index: Index::new(session.fetcher.clone(), session.options.index_url.clone())
-                .with_exclude_newer(session.plan.exclude_newer.value),
+            index: session.index(),
             locked,
             built: RefCell::new(BTreeMap::new()),
         }

@@ -5,7 +5,7 @@
 //! nothing but the app layer.
 
 use terrarium_project::Group;
-use terrarium_wheels::{Index, Pin, Target, parse_requirement};
+use terrarium_wheels::{Pin, Target, parse_requirement};
 
 use crate::lockfile::{DebianLock, WheelsLock};
 use crate::{BuildError, INPUTS_VERSION, Session, digest_json, sdist};
@@ -41,8 +41,7 @@ impl Session<'_> {
             return builder.finish(locked);
         }
         self.reporter.stage("resolving the test dependencies");
-        let index = Index::new(self.fetcher.clone(), self.options.index_url.clone())
-            .with_exclude_newer(self.plan.exclude_newer.value);
+        let index = self.index();
         let mut pins: Vec<Pin> = match self.plan.dependencies.value.lock() {
             Some(lock) => terrarium_wheels::pins_from_lock_group(lock, Group::Dev, target, &index)?,
             None => Vec::new(),
