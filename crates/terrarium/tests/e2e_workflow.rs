@@ -365,8 +365,13 @@ fn secrets_never_reach_an_image_on_any_path() {
     let (status, output) = run.interrupt(Duration::from_secs(20));
     assert!(status.success(), "{output}");
 
-    // 2. `terrarium build`: the native app layer applies the same rules.
-    let native = native_image(&dir, "terrarium-e2e/leaky:native", &[]);
+    // 2. `terrarium build`: the native app layer applies the same rules (on Debian's runtime:
+    // the project's `base` names the test base, which a registry can't serve here).
+    let native = native_image(
+        &dir,
+        "terrarium-e2e/leaky:native",
+        &["--distro", "bookworm"],
+    );
     assert_no_secrets("terrarium build", &native.tag);
 
     // 3. `terrarium init` puts its rules before the project's own; `docker build` honours both.
