@@ -141,7 +141,7 @@ pub fn write_docker_archive(
         .map_err(io_error(&parent))?;
     {
         let out = BufWriter::with_capacity(1 << 16, staged.as_file_mut());
-        let mut out = docker_archive(cache, image, tags, 0, out, file)?;
+        let mut out = stream_docker_archive(cache, image, tags, 0, out, file)?;
         out.flush().map_err(io_error(file))?;
     }
     staged.as_file().sync_all().map_err(io_error(file))?;
@@ -157,17 +157,6 @@ pub fn write_docker_archive(
 /// files, so a build that changed only the top layer sends only that layer. `what` names `out`
 /// in errors (e.g. `docker load`).
 pub fn stream_docker_archive<W: Write>(
-    cache: &Cache,
-    image: &Image,
-    tags: &[ImageRef],
-    present: usize,
-    out: W,
-    what: &Path,
-) -> Result<W, Error> {
-    docker_archive(cache, image, tags, present, out, what)
-}
-
-fn docker_archive<W: Write>(
     cache: &Cache,
     image: &Image,
     tags: &[ImageRef],
