@@ -1,6 +1,7 @@
 //! The app layer: the project's build context under /app (the plan's `.dockerignore` rules, as
 //! `docker build` applies them; root-owned, read-only to the service), its data directories
-//! owned by the service user (also when the source has one), the user's account when the plan
+//! owned by the service user (also when the source has one), links from the project into them
+//! for files the code writes at a fixed path, the user's account when the plan
 //! names another than the runtime's, and, for a packaged project, the project installed: a
 //! `.pth` that puts its import root on `sys.path`, its `.dist-info` and its console scripts.
 
@@ -81,6 +82,13 @@ pub fn app_tree(plan: &Plan, target: &Target) -> Result<LayerTree, BuildError> {
             _ => Content::Empty,
         };
         tree.insert(item, source);
+    }
+    // Files the code writes at a fixed path under the project live in a volume: a link there
+    // replaces whatever the source has at that path.
+    for link in plan.volumes.value.iter().flat_map(|v| &v.links) {
+        let path = layer_path(link.path.trim_start_matches('/'))?;
+        tree.remove(&path);
+        tree.insert(Entry::symlink(path, link.target.as_str()), Content::Empty);
     }
     if plan.user.value != RUNTIME_USER {
         let (passwd, group) = terrarium_debian::accounts(plan.user.value.uid, plan.user.value.gid);

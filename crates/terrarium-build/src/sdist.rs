@@ -20,7 +20,7 @@ use terrarium_debian::{
     Architecture, DebianPin, PackageSet, Resolution, ResolveOptions, build_packages_layer,
 };
 use terrarium_image::{Content, Digest, Entry, LayerOptions, LayerPath, LayerTree};
-use terrarium_plan::build::{compiler_packages, known_needs};
+use terrarium_plan::build::{compiler_packages, known_needs, stdlib_build_packages};
 use terrarium_sandbox::Rootfs;
 use terrarium_wheels::{
     BuildContext, BuiltWheel, Error as WheelError, Index, Pin, Source, Target, WheelBuilder,
@@ -39,7 +39,7 @@ const BUILD_ESSENTIALS: &[&str] = &["dash", "perl-base"];
 const BUILD_LINKS: &[(&str, &str)] = &[("usr/bin/sh", "dash"), ("usr/bin/cc", "gcc")];
 
 /// Version of how wheels are built from sdists; part of the build cache key.
-const RECIPE: &str = "sdist-build-v2";
+const RECIPE: &str = "sdist-build-v3";
 
 /// Builds the sdists of one build, at most once each, and remembers what it built.
 pub(crate) struct Builder<'s, 'a> {
@@ -305,10 +305,23 @@ impl<'s, 'a> Builder<'s, 'a> {
             .session
             .runtime_layer(&self.debian.runtime, pure)
             .map_err(build_root)?;
+        let stdlib = stdlib_build_packages(&self.target.python_version());
         if pure {
-            return Ok((Rootfs::assemble(cache, &[runtime.layer])?, Vec::new()));
+            if stdlib.is_empty() {
+                return Ok((Rootfs::assemble(cache, &[runtime.layer])?, Vec::new()));
+            }
+            if let Some(root) = self.roots.borrow().get(&stdlib) {
+                return Ok((root.clone(), Vec::new()));
+            }
+            let layers = self
+                .build_layers(std::slice::from_ref(&stdlib))
+                .map_err(build_root)?;
+            let root = Rootfs::assemble(cache, &[&[runtime.layer][..], &layers].concat())?;
+            self.roots.borrow_mut().insert(stdlib, root.clone());
+            return Ok((root, Vec::new()));
         }
         let mut extra = compiler_packages(&self.target.python_version());
+        extra.extend(stdlib);
         extra.extend(self.session.plan.build_packages.value.iter().cloned());
         extra.extend(
             known
@@ -320,35 +333,39 @@ impl<'s, 'a> Builder<'s, 'a> {
         if let Some(root) = self.roots.borrow().get(&extra) {
             return Ok((root.clone(), extra));
         }
-        let layers = self.build_layers(&extra).map_err(build_root)?;
+        let compilers = compiler_packages(&self.target.python_version());
+        let layers = self
+            .build_layers(&[compilers, extra.clone()])
+            .map_err(build_root)?;
         let root = Rootfs::assemble(cache, &[&[runtime.layer][..], &layers].concat())?;
         self.roots.borrow_mut().insert(extra.clone(), root.clone());
         Ok((root, extra))
     }
 
-    /// The layers a build root adds to the runtime: the compilers (shared by every C build),
-    /// the other `extra` packages (with what they depend on), and the links maintainer scripts
-    /// would make.
-    fn build_layers(&self, extra: &[String]) -> Result<Vec<terrarium_image::Layer>, BuildError> {
+    /// The layers a build root adds to the runtime: one per group of packages (with what they
+    /// depend on and the earlier groups don't have; the compilers first, shared by every C
+    /// build), and the links maintainer scripts would make.
+    fn build_layers(
+        &self,
+        groups: &[Vec<String>],
+    ) -> Result<Vec<terrarium_image::Layer>, BuildError> {
         let distro = self.session.distro;
+        let wanted: Vec<&str> = groups.iter().flatten().map(String::as_str).collect();
         self.reporter()
-            .stage(&format!("resolving the build root ({})", extra.join(", ")));
-        let compilers = compiler_packages(&self.target.python_version());
+            .stage(&format!("resolving the build root ({})", wanted.join(", ")));
         let mut present: BTreeSet<String> =
             self.debian.runtime.iter().map(|p| p.name.clone()).collect();
         let mut layers = Vec::new();
-        let groups = [compilers.clone(), extra.to_vec()];
         for (i, group) in groups.iter().enumerate() {
-            if i > 0 && group.iter().all(|name| compilers.contains(name)) {
-                break;
+            if group.iter().all(|name| present.contains(name)) {
+                continue;
             }
             let roots = distro.runtime_roots();
             let names: Vec<&str> = roots
                 .iter()
                 .map(String::as_str)
                 .chain(BUILD_ESSENTIALS.iter().copied())
-                .chain(compilers.iter().map(String::as_str))
-                .chain(group.iter().map(String::as_str))
+                .chain(groups[..=i].iter().flatten().map(String::as_str))
                 .collect();
             let resolution = self.resolve_debian(&names)?;
             let packages: Vec<DebianPin> = resolution

@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 
 use terrarium_project::{DependencySource, Group};
 
+use crate::python::{PinnedRelease, wheel_pythons};
+
 /// What building one package from source needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KnownNeeds {
@@ -31,6 +33,15 @@ pub const KNOWN_NEEDS: &[KnownNeeds] = &[
         build: &["libpq-dev"],
         runtime: &["libpq5"],
         source_only: true,
+        embeds_python: false,
+    },
+    // Built from its sdist (a release without a wheel for the chosen Python), the binary
+    // package compiles against the system's libpq like psycopg2.
+    KnownNeeds {
+        package: "psycopg2-binary",
+        build: &["libpq-dev"],
+        runtime: &["libpq5"],
+        source_only: false,
         embeds_python: false,
     },
     KnownNeeds {
@@ -75,6 +86,17 @@ pub fn known_needs(package: &str) -> Option<&'static KnownNeeds> {
     KNOWN_NEEDS.iter().find(|needs| needs.package == package)
 }
 
+/// The parts of CPython's own standard library that Debian ships apart and that every build
+/// from source gets, C or pure Python: `distutils` for 3.11 (bookworm's `python3-distutils`;
+/// the official image has it). Old sdists' `setup.py`, run by the setuptools of their era,
+/// import it; 3.12 removed it from CPython itself.
+pub fn stdlib_build_packages(python_version: &str) -> Vec<String> {
+    match python_version {
+        "3.11" => vec!["python3-distutils".into()],
+        _ => Vec::new(),
+    }
+}
+
 /// The Debian packages every native C build needs on a Debian runtime of CPython
 /// `python_version` (`3.11`): the compiler, `make`, libc's headers and Python's.
 pub fn compiler_packages(python_version: &str) -> Vec<String> {
@@ -93,8 +115,13 @@ pub fn compiler_packages(python_version: &str) -> Vec<String> {
 pub const DOCKER_COMPILER_PACKAGES: &[&str] = &["gcc", "g++", "libc6-dev", "make"];
 
 /// The project's main dependencies that the table knows and that will be built from source:
-/// locked ones without a Linux x86_64 wheel, or declared ones that never publish one.
-pub fn source_built(dependencies: &DependencySource) -> Vec<&'static KnownNeeds> {
+/// locked ones without a Linux x86_64 wheel, declared ones that never publish one, and
+/// releases pinned with `==` whose wheels (`pinned`, from the index) don't serve `python`.
+pub fn source_built(
+    dependencies: &DependencySource,
+    pinned: &[PinnedRelease],
+    python: (u64, u64),
+) -> Vec<&'static KnownNeeds> {
     let mut found: BTreeSet<&'static str> = BTreeSet::new();
     if let Some(lock) = dependencies.lock() {
         for package in lock.packages.iter().filter(|p| p.group == Group::Main) {
@@ -125,7 +152,19 @@ pub fn source_built(dependencies: &DependencySource) -> Vec<&'static KnownNeeds>
             _ => Vec::new(),
         };
         for name in names {
-            if let Some(needs) = known_needs(&name).filter(|n| n.source_only) {
+            let Some(needs) = known_needs(&name) else {
+                continue;
+            };
+            let no_wheel = || {
+                pinned.iter().any(|pin| {
+                    pin.name.as_str() == name
+                        && !pin.dev
+                        && pin.has_sdist
+                        && wheel_pythons(pin.wheels.iter().map(String::as_str))
+                            .is_some_and(|pythons| !pythons.contains(&python))
+                })
+            };
+            if needs.source_only || no_wheel() {
                 found.insert(needs.package);
             }
         }
@@ -155,7 +194,10 @@ mod tests {
             known_needs("psycopg2").map(|n| n.build),
             Some(&["libpq-dev"][..])
         );
-        assert!(known_needs("psycopg2-binary").is_none());
+        assert_eq!(
+            known_needs("psycopg2-binary").map(|n| (n.source_only, n.runtime)),
+            Some((false, &["libpq5"][..]))
+        );
         assert_eq!(
             requirement_name("PsycoPG2>=2.9 ; python_version > '3'"),
             "psycopg2"
@@ -164,5 +206,43 @@ mod tests {
             compiler_packages("3.11"),
             ["gcc", "g++", "make", "libc6-dev", "python3.11-dev"]
         );
+    }
+
+    #[test]
+    fn a_pin_without_a_wheel_for_the_python_is_built_with_its_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("requirements.txt"),
+            "psycopg2-binary==2.8.5\nlxml==5.3.0\n",
+        )
+        .unwrap();
+        let project = terrarium_project::detect(dir.path()).unwrap();
+        let pin = |name: &str, wheels: &[&str]| PinnedRelease {
+            name: terrarium_project::PackageName::new(name),
+            version: "1".into(),
+            source: terrarium_project::Source::line("requirements.txt", 1),
+            wheels: wheels.iter().map(|w| (*w).to_owned()).collect(),
+            has_sdist: true,
+            uploaded: None,
+            dev: false,
+        };
+        let pinned = [
+            pin(
+                "psycopg2-binary",
+                &["psycopg2_binary-2.8.5-cp38-cp38-manylinux1_x86_64.whl"],
+            ),
+            pin(
+                "lxml",
+                &["lxml-5.3.0-cp311-cp311-manylinux_2_28_x86_64.whl"],
+            ),
+        ];
+        let built = |python| -> Vec<&str> {
+            source_built(&project.dependencies, &pinned, python)
+                .iter()
+                .map(|n| n.package)
+                .collect()
+        };
+        assert_eq!(built((3, 11)), ["psycopg2-binary"]);
+        assert_eq!(built((3, 8)), ["lxml"]);
     }
 }

@@ -11,7 +11,7 @@ use crate::python::{self, PinnedRelease};
 use crate::tools::{self, PYTHONS};
 use crate::{
     Decision, EnvSetting, Origin, Plan, PlanError, ProjectInstall, PythonVersion, Server,
-    Unsettled, User, Volume,
+    Unsettled, User, Volume, VolumeLink,
 };
 
 /// Choices made on the command line, which win over `[tool.terrarium]`.
@@ -91,7 +91,12 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
             vec![],
         ),
     };
-    let (system_packages, build_packages) = decide_debian_packages(config, &dependencies.value);
+    let (system_packages, build_packages) = decide_debian_packages(
+        config,
+        &dependencies.value,
+        &options.pinned,
+        (python.value.major, python.value.minor),
+    );
     let install_project = decide_install_project(project);
     let build_steps = match project
         .django
@@ -435,8 +440,10 @@ fn decide_dependencies(
 fn decide_debian_packages(
     config: &terrarium_project::Config,
     dependencies: &DependencySource,
+    pinned: &[PinnedRelease],
+    python: (u64, u64),
 ) -> (Decision<Vec<String>>, Decision<Vec<String>>) {
-    let built = crate::build::source_built(dependencies);
+    let built = crate::build::source_built(dependencies, pinned, python);
     let names: Vec<&str> = built.iter().map(|n| n.package).collect();
     let decide = |configured: &Option<terrarium_project::Fact<Vec<String>>>,
                   table: &dyn Fn(&crate::build::KnownNeeds) -> &'static [&'static str],
@@ -1120,6 +1127,7 @@ fn decide_volumes(project: &Project) -> Decision<Vec<Volume>> {
                 .map(|p| Volume {
                     path: p.clone(),
                     env: None,
+                    links: Vec::new(),
                 })
                 .collect(),
             Origin::Config,
@@ -1153,6 +1161,7 @@ fn decide_volumes(project: &Project) -> Decision<Vec<Volume>> {
             volumes.push(Volume {
                 path,
                 env: Some(dir.value.name.clone()),
+                links: Vec::new(),
             });
         }
     }
@@ -1167,17 +1176,44 @@ fn decide_volumes(project: &Project) -> Decision<Vec<Volume>> {
     if !writes.is_empty() {
         let mut written = Vec::new();
         for fact in &writes {
+            let mut link = None;
             let (path, what) = match &fact.value {
                 Write::Dir { path, why } => (format!("{APP_ROOT}/{path}"), why.to_string()),
                 Write::Sqlite { setting, file } => (
                     DATA_ROOT.to_owned(),
                     format!("the SQLite database {file}, moved there with {setting}"),
                 ),
+                Write::SqliteFile { path } => {
+                    let file = path.rsplit('/').next().unwrap_or(path);
+                    let at = format!("{APP_ROOT}/{path}");
+                    let what = format!(
+                        "the SQLite database {at}, which no setting moves: a link to \
+                         {DATA_ROOT}/{file}"
+                    );
+                    link = Some(VolumeLink {
+                        path: at,
+                        target: format!("{DATA_ROOT}/{file}"),
+                    });
+                    (DATA_ROOT.to_owned(), what)
+                }
             };
             written.push(format!("{path} ({what}, {})", fact.source));
             sources.push(fact.source.clone());
-            if !volumes.iter().any(|v: &Volume| v.path == path) {
-                volumes.push(Volume { path, env: None });
+            let index = match volumes.iter().position(|v: &Volume| v.path == path) {
+                Some(index) => index,
+                None => {
+                    volumes.push(Volume {
+                        path,
+                        env: None,
+                        links: Vec::new(),
+                    });
+                    volumes.len() - 1
+                }
+            };
+            if let Some(link) = link
+                && !volumes[index].links.contains(&link)
+            {
+                volumes[index].links.push(link);
             }
         }
         sentences.push(format!(
@@ -1213,7 +1249,7 @@ fn writes_needing_volumes(project: &Project) -> Vec<&Fact<Write>> {
                     && (*why == WriteReason::LogFiles
                         || (*why == WriteReason::Created && path.starts_with("log"))))
             }
-            Write::Sqlite { .. } => true,
+            Write::Sqlite { .. } | Write::SqliteFile { .. } => true,
         })
         .collect()
 }

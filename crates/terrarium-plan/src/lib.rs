@@ -197,6 +197,20 @@ pub struct Volume {
     /// The setting that points the service at it, if one does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
+    /// Files under the project that live in this volume through a symbolic link, because the
+    /// code writes them at a fixed path no setting moves (Django's `BASE_DIR / "db.sqlite3"`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<VolumeLink>,
+}
+
+/// A symbolic link from the read-only project into a volume: `/app/db.sqlite3` →
+/// `/data/db.sqlite3`. Both back ends make it, so the code's fixed path lands on the volume.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VolumeLink {
+    /// The link, an absolute path under the project (`/app/db.sqlite3`).
+    pub path: String,
+    /// Where it points, an absolute path in the volume (`/data/db.sqlite3`).
+    pub target: String,
 }
 
 /// The project installed in the image as a package: what `pip install .` gives, decided once

@@ -70,7 +70,9 @@ impl WheelSupport {
 
 /// The Pythons a release's wheels serve on Linux x86-64: `None` when a pure-Python wheel
 /// serves them all.
-fn wheel_pythons<'a>(filenames: impl IntoIterator<Item = &'a str>) -> Option<BTreeSet<(u64, u64)>> {
+pub(crate) fn wheel_pythons<'a>(
+    filenames: impl IntoIterator<Item = &'a str>,
+) -> Option<BTreeSet<(u64, u64)>> {
     let mut pythons = BTreeSet::new();
     for name in filenames {
         let parts: Vec<&str> = name.trim_end_matches(".whl").split('-').collect();
@@ -253,6 +255,14 @@ fn fit(python: (u64, u64), supports: &[WheelSupport]) -> (Fit, Vec<&WheelSupport
     (fit, missing)
 }
 
+/// Whether a constraint comes from a `.python-version` file (pyenv, uv).
+fn is_python_version_file(source: &Source) -> bool {
+    source
+        .file
+        .file_name()
+        .is_some_and(|name| name == ".python-version")
+}
+
 fn parse_day(day: &str) -> Option<jiff::Timestamp> {
     let date: jiff::civil::Date = day.parse().ok()?;
     date.to_zoned(jiff::tz::TimeZone::UTC)
@@ -283,10 +293,29 @@ pub(crate) fn decide_python(
     let mut candidates: Vec<&KnownPython> = PYTHONS.iter().collect();
     candidates.sort_by_key(|k| Distro::for_python(k.major, k.minor).is_none());
     let mut sources = Vec::new();
+    let mut preference = None;
     for constraint in &project.python {
         let before = candidates.clone();
         candidates.retain(|k| constraint.value.allows(k.major, k.minor));
         sources.push(constraint.source.clone());
+        // `.python-version` names the interpreter a developer runs, not what the code needs:
+        // when Debian ships no runtime for it, the nearest release it does ship stands in
+        // (newer first: code written for 3.12 runs on 3.13 more often than on 3.11), and the
+        // constraints that follow still apply.
+        let has_runtime = |k: &&KnownPython| Distro::for_python(k.major, k.minor).is_some();
+        if is_python_version_file(&constraint.source)
+            && !candidates.iter().any(has_runtime)
+            && let Some(wanted) = candidates.first().copied()
+        {
+            let mut nearest: Vec<&KnownPython> =
+                before.iter().copied().filter(has_runtime).collect();
+            if !nearest.is_empty() {
+                nearest.sort_by_key(|k| (k.minor.abs_diff(wanted.minor), k.minor < wanted.minor));
+                preference = Some((wanted, constraint.source.clone()));
+                candidates = nearest;
+                continue;
+            }
+        }
         if candidates.is_empty() {
             return Err(PlanError::NoPython {
                 constraint: constraint.value.specifiers.clone(),
@@ -307,16 +336,34 @@ pub(crate) fn decide_python(
         let written: Vec<String> = project
             .python
             .iter()
+            .filter(|c| preference.as_ref().is_none_or(|(_, s)| *s != c.source))
             .map(|c| format!("{} ({})", c.value.specifiers, c.source))
             .collect();
-        format!(
-            "the preferred supported release allowed by {} (a release a Debian runtime ships \
+        if written.is_empty() {
+            "no other constraint".to_string()
+        } else {
+            format!(
+                "the preferred supported release allowed by {} (a release a Debian runtime ships \
              first, so `terrarium build` and the Dockerfile run the same Python)",
-            written.join(" and ")
-        )
+                written.join(" and ")
+            )
+        }
     } else {
         "nothing in the project constrains it".to_string()
     }];
+    if let Some((wanted, source)) = &preference {
+        reasons.push(format!(
+            "{source} asks for CPython {}.{}, which no Debian release terrarium supports ships: \
+             the nearest release one does stands in (set `base = \"python:{}-slim-{}\"` to run \
+             {}.{} itself on the official image)",
+            wanted.major,
+            wanted.minor,
+            wanted.patch_release,
+            crate::tools::BASE_DEBIAN,
+            wanted.major,
+            wanted.minor
+        ));
+    }
 
     // The wheels the binary packages publish rule Pythons out before anything is downloaded.
     let supports = wheel_supports(project, options);

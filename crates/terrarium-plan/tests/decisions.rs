@@ -186,3 +186,81 @@ fn a_quart_app_on_hypercorn_develops_on_hypercorn() {
     assert!(plan.dev_command.value.contains(&"--reload".to_string()));
     assert!(plan.added_packages.value.is_empty());
 }
+
+#[test]
+fn a_python_version_file_without_a_debian_runtime_is_a_preference() {
+    // 3.12 has no Debian runtime: the nearest release one ships stands in, newer first.
+    let dir = project(&[
+        FLASK_APP,
+        ("requirements.txt", "flask==3.1.2\n"),
+        (".python-version", "3.12\n"),
+    ]);
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    assert_eq!(plan.python.value.to_string(), "3.13");
+    assert_eq!(plan.runtime.value, Some(Distro::Trixie));
+    assert!(
+        plan.python
+            .reason
+            .contains(".python-version:1 asks for CPython 3.12")
+            && plan.python.reason.contains("base = \"python:3.12."),
+        "{}",
+        plan.python.reason
+    );
+    // The constraints after it still hold: `<3.13` leaves 3.11.
+    let dir = project(&[
+        FLASK_APP,
+        ("requirements.txt", "flask==3.1.2\n"),
+        (".python-version", "3.12\n"),
+        (
+            "pyproject.toml",
+            "[project]\nname = \"p\"\nrequires-python = \">=3.10,<3.13\"\n",
+        ),
+    ]);
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    assert_eq!(plan.python.value.to_string(), "3.11");
+    // A version Debian ships is kept as written.
+    let dir = project(&[
+        FLASK_APP,
+        ("requirements.txt", "flask==3.1.2\n"),
+        (".python-version", "3.11\n"),
+    ]);
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    assert_eq!(plan.python.value.to_string(), "3.11");
+    assert!(!plan.python.reason.contains("stands in"));
+}
+
+#[test]
+fn django_sqlite_beside_the_code_is_a_link_into_the_data_volume() {
+    let dir = project(&[
+        (
+            "manage.py",
+            "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'site_conf.settings')\n",
+        ),
+        ("requirements.txt", "django==5.1.4\ngunicorn==23.0.0\n"),
+        ("site_conf/__init__.py", ""),
+        (
+            "site_conf/wsgi.py",
+            "from django.core.wsgi import get_wsgi_application\napplication = get_wsgi_application()\n",
+        ),
+        (
+            "site_conf/settings.py",
+            "from pathlib import Path\nBASE_DIR = Path(__file__).resolve().parent.parent\nWSGI_APPLICATION = 'site_conf.wsgi.application'\nDATABASES = {\n    'default': {\n        'ENGINE': 'django.db.backends.sqlite3',\n        'NAME': BASE_DIR / 'db.sqlite3',\n    }\n}\n",
+        ),
+    ]);
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    let volumes = &plan.volumes.value;
+    assert_eq!(volumes.len(), 1, "{volumes:?}");
+    assert_eq!(volumes[0].path, "/data");
+    assert_eq!(
+        volumes[0].links,
+        [terrarium_plan::VolumeLink {
+            path: "/app/db.sqlite3".into(),
+            target: "/data/db.sqlite3".into(),
+        }]
+    );
+    assert!(
+        plan.volumes.reason.contains("which no setting moves"),
+        "{}",
+        plan.volumes.reason
+    );
+}

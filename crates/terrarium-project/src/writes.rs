@@ -24,6 +24,12 @@ pub enum Write {
         /// Why it is written: what the scan recognised.
         why: WriteReason,
     },
+    /// A SQLite database file at a fixed path under the project that no setting moves (Django's
+    /// `"NAME": BASE_DIR / "db.sqlite3"`): linked into the data volume.
+    SqliteFile {
+        /// The database file, relative to the project root (`db.sqlite3`, `src/db.sqlite3`).
+        path: String,
+    },
     /// A SQLite database under the project, at the default of a setting that can move it.
     Sqlite {
         /// The setting read for the database URL (`DATABASE_URL`).
@@ -77,6 +83,14 @@ static MEDIA_ROOT: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("static regex")
 });
+/// Django's `DATABASES` entry naming a file under `BASE_DIR` (in a statement that uses the
+/// SQLite backend): `"NAME": BASE_DIR / "db.sqlite3"`, `os.path.join(BASE_DIR, "db.sqlite3")`.
+static DJANGO_SQLITE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"['"]NAME['"]\s*:\s*(?:str\(\s*)?(?:BASE_DIR\s*/\s*['"]([^'"]+)['"]|os\.path\.join\(\s*BASE_DIR\s*,\s*(?:os\.(?:environ\.get|getenv)\(\s*['"][A-Z0-9_]+['"]\s*,\s*)?['"]([^'"]+)['"]\s*\)?\s*\))"#,
+    )
+    .expect("static regex")
+});
 static SQLITE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"['"]sqlite:///([^/'"][^'"]*)?['"]"#).expect("static regex"));
 static DB_FILE: LazyLock<Regex> = LazyLock::new(|| {
@@ -121,6 +135,21 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
                     },
                     source(),
                 );
+            }
+        }
+        if code.contains("django.db.backends.sqlite3")
+            && !code.contains("ENGINE\": os.")
+            && !code.contains("ENGINE': os.")
+            && let Some(captures) = DJANGO_SQLITE.captures(code)
+        {
+            let file = captures
+                .get(1)
+                .or_else(|| captures.get(2))
+                .map_or("", |m| m.as_str())
+                .trim_matches('/');
+            if !file.is_empty() && !file.contains("..") && !file.contains('/') {
+                let path = django_base(root, rel).join(file).display().to_string();
+                push(out, Write::SqliteFile { path }, source());
             }
         }
         for captures in MKDIR.captures_iter(code) {
@@ -356,6 +385,43 @@ mod tests {
                 Write::Sqlite {
                     setting: "DB_URL".into(),
                     file: "data.sqlite3".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn django_sqlite_in_base_dir_is_a_fixed_file_beside_manage_py() {
+        let found = scan(&[
+            ("manage.py", "import django\n"),
+            (
+                "site/settings.py",
+                "BASE_DIR = Path(__file__).resolve().parent.parent\nDATABASES = {\n    \"default\": {\n        \"ENGINE\": \"django.db.backends.sqlite3\",\n        \"NAME\": BASE_DIR / \"db.sqlite3\",\n    }\n}\n",
+            ),
+            (
+                "old/settings.py",
+                "DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': os.path.join(BASE_DIR, 'old.sqlite3')}}\n",
+            ),
+            (
+                "env/settings.py",
+                "DATABASES = {'default': {'ENGINE': os.environ.get('DB_ENGINE', 'django.db.backends.sqlite3'), 'NAME': BASE_DIR / 'x.db'}}\nOTHER = {'NAME': BASE_DIR / 'notes.txt'}\n",
+            ),
+            (
+                "named/settings.py",
+                "DATABASES = {\n    'default': {\n        'ENGINE': 'django.db.backends.sqlite3',\n        'NAME': os.path.join(\n            BASE_DIR, os.environ.get(\"DATABASE_NAME\", \"demodb\")\n        ),\n    }\n}\n",
+            ),
+        ]);
+        assert_eq!(
+            found,
+            [
+                Write::SqliteFile {
+                    path: "db.sqlite3".into()
+                },
+                Write::SqliteFile {
+                    path: "old.sqlite3".into()
+                },
+                Write::SqliteFile {
+                    path: "demodb".into()
                 },
             ]
         );

@@ -47,7 +47,10 @@ fn image_env(plan: &Plan) -> Vec<String> {
 /// removed (L05).
 fn apt_install(plan: &Plan) -> Vec<String> {
     let packages = &plan.system_packages.value;
-    let embeds_python = source_built(&plan.dependencies.value)
+    // uWSGI, the one package that embeds Python, never publishes a wheel: the pins' wheels
+    // don't matter here.
+    let python = (plan.python.value.major, plan.python.value.minor);
+    let embeds_python = source_built(&plan.dependencies.value, &[], python)
         .iter()
         .any(|needs| needs.embeds_python);
     if packages.is_empty() && !embeds_python {
@@ -267,10 +270,23 @@ pub(crate) fn production(plan: &Plan) -> String {
         out.push_str(
             "# Data directories belong to the service user, also where the source has one (L09).\n",
         );
+        let links: Vec<String> = plan
+            .volumes
+            .value
+            .iter()
+            .flat_map(|v| &v.links)
+            .map(|l| format!("{RUN_JOIN}ln -sfn {} {}", l.target, l.path))
+            .collect();
+        if !links.is_empty() {
+            out.push_str(
+                "# Files the code writes at a fixed path under /app are links into a volume.\n",
+            );
+        }
         let _ = writeln!(
             out,
-            "RUN mkdir -p {0}{RUN_JOIN}chown -R {user} {0}",
-            volumes.join(" ")
+            "RUN mkdir -p {0}{RUN_JOIN}chown -R {user} {0}{1}",
+            volumes.join(" "),
+            links.concat()
         );
         let quoted: Vec<String> = volumes.iter().map(|v| json_string(v)).collect();
         let _ = writeln!(out, "VOLUME [{}]", quoted.join(", "));

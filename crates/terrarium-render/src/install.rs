@@ -41,12 +41,12 @@ const REQUIREMENTS: &str = "/tmp/requirements.txt";
 
 /// The steps for `plan` and `target`.
 pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
-    // What the project leaves unpinned is resolved as of its era, as `terrarium build` does.
+    // What the project leaves unpinned is resolved as of its era, as `terrarium build` does;
+    // for a project that pins everything, that is what building its source distributions
+    // needs (the setuptools of a 2020 lock's day, not today's, builds a 2020 `setup.py`).
     let install = match plan.exclude_newer.value {
-        Some(cutoff) if plan.dependencies.value.has_unpinned() => {
-            format!("{} --exclude-newer {cutoff}", target.uv_install())
-        }
-        _ => target.uv_install().to_owned(),
+        Some(cutoff) => format!("{} --exclude-newer {cutoff}", target.uv_install()),
+        None => target.uv_install().to_owned(),
     };
     let dev = target == ImageKind::Development;
     let mut tools = Vec::new();

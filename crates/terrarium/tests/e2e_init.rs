@@ -408,8 +408,11 @@ fn production(name: &str) {
     );
     let native = same_as_native(name, &dir.service(), &image.tag);
     // The native image serves the same health route, as the same non-root user.
-    let (native_container, _) = serve(case, "native", &native.tag);
+    let (native_container, native_host) = serve(case, "native", &native.tag);
     assert_eq!(pid1_uid(&native_container), 65532);
+    if name == "django-settings-package" {
+        visits_are_counted(native_host, &native_container);
+    }
     drop(native_container);
     let (container, host) = serve(case, "prod", &image.tag);
 
@@ -517,6 +520,7 @@ fn production(name: &str) {
                 index.body
             );
         }
+        "django-settings-package" => visits_are_counted(host, &container),
         "django-hashes" => {
             let css = http("GET", host, "/static/site.css", None).expect("static");
             assert_eq!(
@@ -541,6 +545,20 @@ fn production(name: &str) {
         "the server was killed, not stopped by SIGTERM:\n{}",
         container.logs()
     );
+}
+
+/// The Django fixture's SQLite database sits at `BASE_DIR / "db.sqlite3"`, a path no setting
+/// moves: each visit is written there, through the link into the /data volume.
+fn visits_are_counted(host: u16, container: &Container) {
+    for visit in 1..=2 {
+        let index = http("GET", host, "/", None).expect("index");
+        assert_eq!(index.status, 200, "{}\n{}", index.body, container.logs());
+        assert!(
+            index.body.contains(&format!("visit {visit}")),
+            "{}",
+            index.body
+        );
+    }
 }
 
 fn development(name: &str) {

@@ -23,8 +23,9 @@ pub struct Args {
     /// The project directory.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// Debian release to build on: bookworm (CPython 3.11) or trixie (CPython 3.13); default
-    /// from the project's Python constraints (`terrarium plan` shows the runtime and why).
+    /// Debian release to build on: bookworm (CPython 3.11), trixie (CPython 3.13) or forky
+    /// (CPython 3.14, testing); default from the project's Python constraints (`terrarium plan`
+    /// shows the runtime and why).
     #[arg(long, value_parser = parse_distro)]
     pub distro: Option<Distro>,
     /// Build on this base image instead of a Debian runtime (overrides `base`):
@@ -63,8 +64,9 @@ pub struct Args {
 }
 
 pub(crate) fn parse_distro(text: &str) -> Result<Distro, String> {
-    text.parse()
-        .map_err(|err: terrarium_debian::UnknownSuite| format!("{err}; use bookworm or trixie"))
+    text.parse().map_err(|err: terrarium_debian::UnknownSuite| {
+        format!("{err}; use bookworm, trixie or forky")
+    })
 }
 
 /// A `--output` value: a file target or a registry.
