@@ -524,7 +524,30 @@ fn build_on_base(
         &source,
         section.as_ref().map(|s| s.digest),
         &base::Access::new(options, reporter),
-    )?;
+    )
+    .map_err(|err| match err {
+        // The plan chose the official image itself, for a Python Debian doesn't ship: say
+        // why, and the two ways around a registry this machine can't reach.
+        BuildError::Registry(err) if plan.build_base.origin != Origin::Config => BuildError::Base {
+            base: written.to_owned(),
+            message: format!(
+                "{err}; the plan builds on it because no Debian release terrarium builds on ships \
+                 CPython {}",
+                plan.python.value
+            ),
+            fix: format!(
+                "set `base` to a copy of {written} in a registry this machine reaches, or set \
+                 `python` to a release Debian ships ({}) and let the dependencies without a \
+                 wheel for it compile",
+                Distro::ALL
+                    .iter()
+                    .map(|d| d.python_version().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+        other => other,
+    })?;
     let planned = plan.python.value;
     let expected_by = if plan.python.origin == Origin::Config {
         Some("`python` is set to it".to_owned())

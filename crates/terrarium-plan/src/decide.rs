@@ -52,6 +52,30 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
         (None, Some(base)) => python::python_of_base(project, options, &exclude_newer, base)?,
         (None, None) => python::decide_python(project, options, &exclude_newer)?,
     };
+    let base_image = decide_base(project, options, &python.value);
+    // A Python no Debian release terrarium builds on ships runs on the official image the
+    // Dockerfile starts from, pulled like any base.
+    let build_base = match (&build_base.value, options.distro) {
+        (None, None) if Distro::for_python(python.value.major, python.value.minor).is_none() => {
+            Decision::new(
+                Some(base_image.value.clone()),
+                Origin::Detected,
+                format!(
+                    "no Debian release terrarium builds on ships CPython {} ({}): `terrarium \
+                     build` puts its layers on the official image the Dockerfile starts from \
+                     (pulled, verified by digest, cached, pinned in terrarium.lock)",
+                    python.value,
+                    Distro::ALL
+                        .iter()
+                        .map(|d| format!("{d}: {}", d.python_version()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                python.sources.clone(),
+            )
+        }
+        _ => build_base,
+    };
     let runtime = match &build_base.value {
         Some(base) if options.distro.is_none() => Decision::new(
             None,
@@ -64,7 +88,6 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
         ),
         _ => python::decide_runtime(&python),
     };
-    let base_image = decide_base(project, options, &python.value);
     let dependencies = decide_dependencies(project, &mut unsettled)?;
     let app = pick_app(project, &mut unsettled);
     let port = decide_port(project, app.map(|a| &a.value));

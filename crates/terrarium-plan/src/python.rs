@@ -375,11 +375,44 @@ pub(crate) fn decide_python(
     // beats one without a runtime that has every wheel: old pins with wheels only for 3.9
     // would otherwise pick an end-of-life Python neither back end here can build.
     let runtime = |k: &KnownPython| Distro::for_python(k.major, k.minor).is_some();
-    if candidates
+    let runtime_fit = candidates
         .iter()
         .zip(&fits)
-        .any(|(k, (f, _))| runtime(k) && *f != Fit::Fails)
-    {
+        .filter(|(k, _)| runtime(k))
+        .map(|(_, (f, _))| *f)
+        .min();
+    // But compiling binary packages on a newer Python than their wheels serve often fails
+    // (old generated C against a changed C API): a maintained release that has every wheel,
+    // run on its official image, beats it. Only without Debian packages to add, which a base
+    // image doesn't take.
+    let wheels_elsewhere = candidates
+        .iter()
+        .zip(&fits)
+        .any(|(k, (f, _))| !runtime(k) && k.maintained && *f == Fit::Wheels);
+    let debian_extras =
+        project.config.system_packages.is_some() || project.config.build_packages.is_some();
+    if runtime_fit.is_some_and(|f| f != Fit::Wheels) && wheels_elsewhere && !debian_extras {
+        let compiled: Vec<String> = candidates
+            .iter()
+            .zip(&fits)
+            .find(|(k, _)| runtime(k))
+            .map(|(_, (_, missing))| missing.iter().map(|s| s.what.clone()).collect())
+            .unwrap_or_default();
+        let (kept, kept_fits): (Vec<&KnownPython>, Vec<_>) = candidates
+            .iter()
+            .copied()
+            .zip(fits)
+            .filter(|(k, (f, _))| !runtime(k) && k.maintained && *f == Fit::Wheels)
+            .unzip();
+        reasons.push(format!(
+            "on the releases a Debian runtime ships, {} would have to compile from source (no \
+             wheel for them); this release has a wheel for every binary package, so \
+             `terrarium build` runs it on its official image",
+            compiled.join(", ")
+        ));
+        candidates = kept;
+        fits = kept_fits;
+    } else if runtime_fit.is_some_and(|f| f != Fit::Fails) {
         let (kept, kept_fits): (Vec<&KnownPython>, Vec<_>) = candidates
             .iter()
             .copied()
@@ -492,6 +525,13 @@ pub(crate) fn decide_python(
         candidates = ordered;
     }
     let chosen = candidates[0];
+    if !chosen.maintained {
+        reasons.push(format!(
+            "CPython {}.{} no longer gets security fixes (end of life): only it serves every \
+             pinned binary package; upgrade those pins to move on",
+            chosen.major, chosen.minor
+        ));
+    }
     if reasons.len() == 1 && !constrained {
         reasons[0].push_str(": the newest mature CPython release");
     }

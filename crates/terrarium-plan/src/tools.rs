@@ -12,6 +12,10 @@ pub struct KnownPython {
     /// The day its first final release came out (`YYYY-MM-DD`): a project older than that
     /// was never run on it.
     pub released: &'static str,
+    /// Whether CPython still fixes its security bugs, as of this release of terrarium (3.9
+    /// ended in October 2025, 3.10 in October 2026): an ended release is never chosen over one
+    /// that compiles what it lacks.
+    pub maintained: bool,
 }
 
 /// Known CPython releases in order of preference when nothing else decides: the newest mature
@@ -22,36 +26,42 @@ pub const PYTHONS: [KnownPython; 6] = [
         minor: 13,
         patch_release: "3.13.9",
         released: "2024-10-07",
+        maintained: true,
     },
     KnownPython {
         major: 3,
         minor: 12,
         patch_release: "3.12.12",
         released: "2023-10-02",
+        maintained: true,
     },
     KnownPython {
         major: 3,
         minor: 14,
         patch_release: "3.14.0",
         released: "2025-10-07",
+        maintained: true,
     },
     KnownPython {
         major: 3,
         minor: 11,
         patch_release: "3.11.14",
         released: "2022-10-24",
+        maintained: true,
     },
     KnownPython {
         major: 3,
         minor: 10,
         patch_release: "3.10.19",
         released: "2021-10-04",
+        maintained: false,
     },
     KnownPython {
         major: 3,
         minor: 9,
         patch_release: "3.9.24",
         released: "2020-10-05",
+        maintained: false,
     },
 ];
 

@@ -55,12 +55,82 @@ fn a_configured_python_without_a_debian_runtime_says_so() {
     let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
     assert_eq!(plan.python.value.to_string(), "3.12");
     assert_eq!(plan.python.origin, Origin::Config);
+    // `terrarium build` runs it on the official image the Dockerfile starts from.
+    assert_eq!(plan.runtime.value, None);
+    assert_eq!(
+        plan.build_base.value.as_deref(),
+        Some(plan.base_image.value.as_str())
+    );
+    assert!(plan.base_image.value.starts_with("python:3.12."));
+    assert!(
+        plan.build_base
+            .reason
+            .contains("bookworm: 3.11, trixie: 3.13, forky: 3.14"),
+        "{}",
+        plan.build_base.reason
+    );
+}
+
+/// A release of the index pinned with `==`, with the wheel files it publishes.
+fn pinned(name: &str, version: &str, wheels: &[&str]) -> terrarium_plan::PinnedRelease {
+    terrarium_plan::PinnedRelease {
+        name: terrarium_project::PackageName::new(name),
+        version: version.into(),
+        source: terrarium_project::Source::line("requirements.txt", 1),
+        wheels: wheels.iter().map(|w| (*w).to_owned()).collect(),
+        has_sdist: true,
+        uploaded: None,
+        dev: false,
+    }
+}
+
+#[test]
+fn wheels_for_every_binary_package_beat_compiling_on_a_debian_runtime() {
+    // httptools 0.6.1 has wheels up to CPython 3.12: 3.13 (trixie) and 3.14 (forky) would
+    // compile it; 3.12 has them all and runs on its official image.
+    let dir = project(&[
+        ("main.py", "from fastapi import FastAPI\napp = FastAPI()\n"),
+        ("requirements.txt", "fastapi==0.115.0\nhttptools==0.6.1\n"),
+        (
+            "pyproject.toml",
+            "[project]\nname = \"p\"\nrequires-python = \">=3.12\"\n",
+        ),
+    ]);
+    let wheel =
+        |py: &str| format!("httptools-0.6.1-{py}-{py}-manylinux_2_5_x86_64.manylinux1_x86_64.whl");
+    let wheels = [wheel("cp311"), wheel("cp312")];
+    let wheels: Vec<&str> = wheels.iter().map(String::as_str).collect();
+    let options = PlanOptions {
+        pinned: vec![pinned("httptools", "0.6.1", &wheels)],
+        ..PlanOptions::default()
+    };
+    let plan = planned(dir.path(), &options).unwrap();
+    assert_eq!(plan.python.value.to_string(), "3.12");
+    assert!(
+        plan.python
+            .reason
+            .contains("httptools 0.6.1 would have to compile"),
+        "{}",
+        plan.python.reason
+    );
     assert_eq!(plan.runtime.value, None);
     assert!(
-        plan.runtime.reason.contains("bookworm: 3.11, trixie: 3.13"),
-        "{}",
-        plan.runtime.reason
+        plan.build_base
+            .value
+            .as_deref()
+            .is_some_and(|b| b.starts_with("python:3.12.")),
+        "{:?}",
+        plan.build_base.value
     );
+    // With Debian packages to add (which a base image doesn't take), the runtime stays.
+    std::fs::write(
+        dir.path().join("terrarium.toml"),
+        "build-packages = [\"libffi-dev\"]\n",
+    )
+    .unwrap();
+    let plan = planned(dir.path(), &options).unwrap();
+    assert_eq!(plan.python.value.to_string(), "3.13");
+    assert_eq!(plan.runtime.value, Some(Distro::Trixie));
 }
 
 #[test]
