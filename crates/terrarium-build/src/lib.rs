@@ -24,6 +24,7 @@ mod base;
 mod bytecode;
 mod error;
 mod git;
+mod linked;
 mod lockfile;
 mod pinned;
 mod sdist;
@@ -715,7 +716,7 @@ impl Session<'_> {
         let (inputs, requirements) = wheel_inputs(self.plan, &self.runtime_key())?;
         let builder = sdist::Builder::new(self, target, debian, locked.as_ref());
         if let Some(locked) = locked.filter(|w| w.inputs == inputs) {
-            return builder.finish(locked);
+            return builder.finish(self.read_linked(locked)?);
         }
         self.reporter.stage("resolving wheels");
         let index = self.index();
@@ -733,12 +734,25 @@ impl Session<'_> {
         )?;
         pins.extend(extra);
         pins.sort();
-        builder.finish(WheelsLock {
+        builder.finish(self.read_linked(WheelsLock {
             inputs,
             wheel: pins,
             built: Vec::new(),
             system: Vec::new(),
-        })
+            linked: None,
+        })?)
+    }
+
+    /// `lock` with the system libraries its binary wheels link (see [`linked`]): read from the
+    /// wheels (fetched, in parallel, for the deps layer anyway) when the lock doesn't say yet.
+    pub(crate) fn read_linked(&self, mut lock: WheelsLock) -> Result<WheelsLock, BuildError> {
+        if lock.linked.is_some() {
+            return Ok(lock);
+        }
+        let binary = linked::binary_wheels(&lock.wheel);
+        let paths = terrarium_wheels::fetch_all(&self.fetcher, &binary, self.reporter)?;
+        lock.linked = Some(linked::linked_libraries(self.distro, &binary, &paths)?);
+        Ok(lock)
     }
 
     /// The package index, with the plan's era as its cut-off.

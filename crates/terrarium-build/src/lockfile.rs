@@ -88,6 +88,24 @@ pub struct WheelsLock {
     /// packages (with what they depend on): added to the system layer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub system: Vec<DebianPin>,
+    /// The system libraries the binary wheels link without shipping them (the manylinux
+    /// policy lets them: libstdc++, libgcc_s, libcrypt, X11, GL, GLib), and the Debian
+    /// packages that have them. `None` until the wheels were read (a lock written before
+    /// terrarium did this): read then, without resolving again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked: Option<Vec<LinkedLibrary>>,
+}
+
+/// A library a binary wheel links from the system: `libstdc++.so.6` from `libstdc++6`, linked
+/// by `greenlet 3.2.4`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LinkedLibrary {
+    /// The Debian package that ships it.
+    pub package: String,
+    /// The soname the wheels name in `DT_NEEDED`.
+    pub soname: String,
+    /// The wheels that link it (`greenlet 3.2.4`).
+    pub by: Vec<String>,
 }
 
 impl WheelsLock {
@@ -104,6 +122,16 @@ impl WheelsLock {
                 .collect();
             if !users.is_empty() {
                 reasons.push(format!("{} (linked by {})", pin.name, users.join(", ")));
+            }
+        }
+        for library in self.linked.iter().flatten() {
+            if self.system.iter().any(|p| p.name == library.package) {
+                reasons.push(format!(
+                    "{} ({}, linked by the wheels of {})",
+                    library.package,
+                    library.soname,
+                    library.by.join(", ")
+                ));
             }
         }
         reasons

@@ -104,8 +104,9 @@ impl<'s, 'a> Builder<'s, 'a> {
         Ok(lock)
     }
 
-    /// The packages the built wheels' libraries need beyond the runtime and the system
-    /// packages: the lock's when they cover them, else resolved.
+    /// The packages the built wheels' libraries, and the system libraries the binary wheels
+    /// link, need beyond the runtime and the system packages: the lock's when they cover
+    /// them, else resolved.
     fn system_packages(&self, lock: &WheelsLock) -> Result<Vec<DebianPin>, BuildError> {
         let present: BTreeSet<&str> = self
             .debian
@@ -118,6 +119,7 @@ impl<'s, 'a> Builder<'s, 'a> {
             .built
             .iter()
             .flat_map(|b| b.system_packages.iter().map(String::as_str))
+            .chain(lock.linked.iter().flatten().map(|l| l.package.as_str()))
             .filter(|name| !present.contains(name))
             .collect();
         if wanted.is_empty() {

@@ -38,7 +38,7 @@ impl Session<'_> {
         }))?;
         let builder = sdist::Builder::new(self, target, debian, locked.as_ref());
         if let Some(locked) = locked.filter(|w| w.inputs == inputs) {
-            return builder.finish(locked);
+            return builder.finish(self.read_linked(locked)?);
         }
         self.reporter.stage("resolving the test dependencies");
         let index = self.index();
@@ -64,11 +64,12 @@ impl Session<'_> {
         pins.extend(extra);
         pins.sort();
         pins.dedup_by(|a, b| a.name == b.name);
-        builder.finish(WheelsLock {
+        builder.finish(self.read_linked(WheelsLock {
             inputs,
             wheel: pins,
             built: Vec::new(),
             system: Vec::new(),
-        })
+            linked: None,
+        })?)
     }
 }

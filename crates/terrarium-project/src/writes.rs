@@ -79,15 +79,28 @@ static LOG_FILE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static MEDIA_ROOT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"^MEDIA_ROOT\s*=\s*(?:BASE_DIR\s*/\s*['"]([^'"]+)['"]|os\.path\.join\(\s*BASE_DIR\s*,\s*['"]([^'"]+)['"]\s*\))\s*$"#,
+        r#"^MEDIA_ROOT\s*=\s*(?:([A-Z_]+)\s*/\s*['"]([^'"]+)['"]|os\.path\.join\(\s*([A-Z_]+)\s*,\s*['"]([^'"]+)['"]\s*\))\s*$"#,
     )
     .expect("static regex")
+});
+/// A directory named from the settings file's own path: `Path(__file__).resolve().parent.parent`
+/// or `os.path.dirname(os.path.dirname(os.path.abspath(__file__)))`.
+static DIR_OF_FILE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"^([A-Z_]+)\s*=\s*(?:Path\(\s*__file__\s*\)(?:\.resolve\(\)|\.absolute\(\))?((?:\.parent)+)|((?:os\.path\.dirname\(\s*)+)(?:os\.path\.(?:abspath|realpath)\(\s*)?__file__[\s)]*)\s*$"#,
+    )
+    .expect("static regex")
+});
+/// A directory one up from another: `BASE_DIR = os.path.dirname(PROJECT_DIR)`, `X.parent`.
+static DIR_OF_DIR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^([A-Z_]+)\s*=\s*(?:os\.path\.dirname\(\s*([A-Z_]+)\s*\)|([A-Z_]+)\.parent)\s*$"#)
+        .expect("static regex")
 });
 /// Django's `DATABASES` entry naming a file under `BASE_DIR` (in a statement that uses the
 /// SQLite backend): `"NAME": BASE_DIR / "db.sqlite3"`, `os.path.join(BASE_DIR, "db.sqlite3")`.
 static DJANGO_SQLITE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"['"]NAME['"]\s*:\s*(?:str\(\s*)?(?:BASE_DIR\s*/\s*['"]([^'"]+)['"]|os\.path\.join\(\s*BASE_DIR\s*,\s*(?:os\.(?:environ\.get|getenv)\(\s*['"][A-Z0-9_]+['"]\s*,\s*)?['"]([^'"]+)['"]\s*\)?\s*\))"#,
+        r#"['"]NAME['"]\s*:\s*(?:str\(\s*)?(?:([A-Z_]+)\s*/\s*['"]([^'"]+)['"]|os\.path\.join\(\s*([A-Z_]+)\s*,\s*(?:os\.(?:environ\.get|getenv)\(\s*['"][A-Z0-9_]+['"]\s*,\s*)?['"]([^'"]+)['"]\s*\)?\s*\))"#,
     )
     .expect("static regex")
 });
@@ -101,9 +114,64 @@ static SETTING: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 
+/// The directories a settings file names from its own path (`PROJECT_DIR`, `BASE_DIR`),
+/// relative to the root, in the order they are defined. Django's `BASE_DIR` is the
+/// directory of `manage.py` when the file doesn't say.
+fn dir_vars(root: &Path, rel: &Path, text: &str) -> Vec<(String, PathBuf)> {
+    let mut dirs: Vec<(String, PathBuf)> = Vec::new();
+    let up = |dir: &Path, levels: usize| -> Option<PathBuf> {
+        let mut dir = dir.to_path_buf();
+        for _ in 0..levels {
+            if dir.as_os_str().is_empty() {
+                return None; // above the project
+            }
+            dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        }
+        Some(dir)
+    };
+    let here = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+    if text.contains("__file__") {
+        for (_, statement) in logical_lines(text) {
+            let code = statement.trim();
+            if let Some(c) = DIR_OF_FILE.captures(code) {
+                let levels = match (c.get(2), c.get(3)) {
+                    (Some(parents), _) => parents.as_str().matches(".parent").count(),
+                    (_, Some(dirnames)) => dirnames.as_str().matches("dirname").count(),
+                    _ => continue,
+                };
+                if let Some(dir) = up(&here, levels.saturating_sub(1)) {
+                    dirs.retain(|(name, _)| name != &c[1]);
+                    dirs.push((c[1].to_owned(), dir));
+                }
+            } else if let Some(c) = DIR_OF_DIR.captures(code) {
+                let from = c.get(2).or_else(|| c.get(3)).map_or("", |m| m.as_str());
+                let known = dirs
+                    .iter()
+                    .find(|(name, _)| name == from)
+                    .map(|(_, d)| d.clone());
+                if let Some(dir) = known.and_then(|d| up(&d, 1)) {
+                    dirs.retain(|(name, _)| name != &c[1]);
+                    dirs.push((c[1].to_owned(), dir));
+                }
+            }
+        }
+    }
+    if !dirs.iter().any(|(name, _)| name == "BASE_DIR") {
+        dirs.push(("BASE_DIR".to_owned(), django_base(root, rel)));
+    }
+    dirs
+}
+
 /// Scan one file (`rel` to the root, its `text`) for writes under the project.
 pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<Write>>) {
     let flask = text.contains("flask") || text.contains("Flask");
+    let django = text.contains("MEDIA_ROOT") || text.contains("django.db.backends.sqlite3");
+    let dirs = if django {
+        dir_vars(root, rel, text)
+    } else {
+        Vec::new()
+    };
+    let dir_named = |name: &str| dirs.iter().find(|(n, _)| n == name).map(|(_, d)| d.clone());
     for (index, statement) in logical_lines(text) {
         let code = statement.as_str();
         let source = || Source::line(rel, index + 1);
@@ -120,13 +188,20 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
             );
         }
         if let Some(captures) = MEDIA_ROOT.captures(code.trim_end()) {
-            let dir = captures
+            let var = captures
                 .get(1)
-                .or_else(|| captures.get(2))
+                .or_else(|| captures.get(3))
+                .map_or("", |m| m.as_str());
+            let dir = captures
+                .get(2)
+                .or_else(|| captures.get(4))
                 .map_or("", |m| m.as_str());
             let dir = dir.trim_matches('/');
-            if !dir.is_empty() && !dir.contains("..") {
-                let path = django_base(root, rel).join(dir).display().to_string();
+            if !dir.is_empty()
+                && !dir.contains("..")
+                && let Some(base) = dir_named(var)
+            {
+                let path = base.join(dir).display().to_string();
                 push(
                     out,
                     Write::Dir {
@@ -142,13 +217,21 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
             && !code.contains("ENGINE': os.")
             && let Some(captures) = DJANGO_SQLITE.captures(code)
         {
-            let file = captures
+            let var = captures
                 .get(1)
-                .or_else(|| captures.get(2))
+                .or_else(|| captures.get(3))
+                .map_or("", |m| m.as_str());
+            let file = captures
+                .get(2)
+                .or_else(|| captures.get(4))
                 .map_or("", |m| m.as_str())
                 .trim_matches('/');
-            if !file.is_empty() && !file.contains("..") && !file.contains('/') {
-                let path = django_base(root, rel).join(file).display().to_string();
+            if !file.is_empty()
+                && !file.contains("..")
+                && !file.contains('/')
+                && let Some(base) = dir_named(var)
+            {
+                let path = base.join(file).display().to_string();
                 push(out, Write::SqliteFile { path }, source());
             }
         }
@@ -351,6 +434,42 @@ mod tests {
                 },
                 Write::Dir {
                     path: "uploads".into(),
+                    why: WriteReason::DjangoMedia
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn directories_named_from_the_settings_files_own_path() {
+        let found = scan(&[
+            ("manage.py", ""),
+            (
+                "shop/settings/base.py",
+                "import os\nPROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))\nBASE_DIR = os.path.dirname(PROJECT_DIR)\nMEDIA_ROOT = os.path.join(PROJECT_DIR, \"media\")\nDATABASES = {\"default\": {\"ENGINE\": \"django.db.backends.sqlite3\", \"NAME\": os.path.join(BASE_DIR, \"shop.db\")}}\n",
+            ),
+            (
+                "blog/conf/settings.py",
+                "from pathlib import Path\nHERE = Path(__file__).resolve().parent\nMEDIA_ROOT = HERE / 'uploads'\nUNKNOWN_ROOT = somewhere()\n",
+            ),
+            // Named from a directory terrarium can't place: nothing is guessed.
+            (
+                "x/settings.py",
+                "MEDIA_ROOT = os.path.join(STORAGE_DIR, 'media')\n",
+            ),
+        ]);
+        assert_eq!(
+            found,
+            [
+                Write::Dir {
+                    path: "shop/media".into(),
+                    why: WriteReason::DjangoMedia
+                },
+                Write::SqliteFile {
+                    path: "shop.db".into()
+                },
+                Write::Dir {
+                    path: "blog/conf/uploads".into(),
                     why: WriteReason::DjangoMedia
                 },
             ]

@@ -122,6 +122,14 @@ fn serves(name: &str, distro: &str, port: u16, health: &str, volume: Option<&str
     );
     let _image = Image { tag: tag.clone() };
     assert!(project.path().join("terrarium.lock").is_file());
+    if name == "quart-hypercorn" {
+        // greenlet's manylinux wheel links libstdc++.so.6, which the runtime doesn't have.
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.contains("libstdc++6 (libstdc++.so.6, linked by the wheels of greenlet 3.2.4)"),
+            "{stdout}"
+        );
+    }
     assert_eq!(
         docker(&["image", "inspect", "--format", "{{.Config.User}}", &tag]),
         "65532:65532"
