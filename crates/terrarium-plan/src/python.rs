@@ -616,7 +616,13 @@ pub(crate) fn python_of_base(
     };
     let mut sources: Vec<Source> = project.python.iter().map(|c| c.source.clone()).collect();
     if let Some((major, minor)) = tag_python(base) {
-        if !project.python.iter().all(|c| c.value.allows(major, minor)) {
+        // A `.python-version` is the developer's interpreter: a base given explicitly wins.
+        if !project
+            .python
+            .iter()
+            .filter(|c| !is_python_version_file(&c.source))
+            .all(|c| c.value.allows(major, minor))
+        {
             return Err(PlanError::BaseMismatch {
                 base: base.to_owned(),
                 python: format!("{major}.{minor}"),

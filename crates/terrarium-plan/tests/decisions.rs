@@ -288,6 +288,18 @@ fn a_python_version_file_without_a_debian_runtime_is_a_preference() {
     ]);
     let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
     assert_eq!(plan.python.value.to_string(), "3.11");
+    // A base given explicitly wins over it too.
+    let dir = project(&[
+        FLASK_APP,
+        ("requirements.txt", "flask==3.1.2\n"),
+        (".python-version", "3.12\n"),
+    ]);
+    let on_base = PlanOptions {
+        base: Some("python:3.13-slim-trixie".into()),
+        ..PlanOptions::default()
+    };
+    let plan = planned(dir.path(), &on_base).unwrap();
+    assert_eq!(plan.python.value.to_string(), "3.13");
     // A version Debian ships is kept as written.
     let dir = project(&[
         FLASK_APP,
