@@ -290,6 +290,7 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
 
     let mut env = scan.env;
     dedup_env(&mut env);
+    let writes = writes::with_sqlite_settings(scan.writes, &env);
     let data_dirs = env
         .iter()
         .filter(|fact| code::is_data_dir_setting(&fact.value))
@@ -333,7 +334,7 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
         ports,
         env,
         health_routes: scan.health_routes,
-        writes: scan.writes,
+        writes,
         data_dirs,
         config,
         dockerignore,

@@ -285,6 +285,43 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
     }
 }
 
+/// `writes` plus a SQLite database for every setting whose default is a SQLite URL relative to
+/// the project (`DATABASE_URL: str = "sqlite:///./todo.db"` in pydantic settings, `env.db(...,
+/// default="sqlite:///db.sqlite3")`): the line scan sees only those read through `os.environ`.
+pub(crate) fn with_sqlite_settings(
+    mut writes: Vec<Fact<Write>>,
+    env: &[Fact<crate::code::EnvVar>],
+) -> Vec<Fact<Write>> {
+    for setting in env {
+        let Some(default) = &setting.value.default else {
+            continue;
+        };
+        let Some(path) = default.strip_prefix("sqlite:///") else {
+            continue;
+        };
+        if path.is_empty() || path.starts_with('/') || path.contains(":memory:") {
+            continue;
+        }
+        let file = path.rsplit('/').next().unwrap_or(path);
+        if file.is_empty() || file.contains("..") {
+            continue;
+        }
+        let known = writes.iter().any(|w| {
+            matches!(&w.value, Write::Sqlite { setting: name, .. } if *name == setting.value.name)
+        });
+        if !known {
+            writes.push(Fact::new(
+                Write::Sqlite {
+                    setting: setting.value.name.clone(),
+                    file: file.to_owned(),
+                },
+                setting.source.clone(),
+            ));
+        }
+    }
+    writes
+}
+
 /// The file's statements with their first line's index: physical lines without comments,
 /// joined while brackets are open or a line ends in `\` (a setting whose fallback is on the
 /// next line is one statement).
@@ -543,6 +580,36 @@ mod tests {
                     path: "demodb".into()
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn settings_whose_default_is_a_relative_sqlite_url() {
+        use crate::code::EnvVar;
+        let env = [
+            Fact::new(
+                EnvVar::optional("DATABASE_URL", Some("sqlite:///./todo.db".into())),
+                Source::line("app/core/config.py", 13),
+            ),
+            Fact::new(
+                EnvVar::optional("CACHE_URL", Some("sqlite:////var/cache/c.db".into())),
+                Source::line("app/core/config.py", 14),
+            ),
+            Fact::new(
+                EnvVar::optional("TEST_DB", Some("sqlite:///:memory:".into())),
+                Source::line("app/core/config.py", 15),
+            ),
+        ];
+        let found: Vec<Write> = with_sqlite_settings(Vec::new(), &env)
+            .into_iter()
+            .map(|f| f.value)
+            .collect();
+        assert_eq!(
+            found,
+            [Write::Sqlite {
+                setting: "DATABASE_URL".into(),
+                file: "todo.db".into()
+            }]
         );
     }
 }

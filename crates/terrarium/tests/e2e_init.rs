@@ -521,6 +521,26 @@ fn production(name: &str) {
             );
         }
         "django-settings-package" => visits_are_counted(host, &container),
+        "fastapi-uv-workspace" => {
+            // The settings' SQLite default (./catalog.db) moved to the /data volume.
+            for stored in 1..=2 {
+                let created =
+                    http("POST", host, "/api/v1/items/", Some(r#"{"name": "tea"}"#)).expect("post");
+                assert_eq!(
+                    created.status,
+                    201,
+                    "{}\n{}",
+                    created.body,
+                    container.logs()
+                );
+                assert!(
+                    created.body.contains(&format!("\"stored\":{stored}"))
+                        && created.body.contains("/data/catalog.db"),
+                    "{}",
+                    created.body
+                );
+            }
+        }
         "django-hashes" => {
             let css = http("GET", host, "/static/site.css", None).expect("static");
             assert_eq!(
