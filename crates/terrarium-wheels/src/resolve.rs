@@ -11,7 +11,8 @@
 //! - Markers are evaluated for the target at every level, the requirements given included (as
 //!   top-level requirements, no extras are active): a `pywin32; sys_platform == "win32"` is not
 //!   resolved for a Linux image. `pkg[extra]` adds the requirements that extra enables.
-//! - A release is a candidate when it is neither yanked nor a pre-release, its file's
+//! - A release is a candidate when it is neither yanked nor a pre-release (unless pinned with
+//!   `==` or the project has only pre-releases, as uv's default), its file's
 //!   `Requires-Python` allows the target's Python and it has a wheel for the target, or a source
 //!   distribution when the [`WheelBuilder`] builds (dependencies are then read from the wheel it
 //!   builds). The newest candidate is tried first; packages are decided in the order they were
@@ -21,7 +22,7 @@
 //!   the newest uploaded before it is taken; when none of them has a wheel for the target, the
 //!   OLDEST later release that has one is preferred to building an old source distribution
 //!   (greenlet 1.1.2, the last of early 2022, has no wheel for CPython 3.11 and its sdist does
-//!   not compile there: 2.0.0 is taken), and later releases are also the last resort when the
+//!   not compile there: 1.1.3 of August 2022 is taken), and later releases are also the last resort when the
 //!   earlier ones conflict. Each such choice is reported as a [`ProgressEvent::Notice`].
 //! - Dependencies come from each tried release's METADATA (`Requires-Dist`), read from its
 //!   wheel (downloaded and verified into the blob cache) and remembered per file in the cache's
@@ -116,6 +117,7 @@ pub fn resolve(
         | Err(PubGrubError::ErrorInShouldCancel(source)) => return Err(source),
     };
     let mut pins = Vec::new();
+    let mut notes = Vec::new();
     for (package, version) in solution {
         let Package::Base(name) = package else {
             continue;
@@ -125,14 +127,18 @@ pub fn resolve(
         }
         if let Some(note) = provider
             .notes
-            .borrow()
-            .get(&(name.clone(), version.clone()))
+            .borrow_mut()
+            .remove(&(name.clone(), version.clone()))
         {
-            progress.event(&ProgressEvent::Notice { text: note });
+            notes.push(note);
         }
         pins.push(provider.pin(&name, &version)?);
     }
     pins.sort();
+    notes.sort();
+    for note in &notes {
+        progress.event(&ProgressEvent::Notice { text: note });
+    }
     Ok(pins)
 }
 
@@ -178,9 +184,11 @@ struct Project {
     /// Every version with a file on the index, yanked and pre-releases too, ascending: the
     /// points a requirement's range is cut at.
     versions: Vec<Version>,
-    /// The releases that may be installed on the target (neither yanked nor pre-releases),
-    /// each with its files that allow the target's Python and have a sha256.
+    /// The releases that are not yanked, each with its files that allow the target's Python
+    /// and have a sha256.
     releases: BTreeMap<Version, Vec<IndexFile>>,
+    /// Whether any of them is a final release: when none is, pre-releases are candidates.
+    finals: bool,
     /// Every file, for error messages.
     files: Vec<IndexFile>,
     /// The index does not have the project.
@@ -414,7 +422,7 @@ impl Provider<'_> {
                 continue;
             };
             versions.insert(version.clone());
-            if file.yanked || version.any_prerelease() || file.sha256.is_none() {
+            if file.yanked || file.sha256.is_none() {
                 continue;
             }
             let allowed = match file.requires_python.as_deref() {
@@ -428,6 +436,7 @@ impl Provider<'_> {
             }
         }
         Ok(Project {
+            finals: releases.keys().any(|v| !v.any_prerelease()),
             versions: versions.into_iter().collect(),
             releases,
             files,
@@ -513,20 +522,19 @@ impl Provider<'_> {
                 .extend(pinned);
         }
         let project = self.project(name)?;
+        // Runs of consecutive versions it allows, each from its first to its last version: no
+        // range holds a version the index does not have.
         let mut range = Versions::empty();
-        let mut start: Option<&Version> = None;
+        let mut run: Option<(&Version, &Version)> = None;
         for version in &project.versions {
-            match (specifiers.contains(version), start) {
-                (true, None) => start = Some(version),
-                (false, Some(first)) => {
-                    range = range.union(&Versions::between(first.clone(), version.clone()));
-                    start = None;
-                }
-                _ => {}
+            if specifiers.contains(version) {
+                run = Some((run.map_or(version, |(first, _)| first), version));
+            } else if let Some((first, last)) = run.take() {
+                range = range.union(&Versions::from_range_bounds(first.clone()..=last.clone()));
             }
         }
-        if let Some(first) = start {
-            range = range.union(&Versions::higher_than(first.clone()));
+        if let Some((first, last)) = run {
+            range = range.union(&Versions::from_range_bounds(first.clone()..=last.clone()));
         }
         Ok(range)
     }
@@ -572,6 +580,13 @@ impl Provider<'_> {
             .is_some_and(|versions| versions.contains(version))
     }
 
+    /// Whether `version` of `name` is a candidate as far as pre-releases go: a final release,
+    /// a pre-release pinned with `==`, or any release of a project that has only pre-releases
+    /// (uv's `if-necessary-or-explicit`; `sqlalchemy2-stubs` has never had a final release).
+    fn allowed(&self, name: &str, project: &Project, version: &Version) -> bool {
+        !version.any_prerelease() || !project.finals || self.pinned_exactly(name, version)
+    }
+
     /// The file of `name` `version` to install: a wheel from before the cut-off, else a later
     /// wheel, else a source distribution from before it (any file for an exact pin).
     fn file_for<'p>(
@@ -595,7 +610,7 @@ impl Provider<'_> {
         let in_range: Vec<(&Version, &Vec<IndexFile>)> = project
             .releases
             .iter()
-            .filter(|(version, _)| range.contains(*version))
+            .filter(|(version, _)| range.contains(*version) && self.allowed(name, project, version))
             .collect();
         let early = |version: &Version, files: &'p [IndexFile]| {
             let any = self.pinned_exactly(name, version);
@@ -758,6 +773,10 @@ impl Provider<'_> {
                     self.describe_edge(dependent, versions, dependency, range)
                 }
                 External::NoVersions(package, range) => {
+                    if !self.has_versions(package, range) {
+                        // Nothing of it is on the index: the dependency edges say why.
+                        continue;
+                    }
                     packages.extend(package.name().map(str::to_owned));
                     self.why_none(package, range)
                         .unwrap_or_else(|| format!("no release of {package} fits"))
@@ -821,6 +840,20 @@ impl Provider<'_> {
         line
     }
 
+    /// Whether the index has any version of `package` in `range`.
+    fn has_versions(&self, package: &Package, range: &Versions) -> bool {
+        let Some(name) = package.name() else {
+            return false;
+        };
+        if let Some(version) = self.locked.get(name) {
+            return range.contains(version);
+        }
+        self.projects
+            .borrow()
+            .get(name)
+            .is_some_and(|project| project.versions.iter().any(|v| range.contains(v)))
+    }
+
     /// Why `range` of `package` has no release to take, or `None` when it has one.
     fn why_none(&self, package: &Package, range: &Versions) -> Option<String> {
         let name = package.name()?;
@@ -853,11 +886,9 @@ impl Provider<'_> {
     fn unusable_files(&self, package: &Package, range: &Versions) -> Option<Error> {
         let name = package.name()?;
         let project = self.projects.borrow().get(name).cloned()?;
-        let (version, _) = project
-            .releases
-            .iter()
-            .rev()
-            .find(|(version, _)| range.contains(*version))?;
+        let (version, _) = project.releases.iter().rev().find(|(version, _)| {
+            range.contains(*version) && self.allowed(name, &project, version)
+        })?;
         if self.choose(name, &project, range).is_some() {
             return None;
         }
