@@ -184,15 +184,22 @@ struct Project {
     /// Every version with a file on the index, yanked and pre-releases too, ascending: the
     /// points a requirement's range is cut at.
     versions: Vec<Version>,
-    /// The releases that are not yanked, each with its files that allow the target's Python
-    /// and have a sha256.
-    releases: BTreeMap<Version, Vec<IndexFile>>,
+    /// The releases that are not yanked, each with its files that allow the target's Python,
+    /// have a sha256 and are a wheel for the target or a source distribution.
+    releases: BTreeMap<Version, Vec<Usable>>,
     /// Whether any of them is a final release: when none is, pre-releases are candidates.
     finals: bool,
     /// Every file, for error messages.
     files: Vec<IndexFile>,
     /// The index does not have the project.
     missing: bool,
+}
+
+/// A file that can be installed on the target: a wheel, ranked by its tags (lower is
+/// better, ranked once per run), or a source distribution.
+struct Usable {
+    file: IndexFile,
+    wheel_rank: Option<usize>,
 }
 
 /// The release to take of a project, and what to report when the cut-off gave way.
@@ -415,7 +422,7 @@ impl Provider<'_> {
             Err(err) => return Err(err),
         };
         let mut versions = BTreeSet::new();
-        let mut releases: BTreeMap<Version, Vec<IndexFile>> = BTreeMap::new();
+        let mut releases: BTreeMap<Version, Vec<Usable>> = BTreeMap::new();
         let mut python_ok: HashMap<&str, bool> = HashMap::new();
         for file in &files {
             let Some(version) = version_of(&file.filename) else {
@@ -431,8 +438,23 @@ impl Provider<'_> {
                     VersionSpecifiers::from_str(text).is_ok_and(|s| s.contains(&self.python))
                 }),
             };
-            if allowed {
-                releases.entry(version).or_default().push(file.clone());
+            if !allowed {
+                continue;
+            }
+            let usable = releases.entry(version).or_default();
+            if is_sdist(&file.filename) {
+                usable.push(Usable {
+                    file: file.clone(),
+                    wheel_rank: None,
+                });
+            } else if let Some(rank) = WheelName::from_str(&file.filename)
+                .ok()
+                .and_then(|wheel| wheel.priority(&self.supported))
+            {
+                usable.push(Usable {
+                    file: file.clone(),
+                    wheel_rank: Some(rank),
+                });
             }
         }
         Ok(Project {
@@ -549,27 +571,25 @@ impl Provider<'_> {
 
     /// The best wheel among `files` for the target, of those uploaded before the cut-off
     /// unless `late`.
-    fn best_wheel<'f>(&self, files: &'f [IndexFile], late: bool) -> Option<&'f IndexFile> {
+    fn best_wheel<'f>(&self, files: &'f [Usable], late: bool) -> Option<&'f IndexFile> {
         files
             .iter()
-            .filter(|f| late || self.early(f))
-            .filter_map(|f| {
-                let wheel = WheelName::from_str(&f.filename).ok()?;
-                Some((wheel.priority(&self.supported)?, f))
-            })
+            .filter(|u| late || self.early(&u.file))
+            .filter_map(|u| Some((u.wheel_rank?, &u.file)))
             .min_by(|(pa, a), (pb, b)| pa.cmp(pb).then(a.filename.cmp(&b.filename)))
             .map(|(_, f)| f)
     }
 
     /// The source distribution among `files` (`.tar.gz` preferred to `.zip`) when the builder
     /// builds, of those uploaded before the cut-off unless `late`.
-    fn best_sdist<'f>(&self, files: &'f [IndexFile], late: bool) -> Option<&'f IndexFile> {
+    fn best_sdist<'f>(&self, files: &'f [Usable], late: bool) -> Option<&'f IndexFile> {
         if !self.builder.builds() {
             return None;
         }
         files
             .iter()
-            .filter(|f| (late || self.early(f)) && is_sdist(&f.filename))
+            .filter(|u| u.wheel_rank.is_none() && (late || self.early(&u.file)))
+            .map(|u| &u.file)
             .min_by_key(|f| (!f.filename.ends_with(".tar.gz"), f.filename.clone()))
     }
 
@@ -607,12 +627,12 @@ impl Provider<'_> {
     /// has a wheel, in which case the oldest later release with a wheel comes first; later
     /// releases come after the earlier ones are exhausted.
     fn choose<'p>(&self, name: &str, project: &'p Project, range: &Versions) -> Option<Choice> {
-        let in_range: Vec<(&Version, &Vec<IndexFile>)> = project
+        let in_range: Vec<(&Version, &Vec<Usable>)> = project
             .releases
             .iter()
             .filter(|(version, _)| range.contains(*version) && self.allowed(name, project, version))
             .collect();
-        let early = |version: &Version, files: &'p [IndexFile]| {
+        let early = |version: &Version, files: &'p [Usable]| {
             let any = self.pinned_exactly(name, version);
             self.best_wheel(files, any)
                 .or_else(|| self.best_sdist(files, any))
@@ -657,9 +677,11 @@ impl Provider<'_> {
         }
         if let Some((version, file)) = oldest_late() {
             // Releases from before the cut-off that are left have no wheel for the target.
-            let early_release = in_range
-                .iter()
-                .any(|(_, files)| files.iter().any(|f| self.early(f)));
+            let early_release = project.files.iter().any(|f| {
+                self.early(f)
+                    && version_of(&f.filename)
+                        .is_some_and(|v| in_range.iter().any(|(r, _)| **r == v))
+            });
             let why = if early_release {
                 format!("no wheel for cp3{} before {date}", self.target.python_minor)
             } else {
