@@ -91,7 +91,13 @@ pub fn resolve(
         python: Version::from_str(&target.python_full)
             .map_err(|err| Error::Internal(format!("target python version: {err}")))?,
         env,
-        supported: target.supported_tags(),
+        ranks: target
+            .supported_tags()
+            .into_iter()
+            .enumerate()
+            .rev()
+            .map(|(rank, tag)| (tag, rank))
+            .collect(),
         target,
         index,
         progress,
@@ -212,7 +218,9 @@ struct Choice {
 /// pages per project, `Requires-Dist` per release.
 struct Provider<'a> {
     env: MarkerEnvironment,
-    supported: Vec<Tag>,
+    /// The target's tags and their rank, best (0) first, for [`WheelName::priority`]'s
+    /// ranking without a scan of the list per tag.
+    ranks: HashMap<Tag, usize>,
     python: Version,
     target: &'a Target,
     index: &'a Index,
@@ -447,10 +455,14 @@ impl Provider<'_> {
                     file: file.clone(),
                     wheel_rank: None,
                 });
-            } else if let Some(rank) = WheelName::from_str(&file.filename)
-                .ok()
-                .and_then(|wheel| wheel.priority(&self.supported))
-            {
+            } else if let Some(rank) = WheelName::from_str(&file.filename).ok().and_then(|wheel| {
+                wheel
+                    .tags
+                    .iter()
+                    .filter_map(|t| self.ranks.get(t))
+                    .min()
+                    .copied()
+            }) {
                 usable.push(Usable {
                     file: file.clone(),
                     wheel_rank: Some(rank),
