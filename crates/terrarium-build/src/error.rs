@@ -116,6 +116,7 @@ impl BuildError {
                     | W::NoHash { .. }
                     | W::NotOnIndex { .. }
                     | W::Unresolvable { .. }
+                    | W::Conflict { .. }
                     | W::Parse { .. }
                     | W::BadSdist { .. }
                     | W::SdistBuild { .. }

@@ -26,6 +26,12 @@ pub enum ProgressEvent<'a> {
         /// Whether it came from the cache.
         cached: bool,
     },
+    /// Something the user should know about a choice made on their behalf (a release taken
+    /// from after the project's cut-off), printed as a line of its own.
+    Notice {
+        /// The sentence.
+        text: &'a str,
+    },
 }
 
 /// Receives [`ProgressEvent`]s; implemented for any `Fn(&ProgressEvent)` closure.

@@ -87,6 +87,19 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// The requirements cannot all be met: which conflict, who needed each, why no release
+    /// fits (the leaves of the resolver's derivation).
+    #[error(
+        "the requirements cannot all be met:\n{explanation}\n  fix: change or pin one of them \
+         ({packages}) so that they agree, or lock the dependencies (`uv lock` or `uv pip compile \
+         --generate-hashes`) and build again"
+    )]
+    Conflict {
+        /// One line per requirement involved, each saying who needs it.
+        explanation: String,
+        /// The packages involved, comma-separated.
+        packages: String,
+    },
     /// A source distribution is not a usable archive.
     #[error(
         "{file}: not a usable source distribution: {message}; pin a version that publishes a \

@@ -5,7 +5,8 @@
 //! - [`pins_from_lock`]: one wheel per locked main-group package, by tag priority, its URL from
 //!   the lock or the [`Index`] (PyPI's Simple API, PEP 691 JSON), its sha256 from the lock.
 //! - [`resolve`](crate::resolve()): pins for requirements that are not locked (a server terrarium
-//!   adds, an unlocked project), greedily, reading dependencies from the wheels themselves.
+//!   adds, an unlocked project) with PubGrub, backtracking, reading dependencies from the
+//!   wheels themselves; a conflict says which requirements clash and who needed them.
 //! - [`fetch_wheel`] / [`fetch_all`]: verified downloads into the blob cache.
 //! - [`Source`]: a source distribution unpacked and built into a wheel by its PEP 517 backend
 //!   on the target's own Python in a sandbox, the wheel normalised to be reproducible

@@ -140,6 +140,13 @@ impl Progress for Bars {
                     self.multi.remove(&bar);
                 }
             }
+            ProgressEvent::Notice { text } => {
+                if self.multi.is_hidden() {
+                    eprintln!("  {text}");
+                } else {
+                    let _ = self.multi.println(format!("  {text}"));
+                }
+            }
         }
     }
 }
