@@ -94,7 +94,7 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
     let (server, added_packages) = decide_server(project, app);
     let command = decide_command(project, app, &server.value, port.value, &exclude_newer)?;
     let dev_command = decide_dev_command(project, app, &server.value, &command.value, port.value);
-    let volumes = decide_volumes(project);
+    let volumes = decide_volumes(project, &command.value);
     let env = decide_env(project, &volumes.value, port.value);
     let healthcheck = decide_healthcheck(project, app, &mut unsettled);
     let user = match &config.user {
@@ -1141,7 +1141,18 @@ fn decide_dev_command(
     }
 }
 
-fn decide_volumes(project: &Project) -> Decision<Vec<Volume>> {
+/// The server's working directory: `/app`, or where `--chdir` takes it.
+fn working_dir(command: &[String]) -> String {
+    command
+        .iter()
+        .position(|arg| arg == "--chdir")
+        .and_then(|i| command.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| APP_ROOT.to_owned())
+}
+
+fn decide_volumes(project: &Project, command: &[String]) -> Decision<Vec<Volume>> {
+    let workdir = working_dir(command);
     if let Some(volumes) = &project.config.volumes {
         return Decision::new(
             volumes
@@ -1206,6 +1217,18 @@ fn decide_volumes(project: &Project) -> Decision<Vec<Volume>> {
                     DATA_ROOT.to_owned(),
                     format!("the SQLite database {file}, moved there with {setting}"),
                 ),
+                Write::SqliteInWorkdir { file } => {
+                    let at = format!("{workdir}/{file}");
+                    let what = format!(
+                        "the SQLite database {at}, at a fixed URL relative to the working \
+                         directory: a link to {DATA_ROOT}/{file}"
+                    );
+                    link = Some(VolumeLink {
+                        path: at,
+                        target: format!("{DATA_ROOT}/{file}"),
+                    });
+                    (DATA_ROOT.to_owned(), what)
+                }
                 Write::SqliteFile { path } => {
                     let file = path.rsplit('/').next().unwrap_or(path);
                     let at = format!("{APP_ROOT}/{path}");
@@ -1272,7 +1295,7 @@ fn writes_needing_volumes(project: &Project) -> Vec<&Fact<Write>> {
                     && (*why == WriteReason::LogFiles
                         || (*why == WriteReason::Created && path.starts_with("log"))))
             }
-            Write::Sqlite { .. } | Write::SqliteFile { .. } => true,
+            Write::Sqlite { .. } | Write::SqliteFile { .. } | Write::SqliteInWorkdir { .. } => true,
         })
         .collect()
 }

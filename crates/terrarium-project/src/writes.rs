@@ -30,6 +30,13 @@ pub enum Write {
         /// The database file, relative to the project root (`db.sqlite3`, `src/db.sqlite3`).
         path: String,
     },
+    /// A SQLite database at a fixed URL relative to the working directory, with no setting
+    /// to move it (`app.config["SQLALCHEMY_DATABASE_URI"] = db_url or "sqlite:///data.db"`):
+    /// linked into the data volume from the server's working directory.
+    SqliteInWorkdir {
+        /// The database file (`data.db`).
+        file: String,
+    },
     /// A SQLite database under the project, at the default of a setting that can move it.
     Sqlite {
         /// The setting read for the database URL (`DATABASE_URL`).
@@ -257,6 +264,25 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
                 },
                 source(),
             );
+        }
+        let in_tests = rel
+            .components()
+            .any(|c| c.as_os_str() == "tests" || c.as_os_str() == "test");
+        if !in_tests
+            && !code.contains(":memory:")
+            && !SETTING.is_match(code)
+            && let Some(relative) = SQLITE.captures(code).and_then(|c| c.get(1))
+        {
+            let file = relative.as_str();
+            if !file.contains('/') && !file.contains("..") && !file.contains('{') {
+                push(
+                    out,
+                    Write::SqliteInWorkdir {
+                        file: file.to_owned(),
+                    },
+                    source(),
+                );
+            }
         }
         if SQLITE.is_match(code)
             && !code.contains(":memory:")
@@ -609,6 +635,27 @@ mod tests {
             [Write::Sqlite {
                 setting: "DATABASE_URL".into(),
                 file: "todo.db".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_fixed_relative_sqlite_url_is_in_the_working_directory() {
+        let found = scan(&[
+            (
+                "app.py",
+                "def create_app(db_url=None):\n    app.config[\"SQLALCHEMY_DATABASE_URI\"] = db_url or \"sqlite:///data.db\"\n",
+            ),
+            ("tests/utils.py", "URL = 'sqlite:///fixtures.db'\n"),
+            (
+                "nested.py",
+                "URL = 'sqlite:///db/nested.db'\nABS = 'sqlite:////var/x.db'\n",
+            ),
+        ]);
+        assert_eq!(
+            found,
+            [Write::SqliteInWorkdir {
+                file: "data.db".into()
             }]
         );
     }

@@ -478,6 +478,18 @@ fn production(name: &str) {
             let hello = http("GET", host, "/api/hello", None).expect("hello");
             assert_eq!(hello.status, 200, "{}\n{}", hello.body, container.logs());
             assert!(hello.body.contains("api.routes"), "{}", hello.body);
+            // `sqlite:///visits.db` is relative to the working directory (/app/src): a link
+            // from there into the /data volume.
+            for visits in 1..=2 {
+                let saved = http("POST", host, "/visits", None).expect("post");
+                assert_eq!(saved.status, 201, "{}\n{}", saved.body, container.logs());
+                assert!(
+                    saved.body.contains(&format!("\"visits\":{visits}"))
+                        && saved.body.contains("/data/visits.db"),
+                    "{}",
+                    saved.body
+                );
+            }
         }
         "flask-instance" => {
             // The factory creates the instance folder and keeps SQLite there: a volume.
