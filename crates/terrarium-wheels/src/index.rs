@@ -17,6 +17,16 @@ pub const PYPI_SIMPLE: &str = "https://pypi.org/simple";
 /// How long a cached project page is used before it is fetched again.
 pub const DEFAULT_PAGE_MAX_AGE: Duration = Duration::from_secs(3600);
 
+/// How many project pages [`Index::prefetch`] fetches at once.
+const PREFETCH_CONNECTIONS: usize = 8;
+
+/// Seconds since the epoch (0 if the clock is before it).
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// One file of a project on the index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexFile {
@@ -113,21 +123,67 @@ impl Index {
     /// The files of project `name` (normalized per PEP 503). With `refresh`, a cached page is
     /// fetched again (online) even when it is fresh: used when a locked hash is not on it.
     pub fn files(&self, name: &str, refresh: bool) -> Result<Vec<IndexFile>, Error> {
-        let key = self.meta_key(name);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let cached = self
-            .fetcher
-            .cache()
-            .read_meta(&key)?
-            .and_then(|bytes| serde_json::from_slice::<CachedPage>(&bytes).ok());
+        let cached = self.cached(name)?;
         if let Some(page) = &cached {
-            let fresh = now.saturating_sub(page.fetched) < self.max_age.as_secs() && !refresh;
+            let fresh = self.is_fresh(page) && !refresh;
             if fresh || self.fetcher.offline() {
                 return Ok(page.files.clone());
             }
         }
+        self.fetch_page(name)
+    }
+
+    /// Fetch the pages of `names` that are not fresh in the cache, eight at a
+    /// time over the fetcher's pooled connections, so that the [`files`](Self::files) calls of a
+    /// resolution find them there. Returns how many pages were fetched. Offline it does nothing;
+    /// a page that fails is left for `files` to fetch again and report in its context (which
+    /// requirement asked for it), so failures are not returned here.
+    pub fn prefetch<S: AsRef<str> + Sync>(&self, names: &[S]) -> Result<usize, Error> {
+        if self.fetcher.offline() {
+            return Ok(0);
+        }
+        let mut stale = Vec::new();
+        for name in names {
+            let name = name.as_ref();
+            let fresh = self.cached(name)?.is_some_and(|page| self.is_fresh(&page));
+            if !fresh && !stale.contains(&name) {
+                stale.push(name);
+            }
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let fetched = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..PREFETCH_CONNECTIONS.min(stale.len()) {
+                scope.spawn(|| {
+                    while let Some(name) =
+                        stale.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
+                        if self.fetch_page(name).is_ok() {
+                            fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        Ok(fetched.into_inner())
+    }
+
+    /// The cached page of `name`, if any (an unreadable record counts as none).
+    fn cached(&self, name: &str) -> Result<Option<CachedPage>, Error> {
+        Ok(self
+            .fetcher
+            .cache()
+            .read_meta(&self.meta_key(name))?
+            .and_then(|bytes| serde_json::from_slice::<CachedPage>(&bytes).ok()))
+    }
+
+    fn is_fresh(&self, page: &CachedPage) -> bool {
+        now().saturating_sub(page.fetched) < self.max_age.as_secs()
+    }
+
+    /// Fetch the page of `name`, remember it and return its files.
+    fn fetch_page(&self, name: &str) -> Result<Vec<IndexFile>, Error> {
+        let now = now();
         let url = format!("{}/{name}/", self.base);
         let body = self.fetcher.get_small_as(&url, Some(SIMPLE_JSON))?;
         let page: Page = serde_json::from_slice(&body).map_err(|err| Error::Parse {

@@ -403,6 +403,89 @@ fn two_builds_with_separate_caches_and_clocks_are_identical() {
     assert!(archive_a == archive_b, "docker-archives are byte-identical");
 }
 
+/// The manifest of the single image in the OCI layout at `dir`.
+fn layout_manifest(dir: &Path) -> serde_json::Value {
+    let read = |path: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+    };
+    let index = read(dir.join("index.json"));
+    let digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    read(dir.join("blobs/sha256").join(hex))
+}
+
+#[test]
+fn zstd_layers_are_reproducible_load_into_the_engine_and_serve() {
+    let first = fixture("flask-factory-uv");
+    let second = fixture("flask-factory-uv");
+    let fresh_cache = tempfile::tempdir().unwrap();
+    let build = |dir: &Path, cache: &Path, extra: &[&str]| -> String {
+        let layout = dir.parent().unwrap().join("oci");
+        let mut args = vec!["--distro", "bookworm", "--compression", "zstd", "--output"];
+        let target = format!("oci:{}", layout.display());
+        args.push(&target);
+        args.extend_from_slice(extra);
+        let output = build_cmd(dir, cache, &args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "zstd build failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("size (zstd)"), "{stdout}");
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("image "))
+            .and_then(|l| l.split_whitespace().next())
+            .expect("image line")
+            .to_owned()
+    };
+    let tag = "terrarium-e2e-build/zstd:bookworm";
+    let a = build(first.path(), &shared_cache(), &["--load", "--tag", tag]);
+    let _image = Image {
+        tag: tag.to_owned(),
+    };
+    let b = build(second.path(), fresh_cache.path(), &[]);
+    assert_eq!(a, b, "same inputs, same zstd digest from separate caches");
+    let (gzip, _) = build_archive(second.path(), fresh_cache.path(), "bookworm");
+    assert_ne!(a, gzip, "zstd and gzip images differ");
+
+    // Every layer is zstd in the manifest, and its blob starts with zstd's magic.
+    let layout = first.path().parent().unwrap().join("oci");
+    let manifest = layout_manifest(&layout);
+    let layers = manifest["layers"].as_array().unwrap();
+    assert!(!layers.is_empty());
+    for layer in layers {
+        assert_eq!(
+            layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd",
+            "{manifest}"
+        );
+        let hex = layer["digest"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("sha256:")
+            .unwrap();
+        let blob = std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap();
+        assert_eq!(&blob[..4], &[0x28, 0xb5, 0x2f, 0xfd], "zstd frame magic");
+    }
+
+    // `--load` put it into the engine, which unpacked the zstd layers: it runs and serves.
+    let port = free_port();
+    let container = Container::run(
+        "build-zstd",
+        &["-p", &format!("127.0.0.1:{port}:8000"), tag],
+    );
+    let response = wait_for(port, "/healthz", Duration::from_secs(60), |r| {
+        r.status == 200
+    });
+    assert!(
+        response.is_ok(),
+        "{:?}\n{}",
+        response.err(),
+        container.logs()
+    );
+}
+
 #[test]
 fn one_file_edit_rewrites_only_the_app_layer() {
     let project = fixture("flask-requirements");

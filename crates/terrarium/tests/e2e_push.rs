@@ -197,6 +197,36 @@ fn pushes_to_a_plain_registry_skips_what_is_there_and_mounts_across_repositories
     assert_eq!(skopeo_digest(&target, &["--tls-verify=false"]), new_digest);
 }
 
+#[test]
+fn pushes_zstd_layers_that_the_engine_pulls_and_serves() {
+    let registry = Registry::plain();
+    let project = fixture(FIXTURE);
+    let target = format!("{}/e2e/zstd:v1", registry.host);
+    let stdout = push_ok(
+        project.path(),
+        &["--push", &target, "--compression", "zstd", "--no-sbom"],
+        &[],
+    );
+    let digest = image_digest(&stdout);
+    assert_eq!(skopeo_digest(&target, &["--tls-verify=false"]), digest);
+    let raw: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{target}"),
+    ]))
+    .unwrap();
+    let layers = raw["layers"].as_array().unwrap();
+    assert!(!layers.is_empty(), "{raw}");
+    for layer in layers {
+        assert_eq!(
+            layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd",
+            "{raw}"
+        );
+    }
+    pull_and_serve("push-zstd", &target, None);
+}
+
 /// A docker config directory with `config.json` holding `json`.
 fn docker_config(json: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

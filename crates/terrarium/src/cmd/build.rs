@@ -10,7 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use terrarium_build::{BuildOptions, Output, Reporter};
 use terrarium_debian::Distro;
 use terrarium_engine::LoadOutcome;
-use terrarium_image::{ImageRef, Progress, ProgressEvent};
+use terrarium_image::{Compression, ImageRef, Progress, ProgressEvent};
 use terrarium_registry::{
     Artifact, BlobOutcome, PushOptions, PushReport, Pusher, Reference, ReferrerReport,
 };
@@ -61,6 +61,15 @@ pub struct Args {
     /// at each start (the root is read-only, so nothing is kept).
     #[arg(long)]
     pub no_bytecode: bool,
+    /// How layers are compressed: gzip (every engine and registry reads it) or zstd (smaller,
+    /// faster to unpack; Docker 23+, containerd 1.5+, Podman 4+).
+    #[arg(long, value_name = "gzip|zstd", default_value = "gzip", value_parser = parse_compression)]
+    pub compression: Compression,
+}
+
+fn parse_compression(text: &str) -> Result<Compression, String> {
+    text.parse()
+        .map_err(|err: terrarium_image::UnknownCompression| err.to_string())
 }
 
 pub(crate) fn parse_distro(text: &str) -> Result<Distro, String> {
@@ -204,6 +213,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         prepare(&args.dir, args.distro, args.base.clone(), args.offline)?;
     options.bytecode = !args.no_bytecode;
     options.insecure_registries = args.insecure_registry.clone();
+    options.compression = args.compression;
     let bars = Bars::new();
     let build = terrarium_build::build(&plan, &options, &bars)?;
 
@@ -266,7 +276,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     outln!(
         "{:<8} {:>11} {:>13} {:>7}  digest",
         "layer",
-        "size (gzip)",
+        format!("size ({})", args.compression),
         "uncompressed",
         "cached"
     );
@@ -300,9 +310,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         match output {
             Output::Oci(dir) => outln!("wrote OCI layout {}", dir.display()),
             Output::DockerArchive(file) => outln!(
-                "wrote {} (load it with `docker load -i {}`)",
+                "wrote {} (load it with `docker load -i {}`{})",
                 file.display(),
-                file.display()
+                file.display(),
+                match args.compression {
+                    Compression::Gzip => "",
+                    // Docker 20.10 reads zstd layers as a broken tar.
+                    Compression::Zstd =>
+                        "; zstd layers need Docker 23+: for an older engine use --load, which                          sends them uncompressed, or --compression gzip",
+                }
             ),
         }
     }
