@@ -198,7 +198,7 @@ fn pushes_to_a_plain_registry_skips_what_is_there_and_mounts_across_repositories
 }
 
 #[test]
-fn pushes_zstd_layers_that_the_engine_pulls_and_serves() {
+fn pushes_zstd_layers_that_pull_run_and_serve() {
     let registry = Registry::plain();
     let project = fixture(FIXTURE);
     let target = format!("{}/e2e/zstd:v1", registry.host);
@@ -224,7 +224,32 @@ fn pushes_zstd_layers_that_the_engine_pulls_and_serves() {
             "{raw}"
         );
     }
-    pull_and_serve("push-zstd", &target, None);
+    // Pulled by an independent client that unpacks the zstd layers (skopeo: the engine here,
+    // Docker 20.10, cannot, 23+ can), loaded into the engine as the same image (its ID is the
+    // config's digest), run, and serving.
+    let pulled = tempfile::tempdir().unwrap();
+    let dir = format!("dir:{}", pulled.path().display());
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-decompress",
+        &format!("docker://{target}"),
+        &dir,
+    ]);
+    let local = "terrarium-e2e-push/zstd:v1";
+    skopeo(&["copy", &dir, &format!("docker-daemon:{local}")]);
+    let _image = Image {
+        tag: local.to_owned(),
+    };
+    assert_eq!(
+        docker(&["image", "inspect", "--format", "{{.Id}}", local]),
+        raw["config"]["digest"].as_str().unwrap()
+    );
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:{PORT}");
+    let container = Container::run("push-zstd", &["-p", &publish, local]);
+    let response = wait_for(port, HEALTH, Duration::from_secs(60), |r| r.status == 200);
+    assert!(response.is_ok(), "{response:?}\n{}", container.logs());
 }
 
 /// A docker config directory with `config.json` holding `json`.
