@@ -256,7 +256,7 @@ fn runtime_image(cache: &Cache, distro: Distro, layer: terrarium_image::Layer) -
             cmd: vec![python, "-c".into(), "print(1)".into()],
             ..RunConfig::default()
         },
-        created: LayerOptions::default(),
+        created: Epoch::default(),
         platform: Platform::LinuxAmd64,
     }
     .store(cache)

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::process::Command;
 
 use terrarium_image::{
-    Cache, Compression, Content, Digest, Entry, EntryKind, Epoch, Error, ImageLayer, ImageRef,
-    ImageSpec, LayerOptions, LayerPath, LayerTree, LayerWriter, Ownership, Platform, Port,
-    RunConfig, add_dir, write_docker_archive, write_oci_layout,
+    ArchiveLayers, Cache, Compression, Content, Digest, Entry, EntryKind, Epoch, Error, ImageLayer,
+    ImageRef, ImageSpec, LayerOptions, LayerPath, LayerTree, LayerWriter, Ownership, Platform,
+    Port, RunConfig, add_dir, stream_docker_archive, write_docker_archive, write_oci_layout,
 };
 
 fn p(path: &str) -> LayerPath {
@@ -182,6 +182,50 @@ fn zstd_layers_are_reproducible_hold_the_same_tars_and_say_so_in_the_manifest() 
             "application/vnd.oci.image.layer.v1.tar+zstd"
         );
     }
+}
+
+#[test]
+fn an_uncompressed_archive_carries_each_layer_as_its_tar() {
+    let dir = tempfile::tempdir().unwrap();
+    project(&dir.path().join("src"));
+    let cache = Cache::new(dir.path().join("cache"));
+    let image = build_with(&cache, &dir.path().join("src"), Compression::Zstd);
+    let tag: ImageRef = "terrarium-test/plain:1".parse().unwrap();
+    let bytes = stream_docker_archive(
+        &cache,
+        &image,
+        &[tag],
+        1,
+        ArchiveLayers::Uncompressed,
+        Vec::new(),
+        Path::new("test"),
+    )
+    .unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).unwrap();
+        files.insert(path, content);
+    }
+    assert!(!files.contains_key("index.json") && !files.contains_key("oci-layout"));
+    let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let layers: Vec<&str> = manifest[0]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    for (path, layer) in layers.iter().zip(&image.layers) {
+        assert_eq!(*path, format!("blobs/sha256/{}", layer.diff_id.hex()));
+    }
+    // The bottom layer is present in the engine, so left out; the top one is its plain tar.
+    assert!(!files.contains_key(layers[0]));
+    let top = &files[layers[1]];
+    assert_eq!(Digest::of(top), image.layers[1].diff_id);
+    assert_eq!(top.len() as u64, image.layers[1].uncompressed_size);
 }
 
 #[test]

@@ -249,6 +249,11 @@ fn absolute(page: &str, url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
     #[test]
@@ -263,5 +268,101 @@ mod tests {
             absolute(page, "x.whl"),
             "https://pypi.org/simple/flask/x.whl"
         );
+    }
+
+    /// A Simple API on 127.0.0.1 answering `/simple/NAME/` for `names` (404 otherwise), each
+    /// answer 200 ms late, one thread per connection; returns its root, the requests served and
+    /// the most connections that were open at once.
+    fn slow_index(names: &'static [&'static str]) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/simple", listener.local_addr().unwrap());
+        let (served, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let open = Arc::new(AtomicUsize::new(0));
+        let (served_in, peak_in) = (Arc::clone(&served), Arc::clone(&peak));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (served, peak, open) = (
+                    Arc::clone(&served_in),
+                    Arc::clone(&peak_in),
+                    Arc::clone(&open),
+                );
+                std::thread::spawn(move || {
+                    let now_open = open.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now_open, Ordering::SeqCst);
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    reader.read_line(&mut line).ok();
+                    let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+                    let mut header = String::new();
+                    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                        header.clear();
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                    let name = path.trim_start_matches("/simple/").trim_end_matches('/');
+                    let (status, body) = if names.contains(&name) {
+                        let body = format!(
+                            r#"{{"files":[{{"filename":"{name}-1.0-py3-none-any.whl","url":"{name}-1.0-py3-none-any.whl","hashes":{{"sha256":"{}"}}}}]}}"#,
+                            "ab".repeat(32)
+                        );
+                        (200, body)
+                    } else {
+                        (404, String::new())
+                    };
+                    let mut stream = stream;
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    stream.write_all(head.as_bytes()).ok();
+                    stream.write_all(body.as_bytes()).ok();
+                    served.fetch_add(1, Ordering::SeqCst);
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        (base, served, peak)
+    }
+
+    #[test]
+    fn prefetch_fetches_pages_at_once_into_the_cache_and_leaves_failures_to_files() {
+        const NAMES: &[&str] = &["alpha", "beta", "gamma", "delta", "epsilon", "zeta"];
+        let (base, served, peak) = slow_index(NAMES);
+        let dir = tempfile::tempdir().unwrap();
+        let cache = terrarium_image::Cache::new(dir.path().to_owned());
+        let index = Index::new(Fetcher::new(cache.clone(), false).unwrap(), &base);
+        let mut names: Vec<&str> = NAMES.to_vec();
+        names.extend(["missing", "alpha"]);
+        let started = std::time::Instant::now();
+        assert_eq!(index.prefetch(&names).unwrap(), NAMES.len());
+        let elapsed = started.elapsed();
+        assert_eq!(
+            served.load(Ordering::SeqCst),
+            NAMES.len() + 1,
+            "each name once"
+        );
+        assert!(
+            peak.load(Ordering::SeqCst) > 1,
+            "pages were fetched concurrently"
+        );
+        // Seven 200 ms answers one at a time take 1.4 s; concurrently, about one answer's time.
+        assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
+
+        // Every page is in the cache: an offline index reads them without the server.
+        let offline = Index::new(Fetcher::new(cache, true).unwrap(), &base);
+        for name in NAMES {
+            let files = offline.files(name, false).unwrap();
+            assert_eq!(
+                files[0].url,
+                format!("{base}/{name}/{name}-1.0-py3-none-any.whl")
+            );
+        }
+        // Fresh pages are not fetched again; the missing one is, and `files` reports it.
+        let before = served.load(Ordering::SeqCst);
+        assert_eq!(index.prefetch(&NAMES[..2]).unwrap(), 0);
+        assert_eq!(served.load(Ordering::SeqCst), before);
+        let err = index.files("missing", false).unwrap_err();
+        assert!(err.to_string().contains("not found"), "{err}");
+        // Offline, prefetch does nothing.
+        assert_eq!(offline.prefetch(&["missing"]).unwrap(), 0);
     }
 }
