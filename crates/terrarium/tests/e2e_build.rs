@@ -1,7 +1,8 @@
 //! End to end for `terrarium build`: every fixture built without a daemon on bookworm and (where
 //! its lock allows CPython 3.13) trixie, loaded into Docker, run with the port on 127.0.0.1,
 //! answering its health route as UID 65532 with no shell, stopped gracefully; reproducible
-//! digests across caches; a one-file edit rewrites only the app layer; `--load` sends only what
+//! digests across caches (gzip and zstd layers, the latter loaded and served too); a one-file
+//! edit rewrites only the app layer; `--load` sends only what
 //! the engine lacks; a killed cold build resumes without fetching again; and the failure cases
 //! (bad signature, hash mismatch, truncated download, corrupt cache entry, malformed locks,
 //! unsupported wheel platform, offline with a missing artifact).
@@ -416,23 +417,32 @@ fn layout_manifest(dir: &Path) -> serde_json::Value {
 
 #[test]
 fn zstd_layers_are_reproducible_load_into_the_engine_and_serve() {
+    // Both projects ask for zstd in [tool.terrarium]; the first also on the command line.
     let first = fixture("flask-factory-uv");
     let second = fixture("flask-factory-uv");
+    for project in [&first, &second] {
+        let pyproject = project.path().join("pyproject.toml");
+        let mut text = std::fs::read_to_string(&pyproject).unwrap();
+        text.push_str("\n[tool.terrarium]\ncompression = \"zstd\"\n");
+        std::fs::write(&pyproject, text).unwrap();
+    }
     let fresh_cache = tempfile::tempdir().unwrap();
-    let build = |dir: &Path, cache: &Path, extra: &[&str]| -> String {
-        let layout = dir.parent().unwrap().join("oci");
-        let mut args = vec!["--distro", "bookworm", "--compression", "zstd", "--output"];
+    let build = |dir: &Path, cache: &Path, compression: &str, extra: &[&str]| -> String {
+        let layout = dir.parent().unwrap().join(format!("oci-{compression}"));
         let target = format!("oci:{}", layout.display());
-        args.push(&target);
+        let mut args = vec!["--distro", "bookworm", "--output", &target];
         args.extend_from_slice(extra);
         let output = build_cmd(dir, cache, &args).output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(
             output.status.success(),
-            "zstd build failed:\n{stdout}\n{}",
+            "{compression} build failed:\n{stdout}\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        assert!(stdout.contains("size (zstd)"), "{stdout}");
+        assert!(
+            stdout.contains(&format!("size ({compression})")),
+            "{stdout}"
+        );
         stdout
             .lines()
             .find_map(|l| l.strip_prefix("image "))
@@ -441,17 +451,23 @@ fn zstd_layers_are_reproducible_load_into_the_engine_and_serve() {
             .to_owned()
     };
     let tag = "terrarium-e2e-build/zstd:bookworm";
-    let a = build(first.path(), &shared_cache(), &["--load", "--tag", tag]);
+    let flag = ["--compression", "zstd", "--load", "--tag", tag];
+    let a = build(first.path(), &shared_cache(), "zstd", &flag);
     let _image = Image {
         tag: tag.to_owned(),
     };
-    let b = build(second.path(), fresh_cache.path(), &[]);
+    let b = build(second.path(), fresh_cache.path(), "zstd", &[]);
     assert_eq!(a, b, "same inputs, same zstd digest from separate caches");
-    let (gzip, _) = build_archive(second.path(), fresh_cache.path(), "bookworm");
-    assert_ne!(a, gzip, "zstd and gzip images differ");
+    let gzip = build(
+        second.path(),
+        fresh_cache.path(),
+        "gzip",
+        &["--compression", "gzip"],
+    );
+    assert_ne!(a, gzip, "--compression gzip overrides the project's zstd");
 
     // Every layer is zstd in the manifest, and its blob starts with zstd's magic.
-    let layout = first.path().parent().unwrap().join("oci");
+    let layout = first.path().parent().unwrap().join("oci-zstd");
     let manifest = layout_manifest(&layout);
     let layers = manifest["layers"].as_array().unwrap();
     assert!(!layers.is_empty());

@@ -3,7 +3,8 @@
 //! Pushed images are checked with `skopeo` (an independent client), pulled back by the Docker
 //! engine and served; the registry's access log shows what was sent: nothing for an unchanged
 //! image, mounts for a second repository, only the app layer and config after a one-line edit,
-//! chunks for large blobs, and a restarted upload after the connection drops mid-blob. The
+//! chunks for large blobs, and a restarted upload after the connection drops mid-blob; zstd
+//! layers are pushed with their media type and pulled back by skopeo. The
 //! SBOM attached to a pushed image is found through the referrers tag, validates with
 //! `spdx-tools` and the CycloneDX schema, and `syft` finds every package it lists.
 

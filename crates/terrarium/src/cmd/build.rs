@@ -61,10 +61,11 @@ pub struct Args {
     /// at each start (the root is read-only, so nothing is kept).
     #[arg(long)]
     pub no_bytecode: bool,
-    /// How layers are compressed: gzip (every engine and registry reads it) or zstd (smaller,
-    /// faster to unpack; Docker 23+, containerd 1.5+, Podman 4+).
-    #[arg(long, value_name = "gzip|zstd", default_value = "gzip", value_parser = parse_compression)]
-    pub compression: Compression,
+    /// How layers are compressed: gzip (every engine and registry reads it) or zstd (faster
+    /// to compress and unpack; Docker 23+, containerd 1.5+, Podman 4+); default from
+    /// `compression` in [tool.terrarium], else gzip.
+    #[arg(long, value_name = "gzip|zstd", value_parser = parse_compression)]
+    pub compression: Option<Compression>,
 }
 
 fn parse_compression(text: &str) -> Result<Compression, String> {
@@ -180,7 +181,7 @@ fn default_tag(name: &str) -> Result<ImageRef, terrarium_image::Error> {
 }
 
 /// Detect and plan the project in `dir` for a native build on `distro`, with the build
-/// options from the environment.
+/// options from the environment and the project's `compression`.
 pub(crate) fn prepare(
     dir: &std::path::Path,
     distro: Option<Distro>,
@@ -203,6 +204,9 @@ pub(crate) fn prepare(
     )?;
     let mut options = BuildOptions::from_env()?;
     options.offline = offline;
+    if let Some(setting) = &project.config.compression {
+        options.compression = setting.value.parse()?;
+    }
     Ok((project, plan, options))
 }
 
@@ -213,7 +217,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         prepare(&args.dir, args.distro, args.base.clone(), args.offline)?;
     options.bytecode = !args.no_bytecode;
     options.insecure_registries = args.insecure_registry.clone();
-    options.compression = args.compression;
+    if let Some(compression) = args.compression {
+        options.compression = compression;
+    }
     let bars = Bars::new();
     let build = terrarium_build::build(&plan, &options, &bars)?;
 
@@ -276,7 +282,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     outln!(
         "{:<8} {:>11} {:>13} {:>7}  digest",
         "layer",
-        format!("size ({})", args.compression),
+        format!("size ({})", options.compression),
         "uncompressed",
         "cached"
     );
@@ -313,7 +319,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "wrote {} (load it with `docker load -i {}`{})",
                 file.display(),
                 file.display(),
-                match args.compression {
+                match options.compression {
                     Compression::Gzip => "",
                     // Docker 20.10 reads zstd layers as a broken tar.
                     Compression::Zstd =>
