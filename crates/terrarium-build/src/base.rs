@@ -13,11 +13,9 @@ use std::fmt;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use flate2::Compression;
-use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
-use terrarium_image::{BlobRef, Cache, Digest, HashingWriter, Layer, Progress};
+use terrarium_image::{BlobRef, Cache, Compression, Digest, HashingWriter, Layer, Progress};
 use terrarium_registry::{ClientOptions, ManifestDocument, PullReference};
 use terrarium_sandbox::{Rootfs, Run};
 use terrarium_wheels::{PythonLayout, Target};
@@ -629,9 +627,9 @@ impl<R: Read> Read for Tee<R> {
     }
 }
 
-/// The layer of a base: its gzip blob (compressed into the cache when the source has a plain
-/// tar), checked against the config's `diff_id`, with its sizes and entry count; remembered
-/// under its digest so it is read once.
+/// The layer of a base: its gzip or zstd blob (compressed with gzip into the cache when the
+/// source has a plain tar), checked against the config's `diff_id`, with its sizes and entry
+/// count; remembered under its digest so it is read once.
 fn import_layer(
     cache: &Cache,
     path: &Path,
@@ -640,25 +638,23 @@ fn import_layer(
     fail: &Fail<'_>,
 ) -> Result<Layer, BuildError> {
     let key = Digest::of(format!("{RECORD} layer {} {diff_id}", blob.digest).as_bytes());
-    if let Some(layer) = cache.cached_layer(&key)? {
+    let mut file = std::fs::File::open(path).map_err(io_error(path))?;
+    let mut magic = [0u8; 4];
+    let found = file
+        .read_exact(&mut magic)
+        .ok()
+        .and_then(|()| Compression::detect(&magic));
+    drop(file);
+    let compression = found.unwrap_or(Compression::Gzip);
+    if let Some(layer) = cache.cached_layer(&key, compression)? {
         return Ok(layer);
     }
-    if blob.media_type.contains("zstd") {
-        return Err(fail(
-            format!("layer {} is zstd-compressed", blob.digest),
-            "use a base with gzip layers (zstd is not supported yet)",
-        ));
-    }
-    let mut file = BufReader::new(std::fs::File::open(path).map_err(io_error(path))?);
-    let mut magic = [0u8; 2];
-    let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
-    drop(file);
-    let compressed = if gzip {
+    let compressed = if found.is_some() {
         path.to_path_buf()
     } else {
         // The fastest level: these layers come from the engine, their digests are ours and
         // pinned by the image ID, and a 100 MB layer is compressed once.
-        let mut encoder = GzEncoder::new(cache.writer()?, Compression::fast());
+        let mut encoder = GzEncoder::new(cache.writer()?, flate2::Compression::fast());
         let mut input = std::fs::File::open(path).map_err(io_error(path))?;
         io::copy(&mut input, &mut encoder).map_err(io_error(path))?;
         encoder.finish().map_err(io_error(path))?.commit()?.path
@@ -666,7 +662,9 @@ fn import_layer(
     let input = std::fs::File::open(&compressed).map_err(io_error(&compressed))?;
     let size = input.metadata().map_err(io_error(&compressed))?.len();
     let mut tee = Tee {
-        inner: MultiGzDecoder::new(BufReader::with_capacity(1 << 16, input)),
+        inner: compression
+            .decoder(BufReader::with_capacity(1 << 16, input))
+            .map_err(io_error(&compressed))?,
         hash: HashingWriter::new(io::sink()),
     };
     let mut entries = 0u64;
@@ -698,6 +696,7 @@ fn import_layer(
         diff_id,
         uncompressed_size,
         entries,
+        compression,
     };
     cache.remember_layer(&key, &layer)?;
     Ok(layer)

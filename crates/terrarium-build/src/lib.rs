@@ -41,12 +41,12 @@ use terrarium_debian::{
     build_packages_layer, build_runtime_layer, runtime_layer_key,
 };
 use terrarium_image::{
-    Cache, Content, Digest, Entry, Epoch, Fetcher, Healthcheck, Image, ImageLayer, ImageRef,
-    ImageSpec, Layer, LayerOptions, LayerPath, Platform, Port, Progress, RunConfig, canonical_json,
-    write_docker_archive, write_oci_layout,
+    Cache, Compression, Content, Digest, Entry, Epoch, Fetcher, Healthcheck, Image, ImageLayer,
+    ImageRef, ImageSpec, Layer, LayerOptions, LayerPath, Platform, Port, Progress, RunConfig,
+    canonical_json, write_docker_archive, write_oci_layout,
 };
 use terrarium_plan::{Origin, Plan};
-use terrarium_project::{DependencySource, ManifestFormat};
+use terrarium_project::{DependencySource, Group, Lock, ManifestFormat};
 use terrarium_sandbox::Rootfs;
 use terrarium_wheels::{Index, PYPI_SIMPLE, Pin, Target, build_deps_layer, parse_requirement};
 
@@ -151,6 +151,9 @@ pub struct BuildOptions {
     /// Build `terrarium test`'s image instead: the production image plus a `test` layer with
     /// these development and test dependencies (and the lock's dev group).
     pub test: Option<TestDependencies>,
+    /// How the image's layers are compressed (`--compression`); a base image's layers keep
+    /// their own.
+    pub compression: Compression,
 }
 
 impl BuildOptions {
@@ -166,6 +169,7 @@ impl BuildOptions {
                 .is_some_and(|v| !v.is_empty() && v != "0"),
             insecure_registries: Vec::new(),
             test: None,
+            compression: Compression::default(),
         })
     }
 }
@@ -647,6 +651,14 @@ fn build_on_base(
 }
 
 impl Session<'_> {
+    /// How this build's layers are written: the fixed mtime and `--compression`.
+    fn layer_options(&self) -> LayerOptions {
+        LayerOptions {
+            mtime: self.options.mtime,
+            compression: self.options.compression,
+        }
+    }
+
     /// How runtime and system packages are unpacked; `libraries` also leaves out the unused
     /// libraries (a runtime with no system layer over it).
     fn unpack_options(&self, libraries: bool) -> UnpackOptions {
@@ -720,7 +732,9 @@ impl Session<'_> {
         }
         self.reporter.stage("resolving wheels");
         let index = self.index();
-        let mut pins = match self.plan.dependencies.value.lock() {
+        let lock = self.plan.dependencies.value.lock();
+        prefetch_pages(&index, lock, Group::Main, &requirements)?;
+        let mut pins = match lock {
             Some(lock) => terrarium_wheels::pins_from_lock(lock, target, &index)?,
             None => Vec::new(),
         };
@@ -773,7 +787,11 @@ impl Session<'_> {
             &self.unpack_options(trim_libraries),
             self.options.mtime,
         )?;
-        Ok(self.options.cache.cached_layer(&key)?.is_some())
+        let cached = self
+            .options
+            .cache
+            .cached_layer(&key, self.options.compression)?;
+        Ok(cached.is_some())
     }
 
     fn runtime_layer(
@@ -783,12 +801,12 @@ impl Session<'_> {
     ) -> Result<LayerReport, BuildError> {
         let set = self.package_set(packages);
         let unpack = self.unpack_options(trim_libraries);
-        let mtime = self.options.mtime;
         let cached = self.runtime_layer_cached(packages, trim_libraries)?;
         if !cached {
             self.reporter.stage("building the runtime layer");
         }
-        let layer = build_runtime_layer(&self.archive, &set, &unpack, mtime, self.reporter)?;
+        let options = self.layer_options();
+        let layer = build_runtime_layer(&self.archive, &set, &unpack, options, self.reporter)?;
         Ok(LayerReport {
             name: "runtime",
             layer,
@@ -820,7 +838,7 @@ impl Session<'_> {
             &self.archive,
             &set,
             &self.unpack_options(false),
-            self.options.mtime,
+            self.layer_options(),
             self.reporter,
         )?;
         Ok(Some(LayerReport {
@@ -836,7 +854,7 @@ impl Session<'_> {
             &self.fetcher,
             pins,
             target,
-            self.options.mtime,
+            self.layer_options(),
             self.reporter,
         )?;
         Ok(LayerReport {
@@ -859,7 +877,7 @@ impl Session<'_> {
         let digests: Vec<Digest> = below.iter().map(|l| l.layer.digest).collect();
         let key = bytecode::startup_key(self.plan, &digests);
         let description = "bytecode of the modules start-up imports".to_owned();
-        if let Some(layer) = cache.cached_layer(&key)? {
+        if let Some(layer) = cache.cached_layer(&key, self.options.compression)? {
             return Ok(Some(LayerReport {
                 name: "bytecode",
                 layer,
@@ -879,12 +897,7 @@ impl Session<'_> {
         if tree.is_empty() {
             return Ok(None);
         }
-        let layer = tree.write(
-            cache,
-            LayerOptions {
-                mtime: self.options.mtime,
-            },
-        )?;
+        let layer = tree.write(cache, self.layer_options())?;
         cache.remember_layer(&key, &layer)?;
         Ok(Some(LayerReport {
             name: "bytecode",
@@ -982,12 +995,7 @@ impl Session<'_> {
                 tree.insert_bytes(LayerPath::new(path.trim_start_matches('/'))?, 0o644, pyc);
             }
         }
-        let layer = tree.write(
-            cache,
-            LayerOptions {
-                mtime: self.options.mtime,
-            },
-        )?;
+        let layer = tree.write(cache, self.layer_options())?;
         let cached = layers_seen(cache, &layer)?;
         Ok(LayerReport {
             name: "app",
@@ -998,10 +1006,39 @@ impl Session<'_> {
     }
 }
 
+/// Fetch at once the index pages a resolution will read one by one: those of `group`'s locked
+/// packages whose lock names no download URL (poetry.lock, requirements with hashes) and of the
+/// top-level `requirements` the lock does not pin. Best effort: a page that fails is fetched
+/// again, and its error reported, where it is needed.
+fn prefetch_pages(
+    index: &Index,
+    lock: Option<&Lock>,
+    group: Group,
+    requirements: &[(pep508_rs::Requirement, String)],
+) -> Result<(), BuildError> {
+    let locked = lock.map_or(&[][..], |lock| &lock.packages[..]);
+    let mut names: Vec<&str> = locked
+        .iter()
+        .filter(|package| package.group == group)
+        .filter(|package| package.artifacts.iter().all(|a| a.url.is_none()))
+        .map(|package| package.name.as_str())
+        .collect();
+    names.extend(
+        requirements
+            .iter()
+            .map(|(requirement, _)| requirement.name.as_ref())
+            .filter(|name| !locked.iter().any(|p| p.name.as_str() == *name)),
+    );
+    index.prefetch(&names)?;
+    Ok(())
+}
+
 /// Whether the app layer was already known (so it was not changed by this build): its digest
 /// is remembered under itself.
 fn layers_seen(cache: &Cache, layer: &Layer) -> Result<bool, BuildError> {
-    let seen = cache.cached_layer(&layer.digest)?.is_some();
+    let seen = cache
+        .cached_layer(&layer.digest, layer.compression)?
+        .is_some();
     if !seen {
         cache.remember_layer(&layer.digest, layer)?;
     }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use terrarium_debian::{
     Architecture, DebianPin, PackageSet, Resolution, ResolveOptions, build_packages_layer,
 };
-use terrarium_image::{Content, Digest, Entry, LayerOptions, LayerPath, LayerTree};
+use terrarium_image::{Content, Digest, Entry, LayerPath, LayerTree};
 use terrarium_plan::build::{compiler_packages, known_needs, stdlib_build_packages};
 use terrarium_sandbox::Rootfs;
 use terrarium_wheels::{
@@ -389,7 +389,7 @@ impl<'s, 'a> Builder<'s, 'a> {
                 &self.session.archive,
                 &set,
                 &self.session.unpack_options(false),
-                self.session.options.mtime,
+                self.session.layer_options(),
                 self.reporter(),
             )?;
             layers.push(layer);
@@ -401,12 +401,7 @@ impl<'s, 'a> Builder<'s, 'a> {
                 Content::Empty,
             );
         }
-        let links = links.write(
-            &self.session.options.cache,
-            LayerOptions {
-                mtime: self.session.options.mtime,
-            },
-        )?;
+        let links = links.write(&self.session.options.cache, self.session.layer_options())?;
         layers.push(links);
         Ok(layers)
     }

@@ -42,15 +42,17 @@ impl Session<'_> {
         }
         self.reporter.stage("resolving the test dependencies");
         let index = self.index();
-        let mut pins: Vec<Pin> = match self.plan.dependencies.value.lock() {
-            Some(lock) => terrarium_wheels::pins_from_lock_group(lock, Group::Dev, target, &index)?,
-            None => Vec::new(),
-        };
         let requirements = test
             .requirements
             .iter()
             .map(|(text, from)| Ok((parse_requirement(text, from)?, from.clone())))
             .collect::<Result<Vec<_>, terrarium_wheels::Error>>()?;
+        let lock = self.plan.dependencies.value.lock();
+        crate::prefetch_pages(&index, lock, Group::Dev, &requirements)?;
+        let mut pins: Vec<Pin> = match lock {
+            Some(lock) => terrarium_wheels::pins_from_lock_group(lock, Group::Dev, target, &index)?,
+            None => Vec::new(),
+        };
         let mut below = production.installed();
         below.extend(pins.iter().cloned());
         let extra = terrarium_wheels::resolve(

@@ -9,7 +9,7 @@ use terrarium_debian::{
     Architecture, Archive, Distro, Mirror, ResolveOptions, UnpackOptions, build_runtime_layer,
     resolve,
 };
-use terrarium_image::{Cache, Epoch, Fetcher, NoProgress};
+use terrarium_image::{Cache, Epoch, Fetcher, LayerOptions, NoProgress};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let distro: Distro = std::env::args()
@@ -41,7 +41,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &archive,
         &set,
         &UnpackOptions::default(),
-        Epoch::from_env()?,
+        LayerOptions {
+            mtime: Epoch::from_env()?,
+            ..LayerOptions::default()
+        },
         &NoProgress,
     )?;
     let built = started.elapsed();

@@ -102,21 +102,21 @@ const RECIPE: &str = "terrarium-debian runtime layer v2";
 
 /// The runtime layer of `set`: fetch (or take from the cache) every package, unpack them in name
 /// order (a later package's file replaces an earlier one's), add [`add_base_files`], and write
-/// the layer. The result is remembered under a key made of the set, the options and the mtime,
-/// so an unchanged set reuses the stored layer without unpacking anything.
+/// the layer. The result is remembered under a key made of the set, the options and the mtime
+/// (per compression), so an unchanged set reuses the stored layer without unpacking anything.
 pub fn build_runtime_layer(
     archive: &Archive,
     set: &PackageSet,
     options: &UnpackOptions,
-    mtime: Epoch,
+    layer: LayerOptions,
     progress: &dyn Progress,
 ) -> Result<Layer, Error> {
     let cache = archive.cache();
-    let key = runtime_layer_key(set, options, mtime)?;
-    if let Some(layer) = cache.cached_layer(&key)? {
+    let key = runtime_layer_key(set, options, layer.mtime)?;
+    if let Some(layer) = cache.cached_layer(&key, layer.compression)? {
         return Ok(layer);
     }
-    let layer = unpack_runtime(archive, set, options, mtime, progress)?;
+    let layer = unpack_runtime(archive, set, options, layer, progress)?;
     cache.remember_layer(&key, &layer)?;
     Ok(layer)
 }
@@ -147,7 +147,7 @@ pub fn build_packages_layer(
     archive: &Archive,
     set: &PackageSet,
     options: &UnpackOptions,
-    mtime: Epoch,
+    layer: LayerOptions,
     progress: &dyn Progress,
 ) -> Result<(Layer, bool), Error> {
     let cache = archive.cache();
@@ -155,10 +155,10 @@ pub fn build_packages_layer(
         "recipe": SYSTEM_RECIPE,
         "set": set,
         "options": options,
-        "mtime": mtime.seconds(),
+        "mtime": layer.mtime.seconds(),
     });
     let key = Digest::of(&canonical_json(&key)?);
-    if let Some(layer) = cache.cached_layer(&key)? {
+    if let Some(layer) = cache.cached_layer(&key, layer.compression)? {
         return Ok((layer, true));
     }
     let debs = archive.fetch_all(set, progress)?;
@@ -167,7 +167,7 @@ pub fn build_packages_layer(
     for deb in &debs {
         unpack_into(deb, &mut tree, options, &spool_dir)?;
     }
-    let layer = tree.write(cache, LayerOptions { mtime })?;
+    let layer = tree.write(cache, layer)?;
     cache.remember_layer(&key, &layer)?;
     Ok((layer, false))
 }
@@ -176,7 +176,7 @@ fn unpack_runtime(
     archive: &Archive,
     set: &PackageSet,
     options: &UnpackOptions,
-    mtime: Epoch,
+    layer: LayerOptions,
     progress: &dyn Progress,
 ) -> Result<Layer, Error> {
     let debs = archive.fetch_all(set, progress)?;
@@ -187,5 +187,5 @@ fn unpack_runtime(
         unpack_into(deb, &mut tree, options, &spool_dir)?;
     }
     add_base_files(&mut tree, set.distro)?;
-    Ok(tree.write(cache, LayerOptions { mtime })?)
+    Ok(tree.write(cache, layer)?)
 }

@@ -15,8 +15,8 @@ use terrarium_debian::{
 };
 use terrarium_image::Error::{DigestMismatch, Network, Offline, Truncated};
 use terrarium_image::{
-    Cache, Epoch, Fetcher, Image, ImageLayer, ImageSpec, NoProgress, Platform, ProgressEvent,
-    RunConfig, write_docker_archive,
+    Cache, Epoch, Fetcher, Image, ImageLayer, ImageSpec, LayerOptions, NoProgress, Platform,
+    ProgressEvent, RunConfig, write_docker_archive,
 };
 
 /// The shared download cache: `$TERRARIUM_TEST_CACHE/debian` (set by scripts/test), else
@@ -209,7 +209,7 @@ fn resolves_trixie_python_runtime_and_runs_it() {
         &archive(),
         &resolution.packages,
         &UnpackOptions::default(),
-        Epoch::default(),
+        LayerOptions::default(),
         &NoProgress,
     )
     .unwrap();
@@ -299,7 +299,7 @@ fn runtime_layer_is_reproducible_offline_and_runs_python_in_docker() {
         &archive(),
         set,
         &UnpackOptions::default(),
-        Epoch::default(),
+        LayerOptions::default(),
         &NoProgress,
     )
     .unwrap();
@@ -333,7 +333,7 @@ fn runtime_layer_is_reproducible_offline_and_runs_python_in_docker() {
         &offline,
         set,
         &UnpackOptions::default(),
-        Epoch::default(),
+        LayerOptions::default(),
         &progress,
     )
     .unwrap();
@@ -346,7 +346,7 @@ fn runtime_layer_is_reproducible_offline_and_runs_python_in_docker() {
         &offline,
         set,
         &UnpackOptions::default(),
-        Epoch::default(),
+        LayerOptions::default(),
         &progress,
     )
     .unwrap();
@@ -358,7 +358,7 @@ fn runtime_layer_is_reproducible_offline_and_runs_python_in_docker() {
         &offline,
         set,
         &UnpackOptions::default(),
-        Epoch::default(),
+        LayerOptions::default(),
         &progress,
     )
     .unwrap();
@@ -370,7 +370,8 @@ fn runtime_layer_is_reproducible_offline_and_runs_python_in_docker() {
         exclude: vec!["usr/lib/x86_64-linux-gnu/gconv".into()],
         ..UnpackOptions::default()
     };
-    let slim = build_runtime_layer(&offline, set, &slim, Epoch::default(), &NoProgress).unwrap();
+    let slim =
+        build_runtime_layer(&offline, set, &slim, LayerOptions::default(), &NoProgress).unwrap();
     assert!(slim.uncompressed_size + 4_000_000 < layer.uncompressed_size);
 
     assert_eq!(

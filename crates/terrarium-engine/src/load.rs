@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use terrarium_image::{Cache, Image, ImageRef, stream_docker_archive};
+use terrarium_image::{ArchiveLayers, Cache, Compression, Image, ImageRef, stream_docker_archive};
 
 use crate::docker::{Engine, command_line};
 use crate::error::EngineError;
@@ -63,6 +63,17 @@ fn parse_inspect(stdout: &str) -> Vec<Found> {
                 .then_some(Found { id, tags, layers })
         })
         .collect()
+}
+
+/// Whether an engine reporting `version` (`docker version`'s server version, e.g.
+/// `20.10.24+dfsg1` or `28.1.1`) reads zstd layers: Docker 23 and later.
+fn docker_reads_zstd(version: &str) -> bool {
+    version
+        .trim()
+        .split('.')
+        .next()
+        .and_then(|major| major.parse::<u32>().ok())
+        .is_some_and(|major| major >= 23)
 }
 
 /// How many of `ours` (bottom first) the engine has as the bottom of `theirs`.
@@ -127,10 +138,19 @@ impl Engine {
             .map(|f| common_prefix(&ours, &f.layers))
             .max()
             .unwrap_or(0);
-        match self.stream_load(cache, image, &tags, present) {
+        let zstd = image
+            .layers
+            .iter()
+            .any(|layer| layer.compression == Compression::Zstd);
+        let form = if zstd && !self.reads_zstd() {
+            ArchiveLayers::Uncompressed
+        } else {
+            ArchiveLayers::AsStored
+        };
+        match self.stream_load(cache, image, &tags, present, form) {
             Err(_) if present > 0 => {
                 // The engine lost a layer in between (or loads differently): send everything.
-                self.stream_load(cache, image, &tags, 0)?;
+                self.stream_load(cache, image, &tags, 0, form)?;
                 Ok(LoadOutcome::Loaded {
                     layers_sent: ours.len(),
                     layers_present: 0,
@@ -144,13 +164,30 @@ impl Engine {
         }
     }
 
-    /// `docker load`, its archive streamed into its standard input.
+    /// Whether the engine is Docker 23 or later, which unpacks zstd layers. Docker 20.10 takes
+    /// a zstd layer for a broken tar (`archive/tar: invalid tar header`), so any other engine,
+    /// or one whose version cannot be read, is sent uncompressed layers, which every engine
+    /// loads into the same image ID.
+    fn reads_zstd(&self) -> bool {
+        let args = ["version", "--format", "{{.Server.Version}}"];
+        Command::new(self.client())
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .is_some_and(|output| docker_reads_zstd(&String::from_utf8_lossy(&output.stdout)))
+    }
+
+    /// `docker load`, its archive (with its layers in `form`) streamed into its standard input.
     fn stream_load(
         &self,
         cache: &Cache,
         image: &Image,
         tags: &[String],
         present: usize,
+        form: ArchiveLayers,
     ) -> Result<(), EngineError> {
         let refs: Vec<ImageRef> = tags.iter().filter_map(|t| t.parse().ok()).collect();
         let args = ["load".to_owned(), "-q".into()];
@@ -176,14 +213,22 @@ impl Engine {
         let written = match child.stdin.take() {
             Some(stdin) => {
                 let out = std::io::BufWriter::with_capacity(1 << 16, stdin);
-                stream_docker_archive(cache, image, &refs, present, out, Path::new("docker load"))
-                    .map_err(EngineError::from)
-                    .and_then(|mut out| {
-                        out.flush().map_err(|source| EngineError::Spawn {
-                            command: command_line(self.client(), &args),
-                            source,
-                        })
+                stream_docker_archive(
+                    cache,
+                    image,
+                    &refs,
+                    present,
+                    form,
+                    out,
+                    Path::new("docker load"),
+                )
+                .map_err(EngineError::from)
+                .and_then(|mut out| {
+                    out.flush().map_err(|source| EngineError::Spawn {
+                        command: command_line(self.client(), &args),
+                        source,
                     })
+                })
             }
             None => Ok(()),
         };
@@ -225,6 +270,15 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zstd_needs_docker_23() {
+        assert!(!docker_reads_zstd("20.10.24+dfsg1\n"));
+        assert!(docker_reads_zstd("23.0.0"));
+        assert!(docker_reads_zstd("28.1.1\n"));
+        assert!(!docker_reads_zstd(""));
+        assert!(!docker_reads_zstd("dev"));
+    }
 
     #[test]
     fn parses_inspect_lines_and_skips_noise() {

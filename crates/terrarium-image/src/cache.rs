@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use tempfile::NamedTempFile;
 
+use crate::compress::Compression;
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, io_error};
-use crate::layer::{LAYER_FORMAT, Layer};
+use crate::layer::Layer;
 
 /// The environment variable that overrides the cache location.
 pub const CACHE_DIR_ENV: &str = "TERRARIUM_CACHE_DIR";
@@ -217,9 +218,14 @@ impl Cache {
 
     /// The layer remembered under `key` (a digest of everything that decides its content),
     /// when its blob is still in the cache and intact; lets a build skip re-creating a layer
-    /// whose inputs did not change.
-    pub fn cached_layer(&self, key: &Digest) -> Result<Option<Layer>, Error> {
-        let meta_key = format!("layers/{LAYER_FORMAT}/{}", key.hex());
+    /// whose inputs did not change. Records are kept per `compression` (and its level and chunk
+    /// size), so a build asking for zstd never gets the gzip layer of the same inputs.
+    pub fn cached_layer(
+        &self,
+        key: &Digest,
+        compression: Compression,
+    ) -> Result<Option<Layer>, Error> {
+        let meta_key = format!("layers/{}/{}", compression.format(), key.hex());
         let Some(bytes) = self.read_meta(&meta_key)? else {
             return Ok(None);
         };
@@ -227,20 +233,21 @@ impl Cache {
             self.remove_meta(&meta_key)?;
             return Ok(None);
         };
-        if self.get(&layer.digest)?.is_none() {
+        if layer.compression != compression || self.get(&layer.digest)?.is_none() {
             self.remove_meta(&meta_key)?;
             return Ok(None);
         }
         Ok(Some(layer))
     }
 
-    /// Remember `layer` under `key` for [`cached_layer`](Self::cached_layer).
+    /// Remember `layer` under `key` (and its compression) for [`cached_layer`](Self::cached_layer).
     pub fn remember_layer(&self, key: &Digest, layer: &Layer) -> Result<(), Error> {
         let json = serde_json::to_vec(layer).map_err(|err| Error::Oci {
             what: "layer record",
             message: err.to_string(),
         })?;
-        self.write_meta(&format!("layers/{LAYER_FORMAT}/{}", key.hex()), &json)
+        let format = layer.compression.format();
+        self.write_meta(&format!("layers/{format}/{}", key.hex()), &json)
     }
 
     fn meta_path(&self, key: &str) -> Result<PathBuf, Error> {

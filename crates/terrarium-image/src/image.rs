@@ -210,7 +210,7 @@ impl ImageSpec {
             .iter()
             .map(|layer| {
                 Descriptor::new(
-                    MediaType::ImageLayerGzip,
+                    MediaType::from(layer.layer.media_type()),
                     layer.layer.size,
                     layer.layer.digest,
                 )

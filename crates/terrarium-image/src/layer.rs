@@ -1,7 +1,7 @@
 //! Reproducible, streaming layer tars: [`LayerWriter`] writes entries in sorted order into a
-//! gzip-compressed tar (1 MiB members compressed in parallel, see [`crate::gzip`]) inside the
-//! blob cache, hashing both the tar (the diff_id) and the gzip
-//! stream (the blob digest) on the way; [`LayerTree`] collects entries from anywhere and writes
+//! gzip- or zstd-compressed tar (1 MiB chunks compressed in parallel, see [`crate::compress`])
+//! inside the blob cache, hashing both the tar (the diff_id) and the compressed stream (the blob
+//! digest) on the way; [`LayerTree`] collects entries from anywhere and writes
 //! them sorted.
 
 use std::collections::{BTreeMap, HashSet};
@@ -13,21 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::cache::{BlobWriter, Cache};
+use crate::compress::{Compression, ParallelEncoder};
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, io_error};
-use crate::gzip::ParallelGzEncoder;
 use crate::time::Epoch;
-
-/// The gzip level every layer is compressed with (pinned so digests are reproducible).
-pub const GZIP_LEVEL: u32 = 6;
-
-/// How layers are compressed (gzip level and member size). Remembered layers live under it in
-/// the cache, so a change of format never mixes old blobs into new images: a cache filled by an
-/// older terrarium gives the same digests as an empty one.
-pub const LAYER_FORMAT: &str = "gzip6-members1m";
-
-/// The media type of terrarium's layers.
-pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// A path inside a layer: relative, `/`-separated, no `.`/`..` parts, no trailing slash.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -191,11 +180,13 @@ impl Entry {
     }
 }
 
-/// Settings that decide a layer's bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Settings that decide a layer's bytes (the default: mtime 0, gzip).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LayerOptions {
     /// The mtime of every entry.
     pub mtime: Epoch,
+    /// How the tar is compressed.
+    pub compression: Compression,
 }
 
 /// A layer stored in the cache.
@@ -211,9 +202,19 @@ pub struct Layer {
     pub uncompressed_size: u64,
     /// Number of entries in the tar.
     pub entries: u64,
+    /// How the blob is compressed (records written before zstd existed are gzip).
+    #[serde(default)]
+    pub compression: Compression,
 }
 
-type Sink = tar::Builder<HashingWriter<ParallelGzEncoder<BlobWriter>>>;
+impl Layer {
+    /// The OCI media type of the blob.
+    pub fn media_type(&self) -> &'static str {
+        self.compression.media_type()
+    }
+}
+
+type Sink = tar::Builder<HashingWriter<ParallelEncoder<BlobWriter>>>;
 
 /// Writes one layer: entries must come in sorted path order (byte order), so parents precede
 /// their children and the same entries always give the same bytes. Nothing is held in memory
@@ -225,6 +226,7 @@ pub struct LayerWriter {
     files: HashSet<LayerPath>,
     entries: u64,
     failed: bool,
+    compression: Compression,
 }
 
 impl fmt::Debug for LayerWriter {
@@ -241,14 +243,15 @@ impl LayerWriter {
     /// Start a layer in `cache`.
     pub fn new(cache: &Cache, options: LayerOptions) -> Result<Self, Error> {
         let blob = cache.writer()?;
-        let gzip = ParallelGzEncoder::new(blob, GZIP_LEVEL);
+        let encoder = ParallelEncoder::new(blob, options.compression);
         Ok(Self {
-            tar: tar::Builder::new(HashingWriter::new(gzip)),
+            tar: tar::Builder::new(HashingWriter::new(encoder)),
             mtime: options.mtime.seconds(),
             previous: None,
             files: HashSet::new(),
             entries: 0,
             failed: false,
+            compression: options.compression,
         })
     }
 
@@ -299,8 +302,8 @@ impl LayerWriter {
             source,
         };
         let hashing = self.tar.into_inner().map_err(io_err)?;
-        let (diff_id, uncompressed_size, gzip) = hashing.finish();
-        let blob = gzip.finish().map_err(io_err)?;
+        let (diff_id, uncompressed_size, encoder) = hashing.finish();
+        let blob = encoder.finish().map_err(io_err)?;
         let stored = blob.commit()?;
         Ok(Layer {
             digest: stored.digest,
@@ -308,6 +311,7 @@ impl LayerWriter {
             diff_id,
             uncompressed_size,
             entries: self.entries,
+            compression: self.compression,
         })
     }
 }

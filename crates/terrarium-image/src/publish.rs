@@ -12,7 +12,7 @@ use crate::cache::Cache;
 use crate::digest::Digest;
 use crate::error::{Error, io_error};
 use crate::image::{Image, ImageRef, Platform, canonical_json};
-use crate::layer::{Entry, LayerPath, append_entry};
+use crate::layer::{Entry, Layer, LayerPath, append_entry};
 use crate::time::Epoch;
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -141,7 +141,8 @@ pub fn write_docker_archive(
         .map_err(io_error(&parent))?;
     {
         let out = BufWriter::with_capacity(1 << 16, staged.as_file_mut());
-        let mut out = stream_docker_archive(cache, image, tags, 0, out, file)?;
+        let mut out =
+            stream_docker_archive(cache, image, tags, 0, ArchiveLayers::AsStored, out, file)?;
         out.flush().map_err(io_error(file))?;
     }
     staged.as_file().sync_all().map_err(io_error(file))?;
@@ -151,26 +152,48 @@ pub fn write_docker_archive(
     Ok(())
 }
 
-/// Stream `image` as a `docker load`-able tar (the bytes [`write_docker_archive`] writes) into
-/// `out`, leaving out the blobs of its first `present` layers: an engine that already has those
-/// layers (the same diff IDs in the same order below) skips loading them without opening their
-/// files, so a build that changed only the top layer sends only that layer. `what` names `out`
-/// in errors (e.g. `docker load`).
+/// How [`stream_docker_archive`] puts the layers into the archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveLayers {
+    /// The stored (compressed) blobs, with the OCI layout beside `manifest.json`: the archive
+    /// `docker save` writes.
+    AsStored,
+    /// Every layer as its uncompressed tar (named by its diff ID) and `manifest.json` only:
+    /// what an engine that cannot read the stored compression loads (Docker before 23 and
+    /// zstd). The engine's image ID (the config's digest) is the same.
+    Uncompressed,
+}
+
+/// Stream `image` as a `docker load`-able tar into `out` (with [`ArchiveLayers::AsStored`], the
+/// bytes [`write_docker_archive`] writes), leaving out the blobs of its first `present` layers:
+/// an engine that already has those layers (the same diff IDs in the same order below) skips
+/// loading them without opening their files, so a build that changed only the top layer sends
+/// only that layer. `what` names `out` in errors (e.g. `docker load`).
 pub fn stream_docker_archive<W: Write>(
     cache: &Cache,
     image: &Image,
     tags: &[ImageRef],
     present: usize,
+    layers: ArchiveLayers,
     out: W,
     what: &Path,
 ) -> Result<W, Error> {
     let mut tar = tar::Builder::new(out);
     let mtime = Epoch::default().seconds();
     let blob_path = |digest: &Digest| format!("blobs/sha256/{}", digest.hex());
+    let uncompressed = layers == ArchiveLayers::Uncompressed;
+    // In the archive, a layer is its blob or (uncompressed) its tar, named by its digest.
+    let name = |layer: &Layer| {
+        if uncompressed {
+            layer.diff_id
+        } else {
+            layer.digest
+        }
+    };
     let manifest = json!([{
         "Config": blob_path(&image.config.digest),
         "RepoTags": tags.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "Layers": image.layers.iter().map(|layer| blob_path(&layer.digest)).collect::<Vec<_>>(),
+        "Layers": image.layers.iter().map(|layer| blob_path(&name(layer))).collect::<Vec<_>>(),
     }]);
     let mut repositories = BTreeMap::<String, BTreeMap<String, String>>::new();
     for tag in tags {
@@ -178,16 +201,20 @@ pub fn stream_docker_archive<W: Write>(
             repositories
                 .entry(tag.name().to_owned())
                 .or_default()
-                .insert(tag.tag().to_owned(), top.digest.hex());
+                .insert(tag.tag().to_owned(), name(top).hex());
         }
     }
-    let left_out: Vec<Digest> = image.layers[..present.min(image.layers.len())]
+    let sent = &image.layers[present.min(image.layers.len())..];
+    let mut blobs: Vec<(Digest, Option<&Layer>)> = sent
         .iter()
-        .map(|layer| layer.digest)
+        .map(|layer| (name(layer), Some(layer)))
+        .chain([(image.config.digest, None)])
         .collect();
-    let mut blobs: Vec<Digest> = image.blobs().filter(|d| !left_out.contains(d)).collect();
-    blobs.sort();
-    blobs.dedup();
+    if !uncompressed {
+        blobs.push((image.manifest.digest, None));
+    }
+    blobs.sort_by_key(|(digest, _)| *digest);
+    blobs.dedup_by_key(|(digest, _)| *digest);
 
     let path = |p: &str| LayerPath::new(p);
     let add_bytes = |tar: &mut tar::Builder<_>, name: &str, bytes: &[u8]| {
@@ -206,16 +233,35 @@ pub fn stream_docker_archive<W: Write>(
         io::empty(),
         mtime,
     )?;
-    for digest in &blobs {
-        let source = blob_source(cache, digest)?;
-        let reader = File::open(&source).map_err(io_error(&source))?;
-        let size = reader.metadata().map_err(io_error(&source))?.len();
-        let entry = Entry::file(path(&blob_path(digest))?, size, 0o644);
-        append_entry(&mut tar, &entry, io::BufReader::new(reader), mtime)?;
+    for (digest, layer) in &blobs {
+        let entry_path = path(&blob_path(digest))?;
+        match layer {
+            Some(layer) if uncompressed => {
+                let source = blob_source(cache, &layer.digest)?;
+                let reader = File::open(&source).map_err(io_error(&source))?;
+                let tar_stream = layer
+                    .compression
+                    .decoder(io::BufReader::with_capacity(1 << 16, reader))
+                    .map_err(io_error(&source))?;
+                let entry = Entry::file(entry_path, layer.uncompressed_size, 0o644);
+                append_entry(&mut tar, &entry, tar_stream, mtime)?;
+            }
+            _ => {
+                let source = blob_source(cache, digest)?;
+                let reader = File::open(&source).map_err(io_error(&source))?;
+                let size = reader.metadata().map_err(io_error(&source))?.len();
+                let entry = Entry::file(entry_path, size, 0o644);
+                append_entry(&mut tar, &entry, io::BufReader::new(reader), mtime)?;
+            }
+        }
     }
-    add_bytes(&mut tar, "index.json", &index_json(image, tags)?)?;
+    if !uncompressed {
+        add_bytes(&mut tar, "index.json", &index_json(image, tags)?)?;
+    }
     add_bytes(&mut tar, "manifest.json", &canonical_json(&manifest)?)?;
-    add_bytes(&mut tar, "oci-layout", OCI_LAYOUT)?;
+    if !uncompressed {
+        add_bytes(&mut tar, "oci-layout", OCI_LAYOUT)?;
+    }
     if !repositories.is_empty() {
         let repositories = serde_json::to_value(&repositories).map_err(|err| Error::Oci {
             what: "repositories",

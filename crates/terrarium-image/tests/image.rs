@@ -6,9 +6,9 @@ use std::path::Path;
 use std::process::Command;
 
 use terrarium_image::{
-    Cache, Content, Digest, Entry, EntryKind, Epoch, Error, ImageLayer, ImageRef, ImageSpec,
-    LayerOptions, LayerPath, LayerTree, LayerWriter, Ownership, Platform, Port, RunConfig, add_dir,
-    write_docker_archive, write_oci_layout,
+    ArchiveLayers, Cache, Compression, Content, Digest, Entry, EntryKind, Epoch, Error, ImageLayer,
+    ImageRef, ImageSpec, LayerOptions, LayerPath, LayerTree, LayerWriter, Ownership, Platform,
+    Port, RunConfig, add_dir, stream_docker_archive, write_docker_archive, write_oci_layout,
 };
 
 fn p(path: &str) -> LayerPath {
@@ -29,8 +29,13 @@ fn project(dir: &Path) {
 }
 
 fn build(cache: &Cache, src: &Path) -> terrarium_image::Image {
+    build_with(cache, src, Compression::Gzip)
+}
+
+fn build_with(cache: &Cache, src: &Path, compression: Compression) -> terrarium_image::Image {
     let options = LayerOptions {
         mtime: Epoch::from_seconds(1_700_000_000),
+        compression,
     };
     let mut base = LayerTree::new();
     base.insert_bytes(p("etc/passwd"), 0o644, b"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n".to_vec());
@@ -138,6 +143,92 @@ fn same_inputs_give_identical_digests_from_different_caches() {
 }
 
 #[test]
+fn zstd_layers_are_reproducible_hold_the_same_tars_and_say_so_in_the_manifest() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    project(&a.path().join("src"));
+    project(&b.path().join("src"));
+    let cache_a = Cache::new(a.path().join("cache"));
+    let zstd_a = build_with(&cache_a, &a.path().join("src"), Compression::Zstd);
+    let zstd_b = build_with(
+        &Cache::new(b.path().join("cache")),
+        &b.path().join("src"),
+        Compression::Zstd,
+    );
+    assert_eq!(zstd_a, zstd_b, "same inputs, same zstd image");
+    let gzip = build_with(&cache_a, &a.path().join("src"), Compression::Gzip);
+    assert_ne!(zstd_a.digest(), gzip.digest());
+    for (zstd, gzip) in zstd_a.layers.iter().zip(&gzip.layers) {
+        assert_eq!(zstd.compression, Compression::Zstd);
+        assert_ne!(zstd.digest, gzip.digest);
+        assert_eq!(zstd.diff_id, gzip.diff_id, "the tar is the same");
+        let blob = fs::read(cache_a.get(&zstd.digest).unwrap().unwrap()).unwrap();
+        assert_eq!(&blob[..4], &[0x28, 0xb5, 0x2f, 0xfd], "zstd magic");
+        let mut tar_bytes = Vec::new();
+        Compression::Zstd
+            .decoder(&blob[..])
+            .unwrap()
+            .read_to_end(&mut tar_bytes)
+            .unwrap();
+        assert_eq!(Digest::of(&tar_bytes), zstd.diff_id);
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &fs::read(cache_a.get(&zstd_a.manifest.digest).unwrap().unwrap()).unwrap(),
+    )
+    .unwrap();
+    for layer in manifest["layers"].as_array().unwrap() {
+        assert_eq!(
+            layer["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+    }
+}
+
+#[test]
+fn an_uncompressed_archive_carries_each_layer_as_its_tar() {
+    let dir = tempfile::tempdir().unwrap();
+    project(&dir.path().join("src"));
+    let cache = Cache::new(dir.path().join("cache"));
+    let image = build_with(&cache, &dir.path().join("src"), Compression::Zstd);
+    let tag: ImageRef = "terrarium-test/plain:1".parse().unwrap();
+    let bytes = stream_docker_archive(
+        &cache,
+        &image,
+        &[tag],
+        1,
+        ArchiveLayers::Uncompressed,
+        Vec::new(),
+        Path::new("test"),
+    )
+    .unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).unwrap();
+        files.insert(path, content);
+    }
+    assert!(!files.contains_key("index.json") && !files.contains_key("oci-layout"));
+    let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let layers: Vec<&str> = manifest[0]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    for (path, layer) in layers.iter().zip(&image.layers) {
+        assert_eq!(*path, format!("blobs/sha256/{}", layer.diff_id.hex()));
+    }
+    // The bottom layer is present in the engine, so left out; the top one is its plain tar.
+    assert!(!files.contains_key(layers[0]));
+    let top = &files[layers[1]];
+    assert_eq!(Digest::of(top), image.layers[1].diff_id);
+    assert_eq!(top.len() as u64, image.layers[1].uncompressed_size);
+}
+
+#[test]
 fn layer_tar_is_sorted_deterministic_and_keeps_long_names() {
     let dir = tempfile::tempdir().unwrap();
     project(&dir.path().join("src"));
@@ -206,6 +297,7 @@ fn writer_rejects_bad_input() {
     let cache = Cache::new(dir.path());
     let options = LayerOptions {
         mtime: Epoch::default(),
+        compression: Compression::Gzip,
     };
     let mut writer = LayerWriter::new(&cache, options).unwrap();
     writer
@@ -383,6 +475,7 @@ fn hard_links_that_sort_before_their_target_are_reordered() {
     }
     let options = LayerOptions {
         mtime: Epoch::default(),
+        compression: Compression::Gzip,
     };
     let layer = tree.write(&cache, options).unwrap();
     let blob = cache.get(&layer.digest).unwrap().unwrap();

@@ -57,7 +57,13 @@ pub struct Config {
     pub exclude_newer: Option<Fact<jiff::Timestamp>>,
     /// `[test] services`: what `terrarium test` starts beside the tests (`postgres`).
     pub test_services: Option<Fact<Vec<String>>>,
+    /// How `terrarium build` compresses the image's layers: one of [`COMPRESSIONS`]
+    /// (`--compression` overrides it).
+    pub compression: Option<Fact<String>>,
 }
+
+/// The layer compressions `compression` may name (terrarium-image's `Compression`).
+pub const COMPRESSIONS: &[&str] = &["gzip", "zstd"];
 
 /// The services `terrarium test` knows how to start for a project's tests.
 pub const TEST_SERVICES: &[&str] = &["postgres"];
@@ -95,6 +101,7 @@ struct RawConfig {
     proxy_image: Option<Spanned<String>>,
     postgres_image: Option<Spanned<String>>,
     exclude_newer: Option<Spanned<String>>,
+    compression: Option<Spanned<String>>,
     /// Read by `terrarium lint`.
     #[serde(default, rename = "lint")]
     _lint: Option<toml::Value>,
@@ -255,6 +262,24 @@ fn convert(rel: &Path, text: &str, raw: RawConfig) -> Result<Config, DetectError
         },
         None => None,
     };
+    let compression = match raw.compression {
+        Some(compression) => {
+            let source = fact(compression.span());
+            if !COMPRESSIONS.contains(&compression.get_ref().as_str()) {
+                return Err(DetectError::malformed(
+                    rel,
+                    source.line,
+                    format!(
+                        "compression = {:?} is not a layer compression",
+                        compression.get_ref()
+                    ),
+                    "write \"gzip\" (the default, read everywhere) or \"zstd\" (Docker 23+)",
+                ));
+            }
+            Some(Fact::new(compression.into_inner(), source))
+        }
+        None => None,
+    };
     let test_services = match raw.test.and_then(|t| t.services) {
         Some(services) => {
             let source = fact(services.span());
@@ -291,6 +316,7 @@ fn convert(rel: &Path, text: &str, raw: RawConfig) -> Result<Config, DetectError
         postgres_image: raw.postgres_image.map(|s| take(s, &fact)),
         exclude_newer,
         test_services,
+        compression,
     })
 }
 
@@ -354,6 +380,21 @@ mod tests {
             .to_string();
         assert!(
             err.contains("pyproject.toml:2") && err.contains("2021-06-01"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn compression_is_gzip_or_zstd() {
+        let config = from_pyproject("[tool.terrarium]\ncompression = \"zstd\"\n").unwrap();
+        let compression = config.compression.unwrap();
+        assert_eq!(compression.value, "zstd");
+        assert_eq!(compression.source.line, Some(2));
+        let err = from_pyproject("[tool.terrarium]\nport = 8000\ncompression = \"xz\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pyproject.toml:3") && err.contains("\"gzip\"") && err.contains("zstd"),
             "{err}"
         );
     }

@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use rustix::mount::{MountFlags, MountPropagationFlags};
-use terrarium_image::{Cache, Digest, Layer};
+use terrarium_image::{Cache, Compression, Digest, Layer};
 
 /// Why a sandboxed command could not run.
 #[derive(Debug, thiserror::Error)]
@@ -352,16 +352,12 @@ fn unpack(cache: &Cache, layer: &Layer, dir: &Path) -> Result<(), SandboxError> 
         .get(&layer.digest)?
         .ok_or_else(|| failed(std::io::Error::other("the layer is not in the cache")))?;
     let file = std::fs::File::open(&path).map_err(failed)?;
-    let mut magic = [0u8; 2];
     let mut reader = std::io::BufReader::new(file);
-    use std::io::{BufRead, Seek};
-    reader.fill_buf().map_err(failed)?;
-    reader.read_exact(&mut magic).map_err(failed)?;
-    reader.rewind().map_err(failed)?;
-    let stream: Box<dyn Read> = if magic == [0x1f, 0x8b] {
-        Box::new(flate2::read::MultiGzDecoder::new(reader))
-    } else {
-        Box::new(reader)
+    use std::io::BufRead;
+    let magic = reader.fill_buf().map_err(failed)?;
+    let stream: Box<dyn Read> = match Compression::detect(magic) {
+        Some(compression) => compression.decoder(reader).map_err(failed)?,
+        None => Box::new(reader),
     };
     let mut archive = tar::Archive::new(stream);
     archive.set_preserve_permissions(true);

@@ -135,7 +135,7 @@ pub enum Error {
     /// A layer or the cache could not be read.
     #[error(transparent)]
     Image(#[from] terrarium_image::Error),
-    /// A layer is not a readable gzip tar.
+    /// A layer is not a readable gzip or zstd tar.
     #[error("layer {digest}: {message}; rebuild the image")]
     Layer {
         /// The layer.

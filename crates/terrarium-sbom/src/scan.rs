@@ -80,9 +80,11 @@ fn read_layers(cache: &Cache, image: &Image) -> Result<Found, Error> {
             .get(&layer.digest)?
             .ok_or(terrarium_image::Error::MissingBlob(layer.digest))?;
         let file = File::open(&path).map_err(|err| bad(err.to_string()))?;
-        let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(
-            BufReader::with_capacity(1 << 16, file),
-        ));
+        let stream = layer
+            .compression
+            .decoder(BufReader::with_capacity(1 << 16, file))
+            .map_err(|err| bad(err.to_string()))?;
+        let mut archive = tar::Archive::new(stream);
         for entry in archive.entries().map_err(|err| bad(err.to_string()))? {
             let mut entry = entry.map_err(|err| bad(err.to_string()))?;
             let name = entry

@@ -17,6 +17,16 @@ pub const PYPI_SIMPLE: &str = "https://pypi.org/simple";
 /// How long a cached project page is used before it is fetched again.
 pub const DEFAULT_PAGE_MAX_AGE: Duration = Duration::from_secs(3600);
 
+/// How many project pages [`Index::prefetch`] fetches at once.
+const PREFETCH_CONNECTIONS: usize = 8;
+
+/// Seconds since the epoch (0 if the clock is before it).
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// One file of a project on the index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexFile {
@@ -113,21 +123,67 @@ impl Index {
     /// The files of project `name` (normalized per PEP 503). With `refresh`, a cached page is
     /// fetched again (online) even when it is fresh: used when a locked hash is not on it.
     pub fn files(&self, name: &str, refresh: bool) -> Result<Vec<IndexFile>, Error> {
-        let key = self.meta_key(name);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let cached = self
-            .fetcher
-            .cache()
-            .read_meta(&key)?
-            .and_then(|bytes| serde_json::from_slice::<CachedPage>(&bytes).ok());
+        let cached = self.cached(name)?;
         if let Some(page) = &cached {
-            let fresh = now.saturating_sub(page.fetched) < self.max_age.as_secs() && !refresh;
+            let fresh = self.is_fresh(page) && !refresh;
             if fresh || self.fetcher.offline() {
                 return Ok(page.files.clone());
             }
         }
+        self.fetch_page(name)
+    }
+
+    /// Fetch the pages of `names` that are not fresh in the cache, eight at a
+    /// time over the fetcher's pooled connections, so that the [`files`](Self::files) calls of a
+    /// resolution find them there. Returns how many pages were fetched. Offline it does nothing;
+    /// a page that fails is left for `files` to fetch again and report in its context (which
+    /// requirement asked for it), so failures are not returned here.
+    pub fn prefetch<S: AsRef<str> + Sync>(&self, names: &[S]) -> Result<usize, Error> {
+        if self.fetcher.offline() {
+            return Ok(0);
+        }
+        let mut stale = Vec::new();
+        for name in names {
+            let name = name.as_ref();
+            let fresh = self.cached(name)?.is_some_and(|page| self.is_fresh(&page));
+            if !fresh && !stale.contains(&name) {
+                stale.push(name);
+            }
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let fetched = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..PREFETCH_CONNECTIONS.min(stale.len()) {
+                scope.spawn(|| {
+                    while let Some(name) =
+                        stale.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
+                        if self.fetch_page(name).is_ok() {
+                            fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        Ok(fetched.into_inner())
+    }
+
+    /// The cached page of `name`, if any (an unreadable record counts as none).
+    fn cached(&self, name: &str) -> Result<Option<CachedPage>, Error> {
+        Ok(self
+            .fetcher
+            .cache()
+            .read_meta(&self.meta_key(name))?
+            .and_then(|bytes| serde_json::from_slice::<CachedPage>(&bytes).ok()))
+    }
+
+    fn is_fresh(&self, page: &CachedPage) -> bool {
+        now().saturating_sub(page.fetched) < self.max_age.as_secs()
+    }
+
+    /// Fetch the page of `name`, remember it and return its files.
+    fn fetch_page(&self, name: &str) -> Result<Vec<IndexFile>, Error> {
+        let now = now();
         let url = format!("{}/{name}/", self.base);
         let body = self.fetcher.get_small_as(&url, Some(SIMPLE_JSON))?;
         let page: Page = serde_json::from_slice(&body).map_err(|err| Error::Parse {
@@ -193,6 +249,11 @@ fn absolute(page: &str, url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
     #[test]
@@ -207,5 +268,101 @@ mod tests {
             absolute(page, "x.whl"),
             "https://pypi.org/simple/flask/x.whl"
         );
+    }
+
+    /// A Simple API on 127.0.0.1 answering `/simple/NAME/` for `names` (404 otherwise), each
+    /// answer 200 ms late, one thread per connection; returns its root, the requests served and
+    /// the most connections that were open at once.
+    fn slow_index(names: &'static [&'static str]) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/simple", listener.local_addr().unwrap());
+        let (served, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let open = Arc::new(AtomicUsize::new(0));
+        let (served_in, peak_in) = (Arc::clone(&served), Arc::clone(&peak));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (served, peak, open) = (
+                    Arc::clone(&served_in),
+                    Arc::clone(&peak_in),
+                    Arc::clone(&open),
+                );
+                std::thread::spawn(move || {
+                    let now_open = open.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now_open, Ordering::SeqCst);
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    reader.read_line(&mut line).ok();
+                    let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+                    let mut header = String::new();
+                    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                        header.clear();
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                    let name = path.trim_start_matches("/simple/").trim_end_matches('/');
+                    let (status, body) = if names.contains(&name) {
+                        let body = format!(
+                            r#"{{"files":[{{"filename":"{name}-1.0-py3-none-any.whl","url":"{name}-1.0-py3-none-any.whl","hashes":{{"sha256":"{}"}}}}]}}"#,
+                            "ab".repeat(32)
+                        );
+                        (200, body)
+                    } else {
+                        (404, String::new())
+                    };
+                    let mut stream = stream;
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    stream.write_all(head.as_bytes()).ok();
+                    stream.write_all(body.as_bytes()).ok();
+                    served.fetch_add(1, Ordering::SeqCst);
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        (base, served, peak)
+    }
+
+    #[test]
+    fn prefetch_fetches_pages_at_once_into_the_cache_and_leaves_failures_to_files() {
+        const NAMES: &[&str] = &["alpha", "beta", "gamma", "delta", "epsilon", "zeta"];
+        let (base, served, peak) = slow_index(NAMES);
+        let dir = tempfile::tempdir().unwrap();
+        let cache = terrarium_image::Cache::new(dir.path().to_owned());
+        let index = Index::new(Fetcher::new(cache.clone(), false).unwrap(), &base);
+        let mut names: Vec<&str> = NAMES.to_vec();
+        names.extend(["missing", "alpha"]);
+        let started = std::time::Instant::now();
+        assert_eq!(index.prefetch(&names).unwrap(), NAMES.len());
+        let elapsed = started.elapsed();
+        assert_eq!(
+            served.load(Ordering::SeqCst),
+            NAMES.len() + 1,
+            "each name once"
+        );
+        assert!(
+            peak.load(Ordering::SeqCst) > 1,
+            "pages were fetched concurrently"
+        );
+        // Seven 200 ms answers one at a time take 1.4 s; concurrently, about one answer's time.
+        assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
+
+        // Every page is in the cache: an offline index reads them without the server.
+        let offline = Index::new(Fetcher::new(cache, true).unwrap(), &base);
+        for name in NAMES {
+            let files = offline.files(name, false).unwrap();
+            assert_eq!(
+                files[0].url,
+                format!("{base}/{name}/{name}-1.0-py3-none-any.whl")
+            );
+        }
+        // Fresh pages are not fetched again; the missing one is, and `files` reports it.
+        let before = served.load(Ordering::SeqCst);
+        assert_eq!(index.prefetch(&NAMES[..2]).unwrap(), 0);
+        assert_eq!(served.load(Ordering::SeqCst), before);
+        let err = index.files("missing", false).unwrap_err();
+        assert!(err.to_string().contains("not found"), "{err}");
+        // Offline, prefetch does nothing.
+        assert_eq!(offline.prefetch(&["missing"]).unwrap(), 0);
     }
 }

@@ -3,7 +3,7 @@
 //! target and the mtime, so an unchanged dependency set is neither downloaded nor unpacked.
 
 use terrarium_image::{
-    Content, Digest, Entry, Epoch, Fetcher, Layer, LayerOptions, LayerPath, LayerTree, Progress,
+    Content, Digest, Entry, Fetcher, Layer, LayerOptions, LayerPath, LayerTree, Progress,
     canonical_json,
 };
 
@@ -34,7 +34,7 @@ pub fn build_deps_layer(
     fetcher: &Fetcher,
     pins: &[Pin],
     target: &Target,
-    mtime: Epoch,
+    options: LayerOptions,
     progress: &dyn Progress,
 ) -> Result<DepsLayer, Error> {
     let cache = fetcher.cache();
@@ -44,14 +44,14 @@ pub fn build_deps_layer(
         "recipe": RECIPE,
         "python": target.python_version(),
         "pins": sorted.iter().map(|p| format!("{} {}", p.filename, p.sha256)).collect::<Vec<_>>(),
-        "mtime": mtime.seconds(),
+        "mtime": options.mtime.seconds(),
     });
     if target.layout.is_some() {
         key["interpreter"] = target.interpreter().into();
         key["site"] = target.site_packages().into();
     }
     let key = Digest::of(&canonical_json(&key)?);
-    if let Some(layer) = cache.cached_layer(&key)? {
+    if let Some(layer) = cache.cached_layer(&key, options.compression)? {
         return Ok(DepsLayer {
             layer,
             cached: true,
@@ -78,7 +78,7 @@ pub fn build_deps_layer(
         Entry::directory(path(&target.site_packages())?, 0o755),
         Content::Empty,
     );
-    let layer = tree.write(cache, LayerOptions { mtime })?;
+    let layer = tree.write(cache, options)?;
     cache.remember_layer(&key, &layer)?;
     Ok(DepsLayer {
         layer,

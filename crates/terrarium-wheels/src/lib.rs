@@ -3,7 +3,8 @@
 //! - [`Target`]: the image's platform (Linux x86_64, the distro's CPython and glibc), its marker
 //!   environment and its compatibility tags, best first; [`WheelName`] parses wheel file names.
 //! - [`pins_from_lock`]: one wheel per locked main-group package, by tag priority, its URL from
-//!   the lock or the [`Index`] (PyPI's Simple API, PEP 691 JSON), its sha256 from the lock.
+//!   the lock or the [`Index`] (PyPI's Simple API, PEP 691 JSON), its sha256 from the lock;
+//!   [`Index::prefetch`] fetches a known set of project pages concurrently beforehand.
 //! - [`resolve`](crate::resolve()): pins for requirements that are not locked (a server terrarium
 //!   adds, an unlocked project) with PubGrub, backtracking, reading dependencies from the
 //!   wheels themselves; a conflict says which requirements clash and who needed them.

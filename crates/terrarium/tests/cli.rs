@@ -541,3 +541,16 @@ fn deploy_swarm_write_only_keeps_a_stack_file_it_finds() {
         "# mine\n"
     );
 }
+
+#[test]
+fn an_unknown_compression_names_the_choices() {
+    let dir = fixture("flask-factory-uv");
+    terrarium()
+        .args(["build", "--compression", "xz"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "unknown compression `xz` (expected `gzip` or `zstd`)",
+        ));
+}

@@ -1,7 +1,8 @@
 //! End to end for `terrarium build`: every fixture built without a daemon on bookworm and (where
 //! its lock allows CPython 3.13) trixie, loaded into Docker, run with the port on 127.0.0.1,
 //! answering its health route as UID 65532 with no shell, stopped gracefully; reproducible
-//! digests across caches; a one-file edit rewrites only the app layer; `--load` sends only what
+//! digests across caches (gzip and zstd layers, the latter loaded and served too); a one-file
+//! edit rewrites only the app layer; `--load` sends only what
 //! the engine lacks; a killed cold build resumes without fetching again; and the failure cases
 //! (bad signature, hash mismatch, truncated download, corrupt cache entry, malformed locks,
 //! unsupported wheel platform, offline with a missing artifact).
@@ -401,6 +402,104 @@ fn two_builds_with_separate_caches_and_clocks_are_identical() {
     let archive_b =
         std::fs::read(second.path().parent().unwrap().join("image-bookworm.tar")).unwrap();
     assert!(archive_a == archive_b, "docker-archives are byte-identical");
+}
+
+/// The manifest of the single image in the OCI layout at `dir`.
+fn layout_manifest(dir: &Path) -> serde_json::Value {
+    let read = |path: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+    };
+    let index = read(dir.join("index.json"));
+    let digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    read(dir.join("blobs/sha256").join(hex))
+}
+
+#[test]
+fn zstd_layers_are_reproducible_load_into_the_engine_and_serve() {
+    // Both projects ask for zstd in [tool.terrarium]; the first also on the command line.
+    let first = fixture("flask-factory-uv");
+    let second = fixture("flask-factory-uv");
+    for project in [&first, &second] {
+        let pyproject = project.path().join("pyproject.toml");
+        let mut text = std::fs::read_to_string(&pyproject).unwrap();
+        text.push_str("\n[tool.terrarium]\ncompression = \"zstd\"\n");
+        std::fs::write(&pyproject, text).unwrap();
+    }
+    let fresh_cache = tempfile::tempdir().unwrap();
+    let build = |dir: &Path, cache: &Path, compression: &str, extra: &[&str]| -> String {
+        let layout = dir.parent().unwrap().join(format!("oci-{compression}"));
+        let target = format!("oci:{}", layout.display());
+        let mut args = vec!["--distro", "bookworm", "--output", &target];
+        args.extend_from_slice(extra);
+        let output = build_cmd(dir, cache, &args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{compression} build failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("size ({compression})")),
+            "{stdout}"
+        );
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("image "))
+            .and_then(|l| l.split_whitespace().next())
+            .expect("image line")
+            .to_owned()
+    };
+    let tag = "terrarium-e2e-build/zstd:bookworm";
+    let flag = ["--compression", "zstd", "--load", "--tag", tag];
+    let a = build(first.path(), &shared_cache(), "zstd", &flag);
+    let _image = Image {
+        tag: tag.to_owned(),
+    };
+    let b = build(second.path(), fresh_cache.path(), "zstd", &[]);
+    assert_eq!(a, b, "same inputs, same zstd digest from separate caches");
+    let gzip = build(
+        second.path(),
+        fresh_cache.path(),
+        "gzip",
+        &["--compression", "gzip"],
+    );
+    assert_ne!(a, gzip, "--compression gzip overrides the project's zstd");
+
+    // Every layer is zstd in the manifest, and its blob starts with zstd's magic.
+    let layout = first.path().parent().unwrap().join("oci-zstd");
+    let manifest = layout_manifest(&layout);
+    let layers = manifest["layers"].as_array().unwrap();
+    assert!(!layers.is_empty());
+    for layer in layers {
+        assert_eq!(
+            layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd",
+            "{manifest}"
+        );
+        let hex = layer["digest"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("sha256:")
+            .unwrap();
+        let blob = std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap();
+        assert_eq!(&blob[..4], &[0x28, 0xb5, 0x2f, 0xfd], "zstd frame magic");
+    }
+
+    // `--load` put it into the engine, which unpacked the zstd layers: it runs and serves.
+    let port = free_port();
+    let container = Container::run(
+        "build-zstd",
+        &["-p", &format!("127.0.0.1:{port}:8000"), tag],
+    );
+    let response = wait_for(port, "/healthz", Duration::from_secs(60), |r| {
+        r.status == 200
+    });
+    assert!(
+        response.is_ok(),
+        "{:?}\n{}",
+        response.err(),
+        container.logs()
+    );
 }
 
 #[test]

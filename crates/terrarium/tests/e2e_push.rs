@@ -3,7 +3,8 @@
 //! Pushed images are checked with `skopeo` (an independent client), pulled back by the Docker
 //! engine and served; the registry's access log shows what was sent: nothing for an unchanged
 //! image, mounts for a second repository, only the app layer and config after a one-line edit,
-//! chunks for large blobs, and a restarted upload after the connection drops mid-blob. The
+//! chunks for large blobs, and a restarted upload after the connection drops mid-blob; zstd
+//! layers are pushed with their media type and pulled back by skopeo. The
 //! SBOM attached to a pushed image is found through the referrers tag, validates with
 //! `spdx-tools` and the CycloneDX schema, and `syft` finds every package it lists.
 
@@ -195,6 +196,61 @@ fn pushes_to_a_plain_registry_skips_what_is_there_and_mounts_across_repositories
     let new_digest = image_digest(&stdout);
     assert_ne!(new_digest, digest);
     assert_eq!(skopeo_digest(&target, &["--tls-verify=false"]), new_digest);
+}
+
+#[test]
+fn pushes_zstd_layers_that_pull_run_and_serve() {
+    let registry = Registry::plain();
+    let project = fixture(FIXTURE);
+    let target = format!("{}/e2e/zstd:v1", registry.host);
+    let stdout = push_ok(
+        project.path(),
+        &["--push", &target, "--compression", "zstd", "--no-sbom"],
+        &[],
+    );
+    let digest = image_digest(&stdout);
+    assert_eq!(skopeo_digest(&target, &["--tls-verify=false"]), digest);
+    let raw: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{target}"),
+    ]))
+    .unwrap();
+    let layers = raw["layers"].as_array().unwrap();
+    assert!(!layers.is_empty(), "{raw}");
+    for layer in layers {
+        assert_eq!(
+            layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd",
+            "{raw}"
+        );
+    }
+    // Pulled by an independent client that unpacks the zstd layers (skopeo: the engine here,
+    // Docker 20.10, cannot, 23+ can), loaded into the engine as the same image (its ID is the
+    // config's digest), run, and serving.
+    let pulled = tempfile::tempdir().unwrap();
+    let dir = format!("dir:{}", pulled.path().display());
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-decompress",
+        &format!("docker://{target}"),
+        &dir,
+    ]);
+    let local = "terrarium-e2e-push/zstd:v1";
+    skopeo(&["copy", &dir, &format!("docker-daemon:{local}")]);
+    let _image = Image {
+        tag: local.to_owned(),
+    };
+    assert_eq!(
+        docker(&["image", "inspect", "--format", "{{.Id}}", local]),
+        raw["config"]["digest"].as_str().unwrap()
+    );
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:{PORT}");
+    let container = Container::run("push-zstd", &["-p", &publish, local]);
+    let response = wait_for(port, HEALTH, Duration::from_secs(60), |r| r.status == 200);
+    assert!(response.is_ok(), "{response:?}\n{}", container.logs());
 }
 
 /// A docker config directory with `config.json` holding `json`.

@@ -10,7 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use terrarium_build::{BuildOptions, Output, Reporter};
 use terrarium_debian::Distro;
 use terrarium_engine::LoadOutcome;
-use terrarium_image::{ImageRef, Progress, ProgressEvent};
+use terrarium_image::{Compression, ImageRef, Progress, ProgressEvent};
 use terrarium_registry::{
     Artifact, BlobOutcome, PushOptions, PushReport, Pusher, Reference, ReferrerReport,
 };
@@ -61,6 +61,16 @@ pub struct Args {
     /// at each start (the root is read-only, so nothing is kept).
     #[arg(long)]
     pub no_bytecode: bool,
+    /// How layers are compressed: gzip (every engine and registry reads it) or zstd (faster
+    /// to compress and unpack; Docker 23+, containerd 1.5+, Podman 4+); default from
+    /// `compression` in [tool.terrarium], else gzip.
+    #[arg(long, value_name = "gzip|zstd", value_parser = parse_compression)]
+    pub compression: Option<Compression>,
+}
+
+fn parse_compression(text: &str) -> Result<Compression, String> {
+    text.parse()
+        .map_err(|err: terrarium_image::UnknownCompression| err.to_string())
 }
 
 pub(crate) fn parse_distro(text: &str) -> Result<Distro, String> {
@@ -171,7 +181,7 @@ fn default_tag(name: &str) -> Result<ImageRef, terrarium_image::Error> {
 }
 
 /// Detect and plan the project in `dir` for a native build on `distro`, with the build
-/// options from the environment.
+/// options from the environment and the project's `compression`.
 pub(crate) fn prepare(
     dir: &std::path::Path,
     distro: Option<Distro>,
@@ -194,6 +204,9 @@ pub(crate) fn prepare(
     )?;
     let mut options = BuildOptions::from_env()?;
     options.offline = offline;
+    if let Some(setting) = &project.config.compression {
+        options.compression = setting.value.parse()?;
+    }
     Ok((project, plan, options))
 }
 
@@ -204,6 +217,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         prepare(&args.dir, args.distro, args.base.clone(), args.offline)?;
     options.bytecode = !args.no_bytecode;
     options.insecure_registries = args.insecure_registry.clone();
+    if let Some(compression) = args.compression {
+        options.compression = compression;
+    }
     let bars = Bars::new();
     let build = terrarium_build::build(&plan, &options, &bars)?;
 
@@ -266,7 +282,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     outln!(
         "{:<8} {:>11} {:>13} {:>7}  digest",
         "layer",
-        "size (gzip)",
+        format!("size ({})", options.compression),
         "uncompressed",
         "cached"
     );
@@ -300,9 +316,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         match output {
             Output::Oci(dir) => outln!("wrote OCI layout {}", dir.display()),
             Output::DockerArchive(file) => outln!(
-                "wrote {} (load it with `docker load -i {}`)",
+                "wrote {} (load it with `docker load -i {}`{})",
                 file.display(),
-                file.display()
+                file.display(),
+                match options.compression {
+                    Compression::Gzip => "",
+                    // Docker 20.10 reads zstd layers as a broken tar.
+                    Compression::Zstd =>
+                        "; zstd layers need Docker 23+: for an older engine use --load, which                          sends them uncompressed, or --compression gzip",
+                }
             ),
         }
     }
