@@ -57,6 +57,9 @@ pub struct Config {
     pub exclude_newer: Option<Fact<jiff::Timestamp>>,
     /// `[test] services`: what `terrarium test` starts beside the tests (`postgres`).
     pub test_services: Option<Fact<Vec<String>>>,
+    /// `[test] command`: the command that runs the tests (exec form, run from /app), instead
+    /// of the runner `terrarium test` finds (pytest, unittest, Django's `manage.py test`).
+    pub test_command: Option<Fact<Vec<String>>>,
     /// How `terrarium build` compresses the image's layers: one of [`COMPRESSIONS`]
     /// (`--compression` overrides it).
     pub compression: Option<Fact<String>>,
@@ -112,6 +115,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawTest {
     services: Option<Spanned<Vec<String>>>,
+    command: Option<Spanned<Vec<String>>>,
 }
 
 impl<'de> Deserialize<'de> for HealthcheckSetting {
@@ -145,7 +149,7 @@ struct ToolTable {
     terrarium: Option<RawConfig>,
 }
 
-const FIX: &str = "known keys: command, dev-command, port, python, base, system-packages, build-packages, env, volumes, healthcheck, user, proxy-image, postgres-image, exclude-newer, lint, test";
+const FIX: &str = "known keys: command, dev-command, port, python, base, system-packages, build-packages, env, volumes, healthcheck, user, proxy-image, postgres-image, exclude-newer, compression, lint, test";
 
 /// Read the overrides from pyproject.toml's `[tool.terrarium]`, else `terrarium.toml`.
 pub(crate) fn read(root: &Path, pyproject_text: Option<&str>) -> Result<Config, DetectError> {
@@ -280,7 +284,30 @@ fn convert(rel: &Path, text: &str, raw: RawConfig) -> Result<Config, DetectError
         }
         None => None,
     };
-    let test_services = match raw.test.and_then(|t| t.services) {
+    let (raw_services, raw_command) = match raw.test {
+        Some(test) => (test.services, test.command),
+        None => (None, None),
+    };
+    let test_command = match raw_command {
+        Some(command) => {
+            let source = fact(command.span());
+            if command
+                .get_ref()
+                .first()
+                .is_none_or(|c| c.trim().is_empty())
+            {
+                return Err(DetectError::malformed(
+                    rel,
+                    source.line,
+                    "test command is empty".to_string(),
+                    "write the command as a list, like command = [\"python\", \"-m\", \"unittest\"]",
+                ));
+            }
+            Some(Fact::new(command.into_inner(), source))
+        }
+        None => None,
+    };
+    let test_services = match raw_services {
         Some(services) => {
             let source = fact(services.span());
             if let Some(unknown) = services
@@ -316,6 +343,7 @@ fn convert(rel: &Path, text: &str, raw: RawConfig) -> Result<Config, DetectError
         postgres_image: raw.postgres_image.map(|s| take(s, &fact)),
         exclude_newer,
         test_services,
+        test_command,
         compression,
     })
 }
@@ -397,6 +425,21 @@ mod tests {
             err.contains("pyproject.toml:3") && err.contains("\"gzip\"") && err.contains("zstd"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_test_command_is_read_and_checked() {
+        let config =
+            from_pyproject("[tool.terrarium.test]\ncommand = [\"python\", \"-m\", \"unittest\"]\n")
+                .unwrap();
+        assert_eq!(
+            config.test_command.unwrap().value,
+            ["python", "-m", "unittest"]
+        );
+        let err = from_pyproject("[tool.terrarium.test]\ncommand = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("test command is empty"), "{err}");
     }
 
     #[test]

@@ -2,16 +2,18 @@
 //! the lock's dev group (uv's dependency groups, poetry's dev group: the build pins those from
 //! the lock itself), a development requirements file (`requirements-dev.txt` and its
 //! spellings), PEP 735 `[dependency-groups]` (and uv's `dev-dependencies`) of a project
-//! without a lock, and the test runner when none of them brings it.
+//! without a lock, and pytest when it is the runner and none of them brings it.
 
 use terrarium_build::TestDependencies;
 use terrarium_project::{DependencySource, PackageName, Project};
 
-/// The test runner terrarium adds when the project declares none.
+use crate::runner::Runner;
+
+/// The test runner terrarium adds when it runs the suite and the project declares none.
 pub const RUNNER: &str = "pytest";
 
-/// What the test image installs over the production image's wheels.
-pub fn test_dependencies(project: &Project) -> TestDependencies {
+/// What the test image installs over the production image's wheels, for `runner`.
+pub fn test_dependencies(project: &Project, runner: &Runner) -> TestDependencies {
     let mut requirements = Vec::new();
     if let DependencySource::Requirements { dev: Some(dev), .. } = &project.dependencies {
         let file = dev.path.display().to_string();
@@ -31,8 +33,11 @@ pub fn test_dependencies(project: &Project) -> TestDependencies {
                 .map(|r| (r.clone(), "pyproject.toml [dependency-groups]".to_string())),
         );
     }
-    let runner = PackageName::new(RUNNER);
-    if !project.dev_packages.contains(&runner) && !project.runtime_packages.contains(&runner) {
+    let pytest = PackageName::new(RUNNER);
+    if runner.needs_pytest()
+        && !project.dev_packages.contains(&pytest)
+        && !project.runtime_packages.contains(&pytest)
+    {
         requirements.push((
             RUNNER.to_string(),
             "the test runner (no development dependency brings it)".to_string(),

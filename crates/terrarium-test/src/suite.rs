@@ -1,5 +1,5 @@
 //! One suite run: the test image built natively and loaded into the engine (skipped when the
-//! engine already has it), the services started on an internal network, pytest run in a
+//! engine already has it), the services started on an internal network, the runner run in a
 //! container of the image with the source mounted read-only on /app, and its counts read back.
 
 use std::path::Path;
@@ -14,7 +14,8 @@ use terrarium_plan::Plan;
 
 use crate::cleanup::Cleanup;
 use crate::error::{TestError, io_error};
-use crate::junit::{Counts, counts};
+use crate::junit::Counts;
+use crate::runner::{Runner, junit_of};
 
 /// Where the container writes its JUnit XML.
 const OUT_DIR: &str = "/terrarium/out";
@@ -22,8 +23,10 @@ const OUT_DIR: &str = "/terrarium/out";
 /// How to run the suites.
 #[derive(Debug, Clone)]
 pub struct SuiteOptions {
-    /// Arguments passed on to pytest (after `--`).
-    pub pytest_args: Vec<String>,
+    /// The test runner.
+    pub runner: Runner,
+    /// Arguments passed on to the runner (after `--`).
+    pub runner_args: Vec<String>,
     /// The services to start beside the tests (`postgres`).
     pub services: Vec<String>,
     /// Leave the containers and network after the run, for debugging.
@@ -50,15 +53,16 @@ pub struct TestImage {
 pub struct Outcome {
     /// The Debian release, and so the CPython, it ran on.
     pub distro: Distro,
-    /// Passed, failed and skipped, from pytest's JUnit XML (zero when it wrote none).
+    /// Passed, failed and skipped, from pytest's JUnit XML or unittest's summary (zero when
+    /// the run reported none).
     pub counts: Counts,
-    /// pytest's exit code (5: no tests were collected).
+    /// The runner's exit code (5: no tests were collected).
     pub exit_code: i32,
     /// From starting the container to its exit.
     pub duration: Duration,
-    /// What pytest printed.
+    /// What the runner printed.
     pub output: String,
-    /// pytest's JUnit XML, when it wrote one.
+    /// pytest's JUnit XML, or one made from unittest's counts.
     pub junit: Option<String>,
     /// Containers and networks left running by `--keep`.
     pub kept: Vec<String>,
@@ -222,22 +226,17 @@ fn run_in(
         "--volume".into(),
         format!("{}:{OUT_DIR}", out.path().display()),
         "--workdir".into(),
-        "/app".into(),
+        options.runner.workdir(),
     ]);
     for e in env {
         args.extend(["--env".into(), e]);
     }
     args.push(image.tag.clone());
-    args.extend([
-        format!("/usr/bin/python{}", image.distro.python_version()),
-        "-m".into(),
-        "pytest".into(),
-        "-p".into(),
-        "no:cacheprovider".into(),
-        "-rfE".into(),
-        format!("--junitxml={OUT_DIR}/junit.xml"),
-    ]);
-    args.extend(options.pytest_args.iter().cloned());
+    args.extend(options.runner.argv(
+        &format!("/usr/bin/python{}", image.distro.python_version()),
+        &format!("{OUT_DIR}/junit.xml"),
+        &options.runner_args,
+    ));
     cleanup.container(&name);
     started.push(name.clone());
     let started_at = Instant::now();
@@ -256,11 +255,15 @@ fn run_in(
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let junit = std::fs::read_to_string(out.path().join("junit.xml")).ok();
-    let exit_code = output.status.code().unwrap_or(-1);
+    let written = std::fs::read_to_string(out.path().join("junit.xml")).ok();
+    let counts = options.runner.counts(&text, written.as_deref());
+    let junit = written.or_else(|| counts.map(|c| junit_of(&options.runner.name(), c)));
+    let exit_code = options
+        .runner
+        .exit_code(output.status.code().unwrap_or(-1), counts);
     Ok(Outcome {
         distro: image.distro,
-        counts: junit.as_deref().and_then(counts).unwrap_or_default(),
+        counts: counts.unwrap_or_default(),
         exit_code,
         duration,
         output: text,

@@ -1,5 +1,5 @@
 //! End to end for `terrarium test`: the fixtures of `tests/fixtures-test/` (one per source of
-//! development dependencies), and the loyalty program's two suites, run in their natively
+//! development dependencies, and a unittest suite), and the loyalty program's two suites, run in their natively
 //! built test images on the real engine, on CPython 3.11 (bookworm) and 3.13 (trixie); the
 //! table, exit codes, JUnit files, the PostgreSQL service, `--keep`, Ctrl-C and bad input.
 
@@ -276,6 +276,65 @@ fn ctrl_c_removes_the_containers_and_the_network() {
     assert!(status.success());
     let code = child.wait().expect("wait").code();
     assert_eq!(code, Some(130));
+    assert_nothing_left(&dir);
+}
+
+#[test]
+fn unittest_suites_and_a_configured_command_run_without_pytest() {
+    let (_parent, dir) = project("unittest-suite");
+    let _images = TestImages(vec!["terrarium/unittest-suite:test-3.13".into()]);
+    let junit = dir.parent().expect("parent").join("unittest.xml");
+    let output = test_cmd(
+        &dir,
+        &[
+            "--python",
+            "3.13",
+            "--junit",
+            junit.to_str().expect("utf-8"),
+        ],
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("with unittest (the tests are unittest test cases)"),
+        "{stderr}"
+    );
+    // Counted from unittest's own summary; its JUnit file made from those counts.
+    assert_eq!(row(&stdout, None, "3.13"), (2, 0, 1), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).expect("junit file");
+    assert!(
+        xml.contains("tests=\"3\"") && xml.contains("skipped=\"1\""),
+        "{xml}"
+    );
+    // No pytest was added to the test image.
+    let lock = std::fs::read_to_string(dir.join("terrarium.lock")).expect("terrarium.lock");
+    assert!(!lock.contains("name = \"pytest\""), "{lock}");
+
+    // A configured command runs instead, from /app; its exit code decides.
+    std::fs::write(
+        dir.join("terrarium.toml"),
+        "[test]\ncommand = [\"python\", \"-c\", \"import app, sys; sys.exit(app.add(2, 2) != 5)\"]\n",
+    )
+    .expect("terrarium.toml");
+    let output = test_cmd(&dir, &["--python", "3.13"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("the configured test command"), "{stderr}");
+    assert!(stdout.contains("exit 1"), "{stdout}");
+    assert_nothing_left(&dir);
+}
+
+#[test]
+fn a_django_project_runs_djangos_runner_from_the_directory_of_manage_py() {
+    let (_parent, dir) = project("django-tests");
+    let _images = TestImages(vec!["terrarium/django-tests:test-3.13".into()]);
+    let output = test_cmd(&dir, &["--python", "3.13"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("with manage.py test"), "{stderr}");
+    // The TestCase needs the test database Django's runner creates.
+    assert!(stdout.contains("Creating test database"), "{stdout}");
+    assert_eq!(row(&stdout, None, "3.13"), (2, 0, 0), "{stdout}");
     assert_nothing_left(&dir);
 }
 

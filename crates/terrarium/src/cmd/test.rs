@@ -26,8 +26,9 @@ pub struct Args {
     /// In a system, test only this service.
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
-    /// Write pytest's JUnit XML here (with several runs, one file each: junit.xml gives
-    /// junit-3.11.xml, junit-3.13.xml, junit-points-3.11.xml in a system).
+    /// Write the JUnit XML here (pytest's own; unittest's counts otherwise; with several runs,
+    /// one file each: junit.xml gives junit-3.11.xml, junit-3.13.xml, junit-points-3.11.xml in
+    /// a system).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// Leave the test containers, services and network after the run, for debugging.
@@ -42,9 +43,10 @@ pub struct Args {
     /// Build from the cache only; fail naming what is missing.
     #[arg(long)]
     pub offline: bool,
-    /// Arguments for pytest (after `--`).
-    #[arg(last = true, value_name = "PYTEST_ARGS")]
-    pub pytest_args: Vec<String>,
+    /// Arguments for the test runner (after `--`): pytest's, unittest's test names, or more
+    /// arguments for a configured `[test] command`.
+    #[arg(last = true, value_name = "RUNNER_ARGS")]
+    pub runner_args: Vec<String>,
 }
 
 /// Run `terrarium test`.
@@ -106,9 +108,13 @@ fn test_target(
             .collect(),
         None => vec![None],
     };
+    let choice = terrarium_test::runner(&target.project);
     let mut build_options = terrarium_build::BuildOptions::from_env()?;
     build_options.offline = args.offline;
-    build_options.test = Some(terrarium_test::test_dependencies(&target.project));
+    build_options.test = Some(terrarium_test::test_dependencies(
+        &target.project,
+        &choice.runner,
+    ));
     let bars = super::build::Bars::new();
     let mut suites = Vec::new();
     for distro in distros {
@@ -131,14 +137,17 @@ fn test_target(
         suites.push((plan, image));
     }
     let options = SuiteOptions {
-        pytest_args: args.pytest_args.clone(),
+        runner: choice.runner.clone(),
+        runner_args: args.runner_args.clone(),
         services: target.services.clone(),
         keep: args.keep,
         service_timeout: Duration::from_secs(args.service_timeout),
     };
     for (_, image) in &suites {
         eprintln!(
-            "running the tests on CPython {} ({})…",
+            "running the tests with {} ({}) on CPython {} ({})…",
+            choice.runner.name(),
+            choice.reason,
             image.distro.python_version(),
             image.distro
         );
@@ -198,7 +207,7 @@ fn print_outcomes(args: &Args, outcomes: &[(Option<String>, Outcome)]) -> anyhow
         outln!("{}", outcome.output.trim_end());
         if outcome.exit_code == NO_TESTS {
             outln!(
-                "no tests found ({what}): pytest collected nothing under /app; name test files test_*.py (or *_test.py), or pass paths after --"
+                "no tests found ({what}): the runner found nothing under /app; name test files test_*.py (or *_test.py), or pass paths after --"
             );
         }
     }
@@ -247,7 +256,7 @@ fn print_outcomes(args: &Args, outcomes: &[(Option<String>, Outcome)]) -> anyhow
                     outln!("wrote {}", path.display());
                 }
                 None => eprintln!(
-                    "warning: pytest wrote no JUnit XML on CPython {}; {} not written",
+                    "warning: the run reported no counts on CPython {}; {} not written",
                     outcome.distro.python_version(),
                     path.display()
                 ),
