@@ -180,7 +180,8 @@ pub const ALLOW_EXPIRED_INDEX_ENV: &str = "TERRARIUM_ALLOW_EXPIRED_INDEX";
 /// One layer of a built image.
 #[derive(Debug, Clone)]
 pub struct LayerReport {
-    /// `base`, `runtime`, `system`, `deps`, `bytecode` or `app`.
+    /// `base`, `runtime`, `system`, `deps`, `bytecode`, `app`, or, in a test image,
+    /// `test-system` and `test`.
     pub name: &'static str,
     /// The layer.
     pub layer: Layer,
@@ -399,7 +400,9 @@ pub fn build(
     // The trimmed runtime only when no Debian package is laid over it (see runtime_excludes).
     let trim = debian.system.is_empty() && pins.system.is_empty();
     let mut layers = vec![session.runtime_layer(&debian.runtime, trim)?];
-    layers.extend(session.system_layer(&[&debian.system[..], &pins.system].concat(), &pins)?);
+    let mut reasons = plan.system_packages.value.clone();
+    reasons.extend(pins.system_reasons());
+    layers.extend(session.system_layer(&[&debian.system[..], &pins.system].concat(), reasons)?);
     layers.push(session.deps_layer(&pins.installed(), &target)?);
     let mut warnings: Vec<String> = session
         .archive
@@ -430,6 +433,12 @@ pub fn build(
         hashes.add_python(&pin.name, &pin.version, pin.sha256);
     }
     // Record the lock before the app layer: nothing below depends on the network any more.
+    let production_system: Vec<String> = debian
+        .system
+        .iter()
+        .chain(&pins.system)
+        .map(|p| p.name.clone())
+        .collect();
     section.debian = Some(debian);
     section.wheels = Some(pins);
     if test_pins.is_some() {
@@ -448,6 +457,17 @@ pub fn build(
     let app = session.app_layer(&target, &layers, &mut warnings)?;
     layers.push(app);
     if let Some(test) = &test_pins {
+        // What the test wheels link that the production image lacks: its own layer.
+        let extra: Vec<DebianPin> = test
+            .system
+            .iter()
+            .filter(|p| !production_system.contains(&p.name))
+            .cloned()
+            .collect();
+        if let Some(mut report) = session.system_layer(&extra, test.system_reasons())? {
+            report.name = "test-system";
+            layers.push(report);
+        }
         let installed = test.installed();
         let mut report = session.deps_layer(&installed, &target)?;
         report.name = "test";
@@ -820,10 +840,12 @@ impl Session<'_> {
         })
     }
 
+    /// A layer of Debian `packages` (the plan's `system-packages`, what the wheels link), with
+    /// `reasons` in its description; `None` without packages.
     fn system_layer(
         &self,
         packages: &[DebianPin],
-        wheels: &WheelsLock,
+        reasons: Vec<String>,
     ) -> Result<Option<LayerReport>, BuildError> {
         if packages.is_empty() {
             return Ok(None);
@@ -832,8 +854,6 @@ impl Session<'_> {
         packages.sort_by(|a, b| a.name.cmp(&b.name));
         packages.dedup_by(|a, b| a.name == b.name);
         let set = self.package_set(&packages);
-        let mut what: Vec<String> = self.plan.system_packages.value.clone();
-        what.extend(wheels.system_reasons());
         let (layer, cached) = build_packages_layer(
             &self.archive,
             &set,
@@ -845,7 +865,7 @@ impl Session<'_> {
             name: "system",
             layer,
             cached,
-            description: format!("system packages: {}", what.join(", ")),
+            description: format!("system packages: {}", reasons.join(", ")),
         }))
     }
 

@@ -1,6 +1,8 @@
 import sys
 import unittest
 
+import greenlet
+
 from app import add, app
 
 
@@ -10,6 +12,9 @@ class AppTest(unittest.TestCase):
 
     def test_add(self):
         self.assertEqual(add(2, 3), 5)
+
+    def test_greenlet_switches(self):
+        self.assertEqual(greenlet.greenlet(lambda: add(1, 1)).switch(), 2)
 
     @unittest.skipIf(sys.version_info >= (3, 0), "shows that skips are counted")
     def test_skipped(self):
