@@ -1,4 +1,6 @@
-//! Licenses from Debian's machine-readable `copyright` files (DEP-5), as SPDX expressions.
+//! Licenses as SPDX expressions: from Debian's machine-readable `copyright` files (DEP-5), and
+//! from Python distributions' `METADATA` (PEP 639's `License-Expression`, else the `License ::`
+//! classifiers, else a short `License:` field).
 //!
 //! Every `Files:` stanza names a license; the package's declared license is all of them joined
 //! with `AND` (each file is under its own). Debian's short names are mapped to SPDX identifiers
@@ -216,5 +218,134 @@ mod tests {
             None
         );
         assert_eq!(debian_license("Format: x\n\nFiles: *\nLicense:\n"), None);
+    }
+}
+
+/// The trove classifiers (`License :: OSI Approved :: MIT License`) and their SPDX identifiers;
+/// the ones that name a family, not a license (`BSD License`), are left out.
+const CLASSIFIER_TO_SPDX: &[(&str, &str)] = &[
+    ("MIT License", "MIT"),
+    ("MIT No Attribution License (MIT-0)", "MIT-0"),
+    ("Apache Software License", "Apache-2.0"),
+    ("ISC License (ISCL)", "ISC"),
+    ("Python Software Foundation License", "PSF-2.0"),
+    ("Mozilla Public License 2.0 (MPL 2.0)", "MPL-2.0"),
+    ("The Unlicense (Unlicense)", "Unlicense"),
+    ("zlib/libpng License", "Zlib"),
+    ("GNU General Public License v2 (GPLv2)", "GPL-2.0-only"),
+    (
+        "GNU General Public License v2 or later (GPLv2+)",
+        "GPL-2.0-or-later",
+    ),
+    ("GNU General Public License v3 (GPLv3)", "GPL-3.0-only"),
+    (
+        "GNU General Public License v3 or later (GPLv3+)",
+        "GPL-3.0-or-later",
+    ),
+    (
+        "GNU Lesser General Public License v2 (LGPLv2)",
+        "LGPL-2.0-only",
+    ),
+    (
+        "GNU Lesser General Public License v2 or later (LGPLv2+)",
+        "LGPL-2.0-or-later",
+    ),
+    (
+        "GNU Lesser General Public License v3 (LGPLv3)",
+        "LGPL-3.0-only",
+    ),
+    (
+        "GNU Lesser General Public License v3 or later (LGPLv3+)",
+        "LGPL-3.0-or-later",
+    ),
+    ("GNU Affero General Public License v3", "AGPL-3.0-only"),
+    (
+        "GNU Affero General Public License v3 or later (AGPLv3+)",
+        "AGPL-3.0-or-later",
+    ),
+    ("Academic Free License (AFL)", "AFL-3.0"),
+    ("Eclipse Public License 2.0 (EPL-2.0)", "EPL-2.0"),
+];
+
+/// Whether `text` reads as an SPDX expression: identifiers, `LicenseRef-…`, `AND`/`OR`/`WITH`
+/// and parentheses, nothing else.
+fn looks_like_expression(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 200
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " .-+()".contains(c))
+}
+
+/// The declared license of a Python distribution from its `METADATA` headers: PEP 639's
+/// `License-Expression`, else its `License ::` classifiers (several are a choice: `OR`), else
+/// a `License:` field short enough to be a name, not the license's text.
+pub fn python_license(headers: &str) -> Option<String> {
+    let values = |key: &str| -> Vec<&str> {
+        headers
+            .lines()
+            .filter_map(|line| {
+                let (k, v) = line.split_once(':')?;
+                (k == key).then(|| v.trim())
+            })
+            .collect()
+    };
+    if let Some(expression) = values("License-Expression").first()
+        && looks_like_expression(expression)
+    {
+        return Some((*expression).to_owned());
+    }
+    let mut ids: Vec<&str> = values("Classifier")
+        .iter()
+        .filter_map(|c| c.strip_prefix("License :: "))
+        .filter_map(|c| {
+            let name = c.rsplit(" :: ").next()?;
+            CLASSIFIER_TO_SPDX
+                .iter()
+                .find(|(classifier, _)| *classifier == name)
+                .map(|(_, id)| *id)
+        })
+        .collect();
+    ids.dedup();
+    if !ids.is_empty() {
+        return Some(if ids.len() == 1 {
+            ids[0].to_owned()
+        } else {
+            format!("({})", ids.join(" OR "))
+        });
+    }
+    let field = values("License").first().copied()?;
+    (!field.is_empty() && field.len() <= 40 && !field.contains('\n'))
+        .then(|| spdx_expression(field))
+        .flatten()
+}
+
+#[cfg(test)]
+mod python_tests {
+    use super::*;
+
+    #[test]
+    fn python_licenses_from_metadata() {
+        assert_eq!(
+            python_license("Name: flask\nLicense-Expression: BSD-3-Clause\n"),
+            Some("BSD-3-Clause".into())
+        );
+        assert_eq!(
+            python_license(
+                "Name: cryptography\nClassifier: License :: OSI Approved :: Apache Software License\nClassifier: License :: OSI Approved :: BSD License\nClassifier: License :: OSI Approved :: MIT License\n"
+            ),
+            Some("(Apache-2.0 OR MIT)".into())
+        );
+        assert_eq!(
+            python_license("Name: gunicorn\nLicense: MIT\n"),
+            Some("MIT".into())
+        );
+        assert_eq!(
+            python_license(
+                "Name: x\nLicense: Copyright (c) 2010 by the authors, all rights reserved and more\n"
+            ),
+            None
+        );
+        assert_eq!(python_license("Name: bare\n"), None);
     }
 }

@@ -7,14 +7,14 @@ use std::io::{BufReader, Read};
 
 use terrarium_image::{Cache, Image};
 
-use crate::license::debian_license;
+use crate::license::{debian_license, python_license};
 use crate::{Ecosystem, Error, Hashes, Package, Sbom};
 
 /// The most of one metadata file read (a copyright file is a few hundred KiB at worst).
 const MAX_FILE: u64 = 4 << 20;
 
 /// Bumped when the scan's output changes, so cached results are not reused.
-const SCAN_VERSION: u32 = 3;
+const SCAN_VERSION: u32 = 4;
 
 #[derive(Default)]
 struct Found {
@@ -201,7 +201,7 @@ pub fn scan(
             ecosystem: Ecosystem::Python,
             name: dist.to_owned(),
             version: version.to_owned(),
-            license: None,
+            license: python_license(headers),
             evidence: format!("/{path}"),
         });
     }

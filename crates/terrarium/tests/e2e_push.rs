@@ -694,4 +694,34 @@ fn the_sbom_is_attached_valid_and_agrees_with_syft() {
         missing.is_empty(),
         "syft does not find {missing:#?}\nsyft found {syft_purls:#?}"
     );
+    // Python distributions carry their licenses from METADATA, and syft reads the same ones.
+    for name in ["flask", "gunicorn"] {
+        let package = packages
+            .iter()
+            .find(|p| {
+                p["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+            .unwrap();
+        let declared = package["licenseDeclared"].as_str().unwrap();
+        assert_ne!(declared, "NOASSERTION", "{package}");
+        let syft_licenses: Vec<&str> = found["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| {
+                a["type"] == "python"
+                    && a["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+            .flat_map(|a| a["licenses"].as_array().into_iter().flatten())
+            .filter_map(|l| l["value"].as_str())
+            .collect();
+        assert!(
+            syft_licenses.iter().any(|l| declared.contains(l)),
+            "{name}: terrarium says {declared}, syft {syft_licenses:?}"
+        );
+    }
 }
