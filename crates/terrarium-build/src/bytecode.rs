@@ -166,6 +166,31 @@ for path in sys.argv[2:]:
         print("terrarium: not compiled: %s" % err.msg.strip().splitlines()[-1], file=sys.stderr)
 "#;
 
+/// Compiles every `.py` under the directories given that has no bytecode beside it yet, into
+/// `__pycache__` under the output directory; a file that doesn't compile (a template, Python 2
+/// code a package ships) is left out.
+const COMPILE_TREES: &str = r#"
+import importlib.util, os, py_compile, sys
+out = sys.argv[1]
+mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+for top in sys.argv[2:]:
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(dirpath, name)
+            cached = importlib.util.cache_from_source(path)
+            if os.path.exists(cached):
+                continue
+            target = out + "/" + cached.lstrip("/")
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            try:
+                py_compile.compile(path, cfile=target, dfile=path, doraise=True, invalidation_mode=mode)
+            except (py_compile.PyCompileError, UnicodeDecodeError):
+                pass
+"#;
+
 /// The modules starting the plan's server loads before the app: its entry point and workers.
 fn server_modules(plan: &Plan) -> Vec<String> {
     // Modules a `?` marks are imported when they exist (they depend on the server's version
@@ -374,6 +399,33 @@ pub(crate) fn startup_tree(
         .map(|l| format!("start-up bytecode: {l} (the modules it would load compile at start)"))
         .collect();
     Ok((tree_of(out)?, warnings))
+}
+
+/// The bytecode of every module in site-packages that has none yet, for a test image: the test
+/// runner and whatever the suite imports load from it instead of compiling at every run (the
+/// container's root is read-only). `root` holds every layer of the test image.
+pub(crate) fn test_tree(
+    plan: &Plan,
+    root: &Rootfs,
+    target: &Target,
+    out: &Path,
+) -> Result<LayerTree, BuildError> {
+    let compile = Script {
+        code: COMPILE_TREES,
+        args: vec![format!("/{}", target.site_packages())],
+        env: Vec::new(),
+    };
+    run_script(root, plan, target, compile, out, 300)?;
+    tree_of(out)
+}
+
+/// The key of a test image's bytecode layer: the recipe and the layers below it.
+pub(crate) fn test_key(layers: &[Digest]) -> Digest {
+    let mut key = format!("{RECIPE}\ntest\n");
+    for digest in layers {
+        key.push_str(&format!("{digest}\n"));
+    }
+    Digest::of(key.as_bytes())
 }
 
 /// One of the scripts above, its arguments and what it adds to the sandbox's environment.

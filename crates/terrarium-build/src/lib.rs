@@ -181,7 +181,7 @@ pub const ALLOW_EXPIRED_INDEX_ENV: &str = "TERRARIUM_ALLOW_EXPIRED_INDEX";
 #[derive(Debug, Clone)]
 pub struct LayerReport {
     /// `base`, `runtime`, `system`, `deps`, `bytecode`, `app`, or, in a test image,
-    /// `test-system` and `test`.
+    /// `test-system`, `test` and `test-bytecode`.
     pub name: &'static str,
     /// The layer.
     pub layer: Layer,
@@ -477,6 +477,9 @@ pub fn build(
             target.site_packages()
         );
         layers.push(report);
+        if options.bytecode {
+            layers.push(session.test_bytecode_layer(&layers, &target)?);
+        }
     }
 
     let image = store_image(&layers, run_config(plan), options)?;
@@ -925,6 +928,46 @@ impl Session<'_> {
             cached: false,
             description,
         }))
+    }
+
+    /// The bytecode of everything in site-packages the layers below leave uncompiled: a test
+    /// image's runner and the suite's imports (see [`bytecode::test_tree`]), cached by the
+    /// layers below.
+    fn test_bytecode_layer(
+        &self,
+        below: &[LayerReport],
+        target: &Target,
+    ) -> Result<LayerReport, BuildError> {
+        let cache = &self.options.cache;
+        // Not the app layer: an edit of the app must not compile site-packages again.
+        let below: Vec<&LayerReport> = below.iter().filter(|l| l.name != "app").collect();
+        let digests: Vec<Digest> = below.iter().map(|l| l.layer.digest).collect();
+        let key = bytecode::test_key(&digests);
+        let description = "bytecode of the test and development wheels".to_owned();
+        if let Some(layer) = cache.cached_layer(&key, self.options.compression)? {
+            return Ok(LayerReport {
+                name: "test-bytecode",
+                layer,
+                cached: true,
+                description,
+            });
+        }
+        self.reporter.stage("compiling the test image's bytecode");
+        let layers: Vec<Layer> = below.iter().map(|l| l.layer.clone()).collect();
+        let root = Rootfs::assemble(cache, &layers)?;
+        let out = tempfile::Builder::new()
+            .prefix("bytecode-")
+            .tempdir_in(cache.tmp_dir()?)
+            .map_err(error::io_error(cache.root()))?;
+        let tree = bytecode::test_tree(self.plan, &root, target, out.path())?;
+        let layer = tree.write(cache, self.layer_options())?;
+        cache.remember_layer(&key, &layer)?;
+        Ok(LayerReport {
+            name: "test-bytecode",
+            layer,
+            cached: false,
+            description,
+        })
     }
 
     fn app_layer(

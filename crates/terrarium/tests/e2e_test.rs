@@ -127,6 +127,29 @@ fn a_test_failing_only_on_3_13_fails_one_row_and_the_run() {
     );
     assert_nothing_left(&dir);
 
+    // The test image carries the bytecode of its wheels: pytest doesn't compile from source
+    // at every run on the read-only root.
+    let verbose = docker_output(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "--env",
+        "PYTHONVERBOSE=1",
+        "terrarium/version-check:test-3.11",
+        "/usr/bin/python3.11",
+        "-c",
+        "import pytest, _pytest.python, pytest_mock",
+    ]);
+    let trace = String::from_utf8_lossy(&verbose.stderr);
+    let from_source: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.starts_with("# code object from") && l.ends_with(".py'"))
+        .collect();
+    assert!(
+        verbose.status.success() && from_source.is_empty() && trace.contains(".pyc'"),
+        "compiled from source: {from_source:#?}"
+    );
+
     // Nothing changed: the images are neither rebuilt nor loaded again.
     let output = test_cmd(&dir, &["--python", "3.11"]);
     let (stdout, stderr) = text(&output);
