@@ -478,7 +478,7 @@ pub fn build(
         );
         layers.push(report);
         if options.bytecode {
-            layers.push(session.test_bytecode_layer(&layers, &target)?);
+            layers.extend(session.test_bytecode_layer(&layers, &target)?);
         }
     }
 
@@ -896,78 +896,84 @@ impl Session<'_> {
         target: &Target,
         warnings: &mut Vec<String>,
     ) -> Result<Option<LayerReport>, BuildError> {
-        let cache = &self.options.cache;
         let digests: Vec<Digest> = below.iter().map(|l| l.layer.digest).collect();
         let key = bytecode::startup_key(self.plan, &digests);
-        let description = "bytecode of the modules start-up imports".to_owned();
+        let below: Vec<&LayerReport> = below.iter().collect();
+        let mut traced = Vec::new();
+        let report = self.compiled_layer(
+            (
+                "bytecode",
+                "bytecode of the modules start-up imports",
+                "start-up bytecode",
+            ),
+            key,
+            &below,
+            |root, out| {
+                let (tree, warnings) = bytecode::startup_tree(self.plan, root, target, out)?;
+                traced = warnings;
+                Ok(tree)
+            },
+        )?;
+        warnings.extend(traced);
+        Ok(report)
+    }
+
+    /// The bytecode of everything in site-packages the layers below leave uncompiled: a test
+    /// image's runner and the suite's imports (see [`bytecode::test_tree`]), cached by the
+    /// layers below but the app (an edit of the app doesn't compile site-packages again).
+    fn test_bytecode_layer(
+        &self,
+        below: &[LayerReport],
+        target: &Target,
+    ) -> Result<Option<LayerReport>, BuildError> {
+        let below: Vec<&LayerReport> = below.iter().filter(|l| l.name != "app").collect();
+        let digests: Vec<Digest> = below.iter().map(|l| l.layer.digest).collect();
+        self.compiled_layer(
+            (
+                "test-bytecode",
+                "bytecode of the test and development wheels",
+                "the test image's bytecode",
+            ),
+            bytecode::test_key(&digests),
+            &below,
+            |root, out| bytecode::test_tree(self.plan, root, target, out),
+        )
+    }
+
+    /// A layer of bytecode compiled by `compile` in the root of the layers `below` (writing
+    /// into a scratch directory), remembered under `key`; `(name, description, what)` name it
+    /// in the summary and the progress line. `None` when nothing was compiled.
+    fn compiled_layer(
+        &self,
+        (name, description, what): (&'static str, &str, &str),
+        key: Digest,
+        below: &[&LayerReport],
+        compile: impl FnOnce(&Rootfs, &Path) -> Result<terrarium_image::LayerTree, BuildError>,
+    ) -> Result<Option<LayerReport>, BuildError> {
+        let cache = &self.options.cache;
+        let report = |layer, cached| LayerReport {
+            name,
+            layer,
+            cached,
+            description: description.to_owned(),
+        };
         if let Some(layer) = cache.cached_layer(&key, self.options.compression)? {
-            return Ok(Some(LayerReport {
-                name: "bytecode",
-                layer,
-                cached: true,
-                description,
-            }));
+            return Ok(Some(report(layer, true)));
         }
-        self.reporter.stage("compiling start-up bytecode");
+        self.reporter.stage(&format!("compiling {what}"));
         let layers: Vec<Layer> = below.iter().map(|l| l.layer.clone()).collect();
         let root = Rootfs::assemble(cache, &layers)?;
         let out = tempfile::Builder::new()
             .prefix("bytecode-")
             .tempdir_in(cache.tmp_dir()?)
             .map_err(error::io_error(cache.root()))?;
-        let (tree, traced) = bytecode::startup_tree(self.plan, &root, target, out.path())?;
-        warnings.extend(traced);
+        let tree = compile(&root, out.path())?;
         if tree.is_empty() {
             return Ok(None);
         }
         let layer = tree.write(cache, self.layer_options())?;
         cache.remember_layer(&key, &layer)?;
-        Ok(Some(LayerReport {
-            name: "bytecode",
-            layer,
-            cached: false,
-            description,
-        }))
-    }
-
-    /// The bytecode of everything in site-packages the layers below leave uncompiled: a test
-    /// image's runner and the suite's imports (see [`bytecode::test_tree`]), cached by the
-    /// layers below.
-    fn test_bytecode_layer(
-        &self,
-        below: &[LayerReport],
-        target: &Target,
-    ) -> Result<LayerReport, BuildError> {
-        let cache = &self.options.cache;
-        // Not the app layer: an edit of the app must not compile site-packages again.
-        let below: Vec<&LayerReport> = below.iter().filter(|l| l.name != "app").collect();
-        let digests: Vec<Digest> = below.iter().map(|l| l.layer.digest).collect();
-        let key = bytecode::test_key(&digests);
-        let description = "bytecode of the test and development wheels".to_owned();
-        if let Some(layer) = cache.cached_layer(&key, self.options.compression)? {
-            return Ok(LayerReport {
-                name: "test-bytecode",
-                layer,
-                cached: true,
-                description,
-            });
-        }
-        self.reporter.stage("compiling the test image's bytecode");
-        let layers: Vec<Layer> = below.iter().map(|l| l.layer.clone()).collect();
-        let root = Rootfs::assemble(cache, &layers)?;
-        let out = tempfile::Builder::new()
-            .prefix("bytecode-")
-            .tempdir_in(cache.tmp_dir()?)
-            .map_err(error::io_error(cache.root()))?;
-        let tree = bytecode::test_tree(self.plan, &root, target, out.path())?;
-        let layer = tree.write(cache, self.layer_options())?;
-        cache.remember_layer(&key, &layer)?;
-        Ok(LayerReport {
-            name: "test-bytecode",
-            layer,
-            cached: false,
-            description,
-        })
+        Ok(Some(report(layer, false)))
     }
 
     fn app_layer(
