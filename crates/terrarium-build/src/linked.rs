@@ -53,8 +53,8 @@ pub(crate) fn linked_libraries(
 ) -> Result<Vec<LinkedLibrary>, BuildError> {
     let mut found: BTreeMap<(&'static str, String), Vec<String>> = BTreeMap::new();
     for (pin, path) in pins.iter().zip(paths) {
-        let bytes = std::fs::read(path).map_err(io_error(path))?;
-        for soname in elf_needed(&bytes, &pin.filename)? {
+        let wheel = std::fs::File::open(path).map_err(io_error(path))?;
+        for soname in elf_needed(std::io::BufReader::new(wheel), &pin.filename)? {
             if let Some(package) = policy_package(distro, &soname) {
                 found
                     .entry((package, soname))

@@ -65,11 +65,7 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
                      build` puts its layers on the official image the Dockerfile starts from \
                      (pulled, verified by digest, cached, pinned in terrarium.lock)",
                     python.value,
-                    Distro::ALL
-                        .iter()
-                        .map(|d| format!("{d}: {}", d.python_version()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    python::debian_pythons()
                 ),
                 python.sources.clone(),
             )
@@ -1210,38 +1206,33 @@ fn decide_volumes(project: &Project, command: &[String]) -> Decision<Vec<Volume>
     if !writes.is_empty() {
         let mut written = Vec::new();
         for fact in &writes {
-            let mut link = None;
-            let (path, what) = match &fact.value {
-                Write::Dir { path, why } => (format!("{APP_ROOT}/{path}"), why.to_string()),
+            // A SQLite file at a fixed path (`at`): a link to the same name in the data volume.
+            let linked = |at: String, file: &str, how: &str| {
+                let target = format!("{DATA_ROOT}/{file}");
+                let what = format!("the SQLite database {at}, {how}: a link to {target}");
+                (
+                    DATA_ROOT.to_owned(),
+                    what,
+                    Some(VolumeLink { path: at, target }),
+                )
+            };
+            let (path, what, link) = match &fact.value {
+                Write::Dir { path, why } => (format!("{APP_ROOT}/{path}"), why.to_string(), None),
                 Write::Sqlite { setting, file } => (
                     DATA_ROOT.to_owned(),
                     format!("the SQLite database {file}, moved there with {setting}"),
+                    None,
                 ),
-                Write::SqliteInWorkdir { file } => {
-                    let at = format!("{workdir}/{file}");
-                    let what = format!(
-                        "the SQLite database {at}, at a fixed URL relative to the working \
-                         directory: a link to {DATA_ROOT}/{file}"
-                    );
-                    link = Some(VolumeLink {
-                        path: at,
-                        target: format!("{DATA_ROOT}/{file}"),
-                    });
-                    (DATA_ROOT.to_owned(), what)
-                }
-                Write::SqliteFile { path } => {
-                    let file = path.rsplit('/').next().unwrap_or(path);
-                    let at = format!("{APP_ROOT}/{path}");
-                    let what = format!(
-                        "the SQLite database {at}, which no setting moves: a link to \
-                         {DATA_ROOT}/{file}"
-                    );
-                    link = Some(VolumeLink {
-                        path: at,
-                        target: format!("{DATA_ROOT}/{file}"),
-                    });
-                    (DATA_ROOT.to_owned(), what)
-                }
+                Write::SqliteInWorkdir { file } => linked(
+                    format!("{workdir}/{file}"),
+                    file,
+                    "at a fixed URL relative to the working directory",
+                ),
+                Write::SqliteFile { path } => linked(
+                    format!("{APP_ROOT}/{path}"),
+                    path.rsplit('/').next().unwrap_or(path),
+                    "which no setting moves",
+                ),
             };
             written.push(format!("{path} ({what}, {})", fact.source));
             sources.push(fact.source.clone());

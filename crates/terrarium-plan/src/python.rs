@@ -255,6 +255,15 @@ fn fit(python: (u64, u64), supports: &[WheelSupport]) -> (Fit, Vec<&WheelSupport
     (fit, missing)
 }
 
+/// The CPython each Debian release terrarium builds on ships: `bookworm: 3.11, trixie: 3.13, …`.
+pub(crate) fn debian_pythons() -> String {
+    Distro::ALL
+        .iter()
+        .map(|d| format!("{d}: {}", d.python_version()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Whether a constraint comes from a `.python-version` file (pyenv, uv).
 fn is_python_version_file(source: &Source) -> bool {
     source
@@ -291,7 +300,7 @@ pub(crate) fn decide_python(
     // Releases both back ends provide (a Debian runtime for `terrarium build`, an official
     // image for the Dockerfile) come first, so the two build the same Python.
     let mut candidates: Vec<&KnownPython> = PYTHONS.iter().collect();
-    candidates.sort_by_key(|k| Distro::for_python(k.major, k.minor).is_none());
+    candidates.sort_by_key(|k| !k.has_debian_runtime());
     let mut sources = Vec::new();
     let mut preference = None;
     for constraint in &project.python {
@@ -302,13 +311,15 @@ pub(crate) fn decide_python(
         // when Debian ships no runtime for it, the nearest release it does ship stands in
         // (newer first: code written for 3.12 runs on 3.13 more often than on 3.11), and the
         // constraints that follow still apply.
-        let has_runtime = |k: &&KnownPython| Distro::for_python(k.major, k.minor).is_some();
         if is_python_version_file(&constraint.source)
-            && !candidates.iter().any(has_runtime)
+            && !candidates.iter().any(|k| k.has_debian_runtime())
             && let Some(wanted) = candidates.first().copied()
         {
-            let mut nearest: Vec<&KnownPython> =
-                before.iter().copied().filter(has_runtime).collect();
+            let mut nearest: Vec<&KnownPython> = before
+                .iter()
+                .copied()
+                .filter(|k| k.has_debian_runtime())
+                .collect();
             if !nearest.is_empty() {
                 nearest.sort_by_key(|k| (k.minor.abs_diff(wanted.minor), k.minor < wanted.minor));
                 preference = Some((wanted, constraint.source.clone()));
@@ -374,7 +385,11 @@ pub(crate) fn decide_python(
     // A release with a Debian runtime that can install everything (building what has no wheel)
     // beats one without a runtime that has every wheel: old pins with wheels only for 3.9
     // would otherwise pick an end-of-life Python neither back end here can build.
-    let runtime = |k: &KnownPython| Distro::for_python(k.major, k.minor).is_some();
+    let runtime = |k: &KnownPython| k.has_debian_runtime();
+    // A maintained release without a Debian runtime that has every wheel: built on its
+    // official image.
+    let on_official_image =
+        |k: &KnownPython, f: &Fit| !runtime(k) && k.maintained && *f == Fit::Wheels;
     let runtime_fit = candidates
         .iter()
         .zip(&fits)
@@ -388,7 +403,7 @@ pub(crate) fn decide_python(
     let wheels_elsewhere = candidates
         .iter()
         .zip(&fits)
-        .any(|(k, (f, _))| !runtime(k) && k.maintained && *f == Fit::Wheels);
+        .any(|(k, (f, _))| on_official_image(k, f));
     let debian_extras =
         project.config.system_packages.is_some() || project.config.build_packages.is_some();
     if runtime_fit.is_some_and(|f| f != Fit::Wheels) && wheels_elsewhere && !debian_extras {
@@ -402,7 +417,7 @@ pub(crate) fn decide_python(
             .iter()
             .copied()
             .zip(fits)
-            .filter(|(k, (f, _))| !runtime(k) && k.maintained && *f == Fit::Wheels)
+            .filter(|(k, (f, _))| on_official_image(k, f))
             .unzip();
         reasons.push(format!(
             "on the releases a Debian runtime ships, {} would have to compile from source (no \
@@ -427,7 +442,7 @@ pub(crate) fn decide_python(
         let lines: Vec<String> = candidates
             .iter()
             .zip(&fits)
-            .filter(|(k, _)| Distro::for_python(k.major, k.minor).is_some())
+            .filter(|(k, _)| runtime(k))
             .map(|(k, (_, missing))| {
                 let named: Vec<String> = missing.iter().take(3).map(|s| s.describe()).collect();
                 let more = missing.len().saturating_sub(3);
@@ -498,7 +513,7 @@ pub(crate) fn decide_python(
 
     // A project from before a release never ran on it: prefer the newest one of its era.
     if let Some(moment) = era.value {
-        let debian_first = |k: &KnownPython| Distro::for_python(k.major, k.minor).is_none();
+        let debian_first = |k: &KnownPython| !runtime(k);
         let after = |k: &KnownPython| parse_day(k.released).is_none_or(|day| day > moment);
         let mut ordered = candidates.clone();
         ordered.sort_by_key(|k| {
@@ -676,11 +691,7 @@ pub(crate) fn decide_runtime(python: &Decision<PythonVersion>) -> Decision<Optio
             python.sources.clone(),
         ),
         None => {
-            let known = Distro::ALL
-                .iter()
-                .map(|d| format!("{d}: {}", d.python_version()))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let known = debian_pythons();
             Decision::new(
                 None,
                 origin,

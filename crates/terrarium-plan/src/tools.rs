@@ -18,6 +18,13 @@ pub struct KnownPython {
     pub maintained: bool,
 }
 
+impl KnownPython {
+    /// Whether a Debian release terrarium builds on ships this CPython as a runtime.
+    pub fn has_debian_runtime(&self) -> bool {
+        terrarium_debian::Distro::for_python(self.major, self.minor).is_some()
+    }
+}
+
 /// Known CPython releases in order of preference when nothing else decides: the newest mature
 /// release first, the newest release after it (its wheels lag), then older ones.
 pub const PYTHONS: [KnownPython; 6] = [

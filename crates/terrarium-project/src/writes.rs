@@ -124,7 +124,7 @@ static SETTING: LazyLock<Regex> = LazyLock::new(|| {
 /// The directories a settings file names from its own path (`PROJECT_DIR`, `BASE_DIR`),
 /// relative to the root, in the order they are defined. Django's `BASE_DIR` is the
 /// directory of `manage.py` when the file doesn't say.
-fn dir_vars(root: &Path, rel: &Path, text: &str) -> Vec<(String, PathBuf)> {
+fn dir_vars(root: &Path, rel: &Path, statements: &[(usize, String)]) -> Vec<(String, PathBuf)> {
     let mut dirs: Vec<(String, PathBuf)> = Vec::new();
     let up = |dir: &Path, levels: usize| -> Option<PathBuf> {
         let mut dir = dir.to_path_buf();
@@ -137,30 +137,27 @@ fn dir_vars(root: &Path, rel: &Path, text: &str) -> Vec<(String, PathBuf)> {
         Some(dir)
     };
     let here = rel.parent().map(Path::to_path_buf).unwrap_or_default();
-    if text.contains("__file__") {
-        for (_, statement) in logical_lines(text) {
-            let code = statement.trim();
-            if let Some(c) = DIR_OF_FILE.captures(code) {
-                let levels = match (c.get(2), c.get(3)) {
-                    (Some(parents), _) => parents.as_str().matches(".parent").count(),
-                    (_, Some(dirnames)) => dirnames.as_str().matches("dirname").count(),
-                    _ => continue,
-                };
-                if let Some(dir) = up(&here, levels.saturating_sub(1)) {
-                    dirs.retain(|(name, _)| name != &c[1]);
-                    dirs.push((c[1].to_owned(), dir));
-                }
-            } else if let Some(c) = DIR_OF_DIR.captures(code) {
-                let from = c.get(2).or_else(|| c.get(3)).map_or("", |m| m.as_str());
-                let known = dirs
-                    .iter()
-                    .find(|(name, _)| name == from)
-                    .map(|(_, d)| d.clone());
-                if let Some(dir) = known.and_then(|d| up(&d, 1)) {
-                    dirs.retain(|(name, _)| name != &c[1]);
-                    dirs.push((c[1].to_owned(), dir));
-                }
-            }
+    for (_, statement) in statements {
+        let code = statement.trim();
+        let defined = if let Some(c) = DIR_OF_FILE.captures(code) {
+            let levels = match (c.get(2), c.get(3)) {
+                (Some(parents), _) => parents.as_str().matches(".parent").count(),
+                (_, Some(dirnames)) => dirnames.as_str().matches("dirname").count(),
+                _ => continue,
+            };
+            up(&here, levels.saturating_sub(1)).map(|dir| (c[1].to_owned(), dir))
+        } else if let Some(c) = DIR_OF_DIR.captures(code) {
+            let from = c.get(2).or_else(|| c.get(3)).map_or("", |m| m.as_str());
+            dirs.iter()
+                .find(|(name, _)| name == from)
+                .and_then(|(_, d)| up(d, 1))
+                .map(|dir| (c[1].to_owned(), dir))
+        } else {
+            None
+        };
+        if let Some((name, dir)) = defined {
+            dirs.retain(|(known, _)| *known != name);
+            dirs.push((name, dir));
         }
     }
     if !dirs.iter().any(|(name, _)| name == "BASE_DIR") {
@@ -169,17 +166,33 @@ fn dir_vars(root: &Path, rel: &Path, text: &str) -> Vec<(String, PathBuf)> {
     dirs
 }
 
+/// The directory variable and the name joined to it, from a path regex's two spellings
+/// (`VAR / "name"` in groups 1 and 2, `os.path.join(VAR, "name")` in groups 3 and 4).
+fn dir_and_name<'a>(captures: &regex::Captures<'a>) -> (&'a str, &'a str) {
+    let either = |a: usize, b: usize| {
+        captures
+            .get(a)
+            .or_else(|| captures.get(b))
+            .map_or("", |m| m.as_str())
+    };
+    (either(1, 3), either(2, 4))
+}
+
 /// Scan one file (`rel` to the root, its `text`) for writes under the project.
 pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<Write>>) {
     let flask = text.contains("flask") || text.contains("Flask");
+    let statements = logical_lines(text);
     let django = text.contains("MEDIA_ROOT") || text.contains("django.db.backends.sqlite3");
     let dirs = if django {
-        dir_vars(root, rel, text)
+        dir_vars(root, rel, &statements)
     } else {
         Vec::new()
     };
     let dir_named = |name: &str| dirs.iter().find(|(n, _)| n == name).map(|(_, d)| d.clone());
-    for (index, statement) in logical_lines(text) {
+    let in_tests = rel
+        .components()
+        .any(|c| c.as_os_str() == "tests" || c.as_os_str() == "test");
+    for (index, statement) in statements {
         let code = statement.as_str();
         let source = || Source::line(rel, index + 1);
         if flask && INSTANCE.is_match(code) {
@@ -195,14 +208,7 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
             );
         }
         if let Some(captures) = MEDIA_ROOT.captures(code.trim_end()) {
-            let var = captures
-                .get(1)
-                .or_else(|| captures.get(3))
-                .map_or("", |m| m.as_str());
-            let dir = captures
-                .get(2)
-                .or_else(|| captures.get(4))
-                .map_or("", |m| m.as_str());
+            let (var, dir) = dir_and_name(&captures);
             let dir = dir.trim_matches('/');
             if !dir.is_empty()
                 && !dir.contains("..")
@@ -224,15 +230,8 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
             && !code.contains("ENGINE': os.")
             && let Some(captures) = DJANGO_SQLITE.captures(code)
         {
-            let var = captures
-                .get(1)
-                .or_else(|| captures.get(3))
-                .map_or("", |m| m.as_str());
-            let file = captures
-                .get(2)
-                .or_else(|| captures.get(4))
-                .map_or("", |m| m.as_str())
-                .trim_matches('/');
+            let (var, file) = dir_and_name(&captures);
+            let file = file.trim_matches('/');
             if !file.is_empty()
                 && !file.contains("..")
                 && !file.contains('/')
@@ -265,9 +264,6 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
                 source(),
             );
         }
-        let in_tests = rel
-            .components()
-            .any(|c| c.as_os_str() == "tests" || c.as_os_str() == "test");
         if !in_tests
             && !code.contains(":memory:")
             && !SETTING.is_match(code)

@@ -432,7 +432,7 @@ impl Source {
         }
         let raw = out_dir.join(&name);
         let bytes = normalize_wheel(&raw, &name)?;
-        let needed = elf_needed(&bytes, &name)?;
+        let needed = elf_needed(io::Cursor::new(&bytes), &name)?;
         Ok(Built {
             filename: name,
             bytes,
@@ -707,13 +707,14 @@ fn csv_field(text: &str) -> String {
 }
 
 /// The sonames (`DT_NEEDED`) the ELF members of a wheel need, sorted and without duplicates.
-pub fn elf_needed(wheel: &[u8], file: &str) -> Result<Vec<String>, Error> {
+/// Only the ELF members are read whole (the others up to their first four bytes), and the
+/// wheel is read from `wheel` as it goes: a wheel of hundreds of MB is never in memory.
+pub fn elf_needed(wheel: impl Read + Seek, file: &str) -> Result<Vec<String>, Error> {
     let bad = |message: String| Error::BadWheel {
         file: file.to_owned(),
         message,
     };
-    let mut archive =
-        zip::ZipArchive::new(io::Cursor::new(wheel)).map_err(|err| bad(err.to_string()))?;
+    let mut archive = zip::ZipArchive::new(wheel).map_err(|err| bad(err.to_string()))?;
     let mut needed = BTreeSet::new();
     for i in 0..archive.len() {
         let mut member = archive.by_index(i).map_err(|err| bad(err.to_string()))?;
@@ -721,13 +722,16 @@ pub fn elf_needed(wheel: &[u8], file: &str) -> Result<Vec<String>, Error> {
             continue;
         }
         let name = member.name().to_owned();
-        let mut bytes = Vec::new();
+        let mut bytes = vec![0; 4];
+        member
+            .read_exact(&mut bytes)
+            .map_err(|err| bad(format!("{name}: {err}")))?;
+        if bytes != b"\x7fELF" {
+            continue;
+        }
         member
             .read_to_end(&mut bytes)
             .map_err(|err| bad(format!("{name}: {err}")))?;
-        if !bytes.starts_with(b"\x7fELF") {
-            continue;
-        }
         let elf = goblin::elf::Elf::parse(&bytes)
             .map_err(|err| bad(format!("{name}: not a readable ELF file: {err}")))?;
         needed.extend(elf.libraries.iter().map(|l| (*l).to_owned()));
@@ -936,7 +940,7 @@ mod tests {
         // The test binary itself is an ELF file that needs libc.
         let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let bytes = wheel(&[("demo/_speed.so", &exe), ("demo-1.0.dist-info/WHEEL", b"")]);
-        let needed = elf_needed(&bytes, "demo.whl").unwrap();
+        let needed = elf_needed(io::Cursor::new(&bytes), "demo.whl").unwrap();
         assert!(
             needed.iter().any(|n| n.starts_with("libc.so")),
             "{needed:?}"
