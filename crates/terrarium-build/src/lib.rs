@@ -798,6 +798,13 @@ impl Session<'_> {
             .with_exclude_newer(self.plan.exclude_newer.value)
     }
 
+    /// The package index for the build requirements of source distributions, cut off at
+    /// [`Plan::build_requires_cutoff`].
+    pub(crate) fn build_requires_index(&self) -> Index {
+        Index::new(self.fetcher.clone(), self.options.index_url.clone())
+            .with_exclude_newer(self.plan.build_requires_cutoff())
+    }
+
     /// Whether the runtime layer of `packages` (trimmed or whole, see [`runtime_excludes`])
     /// is in the cache.
     fn runtime_layer_cached(

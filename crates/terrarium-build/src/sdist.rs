@@ -78,7 +78,7 @@ impl<'s, 'a> Builder<'s, 'a> {
             target,
             debian,
             roots: RefCell::new(BTreeMap::new()),
-            index: session.index(),
+            index: session.build_requires_index(),
             locked,
             built: RefCell::new(BTreeMap::new()),
         }

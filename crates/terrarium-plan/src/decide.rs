@@ -45,13 +45,23 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
     let mut unsettled = Vec::new();
     let config = &project.config;
 
-    let exclude_newer = python::decide_exclude_newer(project, options);
+    let mut exclude_newer = python::decide_exclude_newer(project, options);
     let build_base = decide_build_base(project, options);
     let python = match (options.distro, &build_base.value) {
         (Some(distro), _) => python::python_of_distro(project, distro)?,
         (None, Some(base)) => python::python_of_base(project, options, &exclude_newer, base)?,
         (None, None) => python::decide_python(project, options, &exclude_newer)?,
     };
+    if let (Some(era), Some(released)) = (exclude_newer.value, python::released(python.value))
+        && released > era
+    {
+        exclude_newer.reason.push_str(&format!(
+            "; the build requirements of source distributions are resolved as of CPython {}'s \
+             release ({}) at the earliest: older build tools don't run on it",
+            python.value,
+            released.strftime("%Y-%m-%d")
+        ));
+    }
     let base_image = decide_base(project, options, &python.value);
     // A Python no Debian release terrarium builds on ships runs on the official image the
     // Dockerfile starts from, pulled like any base.

@@ -361,6 +361,19 @@ pub struct Healthcheck {
 }
 
 impl Plan {
+    /// The cut-off for the build requirements of source distributions: the plan's era, but
+    /// never before the planned CPython came out. A build tool older than the interpreter
+    /// doesn't run on it (setuptools 40.8, the legacy backend's floor, calls an `HTMLParser`
+    /// method 3.9 removed), and one that doesn't install a wheel for it is built anyway.
+    /// `None` when nothing is cut off.
+    pub fn build_requires_cutoff(&self) -> Option<jiff::Timestamp> {
+        let era = self.exclude_newer.value?;
+        Some(match python::released(self.python.value) {
+            Some(released) if released > era => released,
+            _ => era,
+        })
+    }
+
     /// The files the dependency install needs, copied before the source (L06).
     pub fn dependency_files(&self) -> Vec<PathBuf> {
         self.dependencies.value.files()

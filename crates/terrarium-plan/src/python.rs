@@ -272,6 +272,14 @@ fn is_python_version_file(source: &Source) -> bool {
         .is_some_and(|name| name == ".python-version")
 }
 
+/// The day CPython `python` first came out, when terrarium knows the release.
+pub(crate) fn released(python: PythonVersion) -> Option<jiff::Timestamp> {
+    PYTHONS
+        .iter()
+        .find(|k| k.major == python.major && k.minor == python.minor)
+        .and_then(|k| parse_day(k.released))
+}
+
 fn parse_day(day: &str) -> Option<jiff::Timestamp> {
     let date: jiff::civil::Date = day.parse().ok()?;
     date.to_zoned(jiff::tz::TimeZone::UTC)

@@ -39,15 +39,29 @@ pub(crate) struct InstallSteps {
 
 const REQUIREMENTS: &str = "/tmp/requirements.txt";
 
+/// Pure-Python build backends whose cut-off is lifted to the Python's release.
+const BUILD_TOOLS: [&str; 2] = ["setuptools", "wheel"];
+
 /// The steps for `plan` and `target`.
 pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
     // What the project leaves unpinned is resolved as of its era, as `terrarium build` does;
     // for a project that pins everything, that is what building its source distributions
     // needs (the setuptools of a 2020 lock's day, not today's, builds a 2020 `setup.py`).
-    let install = match plan.exclude_newer.value {
+    let mut install = match plan.exclude_newer.value {
         Some(cutoff) => format!("{} --exclude-newer {cutoff}", target.uv_install()),
         None => target.uv_install().to_owned(),
     };
+    // Build tools no older than the Python they run on, as `terrarium build` resolves every
+    // build requirement (uv can only lift the cut-off per package: the pure-Python backends,
+    // since one with compiled parts lacking a wheel for this Python is skipped anyway).
+    if let Some(floor) = plan
+        .build_requires_cutoff()
+        .filter(|floor| Some(*floor) != plan.exclude_newer.value)
+    {
+        for tool in BUILD_TOOLS {
+            install.push_str(&format!(" --exclude-newer-package {tool}={floor}"));
+        }
+    }
     let dev = target == ImageKind::Development;
     let mut tools = Vec::new();
     let mut commands = Vec::new();

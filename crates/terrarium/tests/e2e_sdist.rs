@@ -235,6 +235,57 @@ fn pure_python_sdist_builds_natively_and_through_the_dockerfile() {
     assert!(body.contains("hello from flask-mail"), "{body}");
 }
 
+/// A project of 2018's era: langdetect 1.0.7 is a source distribution whose legacy backend
+/// asks for `setuptools>=40.8.0`. As of the project's cut-off that is 40.8.0, which doesn't
+/// run on 3.11 (`HTMLParser.unescape` went in 3.9); both back ends take the build tools from
+/// CPython 3.11's release instead, and the service answers.
+#[test]
+fn build_tools_come_from_the_pythons_era_not_the_projects() {
+    let project = Project::new("langdetect-2018");
+    let plan = terrarium()
+        .args(["plan", "--json"])
+        .arg(&project.path)
+        .assert()
+        .success();
+    let plan: serde_json::Value = serde_json::from_slice(&plan.get_output().stdout).unwrap();
+    let reason = plan["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["key"] == "exclude-newer")
+        .and_then(|d| d["reason"].as_str())
+        .unwrap_or_default();
+    assert!(
+        reason.contains("CPython 3.11's release (2022-10-24)"),
+        "{reason}"
+    );
+
+    let (_, image) = build_and_load(
+        &project.path,
+        &build_cache(),
+        "terrarium-e2e-sdist/langdetect-2018:native",
+    );
+    let lock = lock_of(&project.path);
+    let setuptools = lock
+        .split("[[distro.bookworm.wheels.built.build_requires]]")
+        .skip(1)
+        .find(|entry| entry.contains("name = \"setuptools\""))
+        .and_then(|entry| entry.lines().find_map(|l| l.strip_prefix("version = \"")))
+        .map(|v| v.trim_end_matches('"').to_owned())
+        .unwrap_or_else(|| panic!("no setuptools build requirement in\n{lock}"));
+    let major: u32 = setuptools.split('.').next().unwrap().parse().unwrap();
+    assert!(major >= 65, "setuptools {setuptools} predates CPython 3.11");
+    let body = serve("sdist-langdetect", &image.tag, &[], 8000, "/");
+    assert!(body.contains("\"language\": \"fr\""), "{body}");
+
+    let docker = dockerfile_image(
+        &project.path,
+        "terrarium-e2e-sdist/langdetect-2018:dockerfile",
+    );
+    let body = serve("sdist-langdetect-docker", &docker.tag, &[], 8000, "/");
+    assert!(body.contains("\"language\": \"fr\""), "{body}");
+}
+
 #[test]
 fn separate_caches_build_the_same_wheel_and_image() {
     let first = Project::new("flask-mail");
