@@ -1241,7 +1241,7 @@ fn decide_volumes(project: &Project, command: &[String]) -> Decision<Vec<Volume>
                 Write::SqliteFile { path } => linked(
                     format!("{APP_ROOT}/{path}"),
                     path.rsplit('/').next().unwrap_or(path),
-                    "which no setting moves",
+                    "at a path the settings fix by default",
                 ),
             };
             written.push(format!("{path} ({what}, {})", fact.source));

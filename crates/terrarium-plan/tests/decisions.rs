@@ -341,7 +341,9 @@ fn django_sqlite_beside_the_code_is_a_link_into_the_data_volume() {
         }]
     );
     assert!(
-        plan.volumes.reason.contains("which no setting moves"),
+        plan.volumes
+            .reason
+            .contains("at a path the settings fix by default"),
         "{}",
         plan.volumes.reason
     );

@@ -148,6 +148,9 @@ pub struct EnvVar {
     /// The code can't do without it: `os.environ["X"]` unguarded, `os.environ.get("X").split()`,
     /// a settings field with no default. A read whose absence the code handles is optional.
     pub required: bool,
+    /// The code's fallback is one no baked-in default can stand for: computed
+    /// (`os.getenv("DB_NAME", BASE_DIR / "x")`), or different at different reads.
+    pub computed_default: bool,
 }
 
 impl EnvVar {
@@ -157,6 +160,7 @@ impl EnvVar {
             name: name.into(),
             default,
             required: false,
+            computed_default: false,
         }
     }
 
@@ -166,6 +170,7 @@ impl EnvVar {
             name: name.into(),
             default: None,
             required: true,
+            computed_default: false,
         }
     }
 }
@@ -683,8 +688,16 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
             }
             let name = &c[3];
             let whole = c.get(0).map_or(0..0, |m| m.range());
+            let after = line.get(whole.end..).unwrap_or_default().trim_start();
             let var = match c.get(4).map(|m| m.as_str()) {
                 Some(literal) => EnvVar::optional(name, literal_value(literal)),
+                // A fallback that is an expression, not a literal.
+                None if after.starts_with(',') && !after[1..].trim_start().starts_with(')') => {
+                    EnvVar {
+                        computed_default: true,
+                        ..EnvVar::optional(name, None)
+                    }
+                }
                 None => {
                     let before = line.get(..whole.start).unwrap_or_default();
                     let read = read_without_default(

@@ -27,7 +27,7 @@ mod setup_py;
 mod system;
 mod writes;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -360,8 +360,20 @@ fn read_dockerignore(root: &Path) -> Result<Option<Fact<Vec<String>>>, DetectErr
 }
 
 /// Keep the first mention of each variable, but prefer one that has a default; without one,
-/// a variable any mention needs is required.
+/// a variable any mention needs is required. A variable whose mentions fall back to different
+/// values (`DB_NAME` is `BASE_DIR / "hc.sqlite"` for SQLite and `"hc"` for PostgreSQL) keeps
+/// no default: baking one in would override the code's other fallbacks.
 fn dedup_env(env: &mut Vec<Fact<EnvVar>>) {
+    let mut fallbacks: BTreeMap<String, BTreeSet<Option<String>>> = BTreeMap::new();
+    for fact in env.iter() {
+        let var = &fact.value;
+        if var.computed_default || var.default.is_some() {
+            fallbacks
+                .entry(var.name.clone())
+                .or_default()
+                .insert(var.default.clone().filter(|_| !var.computed_default));
+        }
+    }
     let mut out: Vec<Fact<EnvVar>> = Vec::with_capacity(env.len());
     for fact in env.drain(..) {
         match out.iter_mut().find(|f| f.value.name == fact.value.name) {
@@ -373,6 +385,15 @@ fn dedup_env(env: &mut Vec<Fact<EnvVar>>) {
             }
             Some(_) => {}
             None => out.push(fact),
+        }
+    }
+    for fact in &mut out {
+        let var = &mut fact.value;
+        let values = fallbacks.get(&var.name);
+        if values.is_some_and(|v| v.len() > 1 || v.contains(&None)) {
+            var.default = None;
+            var.required = false;
+            var.computed_default = true;
         }
     }
     *env = out;
@@ -432,6 +453,44 @@ mod tests {
         );
         let django = detect_in(&dir.path().join("app")).unwrap().django.unwrap();
         assert_eq!(django.dir, Path::new(""));
+    }
+
+    #[test]
+    fn a_setting_with_different_fallbacks_keeps_none() {
+        let var = |name: &str, default: Option<&str>, computed: bool| {
+            Fact::new(
+                EnvVar {
+                    computed_default: computed,
+                    ..EnvVar::optional(name, default.map(str::to_owned))
+                },
+                Source::line("settings.py", 1),
+            )
+        };
+        let mut env = vec![
+            var("DB_NAME", None, true),
+            var("DB_NAME", Some("hc"), false),
+            var("DB_USER", Some("postgres"), false),
+            var("DB_USER", Some("root"), false),
+            var("DB_HOST", Some(""), false),
+            var("DB_HOST", Some(""), false),
+            var("DEBUG", None, false),
+            var("DEBUG", Some("0"), false),
+        ];
+        dedup_env(&mut env);
+        let found: Vec<(&str, Option<&str>)> = env
+            .iter()
+            .map(|f| (f.value.name.as_str(), f.value.default.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("DB_NAME", None),
+                ("DB_USER", None),
+                ("DB_HOST", Some("")),
+                ("DEBUG", Some("0")),
+            ]
+        );
+        assert!(env.iter().all(|f| !f.value.required));
     }
 
     #[test]

@@ -37,8 +37,9 @@ regex!(
 );
 regex!(
     DJANGO_INCLUDE,
-    r#"\b(?:re_)?path\(\s*r?["']\^?([^"'$]*)\$?["']\s*,\s*include\(\s*["']([\w.]+)["']"#
+    r#"\b(?:re_)?path\(\s*(?:r?["']\^?([^"'$]*)\$?["']|([A-Za-z_][\w.]*))\s*,\s*include\(\s*(?:["']([\w.]+)["']|([A-Za-z_]\w*)\s*[,)])"#
 );
+regex!(LIST_START, r"^\s*([A-Za-z_]\w*)\s*(?::[^=]*)?\+?=\s*\[");
 regex!(
     FROM_IMPORT,
     r"^\s*from\s+(\.*[\w.]*)\s+import\s+\(?([^)#]*)"
@@ -179,6 +180,8 @@ fn parse(rel: &Path, text: &str) -> FileRoutes {
         module: module.clone(),
         ..FileRoutes::default()
     };
+    // The list being read (`api_urls = [`) and its bracket depth.
+    let mut list: Option<(String, i32)> = None;
     for (index, line) in lines.iter().enumerate() {
         if let Some(c) = ROUTER.captures(line) {
             let is_app = !matches!(&c[2], "APIRouter" | "Blueprint" | "Router");
@@ -197,10 +200,30 @@ fn parse(rel: &Path, text: &str) -> FileRoutes {
             file.routes
                 .push((Some(c[1].to_owned()), c[2].to_owned(), function, index + 1));
         }
+        if list.is_none()
+            && let Some(c) = LIST_START.captures(line)
+        {
+            list = Some((c[1].to_owned(), 0));
+        }
+        // Routes in a list other than `urlpatterns` hang from it, as from a router: the
+        // list is mounted where some `include(name)` puts it.
+        let router = list
+            .as_ref()
+            .map(|(name, _)| name.clone())
+            .filter(|name| name != "urlpatterns");
+        if let Some(name) = &router {
+            file.routers.entry(name.clone()).or_insert((false, None));
+        }
         for c in LISTED.captures_iter(line) {
             let function = c[2].rsplit('.').next().unwrap_or_default().to_owned();
             file.routes
-                .push((None, c[1].to_owned(), function, index + 1));
+                .push((router.clone(), c[1].to_owned(), function, index + 1));
+        }
+        if let Some((_, depth)) = &mut list {
+            *depth += line.matches('[').count() as i32 - line.matches(']').count() as i32;
+            if *depth <= 0 {
+                list = None;
+            }
         }
         if let Some(c) = INCLUDE.captures(line) {
             let text = call_text(&lines, index);
@@ -211,10 +234,18 @@ fn parse(rel: &Path, text: &str) -> FileRoutes {
             });
         }
         for c in DJANGO_INCLUDE.captures_iter(line) {
+            let prefix = match (c.get(1), c.get(2)) {
+                (Some(literal), _) => format!("\"{}\"", literal.as_str()),
+                (None, Some(variable)) => variable.as_str().to_owned(),
+                (None, None) => continue,
+            };
+            let Some(target) = c.get(3).or(c.get(4)) else {
+                continue;
+            };
             file.includes.push(Include {
                 receiver: None,
-                target: c[2].to_owned(),
-                prefix: Some(format!("\"{}\"", &c[1])),
+                target: target.as_str().to_owned(),
+                prefix: Some(prefix),
             });
         }
         if let Some(c) = FROM_IMPORT.captures(line) {
@@ -391,6 +422,21 @@ mod tests {
             "from fastapi import FastAPI, APIRouter\napp = FastAPI()\nr = APIRouter()\n@r.get('/health')\ndef health():\n    pass\napp.include_router(r, prefix=compute())\n",
         )]);
         assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn django_lists_included_by_name_under_a_variable_prefix() {
+        let found = routes(&[
+            (
+                "hc/urls.py",
+                "prefix = \"\"\nurlpatterns = [\n    path(f\"{prefix}admin/\", admin.site.urls),\n    path(prefix, include(\"hc.api.urls\")),\n]\n",
+            ),
+            (
+                "hc/api/urls.py",
+                "api_urls = [\n    path(\"checks/\", views.checks),\n    path(\"status/\", views.status),\n]\n\nurlpatterns = [\n    path(\"ping/<uuid:code>\", views.ping),\n    path(\"api/v3/\", include(api_urls)),\n]\n",
+            ),
+        ]);
+        assert_eq!(found, ["/api/v3/status/"]);
     }
 
     #[test]

@@ -107,7 +107,7 @@ static DIR_OF_DIR: LazyLock<Regex> = LazyLock::new(|| {
 /// SQLite backend): `"NAME": BASE_DIR / "db.sqlite3"`, `os.path.join(BASE_DIR, "db.sqlite3")`.
 static DJANGO_SQLITE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"['"]NAME['"]\s*:\s*(?:str\(\s*)?(?:([A-Z_]+)\s*/\s*['"]([^'"]+)['"]|os\.path\.join\(\s*([A-Z_]+)\s*,\s*(?:os\.(?:environ\.get|getenv)\(\s*['"][A-Z0-9_]+['"]\s*,\s*)?['"]([^'"]+)['"]\s*\)?\s*\))"#,
+        r#"['"]NAME['"]\s*:\s*(?:os\.(?:environ\.get|getenv)\(\s*['"][A-Z0-9_]+['"]\s*,\s*)?(?:str\(\s*)?(?:([A-Z_]+)\s*/\s*['"]([^'"]+)['"]|os\.path\.join\(\s*([A-Z_]+)\s*,\s*(?:os\.(?:environ\.get|getenv)\(\s*['"][A-Z0-9_]+['"]\s*,\s*)?['"]([^'"]+)['"]\s*\)?\s*\))"#,
     )
     .expect("static regex")
 });
@@ -588,6 +588,10 @@ mod tests {
                 "named/settings.py",
                 "DATABASES = {\n    'default': {\n        'ENGINE': 'django.db.backends.sqlite3',\n        'NAME': os.path.join(\n            BASE_DIR, os.environ.get(\"DATABASE_NAME\", \"demodb\")\n        ),\n    }\n}\n",
             ),
+            (
+                "getenv/settings.py",
+                "DATABASES = {\n    'default': {\n        'ENGINE': 'django.db.backends.sqlite3',\n        'NAME': os.getenv(\"DB_NAME\", BASE_DIR / \"hc.sqlite\"),\n    }\n}\n",
+            ),
         ]);
         assert_eq!(
             found,
@@ -600,6 +604,9 @@ mod tests {
                 },
                 Write::SqliteFile {
                     path: "demodb".into()
+                },
+                Write::SqliteFile {
+                    path: "hc.sqlite".into()
                 },
             ]
         );
