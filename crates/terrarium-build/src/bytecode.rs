@@ -698,8 +698,11 @@ mod tests {
             pyc_source("usr/lib/python3.11/json/__pycache__/__init__.cpython-311.pyc").as_deref(),
             Some("/usr/lib/python3.11/json/__init__.py")
         );
-        let back = pyc_path("/usr/local/lib/python3.11/dist-packages/flask/app.py", "3.11")
-            .unwrap();
+        let back = pyc_path(
+            "/usr/local/lib/python3.11/dist-packages/flask/app.py",
+            "3.11",
+        )
+        .unwrap();
         assert_eq!(
             pyc_source(back.trim_start_matches('/')).as_deref(),
             Some("/usr/local/lib/python3.11/dist-packages/flask/app.py")

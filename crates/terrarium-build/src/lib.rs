@@ -1206,7 +1206,12 @@ impl Session<'_> {
         let python = target.python_version();
         // The runtime (and its start-up bytecode, so the compiler starts fast) is enough; on
         // another architecture, this machine's (the bytecode is the same).
-        let root = || Ok(Rootfs::assemble(cache, &compiler_layers(self.native.unwrap_or(below)))?);
+        let root = || {
+            Ok(Rootfs::assemble(
+                cache,
+                &compiler_layers(self.native.unwrap_or(below)),
+            )?)
+        };
         // The build steps run in this machine's image of the plan (see build_platforms).
         let steps_below: Vec<&LayerReport> = match self.native {
             Some(native) => native.iter().take_while(|l| l.name != "app").collect(),

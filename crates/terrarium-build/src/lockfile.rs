@@ -261,8 +261,14 @@ mod tests {
         let old = "version = 1\n\n[distro.bookworm.wheels]\ninputs = \"sha256:0000000000000000000000000000000000000000000000000000000000000000\"\n";
         let mut lock: Lockfile = toml::from_str(old).unwrap();
         let amd64 = lock.section(Distro::Bookworm, Architecture::Amd64);
-        assert!(amd64.wheels.is_some(), "a lock from before reads as amd64's");
-        assert_eq!(lock.section(Distro::Bookworm, Architecture::Arm64), DistroLock::default());
+        assert!(
+            amd64.wheels.is_some(),
+            "a lock from before reads as amd64's"
+        );
+        assert_eq!(
+            lock.section(Distro::Bookworm, Architecture::Arm64),
+            DistroLock::default()
+        );
 
         let arm64 = DistroLock {
             wheels: Some(wheels("arm64")),
@@ -272,9 +278,15 @@ mod tests {
         // Writing amd64's again keeps arm64's.
         lock.set_section(Distro::Bookworm, Architecture::Amd64, amd64.clone());
         let text = toml::to_string(&lock).unwrap();
-        assert!(text.contains("[distro.bookworm.arch.arm64.wheels]"), "{text}");
+        assert!(
+            text.contains("[distro.bookworm.arch.arm64.wheels]"),
+            "{text}"
+        );
         let read: Lockfile = toml::from_str(&text).unwrap();
         assert_eq!(read.section(Distro::Bookworm, Architecture::Arm64), arm64);
-        assert_eq!(read.section(Distro::Bookworm, Architecture::Amd64).wheels, amd64.wheels);
+        assert_eq!(
+            read.section(Distro::Bookworm, Architecture::Amd64).wheels,
+            amd64.wheels
+        );
     }
 }

@@ -236,7 +236,13 @@ fn decide_platforms(project: &Project, options: &PlanOptions) -> Decision<Vec<Ar
     }
     if let Some(setting) = &project.config.platforms {
         // Reading the configuration checked each against terrarium-project's PLATFORMS.
-        let platforms = unique(setting.value.iter().filter_map(|p| p.parse().ok()).collect());
+        let platforms = unique(
+            setting
+                .value
+                .iter()
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+        );
         let reason = format!("set in the configuration{}", how(&platforms));
         return Decision::new(
             platforms,

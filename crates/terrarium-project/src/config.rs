@@ -460,14 +460,19 @@ mod tests {
         assert_eq!(platforms.value, ["linux/amd64", "linux/arm64"]);
         assert_eq!(platforms.source.line, Some(3));
         for (bad, says) in [
-            ("platforms = [\"linux/s390x\"]", "\"linux/s390x\" is not a platform"),
+            (
+                "platforms = [\"linux/s390x\"]",
+                "\"linux/s390x\" is not a platform",
+            ),
             ("platforms = []", "platforms is empty"),
         ] {
             let err = from_pyproject(&format!("[tool.terrarium]\n{bad}\n"))
                 .unwrap_err()
                 .to_string();
             assert!(
-                err.contains("pyproject.toml:2") && err.contains(says) && err.contains("linux/arm64"),
+                err.contains("pyproject.toml:2")
+                    && err.contains(says)
+                    && err.contains("linux/arm64"),
                 "{err}"
             );
         }

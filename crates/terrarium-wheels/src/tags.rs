@@ -327,7 +327,11 @@ mod tests {
         let abi3 = priority(&t, "x-1.0-cp38-abi3-manylinux_2_28_aarch64.whl").unwrap();
         let pure = priority(&t, "flask-3.1.2-py3-none-any.whl").unwrap();
         assert!(newest < native && native < abi3 && abi3 < pure);
-        assert_eq!(legacy, native + 1, "manylinux2014 comes right after manylinux_2_17");
+        assert_eq!(
+            legacy,
+            native + 1,
+            "manylinux2014 comes right after manylinux_2_17"
+        );
         for incompatible in [
             "x-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
             "x-1.0-cp311-cp311-musllinux_1_2_aarch64.whl",
