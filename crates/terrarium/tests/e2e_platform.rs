@@ -298,3 +298,72 @@ fn another_platform_has_no_docker_archive_and_load_needs_this_one() {
     );
     assert!(!archive.exists() && !project.service().join("terrarium.lock").exists());
 }
+
+/// A copy of a project of `tests/fixtures-sdist/` in a directory of its name.
+fn sdist_project(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let parent = tempfile::tempdir().unwrap();
+    let path = parent.path().join(name);
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures-sdist")
+            .join(name),
+        &path,
+    );
+    (parent, path)
+}
+
+#[test]
+fn an_sdist_is_taken_for_arm64_only_as_pure_python_built_here() {
+    // flask-mail publishes only an sdist, pure Python: the wheel this machine builds from it
+    // is the arm64 image's too.
+    let (_parent, project) = sdist_project("flask-mail");
+    let out = tempfile::tempdir().unwrap();
+    let layout = out.path().join("oci");
+    let output = build(
+        &project,
+        &[
+            "--platform",
+            "linux/arm64,linux/amd64",
+            "--output",
+            &format!("oci:{}", layout.display()),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let index = json(&layout.join("index.json"));
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let index = json(
+        &layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    );
+    assert_eq!(index["manifests"][0]["platform"]["architecture"], "arm64");
+    let arm64 = image_files(&layout, index["manifests"][0]["digest"].as_str().unwrap());
+    assert!(
+        arm64
+            .files
+            .contains_key("usr/local/lib/python3.13/dist-packages/flask_mail.py"),
+        "no flask_mail in the arm64 image"
+    );
+    assert!(elf_machines(&arm64).values().all(|m| *m == EM_AARCH64));
+
+    // psycopg2 publishes only an sdist with C in it: this machine compiles it for its own
+    // image, and the arm64 build stops naming it and the ways out.
+    let (_parent, project) = sdist_project("psycopg2-pg");
+    let output = build(&project, &["--platform", "linux/arm64"]);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "{stderr}");
+    for expected in [
+        "linux/arm64: psycopg2 2.9.10 has no wheel for it",
+        "code to compile",
+        "fix: build linux/arm64 on a machine of that architecture",
+        "pin a release of psycopg2 that publishes a manylinux aarch64 wheel",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} not in:\n{stderr}");
+    }
+    assert_eq!(stderr.matches("fix:").count(), 1, "said once:\n{stderr}");
+}
