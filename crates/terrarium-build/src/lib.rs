@@ -16,6 +16,9 @@
 //!
 //! The resolved Debian packages and wheels, and the base's digest, are recorded in
 //! `terrarium.lock` ([`Lockfile`]).
+//!
+//! [`build_platforms`] makes an image for each platform of the plan (linux/amd64,
+//! linux/arm64): another architecture's without running any of its code.
 
 #![deny(missing_docs)]
 
@@ -447,7 +450,8 @@ pub fn build_platforms(
     Ok(builds)
 }
 
-/// Build the image of `plan`: everything it needs was decided there.
+/// Build the image of `plan` for this machine's platform: everything it needs was decided
+/// there ([`build_platforms`] makes the images of every platform the plan lists).
 pub fn build(
     plan: &Plan,
     options: &BuildOptions,

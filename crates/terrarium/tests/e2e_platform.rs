@@ -260,6 +260,22 @@ fn two_platforms_make_an_index_whose_arm64_image_is_aarch64_and_serves() {
         "import platform, markupsafe._speedups; print(platform.machine())",
     ]);
     assert_eq!(machine.trim(), "aarch64");
+    // The arm64 interpreter takes the bytecode compiled here instead of compiling.
+    let verbose = docker_output(&[
+        "exec",
+        &container.name,
+        "python3",
+        "-v",
+        "-c",
+        "import flask",
+    ]);
+    let verbose = String::from_utf8_lossy(&verbose.stderr);
+    assert!(
+        verbose.contains(&format!(
+            "/{pyc} matches /usr/local/lib/python3.13/dist-packages/flask/app.py"
+        )),
+        "{verbose}"
+    );
 }
 
 #[test]
