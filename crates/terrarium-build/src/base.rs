@@ -116,12 +116,13 @@ pub struct BasePython {
 }
 
 impl BasePython {
-    /// The wheel target: this Python's tags and markers, its own paths.
+    /// The wheel target: this Python's tags and markers, its own paths (a base is linux/amd64).
     pub fn target(&self) -> Target {
         Target {
             python_minor: self.minor,
             python_full: self.version.clone(),
             glibc_minor: self.glibc_minor,
+            architecture: terrarium_debian::Architecture::Amd64,
             layout: Some(PythonLayout {
                 interpreter: self.interpreter.clone(),
                 site_packages: self.site_packages.trim_start_matches('/').to_owned(),

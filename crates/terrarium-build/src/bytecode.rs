@@ -20,6 +20,14 @@
 //! - **the app's own modules** (in the app layer, beside their sources, as `compileall`
 //!   writes them): every `.py` of the build context. Each `.pyc` is cached by its source's
 //!   hash and path, so a one-line edit compiles one file.
+//!
+//! An image of another architecture (`--platform linux/arm64` on an x86_64 machine) can't run
+//! its interpreter here, and needs to: `.pyc` files hold marshalled code objects, the same on
+//! every architecture for one CPython release. So this machine's image of the same plan is
+//! traced instead (its start-up bytecode layer names the modules), and this machine's CPython
+//! (the same Debian release, so the same magic number) compiles the other image's own `.py`
+//! files at those paths, mounted read-only: each `.pyc` holds the hash of the file it sits
+//! beside. The app's modules are compiled the same way (their cache is shared by both).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -189,6 +197,25 @@ for top in sys.argv[2:]:
                 py_compile.compile(path, cfile=target, dfile=path, doraise=True, invalidation_mode=mode)
             except (py_compile.PyCompileError, UnicodeDecodeError):
                 pass
+"#;
+
+/// Compiles, for an image of another architecture mounted at `sys.argv[2]`, each in-image
+/// path in `sys.argv[3:]` that it holds, into `sys.argv[1]` + the path's `__pycache__` place;
+/// the code objects name the in-image path. A file that doesn't compile is left out.
+const COMPILE_FOREIGN: &str = r#"
+import importlib.util, os, py_compile, sys
+out, image = sys.argv[1], sys.argv[2]
+mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+for path in sys.argv[3:]:
+    source = image + path
+    if not os.path.isfile(source):
+        continue
+    target = out + importlib.util.cache_from_source(path)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    try:
+        py_compile.compile(source, cfile=target, dfile=path, doraise=True, invalidation_mode=mode)
+    except (py_compile.PyCompileError, UnicodeDecodeError):
+        pass
 "#;
 
 /// The modules starting the plan's server loads before the app: its entry point and workers.
@@ -393,6 +420,7 @@ pub(crate) fn startup_tree(
             .into_iter()
             .chain(first_request_env(plan))
             .collect(),
+        mounts: Vec::new(),
     };
     let warnings = run_script(root, plan, target, trace, out, 120)?
         .into_iter()
@@ -414,6 +442,7 @@ pub(crate) fn test_tree(
         code: COMPILE_TREES,
         args: vec![format!("/{}", target.site_packages())],
         env: Vec::new(),
+        mounts: Vec::new(),
     };
     run_script(root, plan, target, compile, out, 300)?;
     tree_of(out)
@@ -428,11 +457,88 @@ pub(crate) fn test_key(layers: &[Digest]) -> Digest {
     Digest::of(key.as_bytes())
 }
 
-/// One of the scripts above, its arguments and what it adds to the sandbox's environment.
+/// One of the scripts above, its arguments and what it adds to the sandbox's environment and
+/// mounts.
 struct Script {
     code: &'static str,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    mounts: Vec<Mount>,
+}
+
+/// Where an image of another architecture is mounted for [`COMPILE_FOREIGN`].
+const FOREIGN_ROOT: &str = "/terrarium/image";
+
+/// The in-image sources of the bytecode in `traced` (a root of a start-up bytecode layer
+/// alone): `/usr/lib/python3.11/json/__init__.py` for its
+/// `usr/lib/python3.11/json/__pycache__/__init__.cpython-311.pyc`, sorted.
+pub(crate) fn traced_sources(traced: &Rootfs) -> Result<Vec<String>, BuildError> {
+    let mut sources = Vec::new();
+    let mut stack = vec![traced.path().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for child in std::fs::read_dir(&dir).map_err(io_error(&dir))? {
+            let child = child.map_err(io_error(&dir))?;
+            let path = child.path();
+            let kind = child.file_type().map_err(io_error(&path))?;
+            if kind.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let Ok(relative) = path.strip_prefix(traced.path()) else {
+                continue;
+            };
+            if let Some(source) = pyc_source(&relative.to_string_lossy()) {
+                sources.push(source);
+            }
+        }
+    }
+    sources.sort();
+    Ok(sources)
+}
+
+/// The source of a PEP 3147 `.pyc` path (`a/__pycache__/m.cpython-311.pyc` → `/a/m.py`).
+fn pyc_source(pyc: &str) -> Option<String> {
+    let (dir, file) = pyc.rsplit_once("/__pycache__/")?;
+    let stem = file.strip_suffix(".pyc")?;
+    let (module, _tag) = stem.rsplit_once('.')?;
+    Some(format!("/{dir}/{module}.py"))
+}
+
+/// The bytecode of `sources` (in-image paths) compiled from the image of another architecture
+/// at `image` by the CPython of `compiler` (this machine's runtime of the same release), as a
+/// tree.
+pub(crate) fn foreign_tree(
+    plan: &Plan,
+    compiler: &Rootfs,
+    image: &Rootfs,
+    target: &Target,
+    sources: &[String],
+    out: &Path,
+) -> Result<LayerTree, BuildError> {
+    let mut args = vec![FOREIGN_ROOT.to_owned()];
+    args.extend(sources.iter().cloned());
+    let script = Script {
+        code: COMPILE_FOREIGN,
+        args,
+        env: Vec::new(),
+        mounts: vec![Mount {
+            host: image.path().to_path_buf(),
+            at: FOREIGN_ROOT.into(),
+            writable: false,
+        }],
+    };
+    run_script(compiler, plan, target, script, out, 300)?;
+    tree_of(out)
+}
+
+/// The key of an image of another architecture's start-up bytecode layer: the recipe, the
+/// native bytecode layer that names the modules, and the layers below.
+pub(crate) fn foreign_key(traced: &Digest, layers: &[Digest]) -> Digest {
+    let mut key = format!("{RECIPE}\nforeign\n{traced}\n");
+    for digest in layers {
+        key.push_str(&format!("{digest}\n"));
+    }
+    Digest::of(key.as_bytes())
 }
 
 /// Run one of the scripts above in `root` with the project at `/app` (read-only) and `out`
@@ -454,22 +560,24 @@ fn run_script(
         "/terrarium/out".into(),
     ];
     argv.extend(script.args);
+    let mut mounts = vec![
+        Mount {
+            host: plan.root.clone(),
+            at: "/app".into(),
+            writable: false,
+        },
+        Mount {
+            host: out.to_path_buf(),
+            at: "/terrarium/out".into(),
+            writable: true,
+        },
+    ];
+    mounts.extend(script.mounts);
     let output = root.run(&Run {
         argv,
         env,
         cwd: "/app".into(),
-        mounts: vec![
-            Mount {
-                host: plan.root.clone(),
-                at: "/app".into(),
-                writable: false,
-            },
-            Mount {
-                host: out.to_path_buf(),
-                at: "/terrarium/out".into(),
-                writable: true,
-            },
-        ],
+        mounts,
         timeout: Some(Duration::from_secs(timeout_secs)),
     })?;
     Ok(String::from_utf8_lossy(&output.stderr)
@@ -545,6 +653,7 @@ pub(crate) fn app_bytecode(
             code: COMPILE,
             args: missing.clone(),
             env: Vec::new(),
+            mounts: Vec::new(),
         },
         out.path(),
         300,
@@ -581,5 +690,23 @@ mod tests {
             Some("/app/pkg/__pycache__/mod.cpython-313.pyc")
         );
         assert_eq!(pyc_path("/app/README.md", "3.13"), None);
+    }
+
+    #[test]
+    fn traced_bytecode_names_its_sources() {
+        assert_eq!(
+            pyc_source("usr/lib/python3.11/json/__pycache__/__init__.cpython-311.pyc").as_deref(),
+            Some("/usr/lib/python3.11/json/__init__.py")
+        );
+        let back = pyc_path(
+            "/usr/local/lib/python3.11/dist-packages/flask/app.py",
+            "3.11",
+        )
+        .unwrap();
+        assert_eq!(
+            pyc_source(back.trim_start_matches('/')).as_deref(),
+            Some("/usr/local/lib/python3.11/dist-packages/flask/app.py")
+        );
+        assert_eq!(pyc_source("usr/lib/python3.11/os.py"), None);
     }
 }

@@ -78,6 +78,17 @@ pub enum BuildError {
         /// What to do.
         fix: String,
     },
+    /// A platform other than this machine's needs code run for it (an sdist to compile, a
+    /// build step that makes binaries, a base image), which terrarium never emulates.
+    #[error("{platform}: {message}\n  fix: {fix}")]
+    ForeignPlatform {
+        /// The platform (`linux/arm64`).
+        platform: String,
+        /// What can't be done for it here.
+        message: String,
+        /// What to do.
+        fix: String,
+    },
     /// Pulling a base image from its registry failed.
     #[error(transparent)]
     Registry(#[from] terrarium_registry::Error),
@@ -102,6 +113,7 @@ impl BuildError {
             | BuildError::BadLockfile { .. }
             | BuildError::Dependencies { .. }
             | BuildError::Base { .. }
+            | BuildError::ForeignPlatform { .. }
             | BuildError::SourceDateEpoch(_) => true,
             BuildError::Registry(err) => matches!(
                 err,

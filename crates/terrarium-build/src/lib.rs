@@ -16,6 +16,9 @@
 //!
 //! The resolved Debian packages and wheels, and the base's digest, are recorded in
 //! `terrarium.lock` ([`Lockfile`]).
+//!
+//! [`build_platforms`] makes an image for each platform of the plan (linux/amd64,
+//! linux/arm64): another architecture's without running any of its code.
 
 #![deny(missing_docs)]
 
@@ -68,11 +71,16 @@ pub use test_deps::TestDependencies;
 /// With `libraries`, also the shared libraries only a module a service never imports loads
 /// (see [`UNUSED_LIBRARIES`]). Only for an image without a system layer: a Debian package
 /// added there (`libpq5`) may link them, and the resolver counts them as present.
-pub fn runtime_excludes(distro: Distro, libraries: bool) -> Vec<String> {
+pub fn runtime_excludes(
+    distro: Distro,
+    architecture: Architecture,
+    libraries: bool,
+) -> Vec<String> {
     let stdlib = format!("usr/lib/python{}", distro.python_version());
+    let triplet = architecture.triplet();
     let mut excludes = vec![
-        "usr/lib/x86_64-linux-gnu/gconv".to_owned(),
-        "usr/lib/x86_64-linux-gnu/libdb-*".to_owned(),
+        format!("usr/lib/{triplet}/gconv"),
+        format!("usr/lib/{triplet}/libdb-*"),
         // tzdata's leap-second "right/" zones: only asked for by name, never by a service.
         "usr/share/zoneinfo/right".to_owned(),
     ];
@@ -95,8 +103,8 @@ pub fn runtime_excludes(distro: Distro, libraries: bool) -> Vec<String> {
         }
         for library in UNUSED_LIBRARIES {
             // As packaged: under /lib before the /usr merge (bookworm), /usr/lib after.
-            excludes.push(format!("lib/x86_64-linux-gnu/{library}"));
-            excludes.push(format!("usr/lib/x86_64-linux-gnu/{library}"));
+            excludes.push(format!("lib/{triplet}/{library}"));
+            excludes.push(format!("usr/lib/{triplet}/{library}"));
         }
     }
     excludes
@@ -215,6 +223,8 @@ pub struct Build {
     pub name: String,
     /// The sha256 of every `.deb` and wheel installed, for the SBOM.
     pub hashes: Hashes,
+    /// The architecture it runs on (`linux/amd64`, `linux/arm64`).
+    pub architecture: Architecture,
 }
 
 /// The software bill of materials of `build`: what its layers install, with the lock's hashes
@@ -274,9 +284,14 @@ pub trait Reporter: Progress {
     fn stage(&self, text: &str);
 }
 
-/// The wheel target of a resolved runtime: its CPython and glibc, read from the versions of the
-/// Debian packages that provide them (so markers and wheel tags match what runs).
-pub fn target_of(distro: Distro, runtime: &[DebianPin]) -> Result<Target, BuildError> {
+/// The wheel target of a resolved runtime for `architecture`: its CPython and glibc, read from
+/// the versions of the Debian packages that provide them (so markers and wheel tags match what
+/// runs).
+pub fn target_of(
+    distro: Distro,
+    architecture: Architecture,
+    runtime: &[DebianPin],
+) -> Result<Target, BuildError> {
     let (major, minor) = distro.python();
     let upstream = |name: &str| {
         runtime
@@ -310,6 +325,7 @@ pub fn target_of(distro: Distro, runtime: &[DebianPin]) -> Result<Target, BuildE
         python_minor: u32::try_from(minor).unwrap_or_default(),
         python_full,
         glibc_minor,
+        architecture,
         layout: None,
     })
 }
@@ -331,20 +347,111 @@ struct Session<'a> {
     archive: Archive,
     /// The base image the build stacks on, instead of a Debian runtime.
     base: Option<&'a BaseImage>,
+    /// The architecture of the image.
+    architecture: Architecture,
+    /// For an image of another architecture than this machine's: the layers of this
+    /// machine's image of the same plan, whose CPython compiles the bytecode and where the
+    /// start-up trace and the build steps ran (see [`build_platforms`]). `None`: the image is
+    /// this machine's, and its own code runs in the sandbox.
+    native: Option<&'a [LayerReport]>,
 }
 
 impl Session<'_> {
     /// What the wheel set and the wheels built from source are keyed by besides the project:
-    /// the Debian release, or the pinned base.
+    /// the Debian release (and the architecture, when not amd64), or the pinned base.
     fn runtime_key(&self) -> String {
-        match self.base {
-            Some(base) => format!("base-{}", base.digest.hex()),
-            None => self.distro.codename().to_owned(),
-        }
+        runtime_key(self.base, self.distro, self.architecture)
     }
 }
 
-/// Build the image of `plan`: everything it needs was decided there.
+/// See [`Session::runtime_key`]; amd64's is the distro alone, as before other architectures.
+fn runtime_key(base: Option<&BaseImage>, distro: Distro, architecture: Architecture) -> String {
+    match (base, architecture) {
+        (Some(base), _) => format!("base-{}", base.digest.hex()),
+        (None, Architecture::Amd64) => distro.codename().to_owned(),
+        (None, other) => format!("{}-{}", distro.codename(), other.as_str()),
+    }
+}
+
+/// The architecture of this machine, the only one whose code the sandbox runs.
+fn host_architecture() -> Result<Architecture, BuildError> {
+    Architecture::host().ok_or_else(|| BuildError::Runtime {
+        message: format!(
+            "this machine is {}: terrarium builds on x86_64 and aarch64 machines",
+            std::env::consts::ARCH
+        ),
+    })
+}
+
+/// The images of every platform the plan lists (`--platform`, `platforms`), in its order.
+///
+/// This machine's platform is built as [`build`] builds it. Another architecture's image is
+/// assembled without running any of its code: Debian's packages for that architecture, the
+/// wheels its tags select, and, for what needs a Python run, this machine's image of the same
+/// plan (built first, and built even when the plan does not list it): its CPython, the same
+/// release, compiles the other image's `.py` files (bytecode is the same on every
+/// architecture), the modules its start-up trace loaded are the ones compiled, and the build
+/// steps' outputs are taken from it when they hold no machine code. An sdist only a compiler
+/// turns into a wheel, or a base image, stops a build for another architecture (see
+/// [`BuildError::ForeignPlatform`]).
+pub fn build_platforms(
+    plan: &Plan,
+    options: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Build>, BuildError> {
+    let host = host_architecture()?;
+    let platforms = &plan.platforms.value;
+    if platforms.iter().all(|p| *p == host) {
+        return Ok(vec![build(plan, options, reporter)?]);
+    }
+    if let Some(foreign) = platforms.iter().find(|p| **p != host) {
+        if let (Some(base), None) = (&plan.build_base.value, plan.runtime.value) {
+            return Err(BuildError::ForeignPlatform {
+                platform: foreign.platform().to_owned(),
+                message: format!(
+                    "building on the base {base} is for this machine's platform ({}) only",
+                    host.platform()
+                ),
+                fix: "remove `base` to build on Debian's runtime, or build that platform on a \
+                      machine of its own"
+                    .into(),
+            });
+        }
+        if options.test.is_some() {
+            return Err(BuildError::ForeignPlatform {
+                platform: foreign.platform().to_owned(),
+                message: "a test image runs here, so it is built for this machine only".into(),
+                fix: format!("build the test image for {}", host.platform()),
+            });
+        }
+    }
+    if !platforms.contains(&host) {
+        reporter.stage(&format!(
+            "building {} too: the other platforms' bytecode and build steps come from it",
+            host.platform()
+        ));
+    }
+    let native = build(plan, options, reporter)?;
+    let mut builds = Vec::new();
+    for architecture in platforms {
+        if *architecture == host {
+            builds.push(native.clone());
+        } else {
+            reporter.stage(&format!("building {}", architecture.platform()));
+            builds.push(build_debian(
+                plan,
+                options,
+                reporter,
+                *architecture,
+                Some(&native.layers),
+            )?);
+        }
+    }
+    Ok(builds)
+}
+
+/// Build the image of `plan` for this machine's platform: everything it needs was decided
+/// there ([`build_platforms`] makes the images of every platform the plan lists).
 pub fn build(
     plan: &Plan,
     options: &BuildOptions,
@@ -353,13 +460,25 @@ pub fn build(
     if let (Some(base), None) = (&plan.build_base.value, plan.runtime.value) {
         return build_on_base(plan, options, reporter, base);
     }
+    build_debian(plan, options, reporter, host_architecture()?, None)
+}
+
+/// The image of `plan` on Debian's runtime for `architecture`; `native` holds this machine's
+/// image of the same plan when `architecture` is another (see [`build_platforms`]).
+fn build_debian(
+    plan: &Plan,
+    options: &BuildOptions,
+    reporter: &dyn Reporter,
+    architecture: Architecture,
+    native: Option<&[LayerReport]>,
+) -> Result<Build, BuildError> {
     let distro = plan.runtime.value.ok_or_else(|| BuildError::NoRuntime {
         reason: plan.runtime.reason.clone(),
     })?;
     // Temporary files of builds that were killed are older than any running build.
     options.cache.prune_tmp(Duration::from_secs(24 * 3600))?;
     let fetcher = Fetcher::new(options.cache.clone(), options.offline)?;
-    let archive = Archive::new(fetcher.clone(), Mirror::default(), Architecture::Amd64)?
+    let archive = Archive::new(fetcher.clone(), Mirror::default(), architecture)?
         .allow_expired(options.allow_expired_index);
     let session = Session {
         plan,
@@ -369,16 +488,14 @@ pub fn build(
         fetcher,
         archive,
         base: None,
+        architecture,
+        native,
     };
     let mut lockfile = Lockfile::read(&plan.root)?;
-    let mut section = lockfile
-        .distro
-        .get(distro.codename())
-        .cloned()
-        .unwrap_or_default();
+    let mut section = lockfile.section(distro, architecture);
 
     let debian = session.debian_packages(section.debian.take())?;
-    let target = target_of(distro, &debian.runtime)?;
+    let target = target_of(distro, architecture, &debian.runtime)?;
     // The .debs download while the wheels resolve; the runtime layer then finds them cached
     // (a failed download is fetched again, and reported, there).
     let pins = std::thread::scope(|scope| {
@@ -416,7 +533,11 @@ pub fn build(
         })
         .collect();
     if options.bytecode {
-        layers.extend(session.startup_bytecode_layer(&layers, &target, &mut warnings)?);
+        let bytecode = match native {
+            None => session.startup_bytecode_layer(&layers, &target, &mut warnings)?,
+            Some(native) => session.foreign_bytecode_layer(&layers, native, &target)?,
+        };
+        layers.extend(bytecode);
     }
 
     let notes = sdist::notes(&pins);
@@ -449,9 +570,7 @@ pub fn build(
         // Remembered so the next plan doesn't flip to another Python (a flag or setting wins).
         lockfile.python = Some(plan.python.value.to_string());
     }
-    lockfile
-        .distro
-        .insert(distro.codename().to_owned(), section);
+    lockfile.set_section(distro, architecture, section);
     let (lockfile_path, lockfile_written) = lockfile.write(&plan.root)?;
 
     let app = session.app_layer(&target, &layers, &mut warnings)?;
@@ -482,7 +601,7 @@ pub fn build(
         }
     }
 
-    let image = store_image(&layers, run_config(plan), options)?;
+    let image = store_image(&layers, run_config(plan), options, architecture)?;
     Ok(Build {
         image,
         runtime: format!("Debian {distro}"),
@@ -494,14 +613,24 @@ pub fn build(
         notes,
         name: plan.name.clone(),
         hashes,
+        architecture,
     })
 }
 
-/// Store the image of `layers` with `run` in the cache.
+/// The image platform of an architecture.
+pub fn image_platform(architecture: Architecture) -> Platform {
+    match architecture {
+        Architecture::Amd64 => Platform::LinuxAmd64,
+        Architecture::Arm64 => Platform::LinuxArm64,
+    }
+}
+
+/// Store the image of `layers` with `run` in the cache, for `architecture`.
 fn store_image(
     layers: &[LayerReport],
     run: RunConfig,
     options: &BuildOptions,
+    architecture: Architecture,
 ) -> Result<Image, BuildError> {
     let spec = ImageSpec {
         layers: layers
@@ -516,7 +645,7 @@ fn store_image(
             .collect(),
         run,
         created: options.mtime,
-        platform: Platform::LinuxAmd64,
+        platform: image_platform(architecture),
     };
     Ok(spec.store(&options.cache)?)
 }
@@ -608,6 +737,8 @@ fn build_on_base(
         fetcher,
         archive,
         base: Some(&base),
+        architecture: Architecture::Amd64,
+        native: None,
     };
     let no_debian = DebianLock {
         inputs: base.digest,
@@ -658,7 +789,12 @@ fn build_on_base(
     let (lockfile_path, lockfile_written) = lockfile.write(&plan.root)?;
     let app = session.app_layer(&target, &layers, &mut warnings)?;
     layers.push(app);
-    let image = store_image(&layers, run_config_on(plan, &base.env), options)?;
+    let image = store_image(
+        &layers,
+        run_config_on(plan, &base.env),
+        options,
+        Architecture::Amd64,
+    )?;
     Ok(Build {
         image,
         runtime: format!("base {written} (sha256:{short}…)"),
@@ -670,6 +806,7 @@ fn build_on_base(
         notes,
         name: plan.name.clone(),
         hashes,
+        architecture: Architecture::Amd64,
     })
 }
 
@@ -686,7 +823,7 @@ impl Session<'_> {
     /// libraries (a runtime with no system layer over it).
     fn unpack_options(&self, libraries: bool) -> UnpackOptions {
         UnpackOptions {
-            exclude: runtime_excludes(self.distro, libraries),
+            exclude: runtime_excludes(self.distro, self.architecture, libraries),
             ..UnpackOptions::default()
         }
     }
@@ -694,7 +831,7 @@ impl Session<'_> {
     fn package_set(&self, packages: &[DebianPin]) -> PackageSet {
         PackageSet {
             distro: self.distro,
-            architecture: Architecture::Amd64,
+            architecture: self.architecture,
             packages: packages.to_vec(),
         }
     }
@@ -705,17 +842,24 @@ impl Session<'_> {
         let distro = self.distro;
         let roots = distro.runtime_roots();
         let system_roots = &self.plan.system_packages.value;
-        let inputs = digest_json(&serde_json::json!({
+        let mut inputs = serde_json::json!({
             "v": INPUTS_VERSION,
             "distro": distro.codename(),
             "roots": roots,
             "system": system_roots,
-        }))?;
+        });
+        // amd64's inputs are as they were before other architectures (its locks stay valid).
+        if self.architecture != Architecture::Amd64 {
+            inputs["architecture"] = serde_json::json!(self.architecture.as_str());
+        }
+        let inputs = digest_json(&inputs)?;
         if let Some(locked) = locked.filter(|d| d.inputs == inputs) {
             return Ok(locked);
         }
-        self.reporter
-            .stage(&format!("resolving Debian {distro} packages"));
+        self.reporter.stage(&format!(
+            "resolving Debian {distro} packages ({})",
+            self.architecture
+        ));
         let resolve_roots = |names: &[&str]| {
             self.archive
                 .resolve(distro, names, &ResolveOptions::default(), self.reporter)
@@ -842,9 +986,13 @@ impl Session<'_> {
             layer,
             cached,
             description: format!(
-                "Debian {} CPython {} runtime ({} packages)",
+                "Debian {} CPython {} runtime{} ({} packages)",
                 self.distro.codename(),
                 self.distro.python_version(),
+                match self.architecture {
+                    Architecture::Amd64 => String::new(),
+                    other => format!(" for {}", other.platform()),
+                },
                 set.packages.len()
             ),
         })
@@ -923,6 +1071,46 @@ impl Session<'_> {
         )?;
         warnings.extend(traced);
         Ok(report)
+    }
+
+    /// The start-up bytecode of an image of another architecture (see [`build_platforms`]):
+    /// the modules this machine's image of the same plan traced (`native`'s bytecode layer
+    /// names them), compiled from this image's own sources by this machine's CPython, the
+    /// same Debian release. `None` when the native image has no start-up bytecode.
+    fn foreign_bytecode_layer(
+        &self,
+        below: &[LayerReport],
+        native: &[LayerReport],
+        target: &Target,
+    ) -> Result<Option<LayerReport>, BuildError> {
+        let Some(traced) = native.iter().find(|l| l.name == "bytecode") else {
+            return Ok(None);
+        };
+        let digests: Vec<Digest> = below.iter().map(|l| l.layer.digest).collect();
+        let key = bytecode::foreign_key(&traced.layer.digest, &digests);
+        let below: Vec<&LayerReport> = below.iter().collect();
+        let platform = self.architecture.platform();
+        let cache = &self.options.cache;
+        self.compiled_layer(
+            (
+                "bytecode",
+                &format!(
+                    "bytecode of the modules start-up imports, compiled for {platform} by the \
+                     build machine's CPython"
+                ),
+                &format!("start-up bytecode for {platform}"),
+            ),
+            key,
+            &below,
+            |root, out| {
+                let sources = bytecode::traced_sources(&Rootfs::assemble(
+                    cache,
+                    std::slice::from_ref(&traced.layer),
+                )?)?;
+                let compiler = Rootfs::assemble(cache, &compiler_layers(native))?;
+                bytecode::foreign_tree(self.plan, &compiler, root, target, &sources, out)
+            },
+        )
     }
 
     /// The bytecode of everything in site-packages the layers below leave uncompiled: a test
@@ -1027,24 +1215,32 @@ impl Session<'_> {
             .map(|e| (format!("/{APP_DIR}/{}", e.path), e.source))
             .collect();
         let python = target.python_version();
-        // The runtime (and its start-up bytecode, so the compiler starts fast) is enough.
+        // The runtime (and its start-up bytecode, so the compiler starts fast) is enough; on
+        // another architecture, this machine's (the bytecode is the same).
         let root = || {
-            let layers: Vec<Layer> = below
-                .iter()
-                .filter(|l| matches!(l.name, "base" | "runtime" | "bytecode"))
-                .map(|l| l.layer.clone())
-                .collect();
-            Ok(Rootfs::assemble(cache, &layers)?)
+            Ok(Rootfs::assemble(
+                cache,
+                &compiler_layers(self.native.unwrap_or(below)),
+            )?)
         };
-        let digests: Vec<Digest> = below.iter().map(|l| l.layer.digest).collect();
+        // The build steps run in this machine's image of the plan (see build_platforms).
+        let steps_below: Vec<&LayerReport> = match self.native {
+            Some(native) => native.iter().take_while(|l| l.name != "app").collect(),
+            None => below.iter().collect(),
+        };
+        let digests: Vec<Digest> = steps_below.iter().map(|l| l.layer.digest).collect();
         let whole_root = || {
-            let layers: Vec<Layer> = below.iter().map(|l| l.layer.clone()).collect();
+            let layers: Vec<Layer> = steps_below.iter().map(|l| l.layer.clone()).collect();
             Ok(Rootfs::assemble(cache, &layers)?)
         };
         if !self.plan.build_steps.value.is_empty() {
             self.reporter.stage("running the build steps");
         }
-        for output in steps::outputs(cache, self.plan, &digests, whole_root)? {
+        let outputs = steps::outputs(cache, self.plan, &digests, whole_root)?;
+        if self.native.is_some() {
+            steps::check_portable(cache, self.plan, &outputs, self.architecture)?;
+        }
+        for output in outputs {
             let path = LayerPath::new(&format!("{APP_DIR}/{}", output.path))?;
             match output.blob {
                 None => tree.insert(Entry::directory(path, 0o755), Content::Empty),
@@ -1080,6 +1276,15 @@ impl Session<'_> {
             description: format!("{} under /{APP_DIR}", self.plan.name),
         })
     }
+}
+
+/// The layers a bytecode compiler runs in: the runtime (or base) with its start-up bytecode.
+fn compiler_layers(layers: &[LayerReport]) -> Vec<Layer> {
+    layers
+        .iter()
+        .filter(|l| matches!(l.name, "base" | "runtime" | "bytecode"))
+        .map(|l| l.layer.clone())
+        .collect()
 }
 
 /// Fetch at once the index pages a resolution will read one by one: those of `group`'s locked

@@ -1,5 +1,6 @@
-//! `terrarium.lock`: the exact Debian packages and wheels of the last build, per distro, each
-//! section keyed by a digest of the inputs it was resolved from. When the inputs are unchanged
+//! `terrarium.lock`: the exact Debian packages and wheels of the last build, per distro (and per
+//! architecture: amd64's at the distro's top level, as before other architectures, the others'
+//! under `arch.NAME`), each section keyed by a digest of the inputs it was resolved from. When the inputs are unchanged
 //! the next build installs exactly these (and needs no index, so it works offline); when they
 //! change, that section is resolved again and rewritten.
 
@@ -7,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use terrarium_debian::DebianPin;
+use terrarium_debian::{Architecture, DebianPin, Distro};
 use terrarium_image::Digest;
 use terrarium_wheels::{BuiltWheel, Pin, is_sdist};
 
@@ -48,7 +49,8 @@ pub struct BaseLock {
     pub wheels: Option<WheelsLock>,
 }
 
-/// What one distro's image installs.
+/// What one distro's image installs: its amd64 image's, with the other architectures' in
+/// [`arch`](Self::arch).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DistroLock {
     /// The Debian packages.
@@ -58,6 +60,10 @@ pub struct DistroLock {
     /// The wheels `terrarium test` adds over them (development and test dependencies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<WheelsLock>,
+    /// The same for the images of other architectures, by Debian name (`arm64`): their own
+    /// packages (each `.deb` is that architecture's) and wheels (chosen by its tags).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub arch: BTreeMap<String, DistroLock>,
 }
 
 /// The Debian packages of the runtime and system layers.
@@ -156,6 +162,40 @@ impl WheelsLock {
 }
 
 impl Lockfile {
+    /// What the lock holds for `distro` on `architecture` (empty when nothing yet).
+    pub fn section(&self, distro: Distro, architecture: Architecture) -> DistroLock {
+        let top = self.distro.get(distro.codename());
+        let section = match architecture {
+            Architecture::Amd64 => top.cloned(),
+            other => top.and_then(|top| top.arch.get(other.as_str()).cloned()),
+        };
+        let mut section = section.unwrap_or_default();
+        if architecture != Architecture::Amd64 {
+            section.arch.clear();
+        }
+        section
+    }
+
+    /// Record `section` for `distro` on `architecture`, keeping the other architectures'.
+    pub fn set_section(
+        &mut self,
+        distro: Distro,
+        architecture: Architecture,
+        mut section: DistroLock,
+    ) {
+        let top = self.distro.entry(distro.codename().to_owned()).or_default();
+        match architecture {
+            Architecture::Amd64 => {
+                section.arch = std::mem::take(&mut top.arch);
+                *top = section;
+            }
+            other => {
+                section.arch.clear();
+                top.arch.insert(other.as_str().to_owned(), section);
+            }
+        }
+    }
+
     /// Read `terrarium.lock` in `root`; an empty lock when there is none.
     pub fn read(root: &Path) -> Result<Self, BuildError> {
         let path = root.join(LOCKFILE);
@@ -199,5 +239,54 @@ impl Lockfile {
         file.persist(&path)
             .map_err(|err| io_error(&path)(err.error))?;
         Ok((path, true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wheels(inputs: &str) -> WheelsLock {
+        WheelsLock {
+            inputs: Digest::of(inputs.as_bytes()),
+            wheel: Vec::new(),
+            built: Vec::new(),
+            system: Vec::new(),
+            linked: None,
+        }
+    }
+
+    #[test]
+    fn each_architecture_has_its_own_section_and_amd64_stays_where_it_was() {
+        let old = "version = 1\n\n[distro.bookworm.wheels]\ninputs = \"sha256:0000000000000000000000000000000000000000000000000000000000000000\"\n";
+        let mut lock: Lockfile = toml::from_str(old).unwrap();
+        let amd64 = lock.section(Distro::Bookworm, Architecture::Amd64);
+        assert!(
+            amd64.wheels.is_some(),
+            "a lock from before reads as amd64's"
+        );
+        assert_eq!(
+            lock.section(Distro::Bookworm, Architecture::Arm64),
+            DistroLock::default()
+        );
+
+        let arm64 = DistroLock {
+            wheels: Some(wheels("arm64")),
+            ..DistroLock::default()
+        };
+        lock.set_section(Distro::Bookworm, Architecture::Arm64, arm64.clone());
+        // Writing amd64's again keeps arm64's.
+        lock.set_section(Distro::Bookworm, Architecture::Amd64, amd64.clone());
+        let text = toml::to_string(&lock).unwrap();
+        assert!(
+            text.contains("[distro.bookworm.arch.arm64.wheels]"),
+            "{text}"
+        );
+        let read: Lockfile = toml::from_str(&text).unwrap();
+        assert_eq!(read.section(Distro::Bookworm, Architecture::Arm64), arm64);
+        assert_eq!(
+            read.section(Distro::Bookworm, Architecture::Amd64).wheels,
+            amd64.wheels
+        );
     }
 }

@@ -24,7 +24,7 @@ use terrarium_plan::build::{compiler_packages, known_needs, stdlib_build_package
 use terrarium_sandbox::Rootfs;
 use terrarium_wheels::{
     BuildContext, BuiltWheel, Error as WheelError, Index, Pin, Source, Target, WheelBuilder,
-    fetch_wheel, is_sdist,
+    WheelName, fetch_wheel, is_sdist,
 };
 
 use crate::error::BuildError;
@@ -208,6 +208,74 @@ impl<'s, 'a> Builder<'s, 'a> {
         Ok(result)
     }
 
+    /// For an image of another architecture, which can't run a build: the wheel this
+    /// machine's image of the plan built from the same sdist (see `build_platforms`), when it
+    /// is pure Python (`none-any`, the same everywhere); else an error naming the package and
+    /// the ways out.
+    fn native_wheel(&self, sdist: &Pin, key: &str) -> Result<(BuiltWheel, PathBuf), WheelError> {
+        let session = self.session;
+        let platform = session.architecture.platform();
+        let cannot = |message: String| WheelError::BuildRoot {
+            package: sdist.name.clone(),
+            source: Box::new(BuildError::ForeignPlatform {
+                platform: platform.to_owned(),
+                message,
+                fix: format!(
+                    "build {platform} on a machine of that architecture (`terrarium build \
+                     --platform {platform}` there), or pin a release of {} that publishes a \
+                     manylinux {} wheel",
+                    sdist.name,
+                    session.architecture.machine()
+                ),
+            }),
+        };
+        let host = crate::host_architecture().map_err(|err| WheelError::BuildRoot {
+            package: sdist.name.clone(),
+            source: Box::new(err),
+        })?;
+        let native_key = format!(
+            "sdist-builds/{RECIPE}/{}-py{}/{}.json",
+            crate::runtime_key(None, session.distro, host),
+            self.target.python_version(),
+            sdist.sha256.hex()
+        );
+        let cache = &session.options.cache;
+        let built = match cache.read_meta(&native_key)? {
+            Some(bytes) => serde_json::from_slice::<BuiltWheel>(&bytes).ok(),
+            None => None,
+        };
+        let Some(built) = built else {
+            return Err(cannot(format!(
+                "{} {} has no wheel for it, only a source distribution, and building that runs \
+                 its code (a build backend, maybe a compiler) for {platform}, which terrarium \
+                 doesn't emulate",
+                sdist.name, sdist.version
+            )));
+        };
+        let pure = built
+            .filename
+            .parse::<WheelName>()
+            .is_ok_and(|wheel| wheel.tags.iter().all(|tag| tag.platform == "any"));
+        if !pure {
+            return Err(cannot(format!(
+                "{} {} has no wheel for it, only a source distribution with code to compile \
+                 (this machine built {}), and compiling for {platform} would need its compiler \
+                 and emulation",
+                sdist.name, sdist.version, built.filename
+            )));
+        }
+        let Some(path) = cache.get(&built.sha256)? else {
+            return Err(cannot(format!(
+                "the pure-Python wheel this machine built from {} {} left the cache",
+                sdist.name, sdist.version
+            )));
+        };
+        let json = serde_json::to_vec_pretty(&built)
+            .map_err(|err| WheelError::Internal(err.to_string()))?;
+        cache.write_meta(key, &json)?;
+        Ok((built, path))
+    }
+
     /// Build the wheel of `sdist` now.
     fn build_now(
         &self,
@@ -215,6 +283,9 @@ impl<'s, 'a> Builder<'s, 'a> {
         locked: Option<&BuiltWheel>,
         key: &str,
     ) -> Result<(BuiltWheel, PathBuf), WheelError> {
+        if self.session.native.is_some() {
+            return self.native_wheel(sdist, key);
+        }
         let cache = &self.session.options.cache;
         self.reporter().stage(&format!(
             "building {} {} from its source distribution",
@@ -250,7 +321,7 @@ impl<'s, 'a> Builder<'s, 'a> {
                 .iter()
                 .map(|p| p.name.as_str())
                 .collect();
-            library_packages(root.path(), &built.needed)?
+            library_packages(root.path(), self.session.architecture, &built.needed)?
                 .into_iter()
                 .filter(|name| !runtime.contains(name.as_str()))
                 .collect()
@@ -382,7 +453,7 @@ impl<'s, 'a> Builder<'s, 'a> {
             }
             let set = PackageSet {
                 distro,
-                architecture: Architecture::Amd64,
+                architecture: self.session.architecture,
                 packages,
             };
             let (layer, _) = build_packages_layer(
@@ -432,13 +503,14 @@ pub(crate) fn notes(lock: &WheelsLock) -> Vec<String> {
     notes
 }
 
-/// The library directories of a Debian root, as the dynamic loader searches them.
-const LIBRARY_DIRS: &[&str] = &["usr/lib/x86_64-linux-gnu", "usr/lib", "usr/local/lib"];
-
-/// The Debian packages of the root at `root` that ship the libraries `sonames`, read from the
-/// packages' file lists (`var/lib/dpkg/status.d/*.md5sums`); sonames no package ships (the
-/// wheel's own, or missing) are left out.
-pub(crate) fn library_packages(root: &Path, sonames: &[String]) -> Result<Vec<String>, WheelError> {
+/// The Debian packages of the root at `root` (of `architecture`) that ship the libraries
+/// `sonames`, read from the packages' file lists (`var/lib/dpkg/status.d/*.md5sums`); sonames
+/// no package ships (the wheel's own, or missing) are left out.
+pub(crate) fn library_packages(
+    root: &Path,
+    architecture: Architecture,
+    sonames: &[String],
+) -> Result<Vec<String>, WheelError> {
     if sonames.is_empty() {
         return Ok(Vec::new());
     }
@@ -463,9 +535,15 @@ pub(crate) fn library_packages(root: &Path, sonames: &[String]) -> Result<Vec<St
             }
         }
     }
+    // The library directories of a Debian root, as the dynamic loader searches them.
+    let library_dirs = [
+        format!("usr/lib/{}", architecture.triplet()),
+        "usr/lib".to_owned(),
+        "usr/local/lib".to_owned(),
+    ];
     let mut packages = BTreeSet::new();
     for soname in sonames {
-        let found = LIBRARY_DIRS.iter().find_map(|dir| {
+        let found = library_dirs.iter().find_map(|dir| {
             let path = resolve_in_root(root, &format!("{dir}/{soname}"))?;
             owners.get(&merged(&path)).cloned()
         });
@@ -550,6 +628,7 @@ mod tests {
         .unwrap();
         let found = library_packages(
             root.path(),
+            Architecture::Amd64,
             &[
                 "libc.so.6".to_owned(),
                 "libpq.so.5".to_owned(),

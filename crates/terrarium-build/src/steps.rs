@@ -59,6 +59,47 @@ fn key(plan: &Plan, below: &[Digest]) -> Result<Digest, BuildError> {
     Ok(Digest::of(text.as_bytes()))
 }
 
+/// For an image of another architecture, whose steps ran in this machine's image of the plan
+/// (see `build_platforms`): the outputs must hold no machine code, which would be this
+/// machine's. Static files (`collectstatic`), generated sources and data are the same on
+/// every architecture; an ELF file stops the build, naming it.
+pub(crate) fn check_portable(
+    cache: &Cache,
+    plan: &Plan,
+    outputs: &[StepOutput],
+    architecture: terrarium_debian::Architecture,
+) -> Result<(), BuildError> {
+    for output in outputs {
+        let Some(digest) = output.blob else { continue };
+        let Some(path) = cache.get(&digest)? else {
+            continue;
+        };
+        let mut magic = Vec::new();
+        let file = std::fs::File::open(&path).map_err(io_error(&path))?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, 4), &mut magic)
+            .map_err(io_error(&path))?;
+        if magic == b"\x7fELF" {
+            let steps: Vec<String> = plan.build_steps.value.iter().map(|s| s.join(" ")).collect();
+            return Err(BuildError::ForeignPlatform {
+                platform: architecture.platform().to_owned(),
+                message: format!(
+                    "the build steps ({}) ran on this machine's image and wrote machine code \
+                     for it: /app/{}",
+                    steps.join("; "),
+                    output.path
+                ),
+                fix: format!(
+                    "build {} on a machine of that architecture (`terrarium build --platform \
+                     {}` there), or make the binary a dependency with a wheel for it",
+                    architecture.platform(),
+                    architecture.platform()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn parse_manifest(text: &str) -> Option<Vec<StepOutput>> {
     text.lines()
         .map(|line| {

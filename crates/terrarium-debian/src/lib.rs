@@ -43,5 +43,5 @@ pub use rootfs::{
     CA_BUNDLE, accounts, add_base_files, build_packages_layer, build_runtime_layer, os_release,
     runtime_layer_key,
 };
-pub use suite::{Architecture, Distro, Mirror, Pocket, Suite, UnknownSuite};
+pub use suite::{Architecture, Distro, Mirror, Pocket, Suite, UnknownPlatform, UnknownSuite};
 pub use version::{BadVersion, Version};

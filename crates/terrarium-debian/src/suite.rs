@@ -222,6 +222,54 @@ impl Architecture {
             Architecture::Arm64 => "aarch64-linux-gnu",
         }
     }
+
+    /// The machine name the kernel, Python's `platform.machine()` and wheel tags use
+    /// (`x86_64`, `aarch64`).
+    pub fn machine(self) -> &'static str {
+        match self {
+            Architecture::Amd64 => "x86_64",
+            Architecture::Arm64 => "aarch64",
+        }
+    }
+
+    /// The OCI platform of a Linux image for this architecture (`linux/amd64`, `linux/arm64`).
+    pub fn platform(self) -> &'static str {
+        match self {
+            Architecture::Amd64 => "linux/amd64",
+            Architecture::Arm64 => "linux/arm64",
+        }
+    }
+
+    /// Every architecture terrarium builds images for.
+    pub const ALL: [Architecture; 2] = [Architecture::Amd64, Architecture::Arm64];
+
+    /// The architecture of the machine terrarium runs on (the one whose programs its sandbox
+    /// can run); `None` on any other machine.
+    pub fn host() -> Option<Architecture> {
+        Architecture::ALL
+            .into_iter()
+            .find(|arch| arch.machine() == std::env::consts::ARCH)
+    }
+}
+
+/// A platform that is not one terrarium builds for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a platform terrarium builds for (linux/amd64, linux/arm64)")]
+pub struct UnknownPlatform(pub String);
+
+impl FromStr for Architecture {
+    type Err = UnknownPlatform;
+
+    /// `linux/amd64`, `linux/arm64` (also `linux/arm64/v8`), or the bare architecture.
+    fn from_str(text: &str) -> Result<Self, UnknownPlatform> {
+        let trimmed = text.trim();
+        let arch = trimmed.strip_prefix("linux/").unwrap_or(trimmed);
+        match arch {
+            "amd64" | "x86_64" => Ok(Architecture::Amd64),
+            "arm64" | "arm64/v8" | "aarch64" => Ok(Architecture::Arm64),
+            _ => Err(UnknownPlatform(text.to_owned())),
+        }
+    }
 }
 
 impl fmt::Display for Architecture {
@@ -268,6 +316,28 @@ impl Mirror {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn platforms_parse_and_name_each_architecture() {
+        for arch in Architecture::ALL {
+            assert_eq!(arch.platform().parse::<Architecture>().unwrap(), arch);
+            assert_eq!(arch.as_str().parse::<Architecture>().unwrap(), arch);
+            assert_eq!(arch.machine().parse::<Architecture>().unwrap(), arch);
+        }
+        assert_eq!(
+            "linux/arm64/v8".parse::<Architecture>().unwrap(),
+            Architecture::Arm64
+        );
+        assert_eq!(Architecture::Arm64.machine(), "aarch64");
+        for bad in ["linux/arm/v7", "windows/amd64", "linux/riscv64", ""] {
+            let err = bad.parse::<Architecture>().unwrap_err().to_string();
+            assert!(err.contains("linux/arm64"), "{err}");
+        }
+        assert_eq!(
+            Architecture::host().map(Architecture::machine),
+            Some(std::env::consts::ARCH)
+        );
+    }
 
     #[test]
     fn suite_names_round_trip() {

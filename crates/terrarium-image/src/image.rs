@@ -183,6 +183,76 @@ impl Image {
     }
 }
 
+impl Platform {
+    /// The platform as OCI descriptors write it (`{"architecture": "arm64", "os": "linux",
+    /// "variant": "v8"}`).
+    pub fn descriptor(self) -> Value {
+        match self {
+            Platform::LinuxAmd64 => serde_json::json!({"architecture": "amd64", "os": "linux"}),
+            Platform::LinuxArm64 => {
+                serde_json::json!({"architecture": "arm64", "os": "linux", "variant": "v8"})
+            }
+        }
+    }
+}
+
+/// The OCI image index media type.
+pub const OCI_INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+
+/// The images of one service for several platforms, and the OCI image index that lists them,
+/// each with its `platform` (what `docker pull` picks from): stored in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageIndex {
+    /// The index; its digest is what a multi-platform reference resolves to.
+    pub index: BlobRef,
+    /// The images, in the index's order.
+    pub images: Vec<Image>,
+}
+
+impl ImageIndex {
+    /// Write the index of `images` (already stored) into `cache`.
+    pub fn store(cache: &Cache, images: Vec<Image>) -> Result<Self, Error> {
+        let manifests: Vec<Value> = images
+            .iter()
+            .map(|image| {
+                serde_json::json!({
+                    "mediaType": image.manifest.media_type,
+                    "digest": image.manifest.digest.to_string(),
+                    "size": image.manifest.size,
+                    "platform": image.platform.descriptor(),
+                })
+            })
+            .collect();
+        let bytes = canonical_json(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX_MEDIA_TYPE,
+            "manifests": manifests,
+        }))?;
+        let digest = cache.put_bytes(&bytes)?;
+        Ok(Self {
+            index: BlobRef {
+                digest,
+                size: bytes.len() as u64,
+                media_type: OCI_INDEX_MEDIA_TYPE.to_owned(),
+            },
+            images,
+        })
+    }
+
+    /// The index's digest.
+    pub fn digest(&self) -> Digest {
+        self.index.digest
+    }
+
+    /// Every blob: each image's, then the index.
+    pub fn blobs(&self) -> impl Iterator<Item = Digest> + '_ {
+        self.images
+            .iter()
+            .flat_map(Image::blobs)
+            .chain([self.index.digest])
+    }
+}
+
 fn oci_err(what: &'static str) -> impl FnOnce(oci_spec::OciSpecError) -> Error {
     move |err| Error::Oci {
         what,

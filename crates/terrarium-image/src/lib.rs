@@ -33,13 +33,16 @@ pub use digest::{Digest, DigestParseError, HashingWriter};
 pub use error::Error;
 pub use fetch::{Download, Expected, Fetcher, MAX_SMALL_DOWNLOAD, error_chain};
 pub use image::{
-    BlobRef, Healthcheck, Image, ImageLayer, ImageRef, ImageSpec, Platform, Port, Protocol,
-    RunConfig, canonical_json,
+    BlobRef, Healthcheck, Image, ImageIndex, ImageLayer, ImageRef, ImageSpec, OCI_INDEX_MEDIA_TYPE,
+    Platform, Port, Protocol, RunConfig, canonical_json,
 };
 pub use layer::{
     Content, Entry, EntryKind, Layer, LayerOptions, LayerPath, LayerTree, LayerWriter, Ownership,
     add_dir,
 };
 pub use progress::{NoProgress, Progress, ProgressEvent};
-pub use publish::{ArchiveLayers, stream_docker_archive, write_docker_archive, write_oci_layout};
+pub use publish::{
+    ArchiveLayers, stream_docker_archive, write_docker_archive, write_oci_index_layout,
+    write_oci_layout,
+};
 pub use time::{BadSourceDateEpoch, Epoch, SOURCE_DATE_EPOCH};

@@ -11,28 +11,28 @@ use serde_json::json;
 use crate::cache::Cache;
 use crate::digest::Digest;
 use crate::error::{Error, io_error};
-use crate::image::{Image, ImageRef, Platform, canonical_json};
+use crate::image::{BlobRef, Image, ImageIndex, ImageRef, Platform, canonical_json};
 use crate::layer::{Entry, Layer, LayerPath, append_entry};
 use crate::time::Epoch;
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
-fn index_json(image: &Image, tags: &[ImageRef]) -> Result<Vec<u8>, Error> {
-    let (architecture, variant) = match image.platform {
-        Platform::LinuxAmd64 => ("amd64", None),
-        Platform::LinuxArm64 => ("arm64", Some("v8")),
-    };
-    let mut platform = json!({"architecture": architecture, "os": "linux"});
-    if let Some(variant) = variant {
-        platform["variant"] = json!(variant);
-    }
+/// The layout's `index.json`: `target` (an image's manifest with its platform, or an image
+/// index) once per tag, or once untagged.
+fn index_json(
+    target: &BlobRef,
+    platform: Option<Platform>,
+    tags: &[ImageRef],
+) -> Result<Vec<u8>, Error> {
     let descriptor = |tag: Option<&ImageRef>| {
         let mut value = json!({
-            "mediaType": image.manifest.media_type,
-            "digest": image.manifest.digest.to_string(),
-            "size": image.manifest.size,
-            "platform": platform,
+            "mediaType": target.media_type,
+            "digest": target.digest.to_string(),
+            "size": target.size,
         });
+        if let Some(platform) = platform {
+            value["platform"] = platform.descriptor();
+        }
         if let Some(tag) = tag {
             value["annotations"] = json!({
                 "io.containerd.image.name": tag.to_string(),
@@ -68,6 +68,31 @@ pub fn write_oci_layout(
     dir: &Path,
     tags: &[ImageRef],
 ) -> Result<(), Error> {
+    let index = index_json(&image.manifest, Some(image.platform), tags)?;
+    write_layout(cache, image.blobs(), &index, dir)
+}
+
+/// Write the images of `index` as an OCI image layout at `dir`, as [`write_oci_layout`] does:
+/// `index.json` names the image index (tagged with `tags`), which lists each platform's
+/// manifest (`skopeo copy --all oci:DIR:TAG …` and `docker buildx imagetools` read it).
+pub fn write_oci_index_layout(
+    cache: &Cache,
+    index: &ImageIndex,
+    dir: &Path,
+    tags: &[ImageRef],
+) -> Result<(), Error> {
+    let top = index_json(&index.index, None, tags)?;
+    write_layout(cache, index.blobs(), &top, dir)
+}
+
+/// Write a layout of `blobs` with `index` as its `index.json` at `dir`, replacing an older
+/// layout there only once it is complete.
+fn write_layout(
+    cache: &Cache,
+    blobs_of: impl Iterator<Item = Digest>,
+    index: &[u8],
+    dir: &Path,
+) -> Result<(), Error> {
     let parent = parent_dir(dir)?;
     if dir.exists() && !dir.join("oci-layout").is_file() {
         return Err(Error::Io {
@@ -84,9 +109,12 @@ pub fn write_oci_layout(
         .map_err(io_error(&parent))?;
     let blobs = staging.path().join("blobs").join("sha256");
     fs::create_dir_all(&blobs).map_err(io_error(&blobs))?;
-    for digest in image.blobs() {
-        let source = blob_source(cache, &digest)?;
+    for digest in blobs_of {
         let target = blobs.join(digest.hex());
+        if target.exists() {
+            continue;
+        }
+        let source = blob_source(cache, &digest)?;
         // A hard link costs nothing for large layers; the cache re-verifies blobs on read, so
         // a later change through the layout is caught. Across filesystems, copy.
         if fs::hard_link(&source, &target).is_err() {
@@ -94,10 +122,7 @@ pub fn write_oci_layout(
         }
     }
     write_file(&staging.path().join("oci-layout"), OCI_LAYOUT)?;
-    write_file(
-        &staging.path().join("index.json"),
-        &index_json(image, tags)?,
-    )?;
+    write_file(&staging.path().join("index.json"), index)?;
 
     // Swap: move an old layout aside, move the new one in, then delete the old one (or put it
     // back if the new one cannot be moved in).
@@ -256,7 +281,11 @@ pub fn stream_docker_archive<W: Write>(
         }
     }
     if !uncompressed {
-        add_bytes(&mut tar, "index.json", &index_json(image, tags)?)?;
+        add_bytes(
+            &mut tar,
+            "index.json",
+            &index_json(&image.manifest, Some(image.platform), tags)?,
+        )?;
     }
     add_bytes(&mut tar, "manifest.json", &canonical_json(&manifest)?)?;
     if !uncompressed {
@@ -285,4 +314,79 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let mut file = File::create(path).map_err(io_error(path))?;
     file.write_all(bytes).map_err(io_error(path))?;
     file.sync_all().map_err(io_error(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::{ImageLayer, ImageSpec, RunConfig};
+    use crate::layer::{LayerOptions, LayerTree};
+
+    fn image(cache: &Cache, platform: Platform, content: &[u8]) -> Image {
+        let mut tree = LayerTree::new();
+        tree.insert_bytes(LayerPath::new("app/x").unwrap(), 0o644, content.to_vec());
+        let layer = tree.write(cache, LayerOptions::default()).unwrap();
+        ImageSpec {
+            layers: vec![ImageLayer {
+                layer,
+                created_by: "test".into(),
+            }],
+            run: RunConfig::default(),
+            created: Epoch::default(),
+            platform,
+        }
+        .store(cache)
+        .unwrap()
+    }
+
+    #[test]
+    fn an_index_layout_lists_each_platform_under_one_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().join("cache"));
+        // The same layer in both images: stored once in the layout.
+        let amd64 = image(&cache, Platform::LinuxAmd64, b"same");
+        let arm64 = image(&cache, Platform::LinuxArm64, b"same");
+        assert_ne!(amd64.digest(), arm64.digest(), "the configs differ");
+        let index = ImageIndex::store(&cache, vec![amd64.clone(), arm64.clone()]).unwrap();
+        let out = dir.path().join("oci");
+        let tag: ImageRef = "svc:1".parse().unwrap();
+        write_oci_index_layout(&cache, &index, &out, &[tag]).unwrap();
+
+        let top: serde_json::Value =
+            serde_json::from_slice(&fs::read(out.join("index.json")).unwrap()).unwrap();
+        let entry = &top["manifests"][0];
+        assert_eq!(entry["mediaType"], crate::image::OCI_INDEX_MEDIA_TYPE);
+        assert_eq!(entry["digest"], index.digest().to_string());
+        assert_eq!(
+            entry["annotations"]["org.opencontainers.image.ref.name"],
+            "1"
+        );
+        assert!(entry.get("platform").is_none());
+        let listed: serde_json::Value = serde_json::from_slice(
+            &fs::read(out.join("blobs/sha256").join(index.digest().hex())).unwrap(),
+        )
+        .unwrap();
+        let platforms: Vec<(String, String)> = listed["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["digest"].as_str().unwrap().to_owned(),
+                    m["platform"]["architecture"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            platforms,
+            [
+                (amd64.digest().to_string(), "amd64".to_owned()),
+                (arm64.digest().to_string(), "arm64".to_owned())
+            ]
+        );
+        assert_eq!(listed["manifests"][1]["platform"]["variant"], "v8");
+        for digest in index.blobs() {
+            assert!(out.join("blobs/sha256").join(digest.hex()).is_file());
+        }
+    }
 }

@@ -5,7 +5,7 @@ use terrarium_project::{
     ManifestFormat, PackageName, Project, Source, Write, WriteReason,
 };
 
-use terrarium_debian::Distro;
+use terrarium_debian::{Architecture, Distro};
 
 use crate::python::{self, PinnedRelease};
 use crate::tools::{self, PYTHONS};
@@ -28,6 +28,8 @@ pub struct PlanOptions {
     /// What the package index says about the releases the project pins exactly (empty when
     /// the index was not consulted).
     pub pinned: Vec<PinnedRelease>,
+    /// `--platform LIST`: the platforms `terrarium build` makes images for (empty: not given).
+    pub platforms: Vec<Architecture>,
 }
 
 /// The default port of a Python web service when nothing says otherwise.
@@ -47,6 +49,7 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
 
     let mut exclude_newer = python::decide_exclude_newer(project, options);
     let build_base = decide_build_base(project, options);
+    let platforms = decide_platforms(project, options);
     let python = match (options.distro, &build_base.value) {
         (Some(distro), _) => python::python_of_distro(project, distro)?,
         (None, Some(base)) => python::python_of_base(project, options, &exclude_newer, base)?,
@@ -201,8 +204,77 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
         context,
         proxy_image,
         postgres_image,
+        platforms,
         unsettled,
     })
+}
+
+/// The platforms `terrarium build` makes images for: `--platform`, else the configuration's
+/// `platforms`, else this machine's.
+fn decide_platforms(project: &Project, options: &PlanOptions) -> Decision<Vec<Architecture>> {
+    let host = Architecture::host().unwrap_or(Architecture::Amd64);
+    let how = |platforms: &[Architecture]| {
+        if platforms.iter().any(|p| *p != host) {
+            format!(
+                "; {} images are assembled here without running their code (Debian's packages \
+                 and the wheels for that architecture; bytecode compiled by this machine's \
+                 CPython of the same release)",
+                platforms
+                    .iter()
+                    .filter(|p| **p != host)
+                    .map(|p| p.platform())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            String::new()
+        }
+    };
+    let unique = |mut platforms: Vec<Architecture>| {
+        let mut seen = Vec::new();
+        platforms.retain(|p| {
+            let new = !seen.contains(p);
+            seen.push(*p);
+            new
+        });
+        platforms
+    };
+    if !options.platforms.is_empty() {
+        let platforms = unique(options.platforms.clone());
+        let reason = format!("given with --platform{}", how(&platforms));
+        return Decision::new(platforms, Origin::Config, reason, vec![]);
+    }
+    if let Some(setting) = &project.config.platforms {
+        // Reading the configuration checked each against terrarium-project's PLATFORMS.
+        let platforms = unique(
+            setting
+                .value
+                .iter()
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+        );
+        let reason = format!("set in the configuration{}", how(&platforms));
+        return Decision::new(
+            platforms,
+            Origin::Config,
+            reason,
+            vec![setting.source.clone()],
+        );
+    }
+    Decision::new(
+        vec![host],
+        Origin::Default,
+        format!(
+            "this machine's; set `platforms` (or --platform) to build {} too",
+            Architecture::ALL
+                .iter()
+                .filter(|p| **p != host)
+                .map(|p| p.platform())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        vec![],
+    )
 }
 
 fn decide_install_project(project: &Project) -> Decision<Option<ProjectInstall>> {

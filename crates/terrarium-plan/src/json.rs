@@ -162,6 +162,23 @@ impl Plan {
                 },
             ),
             record(
+                "platforms",
+                &self.platforms,
+                json!(
+                    self.platforms
+                        .value
+                        .iter()
+                        .map(|p| p.platform())
+                        .collect::<Vec<_>>()
+                ),
+                self.platforms
+                    .value
+                    .iter()
+                    .map(|p| p.platform())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            record(
                 "dependencies",
                 &self.dependencies,
                 dependencies_value(&self.dependencies.value),

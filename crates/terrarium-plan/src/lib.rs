@@ -14,7 +14,7 @@ pub mod tools;
 use std::fmt;
 use std::path::PathBuf;
 
-use terrarium_debian::Distro;
+use terrarium_debian::{Architecture, Distro};
 use terrarium_project::{ConsoleScript, ContextRules, DependencySource, DetectError, Source};
 
 pub use context::DEFAULT_IGNORES;
@@ -320,6 +320,9 @@ pub struct Plan {
     pub proxy_image: Decision<String>,
     /// The PostgreSQL image used when a database is asked for.
     pub postgres_image: Decision<String>,
+    /// The platforms `terrarium build` makes images for (`--platform`, `platforms`; default
+    /// this machine's). Generated Dockerfiles build for the engine's platform.
+    pub platforms: Decision<Vec<Architecture>>,
     /// What terrarium could not decide, with the key that settles it.
     pub unsettled: Vec<Unsettled>,
 }

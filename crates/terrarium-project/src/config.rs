@@ -63,7 +63,13 @@ pub struct Config {
     /// How `terrarium build` compresses the image's layers: one of [`COMPRESSIONS`]
     /// (`--compression` overrides it).
     pub compression: Option<Fact<String>>,
+    /// The platforms `terrarium build` makes images for, each one of [`PLATFORMS`]
+    /// (`--platform` overrides it); the host's alone when unset.
+    pub platforms: Option<Fact<Vec<String>>>,
 }
+
+/// The platforms `platforms` may name (the architectures terrarium-debian builds for).
+pub const PLATFORMS: &[&str] = &["linux/amd64", "linux/arm64"];
 
 /// The layer compressions `compression` may name (terrarium-image's `Compression`).
 pub const COMPRESSIONS: &[&str] = &["gzip", "zstd"];
@@ -105,6 +111,7 @@ struct RawConfig {
     postgres_image: Option<Spanned<String>>,
     exclude_newer: Option<Spanned<String>>,
     compression: Option<Spanned<String>>,
+    platforms: Option<Spanned<Vec<String>>>,
     /// Read by `terrarium lint`.
     #[serde(default, rename = "lint")]
     _lint: Option<toml::Value>,
@@ -149,7 +156,7 @@ struct ToolTable {
     terrarium: Option<RawConfig>,
 }
 
-const FIX: &str = "known keys: command, dev-command, port, python, base, system-packages, build-packages, env, volumes, healthcheck, user, proxy-image, postgres-image, exclude-newer, compression, lint, test";
+const FIX: &str = "known keys: command, dev-command, port, python, base, system-packages, build-packages, env, volumes, healthcheck, user, proxy-image, postgres-image, exclude-newer, compression, platforms, lint, test";
 
 /// Read the overrides from pyproject.toml's `[tool.terrarium]`, else `terrarium.toml`.
 pub(crate) fn read(root: &Path, pyproject_text: Option<&str>) -> Result<Config, DetectError> {
@@ -284,6 +291,36 @@ fn convert(rel: &Path, text: &str, raw: RawConfig) -> Result<Config, DetectError
         }
         None => None,
     };
+    let platforms = match raw.platforms {
+        Some(platforms) => {
+            let source = fact(platforms.span());
+            if platforms.get_ref().is_empty() {
+                return Err(DetectError::malformed(
+                    rel,
+                    source.line,
+                    "platforms is empty",
+                    format!(
+                        "list one or more of {}, or remove it to build for this machine's",
+                        PLATFORMS.join(", ")
+                    ),
+                ));
+            }
+            if let Some(unknown) = platforms
+                .get_ref()
+                .iter()
+                .find(|p| !PLATFORMS.contains(&p.as_str()))
+            {
+                return Err(DetectError::malformed(
+                    rel,
+                    source.line,
+                    format!("platforms: {unknown:?} is not a platform terrarium builds for"),
+                    format!("write one or more of {}", PLATFORMS.join(", ")),
+                ));
+            }
+            Some(Fact::new(platforms.into_inner(), source))
+        }
+        None => None,
+    };
     let (raw_services, raw_command) = match raw.test {
         Some(test) => (test.services, test.command),
         None => (None, None),
@@ -345,6 +382,7 @@ fn convert(rel: &Path, text: &str, raw: RawConfig) -> Result<Config, DetectError
         test_services,
         test_command,
         compression,
+        platforms,
     })
 }
 
@@ -410,6 +448,34 @@ mod tests {
             err.contains("pyproject.toml:2") && err.contains("2021-06-01"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn platforms_are_linux_amd64_or_arm64() {
+        let config = from_pyproject(
+            "[tool.terrarium]\nport = 1\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
+        )
+        .unwrap();
+        let platforms = config.platforms.unwrap();
+        assert_eq!(platforms.value, ["linux/amd64", "linux/arm64"]);
+        assert_eq!(platforms.source.line, Some(3));
+        for (bad, says) in [
+            (
+                "platforms = [\"linux/s390x\"]",
+                "\"linux/s390x\" is not a platform",
+            ),
+            ("platforms = []", "platforms is empty"),
+        ] {
+            let err = from_pyproject(&format!("[tool.terrarium]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("pyproject.toml:2")
+                    && err.contains(says)
+                    && err.contains("linux/arm64"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -32,7 +32,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use code::{App, AppObject, EnvVar, Framework, Interface};
-pub use config::{COMPRESSIONS, Config, HealthcheckSetting, TEST_SERVICES};
+pub use config::{COMPRESSIONS, Config, HealthcheckSetting, PLATFORMS, TEST_SERVICES};
 pub use context::{ContextEntry, ContextKind, ContextRules};
 pub use django::DjangoProject;
 pub use error::DetectError;

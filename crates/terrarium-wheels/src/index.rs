@@ -332,9 +332,7 @@ mod tests {
         let index = Index::new(Fetcher::new(cache.clone(), false).unwrap(), &base);
         let mut names: Vec<&str> = NAMES.to_vec();
         names.extend(["missing", "alpha"]);
-        let started = std::time::Instant::now();
         assert_eq!(index.prefetch(&names).unwrap(), NAMES.len());
-        let elapsed = started.elapsed();
         assert_eq!(
             served.load(Ordering::SeqCst),
             NAMES.len() + 1,
@@ -344,8 +342,6 @@ mod tests {
             peak.load(Ordering::SeqCst) > 1,
             "pages were fetched concurrently"
         );
-        // Seven 200 ms answers one at a time take 1.4 s; concurrently, about one answer's time.
-        assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
 
         // Every page is in the cache: an offline index reads them without the server.
         let offline = Index::new(Fetcher::new(cache, true).unwrap(), &base);

@@ -1,6 +1,6 @@
 //! Python wheels for terrarium images.
 //!
-//! - [`Target`]: the image's platform (Linux x86_64, the distro's CPython and glibc), its marker
+//! - [`Target`]: the image's platform (Linux x86_64 or aarch64, the distro's CPython and glibc), its marker
 //!   environment and its compatibility tags, best first; [`WheelName`] parses wheel file names.
 //! - [`pins_from_lock`]: one wheel per locked main-group package, by tag priority, its URL from
 //!   the lock or the [`Index`] (PyPI's Simple API, PEP 691 JSON), its sha256 from the lock;

@@ -529,13 +529,14 @@ impl Source {
     }
 }
 
-/// Whether a wheel built on the target runs there: a supported tag, or a `linux_x86_64` one
-/// (what a local build is tagged) for a supported interpreter and ABI.
+/// Whether a wheel built on the target runs there: a supported tag, or a `linux_{machine}`
+/// one (what a local build is tagged) for a supported interpreter and ABI.
 fn runs_on(wheel: &WheelName, target: &Target) -> bool {
     let supported = target.supported_tags();
+    let local = target.local_platform();
     wheel.priority(&supported).is_some()
         || wheel.tags.iter().any(|tag| {
-            tag.platform == "linux_x86_64"
+            tag.platform == local
                 && supported
                     .iter()
                     .any(|s| s.python == tag.python && s.abi == tag.abi)

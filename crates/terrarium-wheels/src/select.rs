@@ -39,8 +39,9 @@ struct Candidate {
 /// A description of the target for error messages.
 pub(crate) fn describe(target: &Target) -> String {
     format!(
-        "CPython {}, manylinux x86_64 glibc 2.{}",
+        "CPython {}, manylinux {} glibc 2.{}",
         target.python_version(),
+        target.architecture.machine(),
         target.glibc_minor
     )
 }

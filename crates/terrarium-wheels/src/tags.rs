@@ -4,10 +4,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder};
+use terrarium_debian::Architecture;
 
 use crate::error::Error;
 
-/// Where wheels will run: Linux x86_64 with one CPython release and one glibc.
+/// Where wheels will run: Linux on one architecture (x86_64 or aarch64) with one CPython
+/// release and one glibc.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// CPython minor version (3.`minor`).
@@ -16,6 +18,8 @@ pub struct Target {
     pub python_full: String,
     /// glibc minor version (2.`glibc_minor`).
     pub glibc_minor: u32,
+    /// The machine the wheels run on: their platform tags and `platform_machine` follow it.
+    pub architecture: Architecture,
     /// Where the interpreter and site-packages are when not where Debian's CPython has them
     /// (a base image's own Python, e.g. `/usr/local/bin/python3.12`).
     pub layout: Option<PythonLayout>,
@@ -32,22 +36,24 @@ pub struct PythonLayout {
 }
 
 impl Target {
-    /// Debian 12 (bookworm): CPython 3.11.2, glibc 2.36.
+    /// Debian 12 (bookworm) on amd64: CPython 3.11.2, glibc 2.36.
     pub fn bookworm() -> Self {
         Self {
             python_minor: 11,
             python_full: "3.11.2".into(),
             glibc_minor: 36,
+            architecture: Architecture::Amd64,
             layout: None,
         }
     }
 
-    /// Debian 13 (trixie): CPython 3.13.5, glibc 2.41.
+    /// Debian 13 (trixie) on amd64: CPython 3.13.5, glibc 2.41.
     pub fn trixie() -> Self {
         Self {
             python_minor: 13,
             python_full: "3.13.5".into(),
             glibc_minor: 41,
+            architecture: Architecture::Amd64,
             layout: None,
         }
     }
@@ -85,7 +91,7 @@ impl Target {
             implementation_name: "cpython",
             implementation_version: &self.python_full,
             os_name: "posix",
-            platform_machine: "x86_64",
+            platform_machine: self.architecture.machine(),
             platform_python_implementation: "CPython",
             platform_release: "",
             platform_system: "Linux",
@@ -97,21 +103,38 @@ impl Target {
         .map_err(|err| Error::Internal(format!("marker environment: {err}")))
     }
 
-    /// The platform tags the target accepts, best first: `manylinux_2_N_x86_64` from the
-    /// target's glibc down to 2.5, with the legacy aliases (`manylinux2014` = 2.17,
-    /// `manylinux2010` = 2.12, `manylinux1` = 2.5) at their glibc.
+    /// The platform tags the target accepts, best first, as `packaging.tags` gives them:
+    /// `manylinux_2_N_{machine}` from the target's glibc down to the oldest manylinux of the
+    /// architecture, with the legacy aliases at their glibc. x86_64 goes down to 2.5
+    /// (`manylinux2014` = 2.17, `manylinux2010` = 2.12, `manylinux1` = 2.5); aarch64 starts at
+    /// 2.17 (`manylinux2014`, the first policy that has it). Never `musllinux`: the runtime is
+    /// glibc's.
     fn platforms(&self) -> Vec<String> {
+        let machine = self.architecture.machine();
+        let oldest = match self.architecture {
+            Architecture::Amd64 => 5,
+            Architecture::Arm64 => 17,
+        };
         let mut out = Vec::new();
-        for minor in (5..=self.glibc_minor).rev() {
-            out.push(format!("manylinux_2_{minor}_x86_64"));
-            match minor {
-                17 => out.push("manylinux2014_x86_64".into()),
-                12 => out.push("manylinux2010_x86_64".into()),
-                5 => out.push("manylinux1_x86_64".into()),
-                _ => {}
+        for minor in (oldest..=self.glibc_minor).rev() {
+            out.push(format!("manylinux_2_{minor}_{machine}"));
+            let legacy = match (minor, self.architecture) {
+                (17, _) => Some("manylinux2014"),
+                (12, Architecture::Amd64) => Some("manylinux2010"),
+                (5, Architecture::Amd64) => Some("manylinux1"),
+                _ => None,
+            };
+            if let Some(legacy) = legacy {
+                out.push(format!("{legacy}_{machine}"));
             }
         }
         out
+    }
+
+    /// The platform tag of a wheel built here and not repaired (`linux_x86_64`,
+    /// `linux_aarch64`).
+    pub fn local_platform(&self) -> String {
+        format!("linux_{}", self.architecture.machine())
     }
 
     /// Every (python, abi, platform) tag the target accepts, best first, in the order
@@ -286,6 +309,51 @@ mod tests {
         let trixie = Target::trixie();
         assert!(priority(&trixie, "x-1.0-cp313-cp313-manylinux_2_39_x86_64.whl").is_some());
         assert!(priority(&trixie, "x-1.0-cp311-abi3-manylinux_2_39_x86_64.whl").is_some());
+    }
+
+    #[test]
+    fn aarch64_takes_aarch64_manylinux_wheels_only() {
+        let t = Target {
+            architecture: Architecture::Arm64,
+            ..Target::bookworm()
+        };
+        let newest = priority(&t, "x-1.0-cp311-cp311-manylinux_2_36_aarch64.whl").unwrap();
+        let native = priority(
+            &t,
+            "markupsafe-3.0.2-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+        )
+        .unwrap();
+        let legacy = priority(&t, "x-1.0-cp311-cp311-manylinux2014_aarch64.whl").unwrap();
+        let abi3 = priority(&t, "x-1.0-cp38-abi3-manylinux_2_28_aarch64.whl").unwrap();
+        let pure = priority(&t, "flask-3.1.2-py3-none-any.whl").unwrap();
+        assert!(newest < native && native < abi3 && abi3 < pure);
+        assert_eq!(
+            legacy,
+            native + 1,
+            "manylinux2014 comes right after manylinux_2_17"
+        );
+        for incompatible in [
+            "x-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            "x-1.0-cp311-cp311-musllinux_1_2_aarch64.whl",
+            "x-1.0-cp311-cp311-manylinux_2_39_aarch64.whl",
+            // aarch64 has no policy older than manylinux2014.
+            "x-1.0-cp311-cp311-manylinux_2_12_aarch64.whl",
+            "x-1.0-cp311-cp311-manylinux2010_aarch64.whl",
+            "x-1.0-cp311-cp311-manylinux1_aarch64.whl",
+            "x-1.0-cp311-cp311-linux_aarch64.whl",
+            "x-1.0-cp311-cp311-macosx_11_0_arm64.whl",
+        ] {
+            assert_eq!(priority(&t, incompatible), None, "{incompatible}");
+        }
+        let tags = t.supported_tags();
+        assert!(tags.iter().all(|tag| tag.platform == "any"
+            || tag.platform.ends_with("_aarch64") && tag.platform.starts_with("manylinux")));
+        assert_eq!(t.local_platform(), "linux_aarch64");
+        let env = t.marker_environment().unwrap();
+        let marker: pep508_rs::MarkerTree = "platform_machine == 'aarch64'".parse().unwrap();
+        assert!(marker.evaluate(&env, &[]));
+        let marker: pep508_rs::MarkerTree = "platform_machine == 'x86_64'".parse().unwrap();
+        assert!(!marker.evaluate(&env, &[]));
     }
 
     #[test]

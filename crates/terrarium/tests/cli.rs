@@ -64,6 +64,7 @@ fn plan_json_is_the_documented_schema() {
             "base",
             "build-base",
             "runtime",
+            "platforms",
             "dependencies",
             "added-packages",
             "server",
@@ -101,6 +102,43 @@ fn plan_json_is_the_documented_schema() {
                 .unwrap_or("")
                 .contains("nothing locks them"))
     );
+}
+
+#[test]
+fn plan_says_which_platforms_are_built() {
+    let dir = project(&[
+        ("app.py", FLASK_APP),
+        ("requirements.txt", "flask==3.1.2\n"),
+        (
+            "terrarium.toml",
+            "port = 5000\nplatforms = [\"linux/arm64\", \"linux/amd64\"]\n",
+        ),
+    ]);
+    terrarium()
+        .arg("plan")
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "platforms: linux/arm64 linux/amd64 [configured]",
+        ))
+        .stdout(predicate::str::contains(
+            "linux/arm64 images are assembled here without running their code",
+        ));
+    std::fs::write(
+        dir.path().join("terrarium.toml"),
+        "platforms = [\"linux/ppc64le\"]\n",
+    )
+    .expect("write");
+    terrarium()
+        .arg("plan")
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("terrarium.toml:1"))
+        .stderr(predicate::str::contains(
+            "\"linux/ppc64le\" is not a platform",
+        ));
 }
 
 #[test]

@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use terrarium_build::{BuildOptions, Output, Reporter};
-use terrarium_debian::Distro;
+use terrarium_debian::{Architecture, Distro};
 use terrarium_engine::LoadOutcome;
-use terrarium_image::{Compression, ImageRef, Progress, ProgressEvent};
+use terrarium_image::{
+    Compression, ImageIndex, ImageRef, OCI_INDEX_MEDIA_TYPE, Progress, ProgressEvent,
+};
 use terrarium_registry::{
-    Artifact, BlobOutcome, PushOptions, PushReport, Pusher, Reference, ReferrerReport,
+    Artifact, BlobOutcome, Manifest, PushOptions, PushReport, Pusher, Reference, ReferrerReport,
 };
 
 use crate::outln;
@@ -66,6 +68,17 @@ pub struct Args {
     /// `compression` in [tool.terrarium], else gzip.
     #[arg(long, value_name = "gzip|zstd", value_parser = parse_compression)]
     pub compression: Option<Compression>,
+    /// Build for these platforms, comma-separated: linux/amd64, linux/arm64 (default from
+    /// `platforms` in [tool.terrarium], else this machine's). Another architecture's image is
+    /// assembled without emulation; several make an OCI image index (written with oci:DIR,
+    /// pushed with --push); --load loads this machine's only.
+    #[arg(long, value_name = "PLATFORMS", value_delimiter = ',', value_parser = parse_platform)]
+    pub platform: Vec<Architecture>,
+}
+
+fn parse_platform(text: &str) -> Result<Architecture, String> {
+    text.parse()
+        .map_err(|err: terrarium_debian::UnknownPlatform| err.to_string())
 }
 
 fn parse_compression(text: &str) -> Result<Compression, String> {
@@ -180,12 +193,13 @@ fn default_tag(name: &str) -> Result<ImageRef, terrarium_image::Error> {
     format!("{name}:latest").parse()
 }
 
-/// Detect and plan the project in `dir` for a native build on `distro`, with the build
-/// options from the environment and the project's `compression`.
+/// Detect and plan the project in `dir` for a native build on `distro` (for `platforms`, when
+/// given), with the build options from the environment and the project's `compression`.
 pub(crate) fn prepare(
     dir: &std::path::Path,
     distro: Option<Distro>,
     base: Option<String>,
+    platforms: Vec<Architecture>,
     offline: bool,
 ) -> anyhow::Result<(
     terrarium_project::Project,
@@ -198,6 +212,7 @@ pub(crate) fn prepare(
         &terrarium_plan::PlanOptions {
             distro,
             base,
+            platforms,
             ..terrarium_plan::PlanOptions::default()
         },
         offline,
@@ -213,16 +228,18 @@ pub(crate) fn prepare(
 /// Run `terrarium build`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let (project, plan, mut options) =
-        prepare(&args.dir, args.distro, args.base.clone(), args.offline)?;
+    let (project, plan, mut options) = prepare(
+        &args.dir,
+        args.distro,
+        args.base.clone(),
+        args.platform.clone(),
+        args.offline,
+    )?;
     options.bytecode = !args.no_bytecode;
     options.insecure_registries = args.insecure_registry.clone();
     if let Some(compression) = args.compression {
         options.compression = compression;
     }
-    let bars = Bars::new();
-    let build = terrarium_build::build(&plan, &options, &bars)?;
-
     let mut tags = args.tag.clone();
     if args.load && tags.is_empty() {
         tags.push(default_tag(&plan.name)?);
@@ -238,78 +255,168 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if outputs.is_empty() && pushes.is_empty() && !args.load {
         outputs.push(terrarium_build::default_output(&project.root));
     }
+    let platforms = &plan.platforms.value;
+    let host = Architecture::host();
+    if platforms.len() > 1
+        && let Some(Output::DockerArchive(file)) = outputs
+            .iter()
+            .find(|o| matches!(o, Output::DockerArchive(_)))
+    {
+        anyhow::bail!(
+            "{}: a docker archive holds one platform, and this build makes {}\n  fix: write \
+             --output oci:DIR (an image index of every platform), or build one --platform",
+            file.display(),
+            platform_list(platforms)
+        );
+    }
+    if args.load && !platforms.iter().any(|p| Some(*p) == host) {
+        anyhow::bail!(
+            "--load loads this machine's platform ({}), which this build doesn't make ({})\n  \
+             fix: add {} to --platform, or write --output oci:DIR or --push instead",
+            host.map_or("unknown", Architecture::platform),
+            platform_list(platforms),
+            host.map_or("it", Architecture::platform)
+        );
+    }
+
+    let bars = Bars::new();
+    let builds = terrarium_build::build_platforms(&plan, &options, &bars)?;
+    let index = if builds.len() > 1 {
+        Some(ImageIndex::store(
+            &options.cache,
+            builds.iter().map(|b| b.image.clone()).collect(),
+        )?)
+    } else {
+        None
+    };
     for output in &outputs {
-        terrarium_build::publish(&options.cache, &build.image, output, &tags)?;
+        match (&index, output) {
+            (Some(index), Output::Oci(dir)) => {
+                terrarium_image::write_oci_index_layout(&options.cache, index, dir, &tags)?;
+            }
+            _ => {
+                for build in &builds {
+                    terrarium_build::publish(&options.cache, &build.image, output, &tags)?;
+                }
+            }
+        }
     }
     let mut pushed = Vec::new();
     let mut referrers = Vec::new();
     if !pushes.is_empty() {
         let push_options = PushOptions::from_env(args.insecure_registry.clone())?;
-        let artifact = Artifact::from_image(&options.cache, &build.image)?;
-        let spdx = if args.no_sbom {
-            None
-        } else {
-            Some(terrarium_build::sbom(&build, &options)?.spdx_json())
-        };
         let mut pusher = Pusher::new(&options.cache, push_options, &bars);
+        let mut images = Vec::new();
+        for build in &builds {
+            let artifact = Artifact::from_image(&options.cache, &build.image)?;
+            let spdx = if args.no_sbom {
+                None
+            } else {
+                Some(terrarium_build::sbom(build, &options)?.spdx_json())
+            };
+            images.push((build.architecture, artifact, spdx));
+        }
+        let index_artifact = match &index {
+            Some(index) => {
+                let path = options.cache.get(&index.digest())?.ok_or_else(|| {
+                    anyhow::anyhow!("the image index {} left the cache", index.digest())
+                })?;
+                Some(Artifact {
+                    blobs: Vec::new(),
+                    manifest: Manifest::new(OCI_INDEX_MEDIA_TYPE, std::fs::read(&path)?),
+                })
+            }
+            None => None,
+        };
         for target in &pushes {
-            bars.stage(&format!("pushing {target}"));
-            pushed.push(pusher.push(&artifact, target)?);
-            if let Some(spdx) = &spdx {
-                let referrer = pusher.attach(
-                    &artifact.manifest,
-                    target,
-                    SPDX_MEDIA_TYPE,
-                    "sbom.spdx.json",
-                    spdx,
-                    &options.mtime.rfc3339(),
-                )?;
-                referrers.push((target.clone(), referrer));
+            for (architecture, artifact, spdx) in &images {
+                if index_artifact.is_some() {
+                    bars.stage(&format!("pushing {target} for {}", architecture.platform()));
+                    let digest = artifact.manifest.digest.to_string();
+                    pushed.push(pusher.push_as(artifact, target, &digest)?);
+                } else {
+                    bars.stage(&format!("pushing {target}"));
+                    pushed.push(pusher.push(artifact, target)?);
+                }
+                if let Some(spdx) = spdx {
+                    let referrer = pusher.attach(
+                        &artifact.manifest,
+                        target,
+                        SPDX_MEDIA_TYPE,
+                        "sbom.spdx.json",
+                        spdx,
+                        &options.mtime.rfc3339(),
+                    )?;
+                    referrers.push((target.clone(), referrer));
+                }
+            }
+            if let Some(index_artifact) = &index_artifact {
+                bars.stage(&format!("pushing the image index to {target}"));
+                pushed.push(pusher.push(index_artifact, target)?);
             }
         }
     }
     let loaded = if args.load {
         let engine = terrarium_engine::Engine::unchecked();
-        Some(engine.load_image(&options.cache, &build.image, &tags)?)
+        let native = builds
+            .iter()
+            .find(|b| Some(b.architecture) == host)
+            .ok_or_else(|| anyhow::anyhow!("this machine's image was not built"))?;
+        Some(engine.load_image(&options.cache, &native.image, &tags)?)
     } else {
         None
     };
     let elapsed = started.elapsed();
 
-    for warning in &build.warnings {
-        eprintln!("warning: {warning}");
+    for build in &builds {
+        for warning in &build.warnings {
+            eprintln!("warning: {warning}");
+        }
     }
-    outln!(
-        "{:<8} {:>11} {:>13} {:>7}  digest",
-        "layer",
-        format!("size ({})", options.compression),
-        "uncompressed",
-        "cached"
-    );
-    let mut total = 0;
-    for report in &build.layers {
-        total += report.layer.uncompressed_size;
+    for build in &builds {
+        if builds.len() > 1 {
+            outln!("{}:", build.architecture.platform());
+        }
         outln!(
-            "{:<8} {:>11} {:>13} {:>7}  {}",
-            report.name,
-            megabytes(report.layer.size),
-            megabytes(report.layer.uncompressed_size),
-            if report.cached { "yes" } else { "no" },
-            report.layer.digest
+            "{:<8} {:>11} {:>13} {:>7}  digest",
+            "layer",
+            format!("size ({})", options.compression),
+            "uncompressed",
+            "cached"
+        );
+        let mut total = 0;
+        for report in &build.layers {
+            total += report.layer.uncompressed_size;
+            outln!(
+                "{:<8} {:>11} {:>13} {:>7}  {}",
+                report.name,
+                megabytes(report.layer.size),
+                megabytes(report.layer.uncompressed_size),
+                if report.cached { "yes" } else { "no" },
+                report.layer.digest
+            );
+        }
+        outln!(
+            "image {} ({}, CPython {}, {}, {} uncompressed) built in {}",
+            build.image.digest(),
+            build.runtime,
+            build.python,
+            build.architecture.platform(),
+            megabytes(total),
+            format_duration(elapsed)
+        );
+        for note in &build.notes {
+            outln!("{note}");
+        }
+    }
+    if let Some(index) = &index {
+        outln!(
+            "image index {} ({})",
+            index.digest(),
+            platform_list(&builds.iter().map(|b| b.architecture).collect::<Vec<_>>())
         );
     }
-    outln!(
-        "image {} ({}, CPython {}, {} uncompressed) built in {}",
-        build.image.digest(),
-        build.runtime,
-        build.python,
-        megabytes(total),
-        format_duration(elapsed)
-    );
-    for note in &build.notes {
-        outln!("{note}");
-    }
-    if build.lockfile_written {
+    if let Some(build) = builds.iter().find(|b| b.lockfile_written) {
         outln!("wrote {}", build.lockfile.display());
     }
     for output in &outputs {
@@ -335,9 +442,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         outln!("{}", referrer_summary(target, referrer));
     }
     let port = plan.port.value;
-    if !pushed.is_empty() {
-        // The pinned references come last, one per line, for scripts (`| tail -1`).
-        for report in &pushed {
+    if let Some(report) = pushed.last() {
+        // The pinned reference (the index's, for several platforms) comes last, on its own
+        // line, for scripts (`| tail -1`); with several targets, one line each.
+        let last: Vec<&PushReport> = pushed
+            .iter()
+            .filter(|r| index.is_none() || r.digest == report.digest)
+            .collect();
+        for report in last {
             outln!("{}", report.pinned());
         }
         return Ok(ExitCode::SUCCESS);
@@ -357,7 +469,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 if *layers_sent == 1 { "" } else { "s" }
             ),
         };
-        outln!("loaded {tag} ({how}); run it: docker run --rm -p 127.0.0.1:{port}:{port} {tag}");
+        let only = if builds.len() > 1 {
+            format!(
+                ", {} only: an engine holds one platform of a tag",
+                host.map_or("this machine's platform", Architecture::platform)
+            )
+        } else {
+            String::new()
+        };
+        outln!(
+            "loaded {tag} ({how}{only}); run it: docker run --rm -p 127.0.0.1:{port}:{port} {tag}"
+        );
     } else {
         outln!(
             "run it: terrarium build --load {} && docker run --rm -p 127.0.0.1:{port}:{port} IMAGE",
@@ -365,6 +487,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `linux/amd64 and linux/arm64`.
+fn platform_list(platforms: &[Architecture]) -> String {
+    platforms
+        .iter()
+        .map(|p| p.platform())
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 /// The artifact type of the SPDX SBOM referrer.

@@ -28,9 +28,14 @@ pub const EXIT_INPUT: u8 = 2;
 /// Errors that come from reading the user's project (bad files, missing directory) exit with 2;
 /// anything else (Docker failing, I/O on our side) exits with 1.
 pub fn report(err: &anyhow::Error) -> ExitCode {
-    eprintln!("error: {err}");
+    let message = err.to_string();
+    eprintln!("error: {message}");
+    // Errors that quote their cause (`{package}: its build root: {source}`) say it once.
     for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            eprintln!("  caused by: {cause}");
+        }
     }
     if is_input_error(err) {
         ExitCode::from(EXIT_INPUT)

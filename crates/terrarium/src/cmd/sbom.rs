@@ -45,7 +45,7 @@ pub struct Args {
 /// document on stdout.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let sbom = if args.dir.is_dir() {
-        let (_, plan, options) = prepare(&args.dir, args.distro, None, args.offline)?;
+        let (_, plan, options) = prepare(&args.dir, args.distro, None, Vec::new(), args.offline)?;
         let build = terrarium_build::build(&plan, &options, &Bars::new())?;
         terrarium_build::sbom(&build, &options)?
     } else {
