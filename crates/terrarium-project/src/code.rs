@@ -5,6 +5,7 @@
 //! document (`app = Flask(__name__)`, `def create_app(): … return app`, `os.environ.get("X", "d")`)
 //! and leaves anything cleverer to `[tool.terrarium]`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
@@ -213,6 +214,20 @@ pub(crate) struct Scan {
     factories: Vec<Fact<App>>,
     /// Module-level `name = some_function(…)` assignments: a factory the project calls itself.
     factory_calls: Vec<FactoryCall>,
+    /// The project's own subclasses of an app class (`class CTFdFlask(Flask)`), by name.
+    app_classes: BTreeMap<String, Framework>,
+}
+
+/// The subclasses of an app class that `text` defines (`class CTFdFlask(Flask):`), where it
+/// imports that framework.
+fn collect_app_classes(text: &str, classes: &mut BTreeMap<String, Framework>) {
+    for line in text.lines() {
+        if let Some(c) = APP_SUBCLASS.captures(line)
+            && let Some(framework) = Framework::from_class(&c[2]).filter(|f| imports(text, *f))
+        {
+            classes.insert(c[1].to_owned(), framework);
+        }
+    }
 }
 
 /// `app = create_app()` at module level: the project makes its own app object from a factory,
@@ -292,6 +307,11 @@ regex!(
     r"^([A-Za-z_]\w*)\s*(?::\s*[\w.]+\s*)?=\s*(?:[\w.]+\.)?(Flask|FastAPI|Starlette|Quart)\("
 );
 regex!(TOP_DEF, r"^(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(");
+regex!(
+    APP_SUBCLASS,
+    r"^class\s+([A-Za-z_]\w*)\s*\(\s*(?:[\w.]+\.)?(Flask|FastAPI|Starlette|Quart)\s*\)\s*:"
+);
+regex!(CLASS_CALL, r"(?:^|[^\w.])([A-Za-z_]\w*)\(");
 regex!(
     FACTORY_CALL,
     r"^([A-Za-z_]\w*)\s*(?::\s*[\w.]+\s*)?=\s*([A-Za-z_]\w*)\("
@@ -451,9 +471,12 @@ pub(crate) fn scan(root: &Path, files: &[PathBuf]) -> Result<Scan, DetectError> 
     let mut texts = Vec::with_capacity(files.len());
     for rel in files {
         let text = read_source(root, rel)?;
-        scan_file(rel, &text, &mut scan);
-        crate::writes::scan_file(root, rel, &text, &mut scan.writes);
+        collect_app_classes(&text, &mut scan.app_classes);
         texts.push((rel.clone(), text));
+    }
+    for (rel, text) in &texts {
+        scan_file(rel, text, &mut scan);
+        crate::writes::scan_file(root, rel, text, &mut scan.writes);
     }
     scan.env.extend(crate::settings::scan(&texts));
     scan.health_routes = crate::routes::health_routes(&texts);
@@ -588,6 +611,7 @@ fn imports(text: &str, framework: crate::Framework) -> bool {
 }
 
 fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
+    collect_app_classes(text, &mut scan.app_classes);
     let module = module_name(rel);
     let lines: Vec<&str> = text.lines().collect();
     let guarded = guarded_names(text);
@@ -612,6 +636,20 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
             .map(|c| (c, Framework::Wsgi))
             .or_else(|| ASGI_CALLABLE.captures(line).map(|c| (c, Framework::Asgi)))
         {
+            variables.push(Fact::new(
+                App {
+                    framework,
+                    module: module.clone(),
+                    object: AppObject::Variable(c[1].to_string()),
+                    import_dir: None,
+                },
+                Source::line(rel, line_no),
+            ));
+        } else if let Some((c, framework)) = FACTORY_CALL
+            .captures(line)
+            .and_then(|c| scan.app_classes.get(&c[2]).map(|f| (c, *f)))
+        {
+            // `app = CTFdFlask(__name__)`: the project's own subclass of an app class.
             variables.push(Fact::new(
                 App {
                     framework,
@@ -655,9 +693,15 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
                 CONSTRUCTOR
                     .captures(l)
                     .and_then(|c| Framework::from_class(&c[1]))
+                    .filter(|f| imports(text, *f))
+                    .or_else(|| {
+                        CLASS_CALL
+                            .captures_iter(l)
+                            .find_map(|c| scan.app_classes.get(&c[1]).copied())
+                    })
             });
             let returns = body.iter().any(|l| l.trim_start().starts_with("return "));
-            if let Some(framework) = constructed.filter(|f| imports(text, *f))
+            if let Some(framework) = constructed
                 && returns
                 && !c[1].starts_with('_')
             {
@@ -744,6 +788,24 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_app_made_from_the_projects_own_subclass_is_found() {
+        let mut scan = Scan::default();
+        scan_file(
+            Path::new("ctf/__init__.py"),
+            "from flask import Flask\n\nclass CTFdFlask(Flask):\n    pass\n\ndef create_app(config=None):\n    app = CTFdFlask(__name__)\n    return app\n",
+            &mut scan,
+        );
+        scan_file(
+            Path::new("plain.py"),
+            "from ctf import CTFdFlask\nsite = CTFdFlask(__name__)\n",
+            &mut scan,
+        );
+        let found: Vec<String> = scan.apps.iter().map(|a| a.value.target()).collect();
+        assert_eq!(found, ["ctf:create_app()", "plain:site"]);
+        assert!(scan.apps.iter().all(|a| a.value.framework == Framework::Flask));
+    }
 
     #[test]
     fn a_setting_the_code_refuses_to_run_without_is_required() {
