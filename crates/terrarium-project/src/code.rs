@@ -804,7 +804,11 @@ mod tests {
         );
         let found: Vec<String> = scan.apps.iter().map(|a| a.value.target()).collect();
         assert_eq!(found, ["ctf:create_app()", "plain:site"]);
-        assert!(scan.apps.iter().all(|a| a.value.framework == Framework::Flask));
+        assert!(
+            scan.apps
+                .iter()
+                .all(|a| a.value.framework == Framework::Flask)
+        );
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub enum WriteReason {
     LogFiles,
     /// Django's `MEDIA_ROOT` under the project: user uploads.
     DjangoMedia,
+    /// A setting for uploads, logs, a cache or data, named from the code's own path
+    /// (`UPLOAD_FOLDER = os.path.join(os.path.dirname(__file__), "uploads")`).
+    SettingDir,
 }
 
 impl std::fmt::Display for WriteReason {
@@ -67,6 +70,7 @@ impl std::fmt::Display for WriteReason {
             WriteReason::Created => "created by the code",
             WriteReason::LogFiles => "log files",
             WriteReason::DjangoMedia => "Django's MEDIA_ROOT, for uploads",
+            WriteReason::SettingDir => "a directory the settings name beside the code",
         })
     }
 }
@@ -95,6 +99,23 @@ static MEDIA_ROOT: LazyLock<Regex> = LazyLock::new(|| {
 static DIR_OF_FILE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r#"^([A-Z_]+)\s*=\s*(?:Path\(\s*__file__\s*\)(?:\.resolve\(\)|\.absolute\(\))?((?:\.parent)+)|((?:os\.path\.dirname\(\s*)+)(?:os\.path\.(?:abspath|realpath)\(\s*)?__file__[\s)]*)\s*$"#,
+    )
+    .expect("static regex")
+});
+/// A setting for uploads, logs, a cache or data whose value (or fallback) is a directory named
+/// from the file's own path: `LOG_FOLDER = … or os.path.join(os.path.dirname(
+/// os.path.abspath(__file__)), "logs")`, `os.pardir` or `".."` going up.
+static SETTING_DIR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"^\s*[A-Z0-9_]*(?:UPLOAD|LOG|CACHE|DATA|MEDIA|SESSION)[A-Z0-9_]*_(?:DIR|FOLDER|PATH|ROOT)\b[^=]*=.*\bos\.path\.join\(\s*os\.path\.dirname\(\s*(?:os\.path\.(?:abspath|realpath)\(\s*)?__file__\s*\)\s*\)?\s*,\s*((?:(?:os\.pardir|['"]\.\.['"])\s*,\s*)*)((?:['"][\w.-]+['"]\s*,?\s*)+)\)"#,
+    )
+    .expect("static regex")
+});
+/// An SQLite URL whose file sits beside the code: `f"sqlite:///{os.path.dirname(
+/// os.path.abspath(__file__))}/ctfd.db"`.
+static SQLITE_BESIDE_FILE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"f['"]sqlite:///\{\s*os\.path\.dirname\(\s*(?:os\.path\.(?:abspath|realpath)\(\s*)?__file__\s*\)\s*\)?\s*\}/([\w.-]+)['"]"#,
     )
     .expect("static regex")
 });
@@ -178,6 +199,30 @@ fn dir_and_name<'a>(captures: &regex::Captures<'a>) -> (&'a str, &'a str) {
     (either(1, 3), either(2, 4))
 }
 
+/// The path, relative to the root, that `os.path.join(<rel's directory>, <ups>, <names>)`
+/// names: `ups` is the `os.pardir, ` / `"..", ` run, `names` the quoted parts. `None` above the
+/// project.
+fn beside_file(rel: &Path, ups: &str, names: &str) -> Option<String> {
+    let mut dir = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+    for _ in 0..(ups.matches("pardir").count() + ups.matches("..").count()) {
+        if dir.as_os_str().is_empty() {
+            return None;
+        }
+        dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    }
+    for name in names
+        .split(',')
+        .map(|n| n.trim().trim_matches(['"', '\'']))
+        .filter(|n| !n.is_empty())
+    {
+        if name == ".." || name == "." {
+            return None;
+        }
+        dir.push(name);
+    }
+    Some(dir.display().to_string()).filter(|p| !p.is_empty())
+}
+
 /// Scan one file (`rel` to the root, its `text`) for writes under the project.
 pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<Write>>) {
     let flask = text.contains("flask") || text.contains("Flask");
@@ -240,6 +285,23 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
                 let path = base.join(file).display().to_string();
                 push(out, Write::SqliteFile { path }, source());
             }
+        }
+        if let Some(captures) = SETTING_DIR.captures(code)
+            && let Some(path) = beside_file(rel, &captures[1], &captures[2])
+        {
+            push(
+                out,
+                Write::Dir {
+                    path,
+                    why: WriteReason::SettingDir,
+                },
+                source(),
+            );
+        }
+        if let Some(captures) = SQLITE_BESIDE_FILE.captures(code)
+            && let Some(path) = beside_file(rel, "", &captures[1])
+        {
+            push(out, Write::SqliteFile { path }, source());
         }
         for captures in MKDIR.captures_iter(code) {
             let path = captures[1].trim_end_matches('/');
@@ -563,6 +625,30 @@ mod tests {
                 Write::Sqlite {
                     setting: "DB_URL".into(),
                     file: "data.sqlite3".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn settings_that_name_directories_beside_the_code() {
+        let found = scan(&[(
+            "ctf/config.py",
+            "class ServerConfig(object):\n    DATABASE_URL = f\"sqlite:///{os.path.dirname(os.path.abspath(__file__))}/ctfd.db\"\n    CACHE_DIR: str = os.path.join(\n        os.path.dirname(__file__), os.pardir, \".data\", \"filesystem_cache\"\n    )\n    LOG_FOLDER: str = empty_str_cast(config_ini[\"logs\"][\"LOG_FOLDER\"]) \\\n        or os.path.join(os.path.dirname(os.path.abspath(__file__)), \"logs\")\n    TEMPLATES_DIR = os.path.join(os.path.dirname(__file__), \"templates\")\n    UPLOAD_FOLDER = os.path.join(os.path.dirname(__file__), \"..\", \"..\", \"up\")\n",
+        )]);
+        assert_eq!(
+            found,
+            [
+                Write::SqliteFile {
+                    path: "ctf/ctfd.db".into()
+                },
+                Write::Dir {
+                    path: ".data/filesystem_cache".into(),
+                    why: WriteReason::SettingDir
+                },
+                Write::Dir {
+                    path: "ctf/logs".into(),
+                    why: WriteReason::SettingDir
                 },
             ]
         );
