@@ -114,9 +114,7 @@ pub enum Error {
     /// Building a wheel from a source distribution failed.
     #[error(
         "{package} {version}: building its wheel from source failed: {message}\n\
-         last lines of the build:\n{tail}\n  fix: add the Debian packages it needs to \
-         `build-packages` under [tool.terrarium] in pyproject.toml (or in terrarium.toml), or pin \
-         a version of {package} that publishes a wheel"
+         last lines of the build:\n{tail}\n  fix: {fix}"
     )]
     SdistBuild {
         /// The package.
@@ -127,6 +125,8 @@ pub enum Error {
         message: String,
         /// The last 30 lines of the backend's output.
         tail: String,
+        /// How to get past it.
+        fix: String,
     },
     /// A wheel rebuilt from the sdist `terrarium.lock` records differs from the one it records.
     #[error(

@@ -457,6 +457,25 @@ impl Source {
             version: self.version.clone(),
             message,
             tail: tail.to_owned(),
+            fix: self.fix(tail),
+        }
+    }
+
+    /// How to get past a failed build whose output ends in `tail`.
+    fn fix(&self, tail: &str) -> String {
+        match removed_module(tail) {
+            Some((module, release)) => format!(
+                "`{module}` left Python's standard library in {release}, and {} {}'s build \
+                 imports it: pin a later release of {}, or build on a Python before {release} \
+                 (`python` under [tool.terrarium])",
+                self.name, self.version, self.name
+            ),
+            None => format!(
+                "add the Debian packages it needs to `build-packages` under [tool.terrarium] in \
+                 pyproject.toml (or in terrarium.toml), or pin a version of {} that publishes a \
+                 wheel",
+                self.name
+            ),
         }
     }
 
@@ -517,12 +536,7 @@ impl Source {
                     ),
                     None => format!("its build backend ({}) failed", self.build_system.backend),
                 };
-                Err(Error::SdistBuild {
-                    package: self.name.clone(),
-                    version: self.version.clone(),
-                    message,
-                    tail,
-                })
+                Err(self.failed(message, &tail))
             }
             Err(other) => Err(Error::Sandbox(other)),
         }
@@ -541,6 +555,48 @@ fn runs_on(wheel: &WheelName, target: &Target) -> bool {
                     .iter()
                     .any(|s| s.python == tag.python && s.abi == tag.abi)
         })
+}
+
+/// Modules CPython took out of its standard library (PEP 594, PEP 632), with the release that
+/// no longer has them: an old `setup.py` importing one fails on every later Python.
+const REMOVED_MODULES: [(&str, &str); 24] = [
+    ("asynchat", "3.12"),
+    ("asyncore", "3.12"),
+    ("distutils", "3.12"),
+    ("imp", "3.12"),
+    ("smtpd", "3.12"),
+    ("aifc", "3.13"),
+    ("audioop", "3.13"),
+    ("cgi", "3.13"),
+    ("cgitb", "3.13"),
+    ("chunk", "3.13"),
+    ("crypt", "3.13"),
+    ("imghdr", "3.13"),
+    ("lib2to3", "3.13"),
+    ("mailcap", "3.13"),
+    ("msilib", "3.13"),
+    ("nis", "3.13"),
+    ("nntplib", "3.13"),
+    ("ossaudiodev", "3.13"),
+    ("pipes", "3.13"),
+    ("sndhdr", "3.13"),
+    ("spwd", "3.13"),
+    ("sunau", "3.13"),
+    ("telnetlib", "3.13"),
+    ("xdrlib", "3.13"),
+];
+
+/// The removed standard-library module a build failed to import (`ModuleNotFoundError: No
+/// module named 'imp'`), and the release that removed it.
+pub fn removed_module(output: &str) -> Option<(&'static str, &'static str)> {
+    output.lines().find_map(|line| {
+        let (_, rest) = line.split_once("No module named '")?;
+        let module = rest.split(['\'', '.']).next()?;
+        REMOVED_MODULES
+            .iter()
+            .find(|(name, _)| *name == module)
+            .copied()
+    })
 }
 
 /// The header a compiler said it could not find (`fatal error: libpq-fe.h: No such file or
@@ -865,6 +921,21 @@ mod tests {
             &mut spool,
         )
         .unwrap();
+    }
+
+    #[test]
+    fn finds_modules_python_removed() {
+        assert_eq!(
+            removed_module(
+                "  File \"setup.py\", line 3\nModuleNotFoundError: No module named 'imp'\n"
+            ),
+            Some(("imp", "3.12"))
+        );
+        assert_eq!(
+            removed_module("No module named 'distutils.core'"),
+            Some(("distutils", "3.12"))
+        );
+        assert_eq!(removed_module("No module named 'numpy'"), None);
     }
 
     #[test]
