@@ -286,6 +286,20 @@ fn decide_install_project(project: &Project) -> Decision<Option<ProjectInstall>>
             vec![],
         );
     };
+    if !package.finds_code && project.scripts.is_empty() {
+        return Decision::new(
+            None,
+            Origin::Detected,
+            format!(
+                "pyproject.toml names a build backend ({}), but it would find no package named \
+                 like the project to install and nothing needs the project installed (no \
+                 console scripts, no src layout): the source is copied to /app and served from \
+                 there",
+                package.build_backend.as_deref().unwrap_or("?")
+            ),
+            vec![package.source.clone()],
+        );
+    }
     let install = ProjectInstall {
         distribution: PackageName::new(&project.name.value).file_name(),
         version: project

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::LazyLock;
 
+use regex::Regex;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -173,6 +175,11 @@ pub struct Package {
     /// Its version comes from git through setuptools-scm (or hatch-vcs): building it without
     /// `.git` needs the version given (`SETUPTOOLS_SCM_PRETEND_VERSION`).
     pub scm_version: bool,
+    /// Its backend finds code to put in a wheel: configured, in `src/`, or named like the
+    /// project. `false` for a backend that only looks for a package named like the project
+    /// (hatchling, flit, poetry-core, uv_build) when there is none: its pyproject.toml only
+    /// declares dependencies, and building it fails.
+    pub finds_code: bool,
 }
 
 /// Everything read from manifests, before code is scanned.
@@ -268,7 +275,7 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
                 &mut declared,
             )?;
         }
-        m.package = build_system_package(pyproject, m.src_layout);
+        m.package = build_system_package(pyproject, text, root, m.src_layout);
         m.version = pyproject
             .project
             .as_ref()
@@ -293,6 +300,7 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
                 src_layout: m.src_layout,
                 source: Source::file(SETUP_PY),
                 scm_version: setup.scm_version,
+                finds_code: true,
             });
         }
         if m.name.is_none() {
@@ -718,7 +726,49 @@ fn poetry_to_pep440(spec: &str) -> Option<String> {
 }
 
 /// A `[build-system]` makes the project a package, unless Poetry's `package-mode = false`.
-fn build_system_package(pyproject: &PyProject, src_layout: bool) -> Option<Package> {
+/// Backends that package only what is named like the project unless told otherwise.
+const NAME_DISCOVERING_BACKENDS: [&str; 4] = [
+    "hatchling.build",
+    "flit_core.buildapi",
+    "poetry.core.masonry.api",
+    "uv_build",
+];
+
+/// Whether the backend of `pyproject` (its `text`, in `root`) finds code to package.
+fn finds_code(pyproject: &PyProject, text: &str, root: &Path, src_layout: bool) -> bool {
+    static SELECTION: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"(?m)^\s*(?:packages|py-modules|only-include|include|module-name|\[tool\.flit\.module\])\s*[=\]]?",
+        )
+        .expect("static regex")
+    });
+    let backend = pyproject
+        .build_system
+        .as_ref()
+        .and_then(|b| b.build_backend.as_deref())
+        .unwrap_or_default();
+    if src_layout || !NAME_DISCOVERING_BACKENDS.contains(&backend) || SELECTION.is_match(text) {
+        return true;
+    }
+    let name = pyproject
+        .project
+        .as_ref()
+        .and_then(|p| p.name.as_ref())
+        .or_else(|| pyproject.tool.poetry.as_ref().and_then(|p| p.name.as_ref()))
+        .map(|n| n.get_ref().clone());
+    let Some(name) = name else {
+        return true;
+    };
+    let module = name.to_ascii_lowercase().replace(['-', '.'], "_");
+    root.join(&module).is_dir() || root.join(format!("{module}.py")).is_file()
+}
+
+fn build_system_package(
+    pyproject: &PyProject,
+    text: &str,
+    root: &Path,
+    src_layout: bool,
+) -> Option<Package> {
     let poetry_package_mode = pyproject
         .tool
         .poetry
@@ -735,6 +785,7 @@ fn build_system_package(pyproject: &PyProject, src_layout: bool) -> Option<Packa
         src_layout,
         source: Source::file(PYPROJECT),
         scm_version: build.requires.iter().any(|r| scm(r)),
+        finds_code: finds_code(pyproject, text, root, src_layout),
     })
 }
 
@@ -1141,6 +1192,34 @@ mod tests {
             err.starts_with("pyproject.toml:4: python = ") && err.contains("fix:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_backend_that_finds_no_package_named_like_the_project_finds_no_code() {
+        let hatch = "[project]\nname = \"microblog-api\"\nversion = \"1.0\"\n\n[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n";
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pyproject.toml"), hatch).unwrap();
+        std::fs::create_dir(dir.path().join("api")).unwrap();
+        assert!(!read(dir.path()).unwrap().package.unwrap().finds_code);
+        // Named like the project: found.
+        std::fs::create_dir(dir.path().join("microblog_api")).unwrap();
+        assert!(read(dir.path()).unwrap().package.unwrap().finds_code);
+        // Configured: found.
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(
+            other.path().join("pyproject.toml"),
+            format!("{hatch}\n[tool.hatch.build.targets.wheel]\npackages = [\"api\"]\n"),
+        )
+        .unwrap();
+        assert!(read(other.path()).unwrap().package.unwrap().finds_code);
+        // setuptools discovers packages by itself.
+        let setuptools = tempfile::tempdir().unwrap();
+        std::fs::write(
+            setuptools.path().join("pyproject.toml"),
+            hatch.replace("hatchling.build", "setuptools.build_meta"),
+        )
+        .unwrap();
+        assert!(read(setuptools.path()).unwrap().package.unwrap().finds_code);
     }
 
     #[test]
