@@ -1362,13 +1362,11 @@ fn wheel_inputs(
             requirements: declared,
         } => {
             let what = manifest.display().to_string();
-            if !matches!(format, ManifestFormat::Pyproject | ManifestFormat::SetupPy) {
+            if *format == ManifestFormat::Pipfile {
                 return Err(BuildError::Dependencies {
                     file: what,
                     message: "the dependencies are not locked".into(),
-                    fix: "lock the dependencies (`uv lock`, `poetry lock` or `pipenv lock`) and \
-                          build again"
-                        .into(),
+                    fix: "lock the dependencies (`pipenv lock`) and build again".into(),
                 });
             }
             requirements.extend(

@@ -501,11 +501,9 @@ fn decide_dependencies(
                     "the Pipfile has no Pipfile.lock, so there is nothing pinned to install",
                     "run `pipenv lock` and commit Pipfile.lock",
                 )),
-                ManifestFormat::Poetry => Some((
-                    "[tool.poetry] dependencies have no poetry.lock",
-                    "run `poetry lock` and commit poetry.lock",
-                )),
-                ManifestFormat::Pyproject | ManifestFormat::SetupPy => None,
+                ManifestFormat::Pyproject | ManifestFormat::SetupPy | ManifestFormat::Poetry => {
+                    None
+                }
             };
             if let Some((message, fix)) = missing_lock {
                 return Err(PlanError::Dependencies {
@@ -516,7 +514,10 @@ fn decide_dependencies(
             }
             unsettled.push(Unsettled {
                 message: format!("{name} declares dependencies but nothing locks them: every build may resolve different versions (L13)"),
-                key: "`uv lock` (then commit uv.lock)".into(),
+                key: match format {
+                    ManifestFormat::Poetry => "`poetry lock` (then commit poetry.lock)".into(),
+                    _ => "`uv lock` (then commit uv.lock)".into(),
+                },
             });
             format!("{name} declares the dependencies; resolved at build time")
         }

@@ -680,14 +680,38 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
                 source: Source::line(rel, line_no),
             });
         } else if let Some(c) = TOP_DEF.captures(line) {
+            // The body starts after the signature, which may span lines and close at the
+            // margin (`) -> FastAPI:`, black's style).
+            let mut depth = 0i32;
+            let mut signature_end = index;
+            for (offset, l) in lines.iter().enumerate().skip(index).take(40) {
+                depth += l.matches('(').count() as i32 - l.matches(')').count() as i32;
+                signature_end = offset;
+                if depth <= 0 {
+                    break;
+                }
+            }
             let body: Vec<&str> = lines
-                .get(index + 1..)
+                .get(signature_end + 1..)
                 .unwrap_or_default()
                 .iter()
                 .take_while(|l| {
                     l.is_empty() || l.starts_with([' ', '\t']) || l.trim_start().starts_with('#')
                 })
                 .copied()
+                .collect();
+            // Docstrings are prose: an example in one (`app = FastAPI()`) is not the body.
+            let mut in_docstring = false;
+            let body: Vec<&str> = body
+                .into_iter()
+                .filter(|l| {
+                    let quotes = l.matches("\"\"\"").count() + l.matches("\'\'\'").count();
+                    let inside = in_docstring || quotes > 0;
+                    if quotes % 2 == 1 {
+                        in_docstring = !in_docstring;
+                    }
+                    !inside
+                })
                 .collect();
             let constructed = body.iter().find_map(|l| {
                 CONSTRUCTOR
@@ -788,6 +812,18 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_factory_whose_signature_closes_at_the_margin_is_found() {
+        let mut scan = Scan::default();
+        scan_file(
+            Path::new("app/core/setup.py"),
+            "from fastapi import APIRouter, FastAPI\n\ndef cache(\n    key: str,\n) -> Callable:\n    \"\"\"A decorator.\n\n    app = FastAPI()\n    return app\n    \"\"\"\n    return wrapper\n\ndef create_application(\n    router: APIRouter,\n    settings: (\n        AppSettings\n        | DatabaseSettings\n    ),\n    **kwargs: Any,\n) -> FastAPI:\n    application = FastAPI(**kwargs)\n    application.include_router(router)\n    return application\n",
+            &mut scan,
+        );
+        let found: Vec<String> = scan.apps.iter().map(|a| a.value.target()).collect();
+        assert_eq!(found, ["app.core.setup:create_application()"]);
+    }
 
     #[test]
     fn an_app_made_from_the_projects_own_subclass_is_found() {

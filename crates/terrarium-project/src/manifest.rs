@@ -221,6 +221,8 @@ struct Declared {
     dev: BTreeSet<PackageName>,
     dev_requirements: Vec<String>,
     unlocked: Option<(PathBuf, ManifestFormat)>,
+    /// `[tool.poetry.dependencies]` as PEP 508, for an install without poetry.lock.
+    poetry_requirements: Vec<String>,
 }
 
 impl Declared {
@@ -349,7 +351,7 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
         locked,
         requirements,
         declared.unlocked,
-        (pep621, setup_requires),
+        (pep621, setup_requires, declared.poetry_requirements),
         &mut m,
     )?;
     m.runtime_packages.extend(declared.main);
@@ -649,8 +651,75 @@ fn read_poetry(
     }
     if !poetry.dependencies.is_empty() && !has_project {
         declared.unlocked = Some((PathBuf::from(PYPROJECT), ManifestFormat::Poetry));
+        declared.poetry_requirements = poetry_requirements(poetry, text)?;
     }
     Ok(())
+}
+
+/// `[tool.poetry.dependencies]` as PEP 508 requirements, for an install without poetry.lock:
+/// `fastapi = "^0.109.1"` is `fastapi>=0.109.1,<0.110`, a table's `extras` and `markers` are
+/// kept, optional ones (extras of the project) are left out. A git, path or URL source, or
+/// several constraints, can't be said in PEP 508 here: an error naming its line.
+fn poetry_requirements(poetry: &PoetryTable, text: &str) -> Result<Vec<String>, DetectError> {
+    let mut out = Vec::new();
+    for (name, spec) in &poetry.dependencies {
+        if name == "python" {
+            continue;
+        }
+        let line = line_of(text, spec.span().start);
+        let refuse = |what: &str| {
+            DetectError::malformed(
+                PYPROJECT,
+                Some(line),
+                format!("[tool.poetry.dependencies] {name}: {what}, and there is no poetry.lock"),
+                "run `poetry lock` and commit poetry.lock",
+            )
+        };
+        let (version, extras, markers) = match spec.get_ref() {
+            toml::Value::String(version) => (version.as_str(), Vec::new(), None),
+            toml::Value::Table(table) => {
+                if table.get("optional").and_then(toml::Value::as_bool) == Some(true) {
+                    continue;
+                }
+                if ["git", "path", "url", "file"]
+                    .iter()
+                    .any(|key| table.contains_key(*key))
+                {
+                    return Err(refuse("a git, path or URL source"));
+                }
+                let extras: Vec<&str> = table
+                    .get("extras")
+                    .and_then(toml::Value::as_array)
+                    .map(|a| a.iter().filter_map(toml::Value::as_str).collect())
+                    .unwrap_or_default();
+                (
+                    table
+                        .get("version")
+                        .and_then(toml::Value::as_str)
+                        .unwrap_or("*"),
+                    extras,
+                    table.get("markers").and_then(toml::Value::as_str),
+                )
+            }
+            _ => return Err(refuse("several constraints")),
+        };
+        let mut requirement = name.clone();
+        if !extras.is_empty() {
+            requirement.push_str(&format!("[{}]", extras.join(",")));
+        }
+        let version = version.trim();
+        if version != "*" && !version.is_empty() {
+            let Some(specifiers) = poetry_to_pep440(version) else {
+                return Err(refuse(&format!("`{version}` is not a version constraint")));
+            };
+            requirement.push_str(&specifiers);
+        }
+        if let Some(markers) = markers {
+            requirement.push_str(&format!(" ; {markers}"));
+        }
+        out.push(requirement);
+    }
+    Ok(out)
 }
 
 /// Poetry's `python = "^3.11"` as PEP 440; a table (`{ version = … }`) is not read.
@@ -725,7 +794,6 @@ fn poetry_to_pep440(spec: &str) -> Option<String> {
         .map(|_| joined)
 }
 
-/// A `[build-system]` makes the project a package, unless Poetry's `package-mode = false`.
 /// Backends that package only what is named like the project unless told otherwise.
 const NAME_DISCOVERING_BACKENDS: [&str; 4] = [
     "hatchling.build",
@@ -763,6 +831,7 @@ fn finds_code(pyproject: &PyProject, text: &str, root: &Path, src_layout: bool) 
     root.join(&module).is_dir() || root.join(format!("{module}.py")).is_file()
 }
 
+/// A `[build-system]` makes the project a package, unless Poetry's `package-mode = false`.
 fn build_system_package(
     pyproject: &PyProject,
     text: &str,
@@ -1059,7 +1128,7 @@ fn dependency_source(
     locked: Option<(Lock, Option<&'static str>)>,
     requirements: Option<(RequirementsFile, Option<RequirementsFile>)>,
     unlocked: Option<(PathBuf, ManifestFormat)>,
-    (pep621, setup_py): (Vec<String>, Vec<String>),
+    (pep621, setup_py, poetry): (Vec<String>, Vec<String>, Vec<String>),
     m: &mut Manifests,
 ) -> Result<DependencySource, DetectError> {
     if let Some((lock, manifest)) = locked {
@@ -1107,7 +1176,8 @@ fn dependency_source(
             requirements: match format {
                 ManifestFormat::Pyproject => pep621,
                 ManifestFormat::SetupPy => setup_py,
-                ManifestFormat::Poetry | ManifestFormat::Pipfile => Vec::new(),
+                ManifestFormat::Poetry => poetry,
+                ManifestFormat::Pipfile => Vec::new(),
             },
         },
         None => DependencySource::None,

@@ -80,7 +80,7 @@ static INSTANCE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static MKDIR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"(?:os\.(?:mkdir|makedirs)\(\s*|Path\(\s*)(?:f?['"])([A-Za-z0-9_][A-Za-z0-9_./-]*)['"]\s*(?:\)\.mkdir|[,)])"#,
+        r#"os\.(?:mkdir|makedirs)\(\s*f?['"]([A-Za-z0-9_][A-Za-z0-9_./-]*)['"]\s*[,)]|Path\(\s*f?['"]([A-Za-z0-9_][A-Za-z0-9_./-]*)['"]\s*\)\.mkdir\("#,
     )
     .expect("static regex")
 });
@@ -304,7 +304,10 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
             push(out, Write::SqliteFile { path }, source());
         }
         for captures in MKDIR.captures_iter(code) {
-            let path = captures[1].trim_end_matches('/');
+            let Some(path) = captures.get(1).or_else(|| captures.get(2)) else {
+                continue;
+            };
+            let path = path.as_str().trim_end_matches('/');
             if !path.is_empty() && !path.starts_with("..") && !path.contains('{') {
                 push(
                     out,
@@ -601,7 +604,7 @@ mod tests {
     fn created_directories_log_files_and_sqlite() {
         let found = scan(&[(
             "app/__init__.py",
-            "if not os.path.exists('logs'):\n    os.mkdir('logs')\nh = RotatingFileHandler('logs/microblog.log', maxBytes=10240)\nPath(\"uploads/img\").mkdir(parents=True)\nlogger.add(\n    \"logs/error.log\",\n    level=\"ERROR\",\n)\nos.makedirs(os.path.join(base, 'x'))\nos.makedirs('/var/tmp/abs')\nSQLALCHEMY_DATABASE_URI = os.environ.get('DATABASE_URL') or 'sqlite:///' + os.path.join(basedir, 'app.db')\nDB = os.getenv(\"DB_URL\", \"sqlite:///data.sqlite3\")\nTEST = 'sqlite:///:memory:'\n",
+            "if not os.path.exists('logs'):\n    os.mkdir('logs')\nh = RotatingFileHandler('logs/microblog.log', maxBytes=10240)\nPath(\"uploads/img\").mkdir(parents=True)\nzip_file = Path(\"temp.zip\")\nfor f in walk(Path(\"pkg\", \"resources\")):\n    pass\nlogger.add(\n    \"logs/error.log\",\n    level=\"ERROR\",\n)\nos.makedirs(os.path.join(base, 'x'))\nos.makedirs('/var/tmp/abs')\nSQLALCHEMY_DATABASE_URI = os.environ.get('DATABASE_URL') or 'sqlite:///' + os.path.join(basedir, 'app.db')\nDB = os.getenv(\"DB_URL\", \"sqlite:///data.sqlite3\")\nTEST = 'sqlite:///:memory:'\n",
         )]);
         assert_eq!(
             found,

@@ -135,17 +135,23 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
             }
         },
         DependencySource::Unlocked {
-            format: ManifestFormat::SetupPy,
+            format: format @ (ManifestFormat::SetupPy | ManifestFormat::Poetry),
             requirements,
             ..
         } => {
-            // Read from setup.py's literals: running it needs the whole source (and git, for
-            // setuptools-scm), which the dependency step is cached without (L06).
-            notes.push(
-                "terrarium: ignore=unpinned-pip setup.py declares ranges, not pins: lock them \
-                 (`uv pip compile setup.py -o requirements.txt`) to pin every version (L13)"
+            // Read from setup.py's literals (running it needs the whole source, and git for
+            // setuptools-scm, which the dependency step is cached without, L06), or from
+            // [tool.poetry.dependencies] in PEP 508, which uv can't read from pyproject.toml.
+            notes.push(match format {
+                ManifestFormat::Poetry => "terrarium: ignore=unpinned-pip pyproject.toml declares \
+                     ranges, not pins, and there is no poetry.lock: lock them (`poetry lock`) to \
+                     pin every version (L13)"
                     .to_owned(),
-            );
+                _ => "terrarium: ignore=unpinned-pip setup.py declares ranges, not pins: lock \
+                     them (`uv pip compile setup.py -o requirements.txt`) to pin every version \
+                     (L13)"
+                    .to_owned(),
+            });
             let words: Vec<String> = requirements.iter().map(|r| shell_word(r)).collect();
             commands.push(format!("{install} {}", words.join(" ")));
         }

@@ -355,25 +355,23 @@ fn pipfile_without_lock_and_root_user_are_refused() {
 }
 
 #[test]
-fn poetry_without_lock_is_refused_but_pep621_without_lock_is_planned() {
-    fails_with(
-        &[
-            ("app.py", FLASK_APP),
-            (
-                "pyproject.toml",
-                "[tool.poetry]\nname = \"x\"\n\n[tool.poetry.dependencies]\npython = \"^3.11\"\nflask = \"^3\"\n",
-            ),
-        ],
-        &[
-            "[tool.poetry] dependencies have no poetry.lock",
-            "poetry lock",
-        ],
-    );
+fn poetry_without_lock_is_resolved_from_its_constraints_but_a_git_source_is_refused() {
+    // Caret constraints become PEP 508 ranges, extras and markers are kept, optional
+    // dependencies (the project's extras) are left out, for both back ends.
     let dir = project(&[
         ("app.py", FLASK_APP),
         (
             "pyproject.toml",
-            "[project]\nname = \"x\"\ndependencies = [\"flask==3.1.2\"]\n\n[tool.poetry]\nname = \"x\"\n",
+            r#"[tool.poetry]
+name = "x"
+
+[tool.poetry.dependencies]
+python = "^3.11"
+flask = "^3.1"
+pydantic = { extras = ["email"], version = "^2.6.1" }
+uvloop = { version = "~0.19", markers = "sys_platform != \"win32\"" }
+boto3 = { version = "*", optional = true }
+"#,
         ),
     ]);
     terrarium()
@@ -381,7 +379,31 @@ fn poetry_without_lock_is_refused_but_pep621_without_lock_is_planned() {
         .arg(dir.path())
         .assert()
         .success()
-        .stdout(predicate::str::contains("pyproject.toml (not locked)"));
+        .stdout(predicate::str::contains("pyproject.toml (not locked)"))
+        .stdout(predicate::str::contains("`poetry lock`"));
+    terrarium().arg("init").arg(dir.path()).assert().success();
+    let dockerfile = std::fs::read_to_string(dir.path().join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("'flask>=3.1,<4'")
+            && dockerfile.contains("'pydantic[email]>=2.6.1,<3'")
+            && dockerfile.contains(r#"'uvloop>=0.19,<0.20 ; sys_platform != "win32"'"#)
+            && !dockerfile.contains("boto3"),
+        "{dockerfile}"
+    );
+
+    fails_with(
+        &[
+            ("app.py", FLASK_APP),
+            (
+                "pyproject.toml",
+                "[tool.poetry]\nname = \"x\"\n\n[tool.poetry.dependencies]\npython = \"^3.11\"\nflask = \"^3\"\nmylib = { git = \"https://example.invalid/mylib.git\" }\n",
+            ),
+        ],
+        &[
+            "pyproject.toml:7: [tool.poetry.dependencies] mylib: a git, path or URL source, and there is no poetry.lock",
+            "poetry lock",
+        ],
+    );
 }
 
 #[test]
