@@ -437,13 +437,14 @@ impl Plan {
     }
 
     /// What build steps run with besides the image's environment: a placeholder for every
-    /// setting the image must be given at run time, so settings code that reads one at import
-    /// (`os.environ["DJANGO_ALLOWED_HOSTS"].split()`) can be imported at build time. Never a
-    /// real value, and obviously not one; never in the image.
+    /// setting the image must be given at run time, and every secret (a production branch of
+    /// the settings may need one: `SECRET_KEY = env("SECRET_KEY")` when not DEBUG), so settings
+    /// code that reads one at import (`os.environ["DJANGO_ALLOWED_HOSTS"].split()`) can be
+    /// imported at build time. Never a real value, and obviously not one; never in the image.
     pub fn build_placeholders(&self) -> Vec<(String, String)> {
         self.documented_env()
             .into_iter()
-            .filter(|s| s.required)
+            .filter(|s| s.required || s.secret)
             .map(|s| {
                 (
                     s.name.clone(),

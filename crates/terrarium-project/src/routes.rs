@@ -159,7 +159,7 @@ fn join(prefix: &str, path: &str) -> String {
 
 /// The text of a call starting at `lines[index]`, joined up to its closing parenthesis (at most
 /// 15 lines), so keyword arguments on later lines are seen.
-fn call_text(lines: &[&str], index: usize) -> String {
+pub(crate) fn call_text(lines: &[&str], index: usize) -> String {
     let mut text = String::new();
     let mut depth = 0i32;
     for line in lines.iter().skip(index).take(15) {

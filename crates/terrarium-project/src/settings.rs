@@ -5,7 +5,7 @@
 //! Like the rest of the scan this reads lines, not Python: it recognises the documented idioms
 //! and leaves anything cleverer to `[tool.terrarium]`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::code::EnvVar;
@@ -18,6 +18,14 @@ regex!(
 regex!(
     ENV_CALL,
     r#"(?:^|[^\w.])([A-Za-z_]\w*)(?:\.(str|int|bool|float|decimal|list|tuple|dict|json|url|db|db_url|cache|cache_url|email|email_url|search_url|path|date|datetime|time|timedelta|log_level|uuid|enum|bytes|NOTSET))?\(\s*["']([A-Za-z_][A-Za-z0-9_]*)["']\s*(.*)$"#
+);
+regex!(
+    ENV_DEFAULT_NAME,
+    r"(?:^|[^\w.])([A-Za-z_]\w*)\.(db|db_url|cache|cache_url|email|email_url|search_url)\(\s*(\)|[a-z_]+\s*=.*)$"
+);
+regex!(
+    SCHEMA_ENTRY,
+    r"\b([A-Z][A-Z0-9_]*)\s*=\s*\(\s*[\w.]+\s*,\s*([^()]*?)\s*\)"
 );
 regex!(CLASS, r"^class\s+([A-Za-z_]\w*)\s*\(([^)]*)\)\s*:");
 regex!(
@@ -42,6 +50,10 @@ pub(crate) fn scan(files: &[(PathBuf, String)]) -> Vec<Fact<EnvVar>> {
         .flat_map(|(_, text)| text.lines())
         .filter_map(|line| ENV_OBJECT.captures(line).map(|c| c[1].to_owned()))
         .collect();
+    let schema: BTreeMap<String, Option<String>> = files
+        .iter()
+        .flat_map(|(_, text)| schema_defaults(text))
+        .collect();
     let settings_classes = settings_classes(files);
     let mut found = Vec::new();
     for (rel, text) in files {
@@ -51,7 +63,7 @@ pub(crate) fn scan(files: &[(PathBuf, String)]) -> Vec<Fact<EnvVar>> {
             .filter(|name| defines_or_imports(text, name))
             .collect();
         if !objects.is_empty() {
-            env_calls(rel, text, &objects, &mut found);
+            env_calls(rel, text, &objects, &schema, &mut found);
         }
         settings_fields(rel, text, &settings_classes, &mut found);
     }
@@ -91,19 +103,66 @@ fn defines_or_imports(text: &str, name: &str) -> bool {
     })
 }
 
-/// `env("X")`, `env.int("X", default=5)`, `env.str("X", "fallback")` in one file.
-fn env_calls(rel: &Path, text: &str, objects: &[&str], found: &mut Vec<Fact<EnvVar>>) {
+/// django-environ's schema: `environ.Env(DEBUG=(bool, False), GIT_SHA=(str, "dev"))` gives
+/// each variable its default (`None` when the default is `None` or an expression).
+fn schema_defaults(text: &str) -> Vec<(String, Option<String>)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        if ENV_OBJECT.is_match(line) {
+            let call = crate::routes::call_text(&lines, index);
+            for c in SCHEMA_ENTRY.captures_iter(&call) {
+                out.push((c[1].to_owned(), literal(c[2].trim())));
+            }
+        }
+    }
+    out
+}
+
+/// The variable django-environ reads when a typed call names none: `env.db()` reads
+/// `DATABASE_URL`.
+fn default_variable(method: &str) -> &'static str {
+    match method {
+        "db" | "db_url" => "DATABASE_URL",
+        "cache" | "cache_url" => "CACHE_URL",
+        "email" | "email_url" => "EMAIL_URL",
+        _ => "SEARCH_URL",
+    }
+}
+
+/// `env("X")`, `env.int("X", default=5)`, `env.str("X", "fallback")` and `env.db()` in one
+/// file; a variable the `Env(…)` schema gives a default has it.
+fn env_calls(
+    rel: &Path,
+    text: &str,
+    objects: &[&str],
+    schema: &BTreeMap<String, Option<String>>,
+    found: &mut Vec<Fact<EnvVar>>,
+) {
     let lines: Vec<&str> = text.lines().collect();
     for (index, line) in lines.iter().enumerate() {
-        let Some(c) = ENV_CALL.captures(line) else {
-            continue;
+        let (name, rest) = match (ENV_CALL.captures(line), ENV_DEFAULT_NAME.captures(line)) {
+            (Some(c), _) if objects.contains(&&c[1]) => (
+                c[3].to_owned(),
+                c.get(4).map_or("", |m| m.as_str()).to_owned(),
+            ),
+            (_, Some(c)) if objects.contains(&&c[1]) => {
+                // No name: the keyword arguments follow the parenthesis directly.
+                let rest = c.get(3).map_or("", |m| m.as_str());
+                (
+                    default_variable(&c[2]).to_owned(),
+                    if rest.starts_with(')') {
+                        String::new()
+                    } else {
+                        format!(", {rest}")
+                    },
+                )
+            }
+            _ => continue,
         };
-        if !objects.contains(&&c[1]) {
-            continue;
-        }
-        let name = &c[3];
-        let rest = c.get(4).map_or("", |m| m.as_str());
-        let var = match call_default(rest) {
+        let name = name.as_str();
+        let default = call_default(&rest).or_else(|| schema.get(name).cloned());
+        let var = match default {
             Some(default) => EnvVar::optional(name, default),
             None if crate::code::in_conditional_block(&lines, index) => {
                 EnvVar::optional(name, None)
@@ -345,6 +404,24 @@ mod tests {
                 ("CORS".into(), None, false),
                 ("ADMIN_EMAIL".into(), None, true),
                 ("S3_BUCKET".into(), None, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn django_environ_schema_defaults_and_unnamed_typed_calls() {
+        let found = vars(&[(
+            "site/settings.py",
+            "import environ\n\nenv = environ.Env(\n    DEBUG=(bool, False),\n    GIT_SHA=(str, 'development'),\n    GITHUB_TOKEN=(str, None),\n)\n\nGIT_SHA = env(\"GIT_SHA\")\nGITHUB_TOKEN = env(\"GITHUB_TOKEN\")\nAPI_URL = env(\"API_URL\")\nDATABASES = {\n    'default': env.db(engine=\"x.postgresql\"),\n    'cache': env.cache(default=\"locmem://\"),\n}\n",
+        )]);
+        assert_eq!(
+            found,
+            [
+                ("GIT_SHA".to_owned(), Some("development".to_owned()), false),
+                ("GITHUB_TOKEN".to_owned(), None, false),
+                ("API_URL".to_owned(), None, true),
+                ("DATABASE_URL".to_owned(), None, true),
+                ("CACHE_URL".to_owned(), Some("locmem://".to_owned()), false),
             ]
         );
     }

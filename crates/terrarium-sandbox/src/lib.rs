@@ -139,7 +139,13 @@ pub struct Rootfs {
 }
 
 /// Version of the assembled roots' layout; bump to assemble every root again.
-const ROOT_RECIPE: &str = "terrarium-sandbox root v1";
+const ROOT_RECIPE: &str = "terrarium-sandbox root v2";
+
+/// The host name commands see, and the `/etc/hosts` a root gets when its layers have none
+/// (a container engine writes both): code that resolves its own name at import time
+/// (`gethostbyname(gethostname())` in a Django settings file) works at build time too.
+const HOSTNAME: &str = "localhost";
+const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 
 /// Directories every assembled root has, so the sandbox can mount onto them.
 const MOUNT_POINTS: &[&str] = &["dev", "proc", "tmp", "app", "terrarium"];
@@ -171,6 +177,10 @@ impl Rootfs {
             if std::fs::symlink_metadata(&path).is_err() {
                 std::fs::create_dir_all(&path).map_err(io_error(&path))?;
             }
+        }
+        let hosts = temp.path().join("etc/hosts");
+        if std::fs::symlink_metadata(&hosts).is_err() && temp.path().join("etc").is_dir() {
+            std::fs::write(&hosts, HOSTS).map_err(io_error(&hosts))?;
         }
         let marker = temp.path().join(".complete");
         std::fs::write(&marker, key).map_err(io_error(&marker))?;
@@ -455,9 +465,12 @@ fn enter(
     // SAFETY: a single-threaded child right after fork; no file descriptor tables are shared.
     unsafe {
         rustix::thread::unshare_unsafe(
-            rustix::thread::UnshareFlags::NEWUSER | rustix::thread::UnshareFlags::NEWNS,
+            rustix::thread::UnshareFlags::NEWUSER
+                | rustix::thread::UnshareFlags::NEWNS
+                | rustix::thread::UnshareFlags::NEWUTS,
         )?;
     }
+    rustix::system::sethostname(HOSTNAME.as_bytes())?;
     let write = |path: &OsStr, bytes: &[u8]| -> rustix::io::Result<()> {
         let fd = rustix::fs::open(path, OFlags::WRONLY, Mode::empty())?;
         rustix::io::write(&fd, bytes)?;
