@@ -406,7 +406,10 @@ mod tests {
         ]);
         let (file, _) = archive.packages_file(suite, &both).unwrap();
         assert_eq!(file, "main/binary-amd64/Packages.gz");
-        let xz_only = release(&["main/binary-amd64/Packages", "main/binary-amd64/Packages.xz"]);
+        let xz_only = release(&[
+            "main/binary-amd64/Packages",
+            "main/binary-amd64/Packages.xz",
+        ]);
         let (file, _) = archive.packages_file(suite, &xz_only).unwrap();
         assert_eq!(file, "main/binary-amd64/Packages.xz");
         let neither = release(&["main/binary-amd64/Packages"]);

@@ -408,7 +408,11 @@ fn a_layout_holding_the_image_already_is_left_alone_and_any_difference_rewrites_
     write_oci_layout(&cache, &image, &out, std::slice::from_ref(&tag)).unwrap();
     let written = index_inode();
     write_oci_layout(&cache, &image, &out, std::slice::from_ref(&tag)).unwrap();
-    assert_eq!(index_inode(), written, "the same image and tags: nothing rewritten");
+    assert_eq!(
+        index_inode(),
+        written,
+        "the same image and tags: nothing rewritten"
+    );
 
     let blob = |digest: &Digest| out.join("blobs/sha256").join(digest.hex());
     let check = |out: &Path| {

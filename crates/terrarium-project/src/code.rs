@@ -15,7 +15,9 @@ use crate::error::DetectError;
 use crate::{Fact, Source};
 
 /// A web framework terrarium knows how to serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Framework {
     /// Flask (WSGI).

@@ -452,7 +452,10 @@ mod tests {
                 && err.contains("fix: run terrarium on"),
             "{err}"
         );
-        let django = detect_in(&dir.path().join("app"), None).unwrap().django.unwrap();
+        let django = detect_in(&dir.path().join("app"), None)
+            .unwrap()
+            .django
+            .unwrap();
         assert_eq!(django.dir, Path::new(""));
     }
 
