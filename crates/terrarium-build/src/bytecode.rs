@@ -43,9 +43,11 @@ const RECIPE: &str = "terrarium bytecode v6";
 /// still counts. Then writes the bytecode of every standard-library and site-packages module
 /// loaded into `sys.argv[1]`, mirroring the in-image paths: as the import compiled it (each
 /// source is compiled once, its `.pyc` made from the very code object the import ran, the way
-/// `py_compile` makes it: byte-identical in a check of flask-requirements' 235 modules), else
-/// (the modules Python loads frozen at start, the server packages' other modules) compiled by
-/// `py_compile`. Compiling everything a second time was a third of the trace's time.
+/// `py_compile` makes it), else (the modules Python loads frozen at start, the server
+/// packages' other modules) compiled by `py_compile`. Compiling everything a second time was a
+/// third of the trace's time. The code is the same either way; marshal's back-references
+/// depend on what else holds an object when it is written, so some files' bytes differ from
+/// `py_compile`'s (18 of flask-requirements' 255), and they are the same in every build.
 const TRACE: &str = r#"
 import _imp, sys, _frozen_importlib_external as bootstrap
 roots = tuple({"/usr/lib/python3", "/usr/local/lib/python3", sys.base_prefix + "/lib/python3"})
