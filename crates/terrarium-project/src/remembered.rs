@@ -3,15 +3,15 @@
 //! stamps of everything it read, and reused while none of them changed, as git's index trusts
 //! a file whose stat data is unchanged.
 //!
-//! A stamp is a file's size, modification and status-change times (nanoseconds) and inode:
-//! editing a file changes its modification time, restoring that time (`touch -d`) changes its
-//! status-change time, replacing it (an editor's rename) its inode. The directories above the
-//! sources are stamped too, since the scan asks whether `manage.py` or `__init__.py` exist in
-//! them: adding or removing an entry changes a directory's times. Timestamps are coarse, so
-//! a change in the same tick as an earlier one could look like no change (git's "racy clean"
-//! problem): nothing modified in the last two seconds is trusted, and then the scan runs and
-//! is not recorded. The record also names the running executable (its path and stamp), so a
-//! new terrarium never reads an older one's record.
+//! A stamp is a file's size, modification and status-change times (nanoseconds) and inode, or
+//! its absence: editing a file changes its modification time, restoring that time (`touch -d`)
+//! changes its status-change time, replacing it (an editor's rename) its inode. Besides the
+//! sources, `manage.py` and `__init__.py` are stamped in every directory above a source (the
+//! scan asks whether they exist there), so adding or removing one is seen. Timestamps are
+//! coarse, so a change in the same tick as an earlier one could look like no change (git's
+//! "racy clean" problem): nothing modified in the last two seconds is trusted, and then the
+//! scan runs and is not recorded. The record also names the running executable (its path and
+//! stamp), so a new terrarium never reads an older one's record.
 
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
@@ -97,17 +97,17 @@ fn executable() -> Option<String> {
     ))
 }
 
-/// What the scan of `sources` (relative to `root`) reads: the sources, `manage.py` at the
-/// root (read even when ignored) and every directory above a source (where it looks for
-/// `manage.py` and `__init__.py`). With their stamps, and whether any is too recent to trust.
+/// What the scan of `sources` (relative to `root`) reads: the sources, and `manage.py` and
+/// `__init__.py` in every directory above a source, the root included (whether they exist
+/// there; the root's `manage.py` is read even when ignored). With their stamps, and whether
+/// any is too recent to trust.
 fn stamps(root: &Path, sources: &[PathBuf]) -> (Vec<(PathBuf, Option<Stamp>)>, bool) {
     let mut paths: BTreeSet<PathBuf> = BTreeSet::new();
-    paths.insert(PathBuf::new());
-    paths.insert(PathBuf::from("manage.py"));
     for source in sources {
         paths.insert(source.clone());
         for dir in source.ancestors().skip(1) {
-            paths.insert(dir.to_path_buf());
+            paths.insert(dir.join("manage.py"));
+            paths.insert(dir.join("__init__.py"));
         }
     }
     let mut racy = false;
@@ -224,8 +224,12 @@ mod tests {
         let again = scan_remembered(records.path(), project.path(), &sources, scan).unwrap();
         assert_eq!(scans.get(), 3, "the second run reads the record");
         assert_eq!(first, again);
-        // A new directory entry beside the sources (the scan looks for manage.py there).
-        fs::write(project.path().join("notes.txt"), "").unwrap();
+        // Another file written beside the sources (terrarium.lock after a build): no rescan.
+        fs::write(project.path().join("terrarium.lock"), "").unwrap();
+        scan_remembered(records.path(), project.path(), &sources, scan).unwrap();
+        assert_eq!(scans.get(), 3);
+        // A manage.py appears beside them (the scan looks for one there): scanned again.
+        fs::write(project.path().join("manage.py"), "").unwrap();
         settle();
         scan_remembered(records.path(), project.path(), &sources, scan).unwrap();
         assert_eq!(scans.get(), 4);
