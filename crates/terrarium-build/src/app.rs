@@ -7,7 +7,7 @@
 
 use terrarium_image::{Content, Entry, LayerPath, LayerTree, Ownership};
 use terrarium_plan::{Plan, ProjectInstall, User};
-use terrarium_project::ContextKind;
+use terrarium_project::{ContextEntry, ContextKind};
 use terrarium_wheels::{Target, launcher};
 
 use crate::error::BuildError;
@@ -35,8 +35,13 @@ fn owner(user: User) -> Ownership {
     }
 }
 
-/// The app layer's tree for `plan` on `target`.
-pub fn app_tree(plan: &Plan, target: &Target) -> Result<LayerTree, BuildError> {
+/// The app layer's tree for `plan` on `target`, from the build context's `entries` (what
+/// `plan.context_rules()` keeps of the project).
+pub fn app_tree(
+    plan: &Plan,
+    target: &Target,
+    entries: &[ContextEntry],
+) -> Result<LayerTree, BuildError> {
     let mut tree = LayerTree::new();
     let service = owner(plan.user.value);
     // Volume directories first: a directory entry never replaces one already in the tree, so
@@ -64,21 +69,21 @@ pub fn app_tree(plan: &Plan, target: &Target) -> Result<LayerTree, BuildError> {
         Entry::directory(layer_path(APP_DIR)?, 0o755),
         Content::Empty,
     );
-    for entry in plan.context_rules()?.walk(&plan.root)? {
+    for entry in entries {
         let at = format!("{APP_DIR}/{}", entry.path);
         let path = layer_path(&at)?;
-        let mut item = match entry.kind {
+        let mut item = match &entry.kind {
             ContextKind::Directory => Entry::directory(path, 0o755),
-            ContextKind::Symlink(target) => Entry::symlink(path, target),
+            ContextKind::Symlink(target) => Entry::symlink(path, target.as_str()),
             ContextKind::File { size, executable } => {
-                Entry::file(path, size, if executable { 0o755 } else { 0o644 })
+                Entry::file(path, *size, if *executable { 0o755 } else { 0o644 })
             }
         };
         if in_volume(&at) {
             item = item.owned_by(service.clone());
         }
         let source = match item.kind {
-            terrarium_image::EntryKind::File { .. } => Content::Path(entry.source),
+            terrarium_image::EntryKind::File { .. } => Content::Path(entry.source.clone()),
             _ => Content::Empty,
         };
         tree.insert(item, source);

@@ -41,17 +41,34 @@ use terrarium_wheels::Target;
 use crate::error::{BuildError, io_error};
 
 /// Version of the bytecode recipes; bump to compile everything again.
-const RECIPE: &str = "terrarium bytecode v5";
+const RECIPE: &str = "terrarium bytecode v6";
 
 /// Imports the modules named on the command line, then, when `TERRARIUM_TRACE_APP` names the
 /// served app (`module:object`, `module:factory()`), asks it for `TERRARIUM_TRACE_PATH` the
 /// way its server would (WSGI, or ASGI when `TERRARIUM_TRACE_INTERFACE` is `asgi`), so the
 /// modules a first request loads are compiled too (the start-up benchmark times the first
 /// 200). A request that fails or hangs is given up quietly after 20 s: what it imported so far
-/// still counts. Then compiles every standard-library and site-packages module loaded into
-/// `sys.argv[1]`, mirroring the in-image paths.
+/// still counts. Then writes the bytecode of every standard-library and site-packages module
+/// loaded into `sys.argv[1]`, mirroring the in-image paths: as the import compiled it (each
+/// source is compiled once, its `.pyc` made from the very code object the import ran, the way
+/// `py_compile` makes it), else (the modules Python loads frozen at start, the server
+/// packages' other modules) compiled by `py_compile`. Compiling everything a second time was a
+/// third of the trace's time. The code is the same either way; marshal's back-references
+/// depend on what else holds an object when it is written, so some files' bytes differ from
+/// `py_compile`'s (18 of flask-requirements' 255), and they are the same in every build.
 const TRACE: &str = r#"
-import importlib, importlib.util, io, os, py_compile, signal, sys
+import _imp, sys, _frozen_importlib_external as bootstrap
+roots = tuple({"/usr/lib/python3", "/usr/local/lib/python3", sys.base_prefix + "/lib/python3"})
+pycs = {}
+to_code = bootstrap.SourceFileLoader.source_to_code
+def source_to_code(self, data, path, *, _optimize=-1):
+    code = to_code(self, data, path, _optimize=_optimize)
+    if _optimize == -1 and isinstance(path, str) and path.startswith(roots):
+        source_hash = _imp.source_hash(bootstrap._RAW_MAGIC_NUMBER, data)
+        pycs[path] = bootstrap._code_to_hash_pyc(code, source_hash, False)
+    return code
+bootstrap.SourceFileLoader.source_to_code = source_to_code
+import importlib, importlib.util, io, os, py_compile, signal
 out, names = sys.argv[1], sys.argv[2:]
 for name in names:
     optional = name.startswith("?")
@@ -138,7 +155,6 @@ if spec:
         pass
     finally:
         signal.alarm(0)
-roots = tuple({"/usr/lib/python3", "/usr/local/lib/python3", sys.base_prefix + "/lib/python3"})
 loaded = [m for m in list(sys.modules.values())
           if isinstance(getattr(m, "__file__", None), str)
           and m.__file__.endswith(".py") and m.__file__.startswith(roots)]
@@ -156,7 +172,11 @@ mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
 for path in files:
     target = out + importlib.util.cache_from_source(path)
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    py_compile.compile(path, cfile=target, dfile=path, doraise=False, invalidation_mode=mode)
+    if path in pycs:
+        with open(target, "wb") as pyc:
+            pyc.write(pycs[path])
+    else:
+        py_compile.compile(path, cfile=target, dfile=path, doraise=False, invalidation_mode=mode)
 "#;
 
 /// Compiles each `/app/...` source named in `sys.argv[2:]` to `sys.argv[1]` + its path; a

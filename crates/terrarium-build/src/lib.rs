@@ -975,12 +975,18 @@ impl Session<'_> {
     ) -> Result<LayerReport, BuildError> {
         let set = self.package_set(packages);
         let unpack = self.unpack_options(trim_libraries);
-        let cached = self.runtime_layer_cached(packages, trim_libraries)?;
-        if !cached {
-            self.reporter.stage("building the runtime layer");
-        }
-        let options = self.layer_options();
-        let layer = build_runtime_layer(&self.archive, &set, &unpack, options, self.reporter)?;
+        let key = runtime_layer_key(&set, &unpack, self.options.mtime)?;
+        let compression = self.options.compression;
+        let (layer, cached) = match self.options.cache.cached_layer(&key, compression)? {
+            Some(layer) => (layer, true),
+            None => {
+                self.reporter.stage("building the runtime layer");
+                let options = self.layer_options();
+                let layer =
+                    build_runtime_layer(&self.archive, &set, &unpack, options, self.reporter)?;
+                (layer, false)
+            }
+        };
         Ok(LayerReport {
             name: "runtime",
             layer,
@@ -1178,7 +1184,8 @@ impl Session<'_> {
         warnings: &mut Vec<String>,
     ) -> Result<LayerReport, BuildError> {
         let cache = &self.options.cache;
-        let mut tree = app_tree(self.plan, target)?;
+        let context = self.plan.context_rules()?.walk(&self.plan.root)?;
+        let mut tree = app_tree(self.plan, target, &context)?;
         if let Some(base) = self.base {
             // The base's own accounts, with the service's added when it has none for its IDs.
             let root = Rootfs::assemble(cache, &base.layers)?;
@@ -1203,10 +1210,7 @@ impl Session<'_> {
                 );
             }
         }
-        let sources: Vec<(String, PathBuf)> = self
-            .plan
-            .context_rules()?
-            .walk(&self.plan.root)?
+        let sources: Vec<(String, PathBuf)> = context
             .into_iter()
             .filter(|e| {
                 e.path.ends_with(".py")

@@ -41,7 +41,12 @@ fn entries(tree: &LayerTree) -> BTreeMap<String, (String, String)> {
 fn tree_of(dir: &Path) -> BTreeMap<String, (String, String)> {
     let project = terrarium_project::detect(dir).expect("detect");
     let plan = plan(&project, &PlanOptions::default()).expect("plan");
-    entries(&app_tree(&plan, &Target::bookworm()).expect("app tree"))
+    let context = plan
+        .context_rules()
+        .expect("rules")
+        .walk(dir)
+        .expect("context");
+    entries(&app_tree(&plan, &Target::bookworm(), &context).expect("app tree"))
 }
 
 const APP: (&str, &str) = (

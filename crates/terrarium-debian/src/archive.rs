@@ -184,20 +184,26 @@ impl Archive {
         Ok(release)
     }
 
-    /// The `main` Packages index of `suite` as `release` lists it: its path and entry.
+    /// The `main` Packages index of `suite` as `release` lists it: its path and entry. The gzip
+    /// one where the suite publishes it (bookworm's is 12 MB against 8.8 MB for xz, but it
+    /// decompresses about five times faster, and the download is not the slower part), else
+    /// the xz one (the security suites publish only that).
     fn packages_file<'r>(
         &self,
         suite: Suite,
         release: &'r Release,
     ) -> Result<(String, &'r crate::release::IndexFile), Error> {
-        let file = format!("main/binary-{}/Packages.xz", self.architecture);
-        match release.file(&file) {
-            Some(listed) => Ok((file, listed)),
-            None => Err(Error::NotInRelease {
-                suite: suite.name(),
-                file,
-            }),
+        let dir = format!("main/binary-{}", self.architecture);
+        for compressed in ["Packages.gz", "Packages.xz"] {
+            let file = format!("{dir}/{compressed}");
+            if let Some(listed) = release.file(&file) {
+                return Ok((file, listed));
+            }
         }
+        Err(Error::NotInRelease {
+            suite: suite.name(),
+            file: format!("{dir}/Packages.xz"),
+        })
     }
 
     /// Add the `main` Packages index of `suite` (verified against `release`) to `index`.
@@ -229,7 +235,12 @@ impl Archive {
             progress,
         )?;
         let reader = std::fs::File::open(&blob.path).map_err(crate::error::io_error(&blob.path))?;
-        let decoder = liblzma::read::XzDecoder::new(BufReader::with_capacity(1 << 16, reader));
+        let reader = BufReader::with_capacity(1 << 16, reader);
+        let decoder: Box<dyn std::io::Read> = if file.ends_with(".gz") {
+            Box::new(flate2::read::MultiGzDecoder::new(reader))
+        } else {
+            Box::new(liblzma::read::XzDecoder::new(reader))
+        };
         index.add_packages_file(BufReader::with_capacity(1 << 16, decoder), suite, &what)
     }
 
@@ -368,4 +379,43 @@ impl Archive {
 fn cache_age(path: PathBuf) -> Option<Duration> {
     let modified = std::fs::metadata(path).ok()?.modified().ok()?;
     SystemTime::now().duration_since(modified).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(files: &[&str]) -> Release {
+        let mut text = "Origin: Debian\nCodename: bookworm\nSHA256:\n".to_owned();
+        for file in files {
+            text.push_str(&format!(" {} 12 {file}\n", "0".repeat(64)));
+        }
+        Release::parse(&text, "test").unwrap()
+    }
+
+    #[test]
+    fn the_gzip_index_is_read_where_the_suite_publishes_one_else_the_xz_one() {
+        let scratch = tempfile::tempdir().unwrap();
+        let fetcher = Fetcher::new(terrarium_image::Cache::new(scratch.path()), true).unwrap();
+        let archive = Archive::new(fetcher, Mirror::default(), Architecture::Amd64).unwrap();
+        let suite = Distro::Bookworm.suites()[0];
+        let both = release(&[
+            "main/binary-amd64/Packages",
+            "main/binary-amd64/Packages.gz",
+            "main/binary-amd64/Packages.xz",
+        ]);
+        let (file, _) = archive.packages_file(suite, &both).unwrap();
+        assert_eq!(file, "main/binary-amd64/Packages.gz");
+        let xz_only = release(&[
+            "main/binary-amd64/Packages",
+            "main/binary-amd64/Packages.xz",
+        ]);
+        let (file, _) = archive.packages_file(suite, &xz_only).unwrap();
+        assert_eq!(file, "main/binary-amd64/Packages.xz");
+        let neither = release(&["main/binary-amd64/Packages"]);
+        assert!(matches!(
+            archive.packages_file(suite, &neither),
+            Err(Error::NotInRelease { .. })
+        ));
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! - [`Archive`]: fetches `InRelease` for a [`Suite`] (bookworm, trixie and their security
 //!   suites), verifies its OpenPGP signature against the Debian archive keys embedded in this
-//!   crate ([`Keyring`]), fetches `Packages.xz` verified by the sha256 in the signed
+//!   crate ([`Keyring`]), fetches `Packages.gz` (else `Packages.xz`) verified by the sha256 in the signed
 //!   [`Release`], and downloads .debs verified by sha256 into the blob cache (through
 //!   terrarium-image's `Fetcher`, which wheels use too).
 //! - [`resolve`]: from root package names to a closed, lockable [`PackageSet`] (see the

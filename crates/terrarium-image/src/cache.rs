@@ -250,7 +250,9 @@ impl Cache {
         self.write_meta(&format!("layers/{format}/{}", key.hex()), &json)
     }
 
-    fn meta_path(&self, key: &str) -> Result<PathBuf, Error> {
+    /// Where the metadata entry or directory `key` lives, for a reader that keeps its own files
+    /// there (the project scan's records).
+    pub fn meta_path(&self, key: &str) -> Result<PathBuf, Error> {
         let valid = !key.is_empty()
             && key.split('/').all(|part| {
                 !part.is_empty() && part != "." && part != ".." && !part.contains('\\')

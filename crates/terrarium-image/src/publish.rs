@@ -61,7 +61,8 @@ fn blob_source(cache: &Cache, digest: &Digest) -> Result<PathBuf, Error> {
 /// `blobs/sha256/...`), tagged with `tags` in `index.json`.
 ///
 /// An existing `dir` is replaced only when it is an OCI layout itself (has `oci-layout`), so a
-/// mistyped path never wipes unrelated files.
+/// mistyped path never wipes unrelated files. A layout that already holds exactly this image
+/// and these tags (see [`layout_is_current`]) is left as it is.
 pub fn write_oci_layout(
     cache: &Cache,
     image: &Image,
@@ -103,13 +104,17 @@ fn write_layout(
             ),
         });
     }
+    let digests: std::collections::BTreeSet<Digest> = blobs_of.collect();
+    if layout_is_current(cache, &digests, dir, index)? {
+        return Ok(());
+    }
     let staging = tempfile::Builder::new()
         .prefix(".terrarium-oci-")
         .tempdir_in(&parent)
         .map_err(io_error(&parent))?;
     let blobs = staging.path().join("blobs").join("sha256");
     fs::create_dir_all(&blobs).map_err(io_error(&blobs))?;
-    for digest in blobs_of {
+    for digest in digests {
         let target = blobs.join(digest.hex());
         if target.exists() {
             continue;
@@ -147,6 +152,43 @@ fn write_layout(
     }
     drop(old);
     Ok(())
+}
+
+/// Whether the layout at `dir` is the one [`write_layout`] would write: the same
+/// `oci-layout` and `index` bytes, and exactly the `digests` blobs, each the very file the
+/// cache holds (a hard link: same device and inode), whose content the cache verifies (by
+/// hash, or by its stamp). A copied blob (another filesystem) or anything else counts as not
+/// current, and the layout is written again.
+fn layout_is_current(
+    cache: &Cache,
+    digests: &std::collections::BTreeSet<Digest>,
+    dir: &Path,
+    index: &[u8],
+) -> Result<bool, Error> {
+    use std::os::unix::fs::MetadataExt;
+    let same_bytes = |path: PathBuf, bytes: &[u8]| fs::read(path).is_ok_and(|held| held == bytes);
+    if !same_bytes(dir.join("oci-layout"), OCI_LAYOUT) || !same_bytes(dir.join("index.json"), index)
+    {
+        return Ok(false);
+    }
+    let blobs = dir.join("blobs").join("sha256");
+    let held = fs::read_dir(&blobs).map_or(0, Iterator::count);
+    if held != digests.len() {
+        return Ok(false);
+    }
+    for digest in digests {
+        let source = blob_source(cache, digest)?;
+        let (Ok(held), Ok(cached)) = (
+            fs::symlink_metadata(blobs.join(digest.hex())),
+            fs::metadata(&source),
+        ) else {
+            return Ok(false);
+        };
+        if !held.is_file() || (held.dev(), held.ino()) != (cached.dev(), cached.ino()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Write `image` as a `docker load`-able tar at `file`: `manifest.json` (Docker's format) plus an

@@ -395,6 +395,57 @@ fn oci_layout_is_written_and_replaced_atomically() {
     assert!(!dir.path().join("out2").exists());
 }
 
+#[test]
+fn a_layout_holding_the_image_already_is_left_alone_and_any_difference_rewrites_it() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    project(&dir.path().join("src"));
+    let cache = Cache::new(dir.path().join("cache"));
+    let image = build(&cache, &dir.path().join("src"));
+    let out = dir.path().join("layout");
+    let tag: ImageRef = "app:v1".parse().unwrap();
+    let index_inode = || fs::metadata(out.join("index.json")).unwrap().ino();
+    write_oci_layout(&cache, &image, &out, std::slice::from_ref(&tag)).unwrap();
+    let written = index_inode();
+    write_oci_layout(&cache, &image, &out, std::slice::from_ref(&tag)).unwrap();
+    assert_eq!(
+        index_inode(),
+        written,
+        "the same image and tags: nothing rewritten"
+    );
+
+    let blob = |digest: &Digest| out.join("blobs/sha256").join(digest.hex());
+    let check = |out: &Path| {
+        for digest in image.blobs() {
+            let bytes = fs::read(out.join("blobs/sha256").join(digest.hex())).unwrap();
+            assert_eq!(Digest::of(&bytes), digest);
+        }
+    };
+    // Another tag, a missing blob, a blob that is a copy (even a correct one), an extra file,
+    // a changed index: each is written again, whole.
+    write_oci_layout(&cache, &image, &out, &["app:v2".parse().unwrap()]).unwrap();
+    assert_ne!(index_inode(), written);
+    let layer = image.layers[0].digest;
+    for damage in 0..4 {
+        write_oci_layout(&cache, &image, &out, std::slice::from_ref(&tag)).unwrap();
+        let before = index_inode();
+        match damage {
+            0 => fs::remove_file(blob(&layer)).unwrap(),
+            1 => {
+                let bytes = fs::read(blob(&layer)).unwrap();
+                fs::remove_file(blob(&layer)).unwrap();
+                fs::write(blob(&layer), bytes).unwrap();
+            }
+            2 => fs::write(out.join("blobs/sha256/extra"), b"x").unwrap(),
+            _ => fs::write(out.join("index.json"), b"{}").unwrap(),
+        }
+        write_oci_layout(&cache, &image, &out, std::slice::from_ref(&tag)).unwrap();
+        assert_ne!(index_inode(), before, "damage {damage} is repaired");
+        check(&out);
+        assert!(!out.join("blobs/sha256/extra").exists());
+    }
+}
+
 fn docker() -> Command {
     Command::new(std::env::var("TERRARIUM_DOCKER").unwrap_or_else(|_| "/usr/bin/docker".into()))
 }

@@ -16,7 +16,9 @@ use crate::error::DetectError;
 use crate::{Fact, Source};
 
 /// A web framework terrarium knows how to serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Framework {
     /// Flask (WSGI).
@@ -103,7 +105,7 @@ impl fmt::Display for Interface {
 }
 
 /// How the application object is reached in its module.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", content = "name", rename_all = "lowercase")]
 pub enum AppObject {
     /// A module-level variable (`app = Flask(__name__)`).
@@ -113,7 +115,7 @@ pub enum AppObject {
 }
 
 /// A web application found in the code.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct App {
     /// Its framework.
     pub framework: Framework,
@@ -140,7 +142,7 @@ impl App {
 }
 
 /// An environment variable the code reads.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EnvVar {
     /// Its name.
     pub name: String,

@@ -7,26 +7,22 @@
 //! a rule that matches a directory matches everything under it, and a `!` rule can re-include a
 //! file inside an excluded directory. Patterns are cleaned like Go's `filepath.Clean` and a
 //! leading `/` is dropped, as `docker build` does. Globs are compiled with `globset`, with `*`
-//! and `?` not crossing `/`.
+//! and `?` not crossing `/`, into one set: most rules are literals, extensions or prefixes that
+//! need no regex, and the others share one.
 
 use std::path::{Path, PathBuf};
 
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::error::DetectError;
-
-/// One `.dockerignore` rule.
-#[derive(Debug, Clone)]
-struct Rule {
-    /// `!pattern`: re-includes what earlier rules excluded.
-    negated: bool,
-    matcher: GlobMatcher,
-}
 
 /// An ordered set of `.dockerignore` rules.
 #[derive(Debug, Clone, Default)]
 pub struct ContextRules {
-    rules: Vec<Rule>,
+    /// The rules' patterns, in order.
+    set: GlobSet,
+    /// For each rule, whether it is a `!pattern` (re-includes what earlier rules excluded).
+    negated: Vec<bool>,
 }
 
 /// A file, directory or symlink of the build context.
@@ -85,13 +81,14 @@ impl ContextRules {
         lines: impl IntoIterator<Item = &'a str>,
         file: &Path,
     ) -> Result<Self, DetectError> {
-        let mut rules = Vec::new();
+        let mut set = GlobSetBuilder::new();
+        let mut negated = Vec::new();
         for (index, line) in lines.into_iter().enumerate() {
             let text = line.trim();
             if text.is_empty() || text.starts_with('#') {
                 continue;
             }
-            let (negated, pattern) = match text.strip_prefix('!') {
+            let (is_negated, pattern) = match text.strip_prefix('!') {
                 Some(rest) => (true, rest.trim()),
                 None => (false, text),
             };
@@ -108,42 +105,39 @@ impl ContextRules {
                         "fix the pattern (Docker's .dockerignore syntax: *, ?, [a-z], ** and !)",
                     )
                 })?;
-            rules.push(Rule {
-                negated,
-                matcher: glob.compile_matcher(),
-            });
+            set.add(glob);
+            negated.push(is_negated);
         }
-        Ok(Self { rules })
-    }
-
-    /// These rules followed by `later`, whose rules win where both match.
-    pub fn then(mut self, later: ContextRules) -> Self {
-        self.rules.extend(later.rules);
-        self
+        let set = set.build().map_err(|err| {
+            DetectError::malformed(
+                file,
+                None,
+                format!("its patterns can't be compiled together: {err}"),
+                "use fewer or simpler patterns",
+            )
+        })?;
+        Ok(Self { set, negated })
     }
 
     /// Whether the path (relative, `/`-separated) is left out of the context: the last rule
     /// that matches it or one of its parent directories decides.
     pub fn excludes(&self, path: &str) -> bool {
-        let parents: Vec<&str> = path.match_indices('/').map(|(at, _)| &path[..at]).collect();
-        let mut excluded = false;
-        for rule in &self.rules {
-            // Only a rule that could change the answer needs matching.
-            if rule.negated != excluded {
-                continue;
-            }
-            if rule.matcher.is_match(path) || parents.iter().any(|p| rule.matcher.is_match(p)) {
-                excluded = !rule.negated;
-            }
+        let parents = path.match_indices('/').map(|(at, _)| &path[..at]);
+        let mut matched = Vec::new();
+        let mut last = None;
+        for candidate in std::iter::once(path).chain(parents) {
+            self.set.matches_into(candidate, &mut matched);
+            last = last.max(matched.last().copied());
         }
-        excluded
+        last.and_then(|rule| self.negated.get(rule))
+            .is_some_and(|negated| !negated)
     }
 
     /// Every entry of the context under `root`, sorted by path (parents before children).
     /// An excluded directory is skipped whole unless a `!` rule may re-include something in
     /// it; a directory is kept when anything in it is.
     pub fn walk(&self, root: &Path) -> Result<Vec<ContextEntry>, DetectError> {
-        let may_reinclude = self.rules.iter().any(|r| r.negated);
+        let may_reinclude = self.negated.iter().any(|negated| *negated);
         let mut entries = Vec::new();
         self.walk_dir(root, "", may_reinclude, &mut entries)?;
         Ok(entries)

@@ -10,7 +10,7 @@ use crate::error::DetectError;
 use crate::{Fact, Source};
 
 /// What terrarium knows about a Django project.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DjangoProject {
     /// The directory of `manage.py`, relative to the project root (empty when it is the root):
     /// Django's modules are imported from there.

@@ -20,6 +20,7 @@ mod error;
 mod history;
 mod lock;
 mod manifest;
+mod remembered;
 mod requirements;
 mod routes;
 mod settings;
@@ -45,7 +46,7 @@ pub use system::{
 pub use writes::{Write, WriteReason};
 
 /// Where a fact was found: a file relative to the project root, and the line when known.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Source {
     /// The file, relative to the project root.
     pub file: PathBuf,
@@ -83,7 +84,7 @@ impl fmt::Display for Source {
 }
 
 /// A value found in the project together with where it was found.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fact<T> {
     /// The value.
     pub value: T,
@@ -214,10 +215,17 @@ impl Project {
 
 /// Read the project in `root`. Errors name files as `root` joined with their path.
 pub fn detect(root: &Path) -> Result<Project, DetectError> {
-    detect_in(root).map_err(|err| err.under(root))
+    detect_in(root, None).map_err(|err| err.under(root))
 }
 
-fn detect_in(root: &Path) -> Result<Project, DetectError> {
+/// [`detect`], with the scan of the Python sources remembered in `records` (a directory of the
+/// cache) and reused while none of the files and directories it read changed: the scan is most
+/// of the work, so a command run again on an unchanged project reads one small record instead.
+pub fn detect_remembered(root: &Path, records: &Path) -> Result<Project, DetectError> {
+    detect_in(root, Some(records)).map_err(|err| err.under(root))
+}
+
+fn detect_in(root: &Path, records: Option<&Path>) -> Result<Project, DetectError> {
     if !root.is_dir() {
         return Err(DetectError::NoDirectory(root.to_path_buf()));
     }
@@ -246,9 +254,23 @@ fn detect_in(root: &Path) -> Result<Project, DetectError> {
     if manifests.is_empty() && sources.is_empty() {
         return Err(DetectError::NotPython(root.to_path_buf()));
     }
-    let scan = code::scan(root, &sources)?;
+    let scan_sources = || {
+        let scan = code::scan(root, &sources)?;
+        Ok(remembered::Scanned {
+            apps: scan.apps,
+            ports: scan.ports,
+            env: scan.env,
+            health_routes: scan.health_routes,
+            writes: scan.writes,
+            django: django::detect(root, &sources)?,
+        })
+    };
+    let scan = match records {
+        Some(dir) => remembered::scan_remembered(dir, root, &sources, scan_sources)?,
+        None => scan_sources()?,
+    };
     let dockerignore = read_dockerignore(root)?;
-    let django = django::detect(root, &sources)?;
+    let django = scan.django;
     if let Some(django) = &django
         && !django.dir.as_os_str().is_empty()
         && manifests.is_empty()
@@ -445,13 +467,16 @@ mod tests {
                 "application = get_wsgi_application()\n",
             ),
         ]);
-        let err = detect_in(dir.path()).unwrap_err().to_string();
+        let err = detect_in(dir.path(), None).unwrap_err().to_string();
         assert!(
             err.starts_with("app/manage.py: the service is in app/")
                 && err.contains("fix: run terrarium on"),
             "{err}"
         );
-        let django = detect_in(&dir.path().join("app")).unwrap().django.unwrap();
+        let django = detect_in(&dir.path().join("app"), None)
+            .unwrap()
+            .django
+            .unwrap();
         assert_eq!(django.dir, Path::new(""));
     }
 
@@ -504,7 +529,7 @@ mod tests {
             ("services/api/pyproject.toml", "[project]\nname = \"api\"\n"),
             ("services/notes.txt", ""),
         ]);
-        let err = detect_in(dir.path()).unwrap_err().to_string();
+        let err = detect_in(dir.path(), None).unwrap_err().to_string();
         assert!(
             err.starts_with("pyproject.toml: a uv workspace root with no [project] of its own; its members are services/api"),
             "{err}"
@@ -543,7 +568,7 @@ mod tests {
                 "[project]\nname = \"worker\"\ndependencies = [\"celery\"]\n",
             ),
         ]);
-        let project = detect_in(&dir.path().join("api")).unwrap();
+        let project = detect_in(&dir.path().join("api"), None).unwrap();
         let lock = project.dependencies.lock().unwrap();
         assert_eq!(lock.path, Path::new("../uv.lock"));
         let names: Vec<&str> = lock.packages.iter().map(|p| p.name.as_str()).collect();

@@ -14,7 +14,7 @@ use regex::Regex;
 use crate::{Fact, Source};
 
 /// Something the code writes under the project directory.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Write {
     /// A directory (relative to the project root) the code writes files into.
@@ -47,7 +47,7 @@ pub enum Write {
 }
 
 /// What made the scan decide that a directory is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WriteReason {
     /// Flask's instance folder (`instance_relative_config=True`, `app.instance_path`).

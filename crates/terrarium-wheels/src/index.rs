@@ -3,10 +3,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use pep508_rs::pep440_rs::Version;
 use serde::{Deserialize, Serialize};
 use terrarium_image::{Digest, Fetcher};
 
 use crate::error::Error;
+use crate::resolve::version_of;
 
 /// The Simple API media type asked for (PEP 691).
 pub const SIMPLE_JSON: &str = "application/vnd.pypi.simple.v1+json";
@@ -123,14 +125,58 @@ impl Index {
     /// The files of project `name` (normalized per PEP 503). With `refresh`, a cached page is
     /// fetched again (online) even when it is fresh: used when a locked hash is not on it.
     pub fn files(&self, name: &str, refresh: bool) -> Result<Vec<IndexFile>, Error> {
+        Ok(self.page(name, refresh)?.files)
+    }
+
+    /// [`files`](Self::files) with the time its page was fetched.
+    fn page(&self, name: &str, refresh: bool) -> Result<CachedPage, Error> {
         let cached = self.cached(name)?;
-        if let Some(page) = &cached {
-            let fresh = self.is_fresh(page) && !refresh;
+        if let Some(page) = cached {
+            let fresh = self.is_fresh(page.fetched) && !refresh;
             if fresh || self.fetcher.offline() {
-                return Ok(page.files.clone());
+                return Ok(page);
             }
         }
-        self.fetch_page(name)
+        let fetched = now();
+        let files = self.fetch_page(name)?;
+        Ok(CachedPage { fetched, files })
+    }
+
+    /// The files of release `version` of `name` (those [`version_of`] gives that version), as
+    /// fresh as [`files`](Self::files) would give them. Each release read is also kept on its
+    /// own with its page's fetch time, so reading a pinned release again parses its handful of
+    /// files, not every release's (pytest's page is 130 kB); with `refresh`, the page is
+    /// fetched again.
+    pub fn release(
+        &self,
+        name: &str,
+        version: &Version,
+        refresh: bool,
+    ) -> Result<Vec<IndexFile>, Error> {
+        let key = format!(
+            "pypi/{}/releases/{name}/{version}.json",
+            terrarium_image::url_key(&self.base)
+        );
+        let cache = self.fetcher.cache();
+        if !refresh
+            && let Some(bytes) = cache.read_meta(&key)?
+            && let Ok(record) = serde_json::from_slice::<CachedPage>(&bytes)
+            && (self.is_fresh(record.fetched) || self.fetcher.offline())
+        {
+            return Ok(record.files);
+        }
+        let page = self.page(name, refresh)?;
+        let record = CachedPage {
+            fetched: page.fetched,
+            files: page
+                .files
+                .into_iter()
+                .filter(|file| version_of(&file.filename).is_some_and(|v| v == *version))
+                .collect(),
+        };
+        let json = serde_json::to_vec(&record).map_err(|err| Error::Internal(err.to_string()))?;
+        cache.write_meta(&key, &json)?;
+        Ok(record.files)
     }
 
     /// Fetch the pages of `names` that are not fresh in the cache, eight at a
@@ -145,7 +191,9 @@ impl Index {
         let mut stale = Vec::new();
         for name in names {
             let name = name.as_ref();
-            let fresh = self.cached(name)?.is_some_and(|page| self.is_fresh(&page));
+            let fresh = self
+                .cached(name)?
+                .is_some_and(|page| self.is_fresh(page.fetched));
             if !fresh && !stale.contains(&name) {
                 stale.push(name);
             }
@@ -177,8 +225,9 @@ impl Index {
             .and_then(|bytes| serde_json::from_slice::<CachedPage>(&bytes).ok()))
     }
 
-    fn is_fresh(&self, page: &CachedPage) -> bool {
-        now().saturating_sub(page.fetched) < self.max_age.as_secs()
+    /// Whether a page fetched at `fetched` (seconds since the epoch) is young enough to use.
+    fn is_fresh(&self, fetched: u64) -> bool {
+        now().saturating_sub(fetched) < self.max_age.as_secs()
     }
 
     /// Fetch the page of `name`, remember it and return its files.

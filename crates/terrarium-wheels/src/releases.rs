@@ -7,7 +7,6 @@ use pep508_rs::pep440_rs::Version;
 
 use crate::error::Error;
 use crate::index::{Index, IndexFile};
-use crate::resolve::version_of;
 
 /// How many index pages are fetched at once.
 const PARALLEL_PAGES: usize = 8;
@@ -19,16 +18,10 @@ pub fn release_files(index: &Index, name: &str, version: &str) -> Result<Vec<Ind
         what: format!("{name}=={version}"),
         message: err.to_string(),
     })?;
-    let of_release = |files: Vec<IndexFile>| -> Vec<IndexFile> {
-        files
-            .into_iter()
-            .filter(|file| version_of(&file.filename).is_some_and(|v| v == wanted))
-            .collect()
-    };
-    let files = of_release(index.files(name, false)?);
+    let files = index.release(name, &wanted, false)?;
     if !index.fetcher().offline() && files.iter().any(|f| f.upload_time.is_none()) {
         // A page cached before upload times were kept: fetch it again to have them.
-        return Ok(of_release(index.files(name, true)?));
+        return index.release(name, &wanted, true);
     }
     Ok(files)
 }

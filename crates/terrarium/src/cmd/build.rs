@@ -206,7 +206,7 @@ pub(crate) fn prepare(
     terrarium_plan::Plan,
     BuildOptions,
 )> {
-    let project = terrarium_project::detect(dir)?;
+    let project = super::detect(dir)?;
     let plan = super::plan_project(
         &project,
         &terrarium_plan::PlanOptions {

@@ -107,8 +107,20 @@ pub fn load_plan(
     dir: &std::path::Path,
     options: &terrarium_plan::PlanOptions,
 ) -> anyhow::Result<terrarium_plan::Plan> {
-    let project = terrarium_project::detect(dir)?;
+    let project = detect(dir)?;
     plan_project(&project, options, false)
+}
+
+/// Read the project in `dir`, its code scan remembered in the cache while the sources don't
+/// change (see `terrarium_project::detect_remembered`); without a cache directory, read afresh.
+pub fn detect(dir: &std::path::Path) -> anyhow::Result<terrarium_project::Project> {
+    match terrarium_image::Cache::from_env() {
+        Ok(cache) => Ok(terrarium_project::detect_remembered(
+            dir,
+            &cache.meta_path("scan")?,
+        )?),
+        Err(_) => Ok(terrarium_project::detect(dir)?),
+    }
 }
 
 /// Plan `project`, first asking the package index about the releases it pins exactly when
