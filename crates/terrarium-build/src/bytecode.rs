@@ -61,11 +61,20 @@ import _imp, sys, _frozen_importlib_external as bootstrap
 roots = tuple({"/usr/lib/python3", "/usr/local/lib/python3", sys.base_prefix + "/lib/python3"})
 pycs = {}
 to_code = bootstrap.SourceFileLoader.source_to_code
-def source_to_code(self, data, path, *, _optimize=-1):
-    code = to_code(self, data, path, _optimize=_optimize)
-    if _optimize == -1 and isinstance(path, str) and path.startswith(roots):
-        source_hash = _imp.source_hash(bootstrap._RAW_MAGIC_NUMBER, data)
-        pycs[path] = bootstrap._code_to_hash_pyc(code, source_hash, False)
+# The magic number as the int source hashes are keyed with: named differently by release
+# (3.14 has `_imp.pyc_magic_number_token`, earlier ones `_RAW_MAGIC_NUMBER`).
+token = getattr(_imp, "pyc_magic_number_token", None)
+if token is None:
+    token = getattr(bootstrap, "_RAW_MAGIC_NUMBER", None)
+if token is None:
+    token = int.from_bytes(bootstrap.MAGIC_NUMBER, "little")
+def source_to_code(self, data, path, *args, **kwargs):
+    code = to_code(self, data, path, *args, **kwargs)
+    if kwargs.get("_optimize", -1) == -1 and isinstance(path, str) and path.startswith(roots):
+        try:
+            pycs[path] = bootstrap._code_to_hash_pyc(code, _imp.source_hash(token, data), False)
+        except (AttributeError, TypeError):
+            pass  # py_compile below compiles it instead
     return code
 bootstrap.SourceFileLoader.source_to_code = source_to_code
 import importlib, importlib.util, io, os, py_compile, signal
