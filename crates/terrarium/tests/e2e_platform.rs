@@ -315,28 +315,16 @@ fn another_platform_has_no_docker_archive_and_load_needs_this_one() {
     assert!(!archive.exists() && !project.service().join("terrarium.lock").exists());
 }
 
-/// A copy of a project of `tests/fixtures-sdist/` in a directory of its name.
-fn sdist_project(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let parent = tempfile::tempdir().unwrap();
-    let path = parent.path().join(name);
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures-sdist")
-            .join(name),
-        &path,
-    );
-    (parent, path)
-}
-
 #[test]
 fn an_sdist_is_taken_for_arm64_only_as_pure_python_built_here() {
     // flask-mail publishes only an sdist, pure Python: the wheel this machine builds from it
     // is the arm64 image's too.
-    let (_parent, project) = sdist_project("flask-mail");
+    let fixture = sdist_fixture("flask-mail");
+    let project = fixture.path();
     let out = tempfile::tempdir().unwrap();
     let layout = out.path().join("oci");
     let output = build(
-        &project,
+        project,
         &[
             "--platform",
             "linux/arm64,linux/amd64",
@@ -369,8 +357,9 @@ fn an_sdist_is_taken_for_arm64_only_as_pure_python_built_here() {
 
     // psycopg2 publishes only an sdist with C in it: this machine compiles it for its own
     // image, and the arm64 build stops naming it and the ways out.
-    let (_parent, project) = sdist_project("psycopg2-pg");
-    let output = build(&project, &["--platform", "linux/arm64"]);
+    let fixture = sdist_fixture("psycopg2-pg");
+    let project = fixture.path();
+    let output = build(project, &["--platform", "linux/arm64"]);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!output.status.success(), "{stderr}");
     for expected in [

@@ -9,36 +9,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::*;
-
-/// A copy of a project of `tests/fixtures-sdist/`, in a directory of its name.
-struct Project {
-    _parent: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Project {
-    fn new(name: &str) -> Project {
-        let parent = tempfile::Builder::new()
-            .prefix("terrarium-sdist-")
-            .tempdir()
-            .unwrap();
-        let path = parent.path().join(name);
-        copy_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures-sdist")
-                .join(name),
-            &path,
-        );
-        Project {
-            _parent: parent,
-            path,
-        }
-    }
-}
 
 /// What a native build printed.
 struct Built {
@@ -197,10 +171,13 @@ fn lock_of(dir: &Path) -> String {
 #[test]
 fn pure_python_sdist_builds_natively_and_through_the_dockerfile() {
     let cache = build_cache();
-    let first = Project::new("flask-mail");
-    let (built, image) =
-        build_and_load(&first.path, &cache, "terrarium-e2e-sdist/flask-mail:native");
-    let lock = lock_of(&first.path);
+    let first = sdist_fixture("flask-mail");
+    let (built, image) = build_and_load(
+        first.path(),
+        &cache,
+        "terrarium-e2e-sdist/flask-mail:native",
+    );
+    let lock = lock_of(first.path());
     assert!(
         lock.contains("[[distro.bookworm.wheels.built]]")
             && lock.contains("filename = \"flask_mail-0.9.1-py3-none-any.whl\"")
@@ -215,22 +192,22 @@ fn pure_python_sdist_builds_natively_and_through_the_dockerfile() {
 
     // A fresh copy (no terrarium.lock) takes the wheel from the cache: nothing is rebuilt,
     // and the image is the same.
-    let second = Project::new("flask-mail");
-    let again = build(&second.path, &cache, &[]);
+    let second = sdist_fixture("flask-mail");
+    let again = build(second.path(), &cache, &[]);
     assert!(
         !again.built_from_source("flask-mail"),
         "rebuilt: {}",
         again.stderr
     );
     assert_eq!(again.digest(), built.digest());
-    assert_eq!(lock_of(&second.path), lock);
+    assert_eq!(lock_of(second.path()), lock);
 
     // With the lock, offline: the built wheel comes from the cache by its hash.
-    let offline = build(&first.path, &cache, &["--offline"]);
+    let offline = build(first.path(), &cache, &["--offline"]);
     assert_eq!(offline.digest(), built.digest());
     assert!(!offline.built_from_source("flask-mail"));
 
-    let docker = dockerfile_image(&second.path, "terrarium-e2e-sdist/flask-mail:dockerfile");
+    let docker = dockerfile_image(second.path(), "terrarium-e2e-sdist/flask-mail:dockerfile");
     let body = serve("sdist-flask-mail-docker", &docker.tag, &[], 8000, "/");
     assert!(body.contains("hello from flask-mail"), "{body}");
 }
@@ -241,10 +218,10 @@ fn pure_python_sdist_builds_natively_and_through_the_dockerfile() {
 /// CPython 3.11's release instead, and the service answers.
 #[test]
 fn build_tools_come_from_the_pythons_era_not_the_projects() {
-    let project = Project::new("langdetect-2018");
+    let project = sdist_fixture("langdetect-2018");
     let plan = terrarium()
         .args(["plan", "--json"])
-        .arg(&project.path)
+        .arg(project.path())
         .assert()
         .success();
     let plan: serde_json::Value = serde_json::from_slice(&plan.get_output().stdout).unwrap();
@@ -261,11 +238,11 @@ fn build_tools_come_from_the_pythons_era_not_the_projects() {
     );
 
     let (_, image) = build_and_load(
-        &project.path,
+        project.path(),
         &build_cache(),
         "terrarium-e2e-sdist/langdetect-2018:native",
     );
-    let lock = lock_of(&project.path);
+    let lock = lock_of(project.path());
     let setuptools = lock
         .split("[[distro.bookworm.wheels.built.build_requires]]")
         .skip(1)
@@ -279,7 +256,7 @@ fn build_tools_come_from_the_pythons_era_not_the_projects() {
     assert!(body.contains("\"language\": \"fr\""), "{body}");
 
     let docker = dockerfile_image(
-        &project.path,
+        project.path(),
         "terrarium-e2e-sdist/langdetect-2018:dockerfile",
     );
     let body = serve("sdist-langdetect-docker", &docker.tag, &[], 8000, "/");
@@ -288,11 +265,11 @@ fn build_tools_come_from_the_pythons_era_not_the_projects() {
 
 #[test]
 fn separate_caches_build_the_same_wheel_and_image() {
-    let first = Project::new("flask-mail");
-    let second = Project::new("flask-mail");
+    let first = sdist_fixture("flask-mail");
+    let second = sdist_fixture("flask-mail");
     let fresh = tempfile::tempdir().unwrap();
-    let a = build(&first.path, &build_cache(), &[]);
-    let b = build(&second.path, fresh.path(), &[]);
+    let a = build(first.path(), &build_cache(), &[]);
+    let b = build(second.path(), fresh.path(), &[]);
     assert!(b.built_from_source("flask-mail"), "{}", b.stderr);
     assert_eq!(
         a.layer("deps").last(),
@@ -300,7 +277,7 @@ fn separate_caches_build_the_same_wheel_and_image() {
         "same deps layer"
     );
     assert_eq!(a.digest(), b.digest(), "same inputs, same image");
-    assert_eq!(lock_of(&first.path), lock_of(&second.path));
+    assert_eq!(lock_of(first.path()), lock_of(second.path()));
 }
 
 /// A docker network removed when dropped.
@@ -338,13 +315,13 @@ fn has_file(image: &str, path: &str) -> bool {
 
 #[test]
 fn psycopg2_is_compiled_from_its_sdist_and_talks_to_postgres() {
-    let project = Project::new("psycopg2-pg");
+    let project = sdist_fixture("psycopg2-pg");
     let (built, native) = build_and_load(
-        &project.path,
+        project.path(),
         &build_cache(),
         "terrarium-e2e-sdist/psycopg2:native",
     );
-    let lock = lock_of(&project.path);
+    let lock = lock_of(project.path());
     assert!(
         lock.contains("filename = \"psycopg2-2.9.10-cp311-cp311-linux_x86_64.whl\"")
             && lock.contains("needed = [\"libc.so.6\", \"libpq.so.5\"]")
@@ -360,7 +337,7 @@ fn psycopg2_is_compiled_from_its_sdist_and_talks_to_postgres() {
     // Built again from the locked sdist and build requirements, in a cache without the wheel:
     // the same bytes (terrarium.lock's hash is checked), so the same image.
     let rebuilt = build(
-        &project.path,
+        project.path(),
         cache_without_built_wheels(Some(&lock)).path(),
         &[],
     );
@@ -400,8 +377,8 @@ fn psycopg2_is_compiled_from_its_sdist_and_talks_to_postgres() {
         "{body}"
     );
 
-    let docker = dockerfile_image(&project.path, "terrarium-e2e-sdist/psycopg2:dockerfile");
-    let dockerfile = std::fs::read_to_string(project.path.join("Dockerfile")).unwrap();
+    let docker = dockerfile_image(project.path(), "terrarium-e2e-sdist/psycopg2:dockerfile");
+    let dockerfile = std::fs::read_to_string(project.path().join("Dockerfile")).unwrap();
     assert!(
         dockerfile.contains(
             "apt-get install -y --no-install-recommends gcc g++ libc6-dev make libpq-dev"
@@ -421,9 +398,9 @@ fn psycopg2_is_compiled_from_its_sdist_and_talks_to_postgres() {
 
 #[test]
 fn uwsgi_is_compiled_from_its_sdist_and_serves() {
-    let project = Project::new("uwsgi-server");
+    let project = sdist_fixture("uwsgi-server");
     let (built, native) = build_and_load(
-        &project.path,
+        project.path(),
         &build_cache(),
         "terrarium-e2e-sdist/uwsgi:native",
     );
@@ -443,7 +420,7 @@ fn uwsgi_is_compiled_from_its_sdist_and_serves() {
         "{body}"
     );
 
-    let docker = dockerfile_image(&project.path, "terrarium-e2e-sdist/uwsgi:dockerfile");
+    let docker = dockerfile_image(project.path(), "terrarium-e2e-sdist/uwsgi:dockerfile");
     let body = serve("sdist-uwsgi-docker", &docker.tag, &[], 8000, "/");
     assert!(body.contains("hello from uwsgi"), "{body}");
 }

@@ -87,6 +87,16 @@ pub fn fixture(name: &str) -> Fixture {
     copy_project(&fixtures_dir().join(name), name)
 }
 
+/// Copy a project of `tests/fixtures-sdist/` (dependencies with only a source distribution).
+pub fn sdist_fixture(name: &str) -> Fixture {
+    copy_project(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures-sdist")
+            .join(name),
+        name,
+    )
+}
+
 /// Copy an example of the repository's `examples/` (the loyalty program).
 pub fn example(name: &str) -> Fixture {
     copy_project(
