@@ -637,21 +637,13 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
             .captures(line)
             .map(|c| (c, Framework::Wsgi))
             .or_else(|| ASGI_CALLABLE.captures(line).map(|c| (c, Framework::Asgi)))
+            .or_else(|| {
+                // `app = CTFdFlask(__name__)`: the project's own subclass of an app class.
+                FACTORY_CALL
+                    .captures(line)
+                    .and_then(|c| scan.app_classes.get(&c[2]).map(|f| (c, *f)))
+            })
         {
-            variables.push(Fact::new(
-                App {
-                    framework,
-                    module: module.clone(),
-                    object: AppObject::Variable(c[1].to_string()),
-                    import_dir: None,
-                },
-                Source::line(rel, line_no),
-            ));
-        } else if let Some((c, framework)) = FACTORY_CALL
-            .captures(line)
-            .and_then(|c| scan.app_classes.get(&c[2]).map(|f| (c, *f)))
-        {
-            // `app = CTFdFlask(__name__)`: the project's own subclass of an app class.
             variables.push(Fact::new(
                 App {
                     framework,
@@ -816,6 +808,20 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
 mod tests {
 
     #[test]
+    fn a_setting_the_code_refuses_to_run_without_is_required() {
+        let text = "import os\n\ndef load():\n    secret = os.environ.get(\"WEBHOOK_SECRET\")\n    if not secret:\n        raise ConfigError(\"WEBHOOK_SECRET is not set\")\n    level = os.environ.get(\"LOG_LEVEL\")\n    if not level:\n        level = \"info\"\n";
+        let mut scan = Scan::default();
+        scan_file(Path::new("config.py"), text, &mut scan);
+        let required: Vec<(&str, bool)> = scan
+            .env
+            .iter()
+            .map(|f| (f.value.name.as_str(), f.value.required))
+            .collect();
+        assert_eq!(required, [("WEBHOOK_SECRET", true), ("LOG_LEVEL", false)]);
+    }
+    use super::*;
+
+    #[test]
     fn a_factory_whose_signature_closes_at_the_margin_is_found() {
         let mut scan = Scan::default();
         scan_file(
@@ -848,20 +854,6 @@ mod tests {
                 .all(|a| a.value.framework == Framework::Flask)
         );
     }
-
-    #[test]
-    fn a_setting_the_code_refuses_to_run_without_is_required() {
-        let text = "import os\n\ndef load():\n    secret = os.environ.get(\"WEBHOOK_SECRET\")\n    if not secret:\n        raise ConfigError(\"WEBHOOK_SECRET is not set\")\n    level = os.environ.get(\"LOG_LEVEL\")\n    if not level:\n        level = \"info\"\n";
-        let mut scan = Scan::default();
-        scan_file(Path::new("config.py"), text, &mut scan);
-        let required: Vec<(&str, bool)> = scan
-            .env
-            .iter()
-            .map(|f| (f.value.name.as_str(), f.value.required))
-            .collect();
-        assert_eq!(required, [("WEBHOOK_SECRET", true), ("LOG_LEVEL", false)]);
-    }
-    use super::*;
 
     fn scan_text(path: &str, text: &str) -> Scan {
         let mut scan = Scan::default();

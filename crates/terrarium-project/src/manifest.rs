@@ -827,7 +827,7 @@ fn finds_code(pyproject: &PyProject, text: &str, root: &Path, src_layout: bool) 
     let Some(name) = name else {
         return true;
     };
-    let module = name.to_ascii_lowercase().replace(['-', '.'], "_");
+    let module = PackageName::new(&name).file_name();
     root.join(&module).is_dir() || root.join(format!("{module}.py")).is_file()
 }
 

@@ -142,21 +142,23 @@ static SETTING: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 
+/// `dir` (relative to the root) `levels` directories up; `None` above the project.
+fn up(dir: &Path, levels: usize) -> Option<PathBuf> {
+    let mut dir = dir.to_path_buf();
+    for _ in 0..levels {
+        if dir.as_os_str().is_empty() {
+            return None;
+        }
+        dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    }
+    Some(dir)
+}
+
 /// The directories a settings file names from its own path (`PROJECT_DIR`, `BASE_DIR`),
 /// relative to the root, in the order they are defined. Django's `BASE_DIR` is the
 /// directory of `manage.py` when the file doesn't say.
 fn dir_vars(root: &Path, rel: &Path, statements: &[(usize, String)]) -> Vec<(String, PathBuf)> {
     let mut dirs: Vec<(String, PathBuf)> = Vec::new();
-    let up = |dir: &Path, levels: usize| -> Option<PathBuf> {
-        let mut dir = dir.to_path_buf();
-        for _ in 0..levels {
-            if dir.as_os_str().is_empty() {
-                return None; // above the project
-            }
-            dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-        }
-        Some(dir)
-    };
     let here = rel.parent().map(Path::to_path_buf).unwrap_or_default();
     for (_, statement) in statements {
         let code = statement.trim();
@@ -203,13 +205,10 @@ fn dir_and_name<'a>(captures: &regex::Captures<'a>) -> (&'a str, &'a str) {
 /// names: `ups` is the `os.pardir, ` / `"..", ` run, `names` the quoted parts. `None` above the
 /// project.
 fn beside_file(rel: &Path, ups: &str, names: &str) -> Option<String> {
-    let mut dir = rel.parent().map(Path::to_path_buf).unwrap_or_default();
-    for _ in 0..(ups.matches("pardir").count() + ups.matches("..").count()) {
-        if dir.as_os_str().is_empty() {
-            return None;
-        }
-        dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-    }
+    let mut dir = up(
+        rel.parent().unwrap_or(Path::new("")),
+        ups.matches("pardir").count() + ups.matches("..").count(),
+    )?;
     for name in names
         .split(',')
         .map(|n| n.trim().trim_matches(['"', '\'']))
