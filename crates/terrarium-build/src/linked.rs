@@ -19,7 +19,7 @@ use crate::lockfile::LinkedLibrary;
 /// The Debian package that ships a library the manylinux policy lets wheels link, on `distro`
 /// (GLib's package was renamed for the 64-bit `time_t` transition after bookworm).
 pub(crate) fn policy_package(distro: Distro, soname: &str) -> Option<&'static str> {
-    let glib = if distro == Distro::Bookworm {
+    let glib = if matches!(distro, Distro::Bullseye | Distro::Bookworm) {
         "libglib2.0-0"
     } else {
         "libglib2.0-0t64"

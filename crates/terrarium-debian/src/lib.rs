@@ -1,7 +1,7 @@
 //! terrarium's Debian archive client.
 //!
-//! - [`Archive`]: fetches `InRelease` for a [`Suite`] (bookworm, trixie and their security
-//!   suites), verifies its OpenPGP signature against the Debian archive keys embedded in this
+//! - [`Archive`]: fetches `InRelease` for a [`Suite`] (bullseye, bookworm, trixie, forky and
+//!   their security suites), verifies its OpenPGP signature against the Debian archive keys embedded in this
 //!   crate ([`Keyring`]), fetches `Packages.gz` (else `Packages.xz`) verified by the sha256 in the signed
 //!   [`Release`], and downloads .debs verified by sha256 into the blob cache (through
 //!   terrarium-image's `Fetcher`, which wheels use too).

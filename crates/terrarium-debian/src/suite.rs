@@ -1,5 +1,5 @@
-//! Which Debian: [`Distro`] (bookworm, trixie), [`Suite`] (a distro's release or security
-//! pocket), [`Architecture`] and the [`Mirror`] to fetch from.
+//! Which Debian: [`Distro`] (bullseye, bookworm, trixie, forky), [`Suite`] (a distro's release
+//! or security pocket), [`Architecture`] and the [`Mirror`] to fetch from.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +9,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A Debian release terrarium builds images from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Distro {
+    /// Debian 11, CPython 3.9: both are past their end of life (no more security fixes), and
+    /// terrarium builds on it only for projects whose pins need a Python that old.
+    Bullseye,
     /// Debian 12, CPython 3.11.
     Bookworm,
     /// Debian 13, CPython 3.13.
@@ -20,11 +23,17 @@ pub enum Distro {
 
 impl Distro {
     /// Every supported distro.
-    pub const ALL: [Distro; 3] = [Distro::Bookworm, Distro::Trixie, Distro::Forky];
+    pub const ALL: [Distro; 4] = [
+        Distro::Bullseye,
+        Distro::Bookworm,
+        Distro::Trixie,
+        Distro::Forky,
+    ];
 
     /// The codename, e.g. `bookworm`.
     pub fn codename(self) -> &'static str {
         match self {
+            Distro::Bullseye => "bullseye",
             Distro::Bookworm => "bookworm",
             Distro::Trixie => "trixie",
             Distro::Forky => "forky",
@@ -34,6 +43,7 @@ impl Distro {
     /// The Debian version number, e.g. `12`.
     pub fn version_id(self) -> &'static str {
         match self {
+            Distro::Bullseye => "11",
             Distro::Bookworm => "12",
             Distro::Trixie => "13",
             Distro::Forky => "14",
@@ -44,9 +54,19 @@ impl Distro {
     /// which Debian release gives which Python.
     pub fn python_version(self) -> &'static str {
         match self {
+            Distro::Bullseye => "3.9",
             Distro::Bookworm => "3.11",
             Distro::Trixie => "3.13",
             Distro::Forky => "3.14",
+        }
+    }
+
+    /// The day Debian's security support for the distro ended (long-term support included),
+    /// when it has: its packages no longer get security fixes.
+    pub fn end_of_life(self) -> Option<&'static str> {
+        match self {
+            Distro::Bullseye => Some("2026-08-31"),
+            Distro::Bookworm | Distro::Trixie | Distro::Forky => None,
         }
     }
 
@@ -104,7 +124,7 @@ impl fmt::Display for Distro {
 /// An unknown distro or suite name.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "unknown Debian suite `{0}` (supported: bookworm, bookworm-security, trixie, trixie-security, forky, forky-security)"
+    "unknown Debian suite `{0}` (supported: bullseye, bullseye-security, bookworm, bookworm-security, trixie, trixie-security, forky, forky-security)"
 )]
 pub struct UnknownSuite(String);
 

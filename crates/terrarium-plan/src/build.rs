@@ -87,12 +87,13 @@ pub fn known_needs(package: &str) -> Option<&'static KnownNeeds> {
 }
 
 /// The parts of CPython's own standard library that Debian ships apart and that every build
-/// from source gets, C or pure Python: `distutils` for 3.11 (bookworm's `python3-distutils`;
+/// from source gets, C or pure Python: `distutils` for 3.9 and 3.11 (bullseye's and
+/// bookworm's `python3-distutils`;
 /// the official image has it). Old sdists' `setup.py`, run by the setuptools of their era,
 /// import it; 3.12 removed it from CPython itself.
 pub fn stdlib_build_packages(python_version: &str) -> Vec<String> {
     match python_version {
-        "3.11" => vec!["python3-distutils".into()],
+        "3.9" | "3.11" => vec!["python3-distutils".into()],
         _ => Vec::new(),
     }
 }
@@ -225,6 +226,7 @@ mod tests {
             has_sdist: true,
             uploaded: None,
             dev: false,
+            range: None,
         };
         let pinned = [
             pin(

@@ -13,9 +13,11 @@ use crate::tools::{KnownPython, PYTHONS};
 use crate::{Decision, Origin, PlanError, PythonVersion};
 
 /// What the package index says about a release the project pins exactly (`flask==2.0.1` in a
-/// requirements file without hashes). Gathered before planning, since the plan reads no
-/// network: the wheel file names tell which Pythons the release supports before anything is
-/// downloaded, the upload time tells the project's era.
+/// requirements file without hashes, a lock that records no file names), or about the newest
+/// release a capped range allows (`asyncpg>=0.29,<0.30`), which is what an installer takes.
+/// Gathered before planning, since the plan reads no network: the wheel file names tell which
+/// Pythons the release supports before anything is downloaded, the upload time tells the
+/// project's era.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinnedRelease {
     /// The distribution.
@@ -33,6 +35,9 @@ pub struct PinnedRelease {
     /// Pinned only by the development requirements: it dates the project, but its wheels
     /// don't decide the production Python.
     pub dev: bool,
+    /// The capped range it is the newest release of (`>=0.29.0,<0.30.0`); `None` for an exact
+    /// pin. Such a release speaks for its wheels, not for the project's era.
+    pub range: Option<String>,
 }
 
 /// Which Pythons one package's binary wheels serve.
@@ -46,6 +51,9 @@ struct WheelSupport {
     pythons: BTreeSet<(u64, u64)>,
     /// A source distribution exists, so other Pythons can build it.
     buildable: bool,
+    /// When the release was uploaded, when the index says: a source older than a Python
+    /// was never compiled against it.
+    released: Option<jiff::Timestamp>,
 }
 
 impl WheelSupport {
@@ -133,6 +141,7 @@ fn wheel_supports(project: &Project, options: &PlanOptions) -> Vec<WheelSupport>
                     source: Source::file(&lock.path),
                     pythons,
                     buildable: filenames.iter().any(|f| !f.ends_with(".whl")),
+                    released: None,
                 });
             }
         }
@@ -142,11 +151,16 @@ fn wheel_supports(project: &Project, options: &PlanOptions) -> Vec<WheelSupport>
             continue;
         }
         if let Some(pythons) = wheel_pythons(pin.wheels.iter().map(String::as_str)) {
+            let what = match &pin.range {
+                Some(range) => format!("{} {} (newest of {range})", pin.name, pin.version),
+                None => format!("{} {}", pin.name, pin.version),
+            };
             supports.push(WheelSupport {
-                what: format!("{} {}", pin.name, pin.version),
+                what,
                 source: pin.source.clone(),
                 pythons,
                 buildable: pin.has_sdist,
+                released: pin.uploaded,
             });
         }
     }
@@ -192,6 +206,7 @@ pub(crate) fn decide_exclude_newer(
     let newest_pin = options
         .pinned
         .iter()
+        .filter(|pin| pin.range.is_none())
         .filter_map(|pin| {
             let moment = pin.uploaded?;
             let after = jiff::Timestamp::from_second(moment.as_second() + 1).ok()?;
@@ -272,6 +287,44 @@ fn is_python_version_file(source: &Source) -> bool {
         .is_some_and(|name| name == ".python-version")
 }
 
+/// Whether a constraint names the interpreter a developer ran rather than what the code
+/// needs: a `.python-version` file, or a Pipfile's `python_version` (pipenv itself only
+/// warns when the Python differs, unless `--deploy`).
+fn is_interpreter_preference(source: &Source) -> bool {
+    is_python_version_file(source)
+        || source
+            .file
+            .file_name()
+            .is_some_and(|name| name == "Pipfile")
+}
+
+/// The feature release a preference names (`==3.7.*` gives 3.7), known to terrarium or not.
+fn preferred_release(constraint: &terrarium_project::PythonConstraint) -> Option<(u64, u64)> {
+    (0..=30).find_map(|minor| constraint.allows(3, minor).then_some((3, minor)))
+}
+
+/// How far a build on `python` reaches past what the packages it would compile were made
+/// for: the most feature releases between `python` and the newest one a missing package has
+/// a wheel for, counting only sources released before `python` came out (`era` stands in for
+/// a release date the index didn't give). 0 when nothing compiles or nothing is that old.
+fn staleness(python: (u64, u64), missing: &[&WheelSupport], era: Option<jiff::Timestamp>) -> u64 {
+    let Some(python_released) = released(PythonVersion {
+        major: python.0,
+        minor: python.1,
+    }) else {
+        return 0;
+    };
+    missing
+        .iter()
+        .filter(|s| s.released.or(era).is_some_and(|day| day < python_released))
+        .map(|s| {
+            let newest = s.pythons.iter().next_back().map_or(0, |(_, minor)| *minor);
+            python.1.saturating_sub(newest)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// The day CPython `python` first came out, when terrarium knows the release.
 pub(crate) fn released(python: PythonVersion) -> Option<jiff::Timestamp> {
     PYTHONS
@@ -285,6 +338,91 @@ fn parse_day(day: &str) -> Option<jiff::Timestamp> {
     date.to_zoned(jiff::tz::TimeZone::UTC)
         .ok()
         .map(|z| z.timestamp())
+}
+
+/// A release's fit as a score to compare, best lowest: every wheel; compiling only sources
+/// its own age or younger; compiling older ones, by how far (`staleness`); failing.
+fn score(
+    k: &KnownPython,
+    (fit, missing): &(Fit, Vec<&WheelSupport>),
+    era: Option<jiff::Timestamp>,
+) -> (u8, u64) {
+    match fit {
+        Fit::Wheels => (0, 0),
+        Fit::Builds => (1, staleness((k.major, k.minor), missing, era)),
+        Fit::Fails => (2, 0),
+    }
+}
+
+/// Keep end-of-life Debian runtimes among the candidates only as the last resort (see
+/// `decide_python`): when the best maintained release that `usable` accepts scores worse than
+/// compiling sources no older than itself, and an end-of-life runtime scores better. Then only
+/// the end-of-life runtimes stay, with the reason; otherwise they go.
+#[allow(clippy::type_complexity)]
+fn last_resort_filter<'a, 's>(
+    candidates: Vec<&'a KnownPython>,
+    fits: Vec<(Fit, Vec<&'s WheelSupport>)>,
+    era: Option<jiff::Timestamp>,
+    usable: impl Fn(&KnownPython, &Fit) -> bool,
+) -> (
+    Vec<&'a KnownPython>,
+    Vec<(Fit, Vec<&'s WheelSupport>)>,
+    Option<String>,
+) {
+    let end_of_life = |k: &KnownPython| k.has_debian_runtime() && !k.maintained;
+    let best = |wanted: &dyn Fn(&KnownPython, &Fit) -> bool| {
+        candidates
+            .iter()
+            .zip(&fits)
+            .filter(|(k, (f, _))| wanted(k, f))
+            .map(|(k, fit)| (score(k, fit, era), *k, fit))
+            .min_by_key(|(score, _, _)| *score)
+    };
+    let maintained = best(&|k, f| k.maintained && usable(k, f));
+    let old = best(&|k, _| end_of_life(k));
+    let reason = match (maintained, old) {
+        (_, None) => None,
+        (None, Some((_, k, _))) => Some(format!(
+            "only end-of-life releases are allowed: CPython {}.{} is the one a Debian runtime \
+             ships",
+            k.major, k.minor
+        )),
+        (Some((m_score, m, (m_fit, missing))), Some((o_score, o, _)))
+            if m_score > (1, 0) && o_score < m_score =>
+        {
+            let named: Vec<String> = missing.iter().take(3).map(|s| s.describe()).collect();
+            let why = if *m_fit == Fit::Fails {
+                "can't install them all".to_string()
+            } else {
+                "would compile them from sources released before it came out, and old C \
+                 sources seldom compile against a newer Python's C API"
+                    .to_string()
+            };
+            Some(format!(
+                "on CPython {}.{}, the best maintained release, {}: {why}; CPython {}.{} (Debian \
+                 {}) {}",
+                m.major,
+                m.minor,
+                named.join("; "),
+                o.major,
+                o.minor,
+                Distro::for_python(o.major, o.minor).map_or("", Distro::codename),
+                if o_score == (0, 0) {
+                    "has a wheel for each"
+                } else {
+                    "compiles sources closer to their time"
+                }
+            ))
+        }
+        _ => None,
+    };
+    let keep = |k: &KnownPython| end_of_life(k) == reason.is_some();
+    let (kept, kept_fits): (Vec<&KnownPython>, Vec<_>) = candidates
+        .into_iter()
+        .zip(fits)
+        .filter(|(k, _)| keep(k))
+        .unzip();
+    (kept, kept_fits, reason)
 }
 
 /// Decide the Python when neither `--distro` nor the configuration fixes it.
@@ -315,13 +453,14 @@ pub(crate) fn decide_python(
         let before = candidates.clone();
         candidates.retain(|k| constraint.value.allows(k.major, k.minor));
         sources.push(constraint.source.clone());
-        // `.python-version` names the interpreter a developer runs, not what the code needs:
-        // when Debian ships no runtime for it, the nearest release it does ship stands in
-        // (newer first: code written for 3.12 runs on 3.13 more often than on 3.11), and the
-        // constraints that follow still apply.
-        if is_python_version_file(&constraint.source)
+        // `.python-version` and a Pipfile's `python_version` name the interpreter a developer
+        // runs, not what the code needs: when Debian ships no runtime for it, the nearest
+        // maintained release it does ship stands in (newer first: code written for 3.12 runs
+        // on 3.13 more often than on 3.11; an end-of-life one only when the pins need it,
+        // below), and the constraints that follow still apply.
+        if is_interpreter_preference(&constraint.source)
             && !candidates.iter().any(|k| k.has_debian_runtime())
-            && let Some(wanted) = candidates.first().copied()
+            && let Some(wanted) = preferred_release(&constraint.value)
         {
             let mut nearest: Vec<&KnownPython> = before
                 .iter()
@@ -329,7 +468,13 @@ pub(crate) fn decide_python(
                 .filter(|k| k.has_debian_runtime())
                 .collect();
             if !nearest.is_empty() {
-                nearest.sort_by_key(|k| (k.minor.abs_diff(wanted.minor), k.minor < wanted.minor));
+                nearest.sort_by_key(|k| {
+                    (
+                        !k.maintained,
+                        k.minor.abs_diff(wanted.1),
+                        k.minor < wanted.1,
+                    )
+                });
                 preference = Some((wanted, constraint.source.clone()));
                 candidates = nearest;
                 continue;
@@ -370,17 +515,20 @@ pub(crate) fn decide_python(
     } else {
         "nothing in the project constrains it".to_string()
     }];
-    if let Some((wanted, source)) = &preference {
+    if let Some(((major, minor), source)) = &preference {
+        let tag = PYTHONS
+            .iter()
+            .find(|k| (k.major, k.minor) == (*major, *minor))
+            .map_or_else(
+                || format!("{major}.{minor}"),
+                |k| k.patch_release.to_owned(),
+            );
         reasons.push(format!(
-            "{source} asks for CPython {}.{}, which no Debian release terrarium supports ships: \
-             the nearest release one does stands in (set `base = \"python:{}-slim-{}\"` to run \
-             {}.{} itself on the official image)",
-            wanted.major,
-            wanted.minor,
-            wanted.patch_release,
+            "{source} asks for CPython {major}.{minor}, which no Debian release terrarium \
+             supports ships: the nearest maintained release one does stands in, unless the pins \
+             need an older one (set `base = \"python:{tag}-slim-{}\"` to run {major}.{minor} \
+             itself on the official image)",
             crate::tools::BASE_DEBIAN,
-            wanted.major,
-            wanted.minor
         ));
     }
 
@@ -391,13 +539,28 @@ pub(crate) fn decide_python(
         .map(|k| fit((k.major, k.minor), &supports))
         .collect();
     // A release with a Debian runtime that can install everything (building what has no wheel)
-    // beats one without a runtime that has every wheel: old pins with wheels only for 3.9
+    // beats one without a runtime that has every wheel: old pins with wheels only for 3.10
     // would otherwise pick an end-of-life Python neither back end here can build.
     let runtime = |k: &KnownPython| k.has_debian_runtime();
     // A maintained release without a Debian runtime that has every wheel: built on its
     // official image.
     let on_official_image =
         |k: &KnownPython, f: &Fit| !runtime(k) && k.maintained && *f == Fit::Wheels;
+    let debian_extras =
+        project.config.system_packages.is_some() || project.config.build_packages.is_some();
+    // An end-of-life release with a Debian runtime (3.9 on bullseye) is the last resort: only
+    // when every maintained release would compile sources older than itself further past
+    // their wheels than it would (generated C seldom compiles against a C API newer than it),
+    // or can't install the pins at all.
+    let (kept, kept_fits, last_resort) = last_resort_filter(candidates, fits, era.value, |k, f| {
+        runtime(k) || (on_official_image(k, f) && !debian_extras)
+    });
+    candidates = kept;
+    fits = kept_fits;
+    if let Some(reason) = last_resort {
+        reasons.push(reason);
+        sources.extend(era.sources.iter().cloned());
+    }
     let runtime_fit = candidates
         .iter()
         .zip(&fits)
@@ -412,8 +575,6 @@ pub(crate) fn decide_python(
         .iter()
         .zip(&fits)
         .any(|(k, (f, _))| on_official_image(k, f));
-    let debian_extras =
-        project.config.system_packages.is_some() || project.config.build_packages.is_some();
     if runtime_fit.is_some_and(|f| f != Fit::Wheels) && wheels_elsewhere && !debian_extras {
         let compiled: Vec<String> = candidates
             .iter()
@@ -643,7 +804,7 @@ pub(crate) fn python_of_base(
         if !project
             .python
             .iter()
-            .filter(|c| !is_python_version_file(&c.source))
+            .filter(|c| !is_interpreter_preference(&c.source))
             .all(|c| c.value.allows(major, minor))
         {
             return Err(PlanError::BaseMismatch {
@@ -689,15 +850,19 @@ pub(crate) fn decide_runtime(python: &Decision<PythonVersion>) -> Decision<Optio
     let PythonVersion { major, minor } = python.value;
     let origin = python.origin.clone();
     match Distro::for_python(major, minor) {
-        Some(distro) => Decision::new(
-            Some(distro),
-            origin,
-            format!(
+        Some(distro) => {
+            let mut reason = format!(
                 "Debian {distro} ships CPython {major}.{minor}: `terrarium build` assembles the \
                  runtime from its signed packages"
-            ),
-            python.sources.clone(),
-        ),
+            );
+            if let Some(day) = distro.end_of_life() {
+                reason.push_str(&format!(
+                    "; Debian {distro}'s security support ended on {day}: its packages get no \
+                     more fixes"
+                ));
+            }
+            Decision::new(Some(distro), origin, reason, python.sources.clone())
+        }
         None => {
             let known = debian_pythons();
             Decision::new(

@@ -81,6 +81,7 @@ fn pinned(name: &str, version: &str, wheels: &[&str]) -> terrarium_plan::PinnedR
         has_sdist: true,
         uploaded: None,
         dev: false,
+        range: None,
     }
 }
 
@@ -347,4 +348,122 @@ fn django_sqlite_beside_the_code_is_a_link_into_the_data_volume() {
         "{}",
         plan.volumes.reason
     );
+}
+
+/// greenlet 1.1.2 (October 2021): wheels for CPython 3.6 to 3.10 only, and a C++ source that
+/// doesn't compile against 3.11's C API.
+fn greenlet_2021() -> terrarium_plan::PinnedRelease {
+    let wheels: Vec<String> = (6..=10)
+        .map(|minor| {
+            format!(
+                "greenlet-1.1.2-cp3{minor}-cp3{minor}-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+            )
+        })
+        .collect();
+    let wheels: Vec<&str> = wheels.iter().map(String::as_str).collect();
+    terrarium_plan::PinnedRelease {
+        uploaded: Some("2021-10-12T15:00:00Z".parse().unwrap()),
+        ..pinned("greenlet", "1.1.2", &wheels)
+    }
+}
+
+#[test]
+fn an_end_of_life_runtime_serves_pins_older_than_every_maintained_python() {
+    let dir = project(&[
+        FLASK_APP,
+        ("requirements.txt", "flask==2.0.2\ngreenlet==1.1.2\n"),
+    ]);
+    let options = PlanOptions {
+        pinned: vec![greenlet_2021()],
+        ..PlanOptions::default()
+    };
+    let plan = planned(dir.path(), &options).unwrap();
+    assert_eq!(plan.python.value.to_string(), "3.9");
+    assert_eq!(plan.runtime.value, Some(Distro::Bullseye));
+    let reason = &plan.python.reason;
+    assert!(
+        reason.contains("on CPython 3.11, the best maintained release, greenlet 1.1.2")
+            && reason.contains("has wheels for CPython 3.6–3.10 only")
+            && reason.contains("CPython 3.9 (Debian bullseye) has a wheel for each")
+            && reason.contains("end of life"),
+        "{reason}"
+    );
+    assert!(
+        plan.runtime
+            .reason
+            .contains("security support ended on 2026-08-31"),
+        "{}",
+        plan.runtime.reason
+    );
+    // Without a date for the release (nor an era), nothing says the source is older than
+    // 3.11: the maintained release compiles it.
+    let undated = PlanOptions {
+        pinned: vec![terrarium_plan::PinnedRelease {
+            uploaded: None,
+            ..greenlet_2021()
+        }],
+        ..PlanOptions::default()
+    };
+    let plan = planned(dir.path(), &undated).unwrap();
+    assert_eq!(plan.python.value.to_string(), "3.13");
+    assert_eq!(plan.runtime.value, Some(Distro::Trixie));
+    // A project whose pins all have wheels for a maintained release never gets bullseye,
+    // however old it is.
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    assert_ne!(plan.runtime.value, Some(Distro::Bullseye));
+}
+
+/// A Pipfile.lock of `packages` (`(name, version)`), which records hashes but no file names.
+fn pipfile_lock(packages: &[(&str, &str)]) -> String {
+    let default: Vec<String> = packages
+        .iter()
+        .map(|(name, version)| {
+            format!(
+                "\"{name}\": {{\"hashes\": [\"sha256:{}\"], \"version\": \"=={version}\"}}",
+                "ab".repeat(32)
+            )
+        })
+        .collect();
+    format!(
+        "{{\"_meta\": {{\"hash\": {{\"sha256\": \"{}\"}}, \"pipfile-spec\": 6, \
+         \"requires\": {{\"python_version\": \"3.7\"}}, \"sources\": []}}, \
+         \"default\": {{{}}}, \"develop\": {{}}}}",
+        "cd".repeat(32),
+        default.join(", ")
+    )
+}
+
+#[test]
+fn a_pipfile_python_version_is_a_preference() {
+    // pipenv only warns when the interpreter differs from `python_version` (unless
+    // `--deploy`): 3.7, which no Debian release here ships, gives way to the nearest
+    // maintained release a Debian runtime ships.
+    let pipfile = "[packages]\nflask = \"==2.0.2\"\n\n[requires]\npython_version = \"3.7\"\n";
+    let lock = pipfile_lock(&[("flask", "2.0.2")]);
+    let dir = project(&[FLASK_APP, ("Pipfile", pipfile), ("Pipfile.lock", &lock)]);
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    assert_eq!(plan.python.value.to_string(), "3.11");
+    assert!(
+        plan.python
+            .reason
+            .contains("Pipfile:5 asks for CPython 3.7")
+            && plan.python.reason.contains("python:3.7-slim-bookworm"),
+        "{}",
+        plan.python.reason
+    );
+    // When its locked releases need an older Python than every maintained one (the index
+    // says which wheels they publish and when), the end-of-life runtime closest to it serves.
+    let pipfile = "[packages]\nflask = \"==2.0.2\"\ngreenlet = \"==1.1.2\"\n\n[requires]\npython_version = \"3.7\"\n";
+    let lock = pipfile_lock(&[("flask", "2.0.2"), ("greenlet", "1.1.2")]);
+    let dir = project(&[FLASK_APP, ("Pipfile", pipfile), ("Pipfile.lock", &lock)]);
+    let options = PlanOptions {
+        pinned: vec![terrarium_plan::PinnedRelease {
+            source: terrarium_project::Source::file("Pipfile.lock"),
+            ..greenlet_2021()
+        }],
+        ..PlanOptions::default()
+    };
+    let plan = planned(dir.path(), &options).unwrap();
+    assert_eq!(plan.python.value.to_string(), "3.9");
+    assert_eq!(plan.runtime.value, Some(Distro::Bullseye));
 }

@@ -34,7 +34,7 @@ pub use fetch::{fetch_all, fetch_wheel};
 pub use index::{DEFAULT_PAGE_MAX_AGE, Index, IndexFile, PYPI_SIMPLE, SIMPLE_JSON};
 pub use install::{Installed, Spool, console_scripts, install_wheel, launcher, requires_dist};
 pub use layer::{DepsLayer, build_deps_layer};
-pub use releases::{release_files, releases_files};
+pub use releases::{newest_release_in, newest_releases_in, release_files, releases_files};
 pub use resolve::{parse_requirement, resolve};
 pub use sdist::{
     BUILD_EPOCH, BuildContext, BuildSystem, Built, BuiltWheel, FRONTEND, LEGACY_BACKEND,

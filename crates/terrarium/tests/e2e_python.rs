@@ -1,9 +1,12 @@
 //! End to end for the Pythons Debian ships beyond its stable releases: a project under
-//! `tests/fixtures-python/` that requires CPython 3.14 plans onto Debian forky (testing) and
-//! `terrarium build` assembles, loads and serves it, answering from 3.14.
+//! `tests/fixtures-python/` that requires CPython 3.14 plans onto Debian forky (testing), and
+//! one whose 2021 pins have wheels only up to CPython 3.10 (and don't compile on 3.11) plans
+//! onto Debian bullseye's 3.9 (end of life); `terrarium build` assembles, loads and serves
+//! each, answering from its Python.
 //!
-//! The Dockerfile path renders the pinned official `python:3.14` base, which can't be pulled in
-//! this test environment (only the local 3.11 stand-in exists), so only its rendering is checked.
+//! The Dockerfile path renders the pinned official `python:3.14` or `python:3.9` base, which
+//! can't be pulled in this test environment (only the local 3.11 stand-in exists), so only its
+//! rendering is checked.
 
 mod support;
 
@@ -85,4 +88,81 @@ fn a_project_that_needs_python_3_14_builds_on_forky_and_serves() {
     );
     let lock = std::fs::read_to_string(dir.join("terrarium.lock")).expect("lock");
     assert!(lock.contains("[distro.forky"), "{lock}");
+}
+
+#[test]
+fn pins_older_than_every_maintained_python_build_on_bullseye_and_serve() {
+    let (_parent, dir) = project("flask-2021-greenlet");
+    let plan = terrarium()
+        .arg("plan")
+        .arg(&dir)
+        .env("TERRARIUM_CACHE_DIR", build_cache())
+        .output()
+        .expect("terrarium plan");
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("python: 3.9")
+            && stdout.contains("runtime: Debian bullseye (CPython 3.9)")
+            && stdout.contains("greenlet 1.1.2 (requirements.txt:")
+            && stdout.contains("end of life"),
+        "{stdout}"
+    );
+    terrarium()
+        .arg("init")
+        .arg(&dir)
+        .env("TERRARIUM_CACHE_DIR", build_cache())
+        .assert()
+        .success();
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).expect("Dockerfile");
+    assert!(
+        dockerfile.contains("ARG PYTHON_IMAGE=python:3.9."),
+        "{dockerfile}"
+    );
+
+    let tag = "terrarium-e2e/flask-2021-greenlet:native";
+    let output = terrarium()
+        .arg("build")
+        .arg(&dir)
+        .args(["--load", "--tag", tag])
+        .env("TERRARIUM_CACHE_DIR", build_cache())
+        .env("TERRARIUM_DOCKER", docker_bin())
+        .timeout(Duration::from_secs(900))
+        .output()
+        .expect("terrarium build");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let _image = Image {
+        tag: tag.to_owned(),
+    };
+    let host = free_port();
+    let container = Container::run(
+        "flask-2021-greenlet",
+        &[
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "-p",
+            &format!("127.0.0.1:{host}:8000"),
+            tag,
+        ],
+    );
+    let health = wait_for(host, "/health", Duration::from_secs(60), |r| {
+        r.status == 200
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()));
+    assert!(
+        health.body.contains("\"python\":\"3.9.")
+            && health.body.contains("\"greenlet\":\"1.1.2\"")
+            && health.body.contains("\"switch\":\"switched\""),
+        "{}",
+        health.body
+    );
+    let lock = std::fs::read_to_string(dir.join("terrarium.lock")).expect("lock");
+    assert!(lock.contains("[distro.bullseye"), "{lock}");
+    // Every package installs from a wheel: nothing was compiled on the end-of-life Python.
+    assert!(!lock.contains(".tar.gz"), "{lock}");
 }

@@ -25,8 +25,8 @@ pub struct Args {
     /// The project directory.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// Debian release to build on: bookworm (CPython 3.11), trixie (CPython 3.13) or forky
-    /// (CPython 3.14, testing); default from the project's Python constraints (`terrarium plan`
+    /// Debian release to build on: bookworm (CPython 3.11), trixie (CPython 3.13), forky
+    /// (CPython 3.14, testing) or bullseye (CPython 3.9, end of life: for old pins); default from the project's Python constraints (`terrarium plan`
     /// shows the runtime and why).
     #[arg(long, value_parser = parse_distro)]
     pub distro: Option<Distro>,
@@ -88,7 +88,7 @@ fn parse_compression(text: &str) -> Result<Compression, String> {
 
 pub(crate) fn parse_distro(text: &str) -> Result<Distro, String> {
     text.parse().map_err(|err: terrarium_debian::UnknownSuite| {
-        format!("{err}; use bookworm, trixie or forky")
+        format!("{err}; use bookworm, trixie, forky or bullseye")
     })
 }
 
