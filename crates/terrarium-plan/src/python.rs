@@ -67,7 +67,7 @@ impl WheelSupport {
         let range = match (versions.first(), versions.last()) {
             (Some(first), Some(last)) if first != last => format!("{first}–{last}"),
             (Some(only), _) => only.clone(),
-            _ => "no Linux x86-64 Python".into(),
+            _ => return format!("{} ({}) has no Linux x86-64 wheel", self.what, self.source),
         };
         format!(
             "{} ({}) has wheels for CPython {range} only",
@@ -314,12 +314,14 @@ fn staleness(python: (u64, u64), missing: &[&WheelSupport], era: Option<jiff::Ti
     }) else {
         return 0;
     };
+    // A package with no Linux wheel at all compiles on every Python alike: it tells none
+    // apart.
     missing
         .iter()
         .filter(|s| s.released.or(era).is_some_and(|day| day < python_released))
-        .map(|s| {
-            let newest = s.pythons.iter().next_back().map_or(0, |(_, minor)| *minor);
-            python.1.saturating_sub(newest)
+        .filter_map(|s| {
+            let (_, newest) = s.pythons.iter().next_back()?;
+            Some(python.1.saturating_sub(*newest))
         })
         .max()
         .unwrap_or(0)
@@ -711,8 +713,8 @@ pub(crate) fn decide_python(
     let chosen = candidates[0];
     if !chosen.maintained {
         reasons.push(format!(
-            "CPython {}.{} no longer gets security fixes (end of life): only it serves every \
-             pinned binary package; upgrade those pins to move on",
+            "CPython {}.{} no longer gets security fixes (end of life): chosen only because \
+             the pinned binary packages need it; upgrade those pins to move on",
             chosen.major, chosen.minor
         ));
     }

@@ -621,6 +621,8 @@ fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
     let mut factories = Vec::new();
     for (index, line) in lines.iter().enumerate() {
         let line_no = index + 1;
+        // Commented-out code (`# url = os.environ['DATABASE_URL']`) reads nothing.
+        let line = strip_comment(line);
         if let Some(c) = APP_VARIABLE.captures(line) {
             if let Some(framework) = Framework::from_class(&c[2]).filter(|f| imports(text, *f)) {
                 variables.push(Fact::new(
@@ -937,6 +939,17 @@ mod tests {
     fn class_name_without_framework_import_is_not_an_app() {
         let scan = scan_text("x.py", "from mylib import Flask\napp = Flask()\n");
         assert!(scan.apps.is_empty());
+    }
+
+    #[test]
+    fn commented_out_code_reads_no_setting() {
+        let scan = scan_text(
+            "config.py",
+            "import os\n# uncomment for postgres\n# url = os.environ['DATABASE_URL']\n\
+             KEY = os.getenv('SECRET_KEY', 'x')  # os.environ['OTHER']\n",
+        );
+        let names: Vec<&str> = scan.env.iter().map(|f| f.value.name.as_str()).collect();
+        assert_eq!(names, ["SECRET_KEY"]);
     }
 
     #[test]

@@ -94,11 +94,12 @@ static MEDIA_ROOT: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("static regex")
 });
-/// A directory named from the settings file's own path: `Path(__file__).resolve().parent.parent`
-/// or `os.path.dirname(os.path.dirname(os.path.abspath(__file__)))`.
+/// A directory named from the settings file's own path: `Path(__file__).resolve().parent.parent`,
+/// `os.path.dirname(os.path.dirname(os.path.abspath(__file__)))` or
+/// `basedir = os.path.abspath(os.path.dirname(__file__))`.
 static DIR_OF_FILE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"^([A-Z_]+)\s*=\s*(?:Path\(\s*__file__\s*\)(?:\.resolve\(\)|\.absolute\(\))?((?:\.parent)+)|((?:os\.path\.dirname\(\s*)+)(?:os\.path\.(?:abspath|realpath)\(\s*)?__file__[\s)]*)\s*$"#,
+        r#"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?:Path\(\s*__file__\s*\)(?:\.resolve\(\)|\.absolute\(\))?((?:\.parent)+)|(?:os\.path\.(?:abspath|realpath)\(\s*)?((?:os\.path\.dirname\(\s*)+)(?:os\.path\.(?:abspath|realpath)\(\s*)?__file__[\s)]*)\s*$"#,
     )
     .expect("static regex")
 });
@@ -116,6 +117,14 @@ static SETTING_DIR: LazyLock<Regex> = LazyLock::new(|| {
 static SQLITE_BESIDE_FILE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r#"f['"]sqlite:///\{\s*os\.path\.dirname\(\s*(?:os\.path\.(?:abspath|realpath)\(\s*)?__file__\s*\)\s*\)?\s*\}/([\w.-]+)['"]"#,
+    )
+    .expect("static regex")
+});
+/// An SQLite URL joined to a directory variable: `'sqlite:///' + os.path.join(basedir,
+/// 'app.db')`, where `basedir` names the file's own directory (or one up from it).
+static SQLITE_JOINED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"['"]sqlite:///['"]\s*\+\s*os\.path\.join\(\s*([A-Za-z_]\w*)\s*,\s*['"]([\w.-]+)['"]\s*\)"#,
     )
     .expect("static regex")
 });
@@ -157,7 +166,12 @@ fn up(dir: &Path, levels: usize) -> Option<PathBuf> {
 /// The directories a settings file names from its own path (`PROJECT_DIR`, `BASE_DIR`),
 /// relative to the root, in the order they are defined. Django's `BASE_DIR` is the
 /// directory of `manage.py` when the file doesn't say.
-fn dir_vars(root: &Path, rel: &Path, statements: &[(usize, String)]) -> Vec<(String, PathBuf)> {
+fn dir_vars(
+    root: &Path,
+    rel: &Path,
+    statements: &[(usize, String)],
+    django: bool,
+) -> Vec<(String, PathBuf)> {
     let mut dirs: Vec<(String, PathBuf)> = Vec::new();
     let here = rel.parent().map(Path::to_path_buf).unwrap_or_default();
     for (_, statement) in statements {
@@ -183,7 +197,7 @@ fn dir_vars(root: &Path, rel: &Path, statements: &[(usize, String)]) -> Vec<(Str
             dirs.push((name, dir));
         }
     }
-    if !dirs.iter().any(|(name, _)| name == "BASE_DIR") {
+    if django && !dirs.iter().any(|(name, _)| name == "BASE_DIR") {
         dirs.push(("BASE_DIR".to_owned(), django_base(root, rel)));
     }
     dirs
@@ -227,8 +241,8 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
     let flask = text.contains("flask") || text.contains("Flask");
     let statements = logical_lines(text);
     let django = text.contains("MEDIA_ROOT") || text.contains("django.db.backends.sqlite3");
-    let dirs = if django {
-        dir_vars(root, rel, &statements)
+    let dirs = if django || text.contains("sqlite:///") {
+        dir_vars(root, rel, &statements, django)
     } else {
         Vec::new()
     };
@@ -300,6 +314,15 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
         if let Some(captures) = SQLITE_BESIDE_FILE.captures(code)
             && let Some(path) = beside_file(rel, "", &captures[1])
         {
+            push(out, Write::SqliteFile { path }, source());
+        }
+        // A setting in the statement makes it the setting's default (below).
+        if !in_tests
+            && !SETTING.is_match(code)
+            && let Some(captures) = SQLITE_JOINED.captures(code)
+            && let Some(base) = dir_named(&captures[1])
+        {
+            let path = base.join(&captures[2]).display().to_string();
             push(out, Write::SqliteFile { path }, source());
         }
         for captures in MKDIR.captures_iter(code) {
@@ -517,6 +540,24 @@ mod tests {
                     why: WriteReason::FlaskInstance
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn sqlite_joined_to_the_files_own_directory_is_a_file_beside_the_code() {
+        let found = scan(&[(
+            "app/main/config.py",
+            "import os\nbasedir = os.path.abspath(os.path.dirname(__file__))\n\n\
+             class DevelopmentConfig:\n    SQLALCHEMY_DATABASE_URI = 'sqlite:///' + \
+             os.path.join(basedir, 'flask_boilerplate_main.db')\n\n\
+             class TestingConfig:\n    SQLALCHEMY_DATABASE_URI = 'sqlite:///' + \
+             os.path.join(elsewhere, 'test.db')\n",
+        )]);
+        assert_eq!(
+            found,
+            [Write::SqliteFile {
+                path: "app/main/flask_boilerplate_main.db".into()
+            }]
         );
     }
 

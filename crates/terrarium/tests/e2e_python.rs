@@ -166,3 +166,59 @@ fn pins_older_than_every_maintained_python_build_on_bullseye_and_serve() {
     // Every package installs from a wheel: nothing was compiled on the end-of-life Python.
     assert!(!lock.contains(".tar.gz"), "{lock}");
 }
+
+#[test]
+fn a_capped_range_without_a_wheel_for_the_newest_python_chooses_one_it_serves() {
+    let (_parent, dir) = project("fastapi-capped-ranges");
+    let plan = terrarium()
+        .arg("plan")
+        .arg(&dir)
+        .env("TERRARIUM_CACHE_DIR", build_cache())
+        .output()
+        .expect("terrarium plan");
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("python: 3.11")
+            && stdout.contains("asyncpg 0.29.0 (newest of >=0.29, <0.30) (pyproject.toml)")
+            && stdout.contains("runtime: Debian bookworm (CPython 3.11)"),
+        "{stdout}"
+    );
+
+    // Natively, on the planned Python.
+    let native = native_image(&dir, "terrarium-e2e/fastapi-capped-ranges:native", &[]);
+    // Through the generated Dockerfile, on the local stand-in for the planned official image.
+    assert!(stdout.contains("base: python:3.11."), "{stdout}");
+    init_with_stand_ins(&dir, &[]);
+    let built = build_image(
+        "terrarium-e2e/fastapi-capped-ranges:dockerfile",
+        &dir,
+        "Dockerfile",
+        &[],
+    );
+    for image in [&native, &built] {
+        let host = free_port();
+        let container = Container::run(
+            "fastapi-capped-ranges",
+            &[
+                "--read-only",
+                "--tmpfs",
+                "/tmp",
+                "-p",
+                &format!("127.0.0.1:{host}:8000"),
+                &image.tag,
+            ],
+        );
+        let health = wait_for(host, "/health", Duration::from_secs(60), |r| {
+            r.status == 200
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()));
+        assert!(
+            health.body.contains("\"python\":\"3.11.")
+                && health.body.contains("\"asyncpg\":\"0.29.0\""),
+            "{}: {}",
+            image.tag,
+            health.body
+        );
+    }
+}
