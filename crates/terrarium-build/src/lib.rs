@@ -894,11 +894,18 @@ impl Session<'_> {
     ) -> Result<WheelsLock, BuildError> {
         let (inputs, requirements) = wheel_inputs(self.plan, &self.runtime_key())?;
         let builder = sdist::Builder::new(self, target, debian, locked.as_ref());
-        if let Some(locked) = locked.filter(|w| w.inputs == inputs) {
+        let index = self.index();
+        if let Some(mut locked) = locked.filter(|w| w.inputs == inputs) {
+            if locked.added.is_none() {
+                locked.added = Some(
+                    self.pkg_resources(&mut locked.wheel, target, &index, &builder)?
+                        .into_iter()
+                        .collect(),
+                );
+            }
             return builder.finish(self.read_linked(locked)?);
         }
         self.reporter.stage("resolving wheels");
-        let index = self.index();
         let lock = self.plan.dependencies.value.lock();
         prefetch_pages(&index, lock, Group::Main, &requirements)?;
         let mut pins = match lock {
@@ -915,13 +922,72 @@ impl Session<'_> {
         )?;
         pins.extend(extra);
         pins.sort();
+        let added = Some(
+            self.pkg_resources(&mut pins, target, &index, &builder)?
+                .into_iter()
+                .collect(),
+        );
         builder.finish(self.read_linked(WheelsLock {
             inputs,
             wheel: pins,
             built: Vec::new(),
+            added,
             system: Vec::new(),
             linked: None,
         })?)
+    }
+
+    /// Add the last setuptools with `pkg_resources` when a wheel imports that module without
+    /// declaring setuptools and nothing else installs it: such packages (aiosql 3, gunicorn
+    /// 19) ran for years where every virtualenv and official image carried setuptools, and a
+    /// runtime of only what the project needs has none. Returns why, for the lock's notes.
+    /// Source distributions, built later, are not read.
+    fn pkg_resources(
+        &self,
+        pins: &mut Vec<Pin>,
+        target: &Target,
+        index: &Index,
+        builder: &sdist::Builder,
+    ) -> Result<Option<String>, BuildError> {
+        if pins.iter().any(|pin| pin.name == "setuptools") {
+            return Ok(None);
+        }
+        let wheels: Vec<Pin> = pins
+            .iter()
+            .filter(|pin| pin.filename.ends_with(".whl"))
+            .cloned()
+            .collect();
+        let paths = terrarium_wheels::fetch_all(&self.fetcher, &wheels, self.reporter)?;
+        for (pin, path) in wheels.iter().zip(&paths) {
+            let Some(module) = terrarium_wheels::undeclared_pkg_resources(path, &pin.filename)?
+            else {
+                continue;
+            };
+            let why = format!(
+                "{} {} imports pkg_resources ({module}) without declaring setuptools",
+                pin.name, pin.version
+            );
+            let requirement = terrarium_wheels::parse_requirement(
+                terrarium_plan::SETUPTOOLS_WITH_PKG_RESOURCES,
+                &why,
+            )?;
+            let extra = terrarium_wheels::resolve(
+                vec![(requirement, why.clone())],
+                pins,
+                target,
+                index,
+                self.reporter,
+                builder,
+            )?;
+            let added: Vec<String> = extra
+                .iter()
+                .map(|pin| format!("{} {}", pin.name, pin.version))
+                .collect();
+            pins.extend(extra);
+            pins.sort();
+            return Ok(Some(format!("{}: {why}", added.join(", "))));
+        }
+        Ok(None)
     }
 
     /// `lock` with the system libraries its binary wheels link (see [`linked`]): read from the

@@ -90,6 +90,12 @@ pub struct WheelsLock {
     /// The wheels terrarium built from those source distributions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub built: Vec<BuiltWheel>,
+    /// Why packages nothing declares were added to the wheels (`setuptools 81.0.0: aiosql
+    /// 3.3.1 imports pkg_resources (aiosql/__init__.py) without declaring setuptools`). `None`
+    /// until the wheels were read for it (a lock written before terrarium did this): read
+    /// then, without resolving the rest again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<Vec<String>>,
     /// The Debian packages the built wheels' libraries need beyond the runtime and the system
     /// packages (with what they depend on): added to the system layer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -251,6 +257,7 @@ mod tests {
             inputs: Digest::of(inputs.as_bytes()),
             wheel: Vec::new(),
             built: Vec::new(),
+            added: None,
             system: Vec::new(),
             linked: None,
         }

@@ -496,6 +496,12 @@ pub(crate) fn notes(lock: &WheelsLock) -> Vec<String> {
         })
         .collect();
     notes.extend(
+        lock.added
+            .iter()
+            .flatten()
+            .map(|reason| format!("added to the dependencies: {reason}")),
+    );
+    notes.extend(
         lock.system_reasons()
             .into_iter()
             .map(|reason| format!("system layer: {reason}")),

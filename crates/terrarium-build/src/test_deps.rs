@@ -70,6 +70,7 @@ impl Session<'_> {
             inputs,
             wheel: pins,
             built: Vec::new(),
+            added: Some(Vec::new()),
             system: Vec::new(),
             linked: None,
         })?)

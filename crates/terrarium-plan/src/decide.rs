@@ -781,7 +781,7 @@ fn decide_server(
 }
 
 /// The last setuptools release that ships `pkg_resources` (82.0.0 removed it), pinned (L13).
-const SETUPTOOLS_WITH_PKG_RESOURCES: &str = "setuptools==81.0.0";
+pub const SETUPTOOLS_WITH_PKG_RESOURCES: &str = "setuptools==81.0.0";
 
 /// The project's dependency files, as sources.
 fn project_files(project: &Project) -> Vec<Source> {

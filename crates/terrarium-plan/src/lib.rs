@@ -18,7 +18,7 @@ use terrarium_debian::{Architecture, Distro};
 use terrarium_project::{ConsoleScript, ContextRules, DependencySource, DetectError, Source};
 
 pub use context::DEFAULT_IGNORES;
-pub use decide::{PlanOptions, is_secret, plan};
+pub use decide::{PlanOptions, SETUPTOOLS_WITH_PKG_RESOURCES, is_secret, plan};
 pub use json::to_json;
 pub use python::{PinnedRelease, tag_python};
 pub use system::{ServicePlan, SystemPlan, plan_system};

@@ -359,12 +359,15 @@ fn score(
 /// Keep end-of-life Debian runtimes among the candidates only as the last resort (see
 /// `decide_python`): when the best maintained release that `usable` accepts scores worse than
 /// compiling sources no older than itself, and an end-of-life runtime scores better. Then only
-/// the end-of-life runtimes stay, with the reason; otherwise they go.
+/// the end-of-life runtimes stay, with the reason; otherwise they go, but for the one the last
+/// build chose (`locked`), which the plan keeps while it is allowed (the pins that made it the
+/// choice are not read again then).
 #[allow(clippy::type_complexity)]
 fn last_resort_filter<'a, 's>(
     candidates: Vec<&'a KnownPython>,
     fits: Vec<(Fit, Vec<&'s WheelSupport>)>,
     era: Option<jiff::Timestamp>,
+    locked: Option<&str>,
     usable: impl Fn(&KnownPython, &Fit) -> bool,
 ) -> (
     Vec<&'a KnownPython>,
@@ -418,7 +421,8 @@ fn last_resort_filter<'a, 's>(
         }
         _ => None,
     };
-    let keep = |k: &KnownPython| end_of_life(k) == reason.is_some();
+    let was_locked = |k: &KnownPython| locked == Some(format!("{}.{}", k.major, k.minor).as_str());
+    let keep = |k: &KnownPython| end_of_life(k) == reason.is_some() || was_locked(k);
     let (kept, kept_fits): (Vec<&KnownPython>, Vec<_>) = candidates
         .into_iter()
         .zip(fits)
@@ -554,9 +558,13 @@ pub(crate) fn decide_python(
     // when every maintained release would compile sources older than itself further past
     // their wheels than it would (generated C seldom compiles against a C API newer than it),
     // or can't install the pins at all.
-    let (kept, kept_fits, last_resort) = last_resort_filter(candidates, fits, era.value, |k, f| {
-        runtime(k) || (on_official_image(k, f) && !debian_extras)
-    });
+    let (kept, kept_fits, last_resort) = last_resort_filter(
+        candidates,
+        fits,
+        era.value,
+        project.locked_python.as_ref().map(|l| l.value.as_str()),
+        |k, f| runtime(k) || (on_official_image(k, f) && !debian_extras),
+    );
     candidates = kept;
     fits = kept_fits;
     if let Some(reason) = last_resort {

@@ -395,6 +395,16 @@ fn an_end_of_life_runtime_serves_pins_older_than_every_maintained_python() {
         "{}",
         plan.runtime.reason
     );
+    // The next build keeps it from terrarium.lock, without reading the pins again.
+    std::fs::write(
+        dir.path().join("terrarium.lock"),
+        "version = 1\npython = \"3.9\"\n",
+    )
+    .unwrap();
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    assert_eq!(plan.python.value.to_string(), "3.9");
+    assert_eq!(plan.runtime.value, Some(Distro::Bullseye));
+    std::fs::remove_file(dir.path().join("terrarium.lock")).unwrap();
     // Without a date for the release (nor an era), nothing says the source is older than
     // 3.11: the maintained release compiles it.
     let undated = PlanOptions {

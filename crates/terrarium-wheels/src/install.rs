@@ -158,6 +158,62 @@ pub fn requires_dist(path: &Path, file: &str) -> Result<Vec<String>, Error> {
         .collect())
 }
 
+/// The first module of the wheel at `path` (named `file`) that imports `pkg_resources`
+/// unguarded (`import pkg_resources`, `from pkg_resources import …`, not under a `try:`), when
+/// the wheel doesn't declare setuptools, which ships it: such a package runs only where
+/// setuptools happens to be installed, as it was in every virtualenv and official image for
+/// years, and not in a runtime that has only what the project needs.
+pub fn undeclared_pkg_resources(path: &Path, file: &str) -> Result<Option<String>, Error> {
+    let declares = requires_dist(path, file)?.iter().any(|requirement| {
+        let name: String = requirement
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+        name.eq_ignore_ascii_case("setuptools")
+    });
+    if declares {
+        return Ok(None);
+    }
+    let mut archive = open_zip(path, file)?;
+    let mut modules: Vec<String> = archive
+        .file_names()
+        .filter(|name| name.ends_with(".py") && !name.contains("/tests/"))
+        .map(str::to_owned)
+        .collect();
+    modules.sort();
+    for module in modules {
+        let Some(text) = read_member(&mut archive, &module, file)? else {
+            continue;
+        };
+        if imports_pkg_resources(&text) {
+            return Ok(Some(module));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether Python source `text` imports `pkg_resources` outside a `try:` block.
+fn imports_pkg_resources(text: &str) -> bool {
+    if !text.contains("pkg_resources") {
+        return false;
+    }
+    let mut previous = "";
+    for line in text.lines() {
+        let code = line.trim();
+        if code.is_empty() || code.starts_with('#') {
+            continue;
+        }
+        let imports = code.starts_with("import pkg_resources")
+            || code.starts_with("from pkg_resources import")
+            || code.starts_with("from pkg_resources.");
+        if imports && previous != "try:" {
+            return true;
+        }
+        previous = code;
+    }
+    false
+}
+
 /// `[console_scripts]` and `[gui_scripts]` of an `entry_points.txt`: name → `module:attr`.
 pub fn console_scripts(entry_points: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -529,6 +585,22 @@ pub fn install_wheel(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pkg_resources_imports_outside_try_blocks_count() {
+        assert!(imports_pkg_resources(
+            "import os\nimport pkg_resources as pkg  # type: ignore\n"
+        ));
+        assert!(imports_pkg_resources(
+            "def version():\n    from pkg_resources import get_distribution\n"
+        ));
+        assert!(!imports_pkg_resources(
+            "try:\n    import pkg_resources\nexcept ImportError:\n    pkg_resources = None\n"
+        ));
+        assert!(!imports_pkg_resources(
+            "# import pkg_resources\nimport importlib.metadata\n"
+        ));
+    }
 
     #[test]
     fn relative_paths_and_scripts() {

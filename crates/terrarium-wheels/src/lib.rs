@@ -32,7 +32,10 @@ mod tags;
 pub use error::{Error, RecordProblem};
 pub use fetch::{fetch_all, fetch_wheel};
 pub use index::{DEFAULT_PAGE_MAX_AGE, Index, IndexFile, PYPI_SIMPLE, SIMPLE_JSON};
-pub use install::{Installed, Spool, console_scripts, install_wheel, launcher, requires_dist};
+pub use install::{
+    Installed, Spool, console_scripts, install_wheel, launcher, requires_dist,
+    undeclared_pkg_resources,
+};
 pub use layer::{DepsLayer, build_deps_layer};
 pub use releases::{newest_release_in, newest_releases_in, release_files, releases_files};
 pub use resolve::{parse_requirement, resolve};

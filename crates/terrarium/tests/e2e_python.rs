@@ -222,3 +222,57 @@ fn a_capped_range_without_a_wheel_for_the_newest_python_chooses_one_it_serves() 
         );
     }
 }
+
+#[test]
+fn a_dependency_that_imports_pkg_resources_undeclared_gets_setuptools() {
+    let (_parent, dir) = project("flask-pkg-resources");
+    let tag = "terrarium-e2e/flask-pkg-resources:native";
+    let output = terrarium()
+        .arg("build")
+        .arg(&dir)
+        .args(["--load", "--tag", tag])
+        .env("TERRARIUM_CACHE_DIR", build_cache())
+        .env("TERRARIUM_DOCKER", docker_bin())
+        .timeout(Duration::from_secs(900))
+        .output()
+        .expect("terrarium build");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "added to the dependencies: setuptools 81.0.0: aiosql 6.2 imports pkg_resources \
+             (aiosql/__init__.py) without declaring setuptools"
+        ),
+        "{stdout}"
+    );
+    let _image = Image {
+        tag: tag.to_owned(),
+    };
+    let host = free_port();
+    let container = Container::run(
+        "flask-pkg-resources",
+        &[
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "-p",
+            &format!("127.0.0.1:{host}:8000"),
+            tag,
+        ],
+    );
+    let health = wait_for(host, "/health", Duration::from_secs(60), |r| {
+        r.status == 200
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()));
+    assert!(health.body.contains("get_answer"), "{}", health.body);
+    // The lock says why, and the next build reads it from there.
+    let lock = std::fs::read_to_string(dir.join("terrarium.lock")).expect("lock");
+    assert!(
+        lock.contains("aiosql 6.2 imports pkg_resources") && lock.contains("name = \"setuptools\""),
+        "{lock}"
+    );
+}
