@@ -105,10 +105,11 @@ static DIR_OF_FILE: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// A setting for uploads, logs, a cache or data whose value (or fallback) is a directory named
 /// from the file's own path: `LOG_FOLDER = … or os.path.join(os.path.dirname(
-/// os.path.abspath(__file__)), "logs")`, `os.pardir` or `".."` going up.
+/// os.path.abspath(__file__)), "logs")`, another `os.path.dirname`, `os.pardir` or `".."`
+/// going up.
 static SETTING_DIR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"^\s*[A-Z0-9_]*(?:UPLOAD|LOG|CACHE|DATA|MEDIA|SESSION)[A-Z0-9_]*_(?:DIR|FOLDER|PATH|ROOT)\b[^=]*=.*\bos\.path\.join\(\s*os\.path\.dirname\(\s*(?:os\.path\.(?:abspath|realpath)\(\s*)?__file__\s*\)\s*\)?\s*,\s*((?:(?:os\.pardir|['"]\.\.['"])\s*,\s*)*)((?:['"][\w.-]+['"]\s*,?\s*)+)\)"#,
+        r#"^\s*[A-Z0-9_]*(?:UPLOAD|LOG|CACHE|DATA|MEDIA|SESSION)[A-Z0-9_]*_(?:DIR|FOLDER|PATH|ROOT)\b[^=]*=.*\bos\.path\.join\(\s*((?:os\.path\.dirname\(\s*)+)(?:os\.path\.(?:abspath|realpath)\(\s*)?__file__[\s)]*,\s*((?:(?:os\.pardir|['"]\.\.['"])\s*,\s*)*)((?:['"][\w.-]+['"]\s*,?\s*)+)\)"#,
     )
     .expect("static regex")
 });
@@ -299,8 +300,14 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
                 push(out, Write::SqliteFile { path }, source());
             }
         }
+        // Each `os.path.dirname` beyond the first goes one directory up, like `os.pardir`.
         if let Some(captures) = SETTING_DIR.captures(code)
-            && let Some(path) = beside_file(rel, &captures[1], &captures[2])
+            && let ups = format!(
+                "{}{}",
+                "..,".repeat(captures[1].matches("dirname").count().saturating_sub(1)),
+                &captures[2]
+            )
+            && let Some(path) = beside_file(rel, &ups, &captures[3])
         {
             push(
                 out,
@@ -694,6 +701,21 @@ mod tests {
                     why: WriteReason::SettingDir
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn each_further_dirname_goes_one_directory_up() {
+        let found = scan(&[(
+            "src/app/core/logger.py",
+            "import os\nLOG_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), \"logs\")\nos.makedirs(LOG_DIR, exist_ok=True)\n",
+        )]);
+        assert_eq!(
+            found,
+            [Write::Dir {
+                path: "src/app/logs".into(),
+                why: WriteReason::SettingDir
+            }]
         );
     }
 
