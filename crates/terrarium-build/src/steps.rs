@@ -217,7 +217,7 @@ pub(crate) fn outputs(
     // Why the root is read-only, once the kernel refused the overlay.
     let mut refused: Option<String> = None;
     for step in &plan.build_steps.value {
-        let mut run = Run {
+        let run = Run {
             argv: step.clone(),
             env: env.clone(),
             cwd: "/app".into(),
@@ -227,15 +227,10 @@ pub(crate) fn outputs(
                 writable: true,
             }],
             timeout: Some(Duration::from_secs(600)),
-            changes: refused.is_none().then(|| changes.clone()),
+            changes: None,
         };
-        let mut result = root.run(&run);
-        if let Err(SandboxError::OverlayRefused { detail }) = &result {
-            refused = Some(detail.clone());
-            run.changes = None;
-            result = root.run(&run);
-        }
-        result.map_err(|err| step_error(step, err, refused.as_deref()))?;
+        run_step(&root, run, &changes, &mut refused)
+            .map_err(|err| step_error(step, err, refused.as_deref()))?;
     }
     let mut outputs = Vec::new();
     collect(cache, &app, &app, &before, &mut outputs)?;
@@ -246,6 +241,26 @@ pub(crate) fn outputs(
     })?;
     cache.write_meta(&meta, &manifest)?;
     Ok(outputs)
+}
+
+/// Run one step on the writable overlay whose changes go to `changes`, or on the read-only
+/// root once the kernel refused the overlay (`refused` then says why, for the next steps and
+/// the error of one that fails).
+fn run_step(
+    root: &Rootfs,
+    mut run: Run,
+    changes: &Path,
+    refused: &mut Option<String>,
+) -> Result<(), SandboxError> {
+    if refused.is_none() {
+        run.changes = Some(changes.to_path_buf());
+        match root.run(&run) {
+            Err(SandboxError::OverlayRefused { detail }) => *refused = Some(detail),
+            result => return result.map(drop),
+        }
+    }
+    run.changes = None;
+    root.run(&run).map(drop)
 }
 
 /// Lay the steps' `outputs` into `tree` (the app layer's), over what it has: a directory
@@ -407,8 +422,8 @@ fn step_error(step: &[String], err: SandboxError, refused: Option<&str>) -> Buil
     let (blocked, fix) = match (unwritable(tail), refused) {
         (Some(write), Some(refused)) => (
             format!(
-                "\n  it could not write {write}: the kernel refused a writable overlay of \
-                 the root ({refused}), so it was read-only"
+                "\n  it could not write {write}: the root was read-only, without a writable \
+                 overlay ({refused})"
             ),
             "a step that writes outside /app needs a writable overlay of the build root: use \
              Linux 5.11 or later, with the cache (TERRARIUM_CACHE_DIR) on a local file system \
@@ -533,6 +548,74 @@ mod tests {
         assert!(serde_json::from_slice::<Vec<StepOutput>>(b"app\tx\t-\n").is_err());
     }
 
+    /// A root that borrows the host's programs through read-only mounts.
+    fn host_root() -> (tempfile::TempDir, Vec<Mount>) {
+        let dir = tempfile::tempdir().unwrap();
+        for point in ["dev", "proc", "tmp", "out"] {
+            std::fs::create_dir_all(dir.path().join(point)).unwrap();
+        }
+        let mut mounts = Vec::new();
+        for system in ["usr", "lib", "lib64", "bin", "etc"] {
+            let host = Path::new("/").join(system);
+            if host.is_dir() && !host.is_symlink() {
+                mounts.push(Mount {
+                    host,
+                    at: format!("/{system}"),
+                    writable: false,
+                });
+            } else if let Ok(target) = std::fs::read_link(&host) {
+                std::os::unix::fs::symlink(target, dir.path().join(system)).unwrap();
+            }
+        }
+        (dir, mounts)
+    }
+
+    #[test]
+    fn a_step_runs_on_the_read_only_root_once_the_kernel_refuses_the_overlay() {
+        let (dir, mut mounts) = host_root();
+        let out = tempfile::tempdir().unwrap();
+        mounts.push(Mount {
+            host: out.path().to_path_buf(),
+            at: "/out".into(),
+            writable: true,
+        });
+        let root = Rootfs::from_dir(dir.path());
+        let run = |script: &str| Run {
+            argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            cwd: "/".into(),
+            mounts: mounts.clone(),
+            timeout: None,
+            changes: None,
+        };
+        let mut refused = None;
+        // Writable: the write outside the mounts is a change.
+        let good = tempfile::tempdir().unwrap();
+        run_step(&root, run("echo x > /made"), good.path(), &mut refused).unwrap();
+        assert_eq!(refused, None);
+        let made = terrarium_sandbox::changes(good.path()).unwrap();
+        assert_eq!(made.len(), 1, "{made:?}");
+        // A work directory inside the upper one: every kernel refuses that overlay.
+        let bad = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(bad.path().join("upper/inside")).unwrap();
+        std::os::unix::fs::symlink("upper/inside", bad.path().join("work")).unwrap();
+        run_step(&root, run("echo ran > /out/ran"), bad.path(), &mut refused).unwrap();
+        assert!(out.path().join("ran").is_file());
+        let why = refused.clone().unwrap();
+        assert!(why.contains("overlayfs"), "{why}");
+        // The next step is not offered the overlay again, and its failed write says why.
+        let err = run_step(&root, run("echo x > /made"), good.path(), &mut refused).unwrap_err();
+        let step = vec!["sh".to_owned()];
+        let text = step_error(&step, err, refused.as_deref()).to_string();
+        assert!(
+            text.contains(
+                "it could not write /made (read-only file system): the root was \
+                 read-only, without a writable overlay"
+            ),
+            "{text}"
+        );
+    }
+
     #[test]
     fn a_failed_write_names_the_path_and_why() {
         let python = "Traceback (most recent call last):\n  File \"/app/manage.py\", line 9\n\
@@ -577,8 +660,8 @@ mod tests {
         assert!(
             text.contains(
                 "it could not write /usr/local/lib/python3.11/dist-packages/theme/compiled \
-                 (read-only file system): the kernel refused a writable overlay of the root \
-                 (mounting overlayfs: EPERM), so it was read-only"
+                 (read-only file system): the root was read-only, without a writable overlay \
+                 (mounting overlayfs: EPERM)"
             ),
             "{text}"
         );

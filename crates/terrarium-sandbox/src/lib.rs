@@ -91,7 +91,7 @@ pub enum SandboxError {
     },
     /// The kernel refused the writable overlay of the root [`Run::changes`] asks for; the
     /// command did not run.
-    #[error("the kernel refused a writable overlay of the build root ({detail})")]
+    #[error("no writable overlay of the build root: {detail}")]
     OverlayRefused {
         /// What the kernel said.
         detail: String,
@@ -203,9 +203,7 @@ impl Rootfs {
         }
         let list: String = owners
             .iter()
-            .map(|(path, o): (&String, &Ownership)| {
-                format!("{}\t{}\t{}\t{}\t{path}\n", o.uid, o.gid, o.uname, o.gname)
-            })
+            .map(|(path, o)| format!("{}\t{}\t{}\t{}\t{path}\n", o.uid, o.gid, o.uname, o.gname))
             .collect();
         let owners_path = temp.path().join(OWNERS);
         std::fs::write(&owners_path, list).map_err(io_error(&owners_path))?;
@@ -276,17 +274,31 @@ impl Rootfs {
             .collect()
     }
 
-    /// The options of the overlay that lets a command write into the root, its changes kept
-    /// in `changes/upper` (made here, with the work directory the kernel needs beside it).
-    fn overlay_options(&self, changes: &Path) -> Result<CString, SandboxError> {
+    /// The overlay that lets a command write into the root, its changes kept in
+    /// `changes/upper` (made here, with the work directory the kernel needs beside it): the
+    /// directory the child mounts it from, and the options, whose paths are relative to that
+    /// directory (the deepest one holding the root and `changes`), so a cache at a path with
+    /// `,` or `:` needs no escaping. (Directories opened here and named `/proc/self/fd/N`
+    /// would not do: overlayfs only takes paths of the child's own mount namespace.)
+    fn overlay(&self, changes: &Path) -> Result<Overlay, SandboxError> {
         let upper = changes.join("upper");
         let work = changes.join("work");
         for dir in [&upper, &work] {
             std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         }
-        let mut paths = Vec::new();
-        for path in [&self.dir, &upper, &work] {
-            let text = path.to_str().filter(|t| !t.contains([',', ':', '\\']));
+        let absolute = |path: &Path| std::path::absolute(path).map_err(io_error(path));
+        let (root, upper, work) = (absolute(&self.dir)?, absolute(&upper)?, absolute(&work)?);
+        let mut from = PathBuf::new();
+        for (a, b) in root.components().zip(upper.components()) {
+            if a != b {
+                break;
+            }
+            from.push(a);
+        }
+        let mut relative = Vec::new();
+        for path in [&root, &upper, &work] {
+            let rest = path.strip_prefix(&from).unwrap_or(path);
+            let text = rest.to_str().filter(|t| !t.contains([',', ':', '\\']));
             let Some(text) = text else {
                 return Err(SandboxError::OverlayRefused {
                     detail: format!(
@@ -295,16 +307,19 @@ impl Rootfs {
                     ),
                 });
             };
-            paths.push(text);
+            relative.push(if text.is_empty() { "." } else { text });
         }
         // `userxattr` (the `user.overlay.*` attributes an unprivileged mount may set) also
         // turns off metadata-only copies and directory redirects: every changed file is whole
         // in the upper layer, and renaming a directory of the root fails with EXDEV (as in
         // Docker), which `mv` and Python's `shutil.move` answer by copying.
-        c_string(&format!(
-            "lowerdir={},upperdir={},workdir={},userxattr",
-            paths[0], paths[1], paths[2]
-        ))
+        Ok(Overlay {
+            from: c_path(&from)?,
+            options: c_string(&format!(
+                "lowerdir={},upperdir={},workdir={},userxattr",
+                relative[0], relative[1], relative[2]
+            ))?,
+        })
     }
 
     /// `program` as an absolute path inside the root: as given when it has a `/`, else the
@@ -337,7 +352,7 @@ impl Rootfs {
     pub fn run(&self, run: &Run) -> Result<Output, SandboxError> {
         check_user_namespaces()?;
         let overlay = match &run.changes {
-            Some(changes) => Some(self.overlay_options(changes)?),
+            Some(changes) => Some(self.overlay(changes)?),
             None => None,
         };
         let plan = MountPlan::new(&self.dir, &run.mounts, overlay)?;
@@ -378,7 +393,7 @@ impl Rootfs {
         let child = command.spawn().map_err(|err| match err.raw_os_error() {
             Some(code) if code > OVERLAY_REFUSED => SandboxError::OverlayRefused {
                 detail: format!(
-                    "mounting overlayfs in a user namespace: {}",
+                    "the kernel refused to mount overlayfs in a user namespace ({})",
                     std::io::Error::from_raw_os_error(code - OVERLAY_REFUSED)
                 ),
             },
@@ -622,7 +637,9 @@ fn unpack(
         } else {
             let header = entry.header();
             let (uid, gid) = (header.uid().map_err(failed)?, header.gid().map_err(failed)?);
-            if uid != 0 || gid != 0 {
+            // A name with a line break can't be listed (nor can a layer made by terrarium
+            // hold one): it is taken as root's.
+            if (uid != 0 || gid != 0) && !rel.contains('\n') {
                 let name_of = |name: Option<&str>, id: u64| {
                     name.filter(|n| !n.is_empty() && !n.contains(['\t', '\n']))
                         .map_or_else(|| id.to_string(), str::to_owned)
@@ -682,6 +699,13 @@ fn c_path(path: &Path) -> Result<CString, SandboxError> {
         .map_err(|_| SandboxError::Nul(path.display().to_string()))
 }
 
+/// How the child mounts the writable overlay of the root: from the directory `from`, with
+/// `options` naming the layers relative to it.
+struct Overlay {
+    from: CString,
+    options: CString,
+}
+
 /// Every path the child needs, as C strings made before the fork.
 struct MountPlan {
     root: CString,
@@ -690,12 +714,12 @@ struct MountPlan {
     tmp: CString,
     /// (host, target, writable, made on the tmpfs)
     binds: Vec<(CString, CString, bool, bool)>,
-    /// The options of a writable overlay on the root, when the command may write to it.
-    overlay: Option<CString>,
+    /// A writable overlay on the root, when the command may write to it.
+    overlay: Option<Overlay>,
 }
 
 impl MountPlan {
-    fn new(root: &Path, mounts: &[Mount], overlay: Option<CString>) -> Result<Self, SandboxError> {
+    fn new(root: &Path, mounts: &[Mount], overlay: Option<Overlay>) -> Result<Self, SandboxError> {
         let mut binds = Vec::new();
         for mount in mounts {
             let target = root.join(mount.at.trim_start_matches('/'));
@@ -740,13 +764,14 @@ fn enter_namespaces(
 ) -> Result<(), (rustix::io::Errno, bool)> {
     let other = |errno| (errno, false);
     enter_root(uid_map, gid_map).map_err(other)?;
-    if let Some(options) = &plan.overlay {
+    if let Some(overlay) = &plan.overlay {
+        rustix::process::chdir(overlay.from.as_c_str()).map_err(other)?;
         rustix::mount::mount(
             c"overlay",
             plan.root.as_c_str(),
             c"overlay",
             MountFlags::empty(),
-            options.as_c_str(),
+            overlay.options.as_c_str(),
         )
         .map_err(|errno| (errno, true))?;
     } else {
@@ -868,7 +893,12 @@ mod tests {
 
     /// A root that borrows the host's programs and libraries through read-only mounts.
     fn host_root() -> (tempfile::TempDir, Vec<Mount>) {
-        let dir = tempfile::tempdir().unwrap();
+        host_root_in(&std::env::temp_dir())
+    }
+
+    /// [`host_root`] in a directory of `parent`.
+    fn host_root_in(parent: &Path) -> (tempfile::TempDir, Vec<Mount>) {
+        let dir = tempfile::tempdir_in(parent).unwrap();
         for point in MOUNT_POINTS {
             std::fs::create_dir_all(dir.path().join(point)).unwrap();
         }
@@ -1079,15 +1109,25 @@ mod tests {
             "{detail}"
         );
         assert!(!out.path().join("ran").exists());
-        // A path overlayfs options can't hold is refused before the kernel is asked.
-        let odd = tempfile::Builder::new().prefix("a,b").tempdir().unwrap();
-        let err = Rootfs::from_dir(dir.path())
-            .overlay_options(odd.path())
-            .unwrap_err();
-        assert!(
-            matches!(err, SandboxError::OverlayRefused { .. }),
-            "{err:?}"
-        );
+        // A cache at a path with what overlayfs options can't hold (`,`, `:`, `\\`) is no
+        // problem.
+        let odd = tempfile::Builder::new()
+            .prefix("a,b:c\\")
+            .tempdir()
+            .unwrap();
+        let (dir, mounts) = host_root_in(odd.path());
+        Rootfs::from_dir(dir.path())
+            .run(&Run {
+                argv: vec!["/bin/sh".into(), "-c".into(), "echo x > /made".into()],
+                env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+                cwd: "/".into(),
+                mounts,
+                timeout: None,
+                changes: Some(odd.path().join("changes")),
+            })
+            .unwrap();
+        let made = odd.path().join("changes/upper/made");
+        assert_eq!(std::fs::read_to_string(made).unwrap(), "x\n");
     }
 
     #[test]
