@@ -767,6 +767,7 @@ fn find_python(
         cwd: "/".into(),
         mounts: Vec::new(),
         timeout: Some(std::time::Duration::from_secs(60)),
+        changes: None,
     })?;
     let probe: Probe = serde_json::from_slice(&output.stdout).map_err(|err| {
         fail(

@@ -608,6 +608,7 @@ fn run_script(
         cwd: "/app".into(),
         mounts,
         timeout: Some(Duration::from_secs(timeout_secs)),
+        changes: None,
     })?;
     Ok(String::from_utf8_lossy(&output.stderr)
         .lines()

@@ -20,14 +20,16 @@ pub enum BuildError {
         message: String,
     },
     /// A build step (Django's collectstatic, …) failed in the sandbox.
-    #[error(
-        "build step `{step}` failed: {source}\n  fix: run it in `terrarium shell` to see why; settings it needs at build time get placeholders (set them in [tool.terrarium] env to give real defaults)"
-    )]
+    #[error("build step `{step}` failed: {source}{blocked}\n  fix: {fix}")]
     BuildStep {
         /// The step.
         step: String,
-        /// What happened.
+        /// What happened (the step's last lines of output).
         source: Box<terrarium_sandbox::SandboxError>,
+        /// A line naming the path the step could not write and why, or nothing.
+        blocked: String,
+        /// What to do.
+        fix: String,
     },
     /// The image's own tools could not run at build time (bytecode, build steps, sdists).
     #[error(transparent)]

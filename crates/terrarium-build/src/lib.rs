@@ -1310,22 +1310,7 @@ impl Session<'_> {
         if self.native.is_some() {
             steps::check_portable(cache, self.plan, &outputs, self.architecture)?;
         }
-        for output in outputs {
-            let path = LayerPath::new(&format!("{APP_DIR}/{}", output.path))?;
-            match output.blob {
-                None => tree.insert(Entry::directory(path, 0o755), Content::Empty),
-                Some(digest) => {
-                    let file = cache.get(&digest)?.ok_or_else(|| BuildError::Runtime {
-                        message: format!("a build step's output {digest} left the cache"),
-                    })?;
-                    let size = std::fs::metadata(&file)
-                        .map_err(error::io_error(&file))?
-                        .len();
-                    let mode = if output.executable { 0o755 } else { 0o644 };
-                    tree.insert(Entry::file(path, size, mode), Content::Path(file));
-                }
-            }
-        }
+        steps::add_outputs(cache, &mut tree, outputs)?;
         let (compiled, skipped) = if self.options.bytecode {
             bytecode::app_bytecode(cache, root, self.plan, target, &sources)?
         } else {

@@ -400,7 +400,9 @@ mod tests {
     fn plan_of(files: &[(&str, &str)]) -> Plan {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
-            std::fs::write(dir.path().join(name), text).unwrap();
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
         }
         let project = terrarium_project::detect(dir.path()).unwrap();
         terrarium_plan::plan(&project, &terrarium_plan::PlanOptions::default()).unwrap()
@@ -469,6 +471,45 @@ mod tests {
             ("app.py", "from flask import Flask\napp = Flask(__name__)\n"),
         ]);
         assert!(!production(&pure).contains("apt-get"));
+    }
+
+    /// A build step may write outside /app (a staticfiles finder compiling into its package
+    /// in site-packages): it runs as root in the runtime stage, after the dependencies are in
+    /// place and before `USER`, so the write succeeds and lands in the image root-owned, and
+    /// the service user still can't write the code.
+    #[test]
+    fn build_steps_run_as_root_in_the_runtime_stage_before_user() {
+        let plan = plan_of(&[
+            ("requirements.txt", "django==5.2.19\ngunicorn==23.0.0\n"),
+            (
+                "manage.py",
+                "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'site_conf.settings')\n",
+            ),
+            ("site_conf/__init__.py", ""),
+            (
+                "site_conf/settings.py",
+                "from pathlib import Path\nBASE_DIR = Path(__file__).resolve().parent.parent\n\
+                 INSTALLED_APPS = ['django.contrib.staticfiles']\nROOT_URLCONF = 'site_conf.urls'\n\
+                 STATIC_URL = 'static/'\nSTATIC_ROOT = BASE_DIR / 'staticfiles'\n",
+            ),
+            ("site_conf/urls.py", "urlpatterns = []\n"),
+            (
+                "site_conf/wsgi.py",
+                "from django.core.wsgi import get_wsgi_application\napplication = get_wsgi_application()\n",
+            ),
+        ]);
+        assert!(!plan.build_steps.value.is_empty(), "{:?}", plan.build_steps);
+        let file = production(&plan);
+        let runtime = file.split_once("AS runtime").unwrap().1;
+        let at = |needle: &str| {
+            runtime
+                .find(needle)
+                .unwrap_or_else(|| panic!("no {needle} in\n{file}"))
+        };
+        let step = at("\"collectstatic\"");
+        assert!(at("COPY --from=build /install /usr/local") < step, "{file}");
+        assert!(step < at("\nUSER "), "{file}");
+        assert_eq!(runtime.matches("\nUSER ").count(), 1, "{file}");
     }
 
     #[test]

@@ -14,6 +14,13 @@
 //! and what bubblewrap does, reduced to what a build needs; there was no maintained crate that
 //! does just this, so the few system calls are made here with `rustix`.
 //!
+//! A command that must be free to write anywhere, as a Dockerfile's `RUN` is (a build step
+//! whose package writes next to itself in site-packages), gets [`Run::changes`]: the root is
+//! then an **overlayfs** whose lower layer is the assembled root and whose upper layer is a
+//! host directory, mounted in the user namespace (Linux 5.11 and later, `userxattr`). The
+//! assembled root is never written; [`changes`] reads what the command wrote, changed or
+//! deleted from the upper layer, the way a container engine turns a `RUN` into a layer.
+//!
 //! # Options weighed
 //!
 //! - **The target's own dynamic loader** (`ROOT/lib64/ld-linux-x86-64.so.2 --library-path …
@@ -32,6 +39,7 @@
 
 #![deny(missing_docs)]
 
+use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -40,7 +48,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use rustix::mount::{MountFlags, MountPropagationFlags};
-use terrarium_image::{Cache, Compression, Digest, Layer};
+use terrarium_image::{Cache, Compression, Digest, Layer, Ownership};
 
 /// Why a sandboxed command could not run.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +89,13 @@ pub enum SandboxError {
         /// The last lines of its output.
         tail: String,
     },
+    /// The kernel refused the writable overlay of the root [`Run::changes`] asks for; the
+    /// command did not run.
+    #[error("no writable overlay of the build root: {detail}")]
+    OverlayRefused {
+        /// What the kernel said.
+        detail: String,
+    },
     /// A path or argument holds a NUL byte.
     #[error("`{0}` holds a NUL byte")]
     Nul(String),
@@ -120,6 +135,11 @@ pub struct Run {
     pub mounts: Vec<Mount>,
     /// Kill the command when it runs longer.
     pub timeout: Option<std::time::Duration>,
+    /// `None`: the root is read-only. `Some(dir)`: the command may write anywhere in the root,
+    /// through an overlay whose upper layer is `dir/upper` on the host (with its work
+    /// directory `dir/work`); [`changes`] then reads what it wrote. Commands run one after the
+    /// other with the same `dir` see each other's changes, like the `RUN`s of a Dockerfile.
+    pub changes: Option<PathBuf>,
 }
 
 /// What a command printed.
@@ -139,7 +159,15 @@ pub struct Rootfs {
 }
 
 /// Version of the assembled roots' layout; bump to assemble every root again.
-const ROOT_RECIPE: &str = "terrarium-sandbox root v2";
+const ROOT_RECIPE: &str = "terrarium-sandbox root v3";
+
+/// The file of an assembled root that lists the owner of every path its layers give to
+/// another user than root (the files themselves are the caller's: see [`Rootfs::owners`]).
+const OWNERS: &str = ".owners";
+
+/// Added to the errno of a failed overlay mount by the child, so the parent can tell the
+/// kernel's refusal of the overlay from any other failure (errno values stay below 4096).
+const OVERLAY_REFUSED: i32 = 0x1000;
 
 /// The host name commands see, and the `/etc/hosts` a root gets when its layers have none
 /// (a container engine writes both): code that resolves its own name at import time
@@ -169,9 +197,16 @@ impl Rootfs {
             .prefix(".assembling-")
             .tempdir_in(&roots)
             .map_err(io_error(&roots))?;
+        let mut owners = BTreeMap::new();
         for layer in layers {
-            unpack(cache, layer, temp.path())?;
+            unpack(cache, layer, temp.path(), &mut owners)?;
         }
+        let list: String = owners
+            .iter()
+            .map(|(path, o)| format!("{}\t{}\t{}\t{}\t{path}\n", o.uid, o.gid, o.uname, o.gname))
+            .collect();
+        let owners_path = temp.path().join(OWNERS);
+        std::fs::write(&owners_path, list).map_err(io_error(&owners_path))?;
         for point in MOUNT_POINTS {
             let path = temp.path().join(point);
             if std::fs::symlink_metadata(&path).is_err() {
@@ -208,6 +243,85 @@ impl Rootfs {
         &self.dir
     }
 
+    /// The paths (relative, `home/nonroot`) the root's layers give to another owner than
+    /// root, with that owner. Unprivileged, the unpacked files all belong to the caller (root
+    /// inside the sandbox), so a layer made from what a command changed takes the owners of
+    /// paths that already existed from here. Empty for a root not made by [`Rootfs::assemble`].
+    pub fn owners(&self) -> Result<BTreeMap<String, Ownership>, SandboxError> {
+        let path = self.dir.join(OWNERS);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(err) => return Err(io_error(&path)(err)),
+        };
+        let bad = || SandboxError::Io {
+            path: path.clone(),
+            source: std::io::Error::other("a malformed line; remove the root to assemble it again"),
+        };
+        text.lines()
+            .map(|line| {
+                let mut fields = line.splitn(5, '\t');
+                let mut next = || fields.next().ok_or_else(bad);
+                let (uid, gid, uname, gname, rel) = (next()?, next()?, next()?, next()?, next()?);
+                let owner = Ownership {
+                    uid: uid.parse().map_err(|_| bad())?,
+                    gid: gid.parse().map_err(|_| bad())?,
+                    uname: uname.to_owned(),
+                    gname: gname.to_owned(),
+                };
+                Ok((rel.to_owned(), owner))
+            })
+            .collect()
+    }
+
+    /// The overlay that lets a command write into the root, its changes kept in
+    /// `changes/upper` (made here, with the work directory the kernel needs beside it): the
+    /// directory the child mounts it from, and the options, whose paths are relative to that
+    /// directory (the deepest one holding the root and `changes`), so a cache at a path with
+    /// `,` or `:` needs no escaping. (Directories opened here and named `/proc/self/fd/N`
+    /// would not do: overlayfs only takes paths of the child's own mount namespace.)
+    fn overlay(&self, changes: &Path) -> Result<Overlay, SandboxError> {
+        let upper = changes.join("upper");
+        let work = changes.join("work");
+        for dir in [&upper, &work] {
+            std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        }
+        let absolute = |path: &Path| std::path::absolute(path).map_err(io_error(path));
+        let (root, upper, work) = (absolute(&self.dir)?, absolute(&upper)?, absolute(&work)?);
+        let mut from = PathBuf::new();
+        for (a, b) in root.components().zip(upper.components()) {
+            if a != b {
+                break;
+            }
+            from.push(a);
+        }
+        let mut relative = Vec::new();
+        for path in [&root, &upper, &work] {
+            let rest = path.strip_prefix(&from).unwrap_or(path);
+            let text = rest.to_str().filter(|t| !t.contains([',', ':', '\\']));
+            let Some(text) = text else {
+                return Err(SandboxError::OverlayRefused {
+                    detail: format!(
+                        "{} holds a character overlayfs options can't (',', ':' or '\\')",
+                        path.display()
+                    ),
+                });
+            };
+            relative.push(if text.is_empty() { "." } else { text });
+        }
+        // `userxattr` (the `user.overlay.*` attributes an unprivileged mount may set) also
+        // turns off metadata-only copies and directory redirects: every changed file is whole
+        // in the upper layer, and renaming a directory of the root fails with EXDEV (as in
+        // Docker), which `mv` and Python's `shutil.move` answer by copying.
+        Ok(Overlay {
+            from: c_path(&from)?,
+            options: c_string(&format!(
+                "lowerdir={},upperdir={},workdir={},userxattr",
+                relative[0], relative[1], relative[2]
+            ))?,
+        })
+    }
+
     /// `program` as an absolute path inside the root: as given when it has a `/`, else the
     /// first match in the `PATH` of `env` (looked up in the root, as the shell inside would).
     fn resolve(&self, program: &str, env: &[(String, String)]) -> Result<String, SandboxError> {
@@ -237,7 +351,11 @@ impl Rootfs {
     /// non-zero.
     pub fn run(&self, run: &Run) -> Result<Output, SandboxError> {
         check_user_namespaces()?;
-        let plan = MountPlan::new(&self.dir, &run.mounts)?;
+        let overlay = match &run.changes {
+            Some(changes) => Some(self.overlay(changes)?),
+            None => None,
+        };
+        let plan = MountPlan::new(&self.dir, &run.mounts, overlay)?;
         for mount in &run.mounts {
             let point = self.dir.join(mount.at.trim_start_matches('/'));
             if !point.is_dir() {
@@ -269,15 +387,21 @@ impl Rootfs {
         // SAFETY: the closure runs in the forked child before exec; it only makes system calls
         // on data prepared above (no allocation, no locks).
         unsafe {
-            command.pre_exec(move || {
-                enter(&plan, &uid_map, &gid_map, &cwd).map_err(std::io::Error::from)
-            });
+            command.pre_exec(move || enter(&plan, &uid_map, &gid_map, &cwd));
         }
         let line = run.argv.join(" ");
-        let child = command.spawn().map_err(|err| SandboxError::Failed {
-            command: line.clone(),
-            status: "could not start".into(),
-            tail: err.to_string(),
+        let child = command.spawn().map_err(|err| match err.raw_os_error() {
+            Some(code) if code > OVERLAY_REFUSED => SandboxError::OverlayRefused {
+                detail: format!(
+                    "the kernel refused to mount overlayfs in a user namespace ({})",
+                    std::io::Error::from_raw_os_error(code - OVERLAY_REFUSED)
+                ),
+            },
+            _ => SandboxError::Failed {
+                command: line.clone(),
+                status: "could not start".into(),
+                tail: err.to_string(),
+            },
         })?;
         let output = wait(child, run.timeout).map_err(|err| SandboxError::Failed {
             command: line.clone(),
@@ -300,6 +424,107 @@ impl Rootfs {
             stderr: output.stderr,
         })
     }
+}
+
+/// What commands run with [`Run::changes`] did to one path of the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The path, relative to the root (`usr/local/lib/python3.11/dist-packages/x.css`).
+    pub path: String,
+    /// What is there now.
+    pub kind: ChangeKind,
+}
+
+/// What a changed path of the root now is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A directory made, or one of the root that something was written into, with its
+    /// permission bits; `opaque` when it replaced one of the root (removed and made again),
+    /// so nothing the root had under it is left.
+    Directory {
+        /// Its permission bits (`0o7777`).
+        mode: u32,
+        /// Whether it hides what the root had under it.
+        opaque: bool,
+    },
+    /// A regular file made or changed; its content is the host file `host`.
+    File {
+        /// The file on the host (in the overlay's upper layer).
+        host: PathBuf,
+        /// Its permission bits (`0o7777`).
+        mode: u32,
+    },
+    /// A symbolic link made or changed.
+    Symlink {
+        /// Where it points.
+        target: String,
+    },
+    /// Removed from the root.
+    Deleted,
+}
+
+/// What the commands run with `changes: Some(dir)` wrote, changed and deleted in the root,
+/// read from the overlay's upper layer in `dir`: every directory before what is in it, the
+/// entries of a directory sorted by name. Nothing when no command ran with it. Sockets and
+/// device nodes a command made are not changes a layer can hold, and are left out.
+pub fn changes(dir: &Path) -> Result<Vec<Change>, SandboxError> {
+    let upper = dir.join("upper");
+    let mut out = Vec::new();
+    if upper.is_dir() {
+        changes_under(&upper, "", &mut out)?;
+    }
+    Ok(out)
+}
+
+fn changes_under(dir: &Path, prefix: &str, out: &mut Vec<Change>) -> Result<(), SandboxError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut children: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)
+        .map_err(io_error(dir))?
+        .collect::<Result<_, _>>()
+        .map_err(io_error(dir))?;
+    children.sort_by_key(|c| c.file_name());
+    for child in children {
+        let host = child.path();
+        let name = child.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(SandboxError::Io {
+                path: host,
+                source: std::io::Error::other("a build step wrote a file whose name is not UTF-8"),
+            });
+        };
+        let path = format!("{prefix}{name}");
+        let meta = std::fs::symlink_metadata(&host).map_err(io_error(&host))?;
+        let mode = meta.mode() & 0o7777;
+        let kind = if meta.file_type().is_char_device() && meta.rdev() == 0 {
+            ChangeKind::Deleted
+        } else if meta.is_dir() {
+            let mut flag = [0u8; 8];
+            let opaque = rustix::fs::lgetxattr(&host, "user.overlay.opaque", &mut flag[..])
+                .is_ok_and(|n| flag[..n] == *b"y");
+            ChangeKind::Directory { mode, opaque }
+        } else if meta.is_file() {
+            ChangeKind::File {
+                host: host.clone(),
+                mode,
+            }
+        } else if meta.is_symlink() {
+            let target = std::fs::read_link(&host).map_err(io_error(&host))?;
+            ChangeKind::Symlink {
+                target: target.to_string_lossy().into_owned(),
+            }
+        } else {
+            continue;
+        };
+        let is_dir = matches!(kind, ChangeKind::Directory { .. });
+        out.push(Change {
+            path: path.clone(),
+            kind,
+        });
+        if is_dir {
+            changes_under(&host, &format!("{path}/"), out)?;
+        }
+    }
+    Ok(())
 }
 
 /// Wait for `child`, collecting its output; kill it when `timeout` passes first.
@@ -352,8 +577,13 @@ fn wait(
 
 /// Unpack one layer into `dir`, applying OCI whiteouts (`.wh.NAME` deletes `NAME` of the
 /// layers below, `.wh..wh..opq` empties its directory): terrarium's own layers never delete,
-/// but a base image's may.
-fn unpack(cache: &Cache, layer: &Layer, dir: &Path) -> Result<(), SandboxError> {
+/// but a base image's may. `owners` keeps the paths that belong to another user than root.
+fn unpack(
+    cache: &Cache,
+    layer: &Layer,
+    dir: &Path,
+    owners: &mut BTreeMap<String, Ownership>,
+) -> Result<(), SandboxError> {
     let failed = |source| SandboxError::Unpack {
         digest: layer.digest,
         source,
@@ -381,6 +611,8 @@ fn unpack(cache: &Cache, layer: &Layer, dir: &Path) -> Result<(), SandboxError> 
             entry.unpack_in(dir).map_err(failed)?;
             continue;
         };
+        let rel = relative(&name);
+        let parent_rel = name.parent().map(relative).unwrap_or_default();
         let parent = dir.join(name.parent().unwrap_or(Path::new("")));
         if file_name == ".wh..wh..opq" {
             if let Ok(children) = std::fs::read_dir(&parent) {
@@ -388,18 +620,64 @@ fn unpack(cache: &Cache, layer: &Layer, dir: &Path) -> Result<(), SandboxError> 
                     remove_path(&child.path()).map_err(failed)?;
                 }
             }
+            forget_under(owners, &parent_rel, false);
         } else if let Some(hidden) = file_name.strip_prefix(".wh.") {
             remove_path(&parent.join(hidden)).map_err(failed)?;
+            let hidden = if parent_rel.is_empty() {
+                hidden.to_owned()
+            } else {
+                format!("{parent_rel}/{hidden}")
+            };
+            forget_under(owners, &hidden, true);
         } else if matches!(
             entry.header().entry_type(),
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo
         ) {
             // Device nodes can't be made without privilege; the sandbox mounts the host's /dev.
         } else {
+            let header = entry.header();
+            let (uid, gid) = (header.uid().map_err(failed)?, header.gid().map_err(failed)?);
+            // A name with a line break can't be listed (nor can a layer made by terrarium
+            // hold one): it is taken as root's.
+            if (uid != 0 || gid != 0) && !rel.contains('\n') {
+                let name_of = |name: Option<&str>, id: u64| {
+                    name.filter(|n| !n.is_empty() && !n.contains(['\t', '\n']))
+                        .map_or_else(|| id.to_string(), str::to_owned)
+                };
+                let owner = Ownership {
+                    uid,
+                    gid,
+                    uname: name_of(header.username().ok().flatten(), uid),
+                    gname: name_of(header.groupname().ok().flatten(), gid),
+                };
+                owners.insert(rel.clone(), owner);
+            } else {
+                owners.remove(&rel);
+            }
             entry.unpack_in(dir).map_err(failed)?;
         }
     }
     Ok(())
+}
+
+/// A layer member's path as the root's relative path: `./home/nonroot/` is `home/nonroot`.
+fn relative(name: &Path) -> String {
+    name.to_string_lossy()
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Drop the owners of what a whiteout deleted: everything under `path`, and `path` itself
+/// when `itself`.
+fn forget_under(owners: &mut BTreeMap<String, Ownership>, path: &str, itself: bool) {
+    let prefix = if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}/")
+    };
+    owners.retain(|key, _| !(key.starts_with(&prefix) || itself && key == path));
 }
 
 /// Remove a file, link or directory tree (nothing when it is absent).
@@ -421,6 +699,13 @@ fn c_path(path: &Path) -> Result<CString, SandboxError> {
         .map_err(|_| SandboxError::Nul(path.display().to_string()))
 }
 
+/// How the child mounts the writable overlay of the root: from the directory `from`, with
+/// `options` naming the layers relative to it.
+struct Overlay {
+    from: CString,
+    options: CString,
+}
+
 /// Every path the child needs, as C strings made before the fork.
 struct MountPlan {
     root: CString,
@@ -429,10 +714,12 @@ struct MountPlan {
     tmp: CString,
     /// (host, target, writable, made on the tmpfs)
     binds: Vec<(CString, CString, bool, bool)>,
+    /// A writable overlay on the root, when the command may write to it.
+    overlay: Option<Overlay>,
 }
 
 impl MountPlan {
-    fn new(root: &Path, mounts: &[Mount]) -> Result<Self, SandboxError> {
+    fn new(root: &Path, mounts: &[Mount], overlay: Option<Overlay>) -> Result<Self, SandboxError> {
         let mut binds = Vec::new();
         for mount in mounts {
             let target = root.join(mount.at.trim_start_matches('/'));
@@ -449,18 +736,52 @@ impl MountPlan {
             proc_: c_path(&root.join("proc"))?,
             tmp: c_path(&root.join("tmp"))?,
             binds,
+            overlay,
         })
     }
 }
 
-/// In the child: a user and mount namespace, the root bound read-only with /dev, /proc, a
-/// tmpfs /tmp and the mounts, then chroot.
-fn enter(
+/// In the child: a user and mount namespace, the root bound read-only (or the writable
+/// overlay on it) with /dev, /proc, a tmpfs /tmp and the mounts, then chroot. The errno of a
+/// failed overlay mount comes back raised by [`OVERLAY_REFUSED`].
+fn enter(plan: &MountPlan, uid_map: &[u8], gid_map: &[u8], cwd: &CString) -> std::io::Result<()> {
+    enter_namespaces(plan, uid_map, gid_map, cwd).map_err(|(errno, overlay)| {
+        let code = errno.raw_os_error();
+        std::io::Error::from_raw_os_error(if overlay {
+            code + OVERLAY_REFUSED
+        } else {
+            code
+        })
+    })
+}
+
+/// [`enter`]'s system calls; the error says whether the overlay mount failed.
+fn enter_namespaces(
     plan: &MountPlan,
     uid_map: &[u8],
     gid_map: &[u8],
     cwd: &CString,
-) -> rustix::io::Result<()> {
+) -> Result<(), (rustix::io::Errno, bool)> {
+    let other = |errno| (errno, false);
+    enter_root(uid_map, gid_map).map_err(other)?;
+    if let Some(overlay) = &plan.overlay {
+        rustix::process::chdir(overlay.from.as_c_str()).map_err(other)?;
+        rustix::mount::mount(
+            c"overlay",
+            plan.root.as_c_str(),
+            c"overlay",
+            MountFlags::empty(),
+            overlay.options.as_c_str(),
+        )
+        .map_err(|errno| (errno, true))?;
+    } else {
+        rustix::mount::mount_bind(plan.root.as_c_str(), plan.root.as_c_str()).map_err(other)?;
+    }
+    enter_mounts(plan, cwd).map_err(other)
+}
+
+/// The namespaces, the host name, the ID maps and private mounts.
+fn enter_root(uid_map: &[u8], gid_map: &[u8]) -> rustix::io::Result<()> {
     use rustix::fs::{Mode, OFlags};
     // SAFETY: a single-threaded child right after fork; no file descriptor tables are shared.
     unsafe {
@@ -483,7 +804,13 @@ fn enter(
         c"/",
         MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
     )?;
-    rustix::mount::mount_bind(plan.root.as_c_str(), plan.root.as_c_str())?;
+    Ok(())
+}
+
+/// On the root's mount: /dev, /proc, the tmpfs, the mounts; the root read-only unless it is
+/// the overlay; chroot.
+fn enter_mounts(plan: &MountPlan, cwd: &CString) -> rustix::io::Result<()> {
+    use rustix::fs::Mode;
     rustix::mount::mount_bind_recursive(c"/dev", plan.dev.as_c_str())?;
     rustix::mount::mount_bind_recursive(c"/proc", plan.proc_.as_c_str())?;
     rustix::mount::mount(
@@ -507,11 +834,15 @@ fn enter(
         }
     }
     // The root itself last, so the mounts inside it stay as asked.
-    rustix::mount::mount_remount(
-        plan.root.as_c_str(),
-        MountFlags::BIND | MountFlags::RDONLY,
-        c"",
-    )?;
+    if plan.overlay.is_none() {
+        rustix::mount::mount_remount(
+            plan.root.as_c_str(),
+            MountFlags::BIND | MountFlags::RDONLY,
+            c"",
+        )?;
+    }
+    // Modes as a container engine gives them, whatever the caller's umask.
+    rustix::process::umask(Mode::from_raw_mode(0o022));
     rustix::process::chroot(plan.root.as_c_str())?;
     rustix::process::chdir(cwd.as_c_str())?;
     Ok(())
@@ -562,7 +893,12 @@ mod tests {
 
     /// A root that borrows the host's programs and libraries through read-only mounts.
     fn host_root() -> (tempfile::TempDir, Vec<Mount>) {
-        let dir = tempfile::tempdir().unwrap();
+        host_root_in(&std::env::temp_dir())
+    }
+
+    /// [`host_root`] in a directory of `parent`.
+    fn host_root_in(parent: &Path) -> (tempfile::TempDir, Vec<Mount>) {
+        let dir = tempfile::tempdir_in(parent).unwrap();
         for point in MOUNT_POINTS {
             std::fs::create_dir_all(dir.path().join(point)).unwrap();
         }
@@ -605,6 +941,7 @@ mod tests {
                 cwd: "/".into(),
                 mounts,
                 timeout: None,
+                changes: None,
             })
             .unwrap();
         let text = String::from_utf8_lossy(&output.stdout);
@@ -633,12 +970,229 @@ mod tests {
                 cwd: "/".into(),
                 mounts,
                 timeout: None,
+                changes: None,
             })
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 40") && err.contains("line 11"), "{err}");
         assert!(!err.contains("line 10\n"), "{err}");
         assert!(err.contains("exit status: 3"), "{err}");
+    }
+
+    #[test]
+    fn with_changes_a_command_writes_anywhere_and_the_root_stays_as_it_was() {
+        let (dir, mounts) = host_root();
+        let site = dir.path().join("site");
+        std::fs::create_dir_all(site.join("pkg")).unwrap();
+        std::fs::create_dir_all(site.join("replaced")).unwrap();
+        std::fs::write(site.join("pkg/existing.txt"), "old\n").unwrap();
+        std::fs::write(site.join("gone.txt"), "gone\n").unwrap();
+        std::fs::write(site.join("replaced/old.txt"), "old\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        for (path, mode) in [
+            ("site", 0o755),
+            ("site/pkg", 0o755),
+            ("site/pkg/existing.txt", 0o644),
+        ] {
+            let permissions = std::fs::Permissions::from_mode(mode);
+            std::fs::set_permissions(dir.path().join(path), permissions).unwrap();
+        }
+        let scratch = tempfile::tempdir().unwrap();
+        let root = Rootfs::from_dir(dir.path());
+        let run = |script: &str| {
+            root.run(&Run {
+                argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
+                env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+                cwd: "/".into(),
+                mounts: mounts.clone(),
+                timeout: None,
+                changes: Some(scratch.path().to_path_buf()),
+            })
+        };
+        run(
+            "umask 077; mkdir -p /site/pkg/compiled && echo 'body{}' > /site/pkg/compiled/a.css \
+             && ln -s a.css /site/pkg/compiled/link && echo new > /site/pkg/existing.txt \
+             && rm /site/gone.txt && rm -r /site/replaced && mkdir /site/replaced \
+             && echo new > /site/replaced/new.txt && echo scratch > /tmp/scratch",
+        )
+        .unwrap();
+        // A second command sees what the first one wrote, as a Dockerfile's next RUN does.
+        let second = run("cat /site/pkg/compiled/a.css; ls /site; ls /tmp").unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&second.stdout),
+            "body{}\npkg\nreplaced\n"
+        );
+        // The root itself is untouched.
+        assert_eq!(
+            std::fs::read_to_string(site.join("pkg/existing.txt")).unwrap(),
+            "old\n"
+        );
+        assert!(site.join("gone.txt").is_file() && site.join("replaced/old.txt").is_file());
+        assert!(!site.join("pkg/compiled").exists());
+
+        let found = changes(scratch.path()).unwrap();
+        let upper = scratch.path().join("upper");
+        let dir_of = |mode, opaque| ChangeKind::Directory { mode, opaque };
+        let file = |path: &str, mode| ChangeKind::File {
+            host: upper.join(path),
+            mode,
+        };
+        let expected = vec![
+            ("site", dir_of(0o755, false)),
+            ("site/gone.txt", ChangeKind::Deleted),
+            ("site/pkg", dir_of(0o755, false)),
+            // The command's umask 077 stays its own; the rest is made with 022.
+            ("site/pkg/compiled", dir_of(0o700, false)),
+            (
+                "site/pkg/compiled/a.css",
+                file("site/pkg/compiled/a.css", 0o600),
+            ),
+            (
+                "site/pkg/compiled/link",
+                ChangeKind::Symlink {
+                    target: "a.css".into(),
+                },
+            ),
+            (
+                "site/pkg/existing.txt",
+                file("site/pkg/existing.txt", 0o644),
+            ),
+            ("site/replaced", dir_of(0o700, true)),
+            (
+                "site/replaced/new.txt",
+                file("site/replaced/new.txt", 0o600),
+            ),
+        ];
+        let found: Vec<(&str, ChangeKind)> = found
+            .iter()
+            .map(|c| (c.path.as_str(), c.kind.clone()))
+            .collect();
+        assert_eq!(found, expected);
+        assert_eq!(
+            std::fs::read_to_string(upper.join("site/pkg/compiled/a.css")).unwrap(),
+            "body{}\n"
+        );
+    }
+
+    #[test]
+    fn an_overlay_the_kernel_refuses_is_told_apart_and_the_command_does_not_run() {
+        let (dir, mut mounts) = host_root();
+        let out = tempfile::tempdir().unwrap();
+        mounts.push(Mount {
+            host: out.path().to_path_buf(),
+            at: "/terrarium/out".into(),
+            writable: true,
+        });
+        // A work directory inside the upper one: every kernel refuses that overlay.
+        let scratch = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(scratch.path().join("upper/inside")).unwrap();
+        std::os::unix::fs::symlink("upper/inside", scratch.path().join("work")).unwrap();
+        let err = Rootfs::from_dir(dir.path())
+            .run(&Run {
+                argv: vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    "touch /terrarium/out/ran".into(),
+                ],
+                env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+                cwd: "/".into(),
+                mounts,
+                timeout: None,
+                changes: Some(scratch.path().to_path_buf()),
+            })
+            .unwrap_err();
+        let SandboxError::OverlayRefused { detail } = &err else {
+            panic!("{err:?}");
+        };
+        assert!(
+            detail.contains("overlayfs") && detail.contains("os error"),
+            "{detail}"
+        );
+        assert!(!out.path().join("ran").exists());
+        // A cache at a path with what overlayfs options can't hold (`,`, `:`, `\\`) is no
+        // problem.
+        let odd = tempfile::Builder::new()
+            .prefix("a,b:c\\")
+            .tempdir()
+            .unwrap();
+        let (dir, mounts) = host_root_in(odd.path());
+        Rootfs::from_dir(dir.path())
+            .run(&Run {
+                argv: vec!["/bin/sh".into(), "-c".into(), "echo x > /made".into()],
+                env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+                cwd: "/".into(),
+                mounts,
+                timeout: None,
+                changes: Some(odd.path().join("changes")),
+            })
+            .unwrap();
+        let made = odd.path().join("changes/upper/made");
+        assert_eq!(std::fs::read_to_string(made).unwrap(), "x\n");
+    }
+
+    #[test]
+    fn without_changes_a_write_outside_the_mounts_fails_and_nothing_is_collected() {
+        let (dir, mounts) = host_root();
+        let err = Rootfs::from_dir(dir.path())
+            .run(&Run {
+                argv: vec!["/bin/sh".into(), "-c".into(), "mkdir /site".into()],
+                env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+                cwd: "/".into(),
+                mounts,
+                timeout: None,
+                changes: None,
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Read-only file system"), "{err}");
+        let nothing = tempfile::tempdir().unwrap();
+        assert_eq!(changes(nothing.path()).unwrap(), Vec::new());
+    }
+
+    #[test]
+    fn an_assembled_root_remembers_who_owns_what_its_layers_give_to_others() {
+        use terrarium_image::{Content, Entry, LayerOptions, LayerPath, LayerTree};
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(cache_dir.path());
+        let options = LayerOptions {
+            mtime: terrarium_image::Epoch::from_seconds(0),
+            compression: Compression::Gzip,
+        };
+        let path = |p: &str| LayerPath::new(p).unwrap();
+        let mut bottom = LayerTree::new();
+        bottom.insert(
+            Entry::directory(path("home/nonroot"), 0o700).owned_by(Ownership::nonroot()),
+            Content::Empty,
+        );
+        bottom.insert(
+            Entry::directory(path("var/lib/db"), 0o700).owned_by(Ownership::nonroot()),
+            Content::Empty,
+        );
+        bottom.insert_bytes(path("var/lib/db/data"), 0o600, b"x".to_vec());
+        let mut top = LayerTree::new();
+        // A whiteout removes the directory (and so its owner); a root-owned entry replaces
+        // one of another owner.
+        top.insert_bytes(path("var/lib/.wh.db"), 0o644, Vec::new());
+        top.insert(
+            Entry::directory(path("srv"), 0o755).owned_by(Ownership::nonroot()),
+            Content::Empty,
+        );
+        let layers = [
+            bottom.write(&cache, options).unwrap(),
+            top.write(&cache, options).unwrap(),
+        ];
+        let root = Rootfs::assemble(&cache, &layers).unwrap();
+        let owners = root.owners().unwrap();
+        let listed: Vec<(&str, u64)> = owners.iter().map(|(p, o)| (p.as_str(), o.uid)).collect();
+        assert_eq!(listed, [("home/nonroot", 65532), ("srv", 65532)]);
+        assert_eq!(owners["srv"], Ownership::nonroot());
+        assert!(!root.path().join("var/lib/db").exists());
+        assert!(
+            Rootfs::from_dir(cache_dir.path())
+                .owners()
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -652,6 +1206,7 @@ mod tests {
                 cwd: "/".into(),
                 mounts,
                 timeout: Some(std::time::Duration::from_millis(300)),
+                changes: None,
             })
             .unwrap_err()
             .to_string();

@@ -524,6 +524,7 @@ impl Source {
             }],
             // A backend that hangs (waiting on a network it doesn't have) is stopped.
             timeout: Some(std::time::Duration::from_secs(1800)),
+            changes: None,
         };
         match context.root.run(&run) {
             Ok(_) => Ok(()),

@@ -995,3 +995,92 @@ fn build_steps_get_placeholders_for_required_settings_on_both_paths() {
         assert!(css.is_ok(), "{tag}: {:?}\n{}", css.err(), container.logs());
     }
 }
+
+/// What a build step left in site-packages, as the service user sees it in the running image:
+/// the compiled theme's owner, mode and mtime, whether the user may write it or its directory,
+/// and that the user is not root.
+const THEME_PROBE: &str = r#"
+import os, django.contrib.staticfiles as s
+path = os.path.join(os.path.dirname(s.__file__), "compiled-theme", "theme", "site.css")
+st = os.stat(path)
+writable = os.access(path, os.W_OK) or os.access(os.path.dirname(path), os.W_OK)
+print(st.st_uid, st.st_gid, oct(st.st_mode & 0o7777), int(st.st_mtime), writable, os.getuid())
+"#;
+
+/// A build step that writes into site-packages (`tests/fixtures-steps/django-theme-finder`: a
+/// staticfiles finder that compiles the theme into a directory of an installed package while
+/// `collectstatic` lists it): the native build and the generated Dockerfile both succeed, and
+/// both images, on a read-only root, serve the compiled file from STATIC_ROOT and keep it
+/// where the finder wrote it, root-owned and not writable by the service user (natively with
+/// the fixed mtime, in the app layer).
+#[test]
+fn a_build_step_that_writes_into_site_packages_works_on_both_paths() {
+    let project = steps_fixture("django-theme-finder");
+    let native = Image {
+        tag: "terrarium-e2e-build/theme-finder:native".into(),
+    };
+    let output = build_cmd(
+        project.path(),
+        &shared_cache(),
+        &["--distro", "bookworm", "--load", "--tag", &native.tag],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "native build:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    terrarium()
+        .args(["init", "--base", TEST_BASE])
+        .arg(project.path())
+        .assert()
+        .success();
+    let built = build_image(
+        "terrarium-e2e-build/theme-finder:dockerfile",
+        project.path(),
+        "Dockerfile",
+        &[],
+    );
+    for (tag, path) in [(&native.tag, "native"), (&built.tag, "dockerfile")] {
+        let port = free_port();
+        let container = Container::run(
+            &format!("theme-finder-{path}"),
+            &[
+                "--read-only",
+                "--tmpfs",
+                "/tmp",
+                "-p",
+                &format!("127.0.0.1:{port}:8000"),
+                tag,
+            ],
+        );
+        let css = wait_for(
+            port,
+            "/static/theme/site.css",
+            Duration::from_secs(60),
+            |r| r.status == 200,
+        )
+        .unwrap_or_else(|err| panic!("{path}: {err:?}\n{}", container.logs()));
+        assert!(
+            css.body
+                .contains("/* compiled by mysite.theme.ThemeFinder */")
+                && css.body.contains("--primary: #1f6f8b;"),
+            "{path}: {}",
+            css.body
+        );
+        let probe = docker(&["exec", &container.name, "python3", "-c", THEME_PROBE]);
+        let fields: Vec<&str> = probe.split_whitespace().collect();
+        assert_eq!(
+            [fields[0], fields[1], fields[2], fields[4], fields[5]],
+            ["0", "0", "0o644", "False", "65532"],
+            "{path}: {probe}"
+        );
+        if path == "native" {
+            assert_eq!(
+                fields[3], "0",
+                "{path}: the mtime of SOURCE_DATE_EPOCH unset"
+            );
+        }
+    }
+}

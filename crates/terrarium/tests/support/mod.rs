@@ -97,6 +97,16 @@ pub fn sdist_fixture(name: &str) -> Fixture {
     )
 }
 
+/// Copy a project of `tests/fixtures-steps/` (build steps that write outside `/app`).
+pub fn steps_fixture(name: &str) -> Fixture {
+    copy_project(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures-steps")
+            .join(name),
+        name,
+    )
+}
+
 /// Copy an example of the repository's `examples/` (the loyalty program).
 pub fn example(name: &str) -> Fixture {
     copy_project(
