@@ -241,6 +241,18 @@ pub(crate) fn production(plan: &Plan) -> String {
             user.uid, user.gid
         ),
     ]);
+    // The project's import root on `sys.path`, as `terrarium build` installs it: its backend
+    // may package the code under another name (Poetry's `packages = [{ include = "src" }]`
+    // installs `src`, while the code imports `app` from src/).
+    if let Some(install) = &plan.install_project.value
+        && install.import_root != "/app"
+    {
+        setup.push(format!(
+            "echo {} > \"$(python -c 'import sysconfig; print(sysconfig.get_path(\"purelib\"))')/{}.pth\"",
+            install::shell_word(&install.import_root),
+            install.distribution
+        ));
+    }
     let _ = writeln!(out, "RUN {}", setup.join(RUN_JOIN));
     out.push_str("COPY --from=build /install /usr/local\n");
     out.push_str("WORKDIR /app\n");
@@ -510,6 +522,32 @@ mod tests {
         assert!(at("COPY --from=build /install /usr/local") < step, "{file}");
         assert!(step < at("\nUSER "), "{file}");
         assert_eq!(runtime.matches("\nUSER ").count(), 1, "{file}");
+    }
+
+    #[test]
+    fn a_src_layout_puts_its_import_root_on_the_path_as_the_native_build_does() {
+        let plan = plan_of(&[
+            (
+                "pyproject.toml",
+                "[tool.poetry]\nname = \"boiler\"\nversion = \"0.1.0\"\npackages = [{ include = \"src\" }]\n\n\
+                 [tool.poetry.dependencies]\npython = \"^3.11\"\nfastapi = \"^0.115\"\n\n\
+                 [build-system]\nrequires = [\"poetry-core\"]\nbuild-backend = \"poetry.core.masonry.api\"\n",
+            ),
+            ("src/app/__init__.py", ""),
+            (
+                "src/app/main.py",
+                "from fastapi import FastAPI\napp = FastAPI()\n",
+            ),
+        ]);
+        let install = plan.install_project.value.as_ref().expect("installed");
+        assert_eq!(install.import_root, "/app/src");
+        let file = production(&plan);
+        assert!(
+            file.contains(
+                "echo /app/src > \"$(python -c 'import sysconfig; print(sysconfig.get_path(\"purelib\"))')/boiler.pth\""
+            ),
+            "{file}"
+        );
     }
 
     #[test]

@@ -192,7 +192,7 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
 
 /// `requirement` as one shell word: quoted when it holds characters the shell would read
 /// (`setuptools<82` would be a redirection).
-fn shell_word(requirement: &str) -> String {
+pub(crate) fn shell_word(requirement: &str) -> String {
     if requirement
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "-_.=+:/@".contains(c))
