@@ -83,6 +83,36 @@ pub const POETRY: &str = "2.5.1";
 pub const POETRY_EXPORT: &str = "1.10.1";
 /// Pipenv, to turn Pipfile.lock into hashed requirements in the build stage.
 pub const PIPENV: &str = "2026.10.3";
+
+/// The lock tools the build stage runs on the image's own Python: the pinned releases above,
+/// or on CPython 3.9 the newest that still run there (Poetry 2.3, its export plugin 1.10 and
+/// pipenv 2025.1 need 3.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockTools {
+    /// Poetry.
+    pub poetry: &'static str,
+    /// The Poetry export plugin.
+    pub poetry_export: &'static str,
+    /// Pipenv.
+    pub pipenv: &'static str,
+}
+
+/// The [`LockTools`] for CPython `major.minor`.
+pub fn lock_tools(major: u64, minor: u64) -> LockTools {
+    if (major, minor) < (3, 10) {
+        LockTools {
+            poetry: "2.2.1",
+            poetry_export: "1.9.0",
+            pipenv: "2025.0.4",
+        }
+    } else {
+        LockTools {
+            poetry: POETRY,
+            poetry_export: POETRY_EXPORT,
+            pipenv: PIPENV,
+        }
+    }
+}
 /// gunicorn, added when a WSGI app has no server among its dependencies.
 pub const GUNICORN: &str = "23.0.0";
 /// uvicorn, added when an ASGI app has no server among its dependencies.
@@ -91,3 +121,16 @@ pub const UVICORN: &str = "0.34.0";
 pub const NGINX_IMAGE: &str = "nginx:1.28.0-bookworm";
 /// The PostgreSQL image for compose.
 pub const POSTGRES_IMAGE: &str = "postgres:17.6-bookworm";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_tools_run_on_the_images_python() {
+        assert_eq!(lock_tools(3, 9).poetry, "2.2.1");
+        assert_eq!(lock_tools(3, 9).pipenv, "2025.0.4");
+        assert_eq!(lock_tools(3, 13).poetry, POETRY);
+        assert_eq!(lock_tools(3, 10).poetry_export, POETRY_EXPORT);
+    }
+}

@@ -110,8 +110,9 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
                 ));
             }
             LockFormat::PoetryLock => {
-                tools.push(format!("poetry=={}", tools::POETRY));
-                tools.push(format!("poetry-plugin-export=={}", tools::POETRY_EXPORT));
+                let versions = lock_tools(plan);
+                tools.push(format!("poetry=={}", versions.poetry));
+                tools.push(format!("poetry-plugin-export=={}", versions.poetry_export));
                 let groups = if dev { "--all-groups" } else { "--only main" };
                 commands.push(format!(
                     "poetry export --format requirements.txt {groups} --output {REQUIREMENTS}"
@@ -121,7 +122,7 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
                 ));
             }
             LockFormat::PipfileLock => {
-                tools.push(format!("pipenv=={}", tools::PIPENV));
+                tools.push(format!("pipenv=={}", lock_tools(plan).pipenv));
                 let groups = if dev { " --dev" } else { "" };
                 commands.push(format!(
                     "pipenv requirements{groups} --hash > {REQUIREMENTS}"
@@ -225,6 +226,11 @@ pub(crate) fn project_install(plan: &Plan, target: ImageKind) -> String {
         ImageKind::Production => format!("{env}{} --no-deps .", target.uv_install()),
         ImageKind::Development => format!("{env}{} --no-deps --editable .", target.uv_install()),
     }
+}
+
+/// The lock tools that run on the plan's Python.
+fn lock_tools(plan: &Plan) -> tools::LockTools {
+    tools::lock_tools(plan.python.value.major, plan.python.value.minor)
 }
 
 /// `COPY a b ./` flattens; files in subdirectories get a `COPY` per directory.
