@@ -342,6 +342,9 @@ fn parse_day(day: &str) -> Option<jiff::Timestamp> {
         .map(|z| z.timestamp())
 }
 
+/// A release's fit, with the binary packages it has no wheel for.
+type Fitted<'s> = (Fit, Vec<&'s WheelSupport>);
+
 /// A release's fit as a score to compare, best lowest: every wheel; compiling only sources
 /// its own age or younger; compiling older ones, by how far (`staleness`); failing.
 fn score(
@@ -362,18 +365,13 @@ fn score(
 /// the end-of-life runtimes stay, with the reason; otherwise they go, but for the one the last
 /// build chose (`locked`), which the plan keeps while it is allowed (the pins that made it the
 /// choice are not read again then).
-#[allow(clippy::type_complexity)]
 fn last_resort_filter<'a, 's>(
     candidates: Vec<&'a KnownPython>,
-    fits: Vec<(Fit, Vec<&'s WheelSupport>)>,
+    fits: Vec<Fitted<'s>>,
     era: Option<jiff::Timestamp>,
     locked: Option<&str>,
     usable: impl Fn(&KnownPython, &Fit) -> bool,
-) -> (
-    Vec<&'a KnownPython>,
-    Vec<(Fit, Vec<&'s WheelSupport>)>,
-    Option<String>,
-) {
+) -> (Vec<&'a KnownPython>, Vec<Fitted<'s>>, Option<String>) {
     let end_of_life = |k: &KnownPython| k.has_debian_runtime() && !k.maintained;
     let best = |wanted: &dyn Fn(&KnownPython, &Fit) -> bool| {
         candidates

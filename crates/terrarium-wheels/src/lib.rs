@@ -37,7 +37,9 @@ pub use install::{
     undeclared_pkg_resources,
 };
 pub use layer::{DepsLayer, build_deps_layer};
-pub use releases::{newest_release_in, newest_releases_in, release_files, releases_files};
+pub use releases::{
+    NewestRelease, newest_release_in, newest_releases_in, release_files, releases_files,
+};
 pub use resolve::{parse_requirement, resolve};
 pub use sdist::{
     BUILD_EPOCH, BuildContext, BuildSystem, Built, BuiltWheel, FRONTEND, LEGACY_BACKEND,

@@ -40,6 +40,9 @@ pub fn releases_files(
     })
 }
 
+/// The newest release a range allows, with its files; `None` when no release fits.
+pub type NewestRelease = Option<(Version, Vec<IndexFile>)>;
+
 /// The newest final release of project `name` that `specifiers` allow, uploaded no later than
 /// `before` when given, with its files: what an installer picks for a capped range
 /// (`asyncpg>=0.29,<0.30`), so that its wheels can rule Pythons out before planning like an
@@ -49,7 +52,7 @@ pub fn newest_release_in(
     name: &str,
     specifiers: &VersionSpecifiers,
     before: Option<jiff::Timestamp>,
-) -> Result<Option<(Version, Vec<IndexFile>)>, Error> {
+) -> Result<NewestRelease, Error> {
     let mut releases: BTreeMap<Version, Vec<IndexFile>> = BTreeMap::new();
     for file in index.files(name, false)? {
         let Some(version) = version_of(&file.filename) else {
@@ -72,7 +75,7 @@ pub fn newest_releases_in(
     index: &Index,
     ranges: &[(String, VersionSpecifiers)],
     before: Option<jiff::Timestamp>,
-) -> Vec<Result<Option<(Version, Vec<IndexFile>)>, Error>> {
+) -> Vec<Result<NewestRelease, Error>> {
     parallel(ranges, |(name, specifiers)| {
         newest_release_in(index, name, specifiers, before)
     })
