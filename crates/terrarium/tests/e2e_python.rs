@@ -15,6 +15,27 @@ use std::time::Duration;
 
 use support::*;
 
+/// Run `tag` read-only on 127.0.0.1 and wait for HTTP 200 from `/health` (panics with the
+/// container's logs when it doesn't come).
+fn serve_health(name: &str, tag: &str) -> Response {
+    let host = free_port();
+    let container = Container::run(
+        name,
+        &[
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "-p",
+            &format!("127.0.0.1:{host}:8000"),
+            tag,
+        ],
+    );
+    wait_for(host, "/health", Duration::from_secs(60), |r| {
+        r.status == 200
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()))
+}
+
 fn project(name: &str) -> (tempfile::TempDir, PathBuf) {
     let parent = tempfile::tempdir().expect("tempdir");
     let path = parent.path().join(name);
@@ -65,22 +86,7 @@ fn a_project_that_needs_python_3_14_builds_on_forky_and_serves() {
     let _image = Image {
         tag: tag.to_owned(),
     };
-    let host = free_port();
-    let container = Container::run(
-        "fastapi-py314",
-        &[
-            "--read-only",
-            "--tmpfs",
-            "/tmp",
-            "-p",
-            &format!("127.0.0.1:{host}:8000"),
-            tag,
-        ],
-    );
-    let health = wait_for(host, "/health", Duration::from_secs(60), |r| {
-        r.status == 200
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()));
+    let health = serve_health("fastapi-py314", tag);
     assert!(
         health.body.contains("\"python\":\"3.14\""),
         "{}",
@@ -138,22 +144,7 @@ fn pins_older_than_every_maintained_python_build_on_bullseye_and_serve() {
     let _image = Image {
         tag: tag.to_owned(),
     };
-    let host = free_port();
-    let container = Container::run(
-        "flask-2021-greenlet",
-        &[
-            "--read-only",
-            "--tmpfs",
-            "/tmp",
-            "-p",
-            &format!("127.0.0.1:{host}:8000"),
-            tag,
-        ],
-    );
-    let health = wait_for(host, "/health", Duration::from_secs(60), |r| {
-        r.status == 200
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()));
+    let health = serve_health("flask-2021-greenlet", tag);
     assert!(
         health.body.contains("\"python\":\"3.9.")
             && health.body.contains("\"greenlet\":\"1.1.2\"")
@@ -197,22 +188,7 @@ fn a_capped_range_without_a_wheel_for_the_newest_python_chooses_one_it_serves() 
         &[],
     );
     for image in [&native, &built] {
-        let host = free_port();
-        let container = Container::run(
-            "fastapi-capped-ranges",
-            &[
-                "--read-only",
-                "--tmpfs",
-                "/tmp",
-                "-p",
-                &format!("127.0.0.1:{host}:8000"),
-                &image.tag,
-            ],
-        );
-        let health = wait_for(host, "/health", Duration::from_secs(60), |r| {
-            r.status == 200
-        })
-        .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()));
+        let health = serve_health("fastapi-capped-ranges", &image.tag);
         assert!(
             health.body.contains("\"python\":\"3.11.")
                 && health.body.contains("\"asyncpg\":\"0.29.0\""),
@@ -252,22 +228,7 @@ fn a_dependency_that_imports_pkg_resources_undeclared_gets_setuptools() {
     let _image = Image {
         tag: tag.to_owned(),
     };
-    let host = free_port();
-    let container = Container::run(
-        "flask-pkg-resources",
-        &[
-            "--read-only",
-            "--tmpfs",
-            "/tmp",
-            "-p",
-            &format!("127.0.0.1:{host}:8000"),
-            tag,
-        ],
-    );
-    let health = wait_for(host, "/health", Duration::from_secs(60), |r| {
-        r.status == 200
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()));
+    let health = serve_health("flask-pkg-resources", tag);
     assert!(health.body.contains("get_answer"), "{}", health.body);
     // The lock says why, and the next build reads it from there.
     let lock = std::fs::read_to_string(dir.join("terrarium.lock")).expect("lock");
