@@ -113,6 +113,11 @@ pub fn lock_tools(major: u64, minor: u64) -> LockTools {
         }
     }
 }
+/// The sha256 of `setuptools-81.0.0-py3-none-any.whl`
+/// ([`SETUPTOOLS_WITH_PKG_RESOURCES`](crate::SETUPTOOLS_WITH_PKG_RESOURCES)), for the
+/// Dockerfile that adds it when a dependency imports `pkg_resources` undeclared.
+pub const SETUPTOOLS_WITH_PKG_RESOURCES_SHA256: &str =
+    "fdd925d5c5d9f62e4b74b30d6dd7828ce236fd6ed998a08d81de62ce5a6310d6";
 /// gunicorn, added when a WSGI app has no server among its dependencies.
 pub const GUNICORN: &str = "23.0.0";
 /// uvicorn, added when an ASGI app has no server among its dependencies.

@@ -795,10 +795,12 @@ fn poetry_to_pep440(spec: &str) -> Option<String> {
 }
 
 /// Backends that package only what is named like the project unless told otherwise.
-const NAME_DISCOVERING_BACKENDS: [&str; 4] = [
+const NAME_DISCOVERING_BACKENDS: [&str; 5] = [
     "hatchling.build",
     "flit_core.buildapi",
     "poetry.core.masonry.api",
+    // Poetry's own backend before poetry-core (Poetry 1.0 and older).
+    "poetry.masonry.api",
     "uv_build",
 ];
 
@@ -1290,6 +1292,17 @@ mod tests {
         )
         .unwrap();
         assert!(read(setuptools.path()).unwrap().package.unwrap().finds_code);
+        // Poetry's backend from before poetry-core, on a project that keeps its code in `app/`.
+        let poetry = tempfile::tempdir().unwrap();
+        std::fs::write(
+            poetry.path().join("pyproject.toml"),
+            "[tool.poetry]\nname = \"realworld-api\"\nversion = \"0.1.0\"\n\n\
+             [tool.poetry.dependencies]\npython = \"^3.9\"\n\n[build-system]\n\
+             requires = [\"poetry>=1.0\"]\nbuild-backend = \"poetry.masonry.api\"\n",
+        )
+        .unwrap();
+        std::fs::create_dir(poetry.path().join("app")).unwrap();
+        assert!(!read(poetry.path()).unwrap().package.unwrap().finds_code);
     }
 
     #[test]

@@ -174,6 +174,15 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
                 .join(" ")
         ));
     }
+    if target == ImageKind::Production && plan.dependencies.value != DependencySource::None {
+        notes.push(
+            "A dependency that imports pkg_resources without declaring setuptools gets the last \
+             setuptools that has it, checked by hash (the runtime stage removes the base's own), \
+             as `terrarium build` does."
+                .to_owned(),
+        );
+        commands.push(pkg_resources_check());
+    }
     let files = match plan.workspace() {
         // Paths from the workspace root, the build context: its pyproject.toml and uv.lock,
         // and every member's pyproject.toml (uv reads them with the lock).
@@ -189,6 +198,27 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
         commands,
         notes,
     }
+}
+
+/// Finds, in the site-packages under the directory it is given, a module that imports
+/// `pkg_resources` on a line not right after `try:`, and exits 0 when one does and setuptools
+/// (which ships `pkg_resources`) is not installed there: `terrarium build`'s rule, for the
+/// Dockerfile's `/install`.
+const PKG_RESOURCES_SCAN: &str = r#"import re,sys,pathlib as P;s=list(P.Path(sys.argv[1]).glob("lib/python*/site-packages"));x=re.compile(r"^(?!\s*try:\s*$).*\n\s*(import pkg_resources|from pkg_resources[ .])",re.M);sys.exit(1 if not s or (s[0]/"setuptools").exists() else 0 if any(x.search("\n"+f.read_text(errors="ignore")) for f in s[0].rglob("*.py")) else 1)"#;
+
+/// The build stage's step that adds the last setuptools with `pkg_resources`, verified by its
+/// hash, when an installed dependency imports it without declaring setuptools (as `terrarium
+/// build` does; the runtime stage removes the base's own setuptools).
+fn pkg_resources_check() -> String {
+    let requirement = format!(
+        "{} --hash=sha256:{}",
+        terrarium_plan::SETUPTOOLS_WITH_PKG_RESOURCES,
+        tools::SETUPTOOLS_WITH_PKG_RESOURCES_SHA256
+    );
+    format!(
+        "if python -c '{PKG_RESOURCES_SCAN}' /install; then echo '{requirement}' > /tmp/setuptools.txt && {} --require-hashes --no-deps -r /tmp/setuptools.txt; fi",
+        ImageKind::Production.uv_install()
+    )
 }
 
 /// `requirement` as one shell word: quoted when it holds characters the shell would read
@@ -253,6 +283,23 @@ fn group_by_directory(files: &[PathBuf]) -> Vec<(Vec<PathBuf>, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pkg_resources_check_installs_setuptools_by_hash_into_install() {
+        let check = pkg_resources_check();
+        assert!(check.starts_with("if python -c '"), "{check}");
+        assert!(
+            !PKG_RESOURCES_SCAN.contains('\''),
+            "single-quoted in the shell"
+        );
+        assert!(!PKG_RESOURCES_SCAN.contains('\n'), "one Dockerfile line");
+        assert!(
+            check.ends_with(
+                "' /install; then echo 'setuptools==81.0.0 --hash=sha256:fdd925d5c5d9f62e4b74b30d6dd7828ce236fd6ed998a08d81de62ce5a6310d6' > /tmp/setuptools.txt && uv pip install --system --prefix /install --require-hashes --no-deps -r /tmp/setuptools.txt; fi"
+            ),
+            "{check}"
+        );
+    }
 
     #[test]
     fn requirements_are_single_shell_words() {
