@@ -288,9 +288,14 @@ pub(crate) fn python_files(root: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The dotted module name of a file: `src/inventory/web.py` is `inventory.web`.
-pub(crate) fn module_name(rel: &Path) -> String {
-    let rel = rel.strip_prefix("src").unwrap_or(rel);
+/// The dotted module name of a file: `src/inventory/web.py` is `inventory.web`, or
+/// `src.inventory.web` when `src_package` (`src/__init__.py` exists).
+pub(crate) fn module_name(rel: &Path, src_package: bool) -> String {
+    let rel = if src_package {
+        rel
+    } else {
+        rel.strip_prefix("src").unwrap_or(rel)
+    };
     let mut parts: Vec<String> = rel
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -476,8 +481,9 @@ pub(crate) fn scan(root: &Path, files: &[PathBuf]) -> Result<Scan, DetectError> 
         collect_app_classes(&text, &mut scan.app_classes);
         texts.push((rel.clone(), text));
     }
+    let src_package = is_src_package(files);
     for (rel, text) in &texts {
-        scan_file(rel, text, &mut scan);
+        scan_file(rel, text, src_package, &mut scan);
         crate::writes::scan_file(root, rel, text, &mut scan.writes);
     }
     scan.env.extend(crate::settings::scan(&texts));
@@ -487,6 +493,12 @@ pub(crate) fn scan(root: &Path, files: &[PathBuf]) -> Result<Scan, DetectError> 
         set_import_dir(&mut app.value, &app.source.file, files, &texts);
     }
     Ok(scan)
+}
+
+/// Whether `src/` is a package of its own (`src/__init__.py`: the code imports `src.x`), not
+/// the directory of a src layout.
+pub(crate) fn is_src_package(files: &[PathBuf]) -> bool {
+    files.iter().any(|f| f == Path::new("src/__init__.py"))
 }
 
 /// Python imports a module run as a script from the script's directory; a module in `src/`
@@ -520,7 +532,7 @@ fn set_import_dir(app: &mut App, file: &Path, files: &[PathBuf], texts: &[(PathB
     let Ok(rel) = file.strip_prefix(dir) else {
         return;
     };
-    app.module = module_name(rel);
+    app.module = module_name(rel, false);
     app.import_dir = Some(dir.to_string_lossy().into_owned());
 }
 
@@ -612,9 +624,9 @@ fn imports(text: &str, framework: crate::Framework) -> bool {
     })
 }
 
-fn scan_file(rel: &Path, text: &str, scan: &mut Scan) {
+fn scan_file(rel: &Path, text: &str, src_package: bool, scan: &mut Scan) {
     collect_app_classes(text, &mut scan.app_classes);
-    let module = module_name(rel);
+    let module = module_name(rel, src_package);
     let lines: Vec<&str> = text.lines().collect();
     let guarded = guarded_names(text);
     let mut variables = Vec::new();
@@ -813,7 +825,7 @@ mod tests {
     fn a_setting_the_code_refuses_to_run_without_is_required() {
         let text = "import os\n\ndef load():\n    secret = os.environ.get(\"WEBHOOK_SECRET\")\n    if not secret:\n        raise ConfigError(\"WEBHOOK_SECRET is not set\")\n    level = os.environ.get(\"LOG_LEVEL\")\n    if not level:\n        level = \"info\"\n";
         let mut scan = Scan::default();
-        scan_file(Path::new("config.py"), text, &mut scan);
+        scan_file(Path::new("config.py"), text, false, &mut scan);
         let required: Vec<(&str, bool)> = scan
             .env
             .iter()
@@ -829,6 +841,7 @@ mod tests {
         scan_file(
             Path::new("app/core/setup.py"),
             "from fastapi import APIRouter, FastAPI\n\ndef cache(\n    key: str,\n) -> Callable:\n    \"\"\"A decorator.\n\n    app = FastAPI()\n    return app\n    \"\"\"\n    return wrapper\n\ndef create_application(\n    router: APIRouter,\n    settings: (\n        AppSettings\n        | DatabaseSettings\n    ),\n    **kwargs: Any,\n) -> FastAPI:\n    application = FastAPI(**kwargs)\n    application.include_router(router)\n    return application\n",
+            false,
             &mut scan,
         );
         let found: Vec<String> = scan.apps.iter().map(|a| a.value.target()).collect();
@@ -841,11 +854,13 @@ mod tests {
         scan_file(
             Path::new("ctf/__init__.py"),
             "from flask import Flask\n\nclass CTFdFlask(Flask):\n    pass\n\ndef create_app(config=None):\n    app = CTFdFlask(__name__)\n    return app\n",
+            false,
             &mut scan,
         );
         scan_file(
             Path::new("plain.py"),
             "from ctf import CTFdFlask\nsite = CTFdFlask(__name__)\n",
+            false,
             &mut scan,
         );
         let found: Vec<String> = scan.apps.iter().map(|a| a.value.target()).collect();
@@ -859,7 +874,7 @@ mod tests {
 
     fn scan_text(path: &str, text: &str) -> Scan {
         let mut scan = Scan::default();
-        scan_file(Path::new(path), text, &mut scan);
+        scan_file(Path::new(path), text, false, &mut scan);
         scan.health_routes =
             crate::routes::health_routes(&[(PathBuf::from(path), text.to_owned())]);
         scan
@@ -871,6 +886,7 @@ mod tests {
         scan_file(
             Path::new("app/main.py"),
             "from fastapi import FastAPI\n\ndef create_application() -> FastAPI:\n    application = FastAPI()\n    return application\n\napp = create_application()\n\n@app.on_event(\"startup\")\nasync def startup():\n    pass\n",
+            false,
             &mut scan,
         );
         adopt_factory_calls(&mut scan);
@@ -884,11 +900,13 @@ mod tests {
         scan_file(
             Path::new("blog/__init__.py"),
             "from flask import Flask\n\ndef create_app(config_class=None):\n    app = Flask(__name__)\n    return app\n",
+            false,
             &mut scan,
         );
         scan_file(
             Path::new("microblog.py"),
             "import sqlalchemy as sa\nfrom blog import create_app, db\n\napp = create_app()\nsettings = Settings()\n",
+            false,
             &mut scan,
         );
         adopt_factory_calls(&mut scan);
@@ -900,11 +918,13 @@ mod tests {
         scan_file(
             Path::new("web.py"),
             "from flask import Flask\n\ndef create_app():\n    app = Flask(__name__)\n    return app\n",
+            false,
             &mut scan,
         );
         scan_file(
             Path::new("tools.py"),
             "from other import thing\n\napp = create_app()\n",
+            false,
             &mut scan,
         );
         adopt_factory_calls(&mut scan);
@@ -1072,10 +1092,19 @@ mod tests {
     #[test]
     fn module_names() {
         assert_eq!(
-            module_name(Path::new("src/inventory/__init__.py")),
+            module_name(Path::new("src/inventory/__init__.py"), false),
             "inventory"
         );
-        assert_eq!(module_name(Path::new("app.py")), "app");
-        assert_eq!(module_name(Path::new("svc/web/api.py")), "svc.web.api");
+        // `src/__init__.py` makes `src` a package of its own (`from src.db import models`).
+        assert_eq!(module_name(Path::new("src/__init__.py"), true), "src");
+        assert_eq!(
+            module_name(Path::new("src/books/routes.py"), true),
+            "src.books.routes"
+        );
+        assert_eq!(module_name(Path::new("app.py"), false), "app");
+        assert_eq!(
+            module_name(Path::new("svc/web/api.py"), false),
+            "svc.web.api"
+        );
     }
 }

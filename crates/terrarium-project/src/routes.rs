@@ -89,7 +89,12 @@ struct Include {
 
 /// The health routes of the project's `files` (path and text), best first.
 pub(crate) fn health_routes(files: &[(PathBuf, String)]) -> Vec<Fact<String>> {
-    let parsed: Vec<FileRoutes> = files.iter().map(|(rel, text)| parse(rel, text)).collect();
+    let paths: Vec<PathBuf> = files.iter().map(|(rel, _)| rel.clone()).collect();
+    let src_package = crate::code::is_src_package(&paths);
+    let parsed: Vec<FileRoutes> = files
+        .iter()
+        .map(|(rel, text)| parse(rel, text, src_package))
+        .collect();
     let constants: BTreeMap<String, String> = files
         .iter()
         .flat_map(|(_, text)| text.lines())
@@ -173,8 +178,8 @@ pub(crate) fn call_text(lines: &[&str], index: usize) -> String {
     text
 }
 
-fn parse(rel: &Path, text: &str) -> FileRoutes {
-    let module = module_name(rel);
+fn parse(rel: &Path, text: &str, src_package: bool) -> FileRoutes {
+    let module = module_name(rel, src_package);
     let lines: Vec<&str> = text.lines().collect();
     let mut file = FileRoutes {
         module: module.clone(),
