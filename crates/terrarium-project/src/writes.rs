@@ -388,6 +388,13 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
                         .and_then(|m| m.as_str().rsplit('/').next().map(str::to_owned))
                 })
                 .filter(|f| !f.is_empty())
+                .and_then(|f| {
+                    if f.contains('{') {
+                        named_in_braces(&f, text)
+                    } else {
+                        Some(f)
+                    }
+                })
                 .unwrap_or_else(|| "app.db".to_owned());
             push(
                 out,
@@ -399,6 +406,21 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
             );
         }
     }
+}
+
+/// The file name an f-string's expression names through a variable of the same file:
+/// `{Path(basedir).joinpath(DATABASE)}` with `DATABASE = "flaskr.db"` gives `flaskr.db`.
+fn named_in_braces(expression: &str, text: &str) -> Option<String> {
+    static IDENT: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"[A-Za-z_]\w*").expect("static regex"));
+    IDENT.find_iter(expression).find_map(|ident| {
+        let assignment = Regex::new(&format!(
+            r#"(?m)^{}\s*=\s*["']([\w-]+\.[\w.-]+)["']\s*$"#,
+            regex::escape(ident.as_str())
+        ))
+        .ok()?;
+        assignment.captures(text).map(|c| c[1].to_owned())
+    })
 }
 
 /// `writes` plus a SQLite database for every setting whose default is a SQLite URL relative to
@@ -547,6 +569,22 @@ mod tests {
                     why: WriteReason::FlaskInstance
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn an_f_string_sqlite_default_names_its_file_through_a_variable() {
+        let found = scan(&[(
+            "project/app.py",
+            "basedir = Path(__file__).resolve().parent\nDATABASE = \"flaskr.db\"\n\
+             url = os.getenv(\"DATABASE_URL\", f\"sqlite:///{Path(basedir).joinpath(DATABASE)}\")\n",
+        )]);
+        assert_eq!(
+            found,
+            [Write::Sqlite {
+                setting: "DATABASE_URL".into(),
+                file: "flaskr.db".into()
+            }]
         );
     }
 
