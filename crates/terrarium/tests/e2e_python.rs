@@ -8,8 +8,8 @@
 //! can't be pulled in this test environment (only the local 3.11 stand-in exists), so only its
 //! rendering is checked for those; projects that plan 3.11 (a capped range without a newer
 //! wheel), or whose class doesn't depend on the Python (a dependency importing
-//! `pkg_resources` undeclared), are also built through the Dockerfile on the stand-in and
-//! served.
+//! `pkg_resources` undeclared, a `src/` that is a package), are also built through the
+//! Dockerfile on the stand-in and served.
 
 mod support;
 
@@ -250,4 +250,34 @@ fn a_dependency_that_imports_pkg_resources_undeclared_gets_setuptools() {
         lock.contains("aiosql 6.2 imports pkg_resources") && lock.contains("name = \"setuptools\""),
         "{lock}"
     );
+}
+
+#[test]
+fn a_src_directory_that_is_a_package_is_served_as_src() {
+    let (_parent, dir) = project("fastapi-src-package");
+    let plan = terrarium()
+        .arg("plan")
+        .arg(&dir)
+        .env("TERRARIUM_CACHE_DIR", build_cache())
+        .output()
+        .expect("terrarium plan");
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan.status.success(), "{stdout}");
+    assert!(stdout.contains("--proxy-headers src:app\n"), "{stdout}");
+    let native = native_image(&dir, "terrarium-e2e/fastapi-src-package:native", &[]);
+    init_with_stand_ins(&dir, &[]);
+    let built = build_image(
+        "terrarium-e2e/fastapi-src-package:dockerfile",
+        &dir,
+        "Dockerfile",
+        &[],
+    );
+    for image in [&native, &built] {
+        let health = serve_health("fastapi-src-package", &image.tag);
+        assert!(
+            health.body.contains("\"package\":\"src\""),
+            "{}",
+            health.body
+        );
+    }
 }
