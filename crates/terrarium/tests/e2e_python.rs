@@ -39,6 +39,19 @@ fn serve_health(name: &str, tag: &str) -> Response {
     .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()))
 }
 
+/// `terrarium plan DIR`'s output; panics with it when the plan fails.
+fn plan_of(dir: &std::path::Path) -> String {
+    let plan = terrarium()
+        .arg("plan")
+        .arg(dir)
+        .env("TERRARIUM_CACHE_DIR", build_cache())
+        .output()
+        .expect("terrarium plan");
+    let stdout = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(plan.status.success(), "{stdout}");
+    stdout
+}
+
 fn project(name: &str) -> (tempfile::TempDir, PathBuf) {
     let parent = tempfile::tempdir().expect("tempdir");
     let path = parent.path().join(name);
@@ -102,14 +115,7 @@ fn a_project_that_needs_python_3_14_builds_on_forky_and_serves() {
 #[test]
 fn pins_older_than_every_maintained_python_build_on_bullseye_and_serve() {
     let (_parent, dir) = project("flask-2021-greenlet");
-    let plan = terrarium()
-        .arg("plan")
-        .arg(&dir)
-        .env("TERRARIUM_CACHE_DIR", build_cache())
-        .output()
-        .expect("terrarium plan");
-    let stdout = String::from_utf8_lossy(&plan.stdout);
-    assert!(plan.status.success(), "{stdout}");
+    let stdout = plan_of(&dir);
     assert!(
         stdout.contains("python: 3.9")
             && stdout.contains("runtime: Debian bullseye (CPython 3.9)")
@@ -174,14 +180,7 @@ fn pins_older_than_every_maintained_python_build_on_bullseye_and_serve() {
 #[test]
 fn a_capped_range_without_a_wheel_for_the_newest_python_chooses_one_it_serves() {
     let (_parent, dir) = project("fastapi-capped-ranges");
-    let plan = terrarium()
-        .arg("plan")
-        .arg(&dir)
-        .env("TERRARIUM_CACHE_DIR", build_cache())
-        .output()
-        .expect("terrarium plan");
-    let stdout = String::from_utf8_lossy(&plan.stdout);
-    assert!(plan.status.success(), "{stdout}");
+    let stdout = plan_of(&dir);
     assert!(
         stdout.contains("python: 3.11")
             && stdout.contains("asyncpg 0.29.0 (newest of >=0.29, <0.30) (pyproject.toml)")
@@ -265,14 +264,7 @@ fn a_dependency_that_imports_pkg_resources_undeclared_gets_setuptools() {
 #[test]
 fn a_src_directory_that_is_a_package_is_served_as_src() {
     let (_parent, dir) = project("fastapi-src-package");
-    let plan = terrarium()
-        .arg("plan")
-        .arg(&dir)
-        .env("TERRARIUM_CACHE_DIR", build_cache())
-        .output()
-        .expect("terrarium plan");
-    let stdout = String::from_utf8_lossy(&plan.stdout);
-    assert!(plan.status.success(), "{stdout}");
+    let stdout = plan_of(&dir);
     assert!(stdout.contains("--proxy-headers src:app\n"), "{stdout}");
     let native = native_image(&dir, "terrarium-e2e/fastapi-src-package:native", &[]);
     init_with_stand_ins(&dir, &[]);
