@@ -1,5 +1,6 @@
 //! Which CPythons a suite runs on: the ones terrarium can provide natively (a Debian release
-//! ships each: 3.11 bookworm, 3.13 trixie, 3.14 forky) that the project's constraints allow.
+//! ships each: 3.11 bookworm, 3.13 trixie, 3.14 forky, and 3.9 bullseye, end of life, only when
+//! asked for or named by a classifier) that the project's constraints allow.
 
 use terrarium_debian::Distro;
 use terrarium_project::Project;
@@ -65,21 +66,28 @@ fn allowed_by(project: &Project, distro: Distro) -> Result<(), (String, String)>
 
 /// The Debian releases (and so CPythons) to run the suite on, oldest Python first. `all` is
 /// every one the constraints allow, narrowed to those the `classifiers` name when they name
-/// any.
+/// any; an end-of-life one only when they name it.
 pub fn pythons(project: &Project, choice: &PythonChoice) -> Result<Vec<Distro>, TestError> {
     let allowed: Vec<Distro> = Distro::ALL
         .into_iter()
         .filter(|d| allowed_by(project, *d).is_ok())
         .collect();
+    let named = |d: &Distro| {
+        project
+            .python_classifiers
+            .iter()
+            .any(|c| c.value == d.python_version())
+    };
+    // An end-of-life Python (bullseye's 3.9) only when the classifiers name it.
     let classified: Vec<Distro> = allowed
         .iter()
         .copied()
         .filter(|d| {
-            project.python_classifiers.is_empty()
-                || project
-                    .python_classifiers
-                    .iter()
-                    .any(|c| c.value == d.python_version())
+            if d.end_of_life().is_some() {
+                named(d)
+            } else {
+                project.python_classifiers.is_empty() || named(d)
+            }
         })
         .collect();
     let allowed_text = || {
@@ -177,6 +185,16 @@ mod tests {
         assert_eq!(
             pythons(&classified, &PythonChoice::All).unwrap(),
             [Distro::Bookworm]
+        );
+        // Every maintained one with no constraint; 3.9 (end of life) only when named.
+        let (_dir, open) = project("[project]\nname = \"x\"\ndependencies = [\"flask\"]\n");
+        assert_eq!(
+            pythons(&open, &PythonChoice::All).unwrap(),
+            [Distro::Bookworm, Distro::Trixie, Distro::Forky]
+        );
+        assert_eq!(
+            pythons(&open, &"3.9".parse().unwrap()).unwrap(),
+            [Distro::Bullseye]
         );
         // An explicit list is not narrowed by the classifiers, only by the constraints.
         assert_eq!(
