@@ -548,35 +548,13 @@ mod tests {
         assert!(serde_json::from_slice::<Vec<StepOutput>>(b"app\tx\t-\n").is_err());
     }
 
-    /// A root that borrows the host's programs through read-only mounts.
-    fn host_root() -> (tempfile::TempDir, Vec<Mount>) {
-        let dir = tempfile::tempdir().unwrap();
-        for point in ["dev", "proc", "tmp", "out"] {
-            std::fs::create_dir_all(dir.path().join(point)).unwrap();
-        }
-        let mut mounts = Vec::new();
-        for system in ["usr", "lib", "lib64", "bin", "etc"] {
-            let host = Path::new("/").join(system);
-            if host.is_dir() && !host.is_symlink() {
-                mounts.push(Mount {
-                    host,
-                    at: format!("/{system}"),
-                    writable: false,
-                });
-            } else if let Ok(target) = std::fs::read_link(&host) {
-                std::os::unix::fs::symlink(target, dir.path().join(system)).unwrap();
-            }
-        }
-        (dir, mounts)
-    }
-
     #[test]
     fn a_step_runs_on_the_read_only_root_once_the_kernel_refuses_the_overlay() {
-        let (dir, mut mounts) = host_root();
+        let (dir, mut mounts) = terrarium_sandbox::testing::host_root();
         let out = tempfile::tempdir().unwrap();
         mounts.push(Mount {
             host: out.path().to_path_buf(),
-            at: "/out".into(),
+            at: "/terrarium/out".into(),
             writable: true,
         });
         let root = Rootfs::from_dir(dir.path());
@@ -599,7 +577,13 @@ mod tests {
         let bad = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(bad.path().join("upper/inside")).unwrap();
         std::os::unix::fs::symlink("upper/inside", bad.path().join("work")).unwrap();
-        run_step(&root, run("echo ran > /out/ran"), bad.path(), &mut refused).unwrap();
+        run_step(
+            &root,
+            run("echo ran > /terrarium/out/ran"),
+            bad.path(),
+            &mut refused,
+        )
+        .unwrap();
         assert!(out.path().join("ran").is_file());
         let why = refused.clone().unwrap();
         assert!(why.contains("overlayfs"), "{why}");

@@ -887,20 +887,25 @@ pub fn check_user_namespaces() -> Result<(), SandboxError> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Test support, for this crate and the crates that run commands through it (feature
+/// `testing`): a root made of the host's own programs, so a test needs no image.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
+    use std::path::Path;
 
-    /// A root that borrows the host's programs and libraries through read-only mounts.
-    fn host_root() -> (tempfile::TempDir, Vec<Mount>) {
+    use crate::{MOUNT_POINTS, Mount};
+
+    /// A root that borrows the host's programs and libraries through read-only mounts, in the
+    /// system's temporary directory; panics when it can't be made (tests only).
+    pub fn host_root() -> (tempfile::TempDir, Vec<Mount>) {
         host_root_in(&std::env::temp_dir())
     }
 
     /// [`host_root`] in a directory of `parent`.
-    fn host_root_in(parent: &Path) -> (tempfile::TempDir, Vec<Mount>) {
-        let dir = tempfile::tempdir_in(parent).unwrap();
+    pub fn host_root_in(parent: &Path) -> (tempfile::TempDir, Vec<Mount>) {
+        let dir = tempfile::tempdir_in(parent).expect("a temporary root");
         for point in MOUNT_POINTS {
-            std::fs::create_dir_all(dir.path().join(point)).unwrap();
+            std::fs::create_dir_all(dir.path().join(point)).expect("a mount point");
         }
         let mut mounts = Vec::new();
         for system in ["usr", "lib", "lib64", "bin", "etc"] {
@@ -912,11 +917,19 @@ mod tests {
                     writable: false,
                 });
             } else if let Ok(target) = std::fs::read_link(&host) {
-                std::os::unix::fs::symlink(target, dir.path().join(system)).unwrap();
+                std::os::unix::fs::symlink(target, dir.path().join(system))
+                    .expect("a link to the host's directory");
             }
         }
         (dir, mounts)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::testing::{host_root, host_root_in};
 
     #[test]
     fn runs_as_root_inside_with_mounts_and_a_read_only_root() {
