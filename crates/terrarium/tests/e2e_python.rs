@@ -125,25 +125,8 @@ fn pins_older_than_every_maintained_python_build_on_bullseye_and_serve() {
     );
     assert!(stdout.contains("base: python:3.9."), "{stdout}");
 
-    let tag = "terrarium-e2e/flask-2021-greenlet:native";
-    let output = terrarium()
-        .arg("build")
-        .arg(&dir)
-        .args(["--load", "--tag", tag])
-        .env("TERRARIUM_CACHE_DIR", build_cache())
-        .env("TERRARIUM_DOCKER", docker_bin())
-        .timeout(Duration::from_secs(900))
-        .output()
-        .expect("terrarium build");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let _image = Image {
-        tag: tag.to_owned(),
-    };
-    let health = serve_health("flask-2021-greenlet", tag);
+    let native = native_image(&dir, "terrarium-e2e/flask-2021-greenlet:native", &[]);
+    let health = serve_health("flask-2021-greenlet", &native.tag);
     assert!(
         health.body.contains("\"python\":\"3.9.")
             && health.body.contains("\"greenlet\":\"1.1.2\"")
