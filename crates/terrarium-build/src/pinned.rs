@@ -21,10 +21,8 @@ const RELEASE_PAGE_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// names or a requirement has a capped range; or its requirements pin releases exactly
 /// without a lock, and the Python or the era is not settled (the era also by git history).
 pub fn needs_pinned_releases(project: &Project) -> bool {
-    let python_settled = project.config.python.is_some() || project.locked_python.is_some();
-    if !python_settled
-        && (!unnamed_locked(project).is_empty() || !capped_ranges(project).is_empty())
-    {
+    let settled = python_settled(project);
+    if !settled && (!unnamed_locked(project).is_empty() || !capped_ranges(project).is_empty()) {
         return true;
     }
     let DependencySource::Requirements {
@@ -45,7 +43,7 @@ pub fn needs_pinned_releases(project: &Project) -> bool {
     }
     let era_settled =
         project.config.exclude_newer.is_some() || project.dependencies_changed.is_some();
-    !(python_settled && era_settled)
+    !(settled && era_settled)
 }
 
 /// The index's files of every release `project` pins exactly (in its requirements, or in a
@@ -85,10 +83,16 @@ pub fn pinned_releases(project: &Project, options: &BuildOptions) -> Vec<PinnedR
             .collect();
     }
     let mut releases = exact_pins(project, &index);
-    if project.config.python.is_none() && project.locked_python.is_none() {
+    if !python_settled(project) {
         releases.extend(range_releases(project, &index));
     }
     releases
+}
+
+/// Whether the plan's Python is settled without the index: by the configuration, or by the
+/// Python the last build recorded in `terrarium.lock`.
+fn python_settled(project: &Project) -> bool {
+    project.config.python.is_some() || project.locked_python.is_some()
 }
 
 /// The releases a requirements file without a lock pins with `==`.

@@ -347,11 +347,7 @@ type Fitted<'s> = (Fit, Vec<&'s WheelSupport>);
 
 /// A release's fit as a score to compare, best lowest: every wheel; compiling only sources
 /// its own age or younger; compiling older ones, by how far (`staleness`); failing.
-fn score(
-    k: &KnownPython,
-    (fit, missing): &(Fit, Vec<&WheelSupport>),
-    era: Option<jiff::Timestamp>,
-) -> (u8, u64) {
+fn score(k: &KnownPython, (fit, missing): &Fitted, era: Option<jiff::Timestamp>) -> (u8, u64) {
     match fit {
         Fit::Wheels => (0, 0),
         Fit::Builds => (1, staleness((k.major, k.minor), missing, era)),

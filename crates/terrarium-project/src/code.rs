@@ -487,7 +487,7 @@ pub(crate) fn scan(root: &Path, files: &[PathBuf]) -> Result<Scan, DetectError> 
         crate::writes::scan_file(root, rel, text, &mut scan.writes);
     }
     scan.env.extend(crate::settings::scan(&texts));
-    scan.health_routes = crate::routes::health_routes(&texts);
+    scan.health_routes = crate::routes::health_routes(&texts, src_package);
     adopt_factory_calls(&mut scan);
     for app in &mut scan.apps {
         set_import_dir(&mut app.value, &app.source.file, files, &texts);
@@ -876,7 +876,7 @@ mod tests {
         let mut scan = Scan::default();
         scan_file(Path::new(path), text, false, &mut scan);
         scan.health_routes =
-            crate::routes::health_routes(&[(PathBuf::from(path), text.to_owned())]);
+            crate::routes::health_routes(&[(PathBuf::from(path), text.to_owned())], false);
         scan
     }
 

@@ -87,10 +87,9 @@ struct Include {
     prefix: Option<String>,
 }
 
-/// The health routes of the project's `files` (path and text), best first.
-pub(crate) fn health_routes(files: &[(PathBuf, String)]) -> Vec<Fact<String>> {
-    let paths: Vec<PathBuf> = files.iter().map(|(rel, _)| rel.clone()).collect();
-    let src_package = crate::code::is_src_package(&paths);
+/// The health routes of the project's `files` (path and text), best first; `src_package`
+/// when `src/` is a package of its own (module names keep `src.`).
+pub(crate) fn health_routes(files: &[(PathBuf, String)], src_package: bool) -> Vec<Fact<String>> {
     let parsed: Vec<FileRoutes> = files
         .iter()
         .map(|(rel, text)| parse(rel, text, src_package))
@@ -368,7 +367,10 @@ mod tests {
             .iter()
             .map(|(p, t)| (PathBuf::from(p), t.to_string()))
             .collect();
-        health_routes(&files).into_iter().map(|f| f.value).collect()
+        health_routes(&files, false)
+            .into_iter()
+            .map(|f| f.value)
+            .collect()
     }
 
     #[test]
