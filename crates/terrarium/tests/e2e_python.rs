@@ -52,6 +52,18 @@ fn plan_of(dir: &std::path::Path) -> String {
     stdout
 }
 
+/// `terrarium init` with the local stand-in bases, then `docker build` of the Dockerfile it
+/// wrote, tagged `terrarium-e2e/NAME:dockerfile`.
+fn dockerfile_image(dir: &std::path::Path, name: &str) -> Image {
+    init_with_stand_ins(dir, &[]);
+    build_image(
+        &format!("terrarium-e2e/{name}:dockerfile"),
+        dir,
+        "Dockerfile",
+        &[],
+    )
+}
+
 fn project(name: &str) -> (tempfile::TempDir, PathBuf) {
     let parent = tempfile::tempdir().expect("tempdir");
     let path = parent.path().join(name);
@@ -175,13 +187,7 @@ fn a_capped_range_without_a_wheel_for_the_newest_python_chooses_one_it_serves() 
     let native = native_image(&dir, "terrarium-e2e/fastapi-capped-ranges:native", &[]);
     // Through the generated Dockerfile, on the local stand-in for the planned official image.
     assert!(stdout.contains("base: python:3.11."), "{stdout}");
-    init_with_stand_ins(&dir, &[]);
-    let built = build_image(
-        "terrarium-e2e/fastapi-capped-ranges:dockerfile",
-        &dir,
-        "Dockerfile",
-        &[],
-    );
+    let built = dockerfile_image(&dir, "fastapi-capped-ranges");
     for image in [&native, &built] {
         let health = serve_health("fastapi-capped-ranges", &image.tag);
         assert!(
@@ -227,13 +233,7 @@ fn a_dependency_that_imports_pkg_resources_undeclared_gets_setuptools() {
     assert!(health.body.contains("get_answer"), "{}", health.body);
     // The generated Dockerfile checks the installed dependencies the same way (on the local
     // stand-in for the official image; its runtime stage removes the base's setuptools).
-    init_with_stand_ins(&dir, &[]);
-    let built = build_image(
-        "terrarium-e2e/flask-pkg-resources:dockerfile",
-        &dir,
-        "Dockerfile",
-        &[],
-    );
+    let built = dockerfile_image(&dir, "flask-pkg-resources");
     let health = serve_health("flask-pkg-resources", &built.tag);
     assert!(health.body.contains("get_answer"), "{}", health.body);
     // The lock says why, and the next build reads it from there.
@@ -250,13 +250,7 @@ fn a_src_directory_that_is_a_package_is_served_as_src() {
     let stdout = plan_of(&dir);
     assert!(stdout.contains("--proxy-headers src:app\n"), "{stdout}");
     let native = native_image(&dir, "terrarium-e2e/fastapi-src-package:native", &[]);
-    init_with_stand_ins(&dir, &[]);
-    let built = build_image(
-        "terrarium-e2e/fastapi-src-package:dockerfile",
-        &dir,
-        "Dockerfile",
-        &[],
-    );
+    let built = dockerfile_image(&dir, "fastapi-src-package");
     for image in [&native, &built] {
         let health = serve_health("fastapi-src-package", &image.tag);
         assert!(
