@@ -560,6 +560,10 @@ fn build_debian(
         .chain(&pins.system)
         .map(|p| p.name.clone())
         .collect();
+    if architecture == Architecture::Amd64 {
+        // What the generated Dockerfile needs to install the same releases (it builds amd64).
+        lockfile.exclude_newer_package = pins.exclude_newer_package();
+    }
     section.debian = Some(debian);
     section.wheels = Some(pins);
     if test_pins.is_some() {
@@ -778,6 +782,7 @@ fn build_on_base(
     if plan.python.origin != Origin::Config {
         lockfile.python = Some(target.python_version());
     }
+    lockfile.exclude_newer_package = pins.exclude_newer_package();
     lockfile.base.insert(
         written.to_owned(),
         BaseLock {
@@ -912,7 +917,7 @@ impl Session<'_> {
             Some(lock) => terrarium_wheels::pins_from_lock(lock, target, &index)?,
             None => Vec::new(),
         };
-        let extra = terrarium_wheels::resolve(
+        let resolution = terrarium_wheels::resolve_dated(
             requirements,
             &pins,
             target,
@@ -920,7 +925,7 @@ impl Session<'_> {
             self.reporter,
             &builder,
         )?;
-        pins.extend(extra);
+        pins.extend(resolution.pins);
         pins.sort();
         let added = Some(
             self.pkg_resources(&mut pins, target, &index, &builder)?
@@ -934,6 +939,7 @@ impl Session<'_> {
             added,
             system: Vec::new(),
             linked: None,
+            late: resolution.late,
         })?)
     }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use terrarium_debian::{Architecture, DebianPin, Distro};
 use terrarium_image::Digest;
-use terrarium_wheels::{BuiltWheel, Pin, is_sdist};
+use terrarium_wheels::{BuiltWheel, LateRelease, Pin, is_sdist};
 
 use crate::error::{BuildError, io_error};
 
@@ -29,6 +29,17 @@ pub struct Lockfile {
     /// The Python the plan chose, so the next plan keeps it while the project still allows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python: Option<String>,
+    /// The packages whose releases the last resolution took from after the cut-off (no
+    /// earlier release had a wheel for the Python, or the earlier ones conflicted), each with
+    /// the upload time of the file taken, as uv's `--exclude-newer-package NAME=MOMENT`: the
+    /// plan reads them so the generated Dockerfile's uv, for which the cut-off is a hard
+    /// limit, gives way for the same packages. From the amd64 image's wheels.
+    #[serde(
+        default,
+        rename = "exclude-newer-package",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub exclude_newer_package: Vec<String>,
     /// Per distro codename.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub distro: BTreeMap<String, DistroLock>,
@@ -106,6 +117,9 @@ pub struct WheelsLock {
     /// terrarium did this): read then, without resolving again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linked: Option<Vec<LinkedLibrary>>,
+    /// The releases among [`wheel`](Self::wheel) the resolver took from after the cut-off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late: Vec<LateRelease>,
 }
 
 /// A library a binary wheel links from the system: `libstdc++.so.6` from `libstdc++6`, linked
@@ -121,6 +135,12 @@ pub struct LinkedLibrary {
 }
 
 impl WheelsLock {
+    /// [`late`](Self::late) as uv's `--exclude-newer-package` values (see
+    /// [`LateRelease::own_cutoff`]).
+    pub fn exclude_newer_package(&self) -> Vec<String> {
+        self.late.iter().map(LateRelease::own_cutoff).collect()
+    }
+
     /// Why each package of [`system`](Self::system) that a built wheel links directly is
     /// there: `libpq5 (libpq.so.5, linked by psycopg2 2.9.10)`.
     pub fn system_reasons(&self) -> Vec<String> {
@@ -260,6 +280,7 @@ mod tests {
             added: None,
             system: Vec::new(),
             linked: None,
+            late: Vec::new(),
         }
     }
 

@@ -73,6 +73,7 @@ impl Session<'_> {
             added: Some(Vec::new()),
             system: Vec::new(),
             linked: None,
+            late: Vec::new(),
         })?)
     }
 }

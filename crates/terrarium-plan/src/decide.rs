@@ -65,6 +65,7 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
             released.strftime("%Y-%m-%d")
         ));
     }
+    let exclude_newer_package = python::late_packages(project, &mut exclude_newer);
     let base_image = decide_base(project, options, &python.value);
     // A Python no Debian release terrarium builds on ships runs on the official image the
     // Dockerfile starts from, pulled like any base.
@@ -184,6 +185,7 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
         root: project.root.clone(),
         python,
         exclude_newer,
+        exclude_newer_package,
         base_image,
         build_base,
         runtime,

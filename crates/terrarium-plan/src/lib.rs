@@ -273,6 +273,12 @@ pub struct Plan {
     /// later are ignored), on both back ends; `None` when the lock pins everything or nothing
     /// dates the project.
     pub exclude_newer: Decision<Option<jiff::Timestamp>>,
+    /// Packages with a later cut-off of their own: the releases the last `terrarium build`
+    /// took from after [`exclude_newer`](Self::exclude_newer) (its resolver gives way where no
+    /// earlier release has a wheel for the Python), each with the upload time of the file it
+    /// took, so the generated Dockerfile's uv installs the same ones. Explained in
+    /// `exclude_newer`'s reason; empty without a cut-off.
+    pub exclude_newer_package: Vec<(String, jiff::Timestamp)>,
     /// The base image of generated Dockerfiles.
     pub base_image: Decision<String>,
     /// The base image `terrarium build` puts its layers on (`python:3.12-slim-bookworm`,

@@ -167,6 +167,38 @@ fn wheel_supports(project: &Project, options: &PlanOptions) -> Vec<WheelSupport>
     supports
 }
 
+/// The packages the last build took from after the cut-off (`terrarium.lock`), when the plan
+/// has a cut-off: said in its reason, for the Dockerfile's uv to give way for the same ones.
+pub(crate) fn late_packages(
+    project: &Project,
+    exclude_newer: &mut Decision<Option<jiff::Timestamp>>,
+) -> Vec<(String, jiff::Timestamp)> {
+    let (Some(era), Some(late)) = (exclude_newer.value, &project.locked_exclude_newer_package)
+    else {
+        return Vec::new();
+    };
+    let later: Vec<(String, jiff::Timestamp)> = late
+        .value
+        .iter()
+        .filter(|(_, moment)| *moment > era)
+        .cloned()
+        .collect();
+    if later.is_empty() {
+        return later;
+    }
+    let names: Vec<String> = later
+        .iter()
+        .map(|(name, moment)| format!("{name} ({})", moment.strftime("%Y-%m-%d")))
+        .collect();
+    exclude_newer.reason.push_str(&format!(
+        "; the last build took these from after it, none before it installing on this \
+         Python: {} (terrarium.lock; the Dockerfile's uv gets the same exceptions)",
+        names.join(", ")
+    ));
+    exclude_newer.sources.push(late.source.clone());
+    later
+}
+
 /// The moment requirements the project does not pin are resolved as of: `exclude-newer` in
 /// the configuration, else the last commit that changed the dependency declarations, else the
 /// newest upload among the releases it pins. `None` when everything is locked or nothing tells.

@@ -44,30 +44,52 @@ fn inside_work_tree(root: &Path) -> bool {
     start.ancestors().any(|dir| dir.join(".git").exists())
 }
 
-/// The Python `terrarium.lock` records (`python = "3.11"`), written by the last build.
+/// The Python (`3.11`) `terrarium.lock` records, written by the last build.
 pub(crate) fn locked_python(root: &Path) -> Option<Fact<String>> {
+    let (value, source) = lock_key(root, "python")?;
+    let value = value.as_str()?;
+    let valid = value
+        .split_once('.')
+        .is_some_and(|(major, minor)| major.parse::<u64>().is_ok() && minor.parse::<u64>().is_ok());
+    valid.then(|| Fact::new(value.to_owned(), source))
+}
+
+/// The packages the last build's resolution took from after the cut-off, with the upload
+/// time of each file taken (`exclude-newer-package = ["greenlet=2022-08-25T19:33:51Z"]` in
+/// `terrarium.lock`): uv's `--exclude-newer-package` values. Entries that don't read as
+/// `NAME=MOMENT` are skipped.
+pub(crate) fn locked_exclude_newer_package(
+    root: &Path,
+) -> Option<Fact<Vec<(String, jiff::Timestamp)>>> {
+    let (value, source) = lock_key(root, "exclude-newer-package")?;
+    let entries = value
+        .as_array()?
+        .iter()
+        .filter_map(|entry| {
+            let (name, moment) = entry.as_str()?.split_once('=')?;
+            Some((name.to_owned(), moment.parse().ok()?))
+        })
+        .collect::<Vec<_>>();
+    (!entries.is_empty()).then(|| Fact::new(entries, source))
+}
+
+/// A top-level key of `terrarium.lock` and its line. Only the keys before the first table are
+/// read: the rest of the file belongs to the build.
+fn lock_key(root: &Path, key: &str) -> Option<(toml::Value, Source)> {
     let file = Path::new("terrarium.lock");
     let text = std::fs::read_to_string(root.join(file)).ok()?;
-    // Only the top-level key is read: the rest of the file belongs to the build.
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            break;
-        }
-        let Some(value) = line
-            .strip_prefix("python")
-            .map(str::trim_start)
-            .and_then(|rest| rest.strip_prefix('='))
-        else {
-            continue;
-        };
-        let value = value.trim().trim_matches('"');
-        let valid = value.split_once('.').is_some_and(|(major, minor)| {
-            major.parse::<u64>().is_ok() && minor.parse::<u64>().is_ok()
-        });
-        return valid.then(|| Fact::new(value.to_owned(), Source::line(file, index + 1)));
-    }
-    None
+    let top: Vec<&str> = text
+        .lines()
+        .take_while(|line| !line.trim_start().starts_with('['))
+        .collect();
+    let table: toml::Table = toml::from_str(&top.join("\n")).ok()?;
+    let value = table.get(key)?.clone();
+    let line = top.iter().position(|line| {
+        line.trim_start()
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    })?;
+    Some((value, Source::line(file, line + 1)))
 }
 
 #[cfg(test)]
@@ -91,6 +113,32 @@ mod tests {
         )
         .unwrap();
         assert!(locked_python(dir.path()).is_none());
+    }
+
+    #[test]
+    fn reads_the_packages_that_gave_way_from_the_top() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("terrarium.lock"),
+            "# header\nversion = 1\npython = \"3.11\"\nexclude-newer-package = [\"greenlet=2022-08-25T19:33:51Z\", \"bad\", \"sqlalchemy=2022-09-07T01:02:03Z\"]\n\n[distro.bookworm]\nexclude-newer-package = [\"x=2020-01-01T00:00:00Z\"]\n",
+        )
+        .unwrap();
+        let fact = locked_exclude_newer_package(dir.path()).unwrap();
+        let names: Vec<String> = fact
+            .value
+            .iter()
+            .map(|(name, moment)| format!("{name}={moment}"))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "greenlet=2022-08-25T19:33:51Z",
+                "sqlalchemy=2022-09-07T01:02:03Z"
+            ]
+        );
+        assert_eq!(fact.source.line, Some(4));
+        std::fs::write(dir.path().join("terrarium.lock"), "version = 1\n").unwrap();
+        assert!(locked_exclude_newer_package(dir.path()).is_none());
     }
 
     #[test]

@@ -202,6 +202,9 @@ pub struct Project {
     pub dependencies_changed: Option<Fact<jiff::Timestamp>>,
     /// The Python (`3.11`) `terrarium.lock` records from the last build.
     pub locked_python: Option<Fact<String>>,
+    /// The packages whose releases the last build's resolution took from after the cut-off,
+    /// each with the upload time of the file taken (`terrarium.lock`).
+    pub locked_exclude_newer_package: Option<Fact<Vec<(String, jiff::Timestamp)>>>,
     /// Where the code writes under the project directory at run time.
     pub writes: Vec<Fact<Write>>,
 }
@@ -339,6 +342,7 @@ fn detect_in(root: &Path, records: Option<&Path>) -> Result<Project, DetectError
     let dependencies_changed = history::last_change(root, &manifests.dependencies.files());
     Ok(Project {
         locked_python: history::locked_python(root),
+        locked_exclude_newer_package: history::locked_exclude_newer_package(root),
         dependencies_changed,
         root: root.to_path_buf(),
         name,

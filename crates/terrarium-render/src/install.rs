@@ -51,21 +51,53 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
         Some(cutoff) => format!("{} --exclude-newer {cutoff}", target.uv_install()),
         None => target.uv_install().to_owned(),
     };
-    // Build tools no older than the Python they run on, as `terrarium build` resolves every
-    // build requirement (uv can only lift the cut-off per package: the pure-Python backends,
-    // since one with compiled parts lacking a wheel for this Python is skipped anyway).
+    // Packages with a later cut-off of their own. Build tools no older than the Python they
+    // run on, as `terrarium build` resolves every build requirement (uv can only lift the
+    // cut-off per package: the pure-Python backends, since one with compiled parts lacking a
+    // wheel for this Python is skipped anyway); and the releases `terrarium build` took from
+    // after the cut-off because no earlier one has a wheel for this Python (uv's cut-off is a
+    // hard limit).
+    let mut own_cutoff = BTreeMap::new();
     if let Some(floor) = plan
         .build_requires_cutoff()
         .filter(|floor| Some(*floor) != plan.exclude_newer.value)
     {
         for tool in BUILD_TOOLS {
-            install.push_str(&format!(" --exclude-newer-package {tool}={floor}"));
+            own_cutoff.insert(tool, floor);
         }
+    }
+    for (name, moment) in &plan.exclude_newer_package {
+        let entry = own_cutoff.entry(name.as_str()).or_insert(*moment);
+        *entry = (*entry).max(*moment);
+    }
+    for (name, moment) in own_cutoff {
+        install.push_str(&format!(" --exclude-newer-package {name}={moment}"));
     }
     let dev = target == ImageKind::Development;
     let mut tools = Vec::new();
     let mut commands = Vec::new();
     let mut notes = Vec::new();
+    if plan.exclude_newer.value.is_some() && plan.dependencies.value.has_unpinned() {
+        notes.push(if plan.exclude_newer_package.is_empty() {
+            "What the project doesn't pin is resolved as of its era (--exclude-newer). Where no \
+             release before it installs on this Python, `terrarium build` takes a later one and \
+             records it in terrarium.lock; if uv fails on an old release here, run `terrarium \
+             build` once, then `terrarium init --force`."
+                .to_owned()
+        } else {
+            let names: Vec<&str> = plan
+                .exclude_newer_package
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .collect();
+            format!(
+                "What the project doesn't pin is resolved as of its era (--exclude-newer), except \
+                 {}: no release before it installs on this Python, so these are the later ones \
+                 `terrarium build` took (terrarium.lock).",
+                names.join(", ")
+            )
+        });
+    }
     let files = plan.dependency_files();
     match &plan.dependencies.value {
         DependencySource::Requirements {

@@ -40,7 +40,7 @@ pub use layer::{DepsLayer, build_deps_layer};
 pub use releases::{
     NewestRelease, newest_release_in, newest_releases_in, release_files, releases_files,
 };
-pub use resolve::{parse_requirement, resolve};
+pub use resolve::{LateRelease, Resolution, parse_requirement, resolve, resolve_dated};
 pub use sdist::{
     BUILD_EPOCH, BuildContext, BuildSystem, Built, BuiltWheel, FRONTEND, LEGACY_BACKEND,
     LEGACY_REQUIRES, NoBuilds, Source, WheelBuilder, elf_needed, is_sdist, missing_header,

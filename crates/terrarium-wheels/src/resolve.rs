@@ -79,13 +79,25 @@ pub fn resolve(
     progress: &dyn Progress,
     builder: &dyn WheelBuilder,
 ) -> Result<Vec<Pin>, Error> {
+    Ok(resolve_dated(requirements, locked, target, index, progress, builder)?.pins)
+}
+
+/// [`resolve`], also saying which of the new pins were taken from after the index's cut-off.
+pub fn resolve_dated(
+    requirements: Vec<(Requirement, String)>,
+    locked: &[Pin],
+    target: &Target,
+    index: &Index,
+    progress: &dyn Progress,
+    builder: &dyn WheelBuilder,
+) -> Result<Resolution, Error> {
     let env = target.marker_environment()?;
     let root: Vec<(Requirement, String)> = requirements
         .into_iter()
         .filter(|(requirement, _)| requirement.evaluate_markers(&env, &[]))
         .collect();
     if root.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Resolution::default());
     }
     let provider = Provider {
         python: Version::from_str(&target.python_full)
@@ -124,6 +136,7 @@ pub fn resolve(
     };
     let mut pins = Vec::new();
     let mut notes = Vec::new();
+    let mut late = Vec::new();
     for (package, version) in solution {
         let Package::Base(name) = package else {
             continue;
@@ -131,21 +144,29 @@ pub fn resolve(
         if provider.locked.contains_key(&name) {
             continue;
         }
-        if let Some(note) = provider
+        if let Some(taken) = provider
             .notes
             .borrow_mut()
             .remove(&(name.clone(), version.clone()))
         {
-            notes.push(note);
+            notes.push(taken.note);
+            if let Some(uploaded) = taken.uploaded {
+                late.push(LateRelease {
+                    name: name.clone(),
+                    version: version.to_string(),
+                    uploaded,
+                });
+            }
         }
         pins.push(provider.pin(&name, &version)?);
     }
     pins.sort();
     notes.sort();
+    late.sort();
     for note in &notes {
         progress.event(&ProgressEvent::Notice { text: note });
     }
-    Ok(pins)
+    Ok(Resolution { pins, late })
 }
 
 /// A node of the search: the requirements given, a distribution, or a distribution with one
@@ -211,7 +232,48 @@ struct Usable {
 /// The release to take of a project, and what to report when the cut-off gave way.
 struct Choice {
     version: Version,
-    note: Option<String>,
+    late: Option<Late>,
+}
+
+/// Why a release from after the cut-off was taken, and when its file was uploaded.
+struct Late {
+    note: String,
+    uploaded: Option<jiff::Timestamp>,
+}
+
+/// A release the resolver took from after the cut-off (no earlier one had a wheel for the
+/// target, or the earlier ones conflicted): recorded so the Dockerfile's uv, for which the
+/// cut-off is a hard limit, can be told to give way for the same packages
+/// (`--exclude-newer-package NAME=UPLOADED`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct LateRelease {
+    /// Normalized distribution name.
+    pub name: String,
+    /// The version taken.
+    pub version: String,
+    /// When the file taken was uploaded: the package's own cut-off that admits it.
+    pub uploaded: jiff::Timestamp,
+}
+
+impl LateRelease {
+    /// This package's own cut-off as uv's `--exclude-newer-package` value
+    /// (`greenlet=2022-08-25T10:26:32Z`): the whole second after the file taken was uploaded,
+    /// since installers compare at their own precision (uv drops the fraction).
+    pub fn own_cutoff(&self) -> String {
+        let after =
+            jiff::Timestamp::from_second(self.uploaded.as_second() + 1).unwrap_or(self.uploaded);
+        format!("{}={after}", self.name)
+    }
+}
+
+/// What [`resolve_dated`] decided: the new pins, and the releases among them taken from
+/// after the cut-off.
+#[derive(Debug, Clone, Default)]
+pub struct Resolution {
+    /// The new pins, sorted by name.
+    pub pins: Vec<Pin>,
+    /// Those taken from after the index's cut-off, sorted by name.
+    pub late: Vec<LateRelease>,
 }
 
 /// The index and the target as PubGrub sees them. Everything read is kept for the run: index
@@ -237,7 +299,7 @@ struct Provider<'a> {
     /// Who requires what, per dependent and version: `requirement` texts for explanations.
     edges: RefCell<HashMap<(Package, Package), Edge>>,
     /// Releases taken from after the cut-off, and why.
-    notes: RefCell<HashMap<Release, String>>,
+    notes: RefCell<HashMap<Release, Late>>,
     /// The version last chosen for each distribution, preferred for its extras.
     last_base: RefCell<HashMap<String, Version>>,
 }
@@ -299,10 +361,10 @@ impl DependencyProvider for Provider<'_> {
                 .borrow_mut()
                 .insert(name.to_owned(), choice.version.clone());
         }
-        if let Some(note) = choice.note {
+        if let Some(late) = choice.late {
             self.notes
                 .borrow_mut()
-                .insert((name.to_owned(), choice.version.clone()), note);
+                .insert((name.to_owned(), choice.version.clone()), late);
         }
         Ok(Some(choice.version))
     }
@@ -659,7 +721,7 @@ impl Provider<'_> {
             let version = newest_early()?;
             return Some(Choice {
                 version,
-                note: None,
+                late: None,
             });
         };
         let early_wheel = in_range.iter().any(|(version, files)| {
@@ -678,13 +740,16 @@ impl Provider<'_> {
                 .upload_time
                 .map(|t| format!(" (uploaded {})", t.strftime("%Y-%m-%d")))
                 .unwrap_or_default();
-            format!("{name}: {why}; took {version}{uploaded}")
+            Late {
+                note: format!("{name}: {why}; took {version}{uploaded}"),
+                uploaded: file.upload_time,
+            }
         };
         if early_wheel {
             let version = newest_early()?;
             return Some(Choice {
                 version,
-                note: None,
+                late: None,
             });
         }
         if let Some((version, file)) = oldest_late() {
@@ -700,14 +765,14 @@ impl Provider<'_> {
                 format!("no release before {date} fits")
             };
             return Some(Choice {
-                note: Some(late_note(&version, file, &why)),
+                late: Some(late_note(&version, file, &why)),
                 version,
             });
         }
         let version = newest_early()?;
         Some(Choice {
             version,
-            note: None,
+            late: None,
         })
     }
 

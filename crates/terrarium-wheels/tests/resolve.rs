@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use terrarium_image::{Cache, Fetcher, NoProgress, ProgressEvent};
 use terrarium_wheels::{
-    Error, Index, NoBuilds, PYPI_SIMPLE, Pin, Target, parse_requirement, resolve,
+    Error, Index, NoBuilds, PYPI_SIMPLE, Pin, Target, parse_requirement, resolve, resolve_dated,
 };
 
 /// The shared download cache: `$TERRARIUM_TEST_CACHE/pypi` (set by scripts/test), else
@@ -102,7 +102,7 @@ fn a_2022_cut_off_takes_the_first_releases_with_a_cpython_3_11_wheel() {
             notices.lock().unwrap().push(text.to_string());
         }
     };
-    let pins = resolve(
+    let resolution = resolve_dated(
         requirements(&["sqlalchemy>=1.4,<2"]),
         &[],
         &Target::bookworm(),
@@ -111,10 +111,11 @@ fn a_2022_cut_off_takes_the_first_releases_with_a_cpython_3_11_wheel() {
         &NoBuilds,
     )
     .unwrap();
+    let pins = &resolution.pins;
     // Neither SQLAlchemy 1.4.36 nor greenlet 1.1.2, the last releases before May 2022, has a
     // wheel for CPython 3.11 (greenlet's sdist does not compile there): the first releases that
     // have one are taken, and the choice is reported.
-    assert_eq!(version(&pins, "sqlalchemy"), "1.4.41");
+    assert_eq!(version(pins, "sqlalchemy"), "1.4.41");
     let greenlet = pins.iter().find(|pin| pin.name == "greenlet").unwrap();
     assert_eq!(greenlet.version, "1.1.3");
     assert!(greenlet.filename.contains("cp311"), "{greenlet:?}");
@@ -125,4 +126,38 @@ fn a_2022_cut_off_takes_the_first_releases_with_a_cpython_3_11_wheel() {
             "sqlalchemy: no wheel for cp311 before 2022-05-01; took 1.4.41 (uploaded 2022-09-07)"
         ]
     );
+    // The same choices as data, each with the upload time of the file taken: what the
+    // Dockerfile's uv needs to give way for the same packages.
+    let late: Vec<(String, String, String)> = resolution
+        .late
+        .iter()
+        .map(|l| {
+            (
+                l.name.clone(),
+                l.version.clone(),
+                l.uploaded.strftime("%Y-%m-%d").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        late,
+        [
+            ("greenlet".into(), "1.1.3".into(), "2022-08-25".into()),
+            ("sqlalchemy".into(), "1.4.41".into(), "2022-09-07".into()),
+        ]
+    );
+    let greenlet_file = index
+        .files("greenlet", false)
+        .unwrap()
+        .into_iter()
+        .find(|file| file.filename == greenlet.filename)
+        .and_then(|file| file.upload_time);
+    assert_eq!(Some(resolution.late[0].uploaded), greenlet_file);
+    // uv compares whole seconds: the package's own cut-off is the next one.
+    let own = resolution.late[0].own_cutoff();
+    let (name, moment) = own.split_once('=').unwrap();
+    assert_eq!(name, "greenlet");
+    let moment: jiff::Timestamp = moment.parse().unwrap();
+    assert_eq!(moment.subsec_nanosecond(), 0);
+    assert!(moment > resolution.late[0].uploaded, "{own}");
 }

@@ -9,7 +9,9 @@
 //! stand-in (`scripts/test-images`), the 3.14 one only rendered. Projects that plan 3.11 (a
 //! capped range without a newer wheel), or whose class doesn't depend on the Python (a
 //! dependency importing `pkg_resources` undeclared, a `src/` that is a package), are built
-//! through the Dockerfile on the 3.11 stand-in and served too.
+//! through the Dockerfile on the 3.11 stand-in and served too, as is a 2022 project whose
+//! unpinned dependencies need releases from after its era (the build records them for the
+//! Dockerfile's uv).
 
 mod support;
 
@@ -256,6 +258,67 @@ fn a_src_directory_that_is_a_package_is_served_as_src() {
         assert!(
             health.body.contains("\"package\":\"src\""),
             "{}",
+            health.body
+        );
+    }
+}
+
+#[test]
+fn releases_the_build_took_after_the_cut_off_reach_the_dockerfile() {
+    let (_parent, dir) = project("flask-2022-late-wheels");
+    // Before any build, the Dockerfile can't know which packages give way: it says how to
+    // find out.
+    init_with_stand_ins(&dir, &[]);
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).expect("Dockerfile");
+    assert!(
+        dockerfile.contains("run `terrarium build` once, then `terrarium init --force`")
+            && !dockerfile.contains("--exclude-newer-package greenlet="),
+        "{dockerfile}"
+    );
+    for file in [
+        "Dockerfile",
+        "Dockerfile.dev",
+        ".dockerignore",
+        "compose.yaml",
+    ] {
+        std::fs::remove_file(dir.join(file)).expect(file);
+    }
+
+    // Natively: greenlet 1.1.2 and SQLAlchemy 1.4.36, the newest of the era, have no wheel
+    // for CPython 3.11: the first later releases with one are taken and recorded.
+    let native = native_image(&dir, "terrarium-e2e/flask-2022-late-wheels:native", &[]);
+    let lock = std::fs::read_to_string(dir.join("terrarium.lock")).expect("lock");
+    let top = lock.split("\n[").next().unwrap_or_default();
+    assert!(
+        top.contains("exclude-newer-package = [\"greenlet=2022-08-25T")
+            && top.contains("\"sqlalchemy=2022-09-07T"),
+        "{lock}"
+    );
+    let stdout = plan_of(&dir);
+    assert!(
+        stdout.contains("the last build took these from after it")
+            && stdout.contains("greenlet (2022-08-25)")
+            && stdout.contains("(terrarium.lock; the Dockerfile's uv gets the same exceptions)"),
+        "{stdout}"
+    );
+
+    // Through the Dockerfile `init` writes now: uv gets each package's own cut-off and
+    // installs the same releases (it would otherwise compile greenlet 1.1.2 and fail).
+    let built = dockerfile_image(&dir, "flask-2022-late-wheels");
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).expect("Dockerfile");
+    assert!(
+        dockerfile.contains("--exclude-newer 2022-05-01T00:00:00Z")
+            && dockerfile.contains("--exclude-newer-package greenlet=2022-08-25T"),
+        "{dockerfile}"
+    );
+    for image in [&native, &built] {
+        let health = serve_health("flask-2022-late-wheels", &image.tag);
+        assert!(
+            health.body.contains("\"answer\":42")
+                && health.body.contains("\"greenlet\":\"1.1.3\"")
+                && health.body.contains("\"sqlalchemy\":\"1.4.41\""),
+            "{}: {}",
+            image.tag,
             health.body
         );
     }
