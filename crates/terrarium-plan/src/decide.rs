@@ -186,6 +186,11 @@ pub fn plan(project: &Project, options: &PlanOptions) -> Result<Plan, PlanError>
         python,
         exclude_newer,
         exclude_newer_package,
+        uv_refuses_pyproject: project
+            .package
+            .as_ref()
+            .and_then(|p| p.invalid_requires_python.as_ref())
+            .map(|r| r.value.clone()),
         base_image,
         build_base,
         runtime,
@@ -302,6 +307,23 @@ fn decide_install_project(project: &Project) -> Decision<Option<ProjectInstall>>
             vec![package.source.clone()],
         );
     }
+    if let Some(requires) = &package.invalid_requires_python
+        && !package.src_layout
+        && project.scripts.is_empty()
+    {
+        return Decision::new(
+            None,
+            Origin::Detected,
+            format!(
+                "the project is a package, but its `requires-python = {:?}` is not PEP 440 \
+                 (Poetry's syntax): uv refuses to build or install it, and nothing needs the \
+                 project installed (no console scripts, no src layout): the source is copied to \
+                 /app and served from there; write it in PEP 440 (`>=3.X`) to install it",
+                requires.value
+            ),
+            vec![requires.source.clone()],
+        );
+    }
     let install = ProjectInstall {
         distribution: PackageName::new(&project.name.value).file_name(),
         version: project
@@ -320,11 +342,20 @@ fn decide_install_project(project: &Project) -> Decision<Option<ProjectInstall>>
         Some(install),
         Origin::Detected,
         format!(
-            "the project is a package{} so it is installed like a dependency, after them",
+            "the project is a package{} so it is installed like a dependency, after them{}",
             if package.src_layout {
                 " (src layout)"
             } else {
                 ""
+            },
+            match &package.invalid_requires_python {
+                Some(requires) => format!(
+                    "; its `requires-python = {:?}` is not PEP 440 (Poetry's syntax): the \
+                     generated Dockerfile's uv refuses to install it until it is written in \
+                     PEP 440 (`>=3.X`)",
+                    requires.value
+                ),
+                None => String::new(),
             }
         ),
         vec![package.source.clone()],

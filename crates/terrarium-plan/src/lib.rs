@@ -279,6 +279,10 @@ pub struct Plan {
     /// took, so the generated Dockerfile's uv installs the same ones. Explained in
     /// `exclude_newer`'s reason; empty without a cut-off.
     pub exclude_newer_package: Vec<(String, jiff::Timestamp)>,
+    /// `[project]`'s `requires-python` when it is not PEP 440 (Poetry's `^3.13`): uv refuses
+    /// to read that `pyproject.toml`, so the generated Dockerfile names the requirements
+    /// itself instead of `-r pyproject.toml` (and the project is installed only when needed).
+    pub uv_refuses_pyproject: Option<String>,
     /// The base image of generated Dockerfiles.
     pub base_image: Decision<String>,
     /// The base image `terrarium build` puts its layers on (`python:3.12-slim-bookworm`,

@@ -246,6 +246,49 @@ fn a_package_is_installed_from_what_the_plan_read() {
 }
 
 #[test]
+fn a_package_whose_requires_python_uv_refuses_is_installed_only_when_needed() {
+    // Poetry 2 projects write Poetry's caret into `[project]`: the backend copies it into the
+    // wheel, and uv refuses to build or install that (pip only warns).
+    let pyproject = "[project]\nname = \"todo\"\nversion = \"0.1.0\"\nrequires-python = \"^3.13\"\n\
+                     dependencies = [\"fastapi==0.110.3\"]\n\n\
+                     [tool.poetry]\npackages = [{include = \"app\"}]\n\n\
+                     [build-system]\nrequires = [\"poetry-core\"]\n\
+                     build-backend = \"poetry.core.masonry.api\"\n";
+    let main = "from fastapi import FastAPI\napp = FastAPI()\n";
+    let dir = project(&[
+        ("pyproject.toml", pyproject),
+        ("app/__init__.py", ""),
+        ("app/main.py", main),
+    ]);
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    assert_eq!(plan.install_project.value, None);
+    assert!(
+        plan.install_project.reason.contains("is not PEP 440")
+            && plan.install_project.sources[0].line == Some(4),
+        "{:?}",
+        plan.install_project
+    );
+    assert_eq!(plan.python.value.to_string(), "3.13");
+
+    // A console script needs it installed: installed, and the plan says what uv will do.
+    let with_script = format!("{pyproject}\n[project.scripts]\ntodo = \"app.main:cli\"\n");
+    let dir = project(&[
+        ("pyproject.toml", &with_script),
+        ("app/__init__.py", ""),
+        ("app/main.py", main),
+    ]);
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    assert!(plan.install_project.value.is_some());
+    assert!(
+        plan.install_project
+            .reason
+            .contains("uv refuses to install it until it is written in PEP 440"),
+        "{}",
+        plan.install_project.reason
+    );
+}
+
+#[test]
 fn a_quart_app_on_hypercorn_develops_on_hypercorn() {
     let dir = project(&[
         ("app.py", "from quart import Quart\napp = Quart(__name__)\n"),

@@ -180,6 +180,10 @@ pub struct Package {
     /// (hatchling, flit, poetry-core, uv_build) when there is none: its pyproject.toml only
     /// declares dependencies, and building it fails.
     pub finds_code: bool,
+    /// `[project]`'s `requires-python` when it is not PEP 440 (Poetry's `^3.13`, read the
+    /// Poetry way for the Python choice): the backend copies it into the wheel's
+    /// `Requires-Python`, which uv refuses to build or install and pip only warns about.
+    pub invalid_requires_python: Option<Fact<String>>,
 }
 
 /// Everything read from manifests, before code is scanned.
@@ -303,6 +307,7 @@ pub(crate) fn read(root: &Path) -> Result<Manifests, DetectError> {
                 source: Source::file(SETUP_PY),
                 scm_version: setup.scm_version,
                 finds_code: true,
+                invalid_requires_python: None,
             });
         }
         if m.name.is_none() {
@@ -857,6 +862,12 @@ fn build_system_package(
         source: Source::file(PYPROJECT),
         scm_version: build.requires.iter().any(|r| scm(r)),
         finds_code: finds_code(pyproject, text, root, src_layout),
+        invalid_requires_python: pyproject
+            .project
+            .as_ref()
+            .and_then(|p| p.requires_python.as_ref())
+            .filter(|r| pep440_rs::VersionSpecifiers::from_str(r.get_ref()).is_err())
+            .map(|r| Fact::new(r.get_ref().clone(), source_at(PYPROJECT, text, r.span()))),
     })
 }
 

@@ -168,6 +168,15 @@ pub(crate) fn steps(plan: &Plan, target: ImageKind) -> InstallSteps {
             }
         },
         DependencySource::Unlocked {
+            format: ManifestFormat::Pyproject,
+            requirements,
+            ..
+        } if plan.uv_refuses_pyproject.is_some() => {
+            // uv refuses to read a pyproject.toml whose `requires-python` is not PEP 440.
+            let words: Vec<String> = requirements.iter().map(|r| shell_word(r)).collect();
+            commands.push(format!("{install} {}", words.join(" ")));
+        }
+        DependencySource::Unlocked {
             format: format @ (ManifestFormat::SetupPy | ManifestFormat::Poetry),
             requirements,
             ..

@@ -323,3 +323,29 @@ fn releases_the_build_took_after_the_cut_off_reach_the_dockerfile() {
         );
     }
 }
+
+#[test]
+fn a_poetry_caret_in_requires_python_serves_without_installing_the_project() {
+    let (_parent, dir) = project("fastapi-poetry-caret");
+    let stdout = plan_of(&dir);
+    assert!(
+        stdout.contains("install-project: no")
+            && stdout.contains("`requires-python = \"^3.11\"` is not PEP 440"),
+        "{stdout}"
+    );
+    let native = native_image(&dir, "terrarium-e2e/fastapi-poetry-caret:native", &[]);
+    // uv would stop at `uv pip install .` ("Failed to parse version ... ^3.11").
+    let built = dockerfile_image(&dir, "fastapi-poetry-caret");
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).expect("Dockerfile");
+    assert!(!dockerfile.contains("--no-deps ."), "{dockerfile}");
+    for image in [&native, &built] {
+        let health = serve_health("fastapi-poetry-caret", &image.tag);
+        assert!(
+            health.body.contains("\"module\":\"app.main\"")
+                && health.body.contains("\"python\":\"3.11."),
+            "{}: {}",
+            image.tag,
+            health.body
+        );
+    }
+}
