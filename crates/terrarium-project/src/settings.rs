@@ -1,6 +1,7 @@
 //! Settings read through a library rather than `os.environ`: `environs` and `django-environ`
-//! (`env("X")`, `env.int("X", default=5)`) and pydantic's `BaseSettings` classes (one
-//! environment variable per field, upper-cased, after the class's `env_prefix`).
+//! (`env("X")`, `env.int("X", default=5)`), Starlette's `Config` (`config("X", cast=int,
+//! default=5)`) and pydantic's `BaseSettings` classes (one environment variable per field,
+//! upper-cased, after the class's `env_prefix`).
 //!
 //! Like the rest of the scan this reads lines, not Python: it recognises the documented idioms
 //! and leaves anything cleverer to `[tool.terrarium]`.
@@ -13,7 +14,7 @@ use crate::{Fact, Source};
 
 regex!(
     ENV_OBJECT,
-    r"^([A-Za-z_]\w*)\s*(?::\s*[\w.]+\s*)?=\s*(?:environs\.|environ\.)?Env\("
+    r"^([A-Za-z_]\w*)\s*(?::\s*[\w.]+\s*)?=\s*(?:environs\.|environ\.|starlette\.config\.)?(Env|Config)\("
 );
 regex!(
     ENV_CALL,
@@ -45,10 +46,18 @@ regex!(
 /// The settings `files` (each a path and its text) read through environs, django-environ and
 /// pydantic settings classes.
 pub(crate) fn scan(files: &[(PathBuf, String)]) -> Vec<Fact<EnvVar>> {
-    let env_objects: BTreeSet<String> = files
+    let env_objects: BTreeMap<String, Reader> = files
         .iter()
         .flat_map(|(_, text)| text.lines())
-        .filter_map(|line| ENV_OBJECT.captures(line).map(|c| c[1].to_owned()))
+        .filter_map(|line| {
+            let c = ENV_OBJECT.captures(line)?;
+            let reader = if &c[2] == "Config" {
+                Reader::Starlette
+            } else {
+                Reader::Environs
+            };
+            Some((c[1].to_owned(), reader))
+        })
         .collect();
     let schema: BTreeMap<String, Option<String>> = files
         .iter()
@@ -57,17 +66,28 @@ pub(crate) fn scan(files: &[(PathBuf, String)]) -> Vec<Fact<EnvVar>> {
     let settings_classes = settings_classes(files);
     let mut found = Vec::new();
     for (rel, text) in files {
-        let objects: Vec<&str> = env_objects
+        let objects: Vec<(&str, Reader)> = env_objects
             .iter()
-            .map(String::as_str)
-            .filter(|name| defines_or_imports(text, name))
+            .map(|(name, reader)| (name.as_str(), *reader))
+            .filter(|(name, _)| defines_or_imports(text, name))
             .collect();
         if !objects.is_empty() {
             env_calls(rel, text, &objects, &schema, &mut found);
         }
-        settings_fields(rel, text, &settings_classes, &mut found);
+        settings_fields(rel, text, &settings_classes, &objects, &mut found);
     }
     found
+}
+
+/// Which library an object that reads settings comes from: their calls take a default in
+/// different places.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    /// environs' and django-environ's `Env`: `env("X", "fallback")`, `env.int("X", default=5)`.
+    Environs,
+    /// Starlette's `Config`: `config("X", cast=int, default=5)`, positionally `(key, cast,
+    /// default)`.
+    Starlette,
 }
 
 /// Whether `text` binds `name` itself (`env = Env()`) or imports it (`from config.env import env`,
@@ -135,18 +155,31 @@ fn default_variable(method: &str) -> &'static str {
 fn env_calls(
     rel: &Path,
     text: &str,
-    objects: &[&str],
+    objects: &[(&str, Reader)],
     schema: &BTreeMap<String, Option<String>>,
     found: &mut Vec<Fact<EnvVar>>,
 ) {
+    let reader = |name: &str| {
+        objects
+            .iter()
+            .find(|(object, _)| *object == name)
+            .map(|(_, reader)| *reader)
+    };
     let lines: Vec<&str> = text.lines().collect();
     for (index, line) in lines.iter().enumerate() {
-        let (name, rest) = match (ENV_CALL.captures(line), ENV_DEFAULT_NAME.captures(line)) {
-            (Some(c), _) if objects.contains(&&c[1]) => (
-                c[3].to_owned(),
-                c.get(4).map_or("", |m| m.as_str()).to_owned(),
-            ),
-            (_, Some(c)) if objects.contains(&&c[1]) => {
+        let (name, rest, read_by) = match (ENV_CALL.captures(line), ENV_DEFAULT_NAME.captures(line))
+        {
+            (Some(c), _)
+                if reader(&c[1]).is_some()
+                    && (c.get(2).is_none() || reader(&c[1]) == Some(Reader::Environs)) =>
+            {
+                (
+                    c[3].to_owned(),
+                    c.get(4).map_or("", |m| m.as_str()).to_owned(),
+                    reader(&c[1]),
+                )
+            }
+            (_, Some(c)) if reader(&c[1]) == Some(Reader::Environs) => {
                 // No name: the keyword arguments follow the parenthesis directly.
                 let rest = c.get(3).map_or("", |m| m.as_str());
                 (
@@ -156,12 +189,14 @@ fn env_calls(
                     } else {
                         format!(", {rest}")
                     },
+                    Some(Reader::Environs),
                 )
             }
             _ => continue,
         };
         let name = name.as_str();
-        let default = call_default(&rest).or_else(|| schema.get(name).cloned());
+        let default = call_default(&rest, read_by == Some(Reader::Starlette))
+            .or_else(|| schema.get(name).cloned());
         let var = match default {
             Some(default) => EnvVar::optional(name, default),
             None if crate::code::in_conditional_block(&lines, index) => {
@@ -176,8 +211,9 @@ fn env_calls(
 /// The fallback of a call whose arguments after the name are `rest` (`, default=5)`):
 /// `Some(Some(text))` for a literal default, `Some(None)` for a default that is an expression
 /// or `None`, `None` when there is no default. A second positional argument is environs'
-/// default, unless it is a type (django-environ's cast: `env("X", int)`).
-fn call_default(rest: &str) -> Option<Option<String>> {
+/// default, unless it is a type (django-environ's cast: `env("X", int)`); `starlette`'s calls
+/// take the cast second and the default third.
+fn call_default(rest: &str, starlette: bool) -> Option<Option<String>> {
     let args = rest.trim_start().strip_prefix(',')?;
     let arguments = split_arguments(args);
     if let Some(value) = arguments
@@ -186,6 +222,10 @@ fn call_default(rest: &str) -> Option<Option<String>> {
         .and_then(|a| a.strip_prefix('='))
     {
         return Some(literal(value.trim()));
+    }
+    if starlette {
+        let default = arguments.get(1)?.trim();
+        return (!default.is_empty() && !default.contains('=')).then(|| literal(default));
     }
     let first = arguments.first()?.trim();
     let cast = matches!(
@@ -265,11 +305,13 @@ fn settings_classes(files: &[(PathBuf, String)]) -> BTreeSet<String> {
 
 /// The fields of every settings class in one file: each an environment variable named
 /// `{env_prefix}{FIELD}` (pydantic matches names case-insensitively), optional when it has a
-/// default.
+/// default. A field whose default is read by one of `objects` (`SECRET_KEY: str =
+/// config("SECRET_KEY")`) is that call's, which [`env_calls`] records with its own default.
 fn settings_fields(
     rel: &Path,
     text: &str,
     classes: &BTreeSet<String>,
+    objects: &[(&str, Reader)],
     found: &mut Vec<Fact<EnvVar>>,
 ) {
     let lines: Vec<&str> = text.lines().collect();
@@ -319,6 +361,15 @@ fn settings_fields(
                 continue;
             }
             let value = f.get(3).map(|m| m.as_str().trim());
+            let read_by_object = value.is_some_and(|v| {
+                objects.iter().any(|(object, _)| {
+                    v.strip_prefix(object)
+                        .is_some_and(|rest| rest.starts_with(['(', '.']))
+                })
+            });
+            if read_by_object {
+                continue;
+            }
             let variable = value
                 .and_then(|v| FIELD_NAME.captures(v))
                 .map(|n| n[1].to_owned())
@@ -424,6 +475,29 @@ mod tests {
                 ("CACHE_URL".to_owned(), Some("locmem://".to_owned()), false),
             ]
         );
+    }
+
+    #[test]
+    fn starlette_config_calls_take_the_cast_second() {
+        // FastAPI-boilerplate's shape: a Starlette `Config` of a `.env` no image carries,
+        // read as the defaults of a pydantic settings class's fields.
+        let found = vars(&[(
+            "app/core/config.py",
+            "import os\nfrom pydantic_settings import BaseSettings\nfrom starlette.config import Config\n\nconfig = Config(os.path.join(\"..\", \".env\"))\n\nclass CryptSettings(BaseSettings):\n    SECRET_KEY: str = config(\"SECRET_KEY\")\n    ALGORITHM: str = config(\"ALGORITHM\", default=\"HS256\")\n    TTL: int = config(\"TTL\", int, 30)\n    DEBUG: bool = config(\"DEBUG\", cast=bool)\n    HOSTS = config(\"HOSTS\", CommaSeparatedStrings)\n",
+        )]);
+        let mut required: Vec<&str> = found
+            .iter()
+            .filter(|(_, _, required)| *required)
+            .map(|(name, _, _)| name.as_str())
+            .collect();
+        required.sort();
+        required.dedup();
+        assert_eq!(required, ["DEBUG", "HOSTS", "SECRET_KEY"]);
+        assert!(found.contains(&("ALGORITHM".into(), Some("HS256".into()), false)));
+        assert!(found.contains(&("TTL".into(), Some("30".into()), false)));
+        // The fields are those calls, read once: not also optional fields with a computed
+        // default (which would clear the calls' defaults and requirements).
+        assert_eq!(found.len(), 5, "{found:?}");
     }
 
     #[test]
