@@ -5,8 +5,8 @@
 //! each, answering from its Python.
 //!
 //! The Dockerfile path renders the pinned official `python:3.14` or `python:3.9` base, which
-//! can't be pulled in this test environment: the 3.9 project is built on the local 3.9
-//! stand-in (`scripts/test-images`), the 3.14 one only rendered. Projects that plan 3.11 (a
+//! can't be pulled in this test environment: each project is also built on the local stand-in
+//! for that image (`scripts/test-images`: Debian forky's 3.14, bullseye's 3.9) and served. Projects that plan 3.11 (a
 //! capped range without a newer wheel), or whose class doesn't depend on the Python (a
 //! dependency importing `pkg_resources` undeclared, a `src/` that is a package), are built
 //! through the Dockerfile on the 3.11 stand-in and served too, as is a 2022 project whose
@@ -124,6 +124,25 @@ fn a_project_that_needs_python_3_14_builds_on_forky_and_serves() {
     );
     let lock = std::fs::read_to_string(dir.join("terrarium.lock")).expect("lock");
     assert!(lock.contains("[distro.forky"), "{lock}");
+    // Through the generated Dockerfile, on the local stand-in for the official 3.14 image.
+    terrarium()
+        .arg("init")
+        .args(["--force", "--base", TEST_BASE_314])
+        .arg(&dir)
+        .assert()
+        .success();
+    let built = build_image(
+        "terrarium-e2e/fastapi-py314:dockerfile",
+        &dir,
+        "Dockerfile",
+        &[],
+    );
+    let health = serve_health("fastapi-py314", &built.tag);
+    assert!(
+        health.body.contains("\"python\":\"3.14\""),
+        "{}",
+        health.body
+    );
 }
 
 #[test]

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 pub const TEST_BASE: &str = "terrarium-test/python:3.11-slim-bookworm";
 /// The local stand-in for the official python image of CPython 3.9 (end of life), on bullseye.
 pub const TEST_BASE_39: &str = "terrarium-test/python:3.9-slim-bullseye";
+/// The local stand-in for the official python image of CPython 3.14, on Debian forky.
+pub const TEST_BASE_314: &str = "terrarium-test/python:3.14-slim-forky";
 /// The local stand-in for the official nginx image.
 pub const TEST_NGINX: &str = "terrarium-test/nginx:bookworm";
 /// The local stand-in for the official postgres image.
