@@ -943,11 +943,22 @@ fn decide_command(
             if let Some((dir, _)) = &chdir {
                 argv.extend(["--chdir".to_string(), format!("/app/{dir}")]);
             }
+            // gunicorn reads `gunicorn.conf.py` from its working directory (after `--chdir`).
+            let working_dir = chdir
+                .as_ref()
+                .map_or_else(std::path::PathBuf::new, |(dir, _)| dir.into());
+            let config = project
+                .gunicorn_configs
+                .iter()
+                .find(|c| c.source.file.parent() == Some(working_dir.as_path()));
+            if config.is_some() {
+                argv.extend(strings(&["--config", "/dev/null"]));
+            }
             argv.push(app.value.target());
             (
                 argv,
                 format!(
-                    "gunicorn serves {}{} on {bind}, access log to stdout (L14){}; workers from WEB_CONCURRENCY",
+                    "gunicorn serves {}{} on {bind}, access log to stdout (L14){}; workers from WEB_CONCURRENCY{}",
                     describe_app(app),
                     chdir.map_or_else(String::new, |(dir, why)| format!(
                         " from /app/{dir} ({why})"
@@ -956,6 +967,21 @@ fn decide_command(
                         ", its control socket in /tmp so it works on a read-only root and `gunicornc` can be reached with exec (L09, L15)"
                     } else {
                         ""
+                    },
+                    match config {
+                        Some(config) => format!(
+                            "; {} is not read (`--config /dev/null`; gunicorn would take it from \
+                             its working directory): it sets {}, which this command decides for a \
+                             container, in the foreground as PID 1 with logs to stdout (L14, L19); \
+                             to use it, set `command`",
+                            config.source.file.display(),
+                            if config.value.is_empty() {
+                                "nothing".to_owned()
+                            } else {
+                                config.value.join(", ")
+                            }
+                        ),
+                        None => String::new(),
                     }
                 ),
                 Some(app.source.clone()),

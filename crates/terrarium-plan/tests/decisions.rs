@@ -289,6 +289,51 @@ fn a_package_whose_requires_python_uv_refuses_is_installed_only_when_needed() {
 }
 
 #[test]
+fn a_gunicorn_conf_py_in_the_working_directory_is_not_read() {
+    // gunicorn reads ./gunicorn.conf.py on its own: this one daemonizes and logs to files, as
+    // the project's VM deployment wanted, which kills a container.
+    let conf = "import os\nENVIRONMENT = os.environ.get(\"ENVIRONMENT\")\nproc_name = \"site\"\n\
+                if ENVIRONMENT == \"production\":\n    daemon = True\n    accesslog = \"/var/log/site/info.log\"\n\
+                else:\n    raise ValueError(\"Unknown environment\")\n";
+    let dir = project(&[
+        (
+            "wsgi.py",
+            "from flask import Flask\napp = Flask(__name__)\n",
+        ),
+        ("requirements.txt", "flask==3.1.2\ngunicorn==23.0.0\n"),
+        ("gunicorn.conf.py", conf),
+    ]);
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    let command = plan.command.value.join(" ");
+    assert!(
+        command.ends_with("--config /dev/null wsgi:app"),
+        "{command}"
+    );
+    assert!(
+        plan.command
+            .reason
+            .contains("gunicorn.conf.py is not read (`--config /dev/null`")
+            && plan
+                .command
+                .reason
+                .contains("it sets accesslog, daemon, proc_name"),
+        "{}",
+        plan.command.reason
+    );
+    // One elsewhere (not gunicorn's working directory) changes nothing.
+    let dir = project(&[
+        (
+            "wsgi.py",
+            "from flask import Flask\napp = Flask(__name__)\n",
+        ),
+        ("requirements.txt", "flask==3.1.2\ngunicorn==23.0.0\n"),
+        ("deploy/gunicorn.conf.py", conf),
+    ]);
+    let plan = planned(dir.path(), &PlanOptions::default()).unwrap();
+    assert!(!plan.command.value.contains(&"--config".to_string()));
+}
+
+#[test]
 fn a_quart_app_on_hypercorn_develops_on_hypercorn() {
     let dir = project(&[
         ("app.py", "from quart import Quart\napp = Quart(__name__)\n"),

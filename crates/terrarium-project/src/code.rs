@@ -601,6 +601,25 @@ pub(crate) fn strip_comment(line: &str) -> &str {
     line
 }
 
+/// Line `index` joined with the lines that continue it when it ends inside an open call
+/// (`SECRET_KEY = os.environ.get(` then `'X', 'fallback')`), comments stripped; `None` when
+/// it doesn't end with `(`.
+fn continued_call(lines: &[&str], index: usize) -> Option<String> {
+    let first = strip_comment(lines.get(index)?).trim_end();
+    if !first.ends_with('(') {
+        return None;
+    }
+    let mut joined = first.to_owned();
+    for next in lines.iter().skip(index + 1).take(6) {
+        joined.push(' ');
+        joined.push_str(strip_comment(next).trim());
+        if joined.matches('(').count() <= joined.matches(')').count() {
+            break;
+        }
+    }
+    Some(joined)
+}
+
 /// `from os import …, NAME, …` appears in the file.
 fn imports_from_os(text: &str, name: &str) -> bool {
     text.lines().any(|line| {
@@ -753,7 +772,11 @@ fn scan_file(rel: &Path, text: &str, src_package: bool, scan: &mut Scan) {
                 scan.ports.push(Fact::new(port, Source::line(rel, line_no)));
             }
         }
-        for c in ENV_GET.captures_iter(line) {
+        // A call whose arguments start on the next line (`os.environ.get(\n    "X", "d")`) is read
+        // whole.
+        let continued = continued_call(&lines, index);
+        let call_line = continued.as_deref().unwrap_or(line);
+        for c in ENV_GET.captures_iter(call_line) {
             // Bare `environ.get` / `getenv` count only when they are os's (a WSGI app's
             // `environ.get("PATH_INFO")` is the request, not the environment).
             if let Some(bare) = c.get(2) {
@@ -764,7 +787,7 @@ fn scan_file(rel: &Path, text: &str, src_package: bool, scan: &mut Scan) {
             }
             let name = &c[3];
             let whole = c.get(0).map_or(0..0, |m| m.range());
-            let after = line.get(whole.end..).unwrap_or_default().trim_start();
+            let after = call_line.get(whole.end..).unwrap_or_default().trim_start();
             let var = match c.get(4).map(|m| m.as_str()) {
                 Some(literal) => EnvVar::optional(name, literal_value(literal)),
                 // A fallback that is an expression, not a literal.
@@ -775,11 +798,11 @@ fn scan_file(rel: &Path, text: &str, src_package: bool, scan: &mut Scan) {
                     }
                 }
                 None => {
-                    let before = line.get(..whole.start).unwrap_or_default();
+                    let before = call_line.get(..whole.start).unwrap_or_default();
                     let read = read_without_default(
                         name,
                         before,
-                        line.get(whole.end..).unwrap_or_default(),
+                        call_line.get(whole.end..).unwrap_or_default(),
                         guarded.contains(name),
                     );
                     if !read.required && refused_when_missing(before, &lines[index + 1..]) {
@@ -790,6 +813,16 @@ fn scan_file(rel: &Path, text: &str, src_package: bool, scan: &mut Scan) {
                 }
             };
             scan.env.push(Fact::new(var, Source::line(rel, line_no)));
+        }
+        for c in ENV_GUARD.captures_iter(line) {
+            // `if "DATABASE_URL" in os.environ:` reads the variable too: an optional setting.
+            // (`if os.getenv("X"):` is a read the loop above recorded.)
+            if let Some(name) = c.get(1) {
+                scan.env.push(Fact::new(
+                    EnvVar::optional(name.as_str(), None),
+                    Source::line(rel, line_no),
+                ));
+            }
         }
         for c in ENV_INDEX.captures_iter(line) {
             let rest = c
@@ -997,6 +1030,39 @@ mod tests {
     }
 
     #[test]
+    fn a_call_continued_on_the_next_line_is_read_whole() {
+        let scan = scan_text(
+            "locallibrary/settings.py",
+            "import os\nSECRET_KEY = os.environ.get(\n    'DJANGO_SECRET_KEY', 'django-insecure-x')  # dev only\nDEBUG = os.getenv(  # the flag\n    \"DJANGO_DEBUG\",\n    \"False\",\n)\nif 'DATABASE_URL' in os.environ:\n    DATABASES = {}\n",
+        );
+        let env: Vec<(&str, Option<&str>, bool, Option<usize>)> = scan
+            .env
+            .iter()
+            .map(|f| {
+                (
+                    f.value.name.as_str(),
+                    f.value.default.as_deref(),
+                    f.value.required,
+                    f.source.line,
+                )
+            })
+            .collect();
+        assert_eq!(
+            env,
+            [
+                (
+                    "DJANGO_SECRET_KEY",
+                    Some("django-insecure-x"),
+                    false,
+                    Some(2)
+                ),
+                ("DJANGO_DEBUG", Some("False"), false, Some(4)),
+                ("DATABASE_URL", None, false, Some(8)),
+            ]
+        );
+    }
+
+    #[test]
     fn reads_the_code_can_do_without_are_optional() {
         let scan = scan_text(
             "settings.py",
@@ -1020,12 +1086,14 @@ mod tests {
                 ("USE_S3", None, false),
                 ("USE_S3", None, false),
                 ("CSP_SRC", None, false),
+                ("CSP_SRC", None, false),
                 ("ALLOWED_HOSTS", None, true),
                 ("WORKERS", None, true),
                 ("REDIS_TLS_URL", None, false),
                 ("REDIS_URL", None, false),
                 ("LOG_LEVEL", Some("info"), false),
                 ("API_KEY", None, true),
+                ("CDN_TOKEN", None, false),
                 ("CDN_ZONE", None, false),
                 ("DJANGO_KEY", None, true),
             ]

@@ -207,6 +207,9 @@ pub struct Project {
     pub locked_exclude_newer_package: Option<Fact<Vec<(String, jiff::Timestamp)>>>,
     /// Where the code writes under the project directory at run time.
     pub writes: Vec<Fact<Write>>,
+    /// The project's `gunicorn.conf.py` files (gunicorn reads the one in its working
+    /// directory unless told otherwise), each with the settings it assigns at top level.
+    pub gunicorn_configs: Vec<Fact<Vec<String>>>,
 }
 
 impl Project {
@@ -343,6 +346,7 @@ fn detect_in(root: &Path, records: Option<&Path>) -> Result<Project, DetectError
     Ok(Project {
         locked_python: history::locked_python(root),
         locked_exclude_newer_package: history::locked_exclude_newer_package(root),
+        gunicorn_configs: gunicorn_configs(root, &sources),
         dependencies_changed,
         root: root.to_path_buf(),
         name,
@@ -383,6 +387,35 @@ fn read_dockerignore(root: &Path) -> Result<Option<Fact<Vec<String>>>, DetectErr
         text.lines().map(str::to_owned).collect(),
         Source::file(file),
     )))
+}
+
+/// The `gunicorn.conf.py` files among `sources`, each with the lower-case names it assigns
+/// (`bind`, `daemon`, `accesslog`, also in its `if` blocks): what gunicorn would take from it.
+fn gunicorn_configs(root: &Path, sources: &[PathBuf]) -> Vec<Fact<Vec<String>>> {
+    sources
+        .iter()
+        .filter(|rel| {
+            rel.file_name()
+                .is_some_and(|name| name == "gunicorn.conf.py")
+        })
+        .filter_map(|rel| {
+            let text = std::fs::read_to_string(root.join(rel)).ok()?;
+            let mut names: Vec<String> = text
+                .lines()
+                .map(str::trim_start)
+                .filter(|line| !line.starts_with('#'))
+                .filter_map(|line| {
+                    let (name, _) = line.split_once('=')?;
+                    let name = name.trim();
+                    (!name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                        .then(|| name.to_owned())
+                })
+                .collect();
+            names.sort();
+            names.dedup();
+            Some(Fact::new(names, Source::file(rel.clone())))
+        })
+        .collect()
 }
 
 /// Keep the first mention of each variable, but prefer one that has a default; without one,

@@ -129,6 +129,28 @@ static SQLITE_JOINED: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("static regex")
 });
+/// A log file handler whose file is joined to a directory variable:
+/// `RotatingFileHandler(os.path.join(basedir, 'logs/bluelog.log'), …)` or `FileHandler(
+/// os.path.join(BASE_DIR, "logs", "app.log"))`: the variable, then the quoted parts.
+static LOG_FILE_JOINED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?:FileHandler|logger\.add)\(\s*os\.path\.join\(\s*([A-Za-z_]\w*)\s*,\s*((?:['"][\w./-]+['"]\s*,?\s*)+)\)"#,
+    )
+    .expect("static regex")
+});
+/// A setting for uploads, logs, a cache or data joined to a directory variable:
+/// `BLUELOG_UPLOAD_PATH = os.path.join(basedir, 'uploads')`.
+static SETTING_DIR_JOINED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"^\s*[A-Z0-9_]*(?:UPLOAD|LOG|CACHE|DATA|MEDIA|SESSION)[A-Z0-9_]*_(?:DIR|FOLDER|PATH|ROOT)\b[^=]*=\s*os\.path\.join\(\s*([A-Za-z_]\w*)\s*,\s*((?:['"][\w.-]+['"]\s*,?\s*)+)\)\s*$"#,
+    )
+    .expect("static regex")
+});
+/// A variable holding SQLite's URL prefix (`prefix = 'sqlite:////'`, chosen per platform):
+/// `prefix + os.path.join(basedir, 'data.db')` reads like the literal.
+static SQLITE_PREFIX_VAR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?m)^\s*([A-Za-z_]\w*)\s*=\s*['"]sqlite:////?['"]\s*$"#).expect("static regex")
+});
 /// A directory one up from another: `BASE_DIR = os.path.dirname(PROJECT_DIR)`, `X.parent`.
 static DIR_OF_DIR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"^([A-Z_]+)\s*=\s*(?:os\.path\.dirname\(\s*([A-Z_]+)\s*\)|([A-Z_]+)\.parent)\s*$"#)
@@ -242,16 +264,30 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
     let flask = text.contains("flask") || text.contains("Flask");
     let statements = logical_lines(text);
     let django = text.contains("MEDIA_ROOT") || text.contains("django.db.backends.sqlite3");
-    let dirs = if django || text.contains("sqlite:///") {
+    let dirs = if django || text.contains("sqlite:///") || text.contains("__file__") {
         dir_vars(root, rel, &statements, django)
     } else {
         Vec::new()
     };
+    let sqlite_prefixes: Vec<String> = SQLITE_PREFIX_VAR
+        .captures_iter(text)
+        .map(|c| c[1].to_owned())
+        .collect();
     let dir_named = |name: &str| dirs.iter().find(|(n, _)| n == name).map(|(_, d)| d.clone());
     let in_tests = rel
         .components()
         .any(|c| c.as_os_str() == "tests" || c.as_os_str() == "test");
     for (index, statement) in statements {
+        // `prefix + os.path.join(…)` with `prefix = 'sqlite:///'` reads as the literal.
+        let statement = sqlite_prefixes.iter().fold(statement, |code, prefix| {
+            let pattern = format!(r"\b{}\s*\+\s*os\.path\.join\(", regex::escape(prefix));
+            match Regex::new(&pattern) {
+                Ok(re) => re
+                    .replace_all(&code, "'sqlite:///' + os.path.join(")
+                    .into_owned(),
+                Err(_) => code,
+            }
+        });
         let code = statement.as_str();
         let source = || Source::line(rel, index + 1);
         if flask && INSTANCE.is_match(code) {
@@ -348,6 +384,57 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
                 );
             }
         }
+        for captures in LOG_FILE_JOINED.captures_iter(code) {
+            // The quoted parts name the file last: the directory is the variable's and the rest.
+            let parts = quoted_parts(&captures[2]);
+            let Some((_, dirs_before)) = parts.split_last() else {
+                continue;
+            };
+            let Some(mut path) = dir_named(&captures[1]) else {
+                continue;
+            };
+            let file = parts.last().map_or("", String::as_str);
+            for part in dirs_before
+                .iter()
+                .map(String::as_str)
+                .chain(file.rsplit_once('/').map(|(dir, _)| dir))
+            {
+                path.push(part);
+            }
+            let path = path.display().to_string();
+            if !path.is_empty() && !path.contains("..") {
+                push(
+                    out,
+                    Write::Dir {
+                        path,
+                        why: WriteReason::LogFiles,
+                    },
+                    source(),
+                );
+            }
+        }
+        if let Some(captures) = SETTING_DIR_JOINED.captures(code)
+            && let Some(mut path) = dir_named(&captures[1])
+        {
+            for part in quoted_parts(&captures[2]) {
+                path.push(part);
+            }
+            let path = path.display().to_string();
+            // Django's `MEDIA_ROOT` is the same directory, already known for what it is.
+            let known = out
+                .iter()
+                .any(|w| matches!(&w.value, Write::Dir { path: p, .. } if *p == path));
+            if !path.is_empty() && !path.contains("..") && !known {
+                push(
+                    out,
+                    Write::Dir {
+                        path,
+                        why: WriteReason::SettingDir,
+                    },
+                    source(),
+                );
+            }
+        }
         for captures in LOG_FILE.captures_iter(code) {
             push(
                 out,
@@ -406,6 +493,14 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
             );
         }
     }
+}
+
+/// The quoted strings of an argument run (`'logs', "app.log"`), in order.
+fn quoted_parts(run: &str) -> Vec<String> {
+    run.split(',')
+        .map(|part| part.trim().trim_matches(['"', '\'']).to_owned())
+        .filter(|part| !part.is_empty())
+        .collect()
 }
 
 /// The file name an f-string's expression names through a variable of the same file:
@@ -541,6 +636,48 @@ mod tests {
             scan_file(dir.path(), Path::new(rel), text, &mut out);
         }
         out.into_iter().map(|f| f.value).collect()
+    }
+
+    #[test]
+    fn a_flask_config_names_its_log_file_uploads_and_database_from_a_directory_variable() {
+        // Bluelog's shape (2018–21): the package names the project root `basedir`, a rotating
+        // log file and an upload folder under it, and a SQLite URL through a prefix variable
+        // chosen per platform, in the development config (the default) and as a production
+        // fallback.
+        let found = scan(&[
+            (
+                "bluelog/__init__.py",
+                "import os\nfrom logging.handlers import RotatingFileHandler\n\nbasedir = os.path.abspath(os.path.dirname(os.path.dirname(__file__)))\n\ndef register_logging(app):\n    file_handler = RotatingFileHandler(os.path.join(basedir, 'logs/bluelog.log'),\n                                       maxBytes=10 * 1024 * 1024, backupCount=10)\n    other = logging.FileHandler(os.path.join(basedir, 'var', 'audit', 'audit.log'))\n",
+            ),
+            (
+                "bluelog/settings.py",
+                "import os\nimport sys\n\nbasedir = os.path.abspath(os.path.dirname(os.path.dirname(__file__)))\n\nWIN = sys.platform.startswith('win')\nif WIN:\n    prefix = 'sqlite:///'\nelse:\n    prefix = 'sqlite:////'\n\nclass BaseConfig(object):\n    BLUELOG_UPLOAD_PATH = os.path.join(basedir, 'uploads')\n\nclass DevelopmentConfig(BaseConfig):\n    SQLALCHEMY_DATABASE_URI = prefix + os.path.join(basedir, 'data-dev.db')\n\nclass ProductionConfig(BaseConfig):\n    SQLALCHEMY_DATABASE_URI = os.getenv('DATABASE_URL', prefix + os.path.join(basedir, 'data.db'))\n",
+            ),
+        ]);
+        assert_eq!(
+            found,
+            [
+                Write::Dir {
+                    path: "logs".into(),
+                    why: WriteReason::LogFiles
+                },
+                Write::Dir {
+                    path: "var/audit".into(),
+                    why: WriteReason::LogFiles
+                },
+                Write::Dir {
+                    path: "uploads".into(),
+                    why: WriteReason::SettingDir
+                },
+                Write::SqliteFile {
+                    path: "data-dev.db".into()
+                },
+                Write::Sqlite {
+                    setting: "DATABASE_URL".into(),
+                    file: "data.db".into()
+                },
+            ]
+        );
     }
 
     #[test]
