@@ -401,17 +401,7 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
             {
                 path.push(part);
             }
-            let path = path.display().to_string();
-            if !path.is_empty() && !path.contains("..") {
-                push(
-                    out,
-                    Write::Dir {
-                        path,
-                        why: WriteReason::LogFiles,
-                    },
-                    source(),
-                );
-            }
+            push_dir_under_project(out, &path, WriteReason::LogFiles, source());
         }
         if let Some(captures) = SETTING_DIR_JOINED.captures(code)
             && let Some(mut path) = dir_named(&captures[1])
@@ -419,21 +409,7 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
             for part in quoted_parts(&captures[2]) {
                 path.push(part);
             }
-            let path = path.display().to_string();
-            // Django's `MEDIA_ROOT` is the same directory, already known for what it is.
-            let known = out
-                .iter()
-                .any(|w| matches!(&w.value, Write::Dir { path: p, .. } if *p == path));
-            if !path.is_empty() && !path.contains("..") && !known {
-                push(
-                    out,
-                    Write::Dir {
-                        path,
-                        why: WriteReason::SettingDir,
-                    },
-                    source(),
-                );
-            }
+            push_dir_under_project(out, &path, WriteReason::SettingDir, source());
         }
         for captures in LOG_FILE.captures_iter(code) {
             push(
@@ -587,6 +563,24 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
     }
     out.extend(current);
     out
+}
+
+/// Record the directory `path` (relative to the root, from a directory variable and quoted
+/// parts) unless it is empty, leaves the project, or is already known for another reason
+/// (Django's `MEDIA_ROOT` is also an upload setting).
+fn push_dir_under_project(
+    out: &mut Vec<Fact<Write>>,
+    path: &Path,
+    why: WriteReason,
+    source: Source,
+) {
+    let path = path.display().to_string();
+    let known = out
+        .iter()
+        .any(|w| matches!(&w.value, Write::Dir { path: p, .. } if *p == path));
+    if !path.is_empty() && !path.contains("..") && !known {
+        push(out, Write::Dir { path, why }, source);
+    }
 }
 
 fn push(out: &mut Vec<Fact<Write>>, write: Write, source: Source) {

@@ -66,6 +66,24 @@ fn dockerfile_image(dir: &std::path::Path, name: &str) -> Image {
     )
 }
 
+/// `terrarium init --force --base BASE` (a local stand-in for the official image of the
+/// planned Python), then `docker build` of that Dockerfile, tagged
+/// `terrarium-e2e/NAME:dockerfile`.
+fn dockerfile_image_on(dir: &std::path::Path, name: &str, base: &str) -> Image {
+    terrarium()
+        .arg("init")
+        .args(["--force", "--base", base])
+        .arg(dir)
+        .assert()
+        .success();
+    build_image(
+        &format!("terrarium-e2e/{name}:dockerfile"),
+        dir,
+        "Dockerfile",
+        &[],
+    )
+}
+
 fn project(name: &str) -> (tempfile::TempDir, PathBuf) {
     let parent = tempfile::tempdir().expect("tempdir");
     let path = parent.path().join(name);
@@ -125,18 +143,7 @@ fn a_project_that_needs_python_3_14_builds_on_forky_and_serves() {
     let lock = std::fs::read_to_string(dir.join("terrarium.lock")).expect("lock");
     assert!(lock.contains("[distro.forky"), "{lock}");
     // Through the generated Dockerfile, on the local stand-in for the official 3.14 image.
-    terrarium()
-        .arg("init")
-        .args(["--force", "--base", TEST_BASE_314])
-        .arg(&dir)
-        .assert()
-        .success();
-    let built = build_image(
-        "terrarium-e2e/fastapi-py314:dockerfile",
-        &dir,
-        "Dockerfile",
-        &[],
-    );
+    let built = dockerfile_image_on(&dir, "fastapi-py314", TEST_BASE_314);
     let health = serve_health("fastapi-py314", &built.tag);
     assert!(
         health.body.contains("\"python\":\"3.14\""),
@@ -172,18 +179,7 @@ fn pins_older_than_every_maintained_python_build_on_bullseye_and_serve() {
     // Every package installs from a wheel: nothing was compiled on the end-of-life Python.
     assert!(!lock.contains(".tar.gz"), "{lock}");
     // Through the generated Dockerfile, on the local stand-in for the official 3.9 image.
-    terrarium()
-        .arg("init")
-        .args(["--base", TEST_BASE_39])
-        .arg(&dir)
-        .assert()
-        .success();
-    let built = build_image(
-        "terrarium-e2e/flask-2021-greenlet:dockerfile",
-        &dir,
-        "Dockerfile",
-        &[],
-    );
+    let built = dockerfile_image_on(&dir, "flask-2021-greenlet", TEST_BASE_39);
     let health = serve_health("flask-2021-greenlet", &built.tag);
     assert!(
         health.body.contains("\"python\":\"3.9.")
