@@ -62,6 +62,40 @@ pub fn parse_requirement(text: &str, what: &str) -> Result<Requirement, Error> {
     })
 }
 
+/// A `Requires-Dist` of a published file, read as leniently as installers do: releases on the
+/// index carry specifiers PEP 440 doesn't allow and pip and uv accept (uvicorn 0.12.0 has
+/// `colorama (>=0.4.*)`; others write `>=1.0 <2.0` without the comma). When the text doesn't
+/// parse, a wildcard after an ordering operator is dropped (`>=0.4.*` is `>=0.4`) and
+/// specifiers separated by spaces alone get their comma; what still doesn't parse is an error.
+fn parse_published_requirement(text: &str, what: &str) -> Result<Requirement, Error> {
+    static WILDCARD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(>=|<=|>|<|~=)\s*([0-9][0-9A-Za-z.+!-]*?)\.\*").expect("static regex")
+    });
+    static NO_COMMA: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"((?:==|!=|>=|<=|~=|>|<)\s*[0-9][0-9A-Za-z.*+!-]*)\s+(==|!=|>=|<=|~=|>|<)",
+        )
+        .expect("static regex")
+    });
+    parse_requirement(text, what).or_else(|err| {
+        // Only the specifiers are mended, never the marker after `;`.
+        let (specifiers, marker) = text.split_at(text.find(';').unwrap_or(text.len()));
+        let mut mended = WILDCARD.replace_all(specifiers, "$1$2").into_owned();
+        // Each pass mends every other gap of a run like `>=1 <2 !=1.5`.
+        for _ in 0..4 {
+            let next = NO_COMMA.replace_all(&mended, "$1, $2").into_owned();
+            if next == mended {
+                break;
+            }
+            mended = next;
+        }
+        if mended == specifiers {
+            return Err(err);
+        }
+        parse_requirement(&format!("{mended}{marker}"), what).map_err(|_| err)
+    })
+}
+
 /// How many index pages are fetched at once when a release's dependencies are read.
 const PARALLEL_PAGES: usize = 8;
 
@@ -826,7 +860,7 @@ impl Provider<'_> {
         };
         let requires: Vec<Requirement> = texts
             .iter()
-            .map(|text| parse_requirement(text, &pin.filename))
+            .map(|text| parse_published_requirement(text, &pin.filename))
             .collect::<Result<_, _>>()?;
         let requires = Rc::new(requires);
         self.requires.borrow_mut().insert(key, requires.clone());
@@ -1316,6 +1350,24 @@ mod tests {
             err.contains("`orm>=3` (needed by test): no release of orm on the index"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn published_requirements_are_read_as_leniently_as_installers_do() {
+        let read = |text: &str| {
+            parse_published_requirement(text, "x.whl")
+                .map(|r| r.to_string())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            read("colorama (>=0.4.*) ; (sys_platform == \"win32\") and extra == 'standard'")
+                .unwrap(),
+            "colorama>=0.4 ; sys_platform == 'win32' and extra == 'standard'"
+        );
+        assert_eq!(read("six >=1.0 <2.0").unwrap(), "six>=1.0,<2.0");
+        assert_eq!(read("six >=1 <2 !=1.5").unwrap(), "six>=1,!=1.5,<2");
+        assert_eq!(read("six ==1.*").unwrap(), "six==1.*");
+        assert!(read("six >>= 1").unwrap_err().contains("bad requirement"));
     }
 
     #[test]
