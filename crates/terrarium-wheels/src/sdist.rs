@@ -463,6 +463,20 @@ impl Source {
 
     /// How to get past a failed build whose output ends in `tail`.
     fn fix(&self, tail: &str) -> String {
+        if let Some(name) = removed_from_setuptools(tail) {
+            return format!(
+                "setuptools no longer has `{name}`{}, and {} {}'s `setup.py` imports it; the \
+                 build tools are resolved no older than the planned Python, since older ones \
+                 don't run on it: pin a later release of {}",
+                match SETUPTOOLS_REMOVED.iter().find(|(n, _)| *n == name) {
+                    Some((_, release)) => format!(" (removed in setuptools {release})"),
+                    None => String::new(),
+                },
+                self.name,
+                self.version,
+                self.name
+            );
+        }
         match removed_module(tail) {
             Some((module, release)) => format!(
                 "`{module}` left Python's standard library in {release}, and {} {}'s build \
@@ -597,6 +611,23 @@ pub fn removed_module(output: &str) -> Option<(&'static str, &'static str)> {
             .iter()
             .find(|(name, _)| *name == module)
             .copied()
+    })
+}
+
+/// Names setuptools removed that old `setup.py` files import, with the release that removed
+/// them.
+const SETUPTOOLS_REMOVED: [(&str, &str); 1] = [("Feature", "46.0.0")];
+
+/// The name a build failed to import from setuptools (`ImportError: cannot import name
+/// 'Feature' from 'setuptools'`): the build tools of the project's time are too old to run on
+/// the planned Python, and the ones that run on it no longer have that name.
+pub fn removed_from_setuptools(output: &str) -> Option<String> {
+    output.lines().find_map(|line| {
+        let (_, rest) = line.split_once("cannot import name '")?;
+        let (name, from) = rest.split_once('\'')?;
+        from.trim_start()
+            .strip_prefix("from 'setuptools")
+            .map(|_| name.to_owned())
     })
 }
 
@@ -937,6 +968,14 @@ mod tests {
             Some(("distutils", "3.12"))
         );
         assert_eq!(removed_module("No module named 'numpy'"), None);
+        let tail = "terrarium: the build backend failed: ImportError: cannot import name \
+                    'Feature' from 'setuptools' (/terrarium/work/env/usr/local/lib/python3.11/\
+                    dist-packages/setuptools/__init__.py)";
+        assert_eq!(removed_from_setuptools(tail).as_deref(), Some("Feature"));
+        assert_eq!(
+            removed_from_setuptools("cannot import name 'x' from 'numpy'"),
+            None
+        );
     }
 
     #[test]
