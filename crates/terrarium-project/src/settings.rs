@@ -167,18 +167,19 @@ fn env_calls(
     };
     let lines: Vec<&str> = text.lines().collect();
     for (index, line) in lines.iter().enumerate() {
-        let (name, rest, read_by) = match (ENV_CALL.captures(line), ENV_DEFAULT_NAME.captures(line))
-        {
-            (Some(c), _)
-                if reader(&c[1]).is_some()
-                    && (c.get(2).is_none() || reader(&c[1]) == Some(Reader::Environs)) =>
-            {
+        // Starlette's `Config` has no typed methods (`config.int(…)` is something else).
+        let call = ENV_CALL.captures(line).and_then(|c| {
+            let by = reader(&c[1])?;
+            (c.get(2).is_none() || by == Reader::Environs).then(|| {
                 (
                     c[3].to_owned(),
                     c.get(4).map_or("", |m| m.as_str()).to_owned(),
-                    reader(&c[1]),
+                    by,
                 )
-            }
+            })
+        });
+        let (name, rest, read_by) = match (call, ENV_DEFAULT_NAME.captures(line)) {
+            (Some(call), _) => call,
             (_, Some(c)) if reader(&c[1]) == Some(Reader::Environs) => {
                 // No name: the keyword arguments follow the parenthesis directly.
                 let rest = c.get(3).map_or("", |m| m.as_str());
@@ -189,14 +190,14 @@ fn env_calls(
                     } else {
                         format!(", {rest}")
                     },
-                    Some(Reader::Environs),
+                    Reader::Environs,
                 )
             }
             _ => continue,
         };
         let name = name.as_str();
-        let default = call_default(&rest, read_by == Some(Reader::Starlette))
-            .or_else(|| schema.get(name).cloned());
+        let default =
+            call_default(&rest, read_by == Reader::Starlette).or_else(|| schema.get(name).cloned());
         let var = match default {
             Some(default) => EnvVar::optional(name, default),
             None if crate::code::in_conditional_block(&lines, index) => {
