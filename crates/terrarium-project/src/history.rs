@@ -44,52 +44,64 @@ fn inside_work_tree(root: &Path) -> bool {
     start.ancestors().any(|dir| dir.join(".git").exists())
 }
 
-/// The Python (`3.11`) `terrarium.lock` records, written by the last build.
-pub(crate) fn locked_python(root: &Path) -> Option<Fact<String>> {
-    let (value, source) = lock_key(root, "python")?;
-    let value = value.as_str()?;
-    let valid = value
-        .split_once('.')
-        .is_some_and(|(major, minor)| major.parse::<u64>().is_ok() && minor.parse::<u64>().is_ok());
-    valid.then(|| Fact::new(value.to_owned(), source))
+/// What the last `terrarium build` left at the top of `terrarium.lock` for the next plan:
+/// the file is read once for every key.
+#[derive(Debug, Default)]
+pub(crate) struct Locked {
+    /// The Python (`3.11`) the last build chose.
+    pub python: Option<Fact<String>>,
+    /// The packages the last build's resolution took from after the cut-off, with the upload
+    /// time of each file taken (`exclude-newer-package = ["greenlet=2022-08-25T19:33:51Z"]`):
+    /// uv's `--exclude-newer-package` values. Entries that don't read as `NAME=MOMENT` are
+    /// skipped.
+    pub exclude_newer_package: Option<Fact<Vec<(String, jiff::Timestamp)>>>,
 }
 
-/// The packages the last build's resolution took from after the cut-off, with the upload
-/// time of each file taken (`exclude-newer-package = ["greenlet=2022-08-25T19:33:51Z"]` in
-/// `terrarium.lock`): uv's `--exclude-newer-package` values. Entries that don't read as
-/// `NAME=MOMENT` are skipped.
-pub(crate) fn locked_exclude_newer_package(
-    root: &Path,
-) -> Option<Fact<Vec<(String, jiff::Timestamp)>>> {
-    let (value, source) = lock_key(root, "exclude-newer-package")?;
-    let entries = value
-        .as_array()?
-        .iter()
-        .filter_map(|entry| {
-            let (name, moment) = entry.as_str()?.split_once('=')?;
-            Some((name.to_owned(), moment.parse().ok()?))
-        })
-        .collect::<Vec<_>>();
-    (!entries.is_empty()).then(|| Fact::new(entries, source))
-}
-
-/// A top-level key of `terrarium.lock` and its line. Only the keys before the first table are
-/// read: the rest of the file belongs to the build.
-fn lock_key(root: &Path, key: &str) -> Option<(toml::Value, Source)> {
+/// Read [`Locked`] from `root`'s `terrarium.lock` (nothing when there is none). Only the keys
+/// before the first table are read: the rest of the file belongs to the build.
+pub(crate) fn locked(root: &Path) -> Locked {
     let file = Path::new("terrarium.lock");
-    let text = std::fs::read_to_string(root.join(file)).ok()?;
+    let Ok(text) = std::fs::read_to_string(root.join(file)) else {
+        return Locked::default();
+    };
     let top: Vec<&str> = text
         .lines()
         .take_while(|line| !line.trim_start().starts_with('['))
         .collect();
-    let table: toml::Table = toml::from_str(&top.join("\n")).ok()?;
-    let value = table.get(key)?.clone();
-    let line = top.iter().position(|line| {
-        line.trim_start()
-            .strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-    })?;
-    Some((value, Source::line(file, line + 1)))
+    let Ok(table) = toml::from_str::<toml::Table>(&top.join("\n")) else {
+        return Locked::default();
+    };
+    let key = |key: &str| {
+        let value = table.get(key)?;
+        let line = top.iter().position(|line| {
+            line.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })?;
+        Some((value, Source::line(file, line + 1)))
+    };
+    let python = key("python").and_then(|(value, source)| {
+        let value = value.as_str()?;
+        let valid = value.split_once('.').is_some_and(|(major, minor)| {
+            major.parse::<u64>().is_ok() && minor.parse::<u64>().is_ok()
+        });
+        valid.then(|| Fact::new(value.to_owned(), source))
+    });
+    let exclude_newer_package = key("exclude-newer-package").and_then(|(value, source)| {
+        let entries = value
+            .as_array()?
+            .iter()
+            .filter_map(|entry| {
+                let (name, moment) = entry.as_str()?.split_once('=')?;
+                Some((name.to_owned(), moment.parse().ok()?))
+            })
+            .collect::<Vec<_>>();
+        (!entries.is_empty()).then(|| Fact::new(entries, source))
+    });
+    Locked {
+        python,
+        exclude_newer_package,
+    }
 }
 
 #[cfg(test)]
@@ -104,7 +116,7 @@ mod tests {
             "# header\nversion = 1\npython = \"3.11\"\n\n[distro.bookworm]\n",
         )
         .unwrap();
-        let fact = locked_python(dir.path()).unwrap();
+        let fact = locked(dir.path()).python.unwrap();
         assert_eq!(fact.value, "3.11");
         assert_eq!(fact.source.line, Some(3));
         std::fs::write(
@@ -112,7 +124,7 @@ mod tests {
             "version = 1\n[distro.bookworm]\npython = \"3.11\"\n",
         )
         .unwrap();
-        assert!(locked_python(dir.path()).is_none());
+        assert!(locked(dir.path()).python.is_none());
     }
 
     #[test]
@@ -123,7 +135,7 @@ mod tests {
             "# header\nversion = 1\npython = \"3.11\"\nexclude-newer-package = [\"greenlet=2022-08-25T19:33:51Z\", \"bad\", \"sqlalchemy=2022-09-07T01:02:03Z\"]\n\n[distro.bookworm]\nexclude-newer-package = [\"x=2020-01-01T00:00:00Z\"]\n",
         )
         .unwrap();
-        let fact = locked_exclude_newer_package(dir.path()).unwrap();
+        let fact = locked(dir.path()).exclude_newer_package.unwrap();
         let names: Vec<String> = fact
             .value
             .iter()
@@ -138,7 +150,7 @@ mod tests {
         );
         assert_eq!(fact.source.line, Some(4));
         std::fs::write(dir.path().join("terrarium.lock"), "version = 1\n").unwrap();
-        assert!(locked_exclude_newer_package(dir.path()).is_none());
+        assert!(locked(dir.path()).exclude_newer_package.is_none());
     }
 
     #[test]

@@ -343,9 +343,10 @@ fn detect_in(root: &Path, records: Option<&Path>) -> Result<Project, DetectError
     });
 
     let dependencies_changed = history::last_change(root, &manifests.dependencies.files());
+    let locked = history::locked(root);
     Ok(Project {
-        locked_python: history::locked_python(root),
-        locked_exclude_newer_package: history::locked_exclude_newer_package(root),
+        locked_python: locked.python,
+        locked_exclude_newer_package: locked.exclude_newer_package,
         gunicorn_configs: gunicorn_configs(root, &sources),
         dependencies_changed,
         root: root.to_path_buf(),
