@@ -246,11 +246,7 @@ fn beside_file(rel: &Path, ups: &str, names: &str) -> Option<String> {
         rel.parent().unwrap_or(Path::new("")),
         ups.matches("pardir").count() + ups.matches("..").count(),
     )?;
-    for name in names
-        .split(',')
-        .map(|n| n.trim().trim_matches(['"', '\'']))
-        .filter(|n| !n.is_empty())
-    {
+    for name in quoted_parts(names) {
         if name == ".." || name == "." {
             return None;
         }
@@ -269,24 +265,27 @@ pub(crate) fn scan_file(root: &Path, rel: &Path, text: &str, out: &mut Vec<Fact<
     } else {
         Vec::new()
     };
-    let sqlite_prefixes: Vec<String> = SQLITE_PREFIX_VAR
+    // `prefix + os.path.join(…)` with `prefix = 'sqlite:///'` reads as the literal: one
+    // pattern per prefix variable of the file, made once.
+    let sqlite_prefixes: Vec<Regex> = SQLITE_PREFIX_VAR
         .captures_iter(text)
-        .map(|c| c[1].to_owned())
+        .filter_map(|c| {
+            Regex::new(&format!(
+                r"\b{}\s*\+\s*os\.path\.join\(",
+                regex::escape(&c[1])
+            ))
+            .ok()
+        })
         .collect();
     let dir_named = |name: &str| dirs.iter().find(|(n, _)| n == name).map(|(_, d)| d.clone());
     let in_tests = rel
         .components()
         .any(|c| c.as_os_str() == "tests" || c.as_os_str() == "test");
     for (index, statement) in statements {
-        // `prefix + os.path.join(…)` with `prefix = 'sqlite:///'` reads as the literal.
         let statement = sqlite_prefixes.iter().fold(statement, |code, prefix| {
-            let pattern = format!(r"\b{}\s*\+\s*os\.path\.join\(", regex::escape(prefix));
-            match Regex::new(&pattern) {
-                Ok(re) => re
-                    .replace_all(&code, "'sqlite:///' + os.path.join(")
-                    .into_owned(),
-                Err(_) => code,
-            }
+            prefix
+                .replace_all(&code, "'sqlite:///' + os.path.join(")
+                .into_owned()
         });
         let code = statement.as_str();
         let source = || Source::line(rel, index + 1);
